@@ -1,0 +1,80 @@
+//! The `sas28x5` short authentication string (ESN-33, AMB-21).
+
+use crate::HashAlgorithm;
+use crate::kdf::labels::SHORT_AUTHENTICATION_STRING;
+
+/// The 28 characters of sas28x5, digit value 0 first.
+pub const SAS28_ALPHABET: &[u8; 28] = b"acdefghikmopqruvwxy123456789";
+
+/// The SAS algorithms of `sas_algs`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum SasAlgorithm {
+    /// `sas28x5` (MUST).
+    Sas28x5,
+}
+
+impl SasAlgorithm {
+    /// The wire name.
+    pub const fn name(self) -> &'static str {
+        "sas28x5"
+    }
+
+    /// Parses a `sas_algs` value.
+    pub fn from_name(name: &str) -> Result<Self, crate::CryptoError> {
+        match name {
+            "sas28x5" => Ok(Self::Sas28x5),
+            _ => Err(crate::CryptoError::Unsupported(crate::AlgorithmKind::Sas)),
+        }
+    }
+}
+
+/// sas28x5: h = HASH(M_A | form_B | "Short Authentication String"); the last
+/// three bytes of h as a big-endian integer, written as five base-28 digits,
+/// most significant first, padded with `a` (ESN-33, AMB-21).
+pub fn sas28x5(hash: HashAlgorithm, m_a: &[u8], form_b: &[u8]) -> String {
+    let h = hash.digest(&[m_a, form_b, SHORT_AUTHENTICATION_STRING]);
+    let tail = &h[h.len() - 3..];
+    let value = u32::from_be_bytes([0, tail[0], tail[1], tail[2]]);
+    sas28x5_of_value(value)
+}
+
+/// Five base-28 digits of `value` (< 2^24 < 28^5), most significant first.
+pub fn sas28x5_of_value(mut value: u32) -> String {
+    let mut digits = [b'a'; 5];
+    for digit in digits.iter_mut().rev() {
+        *digit = SAS28_ALPHABET[(value % 28) as usize];
+        value /= 28;
+    }
+    digits.iter().map(|&b| char::from(b)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sas_of_zero_is_all_a() {
+        // ESN-33 test: v = 0 -> aaaaa.
+        assert_eq!(sas28x5_of_value(0), "aaaaa");
+    }
+
+    #[test]
+    fn sas_of_max_value_is_9kiui() {
+        // ESN-33 test: v = 16777215 -> 9kiui.
+        assert_eq!(sas28x5_of_value(16_777_215), "9kiui");
+    }
+
+    #[test]
+    fn small_values_are_padded_on_the_left() {
+        assert_eq!(sas28x5_of_value(1), "aaaac");
+        assert_eq!(sas28x5_of_value(28), "aaaca");
+    }
+
+    #[test]
+    fn sas_uses_last_three_bytes_of_hash() {
+        let h = HashAlgorithm::Sha256.digest(&[b"M", b"F", b"Short Authentication String"]);
+        let v = u32::from_be_bytes([0, h[29], h[30], h[31]]);
+        assert_eq!(sas28x5(HashAlgorithm::Sha256, b"M", b"F"), sas28x5_of_value(v));
+    }
+}

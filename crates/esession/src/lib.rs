@@ -1,0 +1,1 @@
+//! ESession protocol core.
