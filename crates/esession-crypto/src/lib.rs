@@ -36,6 +36,8 @@ pub use encoding::{Counter, mpi};
 pub use hash::{HashAlgorithm, MacKey};
 pub use sas::{SasAlgorithm, sas28x5};
 pub use secret::{SecretBytes, ct_eq};
+/// Re-exported so callers can implement or name the injected RNG traits.
+pub use rand_core;
 pub use sign::{KeyComponents, SignatureAlgorithm, SigningKey, VerifyingKey};
 
 /// Which negotiated field an unsupported algorithm name belongs to.
