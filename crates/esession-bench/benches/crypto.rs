@@ -61,12 +61,18 @@ fn bench_modexp(c: &mut Criterion) {
     let mut group_bench = c.benchmark_group("modexp");
     group_bench.sample_size(10);
     for group in GROUPS {
-        for (size, label) in [(ExponentSize::Recommended, "recommended"), (ExponentSize::Full, "full")] {
+        for (size, label) in [
+            (ExponentSize::Recommended, "recommended"),
+            (ExponentSize::Full, "full"),
+        ] {
             let ours = DhKeyPair::generate(group, size, &mut rng);
-            let peer = DhKeyPair::generate(group, ExponentSize::Recommended, &mut rng).public().clone();
-            group_bench.bench_function(BenchmarkId::new(format!("{}/ours", group.id()), label), |b| {
-                b.iter(|| black_box(ours.agree_keeping(black_box(&peer))))
-            });
+            let peer = DhKeyPair::generate(group, ExponentSize::Recommended, &mut rng)
+                .public()
+                .clone();
+            group_bench.bench_function(
+                BenchmarkId::new(format!("{}/ours", group.id()), label),
+                |b| b.iter(|| black_box(ours.agree_keeping(black_box(&peer)))),
+            );
             #[cfg(feature = "bench-openssl")]
             {
                 let bits = match size {
@@ -74,9 +80,10 @@ fn bench_modexp(c: &mut Criterion) {
                     ExponentSize::Full => group.bits(),
                 };
                 let floor = openssl_floor::ModExp::new(group, bits, &mut rng);
-                group_bench.bench_function(BenchmarkId::new(format!("{}/openssl", group.id()), label), |b| {
-                    b.iter(|| black_box(floor.run()))
-                });
+                group_bench.bench_function(
+                    BenchmarkId::new(format!("{}/openssl", group.id()), label),
+                    |b| b.iter(|| black_box(floor.run())),
+                );
             }
         }
     }
@@ -87,7 +94,12 @@ fn bench_negotiation_dh(c: &mut Criterion) {
     let mut rng = BenchRng(42);
     let mut group_bench = c.benchmark_group("negotiation_dh");
     group_bench.sample_size(20);
-    let offered = [ModpGroup::Group5, ModpGroup::Group14, ModpGroup::Group2, ModpGroup::Group1];
+    let offered = [
+        ModpGroup::Group5,
+        ModpGroup::Group14,
+        ModpGroup::Group2,
+        ModpGroup::Group1,
+    ];
     group_bench.bench_function("ours", |b| {
         b.iter(|| {
             let mut alice: Vec<DhKeyPair> = offered
@@ -112,7 +124,12 @@ fn bench_negotiation_dh(c: &mut Criterion) {
 }
 
 /// One stanza's symmetric work, as XEP-0200 does it (ENC-06/07/09).
-fn seal_stanza(cipher: &CtrCipher, mac: &MacKey, counter: &mut Counter, payload: &[u8]) -> (String, String) {
+fn seal_stanza(
+    cipher: &CtrCipher,
+    mac: &MacKey,
+    counter: &mut Counter,
+    payload: &[u8],
+) -> (String, String) {
     let before = *counter;
     let mut data = payload.to_vec();
     cipher.apply(counter, &mut data);
@@ -131,7 +148,14 @@ fn bench_stanza(c: &mut Criterion) {
         group_bench.throughput(Throughput::Bytes(size as u64));
         let mut counter = Counter::new(1);
         group_bench.bench_function(BenchmarkId::new("ours", size), |b| {
-            b.iter(|| black_box(seal_stanza(&cipher, &mac, &mut counter, black_box(&payload))))
+            b.iter(|| {
+                black_box(seal_stanza(
+                    &cipher,
+                    &mac,
+                    &mut counter,
+                    black_box(&payload),
+                ))
+            })
         });
         #[cfg(feature = "bench-openssl")]
         {
@@ -145,7 +169,10 @@ fn bench_stanza(c: &mut Criterion) {
 }
 
 fn fixture(name: &str) -> serde_json::Value {
-    let path = format!("{}/../esession-crypto/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../esession-crypto/tests/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).unwrap_or_default();
     serde_json::from_str(&text).unwrap_or_default()
 }
@@ -161,7 +188,9 @@ fn bench_signatures(c: &mut Criterion) {
     let rsa = &fixture("rsa_sha256.json")["vectors"][0];
     if let Ok(key) = SigningKey::rsa_from_pkcs8(&hex_field(rsa, "private_key_pkcs8_der")) {
         let sig = key.sign(&message).unwrap_or_default();
-        group_bench.bench_function("rsa2048/ours/sign", |b| b.iter(|| black_box(key.sign(&message))));
+        group_bench.bench_function("rsa2048/ours/sign", |b| {
+            b.iter(|| black_box(key.sign(&message)))
+        });
         group_bench.bench_function("rsa2048/ours/verify", |b| {
             b.iter(|| black_box(key.verifying_key().verify(&message, &sig)))
         });
@@ -176,18 +205,27 @@ fn bench_signatures(c: &mut Criterion) {
     );
     if let Ok(key) = dsa_key {
         let sig = key.sign(&message).unwrap_or_default();
-        group_bench.bench_function("dsa2048/ours/sign", |b| b.iter(|| black_box(key.sign(&message))));
+        group_bench.bench_function("dsa2048/ours/sign", |b| {
+            b.iter(|| black_box(key.sign(&message)))
+        });
         group_bench.bench_function("dsa2048/ours/verify", |b| {
             b.iter(|| black_box(key.verifying_key().verify(&message, &sig)))
         });
     }
     #[cfg(feature = "bench-openssl")]
     {
-        let dir = format!("{}/../esession-crypto/tests/data", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!(
+            "{}/../esession-crypto/tests/data",
+            env!("CARGO_MANIFEST_DIR")
+        );
         for (name, file) in [("rsa2048", "rsa2048.pem"), ("dsa2048", "dsa2048.pem")] {
-            let Some(floor) = openssl_floor::Signature::load(&format!("{dir}/{file}")) else { continue };
+            let Some(floor) = openssl_floor::Signature::load(&format!("{dir}/{file}")) else {
+                continue;
+            };
             let sig = floor.sign(&message);
-            group_bench.bench_function(format!("{name}/openssl/sign"), |b| b.iter(|| black_box(floor.sign(&message))));
+            group_bench.bench_function(format!("{name}/openssl/sign"), |b| {
+                b.iter(|| black_box(floor.sign(&message)))
+            });
             group_bench.bench_function(format!("{name}/openssl/verify"), |b| {
                 b.iter(|| black_box(floor.verify(&message, &sig)))
             });
@@ -242,13 +280,18 @@ mod openssl_floor {
                 exponent.clear_bit(group.bits() as i32 - 1).unwrap();
                 exponent.set_const_time();
             }
-            Self { base, exponent, modulus }
+            Self {
+                base,
+                exponent,
+                modulus,
+            }
         }
 
         pub(super) fn run(&self) -> BigNum {
             let mut out = BigNum::new().unwrap();
             let ctx = &mut BigNumContext::new().unwrap();
-            out.mod_exp(&self.base, &self.exponent, &self.modulus, ctx).unwrap();
+            out.mod_exp(&self.base, &self.exponent, &self.modulus, ctx)
+                .unwrap();
             out
         }
     }
@@ -259,7 +302,10 @@ mod openssl_floor {
 
     impl Negotiation {
         pub(super) fn new(offered: &[ModpGroup]) -> Self {
-            let groups = offered.iter().map(|&g| (g, BigNum::from_slice(&g.prime_bytes()).unwrap())).collect();
+            let groups = offered
+                .iter()
+                .map(|&g| (g, BigNum::from_slice(&g.prime_bytes()).unwrap()))
+                .collect();
             Self { groups }
         }
 
@@ -298,7 +344,8 @@ mod openssl_floor {
     impl Stanza {
         pub(super) fn new(key: &[u8; 16], mac_key: &[u8; 32]) -> Self {
             let mut ctx = CipherCtx::new().unwrap();
-            ctx.encrypt_init(Some(Cipher::aes_128_ctr()), Some(key), Some(&[0u8; 16])).unwrap();
+            ctx.encrypt_init(Some(Cipher::aes_128_ctr()), Some(key), Some(&[0u8; 16]))
+                .unwrap();
             let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
             for (i, k) in mac_key.iter().enumerate() {
                 ipad[i] ^= k;
@@ -308,12 +355,19 @@ mod openssl_floor {
             inner.update(&ipad);
             let mut outer = Sha256::new();
             outer.update(&opad);
-            Self { ctx, inner, outer, counter: 1 }
+            Self {
+                ctx,
+                inner,
+                outer,
+                counter: 1,
+            }
         }
 
         pub(super) fn seal(&mut self, payload: &[u8]) -> (String, String) {
             let before = self.counter;
-            self.ctx.encrypt_init(None, None, Some(&before.to_be_bytes())).unwrap();
+            self.ctx
+                .encrypt_init(None, None, Some(&before.to_be_bytes()))
+                .unwrap();
             let mut data = vec![0u8; payload.len() + 16];
             let n = self.ctx.cipher_update(payload, Some(&mut data)).unwrap();
             data.truncate(n);
@@ -335,20 +389,30 @@ mod openssl_floor {
     impl Signature {
         pub(super) fn load(path: &str) -> Option<Self> {
             let pem = std::fs::read(path).ok()?;
-            Some(Self { key: PKey::private_key_from_pem(&pem).ok()? })
+            Some(Self {
+                key: PKey::private_key_from_pem(&pem).ok()?,
+            })
         }
 
         pub(super) fn sign(&self, message: &[u8]) -> Vec<u8> {
-            let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &self.key).unwrap();
+            let mut signer =
+                openssl::sign::Signer::new(MessageDigest::sha256(), &self.key).unwrap();
             signer.sign_oneshot_to_vec(message).unwrap()
         }
 
         pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-            let mut verifier = openssl::sign::Verifier::new(MessageDigest::sha256(), &self.key).unwrap();
+            let mut verifier =
+                openssl::sign::Verifier::new(MessageDigest::sha256(), &self.key).unwrap();
             verifier.verify_oneshot(signature, message).unwrap_or(false)
         }
     }
 }
 
-criterion_group!(benches, bench_modexp, bench_negotiation_dh, bench_stanza, bench_signatures);
+criterion_group!(
+    benches,
+    bench_modexp,
+    bench_negotiation_dh,
+    bench_stanza,
+    bench_signatures
+);
 criterion_main!(benches);

@@ -214,7 +214,10 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for alg in CipherAlgorithm::CONFIDENTIAL.into_iter().chain([CipherAlgorithm::None]) {
+        for alg in CipherAlgorithm::CONFIDENTIAL
+            .into_iter()
+            .chain([CipherAlgorithm::None])
+        {
             assert_eq!(CipherAlgorithm::from_name(alg.name()).unwrap(), alg);
         }
         assert!(CipherAlgorithm::from_name("aes128-cbc").is_err());

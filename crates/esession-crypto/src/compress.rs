@@ -50,7 +50,9 @@ impl Compressor {
     pub fn new(algorithm: CompressionAlgorithm) -> Self {
         match algorithm {
             CompressionAlgorithm::None => Self(None),
-            CompressionAlgorithm::Zlib => Self(Some(Compress::new(flate2::Compression::default(), true))),
+            CompressionAlgorithm::Zlib => {
+                Self(Some(Compress::new(flate2::Compression::default(), true)))
+            }
         }
     }
 
@@ -62,7 +64,8 @@ impl Compressor {
         let start = stream.total_in();
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         loop {
-            let consumed = usize::try_from(stream.total_in() - start).map_err(|_| CryptoError::Compression)?;
+            let consumed =
+                usize::try_from(stream.total_in() - start).map_err(|_| CryptoError::Compression)?;
             let rest = input.get(consumed..).ok_or(CryptoError::Compression)?;
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(64));
@@ -70,7 +73,8 @@ impl Compressor {
             stream
                 .compress_vec(rest, &mut out, FlushCompress::Sync)
                 .map_err(|_| CryptoError::Compression)?;
-            let consumed = usize::try_from(stream.total_in() - start).map_err(|_| CryptoError::Compression)?;
+            let consumed =
+                usize::try_from(stream.total_in() - start).map_err(|_| CryptoError::Compression)?;
             // The flush is complete once all input is taken and the output was not filled.
             if consumed == input.len() && out.len() < out.capacity() {
                 return Ok(out);
@@ -101,9 +105,15 @@ impl Decompressor {
             return Ok(input.to_vec());
         };
         let start = stream.total_in();
-        let mut out: Vec<u8> = Vec::with_capacity(input.len().saturating_mul(2).clamp(64, max_len.saturating_add(1)));
+        let mut out: Vec<u8> = Vec::with_capacity(
+            input
+                .len()
+                .saturating_mul(2)
+                .clamp(64, max_len.saturating_add(1)),
+        );
         loop {
-            let consumed = usize::try_from(stream.total_in() - start).map_err(|_| CryptoError::Decompression)?;
+            let consumed = usize::try_from(stream.total_in() - start)
+                .map_err(|_| CryptoError::Decompression)?;
             let rest = input.get(consumed..).ok_or(CryptoError::Decompression)?;
             if out.len() == out.capacity() {
                 if out.len() > max_len {
@@ -119,7 +129,8 @@ impl Decompressor {
             if out.len() > max_len {
                 return Err(CryptoError::DecompressedTooLarge);
             }
-            let consumed = usize::try_from(stream.total_in() - start).map_err(|_| CryptoError::Decompression)?;
+            let consumed = usize::try_from(stream.total_in() - start)
+                .map_err(|_| CryptoError::Decompression)?;
             let finished = matches!(status, Status::StreamEnd);
             if (consumed == input.len() && out.len() < out.capacity()) || finished {
                 if consumed != input.len() {
@@ -170,7 +181,10 @@ mod tests {
         let bomb = tx.compress(&vec![b'a'; 1 << 20]).unwrap();
         assert!(bomb.len() < 4096);
         let mut rx = Decompressor::new(CompressionAlgorithm::Zlib);
-        assert_eq!(rx.decompress(&bomb, 1000), Err(CryptoError::DecompressedTooLarge));
+        assert_eq!(
+            rx.decompress(&bomb, 1000),
+            Err(CryptoError::DecompressedTooLarge)
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ impl ModpGroup {
         if name.is_empty() || name.len() > 3 || !name.bytes().all(|b| b.is_ascii_digit()) {
             return Err(CryptoError::Unsupported(AlgorithmKind::Modp));
         }
-        let id = name.parse::<u32>().map_err(|_| CryptoError::Unsupported(AlgorithmKind::Modp))?;
+        let id = name
+            .parse::<u32>()
+            .map_err(|_| CryptoError::Unsupported(AlgorithmKind::Modp))?;
         Self::from_id(id)
     }
 
@@ -155,7 +157,11 @@ impl ModpGroup {
     pub const fn exponent_bits(self) -> u32 {
         let wanted = 2 * self.strength_bits() + 1;
         let rounded = wanted.div_ceil(8) * 8;
-        if rounded < MIN_EXPONENT_BITS { MIN_EXPONENT_BITS } else { rounded }
+        if rounded < MIN_EXPONENT_BITS {
+            MIN_EXPONENT_BITS
+        } else {
+            rounded
+        }
     }
 
     /// The prime p as big-endian bytes.
@@ -206,7 +212,10 @@ struct GroupParams {
 }
 
 impl GroupParams {
-    #[allow(clippy::expect_used, reason = "compile-time constants, checked by tests")]
+    #[allow(
+        clippy::expect_used,
+        reason = "compile-time constants, checked by tests"
+    )]
     fn new(group: ModpGroup) -> Self {
         let bits = group.bits();
         let p = BoxedUint::from_be_hex(group.hex(), bits)
@@ -218,7 +227,13 @@ impl GroupParams {
         let monty = BoxedMontyParams::new(p.clone());
         let two = BoxedUint::from_be_slice(&[2], bits).expect("2 fits in any group");
         let generator = BoxedMontyForm::new(two, &monty);
-        Self { p, p_minus_one, one, monty, generator }
+        Self {
+            p,
+            p_minus_one,
+            one,
+            monty,
+            generator,
+        }
     }
 }
 
@@ -245,7 +260,11 @@ impl DhPublicValue {
         if value <= params.one || value >= params.p_minus_one {
             return Err(CryptoError::InvalidPublicValue);
         }
-        Ok(Self { group, value, mpi: digits.to_vec() })
+        Ok(Self {
+            group,
+            value,
+            mpi: digits.to_vec(),
+        })
     }
 
     /// The group of this value.
@@ -286,7 +305,11 @@ pub struct DhKeyPair {
 
 impl DhKeyPair {
     /// Draws a fresh private exponent from `rng` and computes e = g^x mod p.
-    pub fn generate<R: CryptoRng + ?Sized>(group: ModpGroup, size: ExponentSize, rng: &mut R) -> Self {
+    pub fn generate<R: CryptoRng + ?Sized>(
+        group: ModpGroup,
+        size: ExponentSize,
+        rng: &mut R,
+    ) -> Self {
         let params = group.params();
         let (exponent, exponent_bits) = match size {
             ExponentSize::Recommended => {
@@ -326,10 +349,22 @@ impl DhKeyPair {
 
     fn from_exponent(group: ModpGroup, exponent: Zeroizing<BoxedUint>, exponent_bits: u32) -> Self {
         let params = group.params();
-        let e = params.generator.pow_bounded_exp(&exponent, exponent_bits).retrieve();
+        let e = params
+            .generator
+            .pow_bounded_exp(&exponent, exponent_bits)
+            .retrieve();
         let mpi = mpi(&e.to_be_bytes()).to_vec();
-        let public = DhPublicValue { group, value: e, mpi };
-        Self { group, exponent, exponent_bits, public }
+        let public = DhPublicValue {
+            group,
+            value: e,
+            mpi,
+        };
+        Self {
+            group,
+            exponent,
+            exponent_bits,
+            public,
+        }
     }
 
     /// The group.
@@ -356,7 +391,9 @@ impl DhKeyPair {
         }
         let params = self.group.params();
         let base = BoxedMontyForm::new(peer.value.clone(), &params.monty);
-        let mut shared = base.pow_bounded_exp(&self.exponent, self.exponent_bits).retrieve();
+        let mut shared = base
+            .pow_bounded_exp(&self.exponent, self.exponent_bits)
+            .retrieve();
         let bytes = Zeroizing::new(shared.to_be_bytes());
         shared.zeroize();
         Ok(SecretBytes::from_slice(mpi(&bytes)))
@@ -389,15 +426,18 @@ fn random_exponent_with_top_bit<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Zeroizing<BoxedUint> {
     let full = bits == 0;
-    let len = if full { group.byte_len() } else { (bits / 8) as usize };
+    let len = if full {
+        group.byte_len()
+    } else {
+        (bits / 8) as usize
+    };
     let mut bytes = Zeroizing::new(vec![0u8; len]);
     loop {
         rng.fill_bytes(&mut bytes);
         if !full {
             bytes[0] |= 0x80;
-            let is_lower_bound = bits == MIN_EXPONENT_BITS
-                && bytes[0] == 0x80
-                && bytes[1..].iter().all(|&b| b == 0);
+            let is_lower_bound =
+                bits == MIN_EXPONENT_BITS && bytes[0] == 0x80 && bytes[1..].iter().all(|&b| b == 0);
             if is_lower_bound {
                 continue;
             }
@@ -421,7 +461,10 @@ mod tests {
             Ok(self.try_next_u64()? as u32)
         }
         fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             Ok(self.0)
         }
         fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
@@ -486,7 +529,10 @@ mod tests {
         let mut p_minus_2 = p.clone();
         *p_minus_2.last_mut().unwrap() -= 2;
         for bad in [vec![], vec![0], vec![1], vec![0, 1], p_minus_1, p.clone()] {
-            assert_eq!(DhPublicValue::from_bytes(group, &bad), Err(CryptoError::InvalidPublicValue));
+            assert_eq!(
+                DhPublicValue::from_bytes(group, &bad),
+                Err(CryptoError::InvalidPublicValue)
+            );
         }
         assert!(DhPublicValue::from_bytes(group, &[2]).is_ok());
         assert!(DhPublicValue::from_bytes(group, &p_minus_2).is_ok());

@@ -7,7 +7,10 @@ use crate::CryptoError;
 
 /// Strips leading zero octets: the MPI encoding of CMN-01 (zero encodes as no bytes).
 pub fn mpi(big_endian: &[u8]) -> &[u8] {
-    let first = big_endian.iter().position(|&b| b != 0).unwrap_or(big_endian.len());
+    let first = big_endian
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(big_endian.len());
     &big_endian[first..]
 }
 

@@ -112,7 +112,9 @@ impl MacKey {
     pub fn compute(&self, parts: &[&[u8]]) -> Vec<u8> {
         match &self.0 {
             MacState::Sha256(state) => run(state.clone(), parts).finalize().into_bytes().to_vec(),
-            MacState::Whirlpool(state) => run(state.clone(), parts).finalize().into_bytes().to_vec(),
+            MacState::Whirlpool(state) => {
+                run(state.clone(), parts).finalize().into_bytes().to_vec()
+            }
         }
     }
 
@@ -150,8 +152,14 @@ mod tests {
 
     #[test]
     fn parses_only_offered_hash_names() {
-        assert_eq!(HashAlgorithm::from_name("sha256").unwrap(), HashAlgorithm::Sha256);
-        assert_eq!(HashAlgorithm::from_name("whirlpool").unwrap(), HashAlgorithm::Whirlpool);
+        assert_eq!(
+            HashAlgorithm::from_name("sha256").unwrap(),
+            HashAlgorithm::Sha256
+        );
+        assert_eq!(
+            HashAlgorithm::from_name("whirlpool").unwrap(),
+            HashAlgorithm::Whirlpool
+        );
         for refused in ["sha1", "md5", "SHA256", "sha-256", ""] {
             assert!(HashAlgorithm::from_name(refused).is_err(), "{refused}");
         }

@@ -95,13 +95,21 @@ impl SessionKeys {
                 hash,
                 cipher,
                 k,
-                [labels::INITIATOR_CIPHER_KEY, labels::INITIATOR_MAC_KEY, labels::INITIATOR_SIGMA_KEY],
+                [
+                    labels::INITIATOR_CIPHER_KEY,
+                    labels::INITIATOR_MAC_KEY,
+                    labels::INITIATOR_SIGMA_KEY,
+                ],
             )?,
             responder: derive_direction(
                 hash,
                 cipher,
                 k,
-                [labels::RESPONDER_CIPHER_KEY, labels::RESPONDER_MAC_KEY, labels::RESPONDER_SIGMA_KEY],
+                [
+                    labels::RESPONDER_CIPHER_KEY,
+                    labels::RESPONDER_MAC_KEY,
+                    labels::RESPONDER_SIGMA_KEY,
+                ],
             )?,
         })
     }
@@ -174,7 +182,11 @@ pub fn final_shared_secret(
 }
 
 /// rshash = HMAC(HASH, key = N_A, msg = RS) (ESN-30, ESN-35).
-pub fn retained_secret_hash(hash: HashAlgorithm, initiator_nonce: &[u8], rs: &SecretBytes) -> Vec<u8> {
+pub fn retained_secret_hash(
+    hash: HashAlgorithm,
+    initiator_nonce: &[u8],
+    rs: &SecretBytes,
+) -> Vec<u8> {
     hash.hmac(initiator_nonce, &[rs.expose()])
 }
 
@@ -196,7 +208,8 @@ mod tests {
     fn aes128_cipher_key_is_rightmost_16_bytes_and_mac_key_is_all_32() {
         // CMN-04 test.
         let k = SecretBytes::from_slice(&[0x42; 32]);
-        let keys = SessionKeys::derive(HashAlgorithm::Sha256, CipherAlgorithm::Aes128Ctr, &k).unwrap();
+        let keys =
+            SessionKeys::derive(HashAlgorithm::Sha256, CipherAlgorithm::Aes128Ctr, &k).unwrap();
         let full = HashAlgorithm::Sha256.hmac(k.expose(), &[b"Initiator Cipher Key"]);
         assert_eq!(keys.initiator.cipher.expose(), &full[16..32]);
         let km = HashAlgorithm::Sha256.hmac(k.expose(), &[b"Initiator MAC Key"]);
@@ -208,7 +221,8 @@ mod tests {
     fn whirlpool_keys_are_64_bytes_and_cipher_keys_rightmost() {
         let k = SecretBytes::from_slice(&[1; 64]);
         let keys =
-            SessionKeys::derive(HashAlgorithm::Whirlpool, CipherAlgorithm::Serpent256Ctr, &k).unwrap();
+            SessionKeys::derive(HashAlgorithm::Whirlpool, CipherAlgorithm::Serpent256Ctr, &k)
+                .unwrap();
         let full = HashAlgorithm::Whirlpool.hmac(k.expose(), &[b"Responder Cipher Key"]);
         assert_eq!(keys.responder.cipher.expose(), &full[32..64]);
         assert_eq!(keys.responder.sigma.len(), 64);
@@ -218,7 +232,8 @@ mod tests {
     fn initiator_and_responder_keys_differ() {
         // ESN-16: swapped roles give different keys.
         let k = SecretBytes::from_slice(&[3; 32]);
-        let keys = SessionKeys::derive(HashAlgorithm::Sha256, CipherAlgorithm::Aes256Ctr, &k).unwrap();
+        let keys =
+            SessionKeys::derive(HashAlgorithm::Sha256, CipherAlgorithm::Aes256Ctr, &k).unwrap();
         assert!(!keys.initiator.mac.ct_eq(keys.responder.mac.expose()));
         assert!(!keys.initiator.cipher.ct_eq(keys.responder.cipher.expose()));
     }
@@ -227,10 +242,18 @@ mod tests {
     fn rekey_labels_depend_on_who_sent_key() {
         let k = SecretBytes::from_slice(&[9; 128]);
         let hash = HashAlgorithm::Sha256;
-        let a = RekeyKeys::derive(hash, CipherAlgorithm::Aes128Ctr, &k, RekeyRole::Initiator).unwrap();
-        let b = RekeyKeys::derive(hash, CipherAlgorithm::Aes128Ctr, &k, RekeyRole::Acceptor).unwrap();
-        assert_eq!(a.mac.expose(), &hash.hmac(k.expose(), &[b"Rekey Initiator MAC"])[..]);
-        assert_eq!(b.cipher.expose(), &hash.hmac(k.expose(), &[b"Rekey Acceptor Crypt"])[16..]);
+        let a =
+            RekeyKeys::derive(hash, CipherAlgorithm::Aes128Ctr, &k, RekeyRole::Initiator).unwrap();
+        let b =
+            RekeyKeys::derive(hash, CipherAlgorithm::Aes128Ctr, &k, RekeyRole::Acceptor).unwrap();
+        assert_eq!(
+            a.mac.expose(),
+            &hash.hmac(k.expose(), &[b"Rekey Initiator MAC"])[..]
+        );
+        assert_eq!(
+            b.cipher.expose(),
+            &hash.hmac(k.expose(), &[b"Rekey Acceptor Crypt"])[16..]
+        );
     }
 
     #[test]
@@ -239,11 +262,17 @@ mod tests {
         let k = SecretBytes::from_slice(b"K");
         let srs = SecretBytes::from_slice(b"SRS");
         let oss = SecretBytes::from_slice(b"pw");
-        assert_eq!(final_shared_secret(hash, &k, None, None).expose(), &hash.digest(&[b"K"])[..]);
+        assert_eq!(
+            final_shared_secret(hash, &k, None, None).expose(),
+            &hash.digest(&[b"K"])[..]
+        );
         assert_eq!(
             final_shared_secret(hash, &k, Some(&srs), Some(&oss)).expose(),
             &hash.digest(&[b"KSRSpw"])[..]
         );
-        assert_eq!(final_shared_secret(hash, &k, None, Some(&oss)).expose(), &hash.digest(&[b"Kpw"])[..]);
+        assert_eq!(
+            final_shared_secret(hash, &k, None, Some(&oss)).expose(),
+            &hash.digest(&[b"Kpw"])[..]
+        );
     }
 }

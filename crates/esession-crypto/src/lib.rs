@@ -34,10 +34,10 @@ pub use compress::{CompressionAlgorithm, Compressor, Decompressor};
 pub use dh::{DhKeyPair, DhPublicValue, ExponentSize, ModpGroup};
 pub use encoding::{Counter, mpi};
 pub use hash::{HashAlgorithm, MacKey};
-pub use sas::{SasAlgorithm, sas28x5};
-pub use secret::{SecretBytes, ct_eq};
 /// Re-exported so callers can implement or name the injected RNG traits.
 pub use rand_core;
+pub use sas::{SasAlgorithm, sas28x5};
+pub use secret::{SecretBytes, ct_eq};
 pub use sign::{KeyComponents, SignatureAlgorithm, SigningKey, VerifyingKey};
 
 /// Which negotiated field an unsupported algorithm name belongs to.

@@ -75,6 +75,9 @@ mod tests {
     fn sas_uses_last_three_bytes_of_hash() {
         let h = HashAlgorithm::Sha256.digest(&[b"M", b"F", b"Short Authentication String"]);
         let v = u32::from_be_bytes([0, h[29], h[30], h[31]]);
-        assert_eq!(sas28x5(HashAlgorithm::Sha256, b"M", b"F"), sas28x5_of_value(v));
+        assert_eq!(
+            sas28x5(HashAlgorithm::Sha256, b"M", b"F"),
+            sas28x5_of_value(v)
+        );
     }
 }

@@ -105,7 +105,10 @@ impl VerifyingKey {
             return Err(CryptoError::InvalidKey);
         }
         Ok(Self {
-            components: KeyComponents::Rsa { modulus: n.to_vec(), exponent: e.to_vec() },
+            components: KeyComponents::Rsa {
+                modulus: n.to_vec(),
+                exponent: e.to_vec(),
+            },
             dsa: None,
         })
     }
@@ -120,12 +123,9 @@ impl VerifyingKey {
         let big = |bytes: &[u8], bits: usize| {
             BoxedUint::from_be_slice(bytes, (bits * 8) as u32).map_err(|_| CryptoError::InvalidKey)
         };
-        let components = dsa::Components::from_components(
-            big(p, p.len())?,
-            big(q, q.len())?,
-            big(g, p.len())?,
-        )
-        .map_err(|_| CryptoError::InvalidKey)?;
+        let components =
+            dsa::Components::from_components(big(p, p.len())?, big(q, q.len())?, big(g, p.len())?)
+                .map_err(|_| CryptoError::InvalidKey)?;
         let key = dsa::VerifyingKey::from_components(components, big(y, p.len())?)
             .map_err(|_| CryptoError::InvalidKey)?;
         Ok(Self {
@@ -155,14 +155,16 @@ impl VerifyingKey {
     /// Verifies `signature` over `message` (the raw identity MAC, AMB-19).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         match (&self.components, &self.dsa) {
-            (KeyComponents::Rsa { modulus, exponent }, _) => {
-                PublicKeyComponents { n: modulus.as_slice(), e: exponent.as_slice() }
-                    .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                    .map_err(|_| CryptoError::BadSignature)
+            (KeyComponents::Rsa { modulus, exponent }, _) => PublicKeyComponents {
+                n: modulus.as_slice(),
+                e: exponent.as_slice(),
             }
+            .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+            .map_err(|_| CryptoError::BadSignature),
             (KeyComponents::Dsa { q, .. }, Some(key)) => {
                 let signature = decode_dsa_signature(q.len(), signature)?;
-                key.verify(message, &signature).map_err(|_| CryptoError::BadSignature)
+                key.verify(message, &signature)
+                    .map_err(|_| CryptoError::BadSignature)
             }
             (KeyComponents::Dsa { .. }, None) => Err(CryptoError::InvalidKey),
         }
@@ -238,14 +240,18 @@ impl SigningKey {
             public.modulus().big_endian_without_leading_zero(),
             public.exponent().big_endian_without_leading_zero(),
         )?;
-        Ok(Self { inner: SigningInner::Rsa(pair), public })
+        Ok(Self {
+            inner: SigningInner::Rsa(pair),
+            public,
+        })
     }
 
     /// Generates a DSA key with new 2048/256 domain parameters drawn from `rng`.
     pub fn generate_dsa<R: CryptoRng + ?Sized>(rng: &mut R) -> Result<Self, CryptoError> {
         #[allow(deprecated)]
-        let components = dsa::Components::try_generate_from_rng_with_key_size(rng, dsa::KeySize::DSA_2048_256)
-            .map_err(|_| CryptoError::InvalidKey)?;
+        let components =
+            dsa::Components::try_generate_from_rng_with_key_size(rng, dsa::KeySize::DSA_2048_256)
+                .map_err(|_| CryptoError::InvalidKey)?;
         let key = dsa::SigningKey::try_generate_from_rng_with_components(rng, components)
             .map_err(|_| CryptoError::InvalidKey)?;
         Self::from_dsa_key(key)
@@ -268,9 +274,14 @@ impl SigningKey {
         if x.len() > q_len {
             return Err(CryptoError::InvalidKey);
         }
-        let x = BoxedUint::from_be_slice(x, (q_len * 8) as u32).map_err(|_| CryptoError::InvalidKey)?;
-        let key = dsa::SigningKey::from_components(verifying, x).map_err(|_| CryptoError::InvalidKey)?;
-        Ok(Self { inner: SigningInner::Dsa(key), public })
+        let x =
+            BoxedUint::from_be_slice(x, (q_len * 8) as u32).map_err(|_| CryptoError::InvalidKey)?;
+        let key =
+            dsa::SigningKey::from_components(verifying, x).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Self {
+            inner: SigningInner::Dsa(key),
+            public,
+        })
     }
 
     fn from_dsa_key(key: dsa::SigningKey) -> Result<Self, CryptoError> {
@@ -283,7 +294,10 @@ impl SigningKey {
             &bytes(c.g()),
             &bytes(verifying.y()),
         )?;
-        Ok(Self { inner: SigningInner::Dsa(key), public })
+        Ok(Self {
+            inner: SigningInner::Dsa(key),
+            public,
+        })
     }
 
     /// The public half.
@@ -307,7 +321,9 @@ impl SigningKey {
                 Ok(signature)
             }
             SigningInner::Dsa(key) => {
-                let signature = key.try_sign(message).map_err(|_| CryptoError::SigningFailed)?;
+                let signature = key
+                    .try_sign(message)
+                    .map_err(|_| CryptoError::SigningFailed)?;
                 let q_len = match self.public.components() {
                     KeyComponents::Dsa { q, .. } => q.len(),
                     KeyComponents::Rsa { .. } => return Err(CryptoError::SigningFailed),
@@ -332,13 +348,29 @@ mod tests {
 
     #[test]
     fn accepts_amb18_aliases() {
-        for uri in [RSA_SHA256_URI, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", "rsa"] {
-            assert_eq!(SignatureAlgorithm::from_uri(uri).unwrap(), SignatureAlgorithm::RsaSha256);
+        for uri in [
+            RSA_SHA256_URI,
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "rsa",
+        ] {
+            assert_eq!(
+                SignatureAlgorithm::from_uri(uri).unwrap(),
+                SignatureAlgorithm::RsaSha256
+            );
         }
-        for uri in [DSA_SHA256_URI, "http://www.w3.org/2009/xmldsig11#dsa-sha256", "dsa"] {
-            assert_eq!(SignatureAlgorithm::from_uri(uri).unwrap(), SignatureAlgorithm::DsaSha256);
+        for uri in [
+            DSA_SHA256_URI,
+            "http://www.w3.org/2009/xmldsig11#dsa-sha256",
+            "dsa",
+        ] {
+            assert_eq!(
+                SignatureAlgorithm::from_uri(uri).unwrap(),
+                SignatureAlgorithm::DsaSha256
+            );
         }
-        assert!(SignatureAlgorithm::from_uri("http://www.w3.org/2000/09/xmldsig#rsa-sha1").is_err());
+        assert!(
+            SignatureAlgorithm::from_uri("http://www.w3.org/2000/09/xmldsig#rsa-sha1").is_err()
+        );
     }
 
     #[test]
@@ -350,7 +382,10 @@ mod tests {
         key.verifying_key().verify(&mac, &sig).unwrap();
         assert!(key.verifying_key().verify(&[0x12u8; 32], &sig).is_err());
         sig[10] ^= 1;
-        assert_eq!(key.verifying_key().verify(&mac, &sig), Err(CryptoError::BadSignature));
+        assert_eq!(
+            key.verifying_key().verify(&mac, &sig),
+            Err(CryptoError::BadSignature)
+        );
     }
 
     #[test]
@@ -369,6 +404,9 @@ mod tests {
     #[test]
     fn debug_of_signing_key_shows_only_algorithm() {
         let key = SigningKey::generate_rsa(2048).unwrap();
-        assert_eq!(format!("{key:?}"), "SigningKey { algorithm: RsaSha256, .. }");
+        assert_eq!(
+            format!("{key:?}"),
+            "SigningKey { algorithm: RsaSha256, .. }"
+        );
     }
 }

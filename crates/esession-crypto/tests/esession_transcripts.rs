@@ -50,8 +50,16 @@ fn replay(name: &str, oss: Option<&str>) {
     for id in [5u32, 14, 2, 1] {
         let group = ModpGroup::from_id(id).unwrap();
         let pair = DhKeyPair::from_private_exponent(group, &h(alice, &format!("x_{id}"))).unwrap();
-        assert_eq!(pair.public().to_mpi(), &h(alice, &format!("e_{id}"))[..], "e_{id}");
-        assert_eq!(pair.public().commitment(), h(alice, &format!("He_{id}")), "He_{id}");
+        assert_eq!(
+            pair.public().to_mpi(),
+            &h(alice, &format!("e_{id}"))[..],
+            "e_{id}"
+        );
+        assert_eq!(
+            pair.public().commitment(),
+            h(alice, &format!("He_{id}")),
+            "He_{id}"
+        );
     }
 
     // ESN-13/26/31: d from y; K = SHA256(MPI(shared)) on both sides.
@@ -103,16 +111,32 @@ fn replay(name: &str, oss: Option<&str>) {
     let srs = (!srs_hex.is_empty()).then(|| SecretBytes::new(hex::decode(srs_hex).unwrap()));
     if let Some(srs) = &srs {
         let rshash = retained_secret_hash(SHA256, &h(alice, "N_A"), srs);
-        let offered: Vec<String> =
-            alice["rshashes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
-        assert!(offered.contains(&hex::encode(&rshash)), "rshash of SRS is among the offered values");
-        assert_eq!(shared_retained_secret_hash(SHA256, srs), h(alice, "srshash"));
+        let offered: Vec<String> = alice["rshashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            offered.contains(&hex::encode(&rshash)),
+            "rshash of SRS is among the offered values"
+        );
+        assert_eq!(
+            shared_retained_secret_hash(SHA256, srs),
+            h(alice, "srshash")
+        );
     }
     let oss = oss.map(|pw| SecretBytes::from_slice(pw.as_bytes()));
     let k_final = final_shared_secret(SHA256, &k_alice, srs.as_ref(), oss.as_ref());
     assert_eq!(k_final.expose(), &h(alice, "K_final")[..]);
-    assert_eq!(new_retained_secret(SHA256, &k_final).expose(), &h(alice, "RS_new")[..]);
-    assert_eq!(new_retained_secret(SHA256, &k_final).expose(), &h(bob, "RS_new")[..]);
+    assert_eq!(
+        new_retained_secret(SHA256, &k_final).expose(),
+        &h(alice, "RS_new")[..]
+    );
+    assert_eq!(
+        new_retained_secret(SHA256, &k_final).expose(),
+        &h(bob, "RS_new")[..]
+    );
 
     let fin = SessionKeys::derive(SHA256, AES128, &k_final).unwrap();
     for (key, name) in [
@@ -127,29 +151,48 @@ fn replay(name: &str, oss: Option<&str>) {
     }
 
     // ESN-38: mac_B over N_A | N_B | MPI(d) | "" | form_B | form_B2, under final keys.
-    let mac_b_input =
-        [h(bob, "N_A"), h(bob, "N_B"), h(bob, "d"), h(bob, "form_B"), h(bob, "form_B2")].concat();
+    let mac_b_input = [
+        h(bob, "N_A"),
+        h(bob, "N_B"),
+        h(bob, "d"),
+        h(bob, "form_B"),
+        h(bob, "form_B2"),
+    ]
+    .concat();
     assert_eq!(mac_b_input, h(bob, "mac_B_input"));
     let mac_b = SHA256.hmac(fin.responder.sigma.expose(), &[&mac_b_input]);
     assert_eq!(mac_b, h(bob, "mac_B"));
     let c_b = counter(bob, "C_B");
     let id_b = ctr(&fin.responder.cipher, c_b, &mac_b);
     assert_eq!(id_b, h(bob, "ID_B"));
-    assert_eq!(SHA256.hmac(fin.responder.mac.expose(), &[&c_b.to_bytes(), &id_b]), h(bob, "M_B"));
+    assert_eq!(
+        SHA256.hmac(fin.responder.mac.expose(), &[&c_b.to_bytes(), &id_b]),
+        h(bob, "M_B")
+    );
 
     // ENC-06/09: every encrypted stanza: data decrypts at counter_before, the MAC
     // covers m_content | CTRB(counter_before), and C advances by whole blocks.
     let messages = vector["messages"].as_array().unwrap();
     assert!(!messages.is_empty());
     for m in messages {
-        let keys = if m["from"] == "alice" { &fin.initiator } else { &fin.responder };
+        let keys = if m["from"] == "alice" {
+            &fin.initiator
+        } else {
+            &fin.responder
+        };
         let before = counter(m, "counter_before");
         let content = m["m_content"].as_str().unwrap();
         let tag = SHA256.hmac(keys.mac.expose(), &[content.as_bytes(), &before.to_bytes()]);
         assert_eq!(tag, h(m, "a_mac"), "stanza {}", m["stanza"]);
-        let b64 = content.strip_prefix("<data>").unwrap().strip_suffix("</data>").unwrap();
+        let b64 = content
+            .strip_prefix("<data>")
+            .unwrap()
+            .strip_suffix("</data>")
+            .unwrap();
         use base64::Engine as _;
-        let data = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         assert_eq!(ctr(&keys.cipher, before, &data), h(m, "m_hex"));
         let blocks = data.len().div_ceil(16) as u128;
         assert_eq!(before.advanced(blocks), counter(m, "counter_after"));
@@ -164,5 +207,8 @@ fn replays_4msg_transcript_without_retained_secret() {
 #[test]
 fn replays_4msg_transcript_with_retained_secret_and_password() {
     // AMB-58: OSS = UTF-8 of the NFC-normalised password (ASCII here).
-    replay("esession-4msg-retained-secret-and-password.json", Some("correct horse battery staple"));
+    replay(
+        "esession-4msg-retained-secret-and-password.json",
+        Some("correct horse battery staple"),
+    );
 }

@@ -14,7 +14,12 @@ fn load(name: &str) -> Vec<Value> {
 }
 
 fn hex_field(v: &Value, key: &str) -> Vec<u8> {
-    hex::decode(v[key].as_str().unwrap_or_else(|| panic!("missing {key} in {v}"))).unwrap()
+    hex::decode(
+        v[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("missing {key} in {v}")),
+    )
+    .unwrap()
 }
 
 fn cipher_for(family: &str, key_bits: u64) -> CipherAlgorithm {
@@ -33,7 +38,12 @@ fn aes_ctr_matches_sp800_38a_f5() {
         let mut counter = start;
         let mut data = hex_field(&v, "plaintext");
         cipher.apply(&mut counter, &mut data);
-        assert_eq!(hex::encode(&data), v["ciphertext"].as_str().unwrap(), "{}", v["section"]);
+        assert_eq!(
+            hex::encode(&data),
+            v["ciphertext"].as_str().unwrap(),
+            "{}",
+            v["section"]
+        );
         assert_eq!(counter.value(), start.value() + 4);
         // Each published output block is E(K, input block).
         for block in v["blocks"].as_array().unwrap() {
@@ -77,7 +87,12 @@ fn hmac_sha256_matches_rfc4231() {
 fn sha256_matches_fips180() {
     for v in load("sha256_fips180.json") {
         let digest = HashAlgorithm::Sha256.digest(&[&hex_field(&v, "message")]);
-        assert_eq!(hex::encode(digest), v["digest"].as_str().unwrap(), "{}", v["name"]);
+        assert_eq!(
+            hex::encode(digest),
+            v["digest"].as_str().unwrap(),
+            "{}",
+            v["name"]
+        );
     }
 }
 
@@ -88,7 +103,12 @@ fn whirlpool_matches_iso_10118_3() {
     assert!(vectors.len() >= 8);
     for v in vectors {
         let digest = HashAlgorithm::Whirlpool.digest(&[&hex_field(&v, "input_hex")]);
-        assert_eq!(hex::encode(digest), v["digest"].as_str().unwrap(), "{}", v["label"]);
+        assert_eq!(
+            hex::encode(digest),
+            v["digest"].as_str().unwrap(),
+            "{}",
+            v["label"]
+        );
     }
 }
 
@@ -119,7 +139,12 @@ fn serpent_matches_nessie_vectors_in_nessie_byte_order() {
         let cipher = CtrCipher::new(cipher_for("serpent", bits), &hex_field(&v, "key")).unwrap();
         let mut block: [u8; 16] = hex_field(&v, "plaintext").try_into().unwrap();
         cipher.encrypt_block(&mut block);
-        assert_eq!(hex::encode(block), v["ciphertext"].as_str().unwrap(), "{}", v["nessie"]);
+        assert_eq!(
+            hex::encode(block),
+            v["ciphertext"].as_str().unwrap(),
+            "{}",
+            v["nessie"]
+        );
     }
     assert_eq!(sizes.into_iter().collect::<Vec<_>>(), vec![128, 192, 256]);
 }
@@ -155,7 +180,11 @@ fn rsa_sha256_signatures_from_openssl_verify_and_match_ours_byte_for_byte() {
         if v["valid"].as_bool().unwrap() {
             key.verify(&message, &signature).unwrap();
             let ours = SigningKey::rsa_from_pkcs8(&hex_field(&v, "private_key_pkcs8_der")).unwrap();
-            assert_eq!(ours.sign(&message).unwrap(), signature, "PKCS#1 v1.5 is deterministic");
+            assert_eq!(
+                ours.sign(&message).unwrap(),
+                signature,
+                "PKCS#1 v1.5 is deterministic"
+            );
             checked_valid += 1;
         } else {
             assert!(key.verify(&message, &signature).is_err());
@@ -182,7 +211,12 @@ fn dsa_sha256_signatures_from_openssl_verify_including_digest_truncation() {
     let vectors = load("dsa_sha256.json");
     assert!(vectors.len() >= 2);
     for v in vectors {
-        let (p, q, g, y) = (hex_field(&v, "p"), hex_field(&v, "q"), hex_field(&v, "g"), hex_field(&v, "y"));
+        let (p, q, g, y) = (
+            hex_field(&v, "p"),
+            hex_field(&v, "q"),
+            hex_field(&v, "g"),
+            hex_field(&v, "y"),
+        );
         let key = VerifyingKey::dsa(&p, &q, &g, &y).unwrap();
         let message = hex_field(&v, "message");
         let signature = dsa_rs(&v);

@@ -7,7 +7,10 @@ use num_bigint::{BigInt, Sign};
 use serde_json::Value;
 
 fn groups() -> Vec<Value> {
-    let path = format!("{}/../../vectors/modp-groups.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../vectors/modp-groups.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     json["groups"].as_array().unwrap().clone()
 }
@@ -56,12 +59,20 @@ fn embedded_primes_equal_the_vector_file_and_the_pi_formula() {
 
         let embedded = group.prime_bytes();
         let from_file = hex::decode(g["prime_hex"].as_str().unwrap()).unwrap();
-        assert_eq!(embedded, from_file, "group {id} differs from modp-groups.json");
+        assert_eq!(
+            embedded, from_file,
+            "group {id} differs from modp-groups.json"
+        );
 
         let floor_pi = &pi >> (8192 - (bits - 130)); // floor(2^(N-130) * π)
         let one = BigInt::from(1);
-        let p = (&one << bits) - (&one << (bits - 64)) - &one + ((floor_pi + BigInt::from(k)) << 64);
-        assert_eq!(p, BigInt::from_bytes_be(Sign::Plus, &embedded), "group {id} differs from π formula");
+        let p =
+            (&one << bits) - (&one << (bits - 64)) - &one + ((floor_pi + BigInt::from(k)) << 64);
+        assert_eq!(
+            p,
+            BigInt::from_bytes_be(Sign::Plus, &embedded),
+            "group {id} differs from π formula"
+        );
         seen += 1;
     }
     assert_eq!(seen, 8);
@@ -90,7 +101,9 @@ fn prime_hashes_match_the_published_prefixes() {
 /// g^x mod p with num-bigint: an independent (variable-time) implementation.
 fn reference_modpow(group: ModpGroup, base: &BigInt, exponent: &[u8]) -> Vec<u8> {
     let p = BigInt::from_bytes_be(Sign::Plus, &group.prime_bytes());
-    base.modpow(&BigInt::from_bytes_be(Sign::Plus, exponent), &p).to_bytes_be().1
+    base.modpow(&BigInt::from_bytes_be(Sign::Plus, exponent), &p)
+        .to_bytes_be()
+        .1
 }
 
 fn exponent_from_counter(i: u32) -> Vec<u8> {
@@ -134,18 +147,34 @@ fn leading_zero_octets_are_stripped_from_e_and_from_the_shared_value() {
         if !found_e && e.len() < full_len {
             let mut padded = vec![0u8; full_len - e.len()];
             padded.extend_from_slice(&e);
-            assert_eq!(pair.public().commitment(), HashAlgorithm::Sha256.digest(&[&e]));
-            assert_ne!(pair.public().commitment(), HashAlgorithm::Sha256.digest(&[&padded]));
+            assert_eq!(
+                pair.public().commitment(),
+                HashAlgorithm::Sha256.digest(&[&e])
+            );
+            assert_ne!(
+                pair.public().commitment(),
+                HashAlgorithm::Sha256.digest(&[&padded])
+            );
             // The same value received with its leading zero is the same MPI.
-            assert_eq!(DhPublicValue::from_bytes(group, &padded).unwrap().to_mpi(), &e[..]);
+            assert_eq!(
+                DhPublicValue::from_bytes(group, &padded).unwrap().to_mpi(),
+                &e[..]
+            );
             found_e = true;
         }
-        let peer = DhPublicValue::from_bytes(group, &reference_modpow(group, &BigInt::from(2), &exponent_from_counter(99_999))).unwrap();
+        let peer = DhPublicValue::from_bytes(
+            group,
+            &reference_modpow(group, &BigInt::from(2), &exponent_from_counter(99_999)),
+        )
+        .unwrap();
         let raw = pair.agree(&peer).unwrap();
         if !found_k && raw.len() < full_len {
             assert_eq!(raw.expose()[0] != 0, true);
             let k = negotiation_secret(HashAlgorithm::Sha256, &raw);
-            assert_eq!(k.expose(), &HashAlgorithm::Sha256.digest(&[raw.expose()])[..]);
+            assert_eq!(
+                k.expose(),
+                &HashAlgorithm::Sha256.digest(&[raw.expose()])[..]
+            );
             found_k = true;
         }
         if found_e && found_k {
