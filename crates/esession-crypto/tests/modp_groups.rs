@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 //! TV-01: the embedded MODP primes equal `vectors/modp-groups.json` AND the π
 //! formula p = 2^N - 2^(N-64) - 1 + 2^64 * (floor(2^(N-130) * π) + k), with π
 //! computed here from Machin's formula in big-integer fixed point.
@@ -169,7 +170,7 @@ fn leading_zero_octets_are_stripped_from_e_and_from_the_shared_value() {
         .unwrap();
         let raw = pair.agree(&peer).unwrap();
         if !found_k && raw.len() < full_len {
-            assert_eq!(raw.expose()[0] != 0, true);
+            assert_ne!(raw.expose()[0], 0);
             let k = negotiation_secret(HashAlgorithm::Sha256, &raw);
             assert_eq!(
                 k.expose(),
