@@ -78,8 +78,147 @@ pub fn parse_fragment(fragment: &str, default_ns: &str) -> Result<Vec<Node>> {
     Ok(wrapper.take_nodes())
 }
 
+/// The XML namespace, bound to the `xml` prefix by definition.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Serializes `element` as UTF-8 XML text, byte for byte deterministic: the
+/// bytes a sender encrypts (ENC-04). `inherited_ns` is the default namespace in
+/// scope (e.g. [`crate::ns::JABBER_CLIENT`] for a stanza's children), so an
+/// element in that namespace carries no `xmlns`. Attributes are written
+/// double-quoted in byte order of their names after `xmlns`; `xml:`-prefixed
+/// attributes (e.g. `xml:lang`) keep their prefix, other namespaced attributes
+/// are refused. Empty elements use the `<x/>` form.
+pub fn serialize(element: &Element, inherited_ns: &str) -> Result<String> {
+    let mut out = String::new();
+    write_element(&mut out, element, inherited_ns, 0)?;
+    Ok(out)
+}
+
+fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usize) -> Result<()> {
+    if depth >= MAX_DEPTH {
+        return Err(Error::LimitExceeded { what: "serialization depth" });
+    }
+    let ns = el.ns();
+    out.push('<');
+    out.push_str(el.name());
+    if ns != inherited_ns {
+        out.push_str(" xmlns=\"");
+        escape_attribute_into(out, &ns);
+        out.push('"');
+    }
+    let mut attributes: Vec<(String, &str)> = Vec::new();
+    for ((attr_ns, name), value) in el.attrs().iter() {
+        let attr_ns: &str = attr_ns.as_ref();
+        let qualified = if attr_ns.is_empty() {
+            name.to_string()
+        } else if attr_ns == XML_NS {
+            format!("xml:{name}")
+        } else {
+            return Err(Error::UnexpectedAttribute { element: "serialized element", attribute: crate::error::peer_text(&name.to_string()) });
+        };
+        attributes.push((qualified, value.as_str()));
+    }
+    attributes.sort();
+    for (name, value) in attributes {
+        out.push(' ');
+        out.push_str(&name);
+        out.push_str("=\"");
+        escape_attribute_into(out, value);
+        out.push('"');
+    }
+    let mut nodes = el.nodes().peekable();
+    if nodes.peek().is_none() {
+        out.push_str("/>");
+        return Ok(());
+    }
+    out.push('>');
+    for node in nodes {
+        match node {
+            Node::Element(child) => write_element(out, child, &ns, depth + 1)?,
+            Node::Text(text) => escape_text_into(out, text),
+        }
+    }
+    out.push_str("</");
+    out.push_str(el.name());
+    out.push('>');
+    Ok(())
+}
+
+fn escape_text_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#xD;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+fn escape_attribute_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Sets attribute `name` (an unprefixed NCName) to `value`. Invalid names are refused.
+pub fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) -> Result<()> {
+    let name = minidom::rxml::NcName::try_from(name).map_err(|_| Error::InvalidAttribute { element: "element", attribute: "name" })?;
+    element.attrs_mut().insert(minidom::rxml::Namespace::NONE, name, value.into());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn serializes_stanza_children_without_the_inherited_namespace() {
+        let el = parse_document(
+            "<message xmlns='jabber:client'><body>a &amp; b &lt; c</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        )
+        .unwrap();
+        let parts: Vec<String> = el.children().map(|c| serialize(c, crate::ns::JABBER_CLIENT).unwrap()).collect();
+        assert_eq!(parts[0], "<body>a &amp; b &lt; c</body>");
+        assert_eq!(parts[1], "<active xmlns=\"http://jabber.org/protocol/chatstates\"/>");
+    }
+
+    #[test]
+    fn serialization_sorts_and_escapes_attributes_and_round_trips() {
+        let el = parse_document(
+            "<x xmlns='jabber:x:data' type='submit' a='&quot;&lt;&#9;'><field var='FORM_TYPE'><value>urn:xmpp:ssn</value></field></x>",
+        )
+        .unwrap();
+        let text = serialize(&el, "").unwrap();
+        assert_eq!(
+            text,
+            "<x xmlns=\"jabber:x:data\" a=\"&quot;&lt;&#x9;\" type=\"submit\"><field var=\"FORM_TYPE\"><value>urn:xmpp:ssn</value></field></x>"
+        );
+        assert_eq!(parse_document(&text).unwrap(), el);
+    }
+
+    #[test]
+    fn serialization_keeps_xml_lang() {
+        let el = parse_document("<body xmlns='jabber:client' xml:lang='de'>Hallo</body>").unwrap();
+        assert_eq!(serialize(&el, "jabber:client").unwrap(), "<body xml:lang=\"de\">Hallo</body>");
+    }
+
+    #[test]
+    fn set_attr_refuses_invalid_names() {
+        let mut el = Element::bare("message", "jabber:client");
+        set_attr(&mut el, "to", "bob@example.com").unwrap();
+        assert_eq!(el.attr("to"), Some("bob@example.com"));
+        assert!(set_attr(&mut el, "bad name", "x").is_err());
+    }
     use super::*;
 
     #[test]

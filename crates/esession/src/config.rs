@@ -1,0 +1,90 @@
+//! Policy: what we offer and accept. Defaults follow requirements.md; risky
+//! options carry `dangerously_` in their names (style practice 13).
+
+use esession_crypto::{
+    CipherAlgorithm, CompressionAlgorithm, ExponentSize, HashAlgorithm, ModpGroup, SasAlgorithm,
+};
+
+use crate::ssn::Logging;
+
+/// Configuration of a [`crate::SessionManager`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Our own full JID, put in `from` attributes (servers overwrite it anyway).
+    pub own_jid: Option<String>,
+    /// MODP groups to offer, best first. Alice computes e for each (ESN-06).
+    pub groups: Vec<ModpGroup>,
+    /// Ciphers to offer and accept, best first. `none` is never offered or
+    /// accepted unless [`Config::dangerously_allow_none_cipher`] is set.
+    pub ciphers: Vec<CipherAlgorithm>,
+    /// Hashes to offer and accept, best first.
+    pub hashes: Vec<HashAlgorithm>,
+    /// Compression to offer and accept, best first.
+    pub compression: Vec<CompressionAlgorithm>,
+    /// SAS algorithms.
+    pub sas: Vec<SasAlgorithm>,
+    /// `logging` options offered, best first, and accepted (AMB-59: offer
+    /// `mustnot` first only once server-side archiving is known to be off).
+    pub logging: Vec<Logging>,
+    /// Our minimum `rekey_freq` (1..=2^32-1): stanzas between key exchanges.
+    pub rekey_freq: u32,
+    /// Private exponent size (ESN-06).
+    pub exponent_size: ExponentSize,
+    /// Length of our nonces in bytes (CMN-07, AMB-40: at least 16).
+    pub nonce_len: usize,
+    /// Shortest peer nonce accepted, in bytes (AMB-40: 8, for Gajim).
+    pub min_peer_nonce_len: usize,
+    /// Random `rshashes` values added to every completion (ESN-30: at least 2).
+    pub rshash_decoys: usize,
+    /// Pad encrypted content with random whitespace to a multiple of this many
+    /// bytes (ENC-04); `None` sends the exact length.
+    pub pad_to_multiple: Option<usize>,
+    /// Largest decrypted (and decompressed) stanza content accepted, in bytes.
+    pub max_plaintext_len: usize,
+    /// Answer offers automatically. When false, an offer raises
+    /// [`crate::Event::OfferReceived`] and nothing is sent until the
+    /// application calls accept or reject (SSN-09).
+    pub auto_accept: bool,
+    /// Lifetime of retained secrets in seconds (ESN-35: unexpired only).
+    pub retained_secret_lifetime: u64,
+    /// Accept plain (unencrypted) stanza sessions when the peer offers only
+    /// `c2s`/`none` security (ESN-11). Off by default.
+    pub accept_plain_sessions: bool,
+    /// Allow the `none` cipher: messages are then NOT confidential. Off by default.
+    pub dangerously_allow_none_cipher: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            own_jid: None,
+            groups: ModpGroup::ALL.to_vec(),
+            ciphers: CipherAlgorithm::CONFIDENTIAL.to_vec(),
+            hashes: HashAlgorithm::ALL.to_vec(),
+            compression: CompressionAlgorithm::ALL.to_vec(),
+            sas: vec![SasAlgorithm::Sas28x5],
+            logging: vec![Logging::May, Logging::MustNot],
+            rekey_freq: 1,
+            exponent_size: ExponentSize::Recommended,
+            nonce_len: 16,
+            min_peer_nonce_len: 8,
+            rshash_decoys: 2,
+            pad_to_multiple: None,
+            max_plaintext_len: 1 << 20,
+            auto_accept: true,
+            retained_secret_lifetime: 180 * 24 * 3600,
+            accept_plain_sessions: false,
+            dangerously_allow_none_cipher: false,
+        }
+    }
+}
+
+impl Config {
+    /// The ciphers we may use, with `none` removed unless explicitly allowed.
+    pub(crate) fn usable_ciphers(&self) -> impl Iterator<Item = CipherAlgorithm> + '_ {
+        self.ciphers
+            .iter()
+            .copied()
+            .filter(|c| c.is_confidential() || self.dangerously_allow_none_cipher)
+    }
+}

@@ -1,0 +1,44 @@
+//! One error type; variants say who is at fault (style practice 8).
+
+use crate::ssn::ErrorCondition;
+
+/// What went wrong.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A peer's negotiation message was refused; this error was sent back (SSN-08, AMB-52).
+    #[error("negotiation refused: {condition:?} {fields:?}")]
+    Refused {
+        /// The condition sent.
+        condition: ErrorCondition,
+        /// The fields named in the reply.
+        fields: Vec<String>,
+    },
+    /// The peer answered with a stanza error.
+    #[error("peer returned an error: {condition:?} {fields:?}")]
+    PeerError {
+        /// The condition, if we know it.
+        condition: Option<ErrorCondition>,
+        /// Fields the peer named.
+        fields: Vec<String>,
+    },
+    /// The peer declined the offer (SSN-07) or cancelled it (SSN-12).
+    #[error("the peer declined the session")]
+    Declined,
+    /// A stanza failed authentication, decryption or parsing. Deliberately
+    /// opaque (ENC-12/13): the session is terminated.
+    #[error("stanza failed authentication or decryption")]
+    Decrypt,
+    /// No session with that peer and thread.
+    #[error("no such session")]
+    UnknownSession,
+    /// The session is not established yet.
+    #[error("session not established")]
+    NotEstablished,
+    /// The session has ended: nothing more may be sent (ESN-47).
+    #[error("session has ended")]
+    SessionEnded,
+    /// The caller passed something the API cannot use.
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+}

@@ -1,0 +1,151 @@
+//! What the core tells the application, and what it asks the caller to send.
+
+use esession_crypto::{CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup};
+use esession_wire::minidom::Element;
+
+use crate::Error;
+use crate::ssn::{Disclosure, Logging};
+
+/// The result of one call into the core: stanzas to send, in order, and events.
+#[derive(Debug, Default)]
+#[must_use = "stanzas must be sent and events shown to the user"]
+pub struct Output {
+    /// Stanzas to send to the XMPP server, in this order.
+    pub stanzas: Vec<Element>,
+    /// Events for the application.
+    pub events: Vec<Event>,
+}
+
+impl Output {
+    pub(crate) fn send(&mut self, stanza: Element) {
+        self.stanzas.push(stanza);
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+}
+
+/// Identifies one session: the peer's JID (full once bound, SSN-11) and the ThreadID.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct SessionId {
+    /// The peer's JID: full once the responder answered.
+    pub peer: String,
+    /// The XEP-0201 ThreadID.
+    pub thread: String,
+}
+
+/// What was agreed, for display and policy.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SessionInfo {
+    /// The short authentication string both sides must compare out of band (ESN-33).
+    pub sas: String,
+    /// The peer proved it holds a secret retained from an earlier session (ESN-36..41):
+    /// no man-in-the-middle unless one was there from the first session.
+    pub authenticated_by_retained_secret: bool,
+    /// That retained-secret chain was SAS-verified at some point (ESN-42).
+    pub retained_chain_verified: bool,
+    /// An other shared secret (password) was mixed into the keys (ESN-36).
+    pub other_secret_used: bool,
+    /// Remind the user to compare the SAS (ESN-34): nothing verified this peer yet.
+    pub sas_reminder: bool,
+    /// Agreed `logging`.
+    pub logging: Logging,
+    /// Agreed `disclosure`; anything but `Never` must be shown at once (ESN-53).
+    pub disclosure: Disclosure,
+    /// Agreed MODP group.
+    pub group: ModpGroup,
+    /// Agreed cipher; `none` is not confidential (ESN-54).
+    pub cipher: CipherAlgorithm,
+    /// Agreed hash.
+    pub hash: HashAlgorithm,
+    /// Agreed compression.
+    pub compression: CompressionAlgorithm,
+    /// We initiated the session.
+    pub we_initiated: bool,
+}
+
+/// Why a session ended.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum TerminationReason {
+    /// We asked and the peer acknowledged under its keys (ESN-46).
+    LocalRequest,
+    /// The peer asked, authenticated; we acknowledged (ESN-46).
+    PeerRequest,
+    /// A stanza failed verification or decryption (ENC-12/13); the peer was told
+    /// with an encrypted terminate form (AMB-53).
+    IntegrityFailure,
+}
+
+/// An event for the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A peer offered a session and policy wants the user to decide (SSN-09).
+    OfferReceived {
+        /// The session offered.
+        session: SessionId,
+    },
+    /// The ESession is established: the SAS and security facts to show.
+    Established {
+        /// Which session.
+        session: SessionId,
+        /// What was agreed.
+        info: SessionInfo,
+    },
+    /// A security fact the user must be told at once (ESN-53 and friends).
+    SecurityAlert {
+        /// Which session.
+        session: SessionId,
+        /// What.
+        alert: SecurityAlert,
+    },
+    /// A decrypted, authenticated message (ENC-13).
+    MessageReceived {
+        /// Which session.
+        session: SessionId,
+        /// The message with its encrypted children restored in place of `<c/>`.
+        message: Element,
+    },
+    /// A stanza arrived in clear on an encrypted session's thread and was dropped (ESN-44).
+    ClearStanzaDropped {
+        /// Which session.
+        session: SessionId,
+    },
+    /// The peer sent a clear-text terminate form; it is unauthenticated and was
+    /// not obeyed (AMB-54).
+    UnauthenticatedTerminateRequest {
+        /// Which session.
+        session: SessionId,
+    },
+    /// A plain (unencrypted) stanza session was agreed at the peer's request (ESN-11).
+    PlainSessionAccepted {
+        /// Which session.
+        session: SessionId,
+    },
+    /// A negotiation failed; its state is gone (ESN-10).
+    NegotiationFailed {
+        /// Which session.
+        session: SessionId,
+        /// Why.
+        error: Error,
+    },
+    /// The session ended; its keys are destroyed.
+    Terminated {
+        /// Which session.
+        session: SessionId,
+        /// Why.
+        reason: TerminationReason,
+    },
+}
+
+/// Security facts that must reach the user prominently.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum SecurityAlert {
+    /// The agreed `disclosure` is not `never` (ESN-53).
+    DisclosureNotNever(crate::ssn::Disclosure),
+    /// The `none` cipher was agreed: messages are NOT confidential (ESN-54).
+    NoConfidentiality,
+}

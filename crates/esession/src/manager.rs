@@ -1,0 +1,518 @@
+//! The sans-IO session manager: stanzas and user intents in, stanzas and events out.
+
+use std::collections::HashMap;
+
+use esession_wire::form::DataForm;
+use esession_wire::minidom::Element;
+use esession_wire::ns;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::event::{Event, Output, SecurityAlert, SessionId, SessionInfo, TerminationReason};
+use crate::negotiation::initiator::{self, StepError};
+use crate::negotiation::responder::{self, OfferOutcome};
+use crate::negotiation::{Context, Refusal};
+use crate::random::Randomness;
+use crate::session::{self, EstablishedSession, Opened};
+use crate::ssn::{self, Disclosure, ErrorCondition};
+use crate::stanza::{bare, message, resource, text_child, thread_of};
+use crate::thread::new_thread_id;
+use crate::trust::TrustStore;
+use crate::Error;
+
+/// Where one (peer, thread) stands.
+enum State {
+    /// Alice: offer sent (message 1).
+    Offered(Box<initiator::AwaitingResponse>),
+    /// Bob: offer received, waiting for the user (SSN-09).
+    PendingOffer(Box<responder::EvaluatedOffer>),
+    /// Bob: answer sent (message 2).
+    Answered(Box<responder::AwaitingAccept>),
+    /// Alice: completion sent (message 3).
+    Completed(Box<initiator::AwaitingFinal>),
+    /// Either side: keys agreed.
+    Established(Box<EstablishedSession>),
+}
+
+impl State {
+    fn peer(&self) -> &str {
+        match self {
+            Self::Offered(s) => &s.peer,
+            Self::PendingOffer(s) => &s.peer,
+            Self::Answered(s) => &s.peer,
+            Self::Completed(s) => &s.peer,
+            Self::Established(s) => &s.id().peer,
+        }
+    }
+
+    /// SSN-11: the session is bound to the full JID that answered; before that
+    /// (an offer to a bare JID) any resource of the peer may answer.
+    fn accepts_from(&self, from: &str) -> bool {
+        let peer = self.peer();
+        peer == from || (resource(peer).is_none() && bare(from) == peer)
+    }
+}
+
+/// Drives every ESession of one account. Owns the injected randomness, trust
+/// store and clock; never touches sockets, files or global state.
+pub struct SessionManager {
+    config: Config,
+    rng: Box<dyn Randomness + Send>,
+    trust: Box<dyn TrustStore + Send>,
+    clock: Box<dyn Clock + Send>,
+    sessions: HashMap<(String, String), State>,
+}
+
+impl core::fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionManager").field("sessions", &self.sessions.len()).finish_non_exhaustive()
+    }
+}
+
+fn key(peer: &str, thread: &str) -> (String, String) {
+    (bare(peer).to_owned(), thread.to_owned())
+}
+
+fn negotiation_wrapper(stanza: &Element) -> Option<&Element> {
+    stanza.children().find(|c| c.is("feature", ns::FEATURE_NEG) || c.is("init", ns::ESESSION_INIT))
+}
+
+fn parse_wrapper(wrapper: &Element) -> Option<(&Element, DataForm)> {
+    let mut forms = wrapper.children().filter(|c| c.is("x", ns::DATA_FORMS));
+    let x = forms.next()?;
+    if forms.next().is_some() {
+        return None;
+    }
+    DataForm::try_from(x).ok().map(|form| (x, form))
+}
+
+impl SessionManager {
+    /// A manager with the given policy and injected dependencies.
+    pub fn new(
+        config: Config,
+        rng: Box<dyn Randomness + Send>,
+        trust: Box<dyn TrustStore + Send>,
+        clock: Box<dyn Clock + Send>,
+    ) -> Self {
+        Self { config, rng, trust, clock, sessions: HashMap::new() }
+    }
+
+    /// The policy in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The trust store.
+    pub fn trust(&self) -> &dyn TrustStore {
+        self.trust.as_ref()
+    }
+
+    /// The trust store, mutably (to set other shared secrets, for example).
+    pub fn trust_mut(&mut self) -> &mut dyn TrustStore {
+        self.trust.as_mut()
+    }
+
+    fn context(&mut self) -> Context<'_> {
+        Context {
+            config: &self.config,
+            rng: self.rng.as_mut(),
+            trust: self.trust.as_mut(),
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    /// What was agreed in an established session.
+    pub fn session_info(&self, session: &SessionId) -> Option<&SessionInfo> {
+        match self.sessions.get(&key(&session.peer, &session.thread))? {
+            State::Established(s) if s.id() == session => Some(s.info()),
+            _ => None,
+        }
+    }
+
+    /// Whether the session is established.
+    pub fn is_established(&self, session: &SessionId) -> bool {
+        self.session_info(session).is_some()
+    }
+
+    /// Starts an ESession with `peer` (a bare or full JID) on a new thread (THR-02):
+    /// returns its id and the offer to send (message 1).
+    pub fn start_session(&mut self, peer: &str) -> Result<(SessionId, Output), Error> {
+        if peer.is_empty() || peer.len() > 3071 {
+            return Err(Error::InvalidInput("peer JID"));
+        }
+        let thread = new_thread_id(self.rng.as_mut());
+        let mut ctx = self.context();
+        let (state, stanza) = initiator::offer(&mut ctx, peer, thread.clone())
+            .map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
+        self.sessions.insert(key(peer, &thread), State::Offered(Box::new(state)));
+        let mut out = Output::default();
+        out.send(stanza);
+        Ok((SessionId { peer: peer.to_owned(), thread }, out))
+    }
+
+    /// Accepts an offer held back by policy (SSN-09): sends the answer.
+    pub fn accept_offer(&mut self, session: &SessionId) -> Result<Output, Error> {
+        let k = key(&session.peer, &session.thread);
+        let Some(State::PendingOffer(offer)) = self.sessions.remove(&k) else {
+            return Err(Error::UnknownSession);
+        };
+        let mut out = Output::default();
+        self.answer_offer(*offer, &mut out);
+        Ok(out)
+    }
+
+    /// Declines an offer held back by policy (SSN-07).
+    pub fn reject_offer(&mut self, session: &SessionId) -> Result<Output, Error> {
+        let k = key(&session.peer, &session.thread);
+        let Some(State::PendingOffer(offer)) = self.sessions.remove(&k) else {
+            return Err(Error::UnknownSession);
+        };
+        let form = DataForm::new(esession_wire::form::FormKind::Submit)
+            .with_field(esession_wire::form::Field::untyped("FORM_TYPE", vec![ns::SSN.to_owned()]))
+            .with_field(esession_wire::form::Field::untyped("accept", vec!["0".to_owned()]));
+        let mut stanza = message(&offer.peer, self.config.own_jid.as_deref(), None);
+        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &offer.thread));
+        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+        feature.append_child(Element::from(&form));
+        stanza.append_child(feature);
+        let mut out = Output::default();
+        out.send(stanza);
+        Ok(out)
+    }
+
+    /// Encrypts and sends an application `<message/>` in an established session (ENC-01..10).
+    pub fn send_message(&mut self, session: &SessionId, plain: &Element) -> Result<Output, Error> {
+        let k = key(&session.peer, &session.thread);
+        let rng = self.rng.as_mut();
+        match self.sessions.get_mut(&k) {
+            Some(State::Established(s)) if s.id() == session => {
+                let stanza = s.seal_message(plain, rng)?;
+                let mut out = Output::default();
+                out.send(stanza);
+                Ok(out)
+            }
+            Some(State::Established(_)) | None => Err(Error::UnknownSession),
+            Some(_) => Err(Error::NotEstablished),
+        }
+    }
+
+    /// Sends a chat message with `text` as its body.
+    pub fn send_text(&mut self, session: &SessionId, text: &str) -> Result<Output, Error> {
+        let mut plain = message(&session.peer, None, Some("chat"));
+        plain.append_child(text_child("body", ns::JABBER_CLIENT, text));
+        self.send_message(session, &plain)
+    }
+
+    /// Ends a session: the encrypted terminate form (ESN-45). The session ends
+    /// when the peer's acknowledgement verifies (ESN-46); nothing else may be
+    /// sent meanwhile (ESN-47). A negotiation in progress is simply forgotten.
+    pub fn terminate(&mut self, session: &SessionId) -> Result<Output, Error> {
+        let k = key(&session.peer, &session.thread);
+        let mut out = Output::default();
+        match self.sessions.get_mut(&k) {
+            Some(State::Established(s)) if s.id() == session => {
+                let stanza = s.seal_terminate(self.rng.as_mut())?;
+                out.send(stanza);
+                Ok(out)
+            }
+            Some(state) if state.accepts_from(&session.peer) => {
+                self.sessions.remove(&k);
+                Ok(out)
+            }
+            _ => Err(Error::UnknownSession),
+        }
+    }
+
+    /// The user compared the SAS with the peer and it matched: remember the
+    /// retained-secret chain as verified (ESN-34, ESN-42).
+    pub fn confirm_sas(&mut self, session: &SessionId) -> Result<(), Error> {
+        if !self.is_established(session) {
+            return Err(Error::UnknownSession);
+        }
+        let client = resource(&session.peer).unwrap_or_default();
+        self.trust.mark_verified(bare(&session.peer), client);
+        Ok(())
+    }
+
+    /// Feeds one received stanza. Never fails: problems become replies and events.
+    pub fn handle_stanza(&mut self, stanza: &Element) -> Output {
+        let mut out = Output::default();
+        if !stanza.is("message", ns::JABBER_CLIENT) {
+            return out;
+        }
+        let (Some(from), Some(thread)) = (stanza.attr("from"), thread_of(stanza)) else {
+            return out;
+        };
+        let from = from.to_owned();
+        let k = key(&from, &thread);
+        let is_error = stanza.attr("type") == Some("error");
+        let state = match self.sessions.remove(&k) {
+            Some(state) if state.accepts_from(&from) => state,
+            Some(other) => {
+                // Another resource on the same thread: not ours to disturb (SSN-11).
+                self.sessions.insert(k, other);
+                return out;
+            }
+            None => {
+                if !is_error {
+                    self.on_new_thread(stanza, &from, &thread, &mut out);
+                }
+                return out;
+            }
+        };
+        let id = SessionId { peer: from.clone(), thread: thread.clone() };
+        if is_error {
+            match state {
+                State::Established(s) => {
+                    self.sessions.insert(k, State::Established(s));
+                }
+                _ => {
+                    let error = stanza.get_child("error", ns::JABBER_CLIENT);
+                    out.event(Event::NegotiationFailed {
+                        session: id,
+                        error: Error::PeerError {
+                            condition: error.and_then(ssn::ErrorCondition::from_error_element),
+                            fields: error.map(ssn::error_fields).unwrap_or_default(),
+                        },
+                    });
+                }
+            }
+            return out;
+        }
+        match state {
+            State::Offered(alice) => self.on_response(*alice, stanza, &from, &mut out),
+            State::Answered(bob) => self.on_completion(*bob, stanza, &mut out),
+            State::Completed(alice) => self.on_final(*alice, stanza, &mut out),
+            State::Established(session) => self.on_established(*session, stanza, &mut out),
+            pending @ State::PendingOffer(_) => {
+                self.sessions.insert(k, pending);
+            }
+        }
+        out
+    }
+
+    fn refuse(&self, to: &str, thread: &str, wrapper: Option<&Element>, refusal: &Refusal, out: &mut Output) {
+        out.send(ssn::error_reply(
+            to,
+            self.config.own_jid.as_deref(),
+            thread,
+            wrapper,
+            refusal.condition,
+            &refusal.fields,
+        ));
+    }
+
+    fn failed(out: &mut Output, peer: &str, thread: &str, refusal: Refusal) {
+        out.event(Event::NegotiationFailed {
+            session: SessionId { peer: peer.to_owned(), thread: thread.to_owned() },
+            error: Error::Refused { condition: refusal.condition, fields: refusal.fields },
+        });
+    }
+
+    /// A stanza on a thread we do not know: maybe an offer (message 1).
+    fn on_new_thread(&mut self, stanza: &Element, from: &str, thread: &str, out: &mut Output) {
+        let Some(wrapper) = negotiation_wrapper(stanza) else { return };
+        if !wrapper.is("feature", ns::FEATURE_NEG) {
+            return;
+        }
+        let Some((x, form)) = parse_wrapper(wrapper) else {
+            let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
+            self.refuse(from, thread, Some(wrapper), &refusal, out);
+            return;
+        };
+        if form.kind != esession_wire::form::FormKind::Form {
+            return; // Not an offer: a stray answer for a forgotten attempt.
+        }
+        match responder::evaluate(&self.config, from, thread, x, &form) {
+            Ok(OfferOutcome::Esession(offer)) => {
+                if self.config.auto_accept {
+                    self.answer_offer(*offer, out);
+                } else {
+                    let session = SessionId { peer: from.to_owned(), thread: thread.to_owned() };
+                    self.sessions.insert(key(from, thread), State::PendingOffer(offer));
+                    out.event(Event::OfferReceived { session });
+                }
+            }
+            Ok(OfferOutcome::Plain(answer)) => {
+                out.send(answer);
+                out.event(Event::PlainSessionAccepted {
+                    session: SessionId { peer: from.to_owned(), thread: thread.to_owned() },
+                });
+            }
+            Err(refusal) => {
+                self.refuse(from, thread, Some(wrapper), &refusal, out);
+                Self::failed(out, from, thread, refusal);
+            }
+        }
+    }
+
+    fn answer_offer(&mut self, offer: responder::EvaluatedOffer, out: &mut Output) {
+        let (peer, thread) = (offer.peer.clone(), offer.thread.clone());
+        let echoed = {
+            let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+            feature.append_child(Element::from(offer.form()));
+            feature
+        };
+        let mut ctx = self.context();
+        match offer.answer(&mut ctx) {
+            Ok((state, stanza)) => {
+                out.send(stanza);
+                self.sessions.insert(key(&peer, &thread), State::Answered(Box::new(state)));
+            }
+            Err(refusal) => {
+                self.refuse(&peer, &thread, Some(&echoed), &refusal, out);
+                Self::failed(out, &peer, &thread, refusal);
+            }
+        }
+    }
+
+    /// Message 2 at Alice.
+    fn on_response(&mut self, alice: initiator::AwaitingResponse, stanza: &Element, from: &str, out: &mut Output) {
+        let thread = alice.thread.clone();
+        let Some(wrapper) = negotiation_wrapper(stanza) else {
+            self.sessions.insert(key(from, &thread), State::Offered(Box::new(alice)));
+            return;
+        };
+        let Some((x, form)) = parse_wrapper(wrapper) else {
+            let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
+            self.refuse(from, &thread, Some(wrapper), &refusal, out);
+            Self::failed(out, from, &thread, refusal);
+            return;
+        };
+        let mut ctx = self.context();
+        match alice.on_response(&mut ctx, from, x, &form) {
+            Ok((state, stanza)) => {
+                out.send(stanza);
+                self.sessions.insert(key(from, &thread), State::Completed(Box::new(state)));
+            }
+            Err(StepError::Declined) => out.event(Event::NegotiationFailed {
+                session: SessionId { peer: from.to_owned(), thread },
+                error: Error::Declined,
+            }),
+            Err(StepError::Refuse(refusal)) => {
+                self.refuse(from, &thread, Some(wrapper), &refusal, out);
+                Self::failed(out, from, &thread, refusal);
+            }
+        }
+    }
+
+    /// Message 3 at Bob.
+    fn on_completion(&mut self, bob: responder::AwaitingAccept, stanza: &Element, out: &mut Output) {
+        let (peer, thread) = (bob.peer.clone(), bob.thread.clone());
+        let Some(wrapper) = negotiation_wrapper(stanza) else {
+            if session::is_encrypted(stanza) {
+                // Nothing can be decrypted before message 3 (AMB-44): drop it.
+                out.event(Event::ClearStanzaDropped { session: SessionId { peer: peer.clone(), thread: thread.clone() } });
+            }
+            self.sessions.insert(key(&peer, &thread), State::Answered(Box::new(bob)));
+            return;
+        };
+        let parsed = parse_wrapper(wrapper);
+        let mut ctx = self.context();
+        let result = match parsed {
+            Some((x, form)) => bob.on_accept(&mut ctx, x, &form),
+            None => Err(StepError::Refuse(Refusal::crypto())),
+        };
+        match result {
+            Ok((session, stanza, info)) => {
+                out.send(stanza);
+                self.established(session, info, out);
+            }
+            Err(StepError::Declined) => out.event(Event::NegotiationFailed {
+                session: SessionId { peer, thread },
+                error: Error::Declined,
+            }),
+            Err(StepError::Refuse(refusal)) => {
+                self.refuse(&peer, &thread, Some(wrapper), &refusal, out);
+                Self::failed(out, &peer, &thread, refusal);
+            }
+        }
+    }
+
+    /// Message 4 at Alice.
+    fn on_final(&mut self, alice: initiator::AwaitingFinal, stanza: &Element, out: &mut Output) {
+        let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
+        let Some(wrapper) = negotiation_wrapper(stanza) else {
+            self.sessions.insert(key(&peer, &thread), State::Completed(Box::new(alice)));
+            return;
+        };
+        let parsed = parse_wrapper(wrapper);
+        let mut ctx = self.context();
+        let result = match parsed {
+            Some((x, form)) => alice.on_final(&mut ctx, x, &form),
+            None => Err(Refusal::crypto()),
+        };
+        match result {
+            Ok((session, info)) => self.established(session, info, out),
+            Err(refusal) => {
+                self.refuse(&peer, &thread, Some(wrapper), &refusal, out);
+                Self::failed(out, &peer, &thread, refusal);
+            }
+        }
+    }
+
+    fn established(&mut self, session: EstablishedSession, info: SessionInfo, out: &mut Output) {
+        let id = session.id().clone();
+        if info.disclosure != Disclosure::Never {
+            out.event(Event::SecurityAlert {
+                session: id.clone(),
+                alert: SecurityAlert::DisclosureNotNever(info.disclosure),
+            });
+        }
+        if !info.cipher.is_confidential() {
+            out.event(Event::SecurityAlert { session: id.clone(), alert: SecurityAlert::NoConfidentiality });
+        }
+        out.event(Event::Established { session: id.clone(), info });
+        self.sessions.insert(key(&id.peer, &id.thread), State::Established(Box::new(session)));
+    }
+
+    /// A stanza on an established session's thread.
+    fn on_established(&mut self, mut session: EstablishedSession, stanza: &Element, out: &mut Output) {
+        let id = session.id().clone();
+        if !session::is_encrypted(stanza) {
+            if session::is_clear_terminate(stanza) {
+                out.event(Event::UnauthenticatedTerminateRequest { session: id.clone() });
+            } else {
+                out.event(Event::ClearStanzaDropped { session: id.clone() });
+            }
+            self.sessions.insert(key(&id.peer, &id.thread), State::Established(Box::new(session)));
+            return;
+        }
+        match session.open(stanza) {
+            Ok(Opened::Message(message)) => {
+                if let Some((peer, client)) = session.unconfirmed_secret.take() {
+                    self.trust.confirm_retained_secret(&peer, &client);
+                }
+                out.event(Event::MessageReceived { session: id.clone(), message });
+                self.sessions.insert(key(&id.peer, &id.thread), State::Established(Box::new(session)));
+            }
+            Ok(Opened::TerminateRequest) => {
+                if let Some((peer, client)) = session.unconfirmed_secret.take() {
+                    self.trust.confirm_retained_secret(&peer, &client);
+                }
+                if session.awaiting_terminate_ack() {
+                    // Both sides asked at once: each request doubles as the other's ack.
+                    out.event(Event::Terminated { session: id, reason: TerminationReason::LocalRequest });
+                    return;
+                }
+                if let Ok(ack) = session.seal_terminate_ack(self.rng.as_mut()) {
+                    out.send(ack);
+                }
+                out.event(Event::Terminated { session: id, reason: TerminationReason::PeerRequest });
+            }
+            Ok(Opened::TerminateAck) => {
+                out.event(Event::Terminated { session: id, reason: TerminationReason::LocalRequest });
+            }
+            Err(_) => {
+                // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
+                // outgoing keys; forget the session (its keys are dropped and zeroized).
+                if !session.awaiting_terminate_ack() {
+                    if let Ok(terminate) = session.seal_terminate(self.rng.as_mut()) {
+                        out.send(terminate);
+                    }
+                }
+                out.event(Event::Terminated { session: id, reason: TerminationReason::IntegrityFailure });
+            }
+        }
+    }
+}

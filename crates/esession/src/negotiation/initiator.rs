@@ -1,0 +1,413 @@
+//! Alice's side: the offer (message 1), the completion (message 3) and the
+//! check of Bob's final message (message 4).
+
+use esession_crypto::dh::negotiation_secret;
+use esession_crypto::kdf::{
+    SessionKeys, final_shared_secret, new_retained_secret, retained_secret_hash,
+    shared_retained_secret_hash,
+};
+use esession_crypto::{
+    CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
+    ModpGroup, SasAlgorithm, SecretBytes, ct_eq, sas28x5,
+};
+use esession_wire::form::{DataForm, Field, FormKind};
+use esession_wire::minidom::Element;
+use esession_wire::normalize::{try_normalize_form_content};
+use esession_wire::ns;
+
+use super::fields::*;
+use super::sigma::{self, IdentityKeys};
+use super::{Agreed, Context, Refusal, RetainedMatch, b64, single, unb64, unexpired};
+use crate::event::{SessionId, SessionInfo};
+use crate::random::RandomPurpose;
+use crate::session::{Direction, EstablishedSession, SessionSetup};
+use crate::ssn::{Disclosure, ErrorCondition, Logging};
+use crate::stanza::{bare, message, resource, set_attr, text_child};
+use crate::trust::RetainedSecret;
+
+/// Alice after sending her offer, waiting for Bob's answer.
+pub(crate) struct AwaitingResponse {
+    pub(crate) peer: String,
+    pub(crate) thread: String,
+    nonce: Vec<u8>,
+    key_pairs: Vec<DhKeyPair>,
+    form_a: Vec<u8>,
+    ciphers: Vec<CipherAlgorithm>,
+    hashes: Vec<HashAlgorithm>,
+    compression: Vec<CompressionAlgorithm>,
+    logging: Vec<Logging>,
+    rekey_freq: u32,
+}
+
+/// Alice after sending her completion, waiting for Bob's `<init/>`.
+pub(crate) struct AwaitingFinal {
+    pub(crate) peer: String,
+    pub(crate) thread: String,
+    agreed: Agreed,
+    n_a: Vec<u8>,
+    n_b: Vec<u8>,
+    d: Vec<u8>,
+    k: SecretBytes,
+    c_a: Counter,
+    c_b: Counter,
+    form_b: Vec<u8>,
+    sas: String,
+}
+
+/// Why a step did not advance.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// Refuse with this error reply and forget the attempt.
+    Refuse(Refusal),
+    /// The peer declined (SSN-07): forget silently.
+    Declined,
+}
+
+impl From<Refusal> for StepError {
+    fn from(r: Refusal) -> Self {
+        Self::Refuse(r)
+    }
+}
+
+fn list_single(var: &str, values: impl IntoIterator<Item = String>) -> Field {
+    Field::list_single(var, values)
+}
+
+/// Message 1: the offer (ESN-04..06, SSN-01, SSN-04, AMB-60).
+pub(crate) fn offer(ctx: &mut Context<'_>, peer: &str, thread: String) -> Result<(AwaitingResponse, Element), Refusal> {
+    let config = ctx.config;
+    let ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
+    if ciphers.is_empty() || config.groups.is_empty() || config.hashes.is_empty() || config.logging.is_empty() {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
+    }
+    let mut nonce = vec![0u8; config.nonce_len.max(16)];
+    ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
+    let key_pairs: Vec<DhKeyPair> =
+        config.groups.iter().map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size)).collect();
+
+    let form = DataForm::new(FormKind::Form)
+        .with_field(Field::hidden(FORM_TYPE, vec![ns::SSN.to_owned()]))
+        .with_field(Field::boolean(ACCEPT, true).required())
+        .with_field(list_single(LOGGING, config.logging.iter().map(|l| l.value().to_owned())).required())
+        .with_field(list_single(DISCLOSURE, [Disclosure::Never.value().to_owned()]).required())
+        .with_field(list_single(SECURITY, ["e2e".to_owned()]).required())
+        .with_field(list_single(MODP, config.groups.iter().map(|g| g.name())))
+        .with_field(list_single(CRYPT_ALGS, ciphers.iter().map(|c| c.name().to_owned())))
+        .with_field(list_single(HASH_ALGS, config.hashes.iter().map(|h| h.name().to_owned())))
+        .with_field(list_single(COMPRESS, config.compression.iter().map(|c| c.name().to_owned())))
+        .with_field(Field::list_multi(STANZAS, ["message"]))
+        .with_field(list_single(INIT_PUBKEY, ["none".to_owned()]))
+        .with_field(list_single(RESP_PUBKEY, ["none".to_owned()]))
+        .with_field(list_single(VER, [VERSION.to_owned()]))
+        .with_field(Field::text_single(REKEY_FREQ, config.rekey_freq.max(1).to_string()))
+        .with_field(Field::hidden(MY_NONCE, vec![b64(&nonce)]))
+        .with_field(list_single(SAS_ALGS, config.sas.iter().map(|s| s.name().to_owned())))
+        .with_field(Field::hidden(
+            DHHASHES,
+            key_pairs.iter().map(|p| b64(&p.public().commitment())).collect::<Vec<String>>(),
+        ));
+    let x = Element::from(&form);
+    let form_a = try_normalize_form_content(&x, &[]).map_err(|_| Refusal::crypto())?;
+
+    let mut stanza = message(peer, config.own_jid.as_deref(), None);
+    stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
+    let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+    feature.append_child(x);
+    stanza.append_child(feature);
+    stanza.append_child(offline_drop_rule());
+
+    let state = AwaitingResponse {
+        peer: peer.to_owned(),
+        thread,
+        nonce,
+        key_pairs,
+        form_a,
+        ciphers,
+        hashes: config.hashes.clone(),
+        compression: config.compression.clone(),
+        logging: config.logging.clone(),
+        rekey_freq: config.rekey_freq.max(1),
+    };
+    Ok((state, stanza))
+}
+
+/// SSN-04 / AMB-60: never store the offer for later delivery.
+fn offline_drop_rule() -> Element {
+    let mut amp = Element::bare("amp", ns::AMP);
+    set_attr(&mut amp, "per-hop", "true");
+    let mut rule = Element::bare("rule", ns::AMP);
+    set_attr(&mut rule, "action", "drop");
+    set_attr(&mut rule, "condition", "deliver");
+    set_attr(&mut rule, "value", "stored");
+    amp.append_child(rule);
+    amp
+}
+
+impl AwaitingResponse {
+    /// Message 2 -> message 3 (ESN-25..30). `from` is the full JID that answered (SSN-11).
+    pub(crate) fn on_response(
+        self,
+        ctx: &mut Context<'_>,
+        from: &str,
+        x: &Element,
+        form: &DataForm,
+    ) -> Result<(AwaitingFinal, Element), StepError> {
+        if form.form_type_value() != Some(ns::SSN) {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
+        }
+        if form.kind != FormKind::Submit {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
+        }
+        match form.field(ACCEPT).map(|f| f.as_bool()) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return Err(StepError::Declined),
+            _ => return Err(Refusal::new(ErrorCondition::NotAcceptable, &[ACCEPT]).into()),
+        }
+        let mut bad: Vec<&str> = Vec::new();
+        let mut pick = |var: &'static str| -> Option<&str> {
+            let value = single(form, var);
+            if value.is_none() {
+                bad.push(var);
+            }
+            value
+        };
+        let logging = pick(LOGGING).and_then(Logging::from_value);
+        let disclosure = pick(DISCLOSURE).and_then(Disclosure::from_value);
+        let security = pick(SECURITY);
+        let group = pick(MODP).and_then(|v| ModpGroup::from_name(v).ok());
+        let cipher = pick(CRYPT_ALGS).and_then(|v| CipherAlgorithm::from_name(v).ok());
+        let hash = pick(HASH_ALGS).and_then(|v| HashAlgorithm::from_name(v).ok());
+        let compression = pick(COMPRESS).and_then(|v| CompressionAlgorithm::from_name(v).ok());
+        let init_pubkey = pick(INIT_PUBKEY);
+        let resp_pubkey = pick(RESP_PUBKEY);
+        let ver = pick(VER);
+        let rekey_freq = pick(REKEY_FREQ).and_then(|v| v.parse::<u32>().ok());
+        let sas = pick(SAS_ALGS).and_then(|v| SasAlgorithm::from_name(v).ok());
+        let n_b = pick(MY_NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
+        let d_bytes = pick(DHKEYS).and_then(|v| unb64(v, 1024));
+        let echoed_nonce = pick(NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
+        let counter = pick(COUNTER).and_then(|v| unb64(v, 16)).and_then(|c| Counter::from_wire(&c).ok());
+        let stanzas_ok = form
+            .field(STANZAS)
+            .is_some_and(|f| !f.values.is_empty() && f.values.iter().all(|v| v == "message"));
+
+        // ESN-25: every choice must come from the offer.
+        let mut check = |ok: bool, var: &'static str| {
+            if !ok && !bad.contains(&var) {
+                bad.push(var);
+            }
+        };
+        check(logging.is_some_and(|l| self.logging.contains(&l)), LOGGING);
+        check(disclosure == Some(Disclosure::Never), DISCLOSURE);
+        check(security == Some("e2e"), SECURITY);
+        check(group.is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)), MODP);
+        check(cipher.is_some_and(|c| self.ciphers.contains(&c)), CRYPT_ALGS);
+        check(hash.is_some_and(|h| self.hashes.contains(&h)), HASH_ALGS);
+        check(compression.is_some_and(|c| self.compression.contains(&c)), COMPRESS);
+        check(stanzas_ok, STANZAS);
+        check(init_pubkey == Some("none"), INIT_PUBKEY);
+        check(resp_pubkey == Some("none"), RESP_PUBKEY);
+        check(ver == Some(VERSION), VER);
+        check(rekey_freq.is_some_and(|r| r >= self.rekey_freq), REKEY_FREQ);
+        check(sas.is_some(), SAS_ALGS);
+        check(n_b.as_ref().is_some_and(|n| n.len() >= ctx.config.min_peer_nonce_len), MY_NONCE);
+        check(echoed_nonce.as_ref().is_some_and(|n| ct_eq(n, &self.nonce)), NONCE);
+        check(counter.is_some(), COUNTER);
+        let d = match (group, d_bytes.as_ref()) {
+            // ESN-26: 1 < d < p-1, else not-acceptable.
+            (Some(g), Some(bytes)) => DhPublicValue::from_bytes(g, bytes).ok(),
+            _ => None,
+        };
+        check(d.is_some(), DHKEYS);
+        let (Some(logging), Some(group), Some(cipher), Some(hash), Some(compression), Some(n_b), Some(c_a), Some(d), true) =
+            (logging, group, cipher, hash, compression, n_b, counter, d, bad.is_empty())
+        else {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad).into());
+        };
+
+        // ESN-26: K from the chosen group's x; provisional initiator keys.
+        let Self { key_pairs, nonce: n_a, form_a, thread, .. } = self;
+        let Some(x_pair) = key_pairs.into_iter().find(|p| p.group() == group) else {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[MODP]).into());
+        };
+        let e = x_pair.public().to_mpi().to_vec();
+        let raw = x_pair.agree(&d).map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]))?;
+        let k = negotiation_secret(hash, &raw);
+        drop(raw);
+        let provisional = SessionKeys::derive(hash, cipher, &k).map_err(|_| Refusal::crypto())?;
+        let form_b = try_normalize_form_content(x, &[]).map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
+        let c_b = c_a.flip_top_bit();
+
+        // ESN-29/30: the completion form, rshashes with decoys.
+        let peer_bare = bare(from).to_owned();
+        let retained = ctx.trust.retained_secrets(&peer_bare);
+        let mut rshashes: Vec<String> = retained
+            .iter()
+            .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
+            .map(|rs| b64(&retained_secret_hash(hash, &n_a, &rs.secret)))
+            .collect();
+        for _ in 0..ctx.config.rshash_decoys.max(2) {
+            let mut decoy = vec![0u8; hash.output_len()];
+            ctx.rng.fill(RandomPurpose::RetainedSecretDecoy, &mut decoy);
+            rshashes.push(b64(&decoy));
+        }
+        let order = ctx.rng.permutation(rshashes.len());
+        let shuffled: Vec<String> = order.iter().filter_map(|&i| rshashes.get(i).cloned()).collect();
+        let rshashes = if shuffled.len() == rshashes.len() { shuffled } else { rshashes };
+
+        let mut completion = DataForm::new(FormKind::Result)
+            .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
+            .with_field(Field::untyped(ACCEPT, vec!["1".to_owned()]))
+            .with_field(Field::untyped(NONCE, vec![b64(&n_b)]))
+            .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
+            .with_field(Field::hidden(RSHASHES, rshashes));
+        let form_a2 = try_normalize_form_content(&Element::from(&completion), &[]).map_err(|_| Refusal::crypto())?;
+
+        // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | "" | form_A | form_A2).
+        let mut c_a_after = c_a;
+        let keys = IdentityKeys {
+            cipher,
+            hash,
+            kc: &provisional.initiator.cipher,
+            km: &provisional.initiator.mac,
+            ks: &provisional.initiator.sigma,
+        };
+        let sealed = sigma::seal(&keys, &mut c_a_after, &[&n_b, &n_a, &e, &form_a, &form_a2])?;
+        completion = completion
+            .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
+            .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
+        let sas = sas28x5(hash, &sealed.m, &form_b);
+
+        let mut stanza = message(from, ctx.config.own_jid.as_deref(), None);
+        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
+        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+        feature.append_child(Element::from(&completion));
+        stanza.append_child(feature);
+
+        let agreed = Agreed {
+            group,
+            cipher,
+            hash,
+            compression,
+            logging,
+            disclosure: Disclosure::Never,
+        };
+        Ok((
+            AwaitingFinal {
+                peer: from.to_owned(),
+                thread,
+                agreed,
+                n_a,
+                n_b,
+                d: d.to_mpi().to_vec(),
+                k,
+                c_a: c_a_after,
+                c_b,
+                form_b,
+                sas,
+            },
+            stanza,
+        ))
+    }
+}
+
+impl AwaitingFinal {
+    /// Message 4 (ESN-39..41): retained secret, K_final, Bob's identity.
+    pub(crate) fn on_final(
+        self,
+        ctx: &mut Context<'_>,
+        x: &Element,
+        form: &DataForm,
+    ) -> Result<(EstablishedSession, SessionInfo), Refusal> {
+        // AMB-52: any problem in message 4 is feature-not-implemented.
+        if form.form_type_value() != Some(ns::SSN) || form.kind != FormKind::Result {
+            return Err(Refusal::crypto());
+        }
+        let hash = self.agreed.hash;
+        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
+        let (Some(nonce), Some(srshash), Some(identity), Some(m_b)) = (
+            value(NONCE, MAX_NONCE_LEN),
+            value(SRSHASH, 64),
+            value(IDENTITY, 4096),
+            value(MAC, 64),
+        ) else {
+            return Err(Refusal::crypto());
+        };
+        if !ct_eq(&nonce, &self.n_a) {
+            return Err(Refusal::crypto());
+        }
+        // ESN-41: SRS = the stored secret whose HMAC matches srshash.
+        let peer_bare = bare(&self.peer).to_owned();
+        let matched = ctx
+            .trust
+            .retained_secrets(&peer_bare)
+            .into_iter()
+            .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
+            .find(|rs| ct_eq(&shared_retained_secret_hash(hash, &rs.secret), &srshash))
+            .map(|rs| RetainedMatch { secret: rs.secret, verified: rs.verified });
+        let other = ctx.trust.other_secret(&peer_bare);
+        let k_final = final_shared_secret(hash, &self.k, matched.as_ref().map(|m| &m.secret), other.as_ref());
+        let keys = SessionKeys::derive(hash, self.agreed.cipher, &k_final).map_err(|_| Refusal::crypto())?;
+
+        // ESN-27 with form_B2 (ESN-38): verify M_B, then mac_B.
+        let form_b2 = try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let mut c_b = self.c_b;
+        let responder = IdentityKeys {
+            cipher: self.agreed.cipher,
+            hash,
+            kc: &keys.responder.cipher,
+            km: &keys.responder.mac,
+            ks: &keys.responder.sigma,
+        };
+        sigma::open(&responder, &mut c_b, &[&self.n_a, &self.n_b, &self.d, &self.form_b, &form_b2], &identity, &m_b)?;
+
+        // ESN-40: replace the retained secret; carry the verified flag forward (ESN-42).
+        let client = resource(&self.peer).unwrap_or_default().to_owned();
+        let verified = matched.as_ref().is_some_and(|m| m.verified);
+        ctx.trust.store_retained_secret(
+            &peer_bare,
+            RetainedSecret {
+                client: client.clone(),
+                secret: new_retained_secret(hash, &k_final),
+                created: ctx.clock.now_unix(),
+                verified,
+            },
+        );
+        // Message 4 itself proved Bob holds the final keys (AMB-57).
+        ctx.trust.confirm_retained_secret(&peer_bare, &client);
+
+        let info = SessionInfo {
+            sas: self.sas.clone(),
+            authenticated_by_retained_secret: matched.is_some(),
+            retained_chain_verified: verified,
+            other_secret_used: other.is_some(),
+            sas_reminder: !verified,
+            logging: self.agreed.logging,
+            disclosure: self.agreed.disclosure,
+            group: self.agreed.group,
+            cipher: self.agreed.cipher,
+            hash,
+            compression: self.agreed.compression,
+            we_initiated: true,
+        };
+        let send = Direction::new(self.agreed.cipher, hash, &keys.initiator.cipher, &keys.initiator.mac, self.c_a)?;
+        let receive = Direction::new(self.agreed.cipher, hash, &keys.responder.cipher, &keys.responder.mac, c_b)?;
+        let session = EstablishedSession::new(SessionSetup {
+            id: SessionId { peer: self.peer, thread: self.thread },
+            info: info.clone(),
+            own_jid: ctx.config.own_jid.clone(),
+            send,
+            receive,
+            pad_to_multiple: ctx.config.pad_to_multiple,
+            max_plaintext_len: ctx.config.max_plaintext_len,
+            unconfirmed_secret: None,
+        });
+        Ok((session, info))
+    }
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(_: crate::Error) -> Self {
+        Refusal::crypto()
+    }
+}

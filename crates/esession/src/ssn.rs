@@ -1,0 +1,222 @@
+//! XEP-0155 stanza session negotiation vocabulary (SSN-01..19): field values,
+//! and the error replies of SSN-08.
+
+use esession_wire::minidom::Element;
+use esession_wire::ns;
+
+use crate::stanza::{message, set_attr, text_child};
+
+/// `logging` (SSN-02, AMB-01).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Logging {
+    /// `may`: either side may log the conversation.
+    May,
+    /// `mustnot`: off the record.
+    MustNot,
+}
+
+impl Logging {
+    /// The wire value.
+    pub const fn value(self) -> &'static str {
+        match self {
+            Self::May => "may",
+            Self::MustNot => "mustnot",
+        }
+    }
+
+    /// Parses a `logging` value; unknown values are unusable options.
+    pub fn from_value(value: &str) -> Option<Self> {
+        match value {
+            "may" => Some(Self::May),
+            "mustnot" => Some(Self::MustNot),
+            _ => None,
+        }
+    }
+
+    /// AMB-01: the legacy boolean `otr` field (true = off the record).
+    pub fn from_legacy_otr(value: bool) -> Self {
+        if value { Self::MustNot } else { Self::May }
+    }
+}
+
+/// `disclosure` (SSN-02, ESN-53/54).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Disclosure {
+    /// No content is disclosed to third parties. The only value we offer or accept.
+    Never,
+    /// A disclosure mechanism exists but is switched off.
+    Disabled,
+    /// Content may be disclosed to third parties.
+    Enabled,
+}
+
+impl Disclosure {
+    /// The wire value.
+    pub const fn value(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::Disabled => "disabled",
+            Self::Enabled => "enabled",
+        }
+    }
+
+    /// Parses a `disclosure` value.
+    pub fn from_value(value: &str) -> Option<Self> {
+        match value {
+            "never" => Some(Self::Never),
+            "disabled" => Some(Self::Disabled),
+            "enabled" => Some(Self::Enabled),
+            _ => None,
+        }
+    }
+}
+
+/// `security` (SSN-02).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Security {
+    /// End-to-end encryption: an ESession.
+    E2e,
+    /// Client-to-server encryption only.
+    C2s,
+    /// No encryption.
+    None,
+}
+
+impl Security {
+    /// The wire value.
+    pub const fn value(self) -> &'static str {
+        match self {
+            Self::E2e => "e2e",
+            Self::C2s => "c2s",
+            Self::None => "none",
+        }
+    }
+
+    /// Parses a `security` value.
+    pub fn from_value(value: &str) -> Option<Self> {
+        match value {
+            "e2e" => Some(Self::E2e),
+            "c2s" => Some(Self::C2s),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// The stanza error conditions negotiation uses (SSN-08, AMB-30).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum ErrorCondition {
+    /// No stanza session support, or an unknown FORM_TYPE (AMB-52). Type `cancel`.
+    ServiceUnavailable,
+    /// A required field we do not know, or any failure in messages 3-4 (AMB-52). Type `cancel`.
+    FeatureNotImplemented,
+    /// No acceptable option, a bad value or a bad DH value (ESN-09, ESN-26). Type `modify`.
+    NotAcceptable,
+}
+
+impl ErrorCondition {
+    /// The defined-condition element name.
+    pub const fn element(self) -> &'static str {
+        match self {
+            Self::ServiceUnavailable => "service-unavailable",
+            Self::FeatureNotImplemented => "feature-not-implemented",
+            Self::NotAcceptable => "not-acceptable",
+        }
+    }
+
+    /// The error `type` we emit (AMB-30).
+    pub const fn error_type(self) -> &'static str {
+        match self {
+            Self::NotAcceptable => "modify",
+            Self::ServiceUnavailable | Self::FeatureNotImplemented => "cancel",
+        }
+    }
+
+    /// Reads the defined condition of a received `<error/>`.
+    pub fn from_error_element(error: &Element) -> Option<Self> {
+        error.children().find_map(|c| {
+            if c.ns() != ns::XMPP_STANZAS {
+                return None;
+            }
+            match c.name() {
+                "service-unavailable" => Some(Self::ServiceUnavailable),
+                "feature-not-implemented" => Some(Self::FeatureNotImplemented),
+                "not-acceptable" => Some(Self::NotAcceptable),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// A negotiation error reply (SSN-08): `type='error'`, the thread, the received
+/// form echoed, and `<error/>` with the condition and the offending fields. No
+/// `<text/>` names the failed check (AMB-30).
+pub(crate) fn error_reply(
+    to: &str,
+    from: Option<&str>,
+    thread: &str,
+    echoed: Option<&Element>,
+    condition: ErrorCondition,
+    fields: &[String],
+) -> Element {
+    let mut stanza = message(to, from, Some("error"));
+    stanza.append_child(text_child("thread", ns::JABBER_CLIENT, thread));
+    if let Some(echoed) = echoed {
+        stanza.append_child(echoed.clone());
+    }
+    let mut error = Element::bare("error", ns::JABBER_CLIENT);
+    set_attr(&mut error, "type", condition.error_type());
+    error.append_child(Element::bare(condition.element(), ns::XMPP_STANZAS));
+    if !fields.is_empty() {
+        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+        for field in fields {
+            let mut f = Element::bare("field", ns::FEATURE_NEG);
+            set_attr(&mut f, "var", field.as_str());
+            feature.append_child(f);
+        }
+        error.append_child(feature);
+    }
+    stanza.append_child(error);
+    stanza
+}
+
+/// Reads the field names listed in a received error's `<feature/>` (SSN-08).
+pub(crate) fn error_fields(error: &Element) -> Vec<String> {
+    error
+        .children()
+        .filter(|c| c.is("feature", ns::FEATURE_NEG))
+        .flat_map(|f| f.children().filter_map(|field| field.attr("var").map(str::to_owned)))
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_otr_true_means_mustnot() {
+        // AMB-01.
+        assert_eq!(Logging::from_legacy_otr(true), Logging::MustNot);
+        assert_eq!(Logging::from_legacy_otr(false), Logging::May);
+    }
+
+    #[test]
+    fn error_reply_lists_fields_and_uses_amb30_types() {
+        // SSN-08 / AMB-30.
+        let reply = error_reply(
+            "alice@example.org/pda",
+            None,
+            "t1",
+            None,
+            ErrorCondition::NotAcceptable,
+            &["crypt_algs".to_owned(), "modp".to_owned()],
+        );
+        assert_eq!(reply.attr("type"), Some("error"));
+        let error = reply.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("modify"));
+        assert_eq!(ErrorCondition::from_error_element(error), Some(ErrorCondition::NotAcceptable));
+        assert_eq!(error_fields(error), vec!["crypt_algs", "modp"]);
+        assert!(error.get_child("text", ns::XMPP_STANZAS).is_none());
+    }
+}

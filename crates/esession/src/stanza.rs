@@ -1,0 +1,54 @@
+//! Small helpers to build and read `<message/>` stanzas.
+
+use esession_wire::minidom::Element;
+use esession_wire::ns;
+
+/// `<message to=.. from=.. type=..>` in `jabber:client`.
+pub(crate) fn message(to: &str, from: Option<&str>, kind: Option<&str>) -> Element {
+    let mut stanza = Element::bare("message", ns::JABBER_CLIENT);
+    if let Some(from) = from {
+        set_attr(&mut stanza, "from", from);
+    }
+    set_attr(&mut stanza, "to", to);
+    if let Some(kind) = kind {
+        set_attr(&mut stanza, "type", kind);
+    }
+    stanza
+}
+
+/// Sets an attribute whose name is a constant of this crate (always a valid NCName).
+pub(crate) fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) {
+    // Names passed here are literals such as "to" or "type"; an invalid one
+    // would be a bug caught by the tests, never peer input.
+    let _ = esession_wire::xml::set_attr(element, name, value);
+}
+
+/// `<name xmlns=ns>text</name>`.
+pub(crate) fn text_child(name: &str, namespace: &str, text: &str) -> Element {
+    let mut el = Element::bare(name, namespace);
+    if !text.is_empty() {
+        el.append_text_node(text);
+    }
+    el
+}
+
+/// The stanza's `<thread/>` text, if exactly one is present (THR-06: compared exactly).
+pub(crate) fn thread_of(stanza: &Element) -> Option<String> {
+    let mut threads = stanza.children().filter(|c| c.is("thread", ns::JABBER_CLIENT));
+    let first = threads.next()?;
+    if threads.next().is_some() {
+        return None;
+    }
+    let text = first.text();
+    (!text.is_empty() && text.len() <= 256).then_some(text)
+}
+
+/// The bare part of a JID string (`local@domain` or `domain`).
+pub(crate) fn bare(jid: &str) -> &str {
+    jid.split_once('/').map_or(jid, |(bare, _)| bare)
+}
+
+/// The resource of a full JID, if any.
+pub(crate) fn resource(jid: &str) -> Option<&str> {
+    jid.split_once('/').map(|(_, r)| r)
+}
