@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 //! Crypto-level replay of the independent ESession transcripts in `vectors/`
 //! (produced from requirements.md by another implementation, seeded RNG).
 //! Every derived value the crypto suite is responsible for must match byte for

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 //! Known-answer tests typed in from the publications (TV-02..TV-08), loaded from
 //! `tests/data/*.json`. Each file names its source; none was produced by this code.
 

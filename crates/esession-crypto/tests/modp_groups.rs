@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 //! TV-01: the embedded MODP primes equal `vectors/modp-groups.json` AND the π
 //! formula p = 2^N - 2^(N-64) - 1 + 2^64 * (floor(2^(N-130) * π) + k), with π
 //! computed here from Machin's formula in big-integer fixed point.

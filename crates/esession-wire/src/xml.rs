@@ -96,7 +96,9 @@ pub fn serialize(element: &Element, inherited_ns: &str) -> Result<String> {
 
 fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usize) -> Result<()> {
     if depth >= MAX_DEPTH {
-        return Err(Error::LimitExceeded { what: "serialization depth" });
+        return Err(Error::LimitExceeded {
+            what: "serialization depth",
+        });
     }
     let ns = el.ns();
     out.push('<');
@@ -114,7 +116,10 @@ fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usiz
         } else if attr_ns == XML_NS {
             format!("xml:{name}")
         } else {
-            return Err(Error::UnexpectedAttribute { element: "serialized element", attribute: crate::error::peer_text(&name.to_string()) });
+            return Err(Error::UnexpectedAttribute {
+                element: "serialized element",
+                attribute: crate::error::peer_text(&name.to_string()),
+            });
         };
         attributes.push((qualified, value.as_str()));
     }
@@ -173,8 +178,13 @@ fn escape_attribute_into(out: &mut String, text: &str) {
 
 /// Sets attribute `name` (an unprefixed NCName) to `value`. Invalid names are refused.
 pub fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) -> Result<()> {
-    let name = minidom::rxml::NcName::try_from(name).map_err(|_| Error::InvalidAttribute { element: "element", attribute: "name" })?;
-    element.attrs_mut().insert(minidom::rxml::Namespace::NONE, name, value.into());
+    let name = minidom::rxml::NcName::try_from(name).map_err(|_| Error::InvalidAttribute {
+        element: "element",
+        attribute: "name",
+    })?;
+    element
+        .attrs_mut()
+        .insert(minidom::rxml::Namespace::NONE, name, value.into());
     Ok(())
 }
 
@@ -187,9 +197,15 @@ mod tests {
             "<message xmlns='jabber:client'><body>a &amp; b &lt; c</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>",
         )
         .unwrap();
-        let parts: Vec<String> = el.children().map(|c| serialize(c, crate::ns::JABBER_CLIENT).unwrap()).collect();
+        let parts: Vec<String> = el
+            .children()
+            .map(|c| serialize(c, crate::ns::JABBER_CLIENT).unwrap())
+            .collect();
         assert_eq!(parts[0], "<body>a &amp; b &lt; c</body>");
-        assert_eq!(parts[1], "<active xmlns=\"http://jabber.org/protocol/chatstates\"/>");
+        assert_eq!(
+            parts[1],
+            "<active xmlns=\"http://jabber.org/protocol/chatstates\"/>"
+        );
     }
 
     #[test]
@@ -209,7 +225,10 @@ mod tests {
     #[test]
     fn serialization_keeps_xml_lang() {
         let el = parse_document("<body xmlns='jabber:client' xml:lang='de'>Hallo</body>").unwrap();
-        assert_eq!(serialize(&el, "jabber:client").unwrap(), "<body xml:lang=\"de\">Hallo</body>");
+        assert_eq!(
+            serialize(&el, "jabber:client").unwrap(),
+            "<body xml:lang=\"de\">Hallo</body>"
+        );
     }
 
     #[test]

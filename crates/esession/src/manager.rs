@@ -6,6 +6,7 @@ use esession_wire::form::DataForm;
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 
+use crate::Error;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::event::{Event, Output, SecurityAlert, SessionId, SessionInfo, TerminationReason};
@@ -18,7 +19,6 @@ use crate::ssn::{self, Disclosure, ErrorCondition};
 use crate::stanza::{bare, message, resource, text_child, thread_of};
 use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
-use crate::Error;
 
 /// Where one (peer, thread) stands.
 enum State {
@@ -65,7 +65,9 @@ pub struct SessionManager {
 
 impl core::fmt::Debug for SessionManager {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SessionManager").field("sessions", &self.sessions.len()).finish_non_exhaustive()
+        f.debug_struct("SessionManager")
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,7 +76,9 @@ fn key(peer: &str, thread: &str) -> (String, String) {
 }
 
 fn negotiation_wrapper(stanza: &Element) -> Option<&Element> {
-    stanza.children().find(|c| c.is("feature", ns::FEATURE_NEG) || c.is("init", ns::ESESSION_INIT))
+    stanza
+        .children()
+        .find(|c| c.is("feature", ns::FEATURE_NEG) || c.is("init", ns::ESESSION_INIT))
 }
 
 fn parse_wrapper(wrapper: &Element) -> Option<(&Element, DataForm)> {
@@ -94,7 +98,13 @@ impl SessionManager {
         trust: Box<dyn TrustStore + Send>,
         clock: Box<dyn Clock + Send>,
     ) -> Self {
-        Self { config, rng, trust, clock, sessions: HashMap::new() }
+        Self {
+            config,
+            rng,
+            trust,
+            clock,
+            sessions: HashMap::new(),
+        }
     }
 
     /// The policy in force.
@@ -144,10 +154,17 @@ impl SessionManager {
         let mut ctx = self.context();
         let (state, stanza) = initiator::offer(&mut ctx, peer, thread.clone())
             .map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
-        self.sessions.insert(key(peer, &thread), State::Offered(Box::new(state)));
+        self.sessions
+            .insert(key(peer, &thread), State::Offered(Box::new(state)));
         let mut out = Output::default();
         out.send(stanza);
-        Ok((SessionId { peer: peer.to_owned(), thread }, out))
+        Ok((
+            SessionId {
+                peer: peer.to_owned(),
+                thread,
+            },
+            out,
+        ))
     }
 
     /// Accepts an offer held back by policy (SSN-09): sends the answer.
@@ -168,8 +185,14 @@ impl SessionManager {
             return Err(Error::UnknownSession);
         };
         let form = DataForm::new(esession_wire::form::FormKind::Submit)
-            .with_field(esession_wire::form::Field::untyped("FORM_TYPE", vec![ns::SSN.to_owned()]))
-            .with_field(esession_wire::form::Field::untyped("accept", vec!["0".to_owned()]));
+            .with_field(esession_wire::form::Field::untyped(
+                "FORM_TYPE",
+                vec![ns::SSN.to_owned()],
+            ))
+            .with_field(esession_wire::form::Field::untyped(
+                "accept",
+                vec!["0".to_owned()],
+            ));
         let mut stanza = message(&offer.peer, self.config.own_jid.as_deref(), None);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &offer.thread));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
@@ -260,7 +283,10 @@ impl SessionManager {
                 return out;
             }
         };
-        let id = SessionId { peer: from.clone(), thread: thread.clone() };
+        let id = SessionId {
+            peer: from.clone(),
+            thread: thread.clone(),
+        };
         if is_error {
             match state {
                 State::Established(s) => {
@@ -291,7 +317,14 @@ impl SessionManager {
         out
     }
 
-    fn refuse(&self, to: &str, thread: &str, wrapper: Option<&Element>, refusal: &Refusal, out: &mut Output) {
+    fn refuse(
+        &self,
+        to: &str,
+        thread: &str,
+        wrapper: Option<&Element>,
+        refusal: &Refusal,
+        out: &mut Output,
+    ) {
         out.send(ssn::error_reply(
             to,
             self.config.own_jid.as_deref(),
@@ -304,14 +337,22 @@ impl SessionManager {
 
     fn failed(out: &mut Output, peer: &str, thread: &str, refusal: Refusal) {
         out.event(Event::NegotiationFailed {
-            session: SessionId { peer: peer.to_owned(), thread: thread.to_owned() },
-            error: Error::Refused { condition: refusal.condition, fields: refusal.fields },
+            session: SessionId {
+                peer: peer.to_owned(),
+                thread: thread.to_owned(),
+            },
+            error: Error::Refused {
+                condition: refusal.condition,
+                fields: refusal.fields,
+            },
         });
     }
 
     /// A stanza on a thread we do not know: maybe an offer (message 1).
     fn on_new_thread(&mut self, stanza: &Element, from: &str, thread: &str, out: &mut Output) {
-        let Some(wrapper) = negotiation_wrapper(stanza) else { return };
+        let Some(wrapper) = negotiation_wrapper(stanza) else {
+            return;
+        };
         if !wrapper.is("feature", ns::FEATURE_NEG) {
             return;
         }
@@ -328,15 +369,22 @@ impl SessionManager {
                 if self.config.auto_accept {
                     self.answer_offer(*offer, out);
                 } else {
-                    let session = SessionId { peer: from.to_owned(), thread: thread.to_owned() };
-                    self.sessions.insert(key(from, thread), State::PendingOffer(offer));
+                    let session = SessionId {
+                        peer: from.to_owned(),
+                        thread: thread.to_owned(),
+                    };
+                    self.sessions
+                        .insert(key(from, thread), State::PendingOffer(offer));
                     out.event(Event::OfferReceived { session });
                 }
             }
             Ok(OfferOutcome::Plain(answer)) => {
                 out.send(answer);
                 out.event(Event::PlainSessionAccepted {
-                    session: SessionId { peer: from.to_owned(), thread: thread.to_owned() },
+                    session: SessionId {
+                        peer: from.to_owned(),
+                        thread: thread.to_owned(),
+                    },
                 });
             }
             Err(refusal) => {
@@ -357,7 +405,8 @@ impl SessionManager {
         match offer.answer(&mut ctx) {
             Ok((state, stanza)) => {
                 out.send(stanza);
-                self.sessions.insert(key(&peer, &thread), State::Answered(Box::new(state)));
+                self.sessions
+                    .insert(key(&peer, &thread), State::Answered(Box::new(state)));
             }
             Err(refusal) => {
                 self.refuse(&peer, &thread, Some(&echoed), &refusal, out);
@@ -367,10 +416,17 @@ impl SessionManager {
     }
 
     /// Message 2 at Alice.
-    fn on_response(&mut self, alice: initiator::AwaitingResponse, stanza: &Element, from: &str, out: &mut Output) {
+    fn on_response(
+        &mut self,
+        alice: initiator::AwaitingResponse,
+        stanza: &Element,
+        from: &str,
+        out: &mut Output,
+    ) {
         let thread = alice.thread.clone();
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions.insert(key(from, &thread), State::Offered(Box::new(alice)));
+            self.sessions
+                .insert(key(from, &thread), State::Offered(Box::new(alice)));
             return;
         };
         let Some((x, form)) = parse_wrapper(wrapper) else {
@@ -383,10 +439,14 @@ impl SessionManager {
         match alice.on_response(&mut ctx, from, x, &form) {
             Ok((state, stanza)) => {
                 out.send(stanza);
-                self.sessions.insert(key(from, &thread), State::Completed(Box::new(state)));
+                self.sessions
+                    .insert(key(from, &thread), State::Completed(Box::new(state)));
             }
             Err(StepError::Declined) => out.event(Event::NegotiationFailed {
-                session: SessionId { peer: from.to_owned(), thread },
+                session: SessionId {
+                    peer: from.to_owned(),
+                    thread,
+                },
                 error: Error::Declined,
             }),
             Err(StepError::Refuse(refusal)) => {
@@ -397,14 +457,25 @@ impl SessionManager {
     }
 
     /// Message 3 at Bob.
-    fn on_completion(&mut self, bob: responder::AwaitingAccept, stanza: &Element, out: &mut Output) {
+    fn on_completion(
+        &mut self,
+        bob: responder::AwaitingAccept,
+        stanza: &Element,
+        out: &mut Output,
+    ) {
         let (peer, thread) = (bob.peer.clone(), bob.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
             if session::is_encrypted(stanza) {
                 // Nothing can be decrypted before message 3 (AMB-44): drop it.
-                out.event(Event::ClearStanzaDropped { session: SessionId { peer: peer.clone(), thread: thread.clone() } });
+                out.event(Event::ClearStanzaDropped {
+                    session: SessionId {
+                        peer: peer.clone(),
+                        thread: thread.clone(),
+                    },
+                });
             }
-            self.sessions.insert(key(&peer, &thread), State::Answered(Box::new(bob)));
+            self.sessions
+                .insert(key(&peer, &thread), State::Answered(Box::new(bob)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -433,7 +504,8 @@ impl SessionManager {
     fn on_final(&mut self, alice: initiator::AwaitingFinal, stanza: &Element, out: &mut Output) {
         let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions.insert(key(&peer, &thread), State::Completed(Box::new(alice)));
+            self.sessions
+                .insert(key(&peer, &thread), State::Completed(Box::new(alice)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -460,22 +532,43 @@ impl SessionManager {
             });
         }
         if !info.cipher.is_confidential() {
-            out.event(Event::SecurityAlert { session: id.clone(), alert: SecurityAlert::NoConfidentiality });
+            out.event(Event::SecurityAlert {
+                session: id.clone(),
+                alert: SecurityAlert::NoConfidentiality,
+            });
         }
-        out.event(Event::Established { session: id.clone(), info });
-        self.sessions.insert(key(&id.peer, &id.thread), State::Established(Box::new(session)));
+        out.event(Event::Established {
+            session: id.clone(),
+            info,
+        });
+        self.sessions.insert(
+            key(&id.peer, &id.thread),
+            State::Established(Box::new(session)),
+        );
     }
 
     /// A stanza on an established session's thread.
-    fn on_established(&mut self, mut session: EstablishedSession, stanza: &Element, out: &mut Output) {
+    fn on_established(
+        &mut self,
+        mut session: EstablishedSession,
+        stanza: &Element,
+        out: &mut Output,
+    ) {
         let id = session.id().clone();
         if !session::is_encrypted(stanza) {
             if session::is_clear_terminate(stanza) {
-                out.event(Event::UnauthenticatedTerminateRequest { session: id.clone() });
+                out.event(Event::UnauthenticatedTerminateRequest {
+                    session: id.clone(),
+                });
             } else {
-                out.event(Event::ClearStanzaDropped { session: id.clone() });
+                out.event(Event::ClearStanzaDropped {
+                    session: id.clone(),
+                });
             }
-            self.sessions.insert(key(&id.peer, &id.thread), State::Established(Box::new(session)));
+            self.sessions.insert(
+                key(&id.peer, &id.thread),
+                State::Established(Box::new(session)),
+            );
             return;
         }
         match session.open(stanza) {
@@ -483,8 +576,14 @@ impl SessionManager {
                 if let Some((peer, client)) = session.unconfirmed_secret.take() {
                     self.trust.confirm_retained_secret(&peer, &client);
                 }
-                out.event(Event::MessageReceived { session: id.clone(), message });
-                self.sessions.insert(key(&id.peer, &id.thread), State::Established(Box::new(session)));
+                out.event(Event::MessageReceived {
+                    session: id.clone(),
+                    message,
+                });
+                self.sessions.insert(
+                    key(&id.peer, &id.thread),
+                    State::Established(Box::new(session)),
+                );
             }
             Ok(Opened::TerminateRequest) => {
                 if let Some((peer, client)) = session.unconfirmed_secret.take() {
@@ -492,16 +591,25 @@ impl SessionManager {
                 }
                 if session.awaiting_terminate_ack() {
                     // Both sides asked at once: each request doubles as the other's ack.
-                    out.event(Event::Terminated { session: id, reason: TerminationReason::LocalRequest });
+                    out.event(Event::Terminated {
+                        session: id,
+                        reason: TerminationReason::LocalRequest,
+                    });
                     return;
                 }
                 if let Ok(ack) = session.seal_terminate_ack(self.rng.as_mut()) {
                     out.send(ack);
                 }
-                out.event(Event::Terminated { session: id, reason: TerminationReason::PeerRequest });
+                out.event(Event::Terminated {
+                    session: id,
+                    reason: TerminationReason::PeerRequest,
+                });
             }
             Ok(Opened::TerminateAck) => {
-                out.event(Event::Terminated { session: id, reason: TerminationReason::LocalRequest });
+                out.event(Event::Terminated {
+                    session: id,
+                    reason: TerminationReason::LocalRequest,
+                });
             }
             Err(_) => {
                 // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
@@ -511,7 +619,10 @@ impl SessionManager {
                         out.send(terminate);
                     }
                 }
-                out.event(Event::Terminated { session: id, reason: TerminationReason::IntegrityFailure });
+                out.event(Event::Terminated {
+                    session: id,
+                    reason: TerminationReason::IntegrityFailure,
+                });
             }
         }
     }

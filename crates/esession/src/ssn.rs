@@ -185,7 +185,10 @@ pub(crate) fn error_fields(error: &Element) -> Vec<String> {
     error
         .children()
         .filter(|c| c.is("feature", ns::FEATURE_NEG))
-        .flat_map(|f| f.children().filter_map(|field| field.attr("var").map(str::to_owned)))
+        .flat_map(|f| {
+            f.children()
+                .filter_map(|field| field.attr("var").map(str::to_owned))
+        })
         .take(64)
         .collect()
 }
@@ -215,7 +218,10 @@ mod tests {
         assert_eq!(reply.attr("type"), Some("error"));
         let error = reply.get_child("error", ns::JABBER_CLIENT).unwrap();
         assert_eq!(error.attr("type"), Some("modify"));
-        assert_eq!(ErrorCondition::from_error_element(error), Some(ErrorCondition::NotAcceptable));
+        assert_eq!(
+            ErrorCondition::from_error_element(error),
+            Some(ErrorCondition::NotAcceptable)
+        );
         assert_eq!(error_fields(error), vec!["crypt_algs", "modp"]);
         assert!(error.get_child("text", ns::XMPP_STANZAS).is_none());
     }

@@ -34,7 +34,9 @@ pub(crate) fn text_child(name: &str, namespace: &str, text: &str) -> Element {
 
 /// The stanza's `<thread/>` text, if exactly one is present (THR-06: compared exactly).
 pub(crate) fn thread_of(stanza: &Element) -> Option<String> {
-    let mut threads = stanza.children().filter(|c| c.is("thread", ns::JABBER_CLIENT));
+    let mut threads = stanza
+        .children()
+        .filter(|c| c.is("thread", ns::JABBER_CLIENT));
     let first = threads.next()?;
     if threads.next().is_some() {
         return None;

@@ -33,10 +33,31 @@ pub(crate) const VERSION: &str = "1.0";
 /// Fields an offer may carry that we understand (unknown *required* fields get
 /// feature-not-implemented, SSN-08).
 pub(crate) const KNOWN_OFFER_FIELDS: &[&str] = &[
-    FORM_TYPE, ACCEPT, LOGGING, OTR, DISCLOSURE, SECURITY, MODP, CRYPT_ALGS, HASH_ALGS, COMPRESS,
-    STANZAS, INIT_PUBKEY, RESP_PUBKEY, SIGN_ALGS, VER, REKEY_FREQ, MY_NONCE, SAS_ALGS, DHHASHES,
-    "multisession", "language", "http://jabber.org/protocol/chatstates",
-    "http://jabber.org/protocol/xhtml-im", "presence", "reason",
+    FORM_TYPE,
+    ACCEPT,
+    LOGGING,
+    OTR,
+    DISCLOSURE,
+    SECURITY,
+    MODP,
+    CRYPT_ALGS,
+    HASH_ALGS,
+    COMPRESS,
+    STANZAS,
+    INIT_PUBKEY,
+    RESP_PUBKEY,
+    SIGN_ALGS,
+    VER,
+    REKEY_FREQ,
+    MY_NONCE,
+    SAS_ALGS,
+    DHHASHES,
+    "multisession",
+    "language",
+    "http://jabber.org/protocol/chatstates",
+    "http://jabber.org/protocol/xhtml-im",
+    "presence",
+    "reason",
 ];
 
 /// Largest nonce accepted from a peer, in bytes.

@@ -12,7 +12,7 @@ use esession_crypto::{
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
-use esession_wire::normalize::{try_normalize_form_content};
+use esession_wire::normalize::try_normalize_form_content;
 use esession_wire::ns;
 
 use super::fields::*;
@@ -74,37 +74,68 @@ fn list_single(var: &str, values: impl IntoIterator<Item = String>) -> Field {
 }
 
 /// Message 1: the offer (ESN-04..06, SSN-01, SSN-04, AMB-60).
-pub(crate) fn offer(ctx: &mut Context<'_>, peer: &str, thread: String) -> Result<(AwaitingResponse, Element), Refusal> {
+pub(crate) fn offer(
+    ctx: &mut Context<'_>,
+    peer: &str,
+    thread: String,
+) -> Result<(AwaitingResponse, Element), Refusal> {
     let config = ctx.config;
     let ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
-    if ciphers.is_empty() || config.groups.is_empty() || config.hashes.is_empty() || config.logging.is_empty() {
+    if ciphers.is_empty()
+        || config.groups.is_empty()
+        || config.hashes.is_empty()
+        || config.logging.is_empty()
+    {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
     let mut nonce = vec![0u8; config.nonce_len.max(16)];
     ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
-    let key_pairs: Vec<DhKeyPair> =
-        config.groups.iter().map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size)).collect();
+    let key_pairs: Vec<DhKeyPair> = config
+        .groups
+        .iter()
+        .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
+        .collect();
 
     let form = DataForm::new(FormKind::Form)
         .with_field(Field::hidden(FORM_TYPE, vec![ns::SSN.to_owned()]))
         .with_field(Field::boolean(ACCEPT, true).required())
-        .with_field(list_single(LOGGING, config.logging.iter().map(|l| l.value().to_owned())).required())
+        .with_field(
+            list_single(LOGGING, config.logging.iter().map(|l| l.value().to_owned())).required(),
+        )
         .with_field(list_single(DISCLOSURE, [Disclosure::Never.value().to_owned()]).required())
         .with_field(list_single(SECURITY, ["e2e".to_owned()]).required())
         .with_field(list_single(MODP, config.groups.iter().map(|g| g.name())))
-        .with_field(list_single(CRYPT_ALGS, ciphers.iter().map(|c| c.name().to_owned())))
-        .with_field(list_single(HASH_ALGS, config.hashes.iter().map(|h| h.name().to_owned())))
-        .with_field(list_single(COMPRESS, config.compression.iter().map(|c| c.name().to_owned())))
+        .with_field(list_single(
+            CRYPT_ALGS,
+            ciphers.iter().map(|c| c.name().to_owned()),
+        ))
+        .with_field(list_single(
+            HASH_ALGS,
+            config.hashes.iter().map(|h| h.name().to_owned()),
+        ))
+        .with_field(list_single(
+            COMPRESS,
+            config.compression.iter().map(|c| c.name().to_owned()),
+        ))
         .with_field(Field::list_multi(STANZAS, ["message"]))
         .with_field(list_single(INIT_PUBKEY, ["none".to_owned()]))
         .with_field(list_single(RESP_PUBKEY, ["none".to_owned()]))
         .with_field(list_single(VER, [VERSION.to_owned()]))
-        .with_field(Field::text_single(REKEY_FREQ, config.rekey_freq.max(1).to_string()))
+        .with_field(Field::text_single(
+            REKEY_FREQ,
+            config.rekey_freq.max(1).to_string(),
+        ))
         .with_field(Field::hidden(MY_NONCE, vec![b64(&nonce)]))
-        .with_field(list_single(SAS_ALGS, config.sas.iter().map(|s| s.name().to_owned())))
+        .with_field(list_single(
+            SAS_ALGS,
+            config.sas.iter().map(|s| s.name().to_owned()),
+        ))
         .with_field(Field::hidden(
             DHHASHES,
-            key_pairs.iter().map(|p| b64(&p.public().commitment())).collect::<Vec<String>>(),
+            key_pairs
+                .iter()
+                .map(|p| b64(&p.public().commitment()))
+                .collect::<Vec<String>>(),
         ));
     let x = Element::from(&form);
     let form_a = try_normalize_form_content(&x, &[]).map_err(|_| Refusal::crypto())?;
@@ -186,7 +217,9 @@ impl AwaitingResponse {
         let n_b = pick(MY_NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
         let d_bytes = pick(DHKEYS).and_then(|v| unb64(v, 1024));
         let echoed_nonce = pick(NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
-        let counter = pick(COUNTER).and_then(|v| unb64(v, 16)).and_then(|c| Counter::from_wire(&c).ok());
+        let counter = pick(COUNTER)
+            .and_then(|v| unb64(v, 16))
+            .and_then(|c| Counter::from_wire(&c).ok());
         let stanzas_ok = form
             .field(STANZAS)
             .is_some_and(|f| !f.values.is_empty() && f.values.iter().all(|v| v == "message"));
@@ -200,18 +233,34 @@ impl AwaitingResponse {
         check(logging.is_some_and(|l| self.logging.contains(&l)), LOGGING);
         check(disclosure == Some(Disclosure::Never), DISCLOSURE);
         check(security == Some("e2e"), SECURITY);
-        check(group.is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)), MODP);
-        check(cipher.is_some_and(|c| self.ciphers.contains(&c)), CRYPT_ALGS);
+        check(
+            group.is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)),
+            MODP,
+        );
+        check(
+            cipher.is_some_and(|c| self.ciphers.contains(&c)),
+            CRYPT_ALGS,
+        );
         check(hash.is_some_and(|h| self.hashes.contains(&h)), HASH_ALGS);
-        check(compression.is_some_and(|c| self.compression.contains(&c)), COMPRESS);
+        check(
+            compression.is_some_and(|c| self.compression.contains(&c)),
+            COMPRESS,
+        );
         check(stanzas_ok, STANZAS);
         check(init_pubkey == Some("none"), INIT_PUBKEY);
         check(resp_pubkey == Some("none"), RESP_PUBKEY);
         check(ver == Some(VERSION), VER);
         check(rekey_freq.is_some_and(|r| r >= self.rekey_freq), REKEY_FREQ);
         check(sas.is_some(), SAS_ALGS);
-        check(n_b.as_ref().is_some_and(|n| n.len() >= ctx.config.min_peer_nonce_len), MY_NONCE);
-        check(echoed_nonce.as_ref().is_some_and(|n| ct_eq(n, &self.nonce)), NONCE);
+        check(
+            n_b.as_ref()
+                .is_some_and(|n| n.len() >= ctx.config.min_peer_nonce_len),
+            MY_NONCE,
+        );
+        check(
+            echoed_nonce.as_ref().is_some_and(|n| ct_eq(n, &self.nonce)),
+            NONCE,
+        );
         check(counter.is_some(), COUNTER);
         let d = match (group, d_bytes.as_ref()) {
             // ESN-26: 1 < d < p-1, else not-acceptable.
@@ -219,23 +268,51 @@ impl AwaitingResponse {
             _ => None,
         };
         check(d.is_some(), DHKEYS);
-        let (Some(logging), Some(group), Some(cipher), Some(hash), Some(compression), Some(n_b), Some(c_a), Some(d), true) =
-            (logging, group, cipher, hash, compression, n_b, counter, d, bad.is_empty())
+        let (
+            Some(logging),
+            Some(group),
+            Some(cipher),
+            Some(hash),
+            Some(compression),
+            Some(n_b),
+            Some(c_a),
+            Some(d),
+            true,
+        ) = (
+            logging,
+            group,
+            cipher,
+            hash,
+            compression,
+            n_b,
+            counter,
+            d,
+            bad.is_empty(),
+        )
         else {
             return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad).into());
         };
 
         // ESN-26: K from the chosen group's x; provisional initiator keys.
-        let Self { key_pairs, nonce: n_a, form_a, thread, .. } = self;
+        let Self {
+            key_pairs,
+            nonce: n_a,
+            form_a,
+            thread,
+            ..
+        } = self;
         let Some(x_pair) = key_pairs.into_iter().find(|p| p.group() == group) else {
             return Err(Refusal::new(ErrorCondition::NotAcceptable, &[MODP]).into());
         };
         let e = x_pair.public().to_mpi().to_vec();
-        let raw = x_pair.agree(&d).map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]))?;
+        let raw = x_pair
+            .agree(&d)
+            .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]))?;
         let k = negotiation_secret(hash, &raw);
         drop(raw);
         let provisional = SessionKeys::derive(hash, cipher, &k).map_err(|_| Refusal::crypto())?;
-        let form_b = try_normalize_form_content(x, &[]).map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
+        let form_b = try_normalize_form_content(x, &[])
+            .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
         let c_b = c_a.flip_top_bit();
 
         // ESN-29/30: the completion form, rshashes with decoys.
@@ -252,8 +329,15 @@ impl AwaitingResponse {
             rshashes.push(b64(&decoy));
         }
         let order = ctx.rng.permutation(rshashes.len());
-        let shuffled: Vec<String> = order.iter().filter_map(|&i| rshashes.get(i).cloned()).collect();
-        let rshashes = if shuffled.len() == rshashes.len() { shuffled } else { rshashes };
+        let shuffled: Vec<String> = order
+            .iter()
+            .filter_map(|&i| rshashes.get(i).cloned())
+            .collect();
+        let rshashes = if shuffled.len() == rshashes.len() {
+            shuffled
+        } else {
+            rshashes
+        };
 
         let mut completion = DataForm::new(FormKind::Result)
             .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
@@ -261,7 +345,8 @@ impl AwaitingResponse {
             .with_field(Field::untyped(NONCE, vec![b64(&n_b)]))
             .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
             .with_field(Field::hidden(RSHASHES, rshashes));
-        let form_a2 = try_normalize_form_content(&Element::from(&completion), &[]).map_err(|_| Refusal::crypto())?;
+        let form_a2 = try_normalize_form_content(&Element::from(&completion), &[])
+            .map_err(|_| Refusal::crypto())?;
 
         // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | "" | form_A | form_A2).
         let mut c_a_after = c_a;
@@ -344,13 +429,23 @@ impl AwaitingFinal {
             .into_iter()
             .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
             .find(|rs| ct_eq(&shared_retained_secret_hash(hash, &rs.secret), &srshash))
-            .map(|rs| RetainedMatch { secret: rs.secret, verified: rs.verified });
+            .map(|rs| RetainedMatch {
+                secret: rs.secret,
+                verified: rs.verified,
+            });
         let other = ctx.trust.other_secret(&peer_bare);
-        let k_final = final_shared_secret(hash, &self.k, matched.as_ref().map(|m| &m.secret), other.as_ref());
-        let keys = SessionKeys::derive(hash, self.agreed.cipher, &k_final).map_err(|_| Refusal::crypto())?;
+        let k_final = final_shared_secret(
+            hash,
+            &self.k,
+            matched.as_ref().map(|m| &m.secret),
+            other.as_ref(),
+        );
+        let keys = SessionKeys::derive(hash, self.agreed.cipher, &k_final)
+            .map_err(|_| Refusal::crypto())?;
 
         // ESN-27 with form_B2 (ESN-38): verify M_B, then mac_B.
-        let form_b2 = try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let form_b2 =
+            try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
         let mut c_b = self.c_b;
         let responder = IdentityKeys {
             cipher: self.agreed.cipher,
@@ -359,7 +454,13 @@ impl AwaitingFinal {
             km: &keys.responder.mac,
             ks: &keys.responder.sigma,
         };
-        sigma::open(&responder, &mut c_b, &[&self.n_a, &self.n_b, &self.d, &self.form_b, &form_b2], &identity, &m_b)?;
+        sigma::open(
+            &responder,
+            &mut c_b,
+            &[&self.n_a, &self.n_b, &self.d, &self.form_b, &form_b2],
+            &identity,
+            &m_b,
+        )?;
 
         // ESN-40: replace the retained secret; carry the verified flag forward (ESN-42).
         let client = resource(&self.peer).unwrap_or_default().to_owned();
@@ -390,10 +491,25 @@ impl AwaitingFinal {
             compression: self.agreed.compression,
             we_initiated: true,
         };
-        let send = Direction::new(self.agreed.cipher, hash, &keys.initiator.cipher, &keys.initiator.mac, self.c_a)?;
-        let receive = Direction::new(self.agreed.cipher, hash, &keys.responder.cipher, &keys.responder.mac, c_b)?;
+        let send = Direction::new(
+            self.agreed.cipher,
+            hash,
+            &keys.initiator.cipher,
+            &keys.initiator.mac,
+            self.c_a,
+        )?;
+        let receive = Direction::new(
+            self.agreed.cipher,
+            hash,
+            &keys.responder.cipher,
+            &keys.responder.mac,
+            c_b,
+        )?;
         let session = EstablishedSession::new(SessionSetup {
-            id: SessionId { peer: self.peer, thread: self.thread },
+            id: SessionId {
+                peer: self.peer,
+                thread: self.thread,
+            },
             info: info.clone(),
             own_jid: ctx.config.own_jid.clone(),
             send,

@@ -44,12 +44,18 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     pub(crate) fn new(condition: ErrorCondition, fields: &[&str]) -> Self {
-        Self { condition, fields: fields.iter().map(|f| (*f).to_owned()).collect() }
+        Self {
+            condition,
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        }
     }
 
     /// Messages 3 and 4: every failure is feature-not-implemented without detail (AMB-52).
     pub(crate) fn crypto() -> Self {
-        Self { condition: ErrorCondition::FeatureNotImplemented, fields: Vec::new() }
+        Self {
+            condition: ErrorCondition::FeatureNotImplemented,
+            fields: Vec::new(),
+        }
     }
 }
 
@@ -63,7 +69,10 @@ pub(crate) fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
     if text.len() > max.saturating_mul(2).saturating_add(64) {
         return None;
     }
-    let compact: String = text.chars().filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n')).collect();
+    let compact: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
+        .collect();
     let bytes = STANDARD.decode(compact).ok()?;
     (!bytes.is_empty() && bytes.len() <= max).then_some(bytes)
 }
@@ -98,7 +107,12 @@ pub(crate) struct RetainedMatch {
 /// (AMB-31), then the `<option/>`s; a field without options offers its values.
 pub(crate) fn ranked(field: &esession_wire::form::Field) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
-    for v in field.values.iter().map(String::as_str).chain(field.options.iter().map(|o| o.value.as_str())) {
+    for v in field
+        .values
+        .iter()
+        .map(String::as_str)
+        .chain(field.options.iter().map(|o| o.value.as_str()))
+    {
         if !out.contains(&v) {
             out.push(v);
         }

@@ -8,7 +8,7 @@ use esession_crypto::kdf::{
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
-    ModpGroup, SasAlgorithm, SecretBytes, ct_eq, sas28x5,
+    ModpGroup, SasAlgorithm, ct_eq, sas28x5,
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
@@ -86,14 +86,24 @@ pub(crate) fn evaluate(
         .filter(|var| !KNOWN_OFFER_FIELDS.contains(var))
         .collect();
     if !unknown.is_empty() {
-        return Err(Refusal::new(ErrorCondition::FeatureNotImplemented, &unknown));
+        return Err(Refusal::new(
+            ErrorCondition::FeatureNotImplemented,
+            &unknown,
+        ));
     }
     // ESN-08: a 3-message offer (dhkeys) from a responder configured for 4 messages.
     if form.field(DHKEYS).is_some() {
-        return Err(Refusal::new(ErrorCondition::FeatureNotImplemented, &[DHKEYS]));
+        return Err(Refusal::new(
+            ErrorCondition::FeatureNotImplemented,
+            &[DHKEYS],
+        ));
     }
     let mut bad: Vec<&str> = Vec::new();
-    let accept = form.field(ACCEPT).and_then(|f| ranked(f).first().map(|v| esession_wire::form::parse_bool(v)));
+    let accept = form.field(ACCEPT).and_then(|f| {
+        ranked(f)
+            .first()
+            .map(|v| esession_wire::form::parse_bool(v))
+    });
     if accept != Some(Ok(true)) {
         bad.push(ACCEPT);
     }
@@ -116,20 +126,37 @@ pub(crate) fn evaluate(
         bad.push(LOGGING);
     }
     let disclosure = options(DISCLOSURE).and_then(|values| {
-        values.iter().filter_map(|v| Disclosure::from_value(v)).find(|d| *d == Disclosure::Never)
+        values
+            .iter()
+            .filter_map(|v| Disclosure::from_value(v))
+            .find(|d| *d == Disclosure::Never)
     });
     if disclosure.is_none() {
         bad.push(DISCLOSURE);
     }
     let security_options: Vec<Security> = options(SECURITY)
-        .map(|values| values.iter().filter_map(|v| Security::from_value(v)).collect())
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| Security::from_value(v))
+                .collect()
+        })
         .unwrap_or_default();
     if !security_options.contains(&Security::E2e) {
-        let plain = security_options.iter().copied().find(|s| *s != Security::E2e);
-        if let (true, Some(plain), Some(logging), Some(disclosure), true) =
-            (config.accept_plain_sessions, plain, logging, disclosure, bad.is_empty())
-        {
-            return Ok(OfferOutcome::Plain(plain_answer(config, from, thread, logging, disclosure, plain)));
+        let plain = security_options
+            .iter()
+            .copied()
+            .find(|s| *s != Security::E2e);
+        if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
+            config.accept_plain_sessions,
+            plain,
+            logging,
+            disclosure,
+            bad.is_empty(),
+        ) {
+            return Ok(OfferOutcome::Plain(plain_answer(
+                config, from, thread, logging, disclosure, plain,
+            )));
         }
         bad.push(SECURITY);
     }
@@ -139,22 +166,32 @@ pub(crate) fn evaluate(
     let mut group_choice: Option<(ModpGroup, String, Vec<u8>)> = None;
     if let Some(field) = modp_field {
         let option_values: Vec<&str> = field.options.iter().map(|o| o.value.as_str()).collect();
-        let hashes = form.field(DHHASHES).map(|f| f.values.clone()).unwrap_or_default();
-        let default_ok = field.values.iter().all(|v| option_values.contains(&v.as_str()));
+        let hashes = form
+            .field(DHHASHES)
+            .map(|f| f.values.clone())
+            .unwrap_or_default();
+        let default_ok = field
+            .values
+            .iter()
+            .all(|v| option_values.contains(&v.as_str()));
         if !default_ok {
             bad.push(MODP);
         } else if hashes.len() != option_values.len() {
             bad.push(DHHASHES);
         } else {
             for token in ranked(field) {
-                let Ok(group) = ModpGroup::from_name(token) else { continue };
+                let Ok(group) = ModpGroup::from_name(token) else {
+                    continue;
+                };
                 if !config.groups.contains(&group) {
                     continue;
                 }
                 let index = option_values.iter().position(|o| *o == token);
                 let he = index.and_then(|i| hashes.get(i)).and_then(|h| unb64(h, 32));
                 match he {
-                    Some(he) if he.len() == 32 => group_choice = Some((group, token.to_owned(), he)),
+                    Some(he) if he.len() == 32 => {
+                        group_choice = Some((group, token.to_owned(), he))
+                    }
                     _ => bad.push(DHHASHES),
                 }
                 break;
@@ -188,9 +225,20 @@ pub(crate) fn evaluate(
     });
     let init_pubkey = choose(INIT_PUBKEY, "none", &|v| v == "none");
     let resp_pubkey = choose(RESP_PUBKEY, "none", &|v| v == "none");
-    let ver = options(VER).and_then(|values| values.into_iter().find(|v| *v == VERSION).map(str::to_owned));
+    let ver = options(VER).and_then(|values| {
+        values
+            .into_iter()
+            .find(|v| *v == VERSION)
+            .map(str::to_owned)
+    });
     let stanzas: Vec<String> = options(STANZAS)
-        .map(|values| values.into_iter().filter(|v| *v == "message").map(str::to_owned).collect())
+        .map(|values| {
+            values
+                .into_iter()
+                .filter(|v| *v == "message")
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let rekey_freq = match form.field(REKEY_FREQ) {
         None => Some(MAX_REKEY_FREQ),
@@ -222,14 +270,27 @@ pub(crate) fn evaluate(
         logging,
         disclosure,
         group_choice,
-        cipher.as_deref().and_then(|c| CipherAlgorithm::from_name(c).ok()),
-        hash.as_deref().and_then(|h| HashAlgorithm::from_name(h).ok()),
-        compression.as_deref().and_then(|c| CompressionAlgorithm::from_name(c).ok()),
+        cipher
+            .as_deref()
+            .and_then(|c| CipherAlgorithm::from_name(c).ok()),
+        hash.as_deref()
+            .and_then(|h| HashAlgorithm::from_name(h).ok()),
+        compression
+            .as_deref()
+            .and_then(|c| CompressionAlgorithm::from_name(c).ok()),
         rekey_freq,
         n_a,
     );
-    let (Some(logging), Some(disclosure), Some((group, group_token, he)), Some(cipher_alg), Some(hash_alg), Some(compression_alg), Some(rekey_freq), Some(n_a)) =
-        parsed
+    let (
+        Some(logging),
+        Some(disclosure),
+        Some((group, group_token, he)),
+        Some(cipher_alg),
+        Some(hash_alg),
+        Some(compression_alg),
+        Some(rekey_freq),
+        Some(n_a),
+    ) = parsed
     else {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
     };
@@ -245,7 +306,9 @@ pub(crate) fn evaluate(
     // The answer: one choice per received field, in received order (ESN-14).
     let mut choices: Vec<(String, Vec<String>)> = Vec::new();
     for field in &form.fields {
-        let Some(var) = field.var.as_deref() else { continue };
+        let Some(var) = field.var.as_deref() else {
+            continue;
+        };
         let answer: Option<Vec<String>> = match var {
             FORM_TYPE => Some(vec![ns::SSN.to_owned()]),
             ACCEPT => Some(vec!["1".to_owned()]),
@@ -262,7 +325,7 @@ pub(crate) fn evaluate(
             INIT_PUBKEY | RESP_PUBKEY => Some(vec!["none".to_owned()]),
             VER => Some(vec![VERSION.to_owned()]),
             REKEY_FREQ => Some(vec![rekey_freq.to_string()]),
-            MY_NONCE => Some(Vec::new()),  // filled with N_B by `answer`
+            MY_NONCE => Some(Vec::new()), // filled with N_B by `answer`
             DHHASHES => Some(Vec::new()), // replaced by dhkeys (ESN-14)
             _ => None,
         };
@@ -277,7 +340,14 @@ pub(crate) fn evaluate(
         form_a,
         n_a,
         he,
-        agreed: Agreed { group, cipher: cipher_alg, hash: hash_alg, compression: compression_alg, logging, disclosure },
+        agreed: Agreed {
+            group,
+            cipher: cipher_alg,
+            hash: hash_alg,
+            compression: compression_alg,
+            logging,
+            disclosure,
+        },
         choices,
         rekey_freq,
     })))
@@ -296,12 +366,22 @@ fn plain_answer(
         .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
         .with_field(Field::untyped(ACCEPT, vec!["1".to_owned()]))
         .with_field(Field::untyped(LOGGING, vec![logging.value().to_owned()]))
-        .with_field(Field::untyped(DISCLOSURE, vec![disclosure.value().to_owned()]))
+        .with_field(Field::untyped(
+            DISCLOSURE,
+            vec![disclosure.value().to_owned()],
+        ))
         .with_field(Field::untyped(SECURITY, vec![security.value().to_owned()]));
     wrap(config, to, thread, "feature", ns::FEATURE_NEG, &form)
 }
 
-fn wrap(config: &Config, to: &str, thread: &str, wrapper: &str, wrapper_ns: &str, form: &DataForm) -> Element {
+fn wrap(
+    config: &Config,
+    to: &str,
+    thread: &str,
+    wrapper: &str,
+    wrapper_ns: &str,
+    form: &DataForm,
+) -> Element {
     let mut stanza = message(to, config.own_jid.as_deref(), None);
     stanza.append_child(text_child("thread", ns::JABBER_CLIENT, thread));
     let mut outer = Element::bare(wrapper, wrapper_ns);
@@ -317,13 +397,18 @@ impl EvaluatedOffer {
     }
 
     /// Message 2 (ESN-13/14): N_B, C_A, y, d and the answer form.
-    pub(crate) fn answer(self, ctx: &mut Context<'_>) -> Result<(AwaitingAccept, Element), Refusal> {
+    pub(crate) fn answer(
+        self,
+        ctx: &mut Context<'_>,
+    ) -> Result<(AwaitingAccept, Element), Refusal> {
         let mut n_b = vec![0u8; ctx.config.nonce_len.max(16)];
         ctx.rng.fill(RandomPurpose::Nonce, &mut n_b);
         let mut c_a_bytes = [0u8; 16];
         ctx.rng.fill(RandomPurpose::Counter, &mut c_a_bytes);
         let c_a = Counter::new(u128::from_be_bytes(c_a_bytes));
-        let y = ctx.rng.dh_key_pair(self.agreed.group, ctx.config.exponent_size);
+        let y = ctx
+            .rng
+            .dh_key_pair(self.agreed.group, ctx.config.exponent_size);
         let d = y.public().to_mpi().to_vec();
 
         let mut answer = DataForm::new(FormKind::Submit);
@@ -378,15 +463,20 @@ impl AwaitingAccept {
         }
         match (form.kind, form.field(ACCEPT).map(|f| f.as_bool())) {
             // SSN-12: the initiator cancels.
-            (FormKind::Result, Some(Ok(false))) | (FormKind::Cancel, _) => return Err(StepError::Declined),
+            (FormKind::Result, Some(Ok(false))) | (FormKind::Cancel, _) => {
+                return Err(StepError::Declined);
+            }
             (FormKind::Result, Some(Ok(true))) => {}
             _ => return Err(Refusal::crypto().into()),
         }
         let hash = self.agreed.hash;
         let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
-        let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) =
-            (value(NONCE, MAX_NONCE_LEN), value(DHKEYS, 1024), value(IDENTITY, 4096), value(MAC, 64))
-        else {
+        let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) = (
+            value(NONCE, MAX_NONCE_LEN),
+            value(DHKEYS, 1024),
+            value(IDENTITY, 4096),
+            value(MAC, 64),
+        ) else {
             return Err(Refusal::crypto().into());
         };
         let rshashes: Vec<Vec<u8>> = match form.field(RSHASHES) {
@@ -397,19 +487,34 @@ impl AwaitingAccept {
             return Err(Refusal::crypto().into());
         }
         // ESN-31: the commitment and the range of e.
-        let e = DhPublicValue::from_bytes(self.agreed.group, &e_bytes).map_err(|_| Refusal::crypto())?;
+        let e = DhPublicValue::from_bytes(self.agreed.group, &e_bytes)
+            .map_err(|_| Refusal::crypto())?;
         if !ct_eq(&e.commitment(), &self.he) {
             return Err(Refusal::crypto().into());
         }
         let e_mpi = e.to_mpi().to_vec();
-        let Self { y, agreed, n_a, n_b, d, c_a, form_a, form_b, peer, thread, .. } = self;
+        let Self {
+            y,
+            agreed,
+            n_a,
+            n_b,
+            d,
+            c_a,
+            form_a,
+            form_b,
+            peer,
+            thread,
+            ..
+        } = self;
         let raw = y.agree(&e).map_err(|_| Refusal::crypto())?;
         let k = negotiation_secret(hash, &raw);
         drop(raw);
-        let provisional = SessionKeys::derive(hash, agreed.cipher, &k).map_err(|_| Refusal::crypto())?;
+        let provisional =
+            SessionKeys::derive(hash, agreed.cipher, &k).map_err(|_| Refusal::crypto())?;
 
         // ESN-32: verify Alice with form_A2.
-        let form_a2 = try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let form_a2 =
+            try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
         let mut c_a_after = c_a;
         let initiator = IdentityKeys {
             cipher: agreed.cipher,
@@ -418,7 +523,13 @@ impl AwaitingAccept {
             km: &provisional.initiator.mac,
             ks: &provisional.initiator.sigma,
         };
-        sigma::open(&initiator, &mut c_a_after, &[&n_b, &n_a, &e_mpi, &form_a, &form_a2], &identity, &m_a)?;
+        sigma::open(
+            &initiator,
+            &mut c_a_after,
+            &[&n_b, &n_a, &e_mpi, &form_a, &form_a2],
+            &identity,
+            &m_a,
+        )?;
         let sas = sas28x5(hash, &m_a, &form_b);
 
         // ESN-35: a retained secret of one of Alice's clients.
@@ -432,18 +543,28 @@ impl AwaitingAccept {
                 let expected = retained_secret_hash(hash, &n_a, &rs.secret);
                 rshashes.iter().any(|h| ct_eq(h, &expected))
             })
-            .map(|rs| RetainedMatch { secret: rs.secret, verified: rs.verified });
+            .map(|rs| RetainedMatch {
+                secret: rs.secret,
+                verified: rs.verified,
+            });
         let other = ctx.trust.other_secret(&peer_bare);
-        let k_final = final_shared_secret(hash, &k, matched.as_ref().map(|m| &m.secret), other.as_ref());
+        let k_final = final_shared_secret(
+            hash,
+            &k,
+            matched.as_ref().map(|m| &m.secret),
+            other.as_ref(),
+        );
         drop(k);
-        let keys = SessionKeys::derive(hash, agreed.cipher, &k_final).map_err(|_| Refusal::crypto())?;
+        let keys =
+            SessionKeys::derive(hash, agreed.cipher, &k_final).map_err(|_| Refusal::crypto())?;
 
         // ESN-37/38/39: srshash and Bob's identity under the final keys.
         let srshash = match &matched {
             Some(m) => shared_retained_secret_hash(hash, &m.secret),
             None => {
                 let mut placeholder = vec![0u8; hash.output_len()];
-                ctx.rng.fill(RandomPurpose::SrshashPlaceholder, &mut placeholder);
+                ctx.rng
+                    .fill(RandomPurpose::SrshashPlaceholder, &mut placeholder);
                 placeholder
             }
         };
@@ -451,7 +572,8 @@ impl AwaitingAccept {
             .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
             .with_field(Field::untyped(NONCE, vec![b64(&n_a)]))
             .with_field(Field::untyped(SRSHASH, vec![b64(&srshash)]));
-        let form_b2 = try_normalize_form_content(&Element::from(&final_form), &[]).map_err(|_| Refusal::crypto())?;
+        let form_b2 = try_normalize_form_content(&Element::from(&final_form), &[])
+            .map_err(|_| Refusal::crypto())?;
         let c_b = c_a.flip_top_bit();
         let mut c_b_after = c_b;
         let responder = IdentityKeys {
@@ -461,11 +583,22 @@ impl AwaitingAccept {
             km: &keys.responder.mac,
             ks: &keys.responder.sigma,
         };
-        let sealed = sigma::seal(&responder, &mut c_b_after, &[&n_a, &n_b, &d, &form_b, &form_b2])?;
+        let sealed = sigma::seal(
+            &responder,
+            &mut c_b_after,
+            &[&n_a, &n_b, &d, &form_b, &form_b2],
+        )?;
         final_form = final_form
             .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
             .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
-        let stanza = wrap(ctx.config, &peer, &thread, "init", ns::ESESSION_INIT, &final_form);
+        let stanza = wrap(
+            ctx.config,
+            &peer,
+            &thread,
+            "init",
+            ns::ESESSION_INIT,
+            &final_form,
+        );
 
         // ESN-40/42, AMB-57: new retained secret, confirmed on Alice's first stanza.
         let client = resource(&peer).unwrap_or_default().to_owned();
@@ -493,8 +626,22 @@ impl AwaitingAccept {
             compression: agreed.compression,
             we_initiated: false,
         };
-        let send = Direction::new(agreed.cipher, hash, &keys.responder.cipher, &keys.responder.mac, c_b_after).map_err(Refusal::from)?;
-        let receive = Direction::new(agreed.cipher, hash, &keys.initiator.cipher, &keys.initiator.mac, c_a_after).map_err(Refusal::from)?;
+        let send = Direction::new(
+            agreed.cipher,
+            hash,
+            &keys.responder.cipher,
+            &keys.responder.mac,
+            c_b_after,
+        )
+        .map_err(Refusal::from)?;
+        let receive = Direction::new(
+            agreed.cipher,
+            hash,
+            &keys.initiator.cipher,
+            &keys.initiator.mac,
+            c_a_after,
+        )
+        .map_err(Refusal::from)?;
         let session = EstablishedSession::new(SessionSetup {
             id: SessionId { peer, thread },
             info: info.clone(),

@@ -3,7 +3,9 @@
 //! mac_X = HMAC(HASH, KS_X, transcript); ID_X = CTR(KC_X, C_X, mac_X);
 //! M_X = HMAC(HASH, KM_X, CTRB(C_X before) | ID_X) — counter first (ESN-24).
 
-use esession_crypto::{CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, SecretBytes, ct_eq};
+use esession_crypto::{
+    CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, SecretBytes, ct_eq,
+};
 
 use super::Refusal;
 

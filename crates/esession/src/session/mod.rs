@@ -208,7 +208,13 @@ impl EstablishedSession {
             self.send.cipher.apply(&mut counter, &mut bytes);
             Some(bytes)
         };
-        let mut encrypted = EncryptedContent { data, key: None, new: None, old: Vec::new(), mac: Vec::new() };
+        let mut encrypted = EncryptedContent {
+            data,
+            key: None,
+            new: None,
+            old: Vec::new(),
+            mac: Vec::new(),
+        };
         let m_content = encrypted.m_content();
         encrypted.mac = self.send.mac.compute(&[&m_content, &before.to_bytes()]);
         self.send.counter = counter;
@@ -226,7 +232,9 @@ impl EstablishedSession {
     /// (ENC-03, ENC-11..13). On error the caller must end the session: nothing
     /// of the stanza may be delivered.
     pub(crate) fn open(&mut self, stanza: &Element) -> Result<Opened, Error> {
-        let mut encrypted = stanza.children().filter(|c| c.is("c", ns::STANZA_ENCRYPTION));
+        let mut encrypted = stanza
+            .children()
+            .filter(|c| c.is("c", ns::STANZA_ENCRYPTION));
         let c = encrypted.next().ok_or(Error::Decrypt)?;
         if encrypted.next().is_some() {
             return Err(Error::Decrypt); // ENC-03: exactly one <c/>.
@@ -234,7 +242,11 @@ impl EstablishedSession {
         let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Error::Decrypt)?;
         let before = self.receive.counter;
         let tag = &received.content().mac;
-        if !self.receive.mac.verify(&[received.m_content(), &before.to_bytes()], tag) {
+        if !self
+            .receive
+            .mac
+            .verify(&[received.m_content(), &before.to_bytes()], tag)
+        {
             return Err(Error::Decrypt); // ENC-12: MAC first; replays and reordering fail here.
         }
         let content = received.content();
@@ -263,7 +275,8 @@ impl EstablishedSession {
         for node in nodes {
             match node {
                 Node::Element(el) => {
-                    let reserved = (el.ns() == ns::JABBER_CLIENT && matches!(el.name(), "thread" | "error"))
+                    let reserved = (el.ns() == ns::JABBER_CLIENT
+                        && matches!(el.name(), "thread" | "error"))
                         || el.is("amp", ns::AMP)
                         || el.is("c", ns::STANZA_ENCRYPTION);
                     if reserved {
@@ -351,7 +364,11 @@ fn pad_with_whitespace(content: &mut String, multiple: usize, rng: &mut dyn Rand
     let missing = (multiple - content.len() % multiple) % multiple;
     let mut noise = vec![0u8; missing];
     rng.fill(RandomPurpose::Padding, &mut noise);
-    content.extend(noise.iter().map(|b| [' ', '\t', '\n', '\r'][usize::from(b & 3)]));
+    content.extend(
+        noise
+            .iter()
+            .map(|b| [' ', '\t', '\n', '\r'][usize::from(b & 3)]),
+    );
 }
 
 /// Whether `stanza` carries a `<c/>` (an encrypted stanza).
@@ -361,7 +378,10 @@ pub(crate) fn is_encrypted(stanza: &Element) -> bool {
 
 /// Whether `stanza` carries a clear-text SSN terminate form (AMB-54).
 pub(crate) fn is_clear_terminate(stanza: &Element) -> bool {
-    let children: Vec<Element> =
-        stanza.children().filter(|c| c.is("feature", ns::FEATURE_NEG)).cloned().collect();
+    let children: Vec<Element> = stanza
+        .children()
+        .filter(|c| c.is("feature", ns::FEATURE_NEG))
+        .cloned()
+        .collect();
     terminate_kind(&children) == Some("submit")
 }
