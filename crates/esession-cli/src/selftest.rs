@@ -24,8 +24,7 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 pub(crate) fn run() -> Result<(), String> {
-    println!("esession demo — CRYPTO-SUITE SELF-TEST");
-    println!("(the two-party Alice/Bob demo replaces this once the protocol core lands)\n");
+    println!("esession selftest — crypto suite\n");
     let mut rng = crate::rng::os_seeded()?;
 
     println!("Published known answers:");
