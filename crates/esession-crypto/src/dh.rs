@@ -208,7 +208,7 @@ struct GroupParams {
     p_minus_one: BoxedUint,
     one: BoxedUint,
     monty: BoxedMontyParams,
-    generator: BoxedMontyForm,
+    two: BoxedUint,
 }
 
 impl GroupParams {
@@ -226,13 +226,12 @@ impl GroupParams {
         let p_minus_one = p.as_ref().wrapping_sub(&one);
         let monty = BoxedMontyParams::new(p.clone());
         let two = BoxedUint::from_be_slice(&[2], bits).expect("2 fits in any group");
-        let generator = BoxedMontyForm::new(two, &monty);
         Self {
             p,
             p_minus_one,
             one,
             monty,
-            generator,
+            two,
         }
     }
 }
@@ -348,23 +347,13 @@ impl DhKeyPair {
     }
 
     fn from_exponent(group: ModpGroup, exponent: Zeroizing<BoxedUint>, exponent_bits: u32) -> Self {
-        let params = group.params();
-        let e = params
-            .generator
-            .pow_bounded_exp(&exponent, exponent_bits)
-            .retrieve();
-        let mpi = mpi(&e.to_be_bytes()).to_vec();
-        let public = DhPublicValue {
-            group,
-            value: e,
-            mpi,
-        };
-        Self {
-            group,
-            exponent,
-            exponent_bits,
-            public,
-        }
+        let e_bytes = power(group, &group.params().two, &exponent, exponent_bits);
+        let mpi = mpi(&e_bytes).to_vec();
+        // `e_bytes` has exactly the group's length, so this cannot fail.
+        let value = BoxedUint::from_be_slice(&e_bytes, group.bits())
+            .unwrap_or_else(|_| BoxedUint::zero_with_precision(group.bits()));
+        let public = DhPublicValue { group, value, mpi };
+        Self { group, exponent, exponent_bits, public }
     }
 
     /// The group.
@@ -389,13 +378,7 @@ impl DhKeyPair {
         if peer.group != self.group {
             return Err(CryptoError::GroupMismatch);
         }
-        let params = self.group.params();
-        let base = BoxedMontyForm::new(peer.value.clone(), &params.monty);
-        let mut shared = base
-            .pow_bounded_exp(&self.exponent, self.exponent_bits)
-            .retrieve();
-        let bytes = Zeroizing::new(shared.to_be_bytes());
-        shared.zeroize();
+        let bytes = power(self.group, &peer.value, &self.exponent, self.exponent_bits);
         Ok(SecretBytes::from_slice(mpi(&bytes)))
     }
 }
@@ -407,6 +390,34 @@ impl core::fmt::Debug for DhKeyPair {
             .field("public", &self.public)
             .finish_non_exhaustive()
     }
+}
+
+/// base^exponent mod p as big-endian bytes of p's length, constant time in the
+/// exponent's value (its size, `exponent_bits`, is public). AWS-LC's
+/// `BN_mod_exp_mont_consttime` by default; crypto-bigint's Montgomery ladder
+/// without the `aws-lc-modexp` feature or should AWS-LC fail.
+fn power(group: ModpGroup, base: &BoxedUint, exponent: &BoxedUint, exponent_bits: u32) -> Zeroizing<Vec<u8>> {
+    #[cfg(feature = "aws-lc-modexp")]
+    {
+        let exponent_bytes = Zeroizing::new(exponent.to_be_bytes());
+        let start = exponent_bytes.len().saturating_sub(exponent_bits.div_ceil(8) as usize);
+        let modulus = group.prime_bytes();
+        let base_bytes = base.to_be_bytes();
+        if let Some(out) = crate::dh_aws_lc::mod_exp(&base_bytes, &exponent_bytes[start..], &modulus) {
+            return out;
+        }
+    }
+    power_portable(group, base, exponent, exponent_bits)
+}
+
+/// The pure-Rust exponentiation (crypto-bigint `BoxedMontyForm`).
+fn power_portable(group: ModpGroup, base: &BoxedUint, exponent: &BoxedUint, exponent_bits: u32) -> Zeroizing<Vec<u8>> {
+    let params = group.params();
+    let base = BoxedMontyForm::new(base.clone(), &params.monty);
+    let mut result = base.pow_bounded_exp(exponent, exponent_bits).retrieve();
+    let bytes = Zeroizing::new(result.to_be_bytes().to_vec());
+    result.zeroize();
+    bytes
 }
 
 /// K = HASH(MPI(g^xy mod p)): the negotiation's shared secret (ESN-26, ESN-31).
@@ -573,6 +584,19 @@ mod tests {
         let a = DhKeyPair::generate(ModpGroup::Group1, ExponentSize::Recommended, &mut rng);
         let b = DhKeyPair::generate(ModpGroup::Group2, ExponentSize::Recommended, &mut rng);
         assert_eq!(a.agree(b.public()).err(), Some(CryptoError::GroupMismatch));
+    }
+
+    #[test]
+    fn aws_lc_and_portable_exponentiation_agree() {
+        let mut rng = CountingRng(11);
+        for group in [ModpGroup::Group1, ModpGroup::Group14, ModpGroup::Group16] {
+            let pair = DhKeyPair::generate(group, ExponentSize::Recommended, &mut rng);
+            let peer = DhKeyPair::generate(group, ExponentSize::Full, &mut rng);
+            let fast = power(group, &peer.public().value, &pair.exponent, pair.exponent_bits);
+            let portable = power_portable(group, &peer.public().value, &pair.exponent, pair.exponent_bits);
+            assert_eq!(*fast, *portable);
+            assert_eq!(fast.len(), group.byte_len());
+        }
     }
 
     #[test]

@@ -1,0 +1,27 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+//! Two in-memory parties end to end (style practice 16): Alice and Bob run the
+//! whole protocol through the router of `harness`, which can alter, drop,
+//! duplicate and reorder stanzas in flight.
+//!
+//! | module | what |
+//! |---|---|
+//! | `normal` | a clean run: SAS, messages, threads, retained secrets, termination |
+//! | `tamper_negotiation` | every field of messages 1-4 changed in flight (AMB-52) |
+//! | `tamper_messages` | `<c/>` altered, replayed, reordered, dropped (ENC-12/13, AMB-53) |
+//! | `mitm` | Mallory relays with her own DH towards each side (ESN-33, ESN-35..41) |
+//! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, SIM-02, AMB-22/54) |
+
+mod harness;
+
+mod two_party {
+    mod mitm;
+    mod misuse;
+    mod normal;
+    mod tamper_messages;
+    mod tamper_negotiation;
+}
