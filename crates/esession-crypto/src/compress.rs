@@ -58,9 +58,18 @@ impl Compressor {
 
     /// Compresses one stanza's content and sync-flushes the stream.
     pub fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match &self.0 {
+            None => Ok(input.to_vec()),
+            Some(_) => self.compress_owned(input.to_vec()),
+        }
+    }
+
+    /// As [`Self::compress`], taking ownership: `none` returns `input` without copying.
+    pub fn compress_owned(&mut self, input: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
         let Some(stream) = &mut self.0 else {
-            return Ok(input.to_vec());
+            return Ok(input);
         };
+        let input = input.as_slice();
         let start = stream.total_in();
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         loop {
@@ -98,12 +107,22 @@ impl Decompressor {
     /// Decompresses one stanza. Output beyond `max_len` bytes is an error, so a
     /// hostile peer cannot make us allocate without bound (a "zip bomb").
     pub fn decompress(&mut self, input: &[u8], max_len: usize) -> Result<Vec<u8>, CryptoError> {
+        match &self.0 {
+            None if input.len() > max_len => Err(CryptoError::DecompressedTooLarge),
+            None => Ok(input.to_vec()),
+            Some(_) => self.decompress_owned(input.to_vec(), max_len),
+        }
+    }
+
+    /// As [`Self::decompress`], taking ownership: `none` returns `input` without copying.
+    pub fn decompress_owned(&mut self, input: Vec<u8>, max_len: usize) -> Result<Vec<u8>, CryptoError> {
         let Some(stream) = &mut self.0 else {
             if input.len() > max_len {
                 return Err(CryptoError::DecompressedTooLarge);
             }
-            return Ok(input.to_vec());
+            return Ok(input);
         };
+        let input = input.as_slice();
         let start = stream.total_in();
         let mut out: Vec<u8> = Vec::with_capacity(
             input

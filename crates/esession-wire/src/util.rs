@@ -95,15 +95,19 @@ pub(crate) fn decode_base64(text: &str, element: &'static str, max_len: usize) -
     if text.len() > max_encoded.saturating_mul(2).saturating_add(1024) {
         return Err(Error::LimitExceeded { what: element });
     }
-    let compact: String = text
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '\t' | '\n' | '\r'))
-        .collect();
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let bytes = text.as_bytes();
+    let has_space = memchr::memchr3(b' ', b'\t', b'\n', bytes).is_some() || memchr::memchr(b'\r', bytes).is_some();
+    let compact: std::borrow::Cow<'_, [u8]> = if has_space {
+        text.bytes().filter(|b| !is_space(b)).collect::<Vec<u8>>().into()
+    } else {
+        text.as_bytes().into()
+    };
     if compact.len() > max_encoded {
         return Err(Error::LimitExceeded { what: element });
     }
     let bytes = STANDARD
-        .decode(compact.as_bytes())
+        .decode(&compact)
         .map_err(|_| Error::InvalidBase64 { element })?;
     if bytes.len() > max_len {
         return Err(Error::LimitExceeded { what: element });

@@ -150,30 +150,40 @@ fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usiz
 }
 
 fn escape_text_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
-    }
+    escape_into(out, text, false);
 }
 
 fn escape_attribute_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
+    escape_into(out, text, true);
+}
+
+/// Copies `text` with Canonical-XML escapes, in runs between the (ASCII) escaped bytes.
+fn escape_into(out: &mut String, text: &str, attribute: bool) {
+    let bytes = text.as_bytes();
+    let plain = memchr::memchr3(b'&', b'<', b'>', bytes).is_none()
+        && memchr::memchr(b'\r', bytes).is_none()
+        && (!attribute || memchr::memchr3(b'"', b'\t', b'\n', bytes).is_none());
+    if plain {
+        out.push_str(text);
+        return;
     }
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let replacement = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\r' => "&#xD;",
+            b'"' if attribute => "&quot;",
+            b'\t' if attribute => "&#x9;",
+            b'\n' if attribute => "&#xA;",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push_str(replacement);
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
 }
 
 /// Sets attribute `name` (an unprefixed NCName) to `value`. Invalid names are refused.

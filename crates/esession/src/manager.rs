@@ -359,6 +359,7 @@ impl SessionManager {
         let Some((x, form)) = parse_wrapper(wrapper) else {
             let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
             self.refuse(from, thread, Some(wrapper), &refusal, out);
+            Self::failed(out, from, thread, refusal);
             return;
         };
         if form.kind != esession_wire::form::FormKind::Form {

@@ -19,8 +19,8 @@
 mod harness;
 
 mod two_party {
-    mod mitm;
     mod misuse;
+    mod mitm;
     mod normal;
     mod tamper_messages;
     mod tamper_negotiation;

@@ -203,25 +203,25 @@ impl EstablishedSession {
         } else {
             let mut bytes = self
                 .compressor
-                .compress(content.as_bytes())
+                .compress_owned(content.into_bytes())
                 .map_err(|_| Error::InvalidInput("compression failed"))?;
             self.send.cipher.apply(&mut counter, &mut bytes);
             Some(bytes)
         };
-        let mut encrypted = EncryptedContent {
+        let encrypted = EncryptedContent {
             data,
             key: None,
             new: None,
             old: Vec::new(),
             mac: Vec::new(),
         };
-        let m_content = encrypted.m_content();
-        encrypted.mac = self.send.mac.compute(&[&m_content, &before.to_bytes()]);
+        let mac_key = &self.send.mac;
+        let c = encrypted.seal_with(|m_content| mac_key.compute(&[m_content, &before.to_bytes()]));
         self.send.counter = counter;
 
         let mut stanza = message(&self.id.peer, self.own_jid.as_deref(), kind);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.id.thread));
-        stanza.append_child(Element::from(&encrypted));
+        stanza.append_child(c);
         if let Some(amp) = amp {
             stanza.append_child(amp);
         }
@@ -249,23 +249,22 @@ impl EstablishedSession {
         {
             return Err(Error::Decrypt); // ENC-12: MAC first; replays and reordering fail here.
         }
-        let content = received.content();
+        let (content, _) = received.into_parts();
         if content.key.is_some() || content.new.is_some() {
             // XEP-0200 rekeying is not negotiated by this version (rekey support
             // arrives with the full XEP-0116 work); refuse rather than misinterpret.
             return Err(Error::Decrypt);
         }
         let mut counter = before;
-        let plaintext = match &content.data {
+        let plaintext = match content.data {
             None => {
                 counter.advance(1);
                 Vec::new()
             }
-            Some(data) => {
-                let mut bytes = data.clone();
+            Some(mut bytes) => {
                 self.receive.cipher.apply(&mut counter, &mut bytes);
                 self.decompressor
-                    .decompress(&bytes, self.max_plaintext_len)
+                    .decompress_owned(bytes, self.max_plaintext_len)
                     .map_err(|_| Error::Decrypt)?
             }
         };

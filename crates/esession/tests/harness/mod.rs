@@ -429,7 +429,10 @@ pub(crate) fn stanza_error(stanza: &Element) -> Option<StanzaError> {
         fields: error
             .children()
             .filter(|c| c.is("feature", ns::FEATURE_NEG))
-            .flat_map(|f| f.children().filter_map(|c| c.attr("var").map(str::to_owned)))
+            .flat_map(|f| {
+                f.children()
+                    .filter_map(|c| c.attr("var").map(str::to_owned))
+            })
             .collect(),
         has_text: error.has_child("text", ns::XMPP_STANZAS),
     })
@@ -508,7 +511,11 @@ pub(crate) fn field_values(field: &Element) -> Vec<String> {
 
 /// Rebuilds the form's children with `edit` applied to the node list.
 /// Panics if the stanza has no form or `var` is not a field of it.
-pub(crate) fn edit_fields(stanza: &mut Element, var: &str, edit: impl FnOnce(&mut Vec<Node>, usize)) {
+pub(crate) fn edit_fields(
+    stanza: &mut Element,
+    var: &str,
+    edit: impl FnOnce(&mut Vec<Node>, usize),
+) {
     let x = form_mut(stanza).expect("a negotiation form");
     let mut nodes = x.take_nodes();
     let index = nodes
@@ -541,7 +548,9 @@ pub(crate) fn duplicate_field(stanza: &mut Element, var: &str) {
 
 /// Adds a field at the end of the form.
 pub(crate) fn add_field(stanza: &mut Element, field: Element) {
-    form_mut(stanza).expect("a negotiation form").append_child(field);
+    form_mut(stanza)
+        .expect("a negotiation form")
+        .append_child(field);
 }
 
 /// Applies `edit` to the field element.
@@ -556,7 +565,11 @@ pub(crate) fn with_field(stanza: &mut Element, var: &str, edit: impl FnOnce(&mut
 
 /// Replaces every value of the field (its `<value/>`s and its options' values), in order,
 /// by `new(index, old)`.
-pub(crate) fn map_values(stanza: &mut Element, var: &str, mut new: impl FnMut(usize, &str) -> String) {
+pub(crate) fn map_values(
+    stanza: &mut Element,
+    var: &str,
+    mut new: impl FnMut(usize, &str) -> String,
+) {
     with_field(stanza, var, |field| {
         let mut index = 0;
         let mut rewrite = |value: &mut Element| {

@@ -19,15 +19,39 @@ fn a_clean_run_establishes_both_sides_with_the_same_sas() {
     let (alice, bob) = (pair.alice.only_session(), pair.bob.only_session());
     assert_eq!(alice.sas, bob.sas);
     assert_eq!(alice.sas.chars().count(), 5);
-    assert!(alice.sas.chars().all(|c| SAS_ALPHABET.contains(c)), "{}", alice.sas);
+    assert!(
+        alice.sas.chars().all(|c| SAS_ALPHABET.contains(c)),
+        "{}",
+        alice.sas
+    );
     assert!(alice.we_initiated && !bob.we_initiated);
     // Both agreed the same parameters.
     assert_eq!(
-        (alice.group, alice.cipher, alice.hash, alice.compression, alice.logging),
-        (bob.group, bob.cipher, bob.hash, bob.compression, bob.logging)
+        (
+            alice.group,
+            alice.cipher,
+            alice.hash,
+            alice.compression,
+            alice.logging
+        ),
+        (
+            bob.group,
+            bob.cipher,
+            bob.hash,
+            bob.compression,
+            bob.logging
+        )
     );
-    assert!(pair.alice.manager.is_established(&Pair::id(Side::Alice, &thread)));
-    assert!(pair.bob.manager.is_established(&Pair::id(Side::Bob, &thread)));
+    assert!(
+        pair.alice
+            .manager
+            .is_established(&Pair::id(Side::Alice, &thread))
+    );
+    assert!(
+        pair.bob
+            .manager
+            .is_established(&Pair::id(Side::Bob, &thread))
+    );
     // Four negotiation messages, no errors, nothing else.
     assert_eq!(pair.log.len(), 4);
     assert!(pair.error_stanzas().is_empty());
@@ -89,7 +113,10 @@ fn arbitrary_message_children_survive_encryption() {
     let body = got.get_child("body", ns::JABBER_CLIENT).unwrap();
     assert_eq!(body.text(), "hi");
     assert!(got.has_child("active", "http://jabber.org/protocol/chatstates"));
-    assert_eq!(got.get_child("subject", ns::JABBER_CLIENT).unwrap().text(), "topic");
+    assert_eq!(
+        got.get_child("subject", ns::JABBER_CLIENT).unwrap().text(),
+        "topic"
+    );
 }
 
 #[test]
@@ -97,7 +124,9 @@ fn send_text_puts_only_thread_c_and_amp_in_clear() {
     // ENC-02, ENC-07, ENC-10: clear <thread/> and <amp/>, everything else in <c/>.
     let mut pair = Pair::new(5);
     let thread = pair.handshake();
-    let stanza = pair.encrypt(Side::Alice, &thread, "a secret body text").remove(0);
+    let stanza = pair
+        .encrypt(Side::Alice, &thread, "a secret body text")
+        .remove(0);
     assert_eq!(stanza.attr("to"), Some(BOB));
     assert_eq!(stanza.attr("from"), Some(ALICE));
     let names: Vec<(String, String)> = stanza
@@ -113,12 +142,19 @@ fn send_text_puts_only_thread_c_and_amp_in_clear() {
         ]
     );
     assert_eq!(thread_of(&stanza).as_deref(), Some(thread.as_str()));
-    assert!(!contains_element(&stanza, "body"), "ENC-02: no clear <body/>");
+    assert!(
+        !contains_element(&stanza, "body"),
+        "ENC-02: no clear <body/>"
+    );
     let wire = xml::serialize(&stanza, "").unwrap();
     assert!(!wire.contains("secret"), "plaintext leaked: {wire}");
     let c = stanza.get_child("c", ns::STANZA_ENCRYPTION).unwrap();
     let parts: Vec<&str> = c.children().map(Element::name).collect();
-    assert_eq!(parts, ["data", "mac"], "ENC-10 order, no <new/> without rekeys");
+    assert_eq!(
+        parts,
+        ["data", "mac"],
+        "ENC-10 order, no <new/> without rekeys"
+    );
     // AMB-23: the online AMP rule.
     let rule = stanza
         .get_child("amp", ns::AMP)
@@ -188,8 +224,14 @@ fn confirming_the_sas_marks_the_next_session_verified_and_stops_the_reminder() {
         assert!(!info.retained_chain_verified);
         assert!(info.sas_reminder, "ESN-34: remind until verified");
     }
-    pair.alice.manager.confirm_sas(&Pair::id(Side::Alice, &first)).unwrap();
-    pair.bob.manager.confirm_sas(&Pair::id(Side::Bob, &first)).unwrap();
+    pair.alice
+        .manager
+        .confirm_sas(&Pair::id(Side::Alice, &first))
+        .unwrap();
+    pair.bob
+        .manager
+        .confirm_sas(&Pair::id(Side::Bob, &first))
+        .unwrap();
     pair.handshake();
     for side in [Side::Alice, Side::Bob] {
         let info = pair.info(side);
@@ -208,7 +250,10 @@ fn a_one_sided_sas_confirmation_only_changes_that_side() {
     // ESN-42 is each user's own memory: Bob never compared the SAS.
     let mut pair = Pair::new(10);
     let first = pair.handshake();
-    pair.alice.manager.confirm_sas(&Pair::id(Side::Alice, &first)).unwrap();
+    pair.alice
+        .manager
+        .confirm_sas(&Pair::id(Side::Alice, &first))
+        .unwrap();
     pair.handshake();
     assert!(pair.info(Side::Alice).retained_chain_verified);
     assert!(!pair.info(Side::Alice).sas_reminder);
@@ -220,7 +265,10 @@ fn a_one_sided_sas_confirmation_only_changes_that_side() {
 fn confirm_sas_needs_an_established_session() {
     let mut pair = Pair::new(11);
     let id = Pair::id(Side::Alice, "no-such-thread");
-    assert_eq!(pair.alice.manager.confirm_sas(&id), Err(Error::UnknownSession));
+    assert_eq!(
+        pair.alice.manager.confirm_sas(&id),
+        Err(Error::UnknownSession)
+    );
 }
 
 #[test]
@@ -232,7 +280,11 @@ fn replies_reuse_the_thread() {
     pair.chat(Side::Bob, &thread, "pong");
     assert_eq!(pair.log.len(), 6);
     for (side, stanza) in &pair.log {
-        assert_eq!(thread_of(stanza).as_deref(), Some(thread.as_str()), "{side:?}");
+        assert_eq!(
+            thread_of(stanza).as_deref(),
+            Some(thread.as_str()),
+            "{side:?}"
+        );
     }
     let reply = pair.alice.messages()[0];
     assert_eq!(thread_of(reply).as_deref(), Some(thread.as_str()));
@@ -245,7 +297,11 @@ fn thread_ids_are_32_hex_digits_and_new_per_session() {
     let threads: Vec<String> = (0..3).map(|_| pair.handshake()).collect();
     for t in &threads {
         assert_eq!(t.len(), 32, "{t}");
-        assert!(t.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{t}");
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{t}"
+        );
     }
     assert_ne!(threads[0], threads[1]);
     assert_ne!(threads[1], threads[2]);
@@ -258,7 +314,10 @@ fn the_offer_carries_the_amp_drop_rule_and_no_body() {
     let mut pair = Pair::new(14);
     let (_, out) = pair.alice.manager.start_session(BOB).unwrap();
     let offer = &out.stanzas[0];
-    assert!(matches!(offer.attr("type"), None | Some("normal")), "SSN-01: type normal");
+    assert!(
+        matches!(offer.attr("type"), None | Some("normal")),
+        "SSN-01: type normal"
+    );
     assert_eq!(offer.attr("to"), Some(BOB));
     assert!(!contains_element(offer, "body"), "SSN-01: no <body/>");
     assert_eq!(thread_of(offer).map(|t| t.len()), Some(32));
@@ -293,7 +352,10 @@ fn no_negotiation_message_carries_a_body() {
     pair.handshake();
     for (side, stanza) in &pair.log {
         assert!(!contains_element(stanza, "body"), "{side:?}");
-        assert!(!is_encrypted(stanza), "nothing is bundled with the negotiation");
+        assert!(
+            !is_encrypted(stanza),
+            "nothing is bundled with the negotiation"
+        );
     }
 }
 
@@ -314,7 +376,10 @@ fn terminate_and_ack_end_both_sides_and_later_sends_fail() {
         pair.alice.manager.send_text(&alice_id, "late").unwrap_err(),
         Error::SessionEnded
     );
-    assert_eq!(pair.alice.manager.terminate(&alice_id).unwrap_err(), Error::SessionEnded);
+    assert_eq!(
+        pair.alice.manager.terminate(&alice_id).unwrap_err(),
+        Error::SessionEnded
+    );
     pair.route(Side::Alice, out);
     // ESN-46: Bob acknowledged, encrypted.
     assert_eq!(pair.log.len(), 4 + 2);
@@ -323,12 +388,19 @@ fn terminate_and_ack_end_both_sides_and_later_sends_fail() {
     assert!(is_encrypted(ack));
     assert!(!contains_element(ack, "feature"));
     assert_eq!(pair.bob.terminations(), [&TerminationReason::PeerRequest]);
-    assert_eq!(pair.alice.terminations(), [&TerminationReason::LocalRequest]);
+    assert_eq!(
+        pair.alice.terminations(),
+        [&TerminationReason::LocalRequest]
+    );
     assert!(!pair.alice.manager.is_established(&alice_id));
     assert!(!pair.bob.manager.is_established(&bob_id));
     // ESN-47: after the ack, nothing can be sent on either side.
     for (side, id) in [(Side::Alice, &alice_id), (Side::Bob, &bob_id)] {
-        let err = pair.party_mut(side).manager.send_text(id, "after").unwrap_err();
+        let err = pair
+            .party_mut(side)
+            .manager
+            .send_text(id, "after")
+            .unwrap_err();
         assert!(
             matches!(err, Error::SessionEnded | Error::UnknownSession),
             "{side:?}: {err:?}"
@@ -346,7 +418,11 @@ fn messages_in_flight_before_a_terminate_are_still_delivered() {
     let mut pair = Pair::new(17);
     let thread = pair.handshake();
     pair.chat(Side::Bob, &thread, "last words");
-    let out = pair.bob.manager.terminate(&Pair::id(Side::Bob, &thread)).unwrap();
+    let out = pair
+        .bob
+        .manager
+        .terminate(&Pair::id(Side::Bob, &thread))
+        .unwrap();
     pair.route(Side::Bob, out);
     assert_eq!(pair.alice.bodies(), ["last words"]);
     assert_eq!(pair.alice.terminations(), [&TerminationReason::PeerRequest]);
@@ -363,11 +439,18 @@ fn simultaneous_terminates_end_both_sides() {
         .manager
         .terminate(&Pair::id(Side::Alice, &thread))
         .unwrap();
-    let from_bob = pair.bob.manager.terminate(&Pair::id(Side::Bob, &thread)).unwrap();
+    let from_bob = pair
+        .bob
+        .manager
+        .terminate(&Pair::id(Side::Bob, &thread))
+        .unwrap();
     let (a, b) = (from_alice.stanzas[0].clone(), from_bob.stanzas[0].clone());
     pair.deliver(Side::Bob, &a);
     pair.deliver(Side::Alice, &b);
-    assert_eq!(pair.alice.terminations(), [&TerminationReason::LocalRequest]);
+    assert_eq!(
+        pair.alice.terminations(),
+        [&TerminationReason::LocalRequest]
+    );
     assert_eq!(pair.bob.terminations(), [&TerminationReason::LocalRequest]);
     assert_eq!(pair.log.len(), 4 + 2, "no acknowledgement needed");
 }

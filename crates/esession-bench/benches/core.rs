@@ -1,0 +1,127 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! Benchmarks of the protocol core (issue #3, performance.md targets):
+//! * `negotiation/full`: one complete 4-message negotiation in memory, both
+//!   parties' CPU (Alice offers groups 5, 14, 2, 1; Bob accepts 14), beside the
+//!   OpenSSL floor of the same DH work (`negotiation_dh/openssl` in `crypto`);
+//! * `stanza_round_trip/1024`: a minidom `<message/>` with a 1 KiB body ->
+//!   encrypted stanza -> decrypted `<message/>`, beside `raw_crypto/1024`: the
+//!   same bytes through AES-128-CTR + Base64 + HMAC-SHA-256 both ways.
+
+use std::hint::black_box;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use criterion::{Criterion, criterion_group, criterion_main};
+use esession::{Config, Event, FixedClock, MemoryTrustStore, SessionId, SessionManager, SystemRandomness};
+use esession_crypto::{CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, ModpGroup};
+use esession_wire::minidom::Element;
+use esession_wire::ns;
+
+struct Rng(u64);
+impl esession_crypto::rand_core::TryRng for Rng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Ok(self.0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+impl esession_crypto::rand_core::TryCryptoRng for Rng {}
+
+const ALICE: &str = "alice@example.org/pda";
+const BOB: &str = "bob@example.com/laptop";
+
+fn manager(jid: &str, groups: Vec<ModpGroup>, seed: u64) -> SessionManager {
+    let config = Config { own_jid: Some(jid.to_owned()), groups, ..Config::default() };
+    SessionManager::new(
+        config,
+        Box::new(SystemRandomness::new(Rng(seed))),
+        Box::new(MemoryTrustStore::new()),
+        Box::new(FixedClock(1_000)),
+    )
+}
+
+/// Runs one negotiation; returns both parties' session ids.
+fn negotiate(alice: &mut SessionManager, bob: &mut SessionManager) -> (SessionId, SessionId) {
+    let (alice_id, offer) = alice.start_session(BOB).unwrap();
+    let answer = bob.handle_stanza(&offer.stanzas[0]);
+    let completion = alice.handle_stanza(&answer.stanzas[0]);
+    let last = bob.handle_stanza(&completion.stanzas[0]);
+    let bob_id = match &last.events[..] {
+        [Event::Established { session, .. }] => session.clone(),
+        other => panic!("{other:?}"),
+    };
+    let done = alice.handle_stanza(&last.stanzas[0]);
+    assert!(matches!(done.events[..], [Event::Established { .. }]));
+    (alice_id, bob_id)
+}
+
+fn bench_negotiation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("negotiation");
+    group.sample_size(30);
+    let mut alice = manager(ALICE, vec![ModpGroup::Group5, ModpGroup::Group14, ModpGroup::Group2, ModpGroup::Group1], 1);
+    let mut bob = manager(BOB, vec![ModpGroup::Group14, ModpGroup::Group2, ModpGroup::Group1], 2);
+    group.bench_function("full", |b| b.iter(|| black_box(negotiate(&mut alice, &mut bob))));
+    group.finish();
+}
+
+fn bench_stanza(c: &mut Criterion) {
+    let mut alice = manager(ALICE, vec![ModpGroup::Group14], 3);
+    let mut bob = manager(BOB, vec![ModpGroup::Group14], 4);
+    let (alice_id, _) = negotiate(&mut alice, &mut bob);
+    let body = "x".repeat(1024);
+    let mut plain = Element::bare("message", ns::JABBER_CLIENT);
+    esession_wire::xml::set_attr(&mut plain, "type", "chat").unwrap();
+    let mut body_el = Element::bare("body", ns::JABBER_CLIENT);
+    body_el.append_text_node(body.as_str());
+    plain.append_child(body_el);
+
+    let mut group = c.benchmark_group("stanza_round_trip");
+    group.bench_function("1024", |b| {
+        b.iter(|| {
+            let out = alice.send_message(&alice_id, black_box(&plain)).unwrap();
+            let received = bob.handle_stanza(&out.stanzas[0]);
+            assert!(matches!(received.events[..], [Event::MessageReceived { .. }]));
+            black_box(received)
+        })
+    });
+    group.finish();
+
+    // The raw crypto of the same bytes: encrypt + Base64 + MAC, then verify + decrypt.
+    let mut group = c.benchmark_group("raw_crypto");
+    let cipher = CtrCipher::new(CipherAlgorithm::Aes128Ctr, &[7u8; 16]).unwrap();
+    let mac = MacKey::new(HashAlgorithm::Sha256, &[9u8; 32]);
+    let payload = format!("<body>{body}</body>").into_bytes();
+    let mut send_counter = Counter::new(5);
+    let mut receive_counter = Counter::new(5);
+    group.bench_function("1024", |b| {
+        b.iter(|| {
+            let before = send_counter;
+            let mut data = payload.clone();
+            cipher.apply(&mut send_counter, &mut data);
+            let content = format!("<data>{}</data>", B64.encode(&data));
+            let tag = B64.encode(mac.compute(&[content.as_bytes(), &before.to_bytes()]));
+            // Receiver side.
+            let tag = B64.decode(tag).unwrap();
+            assert!(mac.verify(&[content.as_bytes(), &receive_counter.to_bytes()], &tag));
+            let mut data = B64.decode(&content[6..content.len() - 7]).unwrap();
+            cipher.apply(&mut receive_counter, &mut data);
+            black_box(data)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_negotiation, bench_stanza);
+criterion_main!(benches);
