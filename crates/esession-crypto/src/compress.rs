@@ -115,7 +115,11 @@ impl Decompressor {
     }
 
     /// As [`Self::decompress`], taking ownership: `none` returns `input` without copying.
-    pub fn decompress_owned(&mut self, input: Vec<u8>, max_len: usize) -> Result<Vec<u8>, CryptoError> {
+    pub fn decompress_owned(
+        &mut self,
+        input: Vec<u8>,
+        max_len: usize,
+    ) -> Result<Vec<u8>, CryptoError> {
         let Some(stream) = &mut self.0 else {
             if input.len() > max_len {
                 return Err(CryptoError::DecompressedTooLarge);

@@ -353,7 +353,12 @@ impl DhKeyPair {
         let value = BoxedUint::from_be_slice(&e_bytes, group.bits())
             .unwrap_or_else(|_| BoxedUint::zero_with_precision(group.bits()));
         let public = DhPublicValue { group, value, mpi };
-        Self { group, exponent, exponent_bits, public }
+        Self {
+            group,
+            exponent,
+            exponent_bits,
+            public,
+        }
     }
 
     /// The group.
@@ -396,14 +401,23 @@ impl core::fmt::Debug for DhKeyPair {
 /// exponent's value (its size, `exponent_bits`, is public). AWS-LC's
 /// `BN_mod_exp_mont_consttime` by default; crypto-bigint's Montgomery ladder
 /// without the `aws-lc-modexp` feature or should AWS-LC fail.
-fn power(group: ModpGroup, base: &BoxedUint, exponent: &BoxedUint, exponent_bits: u32) -> Zeroizing<Vec<u8>> {
+fn power(
+    group: ModpGroup,
+    base: &BoxedUint,
+    exponent: &BoxedUint,
+    exponent_bits: u32,
+) -> Zeroizing<Vec<u8>> {
     #[cfg(feature = "aws-lc-modexp")]
     {
         let exponent_bytes = Zeroizing::new(exponent.to_be_bytes());
-        let start = exponent_bytes.len().saturating_sub(exponent_bits.div_ceil(8) as usize);
+        let start = exponent_bytes
+            .len()
+            .saturating_sub(exponent_bits.div_ceil(8) as usize);
         let modulus = group.prime_bytes();
         let base_bytes = base.to_be_bytes();
-        if let Some(out) = crate::dh_aws_lc::mod_exp(&base_bytes, &exponent_bytes[start..], &modulus) {
+        if let Some(out) =
+            crate::dh_aws_lc::mod_exp(&base_bytes, &exponent_bytes[start..], &modulus)
+        {
             return out;
         }
     }
@@ -411,7 +425,12 @@ fn power(group: ModpGroup, base: &BoxedUint, exponent: &BoxedUint, exponent_bits
 }
 
 /// The pure-Rust exponentiation (crypto-bigint `BoxedMontyForm`).
-fn power_portable(group: ModpGroup, base: &BoxedUint, exponent: &BoxedUint, exponent_bits: u32) -> Zeroizing<Vec<u8>> {
+fn power_portable(
+    group: ModpGroup,
+    base: &BoxedUint,
+    exponent: &BoxedUint,
+    exponent_bits: u32,
+) -> Zeroizing<Vec<u8>> {
     let params = group.params();
     let base = BoxedMontyForm::new(base.clone(), &params.monty);
     let mut result = base.pow_bounded_exp(exponent, exponent_bits).retrieve();
@@ -592,8 +611,18 @@ mod tests {
         for group in [ModpGroup::Group1, ModpGroup::Group14, ModpGroup::Group16] {
             let pair = DhKeyPair::generate(group, ExponentSize::Recommended, &mut rng);
             let peer = DhKeyPair::generate(group, ExponentSize::Full, &mut rng);
-            let fast = power(group, &peer.public().value, &pair.exponent, pair.exponent_bits);
-            let portable = power_portable(group, &peer.public().value, &pair.exponent, pair.exponent_bits);
+            let fast = power(
+                group,
+                &peer.public().value,
+                &pair.exponent,
+                pair.exponent_bits,
+            );
+            let portable = power_portable(
+                group,
+                &peer.public().value,
+                &pair.exponent,
+                pair.exponent_bits,
+            );
             assert_eq!(*fast, *portable);
             assert_eq!(fast.len(), group.byte_len());
         }

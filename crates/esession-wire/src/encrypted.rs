@@ -97,8 +97,12 @@ impl EncryptedContent {
         for (name, text) in children {
             b = b.append(text_element(name, ns::STANZA_ENCRYPTION, text));
         }
-        b.append(text_element("mac", ns::STANZA_ENCRYPTION, encode_base64(&tag)))
-            .build()
+        b.append(text_element(
+            "mac",
+            ns::STANZA_ENCRYPTION,
+            encode_base64(&tag),
+        ))
+        .build()
     }
 }
 

@@ -97,9 +97,13 @@ pub(crate) fn decode_base64(text: &str, element: &'static str, max_len: usize) -
     }
     let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     let bytes = text.as_bytes();
-    let has_space = memchr::memchr3(b' ', b'\t', b'\n', bytes).is_some() || memchr::memchr(b'\r', bytes).is_some();
+    let has_space = memchr::memchr3(b' ', b'\t', b'\n', bytes).is_some()
+        || memchr::memchr(b'\r', bytes).is_some();
     let compact: std::borrow::Cow<'_, [u8]> = if has_space {
-        text.bytes().filter(|b| !is_space(b)).collect::<Vec<u8>>().into()
+        text.bytes()
+            .filter(|b| !is_space(b))
+            .collect::<Vec<u8>>()
+            .into()
     } else {
         text.as_bytes().into()
     };

@@ -52,6 +52,11 @@ pub struct Config {
     pub accept_plain_sessions: bool,
     /// Allow the `none` cipher: messages are then NOT confidential. Off by default.
     pub dangerously_allow_none_cipher: bool,
+    /// As responder, agree to a `disclosure` other than `never` when the
+    /// initiator offers nothing else (it then discloses content to third
+    /// parties; the user is alerted at once, ESN-53). Off by default: such
+    /// offers are refused.
+    pub accept_disclosure: bool,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             retained_secret_lifetime: 180 * 24 * 3600,
             accept_plain_sessions: false,
             dangerously_allow_none_cipher: false,
+            accept_disclosure: false,
         }
     }
 }

@@ -131,6 +131,11 @@ pub enum Event {
         /// Why.
         error: Error,
     },
+    /// The trust store failed; retained secrets may not have been read or saved.
+    TrustStoreFailure {
+        /// What failed (no secret data).
+        error: crate::trust::TrustStoreError,
+    },
     /// The session ended; its keys are destroyed.
     Terminated {
         /// Which session.

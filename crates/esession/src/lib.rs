@@ -36,4 +36,4 @@ pub use event::{Event, Output, SecurityAlert, SessionId, SessionInfo, Terminatio
 pub use manager::SessionManager;
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
-pub use trust::{MemoryTrustStore, RetainedSecret, TrustStore};
+pub use trust::{MemoryTrustStore, RetainedSecret, TrustStore, TrustStoreError};

@@ -128,6 +128,7 @@ impl SessionManager {
             rng: self.rng.as_mut(),
             trust: self.trust.as_mut(),
             clock: self.clock.as_ref(),
+            trust_failures: Vec::new(),
         }
     }
 
@@ -253,8 +254,9 @@ impl SessionManager {
             return Err(Error::UnknownSession);
         }
         let client = resource(&session.peer).unwrap_or_default();
-        self.trust.mark_verified(bare(&session.peer), client);
-        Ok(())
+        self.trust
+            .mark_verified(bare(&session.peer), client)
+            .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))
     }
 
     /// Feeds one received stanza. Never fails: problems become replies and events.
@@ -266,9 +268,29 @@ impl SessionManager {
         let (Some(from), Some(thread)) = (stanza.attr("from"), thread_of(stanza)) else {
             return out;
         };
-        let from = from.to_owned();
-        let k = key(&from, &thread);
+        let k = key(from, &thread);
         let is_error = stanza.attr("type") == Some("error");
+        // Hot path: an established session handles the stanza in place.
+        if let Some(State::Established(session)) = self.sessions.get_mut(&k) {
+            if session.id().peer != from {
+                return out; // SSN-11: bound to the full JID that negotiated.
+            }
+            if is_error {
+                return out;
+            }
+            if on_established(
+                session,
+                stanza,
+                self.rng.as_mut(),
+                self.trust.as_mut(),
+                &mut out,
+            ) == Keep::Remove
+            {
+                self.sessions.remove(&k);
+            }
+            return out;
+        }
+        let from = from.to_owned();
         let state = match self.sessions.remove(&k) {
             Some(state) if state.accepts_from(&from) => state,
             Some(other) => {
@@ -288,29 +310,21 @@ impl SessionManager {
             thread: thread.clone(),
         };
         if is_error {
-            match state {
-                State::Established(s) => {
-                    self.sessions.insert(k, State::Established(s));
-                }
-                _ => {
-                    let error = stanza.get_child("error", ns::JABBER_CLIENT);
-                    out.event(Event::NegotiationFailed {
-                        session: id,
-                        error: Error::PeerError {
-                            condition: error.and_then(ssn::ErrorCondition::from_error_element),
-                            fields: error.map(ssn::error_fields).unwrap_or_default(),
-                        },
-                    });
-                }
-            }
+            let error = stanza.get_child("error", ns::JABBER_CLIENT);
+            out.event(Event::NegotiationFailed {
+                session: id,
+                error: Error::PeerError {
+                    condition: error.and_then(ssn::ErrorCondition::from_error_element),
+                    fields: error.map(ssn::error_fields).unwrap_or_default(),
+                },
+            });
             return out;
         }
         match state {
             State::Offered(alice) => self.on_response(*alice, stanza, &from, &mut out),
             State::Answered(bob) => self.on_completion(*bob, stanza, &mut out),
             State::Completed(alice) => self.on_final(*alice, stanza, &mut out),
-            State::Established(session) => self.on_established(*session, stanza, &mut out),
-            pending @ State::PendingOffer(_) => {
+            pending @ (State::PendingOffer(_) | State::Established(_)) => {
                 self.sessions.insert(k, pending);
             }
         }
@@ -403,7 +417,9 @@ impl SessionManager {
             feature
         };
         let mut ctx = self.context();
-        match offer.answer(&mut ctx) {
+        let result = offer.answer(&mut ctx);
+        report_trust_failures(&mut ctx, out);
+        match result {
             Ok((state, stanza)) => {
                 out.send(stanza);
                 self.sessions
@@ -437,7 +453,9 @@ impl SessionManager {
             return;
         };
         let mut ctx = self.context();
-        match alice.on_response(&mut ctx, from, x, &form) {
+        let result = alice.on_response(&mut ctx, from, x, &form);
+        report_trust_failures(&mut ctx, out);
+        match result {
             Ok((state, stanza)) => {
                 out.send(stanza);
                 self.sessions
@@ -485,6 +503,7 @@ impl SessionManager {
             Some((x, form)) => bob.on_accept(&mut ctx, x, &form),
             None => Err(StepError::Refuse(Refusal::crypto())),
         };
+        report_trust_failures(&mut ctx, out);
         match result {
             Ok((session, stanza, info)) => {
                 out.send(stanza);
@@ -515,6 +534,7 @@ impl SessionManager {
             Some((x, form)) => alice.on_final(&mut ctx, x, &form),
             None => Err(Refusal::crypto()),
         };
+        report_trust_failures(&mut ctx, out);
         match result {
             Ok((session, info)) => self.established(session, info, out),
             Err(refusal) => {
@@ -547,84 +567,95 @@ impl SessionManager {
             State::Established(Box::new(session)),
         );
     }
+}
 
-    /// A stanza on an established session's thread.
-    fn on_established(
-        &mut self,
-        mut session: EstablishedSession,
-        stanza: &Element,
-        out: &mut Output,
-    ) {
+fn report_trust_failures(ctx: &mut Context<'_>, out: &mut Output) {
+    for error in ctx.trust_failures.drain(..) {
+        out.event(Event::TrustStoreFailure { error });
+    }
+}
+
+/// Whether a session survives the stanza it just handled.
+#[derive(PartialEq, Eq)]
+enum Keep {
+    Keep,
+    Remove,
+}
+
+/// A stanza on an established session's thread.
+fn on_established(
+    session: &mut EstablishedSession,
+    stanza: &Element,
+    rng: &mut dyn Randomness,
+    trust: &mut dyn TrustStore,
+    out: &mut Output,
+) -> Keep {
+    if !session::is_encrypted(stanza) {
         let id = session.id().clone();
-        if !session::is_encrypted(stanza) {
-            if session::is_clear_terminate(stanza) {
-                out.event(Event::UnauthenticatedTerminateRequest {
-                    session: id.clone(),
-                });
-            } else {
-                out.event(Event::ClearStanzaDropped {
-                    session: id.clone(),
-                });
-            }
-            self.sessions.insert(
-                key(&id.peer, &id.thread),
-                State::Established(Box::new(session)),
-            );
-            return;
+        if session::is_clear_terminate(stanza) {
+            out.event(Event::UnauthenticatedTerminateRequest { session: id });
+        } else {
+            out.event(Event::ClearStanzaDropped { session: id });
         }
-        match session.open(stanza) {
-            Ok(Opened::Message(message)) => {
-                if let Some((peer, client)) = session.unconfirmed_secret.take() {
-                    self.trust.confirm_retained_secret(&peer, &client);
+        return Keep::Keep;
+    }
+    match session.open(stanza) {
+        Ok(Opened::Message(message)) => {
+            if let Some((peer, client)) = session.unconfirmed_secret.take() {
+                if let Err(error) = trust.confirm_retained_secret(&peer, &client) {
+                    out.event(Event::TrustStoreFailure { error });
                 }
-                out.event(Event::MessageReceived {
-                    session: id.clone(),
-                    message,
-                });
-                self.sessions.insert(
-                    key(&id.peer, &id.thread),
-                    State::Established(Box::new(session)),
-                );
             }
-            Ok(Opened::TerminateRequest) => {
-                if let Some((peer, client)) = session.unconfirmed_secret.take() {
-                    self.trust.confirm_retained_secret(&peer, &client);
+            out.event(Event::MessageReceived {
+                session: session.id().clone(),
+                message,
+            });
+            Keep::Keep
+        }
+        Ok(Opened::TerminateRequest) => {
+            if let Some((peer, client)) = session.unconfirmed_secret.take() {
+                if let Err(error) = trust.confirm_retained_secret(&peer, &client) {
+                    out.event(Event::TrustStoreFailure { error });
                 }
-                if session.awaiting_terminate_ack() {
-                    // Both sides asked at once: each request doubles as the other's ack.
-                    out.event(Event::Terminated {
-                        session: id,
-                        reason: TerminationReason::LocalRequest,
-                    });
-                    return;
-                }
-                if let Ok(ack) = session.seal_terminate_ack(self.rng.as_mut()) {
-                    out.send(ack);
-                }
-                out.event(Event::Terminated {
-                    session: id,
-                    reason: TerminationReason::PeerRequest,
-                });
             }
-            Ok(Opened::TerminateAck) => {
+            let id = session.id().clone();
+            if session.awaiting_terminate_ack() {
+                // Both sides asked at once: each request doubles as the other's ack.
                 out.event(Event::Terminated {
                     session: id,
                     reason: TerminationReason::LocalRequest,
                 });
+                return Keep::Remove;
             }
-            Err(_) => {
-                // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
-                // outgoing keys; forget the session (its keys are dropped and zeroized).
-                if !session.awaiting_terminate_ack() {
-                    if let Ok(terminate) = session.seal_terminate(self.rng.as_mut()) {
-                        out.send(terminate);
-                    }
+            if let Ok(ack) = session.seal_terminate_ack(rng) {
+                out.send(ack);
+            }
+            out.event(Event::Terminated {
+                session: id,
+                reason: TerminationReason::PeerRequest,
+            });
+            Keep::Remove
+        }
+        Ok(Opened::TerminateAck) => {
+            out.event(Event::Terminated {
+                session: session.id().clone(),
+                reason: TerminationReason::LocalRequest,
+            });
+            Keep::Remove
+        }
+        Err(_) => {
+            // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
+            // outgoing keys; forget the session (its keys are dropped and zeroized).
+            if !session.awaiting_terminate_ack() {
+                if let Ok(terminate) = session.seal_terminate(rng) {
+                    out.send(terminate);
                 }
-                out.event(Event::Terminated {
-                    session: id,
-                    reason: TerminationReason::IntegrityFailure,
-                });
             }
+            out.event(Event::Terminated {
+                session: session.id().clone(),
+                reason: TerminationReason::IntegrityFailure,
+            });
+            Keep::Remove
         }
     }
 }

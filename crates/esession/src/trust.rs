@@ -27,25 +27,37 @@ impl core::fmt::Debug for RetainedSecret {
     }
 }
 
+/// A trust store could not read or write (disk full, database locked, ...).
+/// The message never contains secret data.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("trust store failure: {0}")]
+pub struct TrustStoreError(pub String);
+
 /// Persistent trust state the core reads and updates. `peer` is always the
-/// contact's bare JID.
+/// contact's bare JID. A failed read counts as "nothing stored" (the session is
+/// then not authenticated by a retained secret); every failure is reported to
+/// the application as [`crate::Event::TrustStoreFailure`].
 pub trait TrustStore {
     /// Every retained secret for `peer`, newest first (ESN-35). A client may
     /// have two during the AMB-57 grace period (the new one and its predecessor).
-    fn retained_secrets(&self, peer: &str) -> Vec<RetainedSecret>;
+    fn retained_secrets(&self, peer: &str) -> Result<Vec<RetainedSecret>, TrustStoreError>;
 
     /// Stores `secret` as the newest for (`peer`, `client`), keeping the
     /// previous one until [`TrustStore::confirm_retained_secret`] (AMB-57).
-    fn store_retained_secret(&mut self, peer: &str, secret: RetainedSecret);
+    fn store_retained_secret(
+        &mut self,
+        peer: &str,
+        secret: RetainedSecret,
+    ) -> Result<(), TrustStoreError>;
 
     /// The peer proved it holds the newest secret of `client`: destroy the older ones (ESN-40, AMB-57).
-    fn confirm_retained_secret(&mut self, peer: &str, client: &str);
+    fn confirm_retained_secret(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError>;
 
     /// Marks the secret chain with (`peer`, `client`) as SAS-verified (ESN-42).
-    fn mark_verified(&mut self, peer: &str, client: &str);
+    fn mark_verified(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError>;
 
     /// The other shared secret (password) agreed with `peer` out of band, if any (ESN-36).
-    fn other_secret(&self, peer: &str) -> Option<SecretBytes>;
+    fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError>;
 }
 
 /// An in-memory [`TrustStore`] (tests, demos; the persistent store is its own crate).
@@ -68,9 +80,10 @@ impl MemoryTrustStore {
 }
 
 impl TrustStore for MemoryTrustStore {
-    fn retained_secrets(&self, peer: &str) -> Vec<RetainedSecret> {
+    fn retained_secrets(&self, peer: &str) -> Result<Vec<RetainedSecret>, TrustStoreError> {
         // Stored oldest first; returned newest first.
-        self.secrets
+        Ok(self
+            .secrets
             .get(peer)
             .map(|list| {
                 list.iter()
@@ -83,10 +96,14 @@ impl TrustStore for MemoryTrustStore {
                     })
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
-    fn store_retained_secret(&mut self, peer: &str, secret: RetainedSecret) {
+    fn store_retained_secret(
+        &mut self,
+        peer: &str,
+        secret: RetainedSecret,
+    ) -> Result<(), TrustStoreError> {
         let list = self.secrets.entry(peer.to_owned()).or_default();
         let client = secret.client.clone();
         list.push(secret);
@@ -96,9 +113,10 @@ impl TrustStore for MemoryTrustStore {
                 list.remove(oldest);
             }
         }
+        Ok(())
     }
 
-    fn confirm_retained_secret(&mut self, peer: &str, client: &str) {
+    fn confirm_retained_secret(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         if let Some(list) = self.secrets.get_mut(peer) {
             if let Some(newest) = list.iter().rposition(|s| s.client == client) {
                 let mut index = 0;
@@ -109,17 +127,19 @@ impl TrustStore for MemoryTrustStore {
                 });
             }
         }
+        Ok(())
     }
 
-    fn mark_verified(&mut self, peer: &str, client: &str) {
+    fn mark_verified(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         if let Some(list) = self.secrets.get_mut(peer) {
             for s in list.iter_mut().filter(|s| s.client == client) {
                 s.verified = true;
             }
         }
+        Ok(())
     }
 
-    fn other_secret(&self, peer: &str) -> Option<SecretBytes> {
-        self.passwords.get(peer).map(SecretBytes::duplicate)
+    fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {
+        Ok(self.passwords.get(peer).map(SecretBytes::duplicate))
     }
 }

@@ -162,8 +162,12 @@ fn replay(name: &str, oss: Option<&str>) {
             created: 1_000,
             verified: false,
         };
-        alice_trust.store_retained_secret("bob@example.com", stored("laptop"));
-        bob_trust.store_retained_secret("alice@example.org", stored("pda"));
+        alice_trust
+            .store_retained_secret("bob@example.com", stored("laptop"))
+            .unwrap();
+        bob_trust
+            .store_retained_secret("alice@example.org", stored("pda"))
+            .unwrap();
     }
     if let Some(pw) = oss {
         alice_trust.set_other_secret("bob@example.com", SecretBytes::from_slice(pw.as_bytes()));
@@ -285,8 +289,8 @@ fn replay(name: &str, oss: Option<&str>) {
 
     // ESN-40: both stored the same new retained secret.
     let rs_new = h(a, "RS_new");
-    let alice_rs = alice.trust().retained_secrets("bob@example.com");
-    let bob_rs = bob.trust().retained_secrets("alice@example.org");
+    let alice_rs = alice.trust().retained_secrets("bob@example.com").unwrap();
+    let bob_rs = bob.trust().retained_secrets("alice@example.org").unwrap();
     assert!(alice_rs[0].secret.ct_eq(&rs_new));
     assert!(bob_rs[0].secret.ct_eq(&rs_new));
     // AMB-57: both confirmed, so only the new one remains.

@@ -318,6 +318,7 @@ impl AwaitingResponse {
         // ESN-29/30: the completion form, rshashes with decoys.
         let peer_bare = bare(from).to_owned();
         let retained = ctx.trust.retained_secrets(&peer_bare);
+        let retained = ctx.read(retained);
         let mut rshashes: Vec<String> = retained
             .iter()
             .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
@@ -423,9 +424,9 @@ impl AwaitingFinal {
         }
         // ESN-41: SRS = the stored secret whose HMAC matches srshash.
         let peer_bare = bare(&self.peer).to_owned();
+        let stored = ctx.trust.retained_secrets(&peer_bare);
         let matched = ctx
-            .trust
-            .retained_secrets(&peer_bare)
+            .read(stored)
             .into_iter()
             .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
             .find(|rs| ct_eq(&shared_retained_secret_hash(hash, &rs.secret), &srshash))
@@ -434,6 +435,7 @@ impl AwaitingFinal {
                 verified: rs.verified,
             });
         let other = ctx.trust.other_secret(&peer_bare);
+        let other = ctx.read(other);
         let k_final = final_shared_secret(
             hash,
             &self.k,
@@ -465,7 +467,7 @@ impl AwaitingFinal {
         // ESN-40: replace the retained secret; carry the verified flag forward (ESN-42).
         let client = resource(&self.peer).unwrap_or_default().to_owned();
         let verified = matched.as_ref().is_some_and(|m| m.verified);
-        ctx.trust.store_retained_secret(
+        let stored = ctx.trust.store_retained_secret(
             &peer_bare,
             RetainedSecret {
                 client: client.clone(),
@@ -474,8 +476,10 @@ impl AwaitingFinal {
                 verified,
             },
         );
+        ctx.write(stored);
         // Message 4 itself proved Bob holds the final keys (AMB-57).
-        ctx.trust.confirm_retained_secret(&peer_bare, &client);
+        let confirmed = ctx.trust.confirm_retained_secret(&peer_bare, &client);
+        ctx.write(confirmed);
 
         let info = SessionInfo {
             sas: self.sas.clone(),

@@ -33,6 +33,28 @@ pub(crate) struct Context<'a> {
     pub(crate) rng: &'a mut dyn Randomness,
     pub(crate) trust: &'a mut dyn TrustStore,
     pub(crate) clock: &'a dyn Clock,
+    /// Trust-store failures met during the step, reported as events.
+    pub(crate) trust_failures: Vec<crate::trust::TrustStoreError>,
+}
+
+impl Context<'_> {
+    /// Reads, or notes the failure and continues with the fallback (nothing stored).
+    pub(crate) fn read<T: Default>(
+        &mut self,
+        result: Result<T, crate::trust::TrustStoreError>,
+    ) -> T {
+        result.unwrap_or_else(|e| {
+            self.trust_failures.push(e);
+            T::default()
+        })
+    }
+
+    /// Writes, noting any failure.
+    pub(crate) fn write(&mut self, result: Result<(), crate::trust::TrustStoreError>) {
+        if let Err(e) = result {
+            self.trust_failures.push(e);
+        }
+    }
 }
 
 /// A refused step: the condition and fields to report (AMB-52).

@@ -534,9 +534,9 @@ impl AwaitingAccept {
 
         // ESN-35: a retained secret of one of Alice's clients.
         let peer_bare = bare(&peer).to_owned();
+        let stored = ctx.trust.retained_secrets(&peer_bare);
         let matched = ctx
-            .trust
-            .retained_secrets(&peer_bare)
+            .read(stored)
             .into_iter()
             .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
             .find(|rs| {
@@ -548,6 +548,7 @@ impl AwaitingAccept {
                 verified: rs.verified,
             });
         let other = ctx.trust.other_secret(&peer_bare);
+        let other = ctx.read(other);
         let k_final = final_shared_secret(
             hash,
             &k,
@@ -603,7 +604,7 @@ impl AwaitingAccept {
         // ESN-40/42, AMB-57: new retained secret, confirmed on Alice's first stanza.
         let client = resource(&peer).unwrap_or_default().to_owned();
         let verified = matched.as_ref().is_some_and(|m| m.verified);
-        ctx.trust.store_retained_secret(
+        let stored = ctx.trust.store_retained_secret(
             &peer_bare,
             RetainedSecret {
                 client: client.clone(),
@@ -612,6 +613,7 @@ impl AwaitingAccept {
                 verified,
             },
         );
+        ctx.write(stored);
         let info = SessionInfo {
             sas,
             authenticated_by_retained_secret: matched.is_some(),

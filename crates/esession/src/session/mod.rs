@@ -178,10 +178,18 @@ impl EstablishedSession {
         Ok(stanza)
     }
 
-    /// The encrypted acknowledgement of the peer's terminate (ESN-46). Consumes the session.
-    pub(crate) fn seal_terminate_ack(mut self, rng: &mut dyn Randomness) -> Result<Element, Error> {
-        self.phase = Phase::Active;
-        self.seal(terminate_form("result"), None, None, rng)
+    /// The encrypted acknowledgement of the peer's terminate (ESN-46); the
+    /// session then sends nothing more (ESN-47) and must be dropped.
+    pub(crate) fn seal_terminate_ack(
+        &mut self,
+        rng: &mut dyn Randomness,
+    ) -> Result<Element, Error> {
+        if self.phase != Phase::Active {
+            return Err(Error::SessionEnded);
+        }
+        let stanza = self.seal(terminate_form("result"), None, None, rng)?;
+        self.phase = Phase::TerminateSent;
+        Ok(stanza)
     }
 
     fn seal(
