@@ -191,7 +191,12 @@ fn a_second_session_is_authenticated_by_the_retained_secret_and_the_first_is_not
             Side::Alice => "bob@example.com",
             Side::Bob => "alice@example.org",
         };
-        let stored = pair.party(side).manager.trust().retained_secrets(peer);
+        let stored = pair
+            .party(side)
+            .manager
+            .trust()
+            .retained_secrets(peer)
+            .unwrap();
         assert_eq!(stored.len(), 1, "ESN-40: one retained secret at {side:?}");
     }
     pair.handshake();

@@ -188,10 +188,10 @@ fn offer_cases(var: &str) -> Option<Vec<(Mutation, Outcome)>> {
             (Set(&["message", "presence"]), bob_rejects_message_3()),
         ],
         "init_pubkey" | "resp_pubkey" => vec![
-            (Delete, alice_misses(&[leak(var)])),
-            (Corrupt, bob(Na, &[leak(var)])),
+            (Delete, alice_misses(&[static_var(var)])),
+            (Corrupt, bob(Na, &[static_var(var)])),
             // SIM-04 [IMPL]: without `none` identification, not-acceptable on the field.
-            (Set(&["key", "hash"]), bob(Na, &[leak(var)])),
+            (Set(&["key", "hash"]), bob(Na, &[static_var(var)])),
         ],
         "ver" => vec![
             (Delete, bob(Na, &["ver"])),
@@ -300,7 +300,7 @@ fn answer_cases(var: &str) -> Option<Vec<(Mutation, Outcome)>> {
             c
         }
         "init_pubkey" | "resp_pubkey" => {
-            let v = leak(var);
+            let v = static_var(var);
             let mut c = field_missing_or_bad(v);
             c.push((Set(&["key"]), alice(&[v])));
             c
@@ -395,7 +395,7 @@ fn final_cases(var: &str) -> Option<Vec<(Mutation, Outcome)>> {
 }
 
 /// Field names as `&'static str` (the case tables hold static slices).
-fn leak(var: &str) -> &'static str {
+fn static_var(var: &str) -> &'static str {
     ["init_pubkey", "resp_pubkey"]
         .into_iter()
         .find(|v| *v == var)
@@ -523,7 +523,7 @@ fn observe(pair: &Pair) -> Outcome {
 
 /// Runs every mutation of every field of message `message` (1-4) against its
 /// expectations; panics listing all mismatches.
-fn run_message(message: usize, cases_for: fn(&str) -> Option<Vec<(Mutation, Outcome)>>) {
+fn run_message(message: usize, cases_for: impl Fn(&str) -> Option<Vec<(Mutation, Outcome)>>) {
     let mut clean = Pair::new(SEED);
     clean.handshake();
     let reference = clean.log[message - 1].1.clone();
