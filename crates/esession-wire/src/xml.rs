@@ -118,7 +118,7 @@ fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usiz
         } else {
             return Err(Error::UnexpectedAttribute {
                 element: "serialized element",
-                attribute: crate::error::peer_text(&name.to_string()),
+                attribute: crate::error::peer_text(name.as_ref()),
             });
         };
         attributes.push((qualified, value.as_str()));

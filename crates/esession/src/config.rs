@@ -45,6 +45,9 @@ pub struct Config {
     /// [`crate::Event::OfferReceived`] and nothing is sent until the
     /// application calls accept or reject (SSN-09).
     pub auto_accept: bool,
+    /// Seconds a negotiation may wait for the peer's next message before it is
+    /// forgotten by [`crate::SessionManager::expire_negotiations`].
+    pub negotiation_timeout: u64,
     /// Lifetime of retained secrets in seconds (ESN-35: unexpired only).
     pub retained_secret_lifetime: u64,
     /// Accept plain (unencrypted) stanza sessions when the peer offers only
@@ -77,6 +80,7 @@ impl Default for Config {
             pad_to_multiple: None,
             max_plaintext_len: 1 << 20,
             auto_accept: true,
+            negotiation_timeout: 120,
             retained_secret_lifetime: 180 * 24 * 3600,
             accept_plain_sessions: false,
             dangerously_allow_none_cipher: false,

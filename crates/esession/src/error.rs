@@ -29,6 +29,9 @@ pub enum Error {
     /// opaque (ENC-12/13): the session is terminated.
     #[error("stanza failed authentication or decryption")]
     Decrypt,
+    /// The peer did not complete the negotiation in time.
+    #[error("negotiation timed out")]
+    Timeout,
     /// No session with that peer and thread.
     #[error("no such session")]
     UnknownSession,

@@ -41,7 +41,8 @@ pub struct SessionInfo {
     /// The short authentication string both sides must compare out of band (ESN-33).
     pub sas: String,
     /// The peer proved it holds a secret retained from an earlier session (ESN-36..41):
-    /// no man-in-the-middle unless one was there from the first session.
+    /// no man-in-the-middle unless one was there from the first session. On the
+    /// responder this becomes true with [`Event::RetainedSecretProven`].
     pub authenticated_by_retained_secret: bool,
     /// That retained-secret chain was SAS-verified at some point (ESN-42).
     pub retained_chain_verified: bool,
@@ -93,6 +94,21 @@ pub enum Event {
         session: SessionId,
         /// What was agreed.
         info: SessionInfo,
+    },
+    /// The peer's first stanza under the final keys proved the retained secret
+    /// it claimed during negotiation (responder side, ESN-35, AMB-57): the
+    /// session is now authenticated by the retained secret.
+    RetainedSecretProven {
+        /// Which session.
+        session: SessionId,
+        /// That retained-secret chain was SAS-verified earlier (ESN-42).
+        chain_verified: bool,
+    },
+    /// A stanza error about a stanza we sent in this session (a server bounce);
+    /// it is not authenticated and changes nothing.
+    DeliveryError {
+        /// Which session.
+        session: SessionId,
     },
     /// A security fact the user must be told at once (ESN-53 and friends).
     SecurityAlert {

@@ -14,7 +14,7 @@ use crate::negotiation::initiator::{self, StepError};
 use crate::negotiation::responder::{self, OfferOutcome};
 use crate::negotiation::{Context, Refusal};
 use crate::random::Randomness;
-use crate::session::{self, EstablishedSession, Opened};
+use crate::session::{self, EstablishedSession, OpenFailure, Opened};
 use crate::ssn::{self, Disclosure, ErrorCondition};
 use crate::stanza::{bare, message, resource, text_child, thread_of};
 use crate::thread::new_thread_id;
@@ -61,6 +61,8 @@ pub struct SessionManager {
     trust: Box<dyn TrustStore + Send>,
     clock: Box<dyn Clock + Send>,
     sessions: HashMap<(String, String), State>,
+    /// When each negotiation in progress started (Unix seconds), for timeouts.
+    started: HashMap<(String, String), u64>,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -104,6 +106,7 @@ impl SessionManager {
             trust,
             clock,
             sessions: HashMap::new(),
+            started: HashMap::new(),
         }
     }
 
@@ -132,6 +135,45 @@ impl SessionManager {
         }
     }
 
+    /// Records `state` under `k`, with the time a negotiation step was taken.
+    fn put(&mut self, k: (String, String), state: State) {
+        if matches!(state, State::Established(_)) {
+            self.started.remove(&k);
+        } else {
+            self.started.insert(k.clone(), self.clock.now_unix());
+        }
+        self.sessions.insert(k, state);
+    }
+
+    /// Forgets negotiations whose last step is older than
+    /// [`Config::negotiation_timeout`] (ESN-10): call it now and then (the XMPP
+    /// adapter does, once a second). Established sessions never expire here.
+    pub fn expire_negotiations(&mut self) -> Output {
+        let mut out = Output::default();
+        let now = self.clock.now_unix();
+        let timeout = self.config.negotiation_timeout;
+        let stale: Vec<(String, String)> = self
+            .started
+            .iter()
+            .filter(|(_, since)| now.saturating_sub(**since) > timeout)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            self.started.remove(&k);
+            if let Some(state) = self.sessions.remove(&k) {
+                if let State::Established(session) = state {
+                    self.sessions.insert(k, State::Established(session));
+                    continue;
+                }
+                out.event(Event::NegotiationFailed {
+                    session: SessionId { peer: state.peer().to_owned(), thread: k.1.clone() },
+                    error: Error::Timeout,
+                });
+            }
+        }
+        out
+    }
+
     /// What was agreed in an established session.
     pub fn session_info(&self, session: &SessionId) -> Option<&SessionInfo> {
         match self.sessions.get(&key(&session.peer, &session.thread))? {
@@ -155,8 +197,7 @@ impl SessionManager {
         let mut ctx = self.context();
         let (state, stanza) = initiator::offer(&mut ctx, peer, thread.clone())
             .map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
-        self.sessions
-            .insert(key(peer, &thread), State::Offered(Box::new(state)));
+        self.put(key(peer, &thread), State::Offered(Box::new(state)));
         let mut out = Output::default();
         out.send(stanza);
         Ok((
@@ -295,7 +336,7 @@ impl SessionManager {
             Some(state) if state.accepts_from(&from) => state,
             Some(other) => {
                 // Another resource on the same thread: not ours to disturb (SSN-11).
-                self.sessions.insert(k, other);
+                self.put(k, other);
                 return out;
             }
             None => {
@@ -325,7 +366,7 @@ impl SessionManager {
             State::Answered(bob) => self.on_completion(*bob, stanza, &mut out),
             State::Completed(alice) => self.on_final(*alice, stanza, &mut out),
             pending @ (State::PendingOffer(_) | State::Established(_)) => {
-                self.sessions.insert(k, pending);
+                self.put(k, pending);
             }
         }
         out
@@ -388,8 +429,7 @@ impl SessionManager {
                         peer: from.to_owned(),
                         thread: thread.to_owned(),
                     };
-                    self.sessions
-                        .insert(key(from, thread), State::PendingOffer(offer));
+                    self.put(key(from, thread), State::PendingOffer(offer));
                     out.event(Event::OfferReceived { session });
                 }
             }
@@ -422,8 +462,7 @@ impl SessionManager {
         match result {
             Ok((state, stanza)) => {
                 out.send(stanza);
-                self.sessions
-                    .insert(key(&peer, &thread), State::Answered(Box::new(state)));
+                self.put(key(&peer, &thread), State::Answered(Box::new(state)));
             }
             Err(refusal) => {
                 self.refuse(&peer, &thread, Some(&echoed), &refusal, out);
@@ -442,8 +481,7 @@ impl SessionManager {
     ) {
         let thread = alice.thread.clone();
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions
-                .insert(key(from, &thread), State::Offered(Box::new(alice)));
+            self.put(key(from, &thread), State::Offered(Box::new(alice)));
             return;
         };
         let Some((x, form)) = parse_wrapper(wrapper) else {
@@ -458,8 +496,7 @@ impl SessionManager {
         match result {
             Ok((state, stanza)) => {
                 out.send(stanza);
-                self.sessions
-                    .insert(key(from, &thread), State::Completed(Box::new(state)));
+                self.put(key(from, &thread), State::Completed(Box::new(state)));
             }
             Err(StepError::Declined) => out.event(Event::NegotiationFailed {
                 session: SessionId {
@@ -493,8 +530,7 @@ impl SessionManager {
                     },
                 });
             }
-            self.sessions
-                .insert(key(&peer, &thread), State::Answered(Box::new(bob)));
+            self.put(key(&peer, &thread), State::Answered(Box::new(bob)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -524,8 +560,7 @@ impl SessionManager {
     fn on_final(&mut self, alice: initiator::AwaitingFinal, stanza: &Element, out: &mut Output) {
         let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions
-                .insert(key(&peer, &thread), State::Completed(Box::new(alice)));
+            self.put(key(&peer, &thread), State::Completed(Box::new(alice)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -562,7 +597,7 @@ impl SessionManager {
             session: id.clone(),
             info,
         });
-        self.sessions.insert(
+        self.put(
             key(&id.peer, &id.thread),
             State::Established(Box::new(session)),
         );
@@ -572,6 +607,19 @@ impl SessionManager {
 fn report_trust_failures(ctx: &mut Context<'_>, out: &mut Output) {
     for error in ctx.trust_failures.drain(..) {
         out.event(Event::TrustStoreFailure { error });
+    }
+}
+
+/// The peer's first authenticated stanza: confirm the new retained secret
+/// (AMB-57) and, on the responder, prove the retained secret it claimed.
+fn prove_peer(session: &mut EstablishedSession, trust: &mut dyn TrustStore, out: &mut Output) {
+    if let Some((peer, client)) = session.unconfirmed_secret.take() {
+        if let Err(error) = trust.confirm_retained_secret(&peer, &client) {
+            out.event(Event::TrustStoreFailure { error });
+        }
+    }
+    if let Some(chain_verified) = session.prove_retained_claim() {
+        out.event(Event::RetainedSecretProven { session: session.id().clone(), chain_verified });
     }
 }
 
@@ -590,6 +638,24 @@ fn on_established(
     trust: &mut dyn TrustStore,
     out: &mut Output,
 ) -> Keep {
+    let is_error = stanza.attr("type") == Some("error");
+    if is_error && !session::is_encrypted(stanza) {
+        if session.peer_proven() {
+            return Keep::Keep; // Unauthenticated; nothing to act on.
+        }
+        // ESN-10: the initiator refused our final message (its error is
+        // unauthenticated, but an attacker able to forge it could as well have
+        // dropped message 4). Nothing was exchanged yet: drop the session.
+        let error = stanza.get_child("error", ns::JABBER_CLIENT);
+        out.event(Event::NegotiationFailed {
+            session: session.id().clone(),
+            error: Error::PeerError {
+                condition: error.and_then(ssn::ErrorCondition::from_error_element),
+                fields: error.map(ssn::error_fields).unwrap_or_default(),
+            },
+        });
+        return Keep::Remove;
+    }
     if !session::is_encrypted(stanza) {
         let id = session.id().clone();
         if session::is_clear_terminate(stanza) {
@@ -599,13 +665,12 @@ fn on_established(
         }
         return Keep::Keep;
     }
-    match session.open(stanza) {
+    let opened = session.open(stanza);
+    if opened.is_ok() {
+        prove_peer(session, trust, out);
+    }
+    match opened {
         Ok(Opened::Message(message)) => {
-            if let Some((peer, client)) = session.unconfirmed_secret.take() {
-                if let Err(error) = trust.confirm_retained_secret(&peer, &client) {
-                    out.event(Event::TrustStoreFailure { error });
-                }
-            }
             out.event(Event::MessageReceived {
                 session: session.id().clone(),
                 message,
@@ -613,11 +678,6 @@ fn on_established(
             Keep::Keep
         }
         Ok(Opened::TerminateRequest) => {
-            if let Some((peer, client)) = session.unconfirmed_secret.take() {
-                if let Err(error) = trust.confirm_retained_secret(&peer, &client) {
-                    out.event(Event::TrustStoreFailure { error });
-                }
-            }
             let id = session.id().clone();
             if session.awaiting_terminate_ack() {
                 // Both sides asked at once: each request doubles as the other's ack.
@@ -642,6 +702,11 @@ fn on_established(
                 reason: TerminationReason::LocalRequest,
             });
             Keep::Remove
+        }
+        Err(OpenFailure::Unauthenticated) if is_error => {
+            // A bounce of one of our own stanzas (it carries our <c/>): harmless.
+            out.event(Event::DeliveryError { session: session.id().clone() });
+            Keep::Keep
         }
         Err(_) => {
             // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact

@@ -213,7 +213,9 @@ fn replay(name: &str, oss: Option<&str>) {
         panic!("{:?}", out.events)
     };
     assert_eq!(info.sas, expected_sas);
-    assert_eq!(info.authenticated_by_retained_secret, with_rs);
+    // AMB-57: Bob only claims retained-secret authentication once Alice's first
+    // stanza proves she holds K_final.
+    assert!(!info.authenticated_by_retained_secret);
     assert_eq!(info.other_secret_used, oss.is_some());
     let bob_id = bob_id.clone();
     let out = alice.handle_stanza(&out.stanzas[0]);
@@ -240,9 +242,18 @@ fn replay(name: &str, oss: Option<&str>) {
         let out = sender.send_text(id, body).unwrap();
         assert_eq!(text(&out.stanzas[0]), stanzas[n - 1], "stanza {n}");
         let received = receiver.handle_stanza(&out.stanzas[0]);
-        assert_eq!(received.events.len(), 1, "{:?}", received.events);
-        assert_eq!(body_of(&received.events[0]).as_deref(), Some(body));
+        let proven = received
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::RetainedSecretProven { .. }))
+            .count();
+        let first_from_alice = from_alice && n == 5;
+        assert_eq!(proven, usize::from(first_from_alice && with_rs), "{:?}", received.events);
+        let bodies: Vec<String> = received.events.iter().filter_map(body_of).collect();
+        assert_eq!(bodies, vec![body.to_owned()]);
     }
+
+    assert_eq!(bob.session_info(&bob_id).unwrap().authenticated_by_retained_secret, with_rs);
 
     // Termination: encrypted terminate form and its encrypted acknowledgement (ESN-45/46).
     let index_of = |flag: &str| {

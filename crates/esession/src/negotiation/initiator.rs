@@ -521,6 +521,7 @@ impl AwaitingFinal {
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
             unconfirmed_secret: None,
+            pending_retained_claim: None,
         });
         Ok((session, info))
     }

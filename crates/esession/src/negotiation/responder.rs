@@ -614,12 +614,15 @@ impl AwaitingAccept {
             },
         );
         ctx.write(stored);
+        // The rshash match is only a claim until Alice's first stanza proves
+        // she holds K_final (AMB-57): an attacker can replay an old N_A and
+        // rshashes. Until then the session is reported as not authenticated.
         let info = SessionInfo {
             sas,
-            authenticated_by_retained_secret: matched.is_some(),
-            retained_chain_verified: verified,
+            authenticated_by_retained_secret: false,
+            retained_chain_verified: false,
             other_secret_used: other.is_some(),
-            sas_reminder: !verified,
+            sas_reminder: true,
             logging: agreed.logging,
             disclosure: agreed.disclosure,
             group: agreed.group,
@@ -653,6 +656,7 @@ impl AwaitingAccept {
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
             unconfirmed_secret: Some((peer_bare, client)),
+            pending_retained_claim: matched.as_ref().map(|m| m.verified),
         });
         Ok((session, stanza, info))
     }

@@ -53,6 +53,17 @@ enum Phase {
     TerminateSent,
 }
 
+/// Why an incoming stanza could not be opened.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OpenFailure {
+    /// Not authenticated under the current keys (MAC mismatch or an unusable
+    /// `<c/>`): nothing about the session changed.
+    Unauthenticated,
+    /// Authenticated but unusable (unsupported rekey, bad plaintext): the
+    /// session is out of step and must end (ENC-13).
+    Invalid,
+}
+
 /// What an incoming encrypted stanza turned out to be.
 #[derive(Debug)]
 pub(crate) enum Opened {
@@ -78,6 +89,11 @@ pub struct EstablishedSession {
     max_plaintext_len: usize,
     /// AMB-57: the retained secret to confirm once the peer proves the final keys.
     pub(crate) unconfirmed_secret: Option<(String, String)>,
+    /// The retained secret the peer claimed (responder side), and its chain's
+    /// verified flag: proven only by the peer's first stanza under the final keys.
+    pub(crate) pending_retained_claim: Option<bool>,
+    /// A stanza from the peer verified under the final keys.
+    peer_proven: bool,
 }
 
 impl core::fmt::Debug for EstablishedSession {
@@ -99,6 +115,7 @@ pub(crate) struct SessionSetup {
     pub(crate) pad_to_multiple: Option<usize>,
     pub(crate) max_plaintext_len: usize,
     pub(crate) unconfirmed_secret: Option<(String, String)>,
+    pub(crate) pending_retained_claim: Option<bool>,
 }
 
 impl EstablishedSession {
@@ -115,6 +132,8 @@ impl EstablishedSession {
             pad_to_multiple: setup.pad_to_multiple,
             max_plaintext_len: setup.max_plaintext_len,
             unconfirmed_secret: setup.unconfirmed_secret,
+            pending_retained_claim: setup.pending_retained_claim,
+            peer_proven: false,
         }
     }
 
@@ -126,6 +145,21 @@ impl EstablishedSession {
     /// What was agreed.
     pub fn info(&self) -> &SessionInfo {
         &self.info
+    }
+
+    /// Whether the peer has proven the final keys with a stanza.
+    pub(crate) fn peer_proven(&self) -> bool {
+        self.peer_proven
+    }
+
+    /// The responder learns that the initiator really held the retained secret:
+    /// its first stanza verified under keys derived from it (AMB-57).
+    pub(crate) fn prove_retained_claim(&mut self) -> Option<bool> {
+        let verified = self.pending_retained_claim.take()?;
+        self.info.authenticated_by_retained_secret = true;
+        self.info.retained_chain_verified = verified;
+        self.info.sas_reminder = !verified;
+        Some(verified)
     }
 
     pub(crate) fn awaiting_terminate_ack(&self) -> bool {
@@ -148,10 +182,13 @@ impl EstablishedSession {
         }
         let mut content = String::new();
         let mut amp = None;
+        let mut clear = Vec::new();
         for child in plain.children() {
             let client = child.ns() == ns::JABBER_CLIENT;
             match child.name() {
-                "thread" | "error" if client => {}
+                "thread" if client => {}
+                // ENC-02: the error element and its condition stay in clear.
+                "error" if client => clear.push(child.clone()),
                 "amp" if child.ns() == ns::AMP => amp = Some(child.clone()),
                 "c" if child.ns() == ns::STANZA_ENCRYPTION => {
                     return Err(Error::InvalidInput("message already contains <c/>"));
@@ -164,7 +201,11 @@ impl EstablishedSession {
         }
         let amp = amp.unwrap_or_else(online_amp_rule);
         let kind = plain.attr("type");
-        self.seal(content, kind, Some(amp), rng)
+        let mut stanza = self.seal(content, kind, Some(amp), rng)?;
+        for child in clear {
+            stanza.append_child(child);
+        }
+        Ok(stanza)
     }
 
     /// The encrypted terminate form (ESN-45); afterwards nothing else may be sent
@@ -239,15 +280,16 @@ impl EstablishedSession {
     /// Verifies, decrypts and parses an incoming stanza of this session
     /// (ENC-03, ENC-11..13). On error the caller must end the session: nothing
     /// of the stanza may be delivered.
-    pub(crate) fn open(&mut self, stanza: &Element) -> Result<Opened, Error> {
+    pub(crate) fn open(&mut self, stanza: &Element) -> Result<Opened, OpenFailure> {
+        use OpenFailure::{Invalid, Unauthenticated};
         let mut encrypted = stanza
             .children()
             .filter(|c| c.is("c", ns::STANZA_ENCRYPTION));
-        let c = encrypted.next().ok_or(Error::Decrypt)?;
+        let c = encrypted.next().ok_or(Unauthenticated)?;
         if encrypted.next().is_some() {
-            return Err(Error::Decrypt); // ENC-03: exactly one <c/>.
+            return Err(Unauthenticated); // ENC-03: exactly one <c/>.
         }
-        let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Error::Decrypt)?;
+        let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Unauthenticated)?;
         let before = self.receive.counter;
         let tag = &received.content().mac;
         if !self
@@ -255,13 +297,13 @@ impl EstablishedSession {
             .mac
             .verify(&[received.m_content(), &before.to_bytes()], tag)
         {
-            return Err(Error::Decrypt); // ENC-12: MAC first; replays and reordering fail here.
+            return Err(Unauthenticated); // ENC-12: MAC first; replays and reordering fail here.
         }
         let (content, _) = received.into_parts();
         if content.key.is_some() || content.new.is_some() {
             // XEP-0200 rekeying is not negotiated by this version (rekey support
             // arrives with the full XEP-0116 work); refuse rather than misinterpret.
-            return Err(Error::Decrypt);
+            return Err(Invalid);
         }
         let mut counter = before;
         let plaintext = match content.data {
@@ -273,11 +315,11 @@ impl EstablishedSession {
                 self.receive.cipher.apply(&mut counter, &mut bytes);
                 self.decompressor
                     .decompress_owned(bytes, self.max_plaintext_len)
-                    .map_err(|_| Error::Decrypt)?
+                    .map_err(|_| Invalid)?
             }
         };
-        let text = String::from_utf8(plaintext).map_err(|_| Error::Decrypt)?;
-        let nodes = xml::parse_fragment(&text, ns::JABBER_CLIENT).map_err(|_| Error::Decrypt)?;
+        let text = String::from_utf8(plaintext).map_err(|_| Invalid)?;
+        let nodes = xml::parse_fragment(&text, ns::JABBER_CLIENT).map_err(|_| Invalid)?;
         let mut children = Vec::new();
         for node in nodes {
             match node {
@@ -287,16 +329,17 @@ impl EstablishedSession {
                         || el.is("amp", ns::AMP)
                         || el.is("c", ns::STANZA_ENCRYPTION);
                     if reserved {
-                        return Err(Error::Decrypt); // ENC-02: these are never encrypted.
+                        return Err(Invalid); // ENC-02: these are never encrypted.
                     }
                     children.push(el);
                 }
                 Node::Text(t) if t.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) => {}
-                Node::Text(_) => return Err(Error::Decrypt),
+                Node::Text(_) => return Err(Invalid),
             }
         }
         // Everything checked: commit the counter exactly once (practice 12).
         self.receive.counter = counter;
+        self.peer_proven = true;
 
         if let Some(kind) = terminate_kind(&children) {
             return Ok(match kind {
