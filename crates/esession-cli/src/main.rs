@@ -1,27 +1,83 @@
 //! `esession`: the XMPP Encrypted Sessions command-line client.
-//!
-//! `esession demo` runs Alice and Bob in one process over an in-memory router;
-//! `esession selftest` checks the crypto suite. Chat, send, listen, trust and
-//! keys commands arrive with the XMPP adapter.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod account;
+mod chat;
 mod demo;
+mod present;
 mod rng;
+mod scripted;
 mod selftest;
+mod settings;
+mod trust_keys;
 
-/// End-to-end encrypted XMPP chat with XEP-0116 Encrypted Sessions.
+/// End-to-end encrypted XMPP chat with XEP-0116 Encrypted Sessions (ESessions).
+///
+/// Settings come from flags, then the config file ($XDG_CONFIG_HOME/esession/config.toml:
+/// an [account] table with jid, host, port, ca_file, password_file,
+/// insecure_plaintext_loopback, and a [store] table with path, key_file,
+/// passphrase_file). The account password is read from --password-file,
+/// $ESESSION_PASSWORD or a prompt, never from the command line. Everything we
+/// remember about contacts (retained secrets, keys, verifications) lives in an
+/// encrypted SQLite trust store unlocked with a passphrase
+/// ($ESESSION_STORE_PASSPHRASE, --store-passphrase-file or a prompt) or a key file.
 #[derive(Parser)]
-#[command(name = "esession", version, about, long_about = None)]
+#[command(name = "esession", version, about, long_about)]
 struct Cli {
+    #[command(flatten)]
+    global: settings::Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Chat with CONTACT in an encrypted session: shows the short authentication
+    /// string to compare out of band, security alerts, and messages with sender
+    /// and time. In-chat commands: /verify, /distrust, /status, /end, /start,
+    /// /quit, /help.
+    Chat {
+        /// The contact's JID (bare, or full to address one client).
+        contact: String,
+    },
+    /// Send one encrypted MESSAGE (or stdin) to CONTACT, then end the session.
+    Send {
+        /// The contact's JID.
+        contact: String,
+        /// The message; read from standard input if absent.
+        message: Option<String>,
+        /// Seconds to wait for the session.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Accept encrypted sessions and print received messages (one JSON object
+    /// per line with --json).
+    Listen {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Which offers to accept.
+        #[arg(long, value_enum, default_value = "any")]
+        accept: scripted::AcceptPolicy,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Manage what we remember about contacts.
+    #[command(subcommand)]
+    Trust(trust_keys::TrustCommand),
+    /// Manage our signing keys.
+    #[command(subcommand)]
+    Keys(trust_keys::KeysCommand),
+    /// Create a key file (mode 0600) to unlock the trust store without a passphrase.
+    KeyFile {
+        /// Where to write it.
+        path: PathBuf,
+    },
     /// Alice and Bob negotiate an ESession in this process over an in-memory
     /// router: the four negotiation messages, both SAS strings, an encrypted
     /// message on the wire and decrypted, a second session authenticated by the
@@ -35,16 +91,58 @@ fn report(what: &str, result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("esession {what}: FAILED: {failure}");
+            eprintln!("esession {what}: {failure}");
             ExitCode::FAILURE
         }
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let settings = || settings::Settings::resolve(&cli.global);
     match cli.command {
         Command::Demo => report("demo", demo::run()),
         Command::Selftest => report("selftest", selftest::run()),
+        Command::KeyFile { ref path } => report(
+            "key-file",
+            esession_store::Store::generate_key_file(path).map_err(|e| e.to_string()),
+        ),
+        Command::Chat { ref contact } => report(
+            "chat",
+            settings().and_then(|s| runtime()?.block_on(chat::run(&s, contact))),
+        ),
+        Command::Send {
+            ref contact,
+            ref message,
+            timeout,
+        } => report(
+            "send",
+            settings().and_then(|s| {
+                runtime()?.block_on(scripted::send(&s, contact, message.clone(), timeout))
+            }),
+        ),
+        Command::Listen {
+            json,
+            accept,
+            count,
+        } => report(
+            "listen",
+            settings().and_then(|s| runtime()?.block_on(scripted::listen(&s, json, accept, count))),
+        ),
+        Command::Trust(command) => report(
+            "trust",
+            settings().and_then(|s| trust_keys::trust(&s, command)),
+        ),
+        Command::Keys(command) => report(
+            "keys",
+            settings().and_then(|s| trust_keys::keys(&s, command)),
+        ),
     }
 }

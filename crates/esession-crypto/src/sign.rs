@@ -17,7 +17,7 @@ use crypto_bigint::BoxedUint;
 use dsa::signature::{Signer, Verifier};
 use rand_core::CryptoRng;
 
-use crate::{AlgorithmKind, CryptoError, encoding::mpi};
+use crate::{AlgorithmKind, CryptoError, SecretBytes, encoding::mpi};
 
 /// XEP-0116's name for RSASSA-PKCS1-v1_5 with SHA-256 (emitted, AMB-18).
 pub const RSA_SHA256_URI: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha256";
@@ -300,6 +300,34 @@ impl SigningKey {
         })
     }
 
+    /// The private key as PKCS#8 DER, for encrypted storage. The caller must
+    /// keep it in zeroizing memory (it is returned as [`SecretBytes`]).
+    pub fn to_pkcs8_der(&self) -> Result<SecretBytes, CryptoError> {
+        match &self.inner {
+            SigningInner::Rsa(pair) => {
+                use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+                let der: Pkcs8V1Der<'static> =
+                    pair.as_der().map_err(|_| CryptoError::InvalidKey)?;
+                Ok(SecretBytes::from_slice(der.as_ref()))
+            }
+            SigningInner::Dsa(key) => {
+                use dsa::pkcs8::EncodePrivateKey;
+                let doc = key.to_pkcs8_der().map_err(|_| CryptoError::InvalidKey)?;
+                Ok(SecretBytes::from_slice(doc.as_bytes()))
+            }
+        }
+    }
+
+    /// A key from PKCS#8 DER (RSA or DSA).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
+        if let Ok(key) = Self::rsa_from_pkcs8(der) {
+            return Ok(key);
+        }
+        use dsa::pkcs8::DecodePrivateKey;
+        let key = dsa::SigningKey::from_pkcs8_der(der).map_err(|_| CryptoError::InvalidKey)?;
+        Self::from_dsa_key(key)
+    }
+
     /// The public half.
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.public
@@ -399,6 +427,17 @@ mod tests {
     fn rejects_malformed_dsa_keys() {
         assert!(VerifyingKey::dsa(&[0xff; 128], &[0xff; 20], &[2], &[]).is_err());
         assert!(VerifyingKey::dsa(&[0xff; 400], &[0xff; 32], &[2], &[3]).is_err());
+    }
+
+    #[test]
+    fn signing_keys_round_trip_through_pkcs8() {
+        let rsa = SigningKey::generate_rsa(2048).unwrap();
+        let back = SigningKey::from_pkcs8_der(rsa.to_pkcs8_der().unwrap().expose()).unwrap();
+        assert_eq!(
+            back.verifying_key().components(),
+            rsa.verifying_key().components()
+        );
+        assert!(SigningKey::from_pkcs8_der(b"not a key").is_err());
     }
 
     #[test]

@@ -316,9 +316,6 @@ impl SessionManager {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
             }
-            if is_error {
-                return out;
-            }
             if on_established(
                 session,
                 stanza,
@@ -335,8 +332,9 @@ impl SessionManager {
         let state = match self.sessions.remove(&k) {
             Some(state) if state.accepts_from(&from) => state,
             Some(other) => {
-                // Another resource on the same thread: not ours to disturb (SSN-11).
-                self.put(k, other);
+                // Another resource on the same thread: not ours to disturb
+                // (SSN-11), nor a step that would restart the timeout (ESN-10).
+                self.sessions.insert(k, other);
                 return out;
             }
             None => {
@@ -366,7 +364,7 @@ impl SessionManager {
             State::Answered(bob) => self.on_completion(*bob, stanza, &mut out),
             State::Completed(alice) => self.on_final(*alice, stanza, &mut out),
             pending @ (State::PendingOffer(_) | State::Established(_)) => {
-                self.put(k, pending);
+                self.sessions.insert(k, pending); // no step taken: the timeout keeps running
             }
         }
         out
@@ -481,7 +479,7 @@ impl SessionManager {
     ) {
         let thread = alice.thread.clone();
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.put(key(from, &thread), State::Offered(Box::new(alice)));
+            self.sessions.insert(key(from, &thread), State::Offered(Box::new(alice)));
             return;
         };
         let Some((x, form)) = parse_wrapper(wrapper) else {
@@ -530,7 +528,7 @@ impl SessionManager {
                     },
                 });
             }
-            self.put(key(&peer, &thread), State::Answered(Box::new(bob)));
+            self.sessions.insert(key(&peer, &thread), State::Answered(Box::new(bob)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -560,7 +558,7 @@ impl SessionManager {
     fn on_final(&mut self, alice: initiator::AwaitingFinal, stanza: &Element, out: &mut Output) {
         let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.put(key(&peer, &thread), State::Completed(Box::new(alice)));
+            self.sessions.insert(key(&peer, &thread), State::Completed(Box::new(alice)));
             return;
         };
         let parsed = parse_wrapper(wrapper);

@@ -10,18 +10,22 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `normal` | a clean run: SAS, messages, threads, retained secrets, termination |
+//! | `normal` | a clean run: SAS, messages, threads, retained secrets (AMB-57), padding (ENC-04), termination |
 //! | `tamper_negotiation` | every field of messages 1-4 changed in flight (AMB-52) |
 //! | `tamper_messages` | `<c/>` altered, replayed, reordered, dropped (ENC-12/13, AMB-53) |
 //! | `mitm` | Mallory relays with her own DH towards each side (ESN-33, ESN-35..41) |
-//! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, SIM-02, AMB-22/54) |
+//! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, ESN-53, SIM-02, AMB-22/54, ENC-02/03) |
+//! | `errors` | bounces of encrypted stanzas (ENC-02/03), late refusal of message 4 (ESN-10) |
+//! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
 
 mod harness;
 
 mod two_party {
+    mod errors;
     mod misuse;
     mod mitm;
     mod normal;
     mod tamper_messages;
     mod tamper_negotiation;
+    mod timeouts;
 }

@@ -125,11 +125,14 @@ pub(crate) fn evaluate(
     if logging.is_none() {
         bad.push(LOGGING);
     }
+    // ESN-53/54: `never` whenever offered; anything else only with
+    // `accept_disclosure` (the user is alerted on establishment).
     let disclosure = options(DISCLOSURE).and_then(|values| {
-        values
-            .iter()
-            .filter_map(|v| Disclosure::from_value(v))
+        let mut offered = values.iter().filter_map(|v| Disclosure::from_value(v));
+        let first = offered.clone().next();
+        offered
             .find(|d| *d == Disclosure::Never)
+            .or(first.filter(|_| config.accept_disclosure))
     });
     if disclosure.is_none() {
         bad.push(DISCLOSURE);

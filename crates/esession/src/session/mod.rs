@@ -120,6 +120,7 @@ pub(crate) struct SessionSetup {
 
 impl EstablishedSession {
     pub(crate) fn new(setup: SessionSetup) -> Self {
+        let we_initiated = setup.info.we_initiated;
         Self {
             compressor: Compressor::new(setup.info.compression),
             decompressor: Decompressor::new(setup.info.compression),
@@ -133,7 +134,9 @@ impl EstablishedSession {
             max_plaintext_len: setup.max_plaintext_len,
             unconfirmed_secret: setup.unconfirmed_secret,
             pending_retained_claim: setup.pending_retained_claim,
-            peer_proven: false,
+            // The initiator verified the responder's message 4 under the final
+            // keys (AMB-57); only the responder waits for the peer's first stanza.
+            peer_proven: we_initiated,
         }
     }
 
@@ -147,7 +150,8 @@ impl EstablishedSession {
         &self.info
     }
 
-    /// Whether the peer has proven the final keys with a stanza.
+    /// Whether the peer has proven the final keys: with message 4 (initiator)
+    /// or with a stanza that verified (responder).
     pub(crate) fn peer_proven(&self) -> bool {
         self.peer_proven
     }
@@ -278,8 +282,8 @@ impl EstablishedSession {
     }
 
     /// Verifies, decrypts and parses an incoming stanza of this session
-    /// (ENC-03, ENC-11..13). On error the caller must end the session: nothing
-    /// of the stanza may be delivered.
+    /// (ENC-03, ENC-11..13). Nothing of a failed stanza may be delivered;
+    /// [`OpenFailure`] tells whether the session is still in step.
     pub(crate) fn open(&mut self, stanza: &Element) -> Result<Opened, OpenFailure> {
         use OpenFailure::{Invalid, Unauthenticated};
         let mut encrypted = stanza

@@ -13,10 +13,12 @@
 //! of a negotiation form in flight.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use esession::ssn::ErrorCondition;
 use esession::{
-    Config, Error, Event, FixedClock, MemoryTrustStore, Output, SessionId, SessionInfo,
+    Clock, Config, Error, Event, FixedClock, MemoryTrustStore, Output, SessionId, SessionInfo,
     SessionManager, SystemRandomness, TerminationReason,
 };
 use esession_crypto::ModpGroup;
@@ -69,12 +71,44 @@ pub(crate) fn config(own_jid: &str) -> Config {
 
 /// A manager with a seeded ChaCha20 CSPRNG, an empty trust store and a fixed clock.
 pub(crate) fn manager(config: Config, seed: u64) -> SessionManager {
+    manager_with_clock(config, seed, Box::new(FixedClock(NOW)))
+}
+
+/// Like [`manager`], with the given clock.
+pub(crate) fn manager_with_clock(
+    config: Config,
+    seed: u64,
+    clock: Box<dyn Clock + Send>,
+) -> SessionManager {
     SessionManager::new(
         config,
         Box::new(SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed))),
         Box::new(MemoryTrustStore::new()),
-        Box::new(FixedClock(NOW)),
+        clock,
     )
+}
+
+/// A clock shared between a test and the managers it drives: clones read the
+/// same instant, and the test moves it forward.
+#[derive(Clone, Debug)]
+pub(crate) struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    /// A clock reading [`NOW`].
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(NOW)))
+    }
+
+    /// Moves every clone forward by `seconds`.
+    pub(crate) fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now_unix(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Serializes and re-parses a stanza, as the XMPP stream would.
@@ -93,9 +127,13 @@ pub(crate) struct Party {
 
 impl Party {
     pub(crate) fn new(jid: &'static str, config: Config, seed: u64) -> Self {
+        Self::with_manager(jid, manager(config, seed))
+    }
+
+    pub(crate) fn with_manager(jid: &'static str, manager: SessionManager) -> Self {
         Self {
             jid,
-            manager: manager(config, seed),
+            manager,
             events: Vec::new(),
             sent: Vec::new(),
         }
@@ -166,6 +204,17 @@ impl Party {
             .collect()
     }
 
+    /// The `chain_verified` of each `RetainedSecretProven` event, in order (AMB-57).
+    pub(crate) fn retained_proofs(&self) -> Vec<bool> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RetainedSecretProven { chain_verified, .. } => Some(*chain_verified),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Why sessions ended, in order.
     pub(crate) fn terminations(&self) -> Vec<&TerminationReason> {
         self.events
@@ -212,6 +261,21 @@ impl Pair {
         Self {
             alice: Party::new(ALICE, alice, seed),
             bob: Party::new(BOB, bob, seed.wrapping_add(1)),
+            log: Vec::new(),
+        }
+    }
+
+    /// Both parties with the test policy, both reading `clock`.
+    pub(crate) fn with_clock(seed: u64, clock: &TestClock) -> Self {
+        let party = |jid, seed| {
+            Party::with_manager(
+                jid,
+                manager_with_clock(config(jid), seed, Box::new(clock.clone())),
+            )
+        };
+        Self {
+            alice: party(ALICE, seed),
+            bob: party(BOB, seed.wrapping_add(1)),
             log: Vec::new(),
         }
     }
@@ -362,6 +426,35 @@ impl Pair {
             .last()
             .map(|(_, info)| (*info).clone())
             .expect("an established session")
+    }
+
+    /// What `side`'s manager reports now for the session on `thread`.
+    pub(crate) fn session_info(&self, side: Side, thread: &str) -> Option<SessionInfo> {
+        self.party(side)
+            .manager
+            .session_info(&Self::id(side, thread))
+            .cloned()
+    }
+
+    /// Alice sends a message on `thread`, delivered untouched, and Bob must
+    /// deliver it. Returns the `chain_verified` of the `RetainedSecretProven`
+    /// it caused at Bob, if any, after checking that this event came right
+    /// before the message (AMB-57) and named the session.
+    pub(crate) fn alice_proves(&mut self, thread: &str) -> Option<bool> {
+        let seen = self.bob.events.len();
+        self.chat(Side::Alice, thread, "proof of K_final");
+        let bob_id = Self::id(Side::Bob, thread);
+        match &self.bob.events[seen..] {
+            [Event::MessageReceived { session, .. }] if *session == bob_id => None,
+            [
+                Event::RetainedSecretProven {
+                    session: proven,
+                    chain_verified,
+                },
+                Event::MessageReceived { session, .. },
+            ] if *proven == bob_id && *session == bob_id => Some(*chain_verified),
+            other => panic!("Bob on Alice's message: {other:?}"),
+        }
     }
 
     /// `from` sends `text` on `thread`; returns the stanzas without delivering them.

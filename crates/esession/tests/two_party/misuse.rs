@@ -544,11 +544,9 @@ fn stanzas_without_thread_or_from_are_ignored() {
 }
 
 #[test]
-#[ignore = "known defect: an encrypted type='error' message is ignored unread at the receiver \
-            (its counter is not advanced) and send_message drops its <error/>; see the report"]
 fn an_encrypted_error_message_keeps_the_session_in_step() {
     // ENC-02/03: <error/> stays in clear, the rest is encrypted; the receiver
-    // must verify it (or at least not fall out of step with the sender's counter).
+    // verifies the <c/> as usual and delivers the message, counters in step.
     let mut pair = Pair::new(74);
     let thread = pair.handshake();
     let plain = xml::parse_document(
@@ -562,12 +560,109 @@ fn an_encrypted_error_message_keeps_the_session_in_step() {
         .manager
         .send_message(&Pair::id(Side::Alice, &thread), &plain)
         .unwrap();
+    let sent = &out.stanzas[0];
+    assert_eq!(sent.attr("type"), Some("error"));
     assert!(
-        out.stanzas[0].has_child("error", ns::JABBER_CLIENT),
+        sent.has_child("error", ns::JABBER_CLIENT),
         "ENC-02: <error/> in clear"
     );
+    assert!(is_encrypted(sent));
+    assert!(
+        !contains_element(sent, "body"),
+        "ENC-02: the body is encrypted"
+    );
+    let clear_error = stanza_error(sent).unwrap();
+    assert_eq!(
+        clear_error.condition,
+        Some(ErrorCondition::ServiceUnavailable)
+    );
     pair.route(Side::Alice, out);
+    // Delivered as an ordinary message, with its clear <error/> and its body.
+    let [delivered] = &pair.bob.messages()[..] else {
+        panic!("{:?}", pair.bob.events)
+    };
+    assert_eq!(delivered.attr("type"), Some("error"));
+    assert_eq!(
+        stanza_error(delivered).unwrap().condition,
+        Some(ErrorCondition::ServiceUnavailable)
+    );
+    assert_eq!(pair.bob.bodies(), ["original"]);
+    assert!(!is_encrypted(delivered));
+    // The counters stay in step both ways.
     pair.chat(Side::Alice, &thread, "next");
+    pair.chat(Side::Bob, &thread, "reply");
     assert!(pair.bob.terminations().is_empty(), "{:?}", pair.bob.events);
-    assert_eq!(pair.bob.bodies().last().map(String::as_str), Some("next"));
+    assert!(
+        pair.alice.terminations().is_empty(),
+        "{:?}",
+        pair.alice.events
+    );
+    assert_eq!(pair.bob.bodies(), ["original", "next"]);
+    assert_eq!(pair.alice.bodies(), ["reply"]);
+    assert!(
+        !pair
+            .bob
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DeliveryError { .. }))
+    );
+}
+
+/// Alice's offer with `disclosure` offering only `values`, handed to a Bob
+/// with `accept_disclosure`; Bob's reply is in `pair.bob.sent`.
+fn bob_answers_disclosure(accept_disclosure: bool, values: &[&str], seed: u64) -> Pair {
+    let bob = Config {
+        accept_disclosure,
+        ..config(BOB)
+    };
+    let mut pair = Pair::with_configs(config(ALICE), bob, seed);
+    let (_, mut offer) = offer(&mut pair);
+    set_values(&mut offer, "disclosure", values, true);
+    pair.bob.receive(&offer);
+    pair
+}
+
+#[test]
+fn a_responder_accepting_disclosure_answers_enabled_to_an_enabled_only_offer() {
+    // ESN-53 with `accept_disclosure`: Bob agrees to `enabled` when nothing
+    // else is offered. Our Alice only ever offers `never`, so the offer is
+    // hand-edited; its mac_A would fail on message 3, which is as far as a
+    // one-sided test goes (the alert itself comes on establishment).
+    let pair = bob_answers_disclosure(true, &["enabled"], 75);
+    let [answer] = &pair.bob.sent[..] else {
+        panic!("{:?}", pair.bob.sent)
+    };
+    assert!(stanza_error(answer).is_none(), "{answer:?}");
+    assert_eq!(form(answer).unwrap().attr("type"), Some("submit"));
+    assert_eq!(
+        field_values(&field(answer, "disclosure").unwrap()),
+        ["enabled"]
+    );
+    assert!(pair.bob.failures().is_empty(), "{:?}", pair.bob.events);
+}
+
+#[test]
+fn a_responder_accepting_disclosure_still_prefers_never() {
+    // ESN-54: `never` whenever it is offered, in any position.
+    let pair = bob_answers_disclosure(true, &["enabled", "never"], 76);
+    let [answer] = &pair.bob.sent[..] else {
+        panic!("{:?}", pair.bob.sent)
+    };
+    assert!(stanza_error(answer).is_none(), "{answer:?}");
+    assert_eq!(
+        field_values(&field(answer, "disclosure").unwrap()),
+        ["never"]
+    );
+}
+
+#[test]
+fn without_accept_disclosure_an_enabled_only_offer_is_refused_naming_disclosure() {
+    // ESN-53/54, ESN-09: the default refuses with not-acceptable on disclosure.
+    let mut pair = Pair::new(77);
+    let (_, mut offer) = offer(&mut pair);
+    set_values(&mut offer, "disclosure", &["enabled"], true);
+    let error = refusal_of(&mut pair, &offer);
+    assert_eq!(error.condition, Some(ErrorCondition::NotAcceptable));
+    assert_eq!(error.error_type.as_deref(), Some("modify"));
+    assert_eq!(error.fields, ["disclosure"]);
 }

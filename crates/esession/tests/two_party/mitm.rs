@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use esession::{
-    Config, Event, FixedClock, MemoryTrustStore, RandomPurpose, Randomness, SessionInfo,
+    Config, Event, FixedClock, MemoryTrustStore, RandomPurpose, Randomness, SessionId, SessionInfo,
     SessionManager, SystemRandomness,
 };
 use esession_crypto::{DhKeyPair, ExponentSize, ModpGroup};
@@ -242,7 +242,8 @@ fn a_relaying_mallory_gets_both_sessions_but_the_sas_differ() {
 
 #[test]
 fn an_unattacked_second_session_is_authenticated_by_the_retained_secret() {
-    // ESN-35..41: the control case for the next test.
+    // ESN-35..41: the control case for the next test. AMB-57: Bob's claim is
+    // provisional until Alice's first stanza under the final keys verifies.
     let mut world = World::new(82);
     world.negotiate();
     assert!(
@@ -250,14 +251,28 @@ fn an_unattacked_second_session_is_authenticated_by_the_retained_secret() {
             .last_info(Node::Alice)
             .authenticated_by_retained_secret
     );
-    world.negotiate();
+    let thread = world.negotiate();
     assert!(
         world
             .last_info(Node::Alice)
             .authenticated_by_retained_secret
     );
-    assert!(world.last_info(Node::Bob).authenticated_by_retained_secret);
+    assert!(!world.last_info(Node::Bob).authenticated_by_retained_secret);
+    world.chat(Side::Alice, &thread, "it is me");
+    assert_eq!(world.bob.bodies(), ["it is me"]);
+    assert_eq!(world.bob.retained_proofs(), [false], "AMB-57");
+    assert!(bob_now(&world, &thread).authenticated_by_retained_secret);
     assert!(world.mallory_as_bob.events.is_empty() && world.mallory_as_alice.events.is_empty());
+}
+
+/// What Bob's manager reports now for the session on `thread`.
+fn bob_now(world: &World, thread: &str) -> SessionInfo {
+    world
+        .bob
+        .manager
+        .session_info(&Pair::id(Side::Bob, thread))
+        .cloned()
+        .expect("Bob has the session")
 }
 
 #[test]
@@ -271,7 +286,7 @@ fn an_attacked_session_after_a_genuine_one_is_not_authenticated_by_the_retained_
     let genuine_bob = world.last_info(Node::Bob);
     assert_eq!(genuine_alice.sas, genuine_bob.sas);
     world.active = true;
-    world.negotiate();
+    let thread = world.negotiate();
     let alice = world.last_info(Node::Alice);
     let bob = world.last_info(Node::Bob);
     assert_eq!(world.alice.established().len(), 2);
@@ -286,6 +301,13 @@ fn an_attacked_session_after_a_genuine_one_is_not_authenticated_by_the_retained_
     );
     assert!(alice.sas_reminder && bob.sas_reminder, "ESN-34");
     assert_ne!(alice.sas, bob.sas);
+    // AMB-57: Mallory-as-Alice's stanzas verify at Bob, but she claimed no
+    // retained secret, so nothing is proven: Bob stays unauthenticated.
+    world.chat(Side::Alice, &thread, "relayed");
+    assert_eq!(world.bob.bodies(), ["relayed"]);
+    assert!(world.bob.retained_proofs().is_empty());
+    let bob_now = bob_now(&world, &thread);
+    assert!(!bob_now.authenticated_by_retained_secret && bob_now.sas_reminder);
     // Mallory, too, found nothing.
     assert!(
         !world
@@ -316,12 +338,17 @@ fn a_verified_chain_does_not_carry_over_to_an_attacked_session() {
         .confirm_sas(&Pair::id(Side::Bob, &thread))
         .unwrap();
     world.active = true;
-    world.negotiate();
+    let attacked = world.negotiate();
+    world.chat(Side::Alice, &attacked, "relayed");
     for node in [Node::Alice, Node::Bob] {
         let info = world.last_info(node);
         assert!(!info.retained_chain_verified, "{node:?}");
         assert!(info.sas_reminder, "{node:?}");
     }
+    // AMB-57: nothing proven at Bob after Alice's (relayed) message either.
+    assert!(world.bob.retained_proofs().is_empty());
+    let bob = bob_now(&world, &attacked);
+    assert!(!bob.retained_chain_verified && bob.sas_reminder);
 }
 
 #[test]
@@ -333,12 +360,17 @@ fn after_an_attack_the_next_genuine_session_is_not_authenticated_either() {
     world.active = true;
     world.negotiate();
     world.active = false;
-    world.negotiate();
+    let thread = world.negotiate();
     let alice = world.last_info(Node::Alice);
     let bob = world.last_info(Node::Bob);
     assert_eq!(alice.sas, bob.sas, "a genuine session again");
     assert!(!alice.authenticated_by_retained_secret);
     assert!(!bob.authenticated_by_retained_secret);
+    // Alice's first stanza proves nothing to Bob: no retained secret was claimed.
+    world.chat(Side::Alice, &thread, "hello again");
+    assert_eq!(world.bob.bodies(), ["hello again"]);
+    assert!(world.bob.retained_proofs().is_empty());
+    assert!(!bob_now(&world, &thread).authenticated_by_retained_secret);
 }
 
 /// Mallory's randomness: her own CSPRNG, except that the nonce and the
@@ -377,8 +409,9 @@ fn replaying_alices_nonce_and_rshashes_gives_mallory_no_session_and_keeps_the_ch
     // reuses the N_A and rshashes of a session she watched, so Bob finds the
     // victims' retained secret - and mixes it into K_final, which Mallory
     // cannot compute: she fails on message 4 and never holds a session.
-    // AMB-57: Bob keeps the victims' chain, so their next session still
-    // authenticates by the retained secret.
+    // AMB-57: the match is only a claim, so Bob never reports this session as
+    // authenticated by the retained secret (no `RetainedSecretProven`); and he
+    // keeps the victims' chain, so their next session still authenticates.
     let mut pair = Pair::new(86);
     pair.handshake();
     // A second genuine session, watched by Mallory (no message follows it).
@@ -426,12 +459,25 @@ fn replaying_alices_nonce_and_rshashes_gives_mallory_no_session_and_keeps_the_ch
         }
     }
     // Bob answered and sent his final message; Mallory cannot verify it.
-    // Note: Bob's `Established` for this session claims
-    // `authenticated_by_retained_secret` (the rshashes matched), although the
-    // peer never proved K_final; only Alice's first stanza under the final keys
-    // would (AMB-57). Nothing leaks - Mallory cannot decrypt or forge - but the
-    // claim is premature (reported; not asserted here).
+    // AMB-57: Bob's rshashes matched the victims' retained secret, but that is
+    // only a claim: he does not report authentication, and Mallory never sends
+    // a stanza under K_final that could prove it.
     assert_eq!(pair.bob.established().len(), bob_sessions + 1);
+    let replayed = SessionId {
+        peer: ALICE.to_owned(),
+        thread: id.thread.clone(),
+    };
+    let (bob_id, bob_info) = pair.bob.established()[bob_sessions];
+    assert_eq!(bob_id, &replayed);
+    assert!(!bob_info.authenticated_by_retained_secret, "AMB-57");
+    assert!(!bob_info.retained_chain_verified && bob_info.sas_reminder);
+    let now = pair.bob.manager.session_info(&replayed).cloned().unwrap();
+    assert!(!now.authenticated_by_retained_secret, "AMB-57");
+    assert!(!now.retained_chain_verified && now.sas_reminder);
+    assert!(
+        pair.bob.retained_proofs().is_empty(),
+        "AMB-57: nothing proven"
+    );
     assert!(
         !mallory_events
             .iter()
@@ -449,8 +495,30 @@ fn replaying_alices_nonce_and_rshashes_gives_mallory_no_session_and_keeps_the_ch
         mallory.send_text(&id, "I am Alice").unwrap_err(),
         esession::Error::UnknownSession
     );
-    // The victims' next session still authenticates by their retained secret.
-    pair.handshake();
+    // Mallory's refusal reaches Bob before any stanza from "Alice": ESN-10,
+    // Bob forgets the session (late refusal), still without a proof.
+    let bob_events = pair.bob.events.len();
+    assert!(pair.bob.receive(&mallory_errors[0]).is_empty());
+    assert!(
+        matches!(
+            &pair.bob.events[bob_events..],
+            [Event::NegotiationFailed { session, error: esession::Error::PeerError { condition: Some(esession::ssn::ErrorCondition::FeatureNotImplemented), .. } }]
+                if *session == replayed
+        ),
+        "{:?}",
+        &pair.bob.events[bob_events..]
+    );
+    assert!(pair.bob.manager.session_info(&replayed).is_none());
+    assert!(pair.bob.retained_proofs().is_empty());
+    // The victims' next session still authenticates by their retained secret,
+    // at Bob once Alice's first message proves it.
+    let thread = pair.handshake();
     assert!(pair.info(Side::Alice).authenticated_by_retained_secret);
-    assert!(pair.info(Side::Bob).authenticated_by_retained_secret);
+    assert!(!pair.info(Side::Bob).authenticated_by_retained_secret);
+    assert_eq!(pair.alice_proves(&thread), Some(false), "AMB-57");
+    assert!(
+        pair.session_info(Side::Bob, &thread)
+            .unwrap()
+            .authenticated_by_retained_secret
+    );
 }

@@ -178,14 +178,39 @@ fn equal_plaintexts_encrypt_differently() {
     );
 }
 
+/// Bob's view of the session on `thread` right after it was established:
+/// whatever the rshashes matched, a retained-secret claim is provisional
+/// (AMB-57), both in the `Established` event and in `session_info`.
+fn assert_bob_provisional(pair: &Pair, thread: &str) {
+    let established = pair.info(Side::Bob);
+    let now = pair
+        .session_info(Side::Bob, thread)
+        .expect("Bob established");
+    for info in [&established, &now] {
+        assert!(!info.authenticated_by_retained_secret, "AMB-57: {info:?}");
+        assert!(!info.retained_chain_verified, "AMB-57: {info:?}");
+        assert!(info.sas_reminder, "ESN-34/AMB-57: {info:?}");
+    }
+}
+
 #[test]
 fn a_second_session_is_authenticated_by_the_retained_secret_and_the_first_is_not() {
     // ESN-35..41: the first session stores RS on both sides; the second finds it
-    // (rshashes at Bob, srshash at Alice).
+    // (rshashes at Bob, srshash at Alice). AMB-57: Alice is proven by Bob's
+    // message 4 and reports it at once; Bob's claim is provisional until
+    // Alice's first stanza under the final keys verifies.
     let mut pair = Pair::new(7);
-    pair.handshake();
+    let first = pair.handshake();
     assert!(!pair.info(Side::Alice).authenticated_by_retained_secret);
     assert!(!pair.info(Side::Bob).authenticated_by_retained_secret);
+    // Nothing was claimed, so Alice's first message proves nothing.
+    assert_eq!(pair.alice_proves(&first), None);
+    assert!(
+        !pair
+            .session_info(Side::Bob, &first)
+            .unwrap()
+            .authenticated_by_retained_secret
+    );
     for side in [Side::Alice, Side::Bob] {
         let peer = match side {
             Side::Alice => "bob@example.com",
@@ -199,13 +224,33 @@ fn a_second_session_is_authenticated_by_the_retained_secret_and_the_first_is_not
             .unwrap();
         assert_eq!(stored.len(), 1, "ESN-40: one retained secret at {side:?}");
     }
-    pair.handshake();
-    assert!(pair.info(Side::Alice).authenticated_by_retained_secret);
-    assert!(pair.info(Side::Bob).authenticated_by_retained_secret);
-    // And a third one, after the chain moved on (ESN-40: RS_new replaces SRS).
-    pair.handshake();
-    assert!(pair.info(Side::Alice).authenticated_by_retained_secret);
-    assert!(pair.info(Side::Bob).authenticated_by_retained_secret);
+    // And a second and a third one, after the chain moved on (ESN-40: RS_new replaces SRS).
+    for round in [2, 3] {
+        let thread = pair.handshake();
+        assert!(
+            pair.info(Side::Alice).authenticated_by_retained_secret,
+            "session {round}"
+        );
+        assert!(
+            pair.session_info(Side::Alice, &thread)
+                .unwrap()
+                .authenticated_by_retained_secret
+        );
+        assert_bob_provisional(&pair, &thread);
+        assert_eq!(pair.bob.retained_proofs().len(), round - 2, "not yet");
+        assert_eq!(
+            pair.alice_proves(&thread),
+            Some(false),
+            "AMB-57: proven, never SAS-verified (session {round})"
+        );
+        let bob = pair.session_info(Side::Bob, &thread).unwrap();
+        assert!(bob.authenticated_by_retained_secret, "session {round}");
+        assert!(!bob.retained_chain_verified);
+        assert!(bob.sas_reminder, "ESN-34: still unverified");
+        // Proven once: a second message raises nothing more.
+        assert_eq!(pair.alice_proves(&thread), None);
+        assert_eq!(pair.bob.retained_proofs(), vec![false; round - 1]);
+    }
 }
 
 #[test]
@@ -221,7 +266,7 @@ fn a_fresh_party_cannot_claim_the_retained_secret_chain() {
 
 #[test]
 fn confirming_the_sas_marks_the_next_session_verified_and_stops_the_reminder() {
-    // ESN-34, ESN-42.
+    // ESN-34, ESN-42; AMB-57: on Bob's side only once Alice proved the chain.
     let mut pair = Pair::new(9);
     let first = pair.handshake();
     for side in [Side::Alice, Side::Bob] {
@@ -237,17 +282,24 @@ fn confirming_the_sas_marks_the_next_session_verified_and_stops_the_reminder() {
         .manager
         .confirm_sas(&Pair::id(Side::Bob, &first))
         .unwrap();
-    pair.handshake();
-    for side in [Side::Alice, Side::Bob] {
-        let info = pair.info(side);
-        assert!(info.authenticated_by_retained_secret);
-        assert!(info.retained_chain_verified, "ESN-42 at {side:?}");
-        assert!(!info.sas_reminder, "ESN-34 at {side:?}");
-    }
     // The flag travels along the chain (ESN-42: "ever" verified).
-    pair.handshake();
-    assert!(pair.info(Side::Alice).retained_chain_verified);
-    assert!(pair.info(Side::Bob).retained_chain_verified);
+    for round in [2, 3] {
+        let thread = pair.handshake();
+        let alice = pair.info(Side::Alice);
+        assert!(alice.authenticated_by_retained_secret, "session {round}");
+        assert!(alice.retained_chain_verified, "ESN-42 at Alice");
+        assert!(!alice.sas_reminder, "ESN-34 at Alice");
+        assert_bob_provisional(&pair, &thread);
+        assert_eq!(
+            pair.alice_proves(&thread),
+            Some(true),
+            "AMB-57/ESN-42: Bob's chain proven and verified (session {round})"
+        );
+        let bob = pair.session_info(Side::Bob, &thread).unwrap();
+        assert!(bob.authenticated_by_retained_secret);
+        assert!(bob.retained_chain_verified, "ESN-42 at Bob");
+        assert!(!bob.sas_reminder, "ESN-34 at Bob");
+    }
 }
 
 #[test]
@@ -259,11 +311,15 @@ fn a_one_sided_sas_confirmation_only_changes_that_side() {
         .manager
         .confirm_sas(&Pair::id(Side::Alice, &first))
         .unwrap();
-    pair.handshake();
+    let second = pair.handshake();
     assert!(pair.info(Side::Alice).retained_chain_verified);
     assert!(!pair.info(Side::Alice).sas_reminder);
-    assert!(!pair.info(Side::Bob).retained_chain_verified);
-    assert!(pair.info(Side::Bob).sas_reminder);
+    // AMB-57: Bob's claim is proven by Alice's message, but his chain stays unverified.
+    assert_eq!(pair.alice_proves(&second), Some(false));
+    let bob = pair.session_info(Side::Bob, &second).unwrap();
+    assert!(bob.authenticated_by_retained_secret);
+    assert!(!bob.retained_chain_verified);
+    assert!(bob.sas_reminder);
 }
 
 #[test]
@@ -470,4 +526,55 @@ fn events_of_a_clean_run_are_exactly_established() {
         assert_eq!(events.len(), 1, "{side:?}: {events:?}");
         assert!(matches!(events[0], Event::Established { .. }));
     }
+}
+
+/// The Base64 text of the `<data/>` of an encrypted stanza.
+fn data_of(stanza: &Element) -> String {
+    stanza
+        .get_child("c", ns::STANZA_ENCRYPTION)
+        .and_then(|c| c.get_child("data", ns::STANZA_ENCRYPTION))
+        .map(Element::text)
+        .expect("<c/> with <data/>")
+}
+
+#[test]
+fn padding_hides_the_length_of_short_messages_and_is_removed_at_the_receiver() {
+    // ENC-04: Alice pads to a multiple of 64 bytes; with `none` compression
+    // and CTR the ciphertext is as long as the padded content. `<body>x</body>`
+    // (14 bytes) and a 40-character body (53 bytes) both become 64 bytes
+    // (88 Base64 characters); a 60-character body (73 bytes) becomes 128.
+    let alice = esession::Config {
+        pad_to_multiple: Some(64),
+        ..crate::harness::config(ALICE)
+    };
+    let mut pair = Pair::with_configs(alice, crate::harness::config(BOB), 20);
+    let thread = pair.handshake();
+    assert_eq!(
+        pair.info(Side::Alice).compression,
+        esession_crypto::CompressionAlgorithm::None
+    );
+    let bodies = ["x", &"a".repeat(40), &"b".repeat(60), "ends in blanks \t "];
+    let mut lengths = Vec::new();
+    for body in bodies {
+        let stanza = pair.encrypt(Side::Alice, &thread, body).remove(0);
+        lengths.push(data_of(&stanza).len());
+        pair.deliver(Side::Bob, &stanza);
+    }
+    assert_eq!(
+        lengths[0], lengths[1],
+        "ENC-04: 1 and 40 characters look alike"
+    );
+    assert_eq!(lengths[0], 88, "one 64-byte block");
+    assert_eq!(lengths[2], 172, "two 64-byte blocks");
+    assert_eq!(lengths[3], 88);
+    // The receiver gets exactly the bodies: the padding is not part of them.
+    assert_eq!(pair.bob.bodies(), bodies);
+    assert!(pair.bob.terminations().is_empty());
+    // Bob does not pad: there the lengths differ (so the check above can fail).
+    let short = pair.encrypt(Side::Bob, &thread, "x").remove(0);
+    let long = pair.encrypt(Side::Bob, &thread, &"a".repeat(40)).remove(0);
+    assert_ne!(data_of(&short).len(), data_of(&long).len());
+    pair.deliver(Side::Alice, &short);
+    pair.deliver(Side::Alice, &long);
+    assert_eq!(pair.alice.bodies(), ["x".to_owned(), "a".repeat(40)]);
 }

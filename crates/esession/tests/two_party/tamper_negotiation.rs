@@ -15,7 +15,8 @@
 //!   not-acceptable); values that change keys or nonces fail at Bob on
 //!   message 3; the rest of form_B is MACed in mac_B (ESN-38), which Alice
 //!   checks on message 4 (ESN-41) - Bob, in the 4-message flow, has already
-//!   established by then;
+//!   established by then, and drops the session when Alice's refusal arrives
+//!   before any stanza of hers (ESN-10);
 //! * messages 3 and 4: any problem is feature-not-implemented (AMB-52).
 //!
 //! Legitimately harmless changes: white space between fields (CMN-06 drops
@@ -489,21 +490,25 @@ fn observe(pair: &Pair) -> Outcome {
             }
             let message = *index;
             let peer = pair.party(by.other());
-            if message < 4 {
-                let got = Error::PeerError {
-                    condition: Some(condition),
-                    fields: error.fields.clone(),
-                };
-                if peer.failures() != [&got] {
-                    problems.push(format!("{:?} failures: {:?}", by.other(), peer.failures()));
-                }
+            // ESN-10: the other side learns of the refusal - for message 4 too:
+            // Bob, established but with nothing from Alice yet, drops the session.
+            let got = Error::PeerError {
+                condition: Some(condition),
+                fields: error.fields.clone(),
+            };
+            if peer.failures() != [&got] {
+                problems.push(format!("{:?} failures: {:?}", by.other(), peer.failures()));
             }
-            // Message 4: Bob established when he sent it and is not checked here
-            // further (see `a_refused_final_message_leaves_bob_established`).
             // ESN-10: no session on the refusing side; in the 4-message flow Bob
             // has established once he sent message 4, and only then.
             if alice_up != 0 || bob_up != usize::from(message == 4) {
                 problems.push(format!("established A{alice_up} B{bob_up}"));
+            }
+            let thread = crate::harness::thread_of(&pair.log[0].1).unwrap_or_default();
+            for side in [Alice, Bob] {
+                if pair.session_info(side, &thread).is_some() {
+                    problems.push(format!("ESN-10: {side:?} still has the session"));
+                }
             }
             Outcome::Refused {
                 by: *by,
@@ -591,6 +596,8 @@ fn a_tampered_final_message_does_not_break_the_retained_secret_chain() {
     // AMB-57: Bob established and stored a new secret when he sent message 4;
     // Alice refused it and kept the old one. Bob keeps the old one beside the
     // new until Alice proves the final keys, so the next session still matches.
+    // ESN-10: Alice's refusal reaches Bob before any stanza of hers, so Bob
+    // drops the session; his retained-secret claim was never proven.
     let mut pair = Pair::new(SEED + 1);
     pair.handshake();
     let mut bob_sessions = pair.bob.established().len();
@@ -602,17 +609,36 @@ fn a_tampered_final_message_does_not_break_the_retained_secret_chain() {
     bob_sessions += 1;
     assert_eq!(pair.alice.established().len(), 1, "Alice refused message 4");
     assert_eq!(pair.bob.established().len(), bob_sessions);
-    assert!(pair.info(Side::Bob).authenticated_by_retained_secret);
-    // Bob's first message in that session cannot reach anyone: Alice has no
-    // session on the thread and ignores it (nothing delivered, nothing sent).
-    let alice_events = pair.alice.events.len();
-    pair.chat(Bob, &thread, "into the void");
-    assert_eq!(pair.alice.events.len(), alice_events);
-    assert!(pair.alice.bodies().is_empty());
+    assert!(
+        !pair.info(Side::Bob).authenticated_by_retained_secret,
+        "AMB-57: provisional"
+    );
+    assert_eq!(
+        pair.bob.failures(),
+        [&Error::PeerError {
+            condition: Some(Fni),
+            fields: Vec::new()
+        }],
+        "ESN-10"
+    );
+    assert!(pair.bob.retained_proofs().is_empty());
+    assert!(pair.session_info(Side::Bob, &thread).is_none());
+    assert_eq!(
+        pair.bob
+            .manager
+            .send_text(&Pair::id(Side::Bob, &thread), "into the void")
+            .unwrap_err(),
+        Error::UnknownSession
+    );
     // The next genuine session is still authenticated on both sides.
-    pair.handshake();
+    let next = pair.handshake();
     assert!(pair.info(Side::Alice).authenticated_by_retained_secret);
-    assert!(pair.info(Side::Bob).authenticated_by_retained_secret);
+    assert_eq!(pair.alice_proves(&next), Some(false), "AMB-57");
+    assert!(
+        pair.session_info(Side::Bob, &next)
+            .unwrap()
+            .authenticated_by_retained_secret
+    );
 }
 
 #[test]
@@ -628,7 +654,14 @@ fn a_tampered_completion_in_a_second_session_keeps_the_chain() {
     });
     assert_eq!(pair.alice.established().len(), 1);
     assert_eq!(pair.bob.established().len(), 1);
-    pair.handshake();
+    let next = pair.handshake();
     assert!(pair.info(Side::Alice).authenticated_by_retained_secret);
-    assert!(pair.info(Side::Bob).authenticated_by_retained_secret);
+    // AMB-57: at Bob once Alice's first message proves it.
+    assert!(!pair.info(Side::Bob).authenticated_by_retained_secret);
+    assert_eq!(pair.alice_proves(&next), Some(false));
+    assert!(
+        pair.session_info(Side::Bob, &next)
+            .unwrap()
+            .authenticated_by_retained_secret
+    );
 }

@@ -1,0 +1,86 @@
+//! Opening the trust store and logging in.
+
+use esession::{Config, SessionManager, SystemRandomness};
+use esession_store::Store;
+use esession_xmpp::{ClientEvent, EsessionClient, SystemClock, connect};
+
+use crate::settings::Settings;
+
+/// Opens (or, on first use, creates) the encrypted trust store.
+pub(crate) fn open_store(settings: &Settings) -> Result<Store, String> {
+    let path = &settings.store_path;
+    if path.exists() {
+        Store::open(path, settings.unlock(false)?)
+            .map_err(|e| format!("trust store {}: {e}", path.display()))
+    } else {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        eprintln!("Creating a new encrypted trust store at {}", path.display());
+        Store::create(path, settings.unlock(true)?)
+            .map_err(|e| format!("trust store {}: {e}", path.display()))
+    }
+}
+
+/// A session manager for our account, over the persistent store.
+pub(crate) fn manager(
+    settings: &Settings,
+    store: &Store,
+    config: Config,
+) -> Result<SessionManager, String> {
+    let account = settings.account()?;
+    let trust = store.account(&account).map_err(|e| e.to_string())?;
+    let rng = crate::rng::os_seeded()?;
+    Ok(SessionManager::new(
+        Config {
+            own_jid: None,
+            ..config
+        },
+        Box::new(SystemRandomness::new(rng)),
+        Box::new(trust),
+        Box::new(SystemClock),
+    ))
+}
+
+/// Logs in and waits until online (or a clear error).
+pub(crate) async fn login(
+    settings: &Settings,
+    manager: SessionManager,
+) -> Result<EsessionClient, String> {
+    let options = settings.connect_options()?;
+    let server = options
+        .host
+        .clone()
+        .unwrap_or_else(|| options.jid.split('@').nth(1).unwrap_or_default().to_owned());
+    let xmpp = connect::client(&options).map_err(|e| e.to_string())?;
+    let mut client = EsessionClient::new(xmpp, manager);
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(20));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            event = client.next_event() => match event {
+                Some(ClientEvent::Online { jid }) => {
+                    eprintln!("Logged in as {jid}");
+                    return Ok(client);
+                }
+                Some(ClientEvent::Disconnected { reason, fatal: true }) => return Err(reason),
+                Some(ClientEvent::Disconnected { reason, .. }) => {
+                    return Err(format!("cannot reach the XMPP server {server}: {reason}"));
+                }
+                Some(_) => {}
+                None => return Err(format!("the connection to {server} closed")),
+            },
+            _ = &mut deadline => return Err(format!("cannot reach the XMPP server {server}: no answer within 20 s")),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch as HH:MM:SS UTC.
+pub(crate) fn clock_time() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}Z", day / 3600, (day / 60) % 60, day % 60)
+}

@@ -1,0 +1,184 @@
+//! `esession send` and `esession listen`: for scripts and bots.
+
+use std::io::Read;
+use std::time::Duration;
+
+use esession::{Config, Event, SessionId};
+use esession_xmpp::ClientEvent;
+use serde_json::json;
+
+use crate::account::{clock_time, login, manager, open_store};
+use crate::present;
+use crate::settings::Settings;
+
+/// Which offers `listen` accepts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AcceptPolicy {
+    /// Every offer.
+    Any,
+    /// None: offers are declined.
+    None,
+}
+
+/// `esession send CONTACT [MESSAGE]`: one encrypted message, then terminate.
+pub(crate) async fn send(
+    settings: &Settings,
+    contact: &str,
+    message: Option<String>,
+    timeout: u64,
+) -> Result<(), String> {
+    let text = match message {
+        Some(text) => text,
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| e.to_string())?;
+            text.trim_end_matches('\n').to_owned()
+        }
+    };
+    let store = open_store(settings)?;
+    let mut client = login(settings, manager(settings, &store, Config::default())?).await?;
+    let started = client
+        .start_session(contact)
+        .await
+        .map_err(|e| e.to_string())?;
+    let wait = async {
+        while let Some(event) = client.next_event().await {
+            match event {
+                ClientEvent::Session(Event::Established { session, info }) => {
+                    return Ok((session, info));
+                }
+                ClientEvent::Session(Event::NegotiationFailed { session, error })
+                    if session.thread == started.thread =>
+                {
+                    return Err(present::failure(&session.peer, &error));
+                }
+                ClientEvent::Disconnected {
+                    reason,
+                    fatal: true,
+                } => return Err(reason),
+                _ => {}
+            }
+        }
+        Err("the connection closed".to_owned())
+    };
+    let (session, info) = tokio::time::timeout(Duration::from_secs(timeout), wait)
+        .await
+        .map_err(|_| format!("{contact} did not complete an encrypted session within {timeout} s (offline, or no ESession support)"))??;
+    eprintln!("{}", present::established(&session.peer, &info));
+    client
+        .send_text(&session, &text)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .terminate(&session)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(event) = client.next_event().await {
+            if matches!(event, ClientEvent::Session(Event::Terminated { .. })) {
+                break;
+            }
+        }
+    })
+    .await;
+    client.disconnect().await;
+    Ok(())
+}
+
+/// `esession listen`: accept sessions and print what arrives.
+pub(crate) async fn listen(
+    settings: &Settings,
+    json_output: bool,
+    policy: AcceptPolicy,
+    count: Option<usize>,
+) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let config = Config {
+        auto_accept: policy == AcceptPolicy::Any,
+        ..Config::default()
+    };
+    let mut client = login(settings, manager(settings, &store, config)?).await?;
+    let mut received = 0usize;
+    let emit = |value: serde_json::Value, text: String| {
+        if json_output {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+    };
+    while let Some(event) = client.next_event().await {
+        let time = clock_time();
+        match event {
+            ClientEvent::Session(Event::OfferReceived { session }) => {
+                // Policy `none`: decline (SSN-07).
+                let _ = client.reject_offer(&session).await;
+                emit(
+                    json!({"event": "declined", "peer": session.peer, "time": time}),
+                    format!("[{time}] declined an offer from {}", session.peer),
+                );
+            }
+            ClientEvent::Session(Event::Established { session, info }) => emit(
+                json!({"event": "established", "peer": session.peer, "thread": session.thread, "sas": info.sas,
+                       "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
+                       "cipher": info.cipher.name(), "time": time}),
+                present::established(&session.peer, &info),
+            ),
+            ClientEvent::Session(Event::MessageReceived { session, message }) => {
+                let body = present::body(&message).unwrap_or_default();
+                emit(
+                    json!({"event": "message", "peer": session.peer, "thread": session.thread, "body": body, "encrypted": true, "time": time}),
+                    format!("[{time}] {}: {body}", session.peer),
+                );
+                received += 1;
+                if count.is_some_and(|n| received >= n) {
+                    break;
+                }
+            }
+            ClientEvent::Session(Event::Terminated { session, reason }) => emit(
+                json!({"event": "terminated", "peer": session.peer, "thread": session.thread, "reason": format!("{reason:?}"), "time": time}),
+                present::terminated(&session.peer, &reason),
+            ),
+            ClientEvent::Session(Event::RetainedSecretProven {
+                session,
+                chain_verified,
+            }) => emit(
+                json!({"event": "retained_secret_proven", "peer": session.peer, "thread": session.thread, "chain_verified": chain_verified, "time": time}),
+                format!("[{time}] {} proved the retained secret", session.peer),
+            ),
+            ClientEvent::Session(Event::SecurityAlert { session, alert }) => emit(
+                json!({"event": "alert", "peer": session.peer, "alert": format!("{alert:?}"), "time": time}),
+                present::alert(&session.peer, &alert),
+            ),
+            ClientEvent::Session(Event::NegotiationFailed { session, error }) => emit(
+                json!({"event": "negotiation_failed", "peer": session.peer, "error": error.to_string(), "time": time}),
+                present::failure(&session.peer, &error),
+            ),
+            ClientEvent::Session(other) => {
+                if let Some(text) = present::other(&other) {
+                    emit(json!({"event": "notice", "text": text, "time": time}), text);
+                }
+            }
+            ClientEvent::PlainMessage { from, body } => emit(
+                json!({"event": "message", "peer": from, "body": body, "encrypted": false, "time": time}),
+                format!("[{time}] {from} (NOT ENCRYPTED): {body}"),
+            ),
+            ClientEvent::Disconnected { reason, fatal } => {
+                emit(
+                    json!({"event": "disconnected", "reason": reason, "time": time}),
+                    format!("!!! {reason}"),
+                );
+                if fatal {
+                    return Err(reason);
+                }
+            }
+            _ => {}
+        }
+    }
+    client.disconnect().await;
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn _id(_: SessionId) {}
