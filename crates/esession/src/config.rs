@@ -45,6 +45,9 @@ pub struct Config {
     /// [`crate::Event::OfferReceived`] and nothing is sent until the
     /// application calls accept or reject (SSN-09).
     pub auto_accept: bool,
+    /// Answer an offer delivered from offline storage with a fresh offer
+    /// (SSN-10: immediate sessions only). When false such offers are ignored.
+    pub reoffer_delayed_offers: bool,
     /// Seconds a negotiation may wait for the peer's next message before it is
     /// forgotten by [`crate::SessionManager::expire_negotiations`].
     pub negotiation_timeout: u64,
@@ -80,6 +83,7 @@ impl Default for Config {
             pad_to_multiple: None,
             max_plaintext_len: 1 << 20,
             auto_accept: true,
+            reoffer_delayed_offers: true,
             negotiation_timeout: 120,
             retained_secret_lifetime: 180 * 24 * 3600,
             accept_plain_sessions: false,

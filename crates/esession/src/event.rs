@@ -135,6 +135,14 @@ pub enum Event {
         /// Which session.
         session: SessionId,
     },
+    /// An offer arrived from offline storage (XEP-0203 delay); it was not
+    /// answered, and a fresh offer was sent on a new thread instead (SSN-10).
+    StaleOfferReplaced {
+        /// The stale offer.
+        stale: SessionId,
+        /// Our new offer.
+        session: SessionId,
+    },
     /// A plain (unencrypted) stanza session was agreed at the peer's request (ESN-11).
     PlainSessionAccepted {
         /// Which session.

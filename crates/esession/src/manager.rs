@@ -73,6 +73,9 @@ impl core::fmt::Debug for SessionManager {
     }
 }
 
+/// XEP-0203 delayed delivery.
+const DELAY_NS: &str = "urn:xmpp:delay";
+
 fn key(peer: &str, thread: &str) -> (String, String) {
     (bare(peer).to_owned(), thread.to_owned())
 }
@@ -417,6 +420,21 @@ impl SessionManager {
         };
         if form.kind != esession_wire::form::FormKind::Form {
             return; // Not an offer: a stray answer for a forgotten attempt.
+        }
+        // SSN-10: an offer delivered from offline storage (it carries a XEP-0203
+        // delay) is stale: its sender has long given up waiting. Answer with a
+        // fresh offer on a new thread instead of a reply.
+        if stanza.children().any(|c| c.is("delay", DELAY_NS)) {
+            if self.config.reoffer_delayed_offers {
+                if let Ok((session, fresh)) = self.start_session(from) {
+                    out.stanzas.extend(fresh.stanzas);
+                    out.event(Event::StaleOfferReplaced {
+                        stale: SessionId { peer: from.to_owned(), thread: thread.to_owned() },
+                        session,
+                    });
+                }
+            }
+            return;
         }
         match responder::evaluate(&self.config, from, thread, x, &form) {
             Ok(OfferOutcome::Esession(offer)) => {
