@@ -1,0 +1,255 @@
+//! The schema, its version (`PRAGMA user_version`) and the migrations list.
+//!
+//! Migration `n` takes a database from version `n - 1` to `n`. [`migrate`]
+//! applies every pending one and sets the new version in one transaction, so an
+//! interrupted upgrade leaves the old version intact. To add version 2: write
+//! `fn v2`, append `Migration { to: 2, apply: v2 }` to [`MIGRATIONS`]; the
+//! `meta` table is never changed incompatibly (it holds what unlocks the store).
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::StoreError;
+use crate::seal::DataKey;
+
+/// One step of the migrations list.
+pub(crate) struct Migration {
+    /// The version the database has after this step.
+    pub(crate) to: u32,
+    /// Runs inside the upgrade transaction; gets the data key so that a later
+    /// step can re-seal secrets.
+    pub(crate) apply: fn(&Transaction<'_>, &DataKey) -> Result<(), StoreError>,
+}
+
+/// Every migration, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration { to: 1, apply: v1 }];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT_VERSION: u32 = 1;
+
+/// The newest version `migrations` reaches.
+pub(crate) fn newest(migrations: &[Migration]) -> u32 {
+    migrations.last().map_or(0, |m| m.to)
+}
+
+pub(crate) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("schema version {v}")))
+}
+
+/// Applies the migrations above the current version inside `tx` (which the
+/// caller commits). Returns the version found.
+pub(crate) fn apply_pending(
+    tx: &Transaction<'_>,
+    key: &DataKey,
+    migrations: &[Migration],
+) -> Result<u32, StoreError> {
+    let found = user_version(tx)?;
+    let supported = newest(migrations);
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    for migration in migrations.iter().filter(|m| m.to > found) {
+        (migration.apply)(tx, key)?;
+        // PRAGMA user_version is part of the transaction: rolled back with it.
+        tx.pragma_update(None, "user_version", migration.to)?;
+    }
+    Ok(found)
+}
+
+/// Brings an existing store up to the newest version of `migrations`, all in
+/// one IMMEDIATE transaction. Returns the version found.
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    key: &DataKey,
+    migrations: &[Migration],
+) -> Result<u32, StoreError> {
+    // Cheap check first so that an up-to-date store takes no write lock.
+    let found = user_version(conn)?;
+    if found == newest(migrations) {
+        return Ok(found);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = apply_pending(&tx, key, migrations)?;
+    tx.commit()?;
+    Ok(found)
+}
+
+/// Version 1: every table. Secret columns hold sealed values (see `seal`).
+pub(crate) const V1_SQL: &str = "
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value ANY
+) STRICT;
+
+CREATE TABLE signing_keys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account     TEXT NOT NULL,
+    algorithm   TEXT NOT NULL,
+    public_key  BLOB NOT NULL,
+    private_key BLOB NOT NULL,
+    created     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX signing_keys_account ON signing_keys (account, id);
+
+CREATE TABLE peer_keys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account     TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    keyvalue    BLOB NOT NULL,
+    petname     TEXT,
+    verified    INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+    first_seen  INTEGER NOT NULL,
+    UNIQUE (account, fingerprint)
+) STRICT;
+
+CREATE TABLE peer_key_jids (
+    key_id     INTEGER NOT NULL REFERENCES peer_keys (id) ON DELETE CASCADE,
+    peer       TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    PRIMARY KEY (key_id, peer)
+) STRICT;
+CREATE INDEX peer_key_jids_peer ON peer_key_jids (peer);
+
+CREATE TABLE retained_secrets (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    account  TEXT NOT NULL,
+    peer     TEXT NOT NULL,
+    client   TEXT NOT NULL,
+    secret   BLOB NOT NULL,
+    created  INTEGER NOT NULL,
+    expires  INTEGER NOT NULL,
+    verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1))
+) STRICT;
+CREATE INDEX retained_secrets_peer ON retained_secrets (account, peer, client, id);
+CREATE INDEX retained_secrets_expires ON retained_secrets (expires);
+
+CREATE TABLE other_secrets (
+    account TEXT NOT NULL,
+    peer    TEXT NOT NULL,
+    secret  BLOB NOT NULL,
+    PRIMARY KEY (account, peer)
+) STRICT;
+
+CREATE TABLE sas_states (
+    account TEXT NOT NULL,
+    peer    TEXT NOT NULL,
+    client  TEXT NOT NULL,
+    state   TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'dismissed')),
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (account, peer, client)
+) STRICT;
+
+CREATE TABLE contacts (
+    account TEXT NOT NULL,
+    peer    TEXT NOT NULL,
+    profile TEXT,
+    PRIMARY KEY (account, peer)
+) STRICT;
+";
+
+fn v1(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+    tx.execute_batch(V1_SQL)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> DataKey {
+        DataKey::from_key_material(&[1u8; 32], &[2u8; 16]).unwrap()
+    }
+
+    fn v2(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+        tx.execute_batch("ALTER TABLE contacts ADD COLUMN note TEXT")?;
+        Ok(())
+    }
+
+    fn failing(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+        tx.execute_batch("CREATE TABLE half_done (x INTEGER)")?;
+        Err(StoreError::Invalid("migration failed on purpose".into()))
+    }
+
+    #[test]
+    fn migrates_a_fresh_database_to_the_current_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn, &key(), MIGRATIONS).unwrap(), 0);
+        assert_eq!(user_version(&conn).unwrap(), CURRENT_VERSION);
+        assert_eq!(newest(MIGRATIONS), CURRENT_VERSION);
+        // Running again changes nothing.
+        assert_eq!(
+            migrate(&mut conn, &key(), MIGRATIONS).unwrap(),
+            CURRENT_VERSION
+        );
+    }
+
+    #[test]
+    fn applies_only_the_pending_migrations_and_keeps_data() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &key(), MIGRATIONS).unwrap();
+        conn.execute(
+            "INSERT INTO contacts (account, peer, profile) VALUES ('a@x', 'b@y', 'gajim')",
+            [],
+        )
+        .unwrap();
+        let with_v2 = [
+            Migration { to: 1, apply: v1 },
+            Migration { to: 2, apply: v2 },
+        ];
+        assert_eq!(migrate(&mut conn, &key(), &with_v2).unwrap(), 1);
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        let (profile, note): (String, Option<String>) = conn
+            .query_row("SELECT profile, note FROM contacts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(profile, "gajim");
+        assert_eq!(note, None);
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_old_version_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &key(), MIGRATIONS).unwrap();
+        let broken = [
+            Migration { to: 1, apply: v1 },
+            Migration { to: 2, apply: v2 },
+            Migration {
+                to: 3,
+                apply: failing,
+            },
+        ];
+        assert!(migrate(&mut conn, &key(), &broken).is_err());
+        assert_eq!(user_version(&conn).unwrap(), 1);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        let note_column: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('contacts') WHERE name = 'note'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(note_column, 0, "v2 rolled back with v3");
+    }
+
+    #[test]
+    fn refuses_a_newer_database() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        assert!(matches!(
+            migrate(&mut conn, &key(), MIGRATIONS),
+            Err(StoreError::TooNew {
+                found: 7,
+                supported: CURRENT_VERSION
+            })
+        ));
+    }
+}
