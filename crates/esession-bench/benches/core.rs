@@ -12,7 +12,9 @@ use std::hint::black_box;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
-use esession::{Config, Event, FixedClock, MemoryTrustStore, SessionId, SessionManager, SystemRandomness};
+use esession::{
+    Config, Event, FixedClock, MemoryTrustStore, SessionId, SessionManager, SystemRandomness,
+};
 use esession_crypto::{CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, ModpGroup};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
@@ -43,7 +45,11 @@ const ALICE: &str = "alice@example.org/pda";
 const BOB: &str = "bob@example.com/laptop";
 
 fn manager(jid: &str, groups: Vec<ModpGroup>, seed: u64) -> SessionManager {
-    let config = Config { own_jid: Some(jid.to_owned()), groups, ..Config::default() };
+    let config = Config {
+        own_jid: Some(jid.to_owned()),
+        groups,
+        ..Config::default()
+    };
     SessionManager::new(
         config,
         Box::new(SystemRandomness::new(Rng(seed))),
@@ -70,9 +76,24 @@ fn negotiate(alice: &mut SessionManager, bob: &mut SessionManager) -> (SessionId
 fn bench_negotiation(c: &mut Criterion) {
     let mut group = c.benchmark_group("negotiation");
     group.sample_size(30);
-    let mut alice = manager(ALICE, vec![ModpGroup::Group5, ModpGroup::Group14, ModpGroup::Group2, ModpGroup::Group1], 1);
-    let mut bob = manager(BOB, vec![ModpGroup::Group14, ModpGroup::Group2, ModpGroup::Group1], 2);
-    group.bench_function("full", |b| b.iter(|| black_box(negotiate(&mut alice, &mut bob))));
+    let mut alice = manager(
+        ALICE,
+        vec![
+            ModpGroup::Group5,
+            ModpGroup::Group14,
+            ModpGroup::Group2,
+            ModpGroup::Group1,
+        ],
+        1,
+    );
+    let mut bob = manager(
+        BOB,
+        vec![ModpGroup::Group14, ModpGroup::Group2, ModpGroup::Group1],
+        2,
+    );
+    group.bench_function("full", |b| {
+        b.iter(|| black_box(negotiate(&mut alice, &mut bob)))
+    });
     group.finish();
 }
 
@@ -92,7 +113,10 @@ fn bench_stanza(c: &mut Criterion) {
         b.iter(|| {
             let out = alice.send_message(&alice_id, black_box(&plain)).unwrap();
             let received = bob.handle_stanza(&out.stanzas[0]);
-            assert!(matches!(received.events[..], [Event::MessageReceived { .. }]));
+            assert!(matches!(
+                received.events[..],
+                [Event::MessageReceived { .. }]
+            ));
             black_box(received)
         })
     });

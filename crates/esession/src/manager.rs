@@ -169,7 +169,10 @@ impl SessionManager {
                     continue;
                 }
                 out.event(Event::NegotiationFailed {
-                    session: SessionId { peer: state.peer().to_owned(), thread: k.1.clone() },
+                    session: SessionId {
+                        peer: state.peer().to_owned(),
+                        thread: k.1.clone(),
+                    },
                     error: Error::Timeout,
                 });
             }
@@ -429,7 +432,10 @@ impl SessionManager {
                 if let Ok((session, fresh)) = self.start_session(from) {
                     out.stanzas.extend(fresh.stanzas);
                     out.event(Event::StaleOfferReplaced {
-                        stale: SessionId { peer: from.to_owned(), thread: thread.to_owned() },
+                        stale: SessionId {
+                            peer: from.to_owned(),
+                            thread: thread.to_owned(),
+                        },
                         session,
                     });
                 }
@@ -497,7 +503,8 @@ impl SessionManager {
     ) {
         let thread = alice.thread.clone();
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions.insert(key(from, &thread), State::Offered(Box::new(alice)));
+            self.sessions
+                .insert(key(from, &thread), State::Offered(Box::new(alice)));
             return;
         };
         let Some((x, form)) = parse_wrapper(wrapper) else {
@@ -546,7 +553,8 @@ impl SessionManager {
                     },
                 });
             }
-            self.sessions.insert(key(&peer, &thread), State::Answered(Box::new(bob)));
+            self.sessions
+                .insert(key(&peer, &thread), State::Answered(Box::new(bob)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -576,7 +584,8 @@ impl SessionManager {
     fn on_final(&mut self, alice: initiator::AwaitingFinal, stanza: &Element, out: &mut Output) {
         let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions.insert(key(&peer, &thread), State::Completed(Box::new(alice)));
+            self.sessions
+                .insert(key(&peer, &thread), State::Completed(Box::new(alice)));
             return;
         };
         let parsed = parse_wrapper(wrapper);
@@ -635,7 +644,10 @@ fn prove_peer(session: &mut EstablishedSession, trust: &mut dyn TrustStore, out:
         }
     }
     if let Some(chain_verified) = session.prove_retained_claim() {
-        out.event(Event::RetainedSecretProven { session: session.id().clone(), chain_verified });
+        out.event(Event::RetainedSecretProven {
+            session: session.id().clone(),
+            chain_verified,
+        });
     }
 }
 
@@ -721,7 +733,9 @@ fn on_established(
         }
         Err(OpenFailure::Unauthenticated) if is_error => {
             // A bounce of one of our own stanzas (it carries our <c/>): harmless.
-            out.event(Event::DeliveryError { session: session.id().clone() });
+            out.event(Event::DeliveryError {
+                session: session.id().clone(),
+            });
             Keep::Keep
         }
         Err(_) => {

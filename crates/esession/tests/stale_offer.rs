@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 //! SSN-10: an offer delivered from offline storage is answered with a fresh
 //! offer on a new thread, not with a reply.
 
@@ -24,7 +29,10 @@ fn manager(jid: &str, seed: u64, reoffer: bool) -> SessionManager {
 }
 
 fn delayed(mut offer: Element) -> Element {
-    let delay: Element = "<delay xmlns='urn:xmpp:delay' from='example.com' stamp='2026-11-20T10:00:00Z'/>".parse().unwrap();
+    let delay: Element =
+        "<delay xmlns='urn:xmpp:delay' from='example.com' stamp='2026-11-20T10:00:00Z'/>"
+            .parse()
+            .unwrap();
     offer.append_child(delay);
     offer
 }
@@ -40,17 +48,29 @@ fn a_delayed_offer_gets_a_fresh_offer_on_a_new_thread_and_that_session_establish
     let (_, offer) = alice.start_session("bob@example.com/laptop").unwrap();
     let old_thread = thread(&offer.stanzas[0]);
     let out = bob.handle_stanza(&delayed(offer.stanzas[0].clone()));
-    let [fresh] = &out.stanzas[..] else { panic!("{:?}", out.stanzas) };
+    let [fresh] = &out.stanzas[..] else {
+        panic!("{:?}", out.stanzas)
+    };
     assert_ne!(thread(fresh), old_thread, "a new ThreadID, never a reply");
     assert_eq!(fresh.attr("to"), Some("alice@example.org/pda"));
-    assert!(matches!(&out.events[..], [Event::StaleOfferReplaced { stale, .. }] if stale.thread == old_thread));
+    assert!(
+        matches!(&out.events[..], [Event::StaleOfferReplaced { stale, .. }] if stale.thread == old_thread)
+    );
     // The fresh offer (Bob initiating now) completes normally.
     let answer = alice.handle_stanza(fresh);
     let completion = bob.handle_stanza(&answer.stanzas[0]);
     let last = alice.handle_stanza(&completion.stanzas[0]);
-    assert!(last.events.iter().any(|e| matches!(e, Event::Established { .. })));
+    assert!(
+        last.events
+            .iter()
+            .any(|e| matches!(e, Event::Established { .. }))
+    );
     let done = bob.handle_stanza(&last.stanzas[0]);
-    assert!(done.events.iter().any(|e| matches!(e, Event::Established { .. })));
+    assert!(
+        done.events
+            .iter()
+            .any(|e| matches!(e, Event::Established { .. }))
+    );
 }
 
 #[test]

@@ -248,12 +248,22 @@ fn replay(name: &str, oss: Option<&str>) {
             .filter(|e| matches!(e, Event::RetainedSecretProven { .. }))
             .count();
         let first_from_alice = from_alice && n == 5;
-        assert_eq!(proven, usize::from(first_from_alice && with_rs), "{:?}", received.events);
+        assert_eq!(
+            proven,
+            usize::from(first_from_alice && with_rs),
+            "{:?}",
+            received.events
+        );
         let bodies: Vec<String> = received.events.iter().filter_map(body_of).collect();
         assert_eq!(bodies, vec![body.to_owned()]);
     }
 
-    assert_eq!(bob.session_info(&bob_id).unwrap().authenticated_by_retained_secret, with_rs);
+    assert_eq!(
+        bob.session_info(&bob_id)
+            .unwrap()
+            .authenticated_by_retained_secret,
+        with_rs
+    );
 
     // Termination: encrypted terminate form and its encrypted acknowledgement (ESN-45/46).
     let index_of = |flag: &str| {
