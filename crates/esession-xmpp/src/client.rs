@@ -227,12 +227,9 @@ impl EsessionClient {
         let full = from.to_string();
         let resources = self.online.entry(bare).or_default();
         match presence.type_ {
-            PresenceType::None => {
-                if !resources.contains(&full) {
-                    resources.push(full.clone());
-                    self.queue
-                        .push_back(ClientEvent::ContactOnline { jid: full });
-                }
+            PresenceType::None if !resources.contains(&full) => {
+                resources.push(full.clone());
+                self.queue.push_back(ClientEvent::ContactOnline { jid: full });
             }
             // SSN-16: unavailable presence does not end a session by itself.
             PresenceType::Unavailable => resources.retain(|r| r != &full),
