@@ -53,6 +53,26 @@ pub(crate) async fn login(
         .host
         .clone()
         .unwrap_or_else(|| options.jid.split('@').nth(1).unwrap_or_default().to_owned());
+    // A clear message for an unreachable server before tokio-xmpp's silent retries.
+    let port = options.port.unwrap_or(5222);
+    let probe = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::net::TcpStream::connect((server.as_str(), port)),
+    )
+    .await;
+    match probe {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if options.host.is_some() || options.port.is_some() => {
+            return Err(format!("cannot reach the XMPP server {server}:{port}: {e}"));
+        }
+        Err(_) if options.host.is_some() || options.port.is_some() => {
+            return Err(format!(
+                "cannot reach the XMPP server {server}:{port}: no answer within 10 s"
+            ));
+        }
+        // Without an explicit host or port the server may be found through DNS SRV.
+        _ => {}
+    }
     let xmpp = connect::client(&options).map_err(|e| e.to_string())?;
     let mut client = EsessionClient::new(xmpp, manager);
     let deadline = tokio::time::sleep(std::time::Duration::from_secs(20));
@@ -71,7 +91,9 @@ pub(crate) async fn login(
                 Some(_) => {}
                 None => return Err(format!("the connection to {server} closed")),
             },
-            _ = &mut deadline => return Err(format!("cannot reach the XMPP server {server}: no answer within 20 s")),
+            _ = &mut deadline => return Err(format!(
+                "could not log in to {server} within 20 s (TLS certificate not trusted? try --ca-file; or the server does not answer XMPP)"
+            )),
         }
     }
 }

@@ -280,6 +280,24 @@ pub(crate) fn run() -> Result<(), String> {
 
     println!("\nSession 2: the same parties again (retained secret from session 1)\n");
     let (alice2, bob2, cpu2) = negotiate(&mut alice, &mut bob, false)?;
+    // Bob's retained-secret claim is proven by Alice's first message (AMB-57).
+    let first = alice
+        .manager
+        .send_text(&alice2, "Hello again, Bob.")
+        .map_err(|e| e.to_string())?;
+    let got = bob
+        .manager
+        .handle_stanza(first.stanzas.first().ok_or("nothing sent")?);
+    check(
+        "Bob receives Alice's first message of session 2, proving the retained secret",
+        got.events
+            .iter()
+            .any(|e| matches!(e, Event::RetainedSecretProven { .. }))
+            && got
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::MessageReceived { .. })),
+    )?;
     let a2 = alice
         .manager
         .session_info(&alice2)

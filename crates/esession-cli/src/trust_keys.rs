@@ -55,7 +55,7 @@ pub(crate) enum KeysCommand {
     },
     /// List our signing keys.
     List,
-    /// Print a public key (hex of its PKCS#8-independent components) for sharing.
+    /// Print a public key as its XML-DSig <KeyValue/>, with its SHA-256 fingerprint.
     Export {
         /// The key id from `keys list`.
         id: i64,
@@ -172,7 +172,29 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
                     .map_err(|e| e.to_string())?,
                 other => return Err(format!("unknown algorithm {other:?} (rsa or dsa)")),
             };
-            let public = format!("{:?}", key.verifying_key().components());
+            // The public key as its XML-DSig <KeyValue/> (ESN-55), the form peers see.
+            let keyvalue = match key.verifying_key().components() {
+                esession_crypto::KeyComponents::Rsa { modulus, exponent } => {
+                    esession_wire::keyvalue::KeyValue::Rsa {
+                        modulus: modulus.clone(),
+                        exponent: exponent.clone(),
+                    }
+                }
+                esession_crypto::KeyComponents::Dsa { p, q, g, y } => {
+                    esession_wire::keyvalue::KeyValue::Dsa {
+                        p: p.clone(),
+                        q: q.clone(),
+                        g: g.clone(),
+                        y: y.clone(),
+                        j: None,
+                        seed: None,
+                        pgen_counter: None,
+                    }
+                }
+                _ => return Err("unsupported key type".to_owned()),
+            };
+            let element = esession_wire::minidom::Element::from(&keyvalue);
+            let public = esession_wire::xml::serialize(&element, "").map_err(|e| e.to_string())?;
             let id = store
                 .add_signing_key(
                     &account,
@@ -194,7 +216,14 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
                 .iter()
                 .find(|k| k.id.0 == id)
                 .ok_or(format!("no key {id}"))?;
-            println!("{}", String::from_utf8_lossy(&key.public_key));
+            let text = String::from_utf8_lossy(&key.public_key).into_owned();
+            let element = esession_wire::xml::parse_document(&text).map_err(|e| e.to_string())?;
+            let keyvalue =
+                esession_wire::keyvalue::KeyValue::try_from(&element).map_err(|e| e.to_string())?;
+            let fingerprint =
+                esession_crypto::HashAlgorithm::Sha256.digest(&[&keyvalue.normalized_bytes()]);
+            println!("{text}");
+            println!("SHA-256 fingerprint: {}", hex::encode(fingerprint));
         }
     }
     Ok(())

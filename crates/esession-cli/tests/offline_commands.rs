@@ -1,0 +1,204 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+//! The `esession` commands that need no server: key file, keys, trust, demo,
+//! selftest, and the refusal of plaintext to a non-loopback host.
+
+use std::process::{Command, Output};
+
+fn esession(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_esession"))
+        .args(["--jid", "alice@example.org", "--store"])
+        .arg(dir.join("store.db"))
+        .arg("--store-key-file")
+        .arg(dir.join("key"))
+        .args(args)
+        .env_remove("ESESSION_PASSWORD")
+        .env_remove("ESESSION_STORE_PASSPHRASE")
+        .env("XDG_CONFIG_HOME", dir)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn key_file_then_keys_generate_list_export_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = esession(
+        dir.path(),
+        &["key-file", dir.path().join("key").to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let out = esession(dir.path(), &["keys", "generate", "--bits", "2048"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("http://www.w3.org/2000/09/xmldsig#rsa-sha256"));
+
+    let out = esession(dir.path(), &["keys", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let out = esession(dir.path(), &["keys", "export", &id]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "<KeyValue xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><RSAKeyValue><Modulus>"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("SHA-256 fingerprint: "), "{shown}");
+    // The store never holds the private key in clear.
+    let raw = std::fs::read(dir.path().join("store.db")).unwrap();
+    assert!(!raw.windows(11).any(|w| w == b"PRIVATE KEY"));
+}
+
+#[test]
+fn trust_list_and_forget_work_on_an_empty_store() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        esession(
+            dir.path(),
+            &["key-file", dir.path().join("key").to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let out = esession(dir.path(), &["trust", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = esession(dir.path(), &["trust", "forget", "bob@example.com"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Forgot bob@example.com"));
+}
+
+#[test]
+fn a_wrong_key_file_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        esession(
+            dir.path(),
+            &["key-file", dir.path().join("key").to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    assert!(esession(dir.path(), &["trust", "list"]).status.success());
+    std::fs::remove_file(dir.path().join("key")).unwrap();
+    assert!(
+        esession(
+            dir.path(),
+            &["key-file", dir.path().join("key").to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let out = esession(dir.path(), &["trust", "list"]);
+    assert!(!out.status.success());
+    assert!(text(&out).to_lowercase().contains("key"), "{}", text(&out));
+}
+
+#[test]
+fn plaintext_to_a_non_loopback_host_is_refused_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        esession(
+            dir.path(),
+            &["key-file", dir.path().join("key").to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    std::fs::write(dir.path().join("pw"), "x").unwrap();
+    let out = esession(
+        dir.path(),
+        &[
+            "--host",
+            "192.0.2.1",
+            "--insecure-plaintext-loopback",
+            "--password-file",
+            dir.path().join("pw").to_str().unwrap(),
+            "send",
+            "bob@example.com",
+            "hi",
+        ],
+    );
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(
+        shown.contains("plaintext") || shown.contains("cannot reach"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        esession(
+            dir.path(),
+            &["key-file", dir.path().join("key").to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    std::fs::write(dir.path().join("pw"), "x").unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let out = esession(
+        dir.path(),
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "1",
+            "--password-file",
+            dir.path().join("pw").to_str().unwrap(),
+            "send",
+            "bob@example.com",
+            "hi",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("cannot reach the XMPP server 127.0.0.1:1"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_demo_and_the_selftest_pass() {
+    let demo = Command::new(env!("CARGO_BIN_EXE_esession"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let shown = text(&demo);
+    assert!(demo.status.success(), "{shown}");
+    assert!(shown.contains("All demo steps verified."));
+    assert!(!shown.contains("FAIL"));
+    let selftest = Command::new(env!("CARGO_BIN_EXE_esession"))
+        .arg("selftest")
+        .output()
+        .unwrap();
+    assert!(selftest.status.success(), "{}", text(&selftest));
+}

@@ -1,0 +1,231 @@
+//! Smoke test of the built `esession` binary against a real Prosody on
+//! loopback: Bob runs `esession listen --json --count 2`, Alice runs
+//! `esession send` twice (two processes, so her trust store is reopened from
+//! disk in between). Passwords come from files, both trust stores are unlocked
+//! with key files made by `esession key-file`. Bob connects with STARTTLS
+//! trusting the server's certificate (`--ca-file`), Alice with
+//! `--insecure-plaintext-loopback`.
+//!
+//! Without Prosody this test prints a loud SKIPPED banner and passes, unless
+//! `ESESSION_REQUIRE_PROSODY=1`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use esession_testkit::peer::run_token;
+use esession_testkit::{Archive, Prosody, prosody_or_skip};
+
+const BIN: &str = env!("CARGO_BIN_EXE_esession");
+
+/// `esession` with no config file, keyring or environment secrets of the user's.
+fn esession(home: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env_remove("ESESSION_PASSWORD")
+        .env_remove("ESESSION_STORE_PASSPHRASE")
+        .stdin(Stdio::null());
+    command
+}
+
+/// The global flags for `user` on `server`.
+fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool) -> Vec<String> {
+    let path = |name: String| home.join(name).display().to_string();
+    let mut args = vec![
+        "--jid".to_owned(),
+        format!("{user}@localhost/cli"),
+        "--host".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--port".to_owned(),
+        server.c2s_port().to_string(),
+        "--password-file".to_owned(),
+        path(format!("{user}.pw")),
+        "--store".to_owned(),
+        path(format!("{user}.db")),
+        "--store-key-file".to_owned(),
+        path(format!("{user}.key")),
+    ];
+    if tls {
+        args.extend([
+            "--ca-file".to_owned(),
+            server.ca_file().display().to_string(),
+        ]);
+    } else {
+        args.push("--insecure-plaintext-loopback".to_owned());
+    }
+    args
+}
+
+/// Forwards each line of `stream` (a child's stdout or stderr) to a channel.
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(
+    rx: &mpsc::Receiver<String>,
+    what: &str,
+    within: Duration,
+) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(what);
+                seen.push(line);
+                if done {
+                    return Ok(seen);
+                }
+            }
+            Err(_) => {
+                return Err(format!(
+                    "no line containing {what:?} within {within:?}; got {seen:?}"
+                ));
+            }
+        }
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn send_and_listen_through_prosody() {
+    let Some(prosody) = prosody_or_skip("send_and_listen_through_prosody") else {
+        return;
+    };
+    let started = Instant::now();
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for user in ["alice", "bob"] {
+        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
+        let key = home.join(format!("{user}.key"));
+        let made = esession(home).arg("key-file").arg(&key).output().unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "key file mode");
+    }
+
+    let mut bob = esession(home)
+        .args(account_args(&server, home, "bob", true))
+        .args(["listen", "--json", "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bob_out = lines(bob.stdout.take().unwrap());
+    let bob_err = lines(bob.stderr.take().unwrap());
+    let login = std::panic::catch_unwind(|| {
+        wait_line(
+            &bob_err,
+            "Logged in as bob@localhost/cli",
+            Duration::from_secs(30),
+        )
+    });
+    if login.is_err() {
+        kill(&mut bob);
+        panic!("bob's listen did not log in");
+    }
+
+    let run = run_token();
+    let mut alice_stderr = Vec::new();
+    for i in 0..2 {
+        let text = format!("hello {i} from the CLI {run}");
+        let sent = esession(home)
+            .args(account_args(&server, home, "alice", false))
+            .args(["send", "bob@localhost/cli", &text, "--timeout", "20"])
+            .output()
+            .unwrap();
+        if !sent.status.success() {
+            kill(&mut bob);
+            panic!("esession send #{i}: {}", show(&sent));
+        }
+        alice_stderr.push(String::from_utf8_lossy(&sent.stderr).into_owned());
+    }
+
+    // Bob exits by himself after the second message.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = bob.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill(&mut bob);
+            panic!("listen --count 2 did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "listen exited with {status}");
+    let events: Vec<serde_json::Value> = bob_out
+        .try_iter()
+        .map(|line| {
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+        })
+        .collect();
+    let messages: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "message").collect();
+    assert_eq!(messages.len(), 2, "events: {events:#?}");
+    for (i, message) in messages.iter().enumerate() {
+        assert_eq!(message["body"], format!("hello {i} from the CLI {run}"));
+        assert_eq!(message["encrypted"], true);
+        assert_eq!(message["peer"], "alice@localhost/cli");
+    }
+    let established: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "established")
+        .collect();
+    assert_eq!(established.len(), 2, "events: {events:#?}");
+    assert_eq!(established[0]["sas"].as_str().map(str::len), Some(5));
+    // The second session: Alice (a new process, her store reopened from disk)
+    // proved the secret retained from the first.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "retained_secret_proven"),
+        "events: {events:#?}"
+    );
+    assert!(
+        alice_stderr[1].contains("Authenticated by the secret retained"),
+        "alice's second send: {}",
+        alice_stderr[1]
+    );
+    assert!(!alice_stderr[0].contains("Authenticated by the secret retained"));
+    eprintln!("send_and_listen_through_prosody: {:?}", started.elapsed());
+}
