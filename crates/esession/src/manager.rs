@@ -428,17 +428,17 @@ impl SessionManager {
         // delay) is stale: its sender has long given up waiting. Answer with a
         // fresh offer on a new thread instead of a reply.
         if stanza.children().any(|c| c.is("delay", DELAY_NS)) {
-            if self.config.reoffer_delayed_offers {
-                if let Ok((session, fresh)) = self.start_session(from) {
-                    out.stanzas.extend(fresh.stanzas);
-                    out.event(Event::StaleOfferReplaced {
-                        stale: SessionId {
-                            peer: from.to_owned(),
-                            thread: thread.to_owned(),
-                        },
-                        session,
-                    });
-                }
+            if self.config.reoffer_delayed_offers
+                && let Ok((session, fresh)) = self.start_session(from)
+            {
+                out.stanzas.extend(fresh.stanzas);
+                out.event(Event::StaleOfferReplaced {
+                    stale: SessionId {
+                        peer: from.to_owned(),
+                        thread: thread.to_owned(),
+                    },
+                    session,
+                });
             }
             return;
         }
@@ -638,10 +638,10 @@ fn report_trust_failures(ctx: &mut Context<'_>, out: &mut Output) {
 /// The peer's first authenticated stanza: confirm the new retained secret
 /// (AMB-57) and, on the responder, prove the retained secret it claimed.
 fn prove_peer(session: &mut EstablishedSession, trust: &mut dyn TrustStore, out: &mut Output) {
-    if let Some((peer, client)) = session.unconfirmed_secret.take() {
-        if let Err(error) = trust.confirm_retained_secret(&peer, &client) {
-            out.event(Event::TrustStoreFailure { error });
-        }
+    if let Some((peer, client)) = session.unconfirmed_secret.take()
+        && let Err(error) = trust.confirm_retained_secret(&peer, &client)
+    {
+        out.event(Event::TrustStoreFailure { error });
     }
     if let Some(chain_verified) = session.prove_retained_claim() {
         out.event(Event::RetainedSecretProven {
@@ -741,10 +741,10 @@ fn on_established(
         Err(_) => {
             // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
             // outgoing keys; forget the session (its keys are dropped and zeroized).
-            if !session.awaiting_terminate_ack() {
-                if let Ok(terminate) = session.seal_terminate(rng) {
-                    out.send(terminate);
-                }
+            if !session.awaiting_terminate_ack()
+                && let Ok(terminate) = session.seal_terminate(rng)
+            {
+                out.send(terminate);
             }
             out.event(Event::Terminated {
                 session: session.id().clone(),

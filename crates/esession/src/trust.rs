@@ -117,15 +117,15 @@ impl TrustStore for MemoryTrustStore {
     }
 
     fn confirm_retained_secret(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
-        if let Some(list) = self.secrets.get_mut(peer) {
-            if let Some(newest) = list.iter().rposition(|s| s.client == client) {
-                let mut index = 0;
-                list.retain(|s| {
-                    let keep = s.client != client || index == newest;
-                    index += 1;
-                    keep
-                });
-            }
+        if let Some(list) = self.secrets.get_mut(peer)
+            && let Some(newest) = list.iter().rposition(|s| s.client == client)
+        {
+            let mut index = 0;
+            list.retain(|s| {
+                let keep = s.client != client || index == newest;
+                index += 1;
+                keep
+            });
         }
         Ok(())
     }

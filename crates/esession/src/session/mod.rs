@@ -79,7 +79,6 @@ pub(crate) enum Opened {
 pub struct EstablishedSession {
     id: SessionId,
     info: SessionInfo,
-    own_jid: Option<String>,
     send: Direction,
     receive: Direction,
     compressor: Compressor,
@@ -94,6 +93,8 @@ pub struct EstablishedSession {
     pub(crate) pending_retained_claim: Option<bool>,
     /// A stanza from the peer verified under the final keys.
     peer_proven: bool,
+    /// `<message to from><thread/></message>`, the start of every stanza we send.
+    template: Element,
 }
 
 impl core::fmt::Debug for EstablishedSession {
@@ -121,12 +122,14 @@ pub(crate) struct SessionSetup {
 impl EstablishedSession {
     pub(crate) fn new(setup: SessionSetup) -> Self {
         let we_initiated = setup.info.we_initiated;
+        let mut template = message(&setup.id.peer, setup.own_jid.as_deref(), None);
+        template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
         Self {
+            template,
             compressor: Compressor::new(setup.info.compression),
             decompressor: Decompressor::new(setup.info.compression),
             id: setup.id,
             info: setup.info,
-            own_jid: setup.own_jid,
             send: setup.send,
             receive: setup.receive,
             phase: Phase::Active,
@@ -272,8 +275,15 @@ impl EstablishedSession {
         let c = encrypted.seal_with(|m_content| mac_key.compute(&[m_content, &before.to_bytes()]));
         self.send.counter = counter;
 
-        let mut stanza = message(&self.id.peer, self.own_jid.as_deref(), kind);
-        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.id.thread));
+        // The addressing and thread are the same for every stanza: clone them.
+        let mut stanza = match kind {
+            None => self.template.clone(),
+            Some(kind) => {
+                let mut with_type = self.template.clone();
+                set_attr(&mut with_type, "type", kind);
+                with_type
+            }
+        };
         stanza.append_child(c);
         if let Some(amp) = amp {
             stanza.append_child(amp);
@@ -352,11 +362,7 @@ impl EstablishedSession {
             });
         }
         let mut out = Element::bare("message", ns::JABBER_CLIENT);
-        for ((attr_ns, name), value) in stanza.attrs().iter() {
-            if attr_ns.as_ref().is_empty() {
-                set_attr(&mut out, name.as_ref(), value.as_str());
-            }
-        }
+        *out.attrs_mut() = stanza.attrs().clone();
         for child in stanza.children() {
             if child.is("c", ns::STANZA_ENCRYPTION) {
                 for decrypted in children.drain(..) {

@@ -74,11 +74,11 @@ impl World {
     }
 
     fn rewrite_thread(stanza: &mut Element, from: &str, to: &str) {
-        if let Some(thread) = stanza.get_child_mut("thread", ns::JABBER_CLIENT) {
-            if thread.text() == from {
-                thread.take_nodes();
-                thread.append_text_node(to);
-            }
+        if let Some(thread) = stanza.get_child_mut("thread", ns::JABBER_CLIENT)
+            && thread.text() == from
+        {
+            thread.take_nodes();
+            thread.append_text_node(to);
         }
     }
 
