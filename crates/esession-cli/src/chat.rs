@@ -94,8 +94,8 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
             }
             event = client.next_event() => {
                 let Some(event) = event else { return Err("the connection closed".to_owned()) };
-                if let Some(done) = show(&event, &mut session, &mut established) {
-                    if done { return Ok(()); }
+                if show(&event, &mut session, &mut established) == Some(true) {
+                    return Ok(());
                 }
             }
         }

@@ -623,10 +623,10 @@ mod tests {
 
         #[test]
         fn parsing_arbitrary_children_never_panics(s in "[<>a-z/=A-Z0-9+ ]{0,80}") {
-            if let Ok(el) = format!("<c {C}>{s}</c>").parse::<Element>() {
-                if let Ok(r) = ReceivedEncryptedContent::try_from(&el) {
-                    prop_assert!(!r.content().mac.is_empty());
-                }
+            if let Ok(el) = format!("<c {C}>{s}</c>").parse::<Element>()
+                && let Ok(r) = ReceivedEncryptedContent::try_from(&el)
+            {
+                prop_assert!(!r.content().mac.is_empty());
             }
         }
     }

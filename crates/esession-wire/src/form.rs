@@ -438,12 +438,12 @@ impl TryFrom<&Element> for DataForm {
                         return Err(Error::LimitExceeded { what: "fields" });
                     }
                     let field = parse_field(child, kind)?;
-                    if let Some(var) = &field.var {
-                        if !vars.insert(var.clone()) {
-                            return Err(Error::DuplicateField {
-                                var: peer_text(var),
-                            });
-                        }
+                    if let Some(var) = &field.var
+                        && !vars.insert(var.clone())
+                    {
+                        return Err(Error::DuplicateField {
+                            var: peer_text(var),
+                        });
                     }
                     form.fields.push(field);
                 }

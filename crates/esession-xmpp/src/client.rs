@@ -1,4 +1,13 @@
 //! [`EsessionClient`]: drives the sans-IO core from a tokio-xmpp connection.
+//!
+//! The connection is a tokio-xmpp [`StanzaStream`] used directly, not a
+//! `tokio_xmpp::Client`: in tokio-xmpp 6.0.0 the `Client`'s background worker
+//! reads the stream through `StanzaReceiver`, whose `poll_next` returns
+//! `Pending` without registering a waker when the stream's mutex is held by a
+//! concurrent send; the worker then never wakes again and the client silently
+//! stops receiving (seen in about 1 of 20 runs of the Prosody tests: a
+//! disco#info result or a message never arrived). A `StanzaStream` owned by one
+//! task has no mutex and no worker between us and its channel.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -7,13 +16,14 @@ use esession::{Event, SessionId, SessionManager};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 use futures::StreamExt;
+use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
-use tokio_xmpp::{Client, IqRequest, IqResponse, Stanza};
+use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
 
 use crate::disco;
 
@@ -40,8 +50,9 @@ pub enum ClientEvent {
         /// The full JID.
         jid: String,
     },
-    /// The connection dropped. tokio-xmpp reconnects by itself unless `fatal`
-    /// (e.g. a wrong password).
+    /// The connection dropped. tokio-xmpp reconnects by itself unless `fatal`.
+    /// (tokio-xmpp 6 retries a failed login, even with a wrong password,
+    /// without reporting it: such a client simply never comes online.)
     Disconnected {
         /// Why, for the user.
         reason: String,
@@ -72,11 +83,21 @@ pub enum ClientError {
 }
 
 /// An XMPP client with ESessions: feed it nothing, just poll [`Self::next_event`].
+///
+/// [`Self::next_event`] is cancel-safe: it may be dropped at any await point
+/// (e.g. as a losing branch of `tokio::select!`) without losing an event or
+/// leaving a stanza the core produced unsent. Handling a received stanza is
+/// synchronous; the events it yields are queued and the stanzas it yields go
+/// to an outbox that the next call (or any sending method) flushes first.
 pub struct EsessionClient {
-    xmpp: Client,
+    xmpp: StanzaStream,
     manager: SessionManager,
     own_jid: Option<String>,
     queue: VecDeque<ClientEvent>,
+    /// Stanzas produced but not yet handed to tokio-xmpp, in order.
+    outbox: VecDeque<Stanza>,
+    /// For the ids of our IQ requests.
+    iq_counter: u64,
     tick: tokio::time::Interval,
     online: HashMap<String, Vec<String>>,
 }
@@ -90,9 +111,9 @@ impl core::fmt::Debug for EsessionClient {
 }
 
 impl EsessionClient {
-    /// Wraps a tokio-xmpp client (not yet connected: it connects when polled)
-    /// and a session manager.
-    pub fn new(xmpp: Client, manager: SessionManager) -> Self {
+    /// Wraps a tokio-xmpp stanza stream (as made by [`crate::connect::client`];
+    /// it connects, and reconnects, in the background) and a session manager.
+    pub fn new(xmpp: StanzaStream, manager: SessionManager) -> Self {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
@@ -100,6 +121,8 @@ impl EsessionClient {
             manager,
             own_jid: None,
             queue: VecDeque::new(),
+            outbox: VecDeque::new(),
+            iq_counter: 0,
             tick,
             online: HashMap::new(),
         }
@@ -127,56 +150,76 @@ impl EsessionClient {
 
     /// The next event. Drives the connection, answers service discovery and
     /// runs the core's timers; `None` once the connection is closed for good.
+    /// Cancel-safe (see [`EsessionClient`]).
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
         loop {
+            self.flush().await;
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
+            // Both branches are cancel-safe (a channel receive and a timer
+            // tick) and what follows them runs without awaiting.
             tokio::select! {
-                event = self.xmpp.next() => match event {
-                    Some(event) => self.on_xmpp_event(event).await,
+                item = self.xmpp.next() => match item {
+                    Some(item) => self.on_stream_item(item),
                     None => return None,
                 },
                 _ = self.tick.tick() => {
                     let out = self.manager.expire_negotiations();
-                    self.dispatch(out).await;
+                    self.dispatch(out);
                 }
             }
         }
     }
 
-    async fn on_xmpp_event(&mut self, event: tokio_xmpp::Event) {
-        match event {
-            tokio_xmpp::Event::Online { bound_jid, .. } => {
+    /// Hands every stanza in the outbox to tokio-xmpp's transmit queue, in
+    /// order, each exactly once even if this is cancelled: a stanza leaves the
+    /// outbox only after the stream accepted it, and a cancelled
+    /// `StanzaStream::send` (waiting for room in the queue) enqueues nothing.
+    /// (A lost or repeated encrypted stanza would break the session's counters.)
+    async fn flush(&mut self) {
+        while let Some(front) = self.outbox.front() {
+            let stanza = match front {
+                Stanza::Message(m) => Stanza::Message(m.clone()),
+                Stanza::Iq(iq) => Stanza::Iq(iq.clone()),
+                Stanza::Presence(p) => Stanza::Presence(p.clone()),
+            };
+            // The token only tracks transmission; delivery problems come back as stanzas.
+            let _token = self.xmpp.send(Box::new(stanza)).await;
+            self.outbox.pop_front();
+        }
+    }
+
+    fn on_stream_item(&mut self, item: StreamItem) {
+        match item {
+            StreamItem::Stream(StreamEvent::Reset { bound_jid, .. }) => {
                 self.own_jid = Some(bound_jid.to_string());
                 // Initial presence with our capabilities (XEP-0115).
                 let mut presence = Presence::new(PresenceType::None);
                 if let Some(caps) = disco::our_caps() {
                     presence.add_payload(caps);
                 }
-                let _ = self.xmpp.send_stanza(presence.into()).await;
+                self.outbox.push_back(presence.into());
                 self.queue.push_back(ClientEvent::Online {
                     jid: bound_jid.to_string(),
                 });
             }
-            tokio_xmpp::Event::Disconnected(error) => {
-                let fatal = matches!(error, tokio_xmpp::Error::Auth(_));
-                let reason = match &error {
-                    tokio_xmpp::Error::Auth(_) => {
-                        "authentication failed: wrong JID or password".to_owned()
-                    }
-                    other => format!("connection lost: {other}"),
-                };
-                self.queue
-                    .push_back(ClientEvent::Disconnected { reason, fatal });
+            // The connection dropped; tokio-xmpp reconnects (and resumes with
+            // XEP-0198 where the server offers it).
+            StreamItem::Stream(StreamEvent::Suspended) => {
+                self.queue.push_back(ClientEvent::Disconnected {
+                    reason: "connection lost; reconnecting".to_owned(),
+                    fatal: false,
+                });
             }
-            tokio_xmpp::Event::Stanza(Stanza::Message(message)) => self.on_message(message).await,
-            tokio_xmpp::Event::Stanza(Stanza::Iq(iq)) => self.on_iq(iq).await,
-            tokio_xmpp::Event::Stanza(Stanza::Presence(presence)) => self.on_presence(presence),
+            StreamItem::Stream(StreamEvent::Resumed) => {}
+            StreamItem::Stanza(Stanza::Message(message)) => self.on_message(message),
+            StreamItem::Stanza(Stanza::Iq(iq)) => self.on_iq(iq),
+            StreamItem::Stanza(Stanza::Presence(presence)) => self.on_presence(presence),
         }
     }
 
-    async fn on_message(&mut self, message: Message) {
+    fn on_message(&mut self, message: Message) {
         let body = message.bodies.values().next().cloned();
         let from = message
             .from
@@ -191,14 +234,14 @@ impl EsessionClient {
                 || c.is("feature", ns::FEATURE_NEG)
                 || c.is("init", ns::ESESSION_INIT)
         });
-        self.dispatch(out).await;
+        self.dispatch(out);
         if let (true, false, Some(body)) = (quiet, ours, body) {
             self.queue
                 .push_back(ClientEvent::PlainMessage { from, body });
         }
     }
 
-    async fn on_iq(&mut self, iq: Iq) {
+    fn on_iq(&mut self, iq: Iq) {
         match iq {
             Iq::Get {
                 from, id, payload, ..
@@ -209,11 +252,11 @@ impl EsessionClient {
                 } else {
                     Iq::from_error(id, unsupported())
                 };
-                let _ = self.xmpp.send_stanza(reply.with_to_opt(from).into()).await;
+                self.outbox.push_back(reply.with_to_opt(from).into());
             }
             Iq::Set { from, id, .. } => {
                 let reply = Iq::from_error(id, unsupported());
-                let _ = self.xmpp.send_stanza(reply.with_to_opt(from).into()).await;
+                self.outbox.push_back(reply.with_to_opt(from).into());
             }
             Iq::Result { .. } | Iq::Error { .. } => {}
         }
@@ -229,7 +272,8 @@ impl EsessionClient {
         match presence.type_ {
             PresenceType::None if !resources.contains(&full) => {
                 resources.push(full.clone());
-                self.queue.push_back(ClientEvent::ContactOnline { jid: full });
+                self.queue
+                    .push_back(ClientEvent::ContactOnline { jid: full });
             }
             // SSN-16: unavailable presence does not end a session by itself.
             PresenceType::Unavailable => resources.retain(|r| r != &full),
@@ -237,13 +281,16 @@ impl EsessionClient {
         }
     }
 
-    async fn dispatch(&mut self, out: esession::Output) {
+    /// Queues the core's stanzas in the outbox and its events for the
+    /// application; does not await, so it cannot be interrupted half-way.
+    fn dispatch(&mut self, out: esession::Output) {
         for stanza in out.stanzas {
-            if let Err(error) = self.send_element(stanza).await {
-                self.queue.push_back(ClientEvent::Disconnected {
-                    reason: error.to_string(),
+            match Message::try_from(stanza) {
+                Ok(message) => self.outbox.push_back(message.into()),
+                Err(e) => self.queue.push_back(ClientEvent::Disconnected {
+                    reason: ClientError::Conversion(format!("{e:?}")).to_string(),
                     fatal: false,
-                });
+                }),
             }
         }
         for event in out.events {
@@ -251,38 +298,54 @@ impl EsessionClient {
         }
     }
 
-    async fn send_element(&mut self, element: Element) -> Result<(), ClientError> {
-        let message =
-            Message::try_from(element).map_err(|e| ClientError::Conversion(format!("{e:?}")))?;
-        self.xmpp
-            .send_stanza(message.into())
-            .await
-            .map_err(|e| ClientError::Send(e.to_string()))?;
-        Ok(())
+    /// Queues the core's output and sends its stanzas now.
+    async fn dispatch_now(&mut self, out: esession::Output) {
+        self.dispatch(out);
+        self.flush().await;
     }
 
-    /// Asks `jid` (a full JID) which features it supports (ESN-01).
+    /// Asks `jid` (a full JID) which features it supports (ESN-01). Waits up
+    /// to 10 s for the answer; whatever else arrives meanwhile is handled as
+    /// usual and its events are kept for [`Self::next_event`].
     pub async fn query_support(&mut self, jid: &str) -> Result<bool, ClientError> {
-        let to = Jid::new(jid).map_err(|_| ClientError::Disco(jid.to_owned()))?;
-        let token = self
-            .xmpp
-            .send_iq(
-                Some(to),
-                IqRequest::Get(DiscoInfoQuery { node: None }.into()),
-            )
-            .await;
-        let response = tokio::time::timeout(Duration::from_secs(10), token)
-            .await
-            .map_err(|_| ClientError::Disco(jid.to_owned()))?
-            .map_err(|_| ClientError::Disco(jid.to_owned()))?;
-        match response {
-            IqResponse::Result(Some(payload)) => {
-                let info = DiscoInfoResult::try_from(payload)
-                    .map_err(|_| ClientError::Disco(jid.to_owned()))?;
+        let failed = || ClientError::Disco(jid.to_owned());
+        let to = Jid::new(jid).map_err(|_| failed())?;
+        self.iq_counter += 1;
+        let id = format!("esession-disco-{}", self.iq_counter);
+        self.outbox.push_back(
+            Iq::from_get(id.clone(), DiscoInfoQuery { node: None })
+                .with_to(to.clone())
+                .into(),
+        );
+        let answer = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                self.flush().await;
+                match self.xmpp.next().await? {
+                    StreamItem::Stanza(Stanza::Iq(Iq::Result {
+                        id: answered,
+                        from,
+                        payload,
+                        ..
+                    })) if answered == id && from.as_ref() == Some(&to) => {
+                        return Some(payload);
+                    }
+                    StreamItem::Stanza(Stanza::Iq(Iq::Error {
+                        id: answered, from, ..
+                    })) if answered == id && from.as_ref() == Some(&to) => return Some(None),
+                    other => self.on_stream_item(other),
+                }
+            }
+        })
+        .await
+        .map_err(|_| failed())?
+        .ok_or_else(failed)?;
+        match answer {
+            Some(payload) => {
+                let info = DiscoInfoResult::try_from(payload).map_err(|_| failed())?;
                 Ok(disco::supports_esessions(&info))
             }
-            IqResponse::Result(None) => Ok(false),
-            IqResponse::Error(_) => Ok(false),
+            // An error (e.g. service-unavailable) or an empty result: no ESessions.
+            None => Ok(false),
         }
     }
 
@@ -295,21 +358,21 @@ impl EsessionClient {
         } else {
             self.online_resources(contact).first().cloned()
         };
-        if let Some(full) = &target {
-            if !self.query_support(full).await? {
-                return Err(ClientError::NoEsessionSupport(full.clone()));
-            }
+        if let Some(full) = &target
+            && !self.query_support(full).await?
+        {
+            return Err(ClientError::NoEsessionSupport(full.clone()));
         }
         let peer = target.unwrap_or_else(|| contact.to_owned());
         let (id, out) = self.manager.start_session(&peer)?;
-        self.dispatch(out).await;
+        self.dispatch_now(out).await;
         Ok(id)
     }
 
     /// Sends an encrypted chat message.
     pub async fn send_text(&mut self, session: &SessionId, text: &str) -> Result<(), ClientError> {
         let out = self.manager.send_text(session, text)?;
-        self.dispatch(out).await;
+        self.dispatch_now(out).await;
         Ok(())
     }
 
@@ -320,7 +383,7 @@ impl EsessionClient {
         message: &Element,
     ) -> Result<(), ClientError> {
         let out = self.manager.send_message(session, message)?;
-        self.dispatch(out).await;
+        self.dispatch_now(out).await;
         Ok(())
     }
 
@@ -328,31 +391,29 @@ impl EsessionClient {
     pub async fn send_plain(&mut self, to: &str, text: &str) -> Result<(), ClientError> {
         let to = Jid::new(to).map_err(|_| ClientError::Send(format!("invalid JID {to}")))?;
         let message = Message::chat(Some(to)).with_body(Default::default(), text.to_owned());
-        self.xmpp
-            .send_stanza(message.into())
-            .await
-            .map_err(|e| ClientError::Send(e.to_string()))?;
+        self.outbox.push_back(message.into());
+        self.flush().await;
         Ok(())
     }
 
     /// Accepts an offer held back by policy.
     pub async fn accept_offer(&mut self, session: &SessionId) -> Result<(), ClientError> {
         let out = self.manager.accept_offer(session)?;
-        self.dispatch(out).await;
+        self.dispatch_now(out).await;
         Ok(())
     }
 
     /// Declines an offer held back by policy.
     pub async fn reject_offer(&mut self, session: &SessionId) -> Result<(), ClientError> {
         let out = self.manager.reject_offer(session)?;
-        self.dispatch(out).await;
+        self.dispatch_now(out).await;
         Ok(())
     }
 
     /// Ends a session (encrypted terminate; the session ends when acknowledged).
     pub async fn terminate(&mut self, session: &SessionId) -> Result<(), ClientError> {
         let out = self.manager.terminate(session)?;
-        self.dispatch(out).await;
+        self.dispatch_now(out).await;
         Ok(())
     }
 
@@ -363,11 +424,10 @@ impl EsessionClient {
 
     /// Sends unavailable presence and closes the stream.
     pub async fn disconnect(mut self) {
-        let _ = self
-            .xmpp
-            .send_stanza(Presence::new(PresenceType::Unavailable).into())
-            .await;
-        let _ = self.xmpp.send_end().await;
+        self.outbox
+            .push_back(Presence::new(PresenceType::Unavailable).into());
+        self.flush().await;
+        self.xmpp.close().await;
     }
 }
 

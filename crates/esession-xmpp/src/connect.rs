@@ -14,11 +14,13 @@ use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tokio_xmpp::Client;
-use tokio_xmpp::connect::{DnsConfig, ServerConnector};
+use tokio_xmpp::connect::{
+    DnsConfig, ServerConnector, StartTlsServerConnector, TcpServerConnector,
+};
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::rustls::{ClientConfig, RootCertStore};
+use tokio_xmpp::stanzastream::StanzaStream;
 use tokio_xmpp::xmlstream::{
     FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
     XmppStreamElement, initiate_stream,
@@ -85,8 +87,13 @@ pub enum ConnectError {
     },
 }
 
-/// Creates a tokio-xmpp client for `options`; it connects when first polled.
-pub fn client(options: &ConnectOptions) -> Result<Client, ConnectError> {
+/// Depth of tokio-xmpp's incoming and outgoing stanza queues.
+const QUEUE_DEPTH: usize = 16;
+
+/// Creates the tokio-xmpp stanza stream for `options` (for
+/// [`crate::EsessionClient::new`]). It connects in the background at once (in
+/// the current tokio runtime) and reconnects by itself.
+pub fn client(options: &ConnectOptions) -> Result<StanzaStream, ConnectError> {
     let jid = Jid::new(&options.jid).map_err(|_| ConnectError::InvalidJid(options.jid.clone()))?;
     let domain = jid.domain().as_str().to_owned();
     let dns = match (&options.host, options.port) {
@@ -96,11 +103,12 @@ pub fn client(options: &ConnectOptions) -> Result<Client, ConnectError> {
     };
     let password = options.password.clone();
     match &options.security {
-        TransportSecurity::StartTls { ca_file: None } => Ok(Client::new_starttls(
+        TransportSecurity::StartTls { ca_file: None } => Ok(StanzaStream::new_c2s(
+            StartTlsServerConnector::from(dns),
             jid,
             password,
-            dns,
             Timeouts::default(),
+            QUEUE_DEPTH,
         )),
         TransportSecurity::StartTls {
             ca_file: Some(path),
@@ -110,11 +118,12 @@ pub fn client(options: &ConnectOptions) -> Result<Client, ConnectError> {
                 dns,
                 tls: Arc::new(config),
             };
-            Ok(Client::new_with_connector(
+            Ok(StanzaStream::new_c2s(
+                connector,
                 jid,
                 password,
-                connector,
                 Timeouts::default(),
+                QUEUE_DEPTH,
             ))
         }
         TransportSecurity::DangerousPlaintextLoopbackOnly => {
@@ -123,11 +132,12 @@ pub fn client(options: &ConnectOptions) -> Result<Client, ConnectError> {
             if !is_loopback(&host, port) {
                 return Err(ConnectError::PlaintextNotLoopback(host));
             }
-            Ok(Client::new_plaintext(
+            Ok(StanzaStream::new_c2s(
+                TcpServerConnector::from(DnsConfig::no_srv(&host, port)),
                 jid,
                 password,
-                DnsConfig::no_srv(&host, port),
                 Timeouts::default(),
+                QUEUE_DEPTH,
             ))
         }
     }

@@ -1,6 +1,7 @@
 //! XMPP transport for ESessions over tokio-xmpp: the only async library code.
 //!
-//! [`EsessionClient`] owns a tokio-xmpp [`Client`](tokio_xmpp::Client) and an
+//! [`EsessionClient`] owns a tokio-xmpp
+//! [`StanzaStream`](tokio_xmpp::stanzastream::StanzaStream) and an
 //! [`esession::SessionManager`]; it routes incoming `<message/>`s to the core
 //! by full JID and thread, sends what the core returns, answers service
 //! discovery (XEP-0030) with our features and advertises them with entity

@@ -1,0 +1,654 @@
+//! Against a real Prosody 0.12 (Debian's `prosody` package) on loopback: a
+//! private server per test, started and stopped by `esession-testkit`.
+//!
+//! - `conversation_retained_secret_and_no_plaintext_on_server`: two clients
+//!   negotiate an ESession through the server (STARTTLS, the server's
+//!   self-signed certificate as the only CA), exchange 200 messages in each
+//!   direction with every body checked, terminate; then both stores are
+//!   reopened from disk and a second session is authenticated by the retained
+//!   secret on both sides; then Bob goes offline and Alice's encrypted messages
+//!   land in his offline store; finally the server's MAM archive (queried over
+//!   XMPP and read from disk), offline store and every other file are searched:
+//!   no plaintext of any encrypted message, but the XEP-0200 ciphertext and
+//!   the plaintext control messages are there.
+//! - `contact_without_esession_support`: a plain XMPP client without
+//!   ESessions is refused before any offer when its full JID is known, and an
+//!   unanswered offer (to it, or to an account that does not exist) fails with
+//!   a clean timeout.
+//!
+//! Without Prosody these tests print a loud SKIPPED banner and pass, unless
+//! `ESESSION_REQUIRE_PROSODY=1`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use std::time::{Duration, Instant};
+
+use esession::{Config, Error, MemoryTrustStore};
+use esession_testkit::peer::{
+    Peer, STORE_PASSPHRASE, both, conversation, create_store, manager, marker, open_store,
+    run_token, store_manager,
+};
+use esession_testkit::prosody::contains;
+use esession_testkit::{Archive, prosody_or_skip};
+use esession_wire::ns;
+use esession_xmpp::{ClientError, ConnectOptions, TransportSecurity, connect};
+use futures::StreamExt;
+use tokio_xmpp::Stanza;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::disco::{DiscoInfoResult, Identity};
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
+
+const MESSAGES: usize = 200;
+
+/// How many `<c xmlns='…xep-0200…'/>` elements a Prosody file-storage
+/// (`*.list`, Lua) file holds: the namespace is written on `<c/>`, `<data/>`
+/// and `<mac/>`, the element name once.
+fn stored_ciphertexts(file: &[u8]) -> usize {
+    assert_eq!(
+        count(file, ns::STANZA_ENCRYPTION),
+        3 * count(file, "[\"name\"] = \"c\";"),
+        "unexpected storage format"
+    );
+    count(file, "[\"name\"] = \"c\";")
+}
+
+fn count(haystack: &[u8], needle: &str) -> usize {
+    let needle = needle.as_bytes();
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+/// Logs a raw tokio-xmpp stream (no ESession adapter) in and waits until online.
+async fn raw_login(options: &ConnectOptions) -> StanzaStream {
+    let mut stream = connect::client(options).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.next().await {
+                Some(StreamItem::Stream(StreamEvent::Reset { .. })) => return,
+                Some(_) => {}
+                None => panic!("raw login: closed"),
+            }
+        }
+    })
+    .await
+    .expect("raw client online");
+    stream
+}
+
+async fn raw_send(stream: &StanzaStream, stanza: impl Into<Stanza>) {
+    let _token = stream.send(Box::new(stanza.into())).await;
+}
+
+/// Queries `options`' MAM archive (XEP-0313) over XMPP; returns every archived
+/// `<message/>` (the forwarded copy) serialised.
+async fn mam_query(options: &ConnectOptions) -> Vec<String> {
+    let mut stream = raw_login(options).await;
+    let query: Element = "<query xmlns='urn:xmpp:mam:2' queryid='everything'>\
+           <set xmlns='http://jabber.org/protocol/rsm'><max>1000</max></set></query>"
+        .parse()
+        .unwrap();
+    let id = "mam-query-1".to_owned();
+    raw_send(
+        &stream,
+        Iq::Set {
+            from: None,
+            to: None,
+            id: id.clone(),
+            payload: query,
+        },
+    )
+    .await;
+    // The results arrive as messages, then the IQ result (<fin/>) on the same stream.
+    let mut messages = Vec::new();
+    let fin = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.next().await {
+                Some(StreamItem::Stanza(Stanza::Message(message))) => {
+                    let element = Element::from(message);
+                    if let Some(forwarded) = element
+                        .get_child("result", "urn:xmpp:mam:2")
+                        .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
+                        .and_then(|f| f.get_child("message", ns::JABBER_CLIENT))
+                    {
+                        messages.push(String::from(forwarded));
+                    }
+                }
+                Some(StreamItem::Stanza(Stanza::Iq(Iq::Result {
+                    id: answered,
+                    payload: Some(fin),
+                    ..
+                }))) if answered == id => return fin,
+                Some(StreamItem::Stanza(Stanza::Iq(other))) => panic!("MAM query: {other:?}"),
+                Some(_) => {}
+                None => panic!("MAM reader: connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("MAM query answered");
+    assert!(fin.is("fin", "urn:xmpp:mam:2"), "MAM answer: {fin:?}");
+    assert_eq!(
+        fin.attr("complete"),
+        Some("true"),
+        "the MAM query must return the whole archive in one page"
+    );
+    let total: usize = fin
+        .get_child("set", "http://jabber.org/protocol/rsm")
+        .and_then(|set| set.get_child("count", "http://jabber.org/protocol/rsm"))
+        .and_then(|count| count.text().parse().ok())
+        .expect("RSM count in <fin/>");
+    assert_eq!(messages.len(), total, "every archived message was returned");
+    stream.close().await;
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_retained_secret_and_no_plaintext_on_server() {
+    let Some(prosody) = prosody_or_skip("conversation_retained_secret_and_no_plaintext_on_server")
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let mut server = prosody.server("localhost", Archive::MamEverything);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let alice_opts = server.connect_options("alice", "laptop", "alice-pw");
+    let bob_opts = server.connect_options("bob", "phone", "bob-pw");
+    let stores = tempfile::tempdir().unwrap();
+    let (alice_db, bob_db) = (stores.path().join("alice.db"), stores.path().join("bob.db"));
+    // Every encrypted body carries `run`; the plaintext controls carry `canary`.
+    let (run, canary) = (run_token(), run_token());
+
+    // 1. Log in (STARTTLS, private CA) with new encrypted stores.
+    let alice_store = create_store(&alice_db);
+    let bob_store = create_store(&bob_db);
+    let mut alice = Peer::login(
+        "alice",
+        &alice_opts,
+        store_manager(&alice_store, "alice@localhost", Config::default()),
+    )
+    .await;
+    let mut bob = Peer::login(
+        "bob",
+        &bob_opts,
+        store_manager(&bob_store, "bob@localhost", Config::default()),
+    )
+    .await;
+    assert_eq!(alice.jid(), "alice@localhost/laptop");
+    assert_eq!(bob.jid(), "bob@localhost/phone");
+
+    // Control: a message in clear DOES reach the archive (the search below can see plaintext).
+    let plain_control = format!("canary-plain-{canary}");
+    alice
+        .client()
+        .send_plain("bob@localhost/phone", &plain_control)
+        .await
+        .unwrap();
+    let (from, body) = bob.plain_message().await;
+    assert_eq!(
+        (from.as_str(), body.as_str()),
+        ("alice@localhost/laptop", plain_control.as_str())
+    );
+
+    // 2. Session 1: first contact, 200 messages each way, terminate + ack.
+    let (alice, bob, first) = conversation(alice, bob, MESSAGES, &run).await;
+    eprintln!(
+        "session 1: {} messages each way in {:?} (SAS {}, {} / {} / {})",
+        MESSAGES,
+        first.elapsed,
+        first.alice_info.sas,
+        first.alice_info.cipher,
+        first.alice_info.hash,
+        first.alice_info.compression.name()
+    );
+    assert!(!first.alice_info.authenticated_by_retained_secret);
+    assert!(!first.bob_info_after.authenticated_by_retained_secret);
+    assert!(!first.bob_proven);
+    assert!(
+        first.alice_info.sas_reminder,
+        "first contact: compare the SAS"
+    );
+    let mut encrypted_bodies = first.bodies;
+    // Both stores now hold a secret retained for the other's client.
+    let alice_rs = alice_store
+        .retained_secret_info("alice@localhost", "bob@localhost")
+        .unwrap();
+    assert_eq!(
+        alice_rs.len(),
+        1,
+        "alice retained one secret for bob: {alice_rs:?}"
+    );
+    assert_eq!(alice_rs[0].client, "phone");
+    let bob_rs = bob_store
+        .retained_secret_info("bob@localhost", "alice@localhost")
+        .unwrap();
+    assert_eq!(
+        bob_rs.len(),
+        1,
+        "bob retained one secret for alice: {bob_rs:?}"
+    );
+    assert_eq!(bob_rs[0].client, "laptop");
+
+    // 3. Close both clients and stores; reopen the stores from disk, log in again.
+    alice.disconnect().await;
+    bob.disconnect().await;
+    drop((alice_store, bob_store));
+    assert!(
+        !contains(
+            &std::fs::read(&alice_db).unwrap(),
+            STORE_PASSPHRASE.as_bytes()
+        ),
+        "sanity: the store file does not contain its passphrase"
+    );
+    let alice_store = open_store(&alice_db);
+    let bob_store = open_store(&bob_db);
+    let alice = Peer::login(
+        "alice",
+        &alice_opts,
+        store_manager(&alice_store, "alice@localhost", Config::default()),
+    )
+    .await;
+    let bob = Peer::login(
+        "bob",
+        &bob_opts,
+        store_manager(&bob_store, "bob@localhost", Config::default()),
+    )
+    .await;
+
+    // 4. Session 2: authenticated by the retained secret on both sides.
+    let run2 = format!("s2-{run}");
+    let (mut alice, mut bob, second) = conversation(alice, bob, 20, &run2).await;
+    assert!(
+        second.alice_info.authenticated_by_retained_secret,
+        "initiator: authenticated by the secret retained from session 1"
+    );
+    assert!(
+        !second.bob_info.authenticated_by_retained_secret,
+        "responder: provisional until the initiator's first message proves it"
+    );
+    assert!(
+        second.bob_proven,
+        "responder: RetainedSecretProven after alice's first message"
+    );
+    assert!(
+        second.bob_info_after.authenticated_by_retained_secret,
+        "responder: authenticated by the retained secret once proven"
+    );
+    assert_eq!(second.alice_info.sas, second.bob_info.sas);
+    encrypted_bodies.extend(second.bodies);
+
+    // 5. Offline store: session 3, then Bob goes offline (SSN-16: the session
+    //    stays) and Alice's encrypted messages are stored for him by the server.
+    let bob_full = bob.jid().to_owned();
+    let ((mut alice, session), bob) = both(
+        async move {
+            let (session, _) = alice.start(&bob_full).await;
+            (alice, session)
+        },
+        async move {
+            bob.established().await;
+            bob
+        },
+    )
+    .await;
+    bob.disconnect().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let offline: Vec<String> = (0..3).map(|i| marker("offline", i, &run)).collect();
+    alice.send_texts(&session, &offline).await;
+    let offline_control = format!("canary-offline-{canary}");
+    alice
+        .client()
+        .send_plain("bob@localhost/phone", &offline_control)
+        .await
+        .unwrap();
+    encrypted_bodies.extend(offline.iter().cloned());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !contains(&server.offline_of("bob"), offline_control.as_bytes()) {
+        assert!(
+            Instant::now() < deadline,
+            "the offline store never received the messages for bob"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bob_offline = server.offline_of("bob");
+    assert_eq!(
+        stored_ciphertexts(&bob_offline),
+        3,
+        "bob's offline store holds the 3 encrypted messages"
+    );
+
+    // 6. The archive over XMPP (XEP-0313): what the server hands out.
+    let archived = mam_query(&server.connect_options("alice", "mam-reader", "alice-pw")).await;
+    let encrypted = archived
+        .iter()
+        .filter(|m| m.contains(ns::STANZA_ENCRYPTION))
+        .count();
+    eprintln!(
+        "alice's MAM archive: {} messages, {encrypted} XEP-0200 encrypted",
+        archived.len()
+    );
+    assert!(
+        encrypted >= 2 * MESSAGES + 2 * 20 + 3,
+        "every encrypted message is archived as ciphertext ({encrypted})"
+    );
+    assert!(archived.iter().any(|m| m.contains(&plain_control)));
+    for message in &archived {
+        assert!(
+            !message.contains(&run),
+            "plaintext in the MAM archive: {message}"
+        );
+    }
+    alice.disconnect().await;
+
+    // 7. Stop the server (flushing everything) and search every file it has.
+    server.stop();
+    let alice_archive = server.archive_of("alice");
+    let bob_archive = server.archive_of("bob");
+    for (name, archive) in [("alice", &alice_archive), ("bob", &bob_archive)] {
+        let n = stored_ciphertexts(archive);
+        assert!(
+            n >= 2 * MESSAGES + 2 * 20,
+            "{name}'s archive file holds the ciphertext ({n} <c/> elements)"
+        );
+        assert!(
+            contains(archive, plain_control.as_bytes()),
+            "control: {name}'s archive file holds the message sent in clear"
+        );
+    }
+    assert!(
+        contains(&server.offline_of("bob"), offline_control.as_bytes()),
+        "control: the offline store holds the message sent in clear"
+    );
+    let files = server.all_files();
+    assert!(files.len() > 5, "server files: {files:?}");
+    let mut searched = 0usize;
+    for (path, bytes) in &files {
+        searched += bytes.len();
+        assert!(
+            !contains(bytes, run.as_bytes()),
+            "plaintext of an encrypted message in {}",
+            path.display()
+        );
+        for body in encrypted_bodies.iter().step_by(37) {
+            assert!(
+                !contains(bytes, body.as_bytes()),
+                "{body} in {}",
+                path.display()
+            );
+        }
+    }
+    eprintln!(
+        "searched {} server files ({searched} bytes) for {} encrypted bodies: none found; \
+         whole test {:?}",
+        files.len(),
+        encrypted_bodies.len(),
+        started.elapsed()
+    );
+}
+
+/// A plain XMPP client without ESessions: answers disco#info without our
+/// features and every other request with service-unavailable, ignores
+/// messages (but reports them), like a client that knows nothing of XEP-0116.
+async fn plain_contact(
+    options: ConnectOptions,
+    seen: tokio::sync::mpsc::UnboundedSender<Element>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> StanzaStream {
+    let mut stream = raw_login(&options).await;
+    raw_send(&stream, Presence::new(PresenceType::None)).await;
+    let _ = seen.send(Element::builder("online", "test").build());
+    loop {
+        tokio::select! {
+            _ = &mut stop => return stream,
+            item = stream.next() => match item {
+                Some(StreamItem::Stanza(Stanza::Iq(Iq::Get { from, id, payload, .. }))) => {
+                    let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
+                        Iq::from_result(id, Some(DiscoInfoResult {
+                            node: None,
+                            identities: vec![Identity::new("client", "pc", "en", "plain")],
+                            features: ["http://jabber.org/protocol/disco#info", "urn:xmpp:ping"]
+                                .iter().map(|f| (*f).to_owned()).collect(),
+                            extensions: Vec::new(),
+                        }))
+                    } else {
+                        Iq::from_error(id, StanzaError::new(
+                            ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", ""))
+                    };
+                    let reply = match reply {
+                        Iq::Result { id, payload, .. } => Iq::Result { from: None, to: from, id, payload },
+                        Iq::Error { id, error, payload, .. } => Iq::Error { from: None, to: from, id, error, payload },
+                        other => other,
+                    };
+                    raw_send(&stream, reply).await;
+                }
+                Some(StreamItem::Stanza(Stanza::Message(message))) => {
+                    let _ = seen.send(Element::from(message));
+                }
+                Some(_) => {}
+                None => return stream,
+            },
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_without_esession_support() {
+    let Some(prosody) = prosody_or_skip("contact_without_esession_support") else {
+        return;
+    };
+    let started = Instant::now();
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("carol", "carol-pw");
+    // Carol logs in over plaintext TCP to loopback (the adapter's other transport).
+    let carol_opts = ConnectOptions {
+        security: TransportSecurity::DangerousPlaintextLoopbackOnly,
+        ..server.connect_options("carol", "plain", "carol-pw")
+    };
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let carol = tokio::spawn(plain_contact(carol_opts, seen_tx, stop_rx));
+    assert!(seen.recv().await.unwrap().is("online", "test"));
+
+    let config = Config {
+        negotiation_timeout: 1,
+        ..Config::default()
+    };
+    let mut alice = Peer::login(
+        "alice",
+        &server.connect_options("alice", "laptop", "alice-pw"),
+        manager(Box::new(MemoryTrustStore::new()), config),
+    )
+    .await;
+
+    // (1) Full JID known: disco#info shows no XEP-0116, so no offer is sent at all.
+    match alice.client().start_session("carol@localhost/plain").await {
+        Err(ClientError::NoEsessionSupport(jid)) => assert_eq!(jid, "carol@localhost/plain"),
+        other => panic!("expected NoEsessionSupport, got {other:?}"),
+    }
+
+    // (2) Bare JID, no resource known (no presence subscription): the offer goes
+    //     out, Carol's client ignores it, and the negotiation times out cleanly.
+    let t0 = Instant::now();
+    let offered = alice
+        .client()
+        .start_session("carol@localhost")
+        .await
+        .unwrap();
+    let (session, error) = alice.negotiation_failed(Duration::from_secs(15)).await;
+    assert_eq!(session.thread, offered.thread);
+    assert!(
+        matches!(error, Error::Timeout | Error::PeerError { .. }),
+        "unexpected failure {error:?}"
+    );
+    eprintln!(
+        "unanswered offer to carol: {error:?} after {:?}",
+        t0.elapsed()
+    );
+    let offer = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .expect("carol received the offer")
+        .unwrap();
+    assert!(
+        offer.has_child("feature", ns::FEATURE_NEG),
+        "carol got the offer: {offer:?}"
+    );
+    assert!(
+        alice.client().manager().session_info(&offered).is_none(),
+        "no session remains"
+    );
+
+    // (3) An account that does not exist: the server bounces the offer with
+    //     service-unavailable; that bounce carries no <thread/> (Prosody's
+    //     error_reply copies no children), so it cannot be tied to the
+    //     negotiation and the offer times out like an unanswered one.
+    let t0 = Instant::now();
+    let offered = alice
+        .client()
+        .start_session("nobody@localhost")
+        .await
+        .unwrap();
+    let (session, error) = alice.negotiation_failed(Duration::from_secs(15)).await;
+    assert_eq!(session.thread, offered.thread);
+    assert!(
+        matches!(error, Error::Timeout | Error::PeerError { .. }),
+        "unexpected failure {error:?}"
+    );
+    eprintln!(
+        "offer to a missing account: {error:?} after {:?}",
+        t0.elapsed()
+    );
+
+    // (4) A message in clear from the plain client reaches Alice as such, not
+    //     as an encrypted one, and Alice's client is still fully working.
+    let carol = {
+        stop_tx.send(()).unwrap();
+        carol.await.unwrap()
+    };
+    let hello: Element = "<message xmlns='jabber:client' to='alice@localhost/laptop' type='chat'>\
+                            <body>hello in clear</body></message>"
+        .parse()
+        .unwrap();
+    let hello = tokio_xmpp::parsers::message::Message::try_from(hello).unwrap();
+    raw_send(&carol, hello).await;
+    let (from, body) = alice.plain_message().await;
+    assert_eq!(
+        (from.as_str(), body.as_str()),
+        ("carol@localhost/plain", "hello in clear")
+    );
+    assert!(
+        seen.try_recv().is_err(),
+        "carol got nothing but the one offer"
+    );
+    carol.close().await;
+    alice.idle(Duration::from_millis(200)).await;
+    alice.disconnect().await;
+    eprintln!("contact_without_esession_support: {:?}", started.elapsed());
+}
+
+/// Polls `peer`'s `next_event` exactly once and drops it: the worst a
+/// `tokio::select!` can do to it (the other branch won at the first await).
+async fn poll_once(peer: &mut Peer) -> Option<esession_xmpp::ClientEvent> {
+    let next = peer.client().next_event();
+    tokio::pin!(next);
+    match futures::poll!(next) {
+        std::task::Poll::Ready(event) => event,
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// `EsessionClient::next_event` dropped at its first await every time (as a
+/// losing `select!` branch would be) still delivers every event and sends
+/// every reply: negotiation, 20 messages, and the terminate acknowledgement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_event_is_cancel_safe() {
+    let Some(prosody) = prosody_or_skip("next_event_is_cancel_safe") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let login = |user: &str, password: &str| {
+        let options = server.connect_options(user, "r", password);
+        let user = user.to_owned();
+        async move {
+            Peer::login(
+                &user,
+                &options,
+                manager(Box::new(MemoryTrustStore::new()), Config::default()),
+            )
+            .await
+        }
+    };
+    let mut alice = login("alice", "alice-pw").await;
+    let mut bob = login("bob", "bob-pw").await;
+    let bob_full = bob.jid().to_owned();
+    let run = run_token();
+    let bodies: Vec<String> = (0..20).map(|i| marker("a", i, &run)).collect();
+    let expected = bodies.clone();
+    let ((), ()) = both(
+        async move {
+            let (session, _) = alice.start(&bob_full).await;
+            alice.send_texts(&session, &bodies).await;
+            assert_eq!(alice.receive_texts(&session, 1).await, ["pong"]);
+            alice.client().terminate(&session).await.unwrap();
+            assert_eq!(
+                alice.terminated(&session).await,
+                esession::TerminationReason::LocalRequest,
+                "bob's acknowledgement was sent"
+            );
+            alice.disconnect().await;
+        },
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut session = None;
+            let mut received = Vec::new();
+            let mut terminated = None;
+            while terminated.is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "bob (polled once per call): established {session:?}, \
+                     {} messages, terminated {terminated:?}",
+                    received.len()
+                );
+                match poll_once(&mut bob).await {
+                    Some(esession_xmpp::ClientEvent::Session(esession::Event::Established {
+                        session: s,
+                        ..
+                    })) => session = Some(s),
+                    Some(esession_xmpp::ClientEvent::Session(
+                        esession::Event::MessageReceived { message, .. },
+                    )) => {
+                        received.push(message.get_child("body", ns::JABBER_CLIENT).unwrap().text());
+                        if received.len() == 20 {
+                            let s = session.clone().expect("established before messages");
+                            bob.client().send_text(&s, "pong").await.unwrap();
+                        }
+                    }
+                    Some(esession_xmpp::ClientEvent::Session(esession::Event::Terminated {
+                        reason,
+                        ..
+                    })) => terminated = Some(reason),
+                    // Our own presence, reflected by the server.
+                    Some(esession_xmpp::ClientEvent::ContactOnline { .. }) => {}
+                    Some(other) => panic!("bob: unexpected {other:?}"),
+                    None => tokio::time::sleep(Duration::from_millis(2)).await,
+                }
+            }
+            assert_eq!(received, expected);
+            assert_eq!(terminated, Some(esession::TerminationReason::PeerRequest));
+            bob.disconnect().await;
+        },
+    )
+    .await;
+}
