@@ -63,11 +63,11 @@ fn stored_keys(store: &Store) -> Vec<u64> {
 /// The rest of iteration `i` after its retained secret: idempotent, so a
 /// restarted writer can redo it.
 fn finish_iteration(store: &Store, trust: &mut impl TrustStore, i: u64) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         trust.confirm_retained_secret(PEER, &client(i)).unwrap();
         println!("@@confirm {i}");
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         trust.mark_verified(PEER, &client(i)).unwrap();
     }
     let keys = store.signing_keys(ACCOUNT).unwrap();
@@ -82,10 +82,10 @@ fn finish_iteration(store: &Store, trust: &mut impl TrustStore, i: u64) {
             .unwrap();
     }
     println!("@@key {i}");
-    if let Some(old) = i.checked_sub(KEEP_KEYS) {
-        if let Some(k) = keys.iter().find(|k| k.public_key == public_for(old)) {
-            store.delete_signing_key(ACCOUNT, k.id).unwrap();
-        }
+    if let Some(old) = i.checked_sub(KEEP_KEYS)
+        && let Some(k) = keys.iter().find(|k| k.public_key == public_for(old))
+    {
+        store.delete_signing_key(ACCOUNT, k.id).unwrap();
     }
     store
         .set_other_secret(ACCOUNT, PEER, SecretBytes::new(oss_for(i)))

@@ -8,6 +8,11 @@
 //!
 //! Used by `crates/esession-xmpp/tests`, `crates/esession-cli/tests` and the
 //! `prosody_e2e` benchmark of `esession-bench`.
+//!
+//! Environment: `ESESSION_REQUIRE_PROSODY=1` makes a missing Prosody a test
+//! failure (CI); `ESESSION_KEEP_PROSODY=1` keeps each server's directory
+//! (config, data, log) after the test (it is always kept when a test fails);
+//! `ESESSION_PROSODY_LOG=debug` makes Prosody log every stanza's top tag.
 
 #![allow(
     clippy::unwrap_used,
