@@ -92,7 +92,7 @@ pub(crate) async fn login(
                 None => return Err(format!("the connection to {server} closed")),
             },
             _ = &mut deadline => return Err(format!(
-                "could not log in to {server} within 20 s (TLS certificate not trusted? try --ca-file; or the server does not answer XMPP)"
+                "could not log in to {server} within 20 s: wrong JID or password, a server certificate we do not trust (try --ca-file), or no XMPP service there"
             )),
         }
     }
