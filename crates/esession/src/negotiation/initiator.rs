@@ -3,8 +3,7 @@
 
 use esession_crypto::dh::negotiation_secret;
 use esession_crypto::kdf::{
-    SessionKeys, final_shared_secret, new_retained_secret, retained_secret_hash,
-    shared_retained_secret_hash,
+    SessionKeys, final_shared_secret, retained_secret_hash, shared_retained_secret_hash,
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
@@ -22,8 +21,7 @@ use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
 use crate::session::{Direction, EstablishedSession, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
-use crate::stanza::{bare, message, resource, set_attr, text_child};
-use crate::trust::RetainedSecret;
+use crate::stanza::{bare, message, set_attr, text_child};
 
 /// Alice after sending her offer, waiting for Bob's answer.
 pub(crate) struct AwaitingResponse {
@@ -465,18 +463,8 @@ impl AwaitingFinal {
         )?;
 
         // ESN-40: replace the retained secret; carry the verified flag forward (ESN-42).
-        let client = resource(&self.peer).unwrap_or_default().to_owned();
         let verified = matched.as_ref().is_some_and(|m| m.verified);
-        let stored = ctx.trust.store_retained_secret(
-            &peer_bare,
-            RetainedSecret {
-                client: client.clone(),
-                secret: new_retained_secret(hash, &k_final),
-                created: ctx.clock.now_unix(),
-                verified,
-            },
-        );
-        ctx.write(stored);
+        let client = ctx.store_new_retained_secret(&self.peer, hash, &k_final, verified);
         // Message 4 itself proved Bob holds the final keys (AMB-57).
         let confirmed = ctx.trust.confirm_retained_secret(&peer_bare, &client);
         ctx.write(confirmed);

@@ -49,6 +49,29 @@ impl Context<'_> {
         })
     }
 
+    /// ESN-40/42: stores RS_new = HMAC(K_final, "New Retained Secret") for the
+    /// peer's client, carrying the chain's verified flag forward; returns the client.
+    pub(crate) fn store_new_retained_secret(
+        &mut self,
+        peer: &str,
+        hash: esession_crypto::HashAlgorithm,
+        k_final: &esession_crypto::SecretBytes,
+        verified: bool,
+    ) -> String {
+        let client = crate::stanza::resource(peer).unwrap_or_default().to_owned();
+        let stored = self.trust.store_retained_secret(
+            crate::stanza::bare(peer),
+            crate::trust::RetainedSecret {
+                client: client.clone(),
+                secret: esession_crypto::kdf::new_retained_secret(hash, k_final),
+                created: self.clock.now_unix(),
+                verified,
+            },
+        );
+        self.write(stored);
+        client
+    }
+
     /// Writes, noting any failure.
     pub(crate) fn write(&mut self, result: Result<(), crate::trust::TrustStoreError>) {
         if let Err(e) = result {

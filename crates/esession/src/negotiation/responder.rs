@@ -3,8 +3,7 @@
 
 use esession_crypto::dh::negotiation_secret;
 use esession_crypto::kdf::{
-    SessionKeys, final_shared_secret, new_retained_secret, retained_secret_hash,
-    shared_retained_secret_hash,
+    SessionKeys, final_shared_secret, retained_secret_hash, shared_retained_secret_hash,
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
@@ -24,8 +23,7 @@ use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
 use crate::session::{Direction, EstablishedSession, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
-use crate::stanza::{bare, message, resource, text_child};
-use crate::trust::RetainedSecret;
+use crate::stanza::{bare, message, text_child};
 
 /// The largest `rekey_freq` (2^32 - 1, ESN-05).
 const MAX_REKEY_FREQ: u32 = u32::MAX;
@@ -605,18 +603,8 @@ impl AwaitingAccept {
         );
 
         // ESN-40/42, AMB-57: new retained secret, confirmed on Alice's first stanza.
-        let client = resource(&peer).unwrap_or_default().to_owned();
         let verified = matched.as_ref().is_some_and(|m| m.verified);
-        let stored = ctx.trust.store_retained_secret(
-            &peer_bare,
-            RetainedSecret {
-                client: client.clone(),
-                secret: new_retained_secret(hash, &k_final),
-                created: ctx.clock.now_unix(),
-                verified,
-            },
-        );
-        ctx.write(stored);
+        let client = ctx.store_new_retained_secret(&peer, hash, &k_final, verified);
         // The rshash match is only a claim until Alice's first stanza proves
         // she holds K_final (AMB-57): an attacker can replay an old N_A and
         // rshashes. Until then the session is reported as not authenticated.
