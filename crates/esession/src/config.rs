@@ -28,6 +28,18 @@ pub struct Config {
     pub logging: Vec<Logging>,
     /// Our minimum `rekey_freq` (1..=2^32-1): stanzas between key exchanges.
     pub rekey_freq: u32,
+    /// Rekey after this many seconds without stanzas in either direction,
+    /// when stanzas were exchanged under the current keys (ENC-19: "rekey or
+    /// terminate after long idleness"); `None` never rekeys for idleness. The
+    /// rekey is sent by [`crate::SessionManager::poll_timers`] and only when
+    /// `rekey_freq` allows (ENC-14). Default: 600 (ten minutes).
+    pub idle_rekey_after: Option<u64>,
+    /// Encrypted blocks (both directions, AMB-28) after which one key exchange
+    /// is used up (ENC-19: fewer than 2^32). We rekey once half of it is used
+    /// and never send a stanza that would reach it; when `rekey_freq` bars the
+    /// rekey the session is terminated. Clamped to 256..=2^32; lower values only
+    /// rekey more often. Default: 2^32.
+    pub rekey_block_limit: u64,
     /// Private exponent size (ESN-06).
     pub exponent_size: ExponentSize,
     /// Length of our nonces in bytes (CMN-07, AMB-40: at least 16).
@@ -76,6 +88,8 @@ impl Default for Config {
             sas: vec![SasAlgorithm::Sas28x5],
             logging: vec![Logging::May, Logging::MustNot],
             rekey_freq: 1,
+            idle_rekey_after: Some(600),
+            rekey_block_limit: 1 << 32,
             exponent_size: ExponentSize::Recommended,
             nonce_len: 16,
             min_peer_nonce_len: 8,

@@ -41,6 +41,14 @@ pub enum Error {
     /// The session has ended: nothing more may be sent (ESN-47).
     #[error("session has ended")]
     SessionEnded,
+    /// A rekey was asked for before `rekey_freq` stanzas since the last key
+    /// exchange (ENC-14, AMB-55), or while too many of our rekeys are unanswered.
+    #[error("too early to rekey")]
+    RekeyTooSoon,
+    /// The current keys reached their block limit and `rekey_freq` bars a
+    /// rekey (ENC-19, AMB-28): the session must end.
+    #[error("keys exhausted and rekeying not allowed yet")]
+    KeysExhausted,
     /// The caller passed something the API cannot use.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),

@@ -77,6 +77,10 @@ pub enum TerminationReason {
     /// A stanza failed verification or decryption (ENC-12/13); the peer was told
     /// with an encrypted terminate form (AMB-53).
     IntegrityFailure,
+    /// The keys reached their block limit while `rekey_freq` barred a rekey
+    /// (ENC-19, AMB-28); the peer was told with an encrypted terminate form.
+    /// Start a new session for fresh keys.
+    KeysExhausted,
 }
 
 /// An event for the application.

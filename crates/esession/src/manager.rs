@@ -252,14 +252,32 @@ impl SessionManager {
     }
 
     /// Encrypts and sends an application `<message/>` in an established session (ENC-01..10).
+    ///
+    /// The output may hold a rekey-only stanza before the message (ENC-19).
+    /// Should the keys be used up while `rekey_freq` bars a rekey (AMB-28), the
+    /// message is NOT sent: the output then holds the encrypted terminate form
+    /// and [`Event::Terminated`] with [`TerminationReason::KeysExhausted`].
     pub fn send_message(&mut self, session: &SessionId, plain: &Element) -> Result<Output, Error> {
         let k = key(&session.peer, &session.thread);
         let rng = self.rng.as_mut();
+        let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
-                let stanza = s.seal_message(plain, rng)?;
                 let mut out = Output::default();
-                out.send(stanza);
+                match s.seal_message(plain, rng, now) {
+                    Ok(stanzas) => out.stanzas.extend(stanzas),
+                    Err(Error::KeysExhausted) => {
+                        if let Ok(terminate) = s.seal_terminate(rng, now) {
+                            out.send(terminate);
+                        }
+                        out.event(Event::Terminated {
+                            session: session.clone(),
+                            reason: TerminationReason::KeysExhausted,
+                        });
+                        self.sessions.remove(&k);
+                    }
+                    Err(e) => return Err(e),
+                }
                 Ok(out)
             }
             Some(State::Established(_)) | None => Err(Error::UnknownSession),
@@ -282,7 +300,7 @@ impl SessionManager {
         let mut out = Output::default();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
-                let stanza = s.seal_terminate(self.rng.as_mut())?;
+                let stanza = s.seal_terminate(self.rng.as_mut(), self.clock.now_unix())?;
                 out.send(stanza);
                 Ok(out)
             }
@@ -306,6 +324,59 @@ impl SessionManager {
             .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))
     }
 
+    /// Rekeys an established session now (XEP-0200 §Re-Key Exchange, ENC-15/16):
+    /// returns a stanza without content carrying our new `<key/>`.
+    /// [`Error::RekeyTooSoon`] before `rekey_freq` stanzas have passed since the
+    /// last key exchange (ENC-14, AMB-55).
+    pub fn rekey(&mut self, session: &SessionId) -> Result<Output, Error> {
+        let k = key(&session.peer, &session.thread);
+        let now = self.clock.now_unix();
+        match self.sessions.get_mut(&k) {
+            Some(State::Established(s)) if s.id() == session => {
+                let stanza = s.seal_rekey(self.rng.as_mut(), now)?;
+                let mut out = Output::default();
+                out.send(stanza);
+                Ok(out)
+            }
+            Some(State::Established(_)) | None => Err(Error::UnknownSession),
+            Some(_) => Err(Error::NotEstablished),
+        }
+    }
+
+    /// Runs every timer: forgets stale negotiations (as
+    /// [`Self::expire_negotiations`]), destroys key sets older than 60 s
+    /// (ENC-17) and sends the rekeys that are due (ENC-19: after
+    /// [`Config::idle_rekey_after`] idle seconds or half the block limit).
+    /// Call it when [`Self::next_deadline`] is reached, or simply every second.
+    pub fn poll_timers(&mut self) -> Output {
+        let mut out = self.expire_negotiations();
+        let now = self.clock.now_unix();
+        for state in self.sessions.values_mut() {
+            if let State::Established(s) = state
+                && let Some(stanza) = s.on_timer(self.rng.as_mut(), now)
+            {
+                out.send(stanza);
+            }
+        }
+        out
+    }
+
+    /// When [`Self::poll_timers`] next has work to do (Unix seconds; possibly
+    /// already past), or `None` when no timer is pending.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let now = self.clock.now_unix();
+        let negotiations = self.started.values().map(|since| {
+            since
+                .saturating_add(self.config.negotiation_timeout)
+                .saturating_add(1)
+        });
+        let sessions = self.sessions.values().filter_map(|state| match state {
+            State::Established(s) => s.next_deadline(now),
+            _ => None,
+        });
+        negotiations.chain(sessions).min()
+    }
+
     /// Feeds one received stanza. Never fails: problems become replies and events.
     pub fn handle_stanza(&mut self, stanza: &Element) -> Output {
         let mut out = Output::default();
@@ -327,6 +398,7 @@ impl SessionManager {
                 stanza,
                 self.rng.as_mut(),
                 self.trust.as_mut(),
+                self.clock.now_unix(),
                 &mut out,
             ) == Keep::Remove
             {
@@ -664,6 +736,7 @@ fn on_established(
     stanza: &Element,
     rng: &mut dyn Randomness,
     trust: &mut dyn TrustStore,
+    now: u64,
     out: &mut Output,
 ) -> Keep {
     let is_error = stanza.attr("type") == Some("error");
@@ -693,7 +766,7 @@ fn on_established(
         }
         return Keep::Keep;
     }
-    let opened = session.open(stanza);
+    let opened = session.open(stanza, now);
     if opened.is_ok() {
         prove_peer(session, trust, out);
     }
@@ -715,7 +788,7 @@ fn on_established(
                 });
                 return Keep::Remove;
             }
-            if let Ok(ack) = session.seal_terminate_ack(rng) {
+            if let Ok(ack) = session.seal_terminate_ack(rng, now) {
                 out.send(ack);
             }
             out.event(Event::Terminated {
@@ -724,6 +797,8 @@ fn on_established(
             });
             Keep::Remove
         }
+        // A rekey-only stanza (ENC-10): the keys changed, nothing to deliver.
+        Ok(Opened::Nothing) => Keep::Keep,
         Ok(Opened::TerminateAck) => {
             out.event(Event::Terminated {
                 session: session.id().clone(),
@@ -742,7 +817,7 @@ fn on_established(
             // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
             // outgoing keys; forget the session (its keys are dropped and zeroized).
             if !session.awaiting_terminate_ack()
-                && let Ok(terminate) = session.seal_terminate(rng)
+                && let Ok(terminate) = session.seal_terminate(rng, now)
             {
                 out.send(terminate);
             }

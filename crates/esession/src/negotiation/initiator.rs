@@ -19,7 +19,7 @@ use super::sigma::{self, IdentityKeys};
 use super::{Agreed, Context, Refusal, RetainedMatch, b64, single, unb64, unexpired};
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
-use crate::session::{Direction, EstablishedSession, SessionSetup};
+use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
 use crate::stanza::{bare, message, set_attr, text_child};
 
@@ -50,6 +50,11 @@ pub(crate) struct AwaitingFinal {
     c_b: Counter,
     form_b: Vec<u8>,
     sas: String,
+    /// Kept for XEP-0200 rekeying: our x, Bob's d and the agreed `rekey_freq`
+    /// (ENC-15: the first rekey uses d; ENC-18: Bob's first `<key/>` uses x).
+    x_pair: DhKeyPair,
+    d_value: DhPublicValue,
+    rekey_freq: u32,
 }
 
 /// Why a step did not advance.
@@ -304,7 +309,7 @@ impl AwaitingResponse {
         };
         let e = x_pair.public().to_mpi().to_vec();
         let raw = x_pair
-            .agree(&d)
+            .agree_keeping(&d)
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]))?;
         let k = negotiation_secret(hash, &raw);
         drop(raw);
@@ -389,6 +394,9 @@ impl AwaitingResponse {
                 c_b,
                 form_b,
                 sas,
+                x_pair,
+                d_value: d,
+                rekey_freq: rekey_freq.unwrap_or(u32::MAX),
             },
             stanza,
         ))
@@ -506,6 +514,13 @@ impl AwaitingFinal {
             own_jid: ctx.config.own_jid.clone(),
             send,
             receive,
+            rekey: RekeySetup::new(
+                ctx.config,
+                ctx.clock,
+                self.rekey_freq,
+                self.x_pair,
+                self.d_value,
+            ),
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
             unconfirmed_secret: None,

@@ -21,7 +21,7 @@ use super::{Agreed, Context, Refusal, RetainedMatch, b64, ranked, single, unb64,
 use crate::config::Config;
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
-use crate::session::{Direction, EstablishedSession, SessionSetup};
+use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::{bare, message, text_child};
 
@@ -62,6 +62,8 @@ pub(crate) struct AwaitingAccept {
     c_a: Counter,
     form_a: Vec<u8>,
     form_b: Vec<u8>,
+    /// The agreed `rekey_freq` (ENC-14).
+    rekey_freq: u32,
 }
 
 /// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
@@ -431,7 +433,6 @@ impl EvaluatedOffer {
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
         feature.append_child(x);
         stanza.append_child(feature);
-        let _ = self.rekey_freq;
         Ok((
             AwaitingAccept {
                 peer: self.peer,
@@ -445,6 +446,7 @@ impl EvaluatedOffer {
                 c_a,
                 form_a: self.form_a,
                 form_b,
+                rekey_freq: self.rekey_freq,
             },
             stanza,
         ))
@@ -505,9 +507,11 @@ impl AwaitingAccept {
             form_b,
             peer,
             thread,
+            rekey_freq,
             ..
         } = self;
-        let raw = y.agree(&e).map_err(|_| Refusal::crypto())?;
+        // y stays for XEP-0200 rekeying (ENC-18: Alice's first <key/> uses it).
+        let raw = y.agree_keeping(&e).map_err(|_| Refusal::crypto())?;
         let k = negotiation_secret(hash, &raw);
         drop(raw);
         let provisional =
@@ -644,6 +648,7 @@ impl AwaitingAccept {
             own_jid: ctx.config.own_jid.clone(),
             send,
             receive,
+            rekey: RekeySetup::new(ctx.config, ctx.clock, rekey_freq, y, e),
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
             unconfirmed_secret: Some((peer_bare, client)),

@@ -1,14 +1,19 @@
-//! XEP-0200 stanza encryption on an established ESession (ENC-01..14).
+//! XEP-0200 stanza encryption on an established ESession (ENC-01..20).
 //!
 //! Only [`EstablishedSession`] holds stanza keys, so only an established
 //! session can encrypt (style practice 3). Sending: the stanza's children other
 //! than `<thread/>`, `<amp/>` and `<error/>` are serialized, compressed, CTR-
 //! encrypted and MACed into one `<c/>` (ENC-02..10). Receiving: the MAC is
 //! verified in constant time before anything is decrypted (ENC-12); any
-//! failure ends the session and nothing is delivered.
+//! failure ends the session and nothing is delivered. Rekeying and the
+//! publication of expired MAC keys live in [`rekey`] (ENC-08, ENC-11, ENC-14..20).
+
+pub(crate) mod rekey;
+
+use std::num::NonZeroU32;
 
 use esession_crypto::{
-    CipherAlgorithm, Compressor, Counter, CtrCipher, Decompressor, HashAlgorithm, MacKey,
+    CipherAlgorithm, CompressionAlgorithm, Compressor, Counter, Decompressor, HashAlgorithm,
     SecretBytes,
 };
 use esession_wire::encrypted::{EncryptedContent, ReceivedEncryptedContent};
@@ -19,11 +24,12 @@ use crate::Error;
 use crate::event::{SessionId, SessionInfo};
 use crate::random::{RandomPurpose, Randomness};
 use crate::stanza::{message, set_attr, text_child};
+pub(crate) use rekey::RekeySetup;
+use rekey::{KeyRing, PreparedRekey, StanzaKeys};
 
 /// One direction's keys and counter.
 pub(crate) struct Direction {
-    cipher: CtrCipher,
-    mac: MacKey,
+    keys: StanzaKeys,
     counter: Counter,
 }
 
@@ -37,12 +43,25 @@ impl Direction {
         counter: Counter,
     ) -> Result<Self, Error> {
         Ok(Self {
-            cipher: CtrCipher::new(cipher, cipher_key.expose())
-                .map_err(|_| Error::InvalidInput("cipher key"))?,
-            mac: MacKey::new(hash, mac_key.expose()),
+            keys: StanzaKeys::new(cipher, hash, cipher_key, mac_key)?,
             counter,
         })
     }
+}
+
+/// What a stanza we send is for; decides whether it carries our `<key/>`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Purpose {
+    /// Application content: with `<key/>` when a rekey is due (ENC-19: block
+    /// count, idle time) and allowed (ENC-14).
+    Content,
+    /// A rekey-only stanza (ENC-10); the caller checked it is allowed.
+    Rekey,
+    /// The terminate form: never with `<key/>`.
+    Terminate,
+    /// The terminate acknowledgement: never with `<key/>`; publishes every
+    /// incoming MAC key (ENC-20).
+    TerminateAck,
 }
 
 /// Where the session is in its life.
@@ -59,8 +78,8 @@ pub(crate) enum OpenFailure {
     /// Not authenticated under the current keys (MAC mismatch or an unusable
     /// `<c/>`): nothing about the session changed.
     Unauthenticated,
-    /// Authenticated but unusable (unsupported rekey, bad plaintext): the
-    /// session is out of step and must end (ENC-13).
+    /// Authenticated but unusable (a `<key/>` outside 1 < e < p-1, bad
+    /// plaintext): the session is out of step and must end (ENC-13, ENC-18).
     Invalid,
 }
 
@@ -73,14 +92,18 @@ pub(crate) enum Opened {
     TerminateRequest,
     /// The peer's authenticated acknowledgement of our terminate (ESN-46).
     TerminateAck,
+    /// A rekey-only stanza (ENC-10): keys changed, nothing to deliver.
+    Nothing,
 }
 
 /// An established ESession: the only type holding stanza keys.
 pub struct EstablishedSession {
     id: SessionId,
     info: SessionInfo,
-    send: Direction,
-    receive: Direction,
+    /// Our outgoing keys and every incoming key set (ENC-11, ENC-17).
+    keys: KeyRing,
+    send_counter: Counter,
+    receive_counter: Counter,
     compressor: Compressor,
     decompressor: Decompressor,
     phase: Phase,
@@ -113,6 +136,8 @@ pub(crate) struct SessionSetup {
     pub(crate) own_jid: Option<String>,
     pub(crate) send: Direction,
     pub(crate) receive: Direction,
+    /// What rekeying needs: group, exponents, `rekey_freq` (ENC-14..19).
+    pub(crate) rekey: RekeySetup,
     pub(crate) pad_to_multiple: Option<usize>,
     pub(crate) max_plaintext_len: usize,
     pub(crate) unconfirmed_secret: Option<(String, String)>,
@@ -128,10 +153,17 @@ impl EstablishedSession {
             template,
             compressor: Compressor::new(setup.info.compression),
             decompressor: Decompressor::new(setup.info.compression),
+            keys: KeyRing::new(
+                setup.info.hash,
+                setup.info.cipher,
+                setup.send.keys,
+                setup.receive.keys,
+                setup.rekey,
+            ),
+            send_counter: setup.send.counter,
+            receive_counter: setup.receive.counter,
             id: setup.id,
             info: setup.info,
-            send: setup.send,
-            receive: setup.receive,
             phase: Phase::Active,
             pad_to_multiple: setup.pad_to_multiple,
             max_plaintext_len: setup.max_plaintext_len,
@@ -176,11 +208,18 @@ impl EstablishedSession {
     /// Encrypts an application `<message/>` (ENC-01..10). Its `to`, `from` and
     /// `<thread/>` are set by the session; `type` is kept. Adds the online AMP
     /// rule of AMB-23 unless the message carries its own `<amp/>`.
+    ///
+    /// Returns the stanzas to send, in order: the message, carrying our
+    /// `<key/>` when a rekey is due (ENC-16, ENC-19), preceded by a rekey-only
+    /// stanza when the message would not fit under the current keys' block
+    /// limit. [`Error::KeysExhausted`] when it would not fit and `rekey_freq`
+    /// bars a rekey: the caller must end the session (AMB-28).
     pub(crate) fn seal_message(
         &mut self,
         plain: &Element,
         rng: &mut dyn Randomness,
-    ) -> Result<Element, Error> {
+        now: u64,
+    ) -> Result<Vec<Element>, Error> {
         if self.phase != Phase::Active {
             return Err(Error::SessionEnded);
         }
@@ -208,72 +247,225 @@ impl EstablishedSession {
         }
         let amp = amp.unwrap_or_else(online_amp_rule);
         let kind = plain.attr("type");
-        let mut stanza = self.seal(content, kind, Some(amp), rng)?;
-        for child in clear {
-            stanza.append_child(child);
+        let mut stanzas = self.seal(content, kind, Some(amp), Purpose::Content, rng, now)?;
+        if let Some(stanza) = stanzas.last_mut() {
+            for child in clear {
+                stanza.append_child(child);
+            }
         }
-        Ok(stanza)
+        Ok(stanzas)
     }
 
-    /// The encrypted terminate form (ESN-45); afterwards nothing else may be sent
-    /// except what the acknowledgement needs (ESN-47).
-    pub(crate) fn seal_terminate(&mut self, rng: &mut dyn Randomness) -> Result<Element, Error> {
+    /// Our `<key/>` now, in a stanza without content (ENC-10, ENC-16);
+    /// [`Error::RekeyTooSoon`] before `rekey_freq` stanzas since the last key
+    /// exchange or with too many of our `<key/>`s unanswered (ENC-14).
+    pub(crate) fn seal_rekey(
+        &mut self,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<Element, Error> {
         if self.phase != Phase::Active {
             return Err(Error::SessionEnded);
         }
-        let stanza = self.seal(terminate_form("submit"), None, None, rng)?;
+        self.keys.expire(now);
+        if !self.keys.may_rekey() {
+            return Err(Error::RekeyTooSoon);
+        }
+        self.seal_one(String::new(), None, Purpose::Rekey, rng, now)
+    }
+
+    /// Timer duties: destroys key sets past their 60 s (ENC-17), and returns
+    /// a rekey-only stanza when a rekey is due (ENC-19: block count or idle
+    /// time) and allowed (ENC-14).
+    pub(crate) fn on_timer(&mut self, rng: &mut dyn Randomness, now: u64) -> Option<Element> {
+        self.keys.expire(now);
+        if self.phase != Phase::Active || !self.keys.auto_rekey_due(now) {
+            return None;
+        }
+        self.seal_one(String::new(), None, Purpose::Rekey, rng, now)
+            .ok()
+    }
+
+    /// When [`Self::on_timer`] next has work (Unix seconds).
+    pub(crate) fn next_deadline(&self, now: u64) -> Option<u64> {
+        if self.phase != Phase::Active {
+            return None;
+        }
+        self.keys.next_deadline(now)
+    }
+
+    /// The encrypted terminate form (ESN-45); afterwards nothing else may be sent
+    /// except what the acknowledgement needs (ESN-47). It carries the MAC keys
+    /// already safe to publish (ENC-20).
+    pub(crate) fn seal_terminate(
+        &mut self,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<Element, Error> {
+        if self.phase != Phase::Active {
+            return Err(Error::SessionEnded);
+        }
+        let stanza = self.seal_one(terminate_form("submit"), None, Purpose::Terminate, rng, now)?;
         self.phase = Phase::TerminateSent;
         Ok(stanza)
     }
 
     /// The encrypted acknowledgement of the peer's terminate (ESN-46); the
-    /// session then sends nothing more (ESN-47) and must be dropped.
+    /// session then sends nothing more (ESN-47) and must be dropped. We accept
+    /// nothing after it, so it publishes every incoming MAC key too (ENC-20).
     pub(crate) fn seal_terminate_ack(
         &mut self,
         rng: &mut dyn Randomness,
+        now: u64,
     ) -> Result<Element, Error> {
         if self.phase != Phase::Active {
             return Err(Error::SessionEnded);
         }
-        let stanza = self.seal(terminate_form("result"), None, None, rng)?;
+        let stanza = self.seal_one(
+            terminate_form("result"),
+            None,
+            Purpose::TerminateAck,
+            rng,
+            now,
+        )?;
         self.phase = Phase::TerminateSent;
         Ok(stanza)
     }
 
+    /// A stanza that never needs a rekey-only stanza before it.
+    fn seal_one(
+        &mut self,
+        content: String,
+        kind: Option<&str>,
+        purpose: Purpose,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<Element, Error> {
+        let amp = (purpose == Purpose::Rekey).then(online_amp_rule);
+        self.seal(content, kind, amp, purpose, rng, now)?
+            .pop()
+            .ok_or(Error::InvalidInput("nothing to seal"))
+    }
+
+    /// Everything that can fail happens before the compressor or any key or
+    /// counter changes (practice 12); then [`Self::emit`] cannot fail.
     fn seal(
         &mut self,
         mut content: String,
         kind: Option<&str>,
         amp: Option<Element>,
+        purpose: Purpose,
         rng: &mut dyn Randomness,
-    ) -> Result<Element, Error> {
+        now: u64,
+    ) -> Result<Vec<Element>, Error> {
+        self.keys.expire(now);
         if let Some(multiple) = self.pad_to_multiple.filter(|m| *m > 1) {
             pad_with_whitespace(&mut content, multiple, rng);
         }
-        let before = self.send.counter;
-        let mut counter = before;
+        // ENC-19, AMB-28: a stanza that would reach the block limit goes under
+        // fresh keys (a rekey-only stanza first), or not at all.
+        let bound = self.block_bound(content.len());
+        let rekey_first = purpose == Purpose::Content && !self.keys.fits(bound);
+        if rekey_first {
+            if !self.keys.may_rekey() {
+                return Err(Error::KeysExhausted);
+            }
+            if !self.keys.fits_fresh(bound) {
+                return Err(Error::InvalidInput(
+                    "stanza too large for the rekey block limit",
+                ));
+            }
+        }
+        let piggy_back = match purpose {
+            Purpose::Rekey => true,
+            Purpose::Content => !rekey_first && self.keys.auto_rekey_due(now),
+            Purpose::Terminate | Purpose::TerminateAck => false,
+        };
+        let first = if rekey_first {
+            Some(self.keys.prepare_rekey(rng)?)
+        } else {
+            None
+        };
+        let rekey = if piggy_back {
+            Some(self.keys.prepare_rekey(rng)?)
+        } else {
+            None
+        };
         let data = if content.is_empty() {
-            // ENC-10: no <data/>, the counter still advances by one.
-            counter.advance(1);
             None
         } else {
-            let mut bytes = self
-                .compressor
-                .compress_owned(content.into_bytes())
-                .map_err(|_| Error::InvalidInput("compression failed"))?;
-            self.send.cipher.apply(&mut counter, &mut bytes);
-            Some(bytes)
+            Some(
+                self.compressor
+                    .compress_owned(content.into_bytes())
+                    .map_err(|_| Error::InvalidInput("compression failed"))?,
+            )
         };
+        let mut stanzas = Vec::with_capacity(2);
+        if let Some(prepared) = first {
+            stanzas.push(self.emit(
+                None,
+                None,
+                Some(online_amp_rule()),
+                Some(prepared),
+                false,
+                now,
+            ));
+        }
+        let ending = purpose == Purpose::TerminateAck;
+        stanzas.push(self.emit(data, kind, amp, rekey, ending, now));
+        Ok(stanzas)
+    }
+
+    /// Upper bound of the blocks content of `len` bytes takes (AMB-09; ENC-10:
+    /// empty content and the `none` cipher take one).
+    fn block_bound(&self, len: usize) -> u64 {
+        if len == 0 || !self.info.cipher.is_confidential() {
+            return 1;
+        }
+        let bound = match self.info.compression {
+            CompressionAlgorithm::None => len,
+            // zlib may grow incompressible input a little (stored blocks, flush).
+            _ => len.saturating_add(len / 16).saturating_add(64),
+        };
+        u64::try_from(bound.div_ceil(16)).unwrap_or(u64::MAX)
+    }
+
+    /// Encrypts, MACs and commits one stanza (ENC-06..10, ENC-16, ENC-20).
+    fn emit(
+        &mut self,
+        data: Option<Vec<u8>>,
+        kind: Option<&str>,
+        amp: Option<Element>,
+        rekey: Option<PreparedRekey>,
+        ending: bool,
+        now: u64,
+    ) -> Element {
+        let before = self.send_counter;
+        let mut counter = before;
+        let data = match data {
+            // ENC-10: no <data/>, the counter still advances by one.
+            None => {
+                counter.advance(1);
+                None
+            }
+            Some(mut bytes) => {
+                self.keys.send.cipher.apply(&mut counter, &mut bytes);
+                Some(bytes)
+            }
+        };
+        // ENC-16: the <key/> stanza is still protected by the old keys.
         let encrypted = EncryptedContent {
             data,
-            key: None,
-            new: None,
-            old: Vec::new(),
+            key: rekey.as_ref().map(|r| r.public.clone()),
+            new: NonZeroU32::new(self.keys.new_count()),
+            old: self.keys.take_old(ending),
             mac: Vec::new(),
         };
-        let mac_key = &self.send.mac;
+        let mac_key = &self.keys.send.mac;
         let c = encrypted.seal_with(|m_content| mac_key.compute(&[m_content, &before.to_bytes()]));
-        self.send.counter = counter;
+        self.send_counter = counter;
+        self.keys
+            .commit_sent(blocks_between(before, counter), rekey, now);
 
         // The addressing and thread are the same for every stanza: clone them.
         let mut stanza = match kind {
@@ -288,13 +480,14 @@ impl EstablishedSession {
         if let Some(amp) = amp {
             stanza.append_child(amp);
         }
-        Ok(stanza)
+        stanza
     }
 
     /// Verifies, decrypts and parses an incoming stanza of this session
-    /// (ENC-03, ENC-11..13). Nothing of a failed stanza may be delivered;
-    /// [`OpenFailure`] tells whether the session is still in step.
-    pub(crate) fn open(&mut self, stanza: &Element) -> Result<Opened, OpenFailure> {
+    /// (ENC-03, ENC-11..13, ENC-18). Nothing of a failed stanza may be
+    /// delivered, and it changes nothing; [`OpenFailure`] tells whether the
+    /// session is still in step.
+    pub(crate) fn open(&mut self, stanza: &Element, now: u64) -> Result<Opened, OpenFailure> {
         use OpenFailure::{Invalid, Unauthenticated};
         let mut encrypted = stanza
             .children()
@@ -304,21 +497,21 @@ impl EstablishedSession {
             return Err(Unauthenticated); // ENC-03: exactly one <c/>.
         }
         let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Unauthenticated)?;
-        let before = self.receive.counter;
+        // ENC-11: <new/> picks the key set; a destroyed or expired one (ENC-17) fails.
+        let new = received.content().new.map_or(0, NonZeroU32::get);
+        let (index, keys) = self.keys.chosen(new, now).ok_or(Unauthenticated)?;
+        let before = self.receive_counter;
         let tag = &received.content().mac;
-        if !self
-            .receive
+        // ENC-12: MAC first (it covers <key/>, <new/> and <old/>); replays and
+        // reordering fail here.
+        if !keys
             .mac
             .verify(&[received.m_content(), &before.to_bytes()], tag)
         {
-            return Err(Unauthenticated); // ENC-12: MAC first; replays and reordering fail here.
+            return Err(Unauthenticated);
         }
         let (content, _) = received.into_parts();
-        if content.key.is_some() || content.new.is_some() {
-            // XEP-0200 rekeying is not negotiated by this version (rekey support
-            // arrives with the full XEP-0116 work); refuse rather than misinterpret.
-            return Err(Invalid);
-        }
+        let key_only = content.data.is_none() && content.key.is_some();
         let mut counter = before;
         let plaintext = match content.data {
             None => {
@@ -326,7 +519,7 @@ impl EstablishedSession {
                 Vec::new()
             }
             Some(mut bytes) => {
-                self.receive.cipher.apply(&mut counter, &mut bytes);
+                keys.cipher.apply(&mut counter, &mut bytes);
                 self.decompressor
                     .decompress_owned(bytes, self.max_plaintext_len)
                     .map_err(|_| Invalid)?
@@ -351,8 +544,15 @@ impl EstablishedSession {
                 Node::Text(_) => return Err(Invalid),
             }
         }
-        // Everything checked: commit the counter exactly once (practice 12).
-        self.receive.counter = counter;
+        // ENC-18, AMB-27: 1 < e < p-1, then the new keys; received <old/> are ignored (ENC-20).
+        let accepted = match &content.key {
+            Some(key) => Some(self.keys.accept_key(index, key, now).map_err(|_| Invalid)?),
+            None => None,
+        };
+        // Everything checked: commit the counter and keys exactly once (practice 12).
+        self.receive_counter = counter;
+        self.keys
+            .commit_received(index, blocks_between(before, counter), accepted, now);
         self.peer_proven = true;
 
         if let Some(kind) = terminate_kind(&children) {
@@ -360,6 +560,9 @@ impl EstablishedSession {
                 "submit" => Opened::TerminateRequest,
                 _ => Opened::TerminateAck,
             });
+        }
+        if key_only && children.is_empty() {
+            return Ok(Opened::Nothing);
         }
         let mut out = Element::bare("message", ns::JABBER_CLIENT);
         *out.attrs_mut() = stanza.attrs().clone();
@@ -374,6 +577,16 @@ impl EstablishedSession {
         }
         Ok(Opened::Message(out))
     }
+
+    #[cfg(test)]
+    pub(crate) fn key_ring(&self) -> &KeyRing {
+        &self.keys
+    }
+}
+
+/// Blocks a stanza used: how far its counter moved (AMB-09).
+fn blocks_between(before: Counter, after: Counter) -> u64 {
+    u64::try_from(after.value().wrapping_sub(before.value())).unwrap_or(u64::MAX)
 }
 
 /// AMB-23: deliver only to the resource that negotiated; error otherwise.
