@@ -16,7 +16,7 @@ Commands:
   /status    show the session's security state
   /end       end the encrypted session (you can start a new one with /start)
   /start     start a new encrypted session
-  /rekey     (not negotiated by this version: sessions use their negotiated keys)
+  /rekey     agree fresh keys now (XEP-0200 rekey; also done automatically when idle)
   /quit      end the session and exit
   /help      this text
 Anything else is sent as an encrypted message.";
@@ -80,7 +80,13 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
                         Some((id, info)) => println!("{}", present::established(&id.peer, info)),
                         None => println!("*** No established session."),
                     },
-                    "/rekey" => println!("*** Rekeying is not negotiated by this version; start a new session with /end then /start for fresh keys."),
+                    "/rekey" => match &session {
+                        Some(id) if established => match client.rekey(id).await {
+                            Ok(()) => println!("*** New keys sent; older keys are destroyed once {} uses them.", id.peer),
+                            Err(e) => println!("*** Not rekeyed: {e}"),
+                        },
+                        _ => println!("*** No established session to rekey."),
+                    },
                     text if text.starts_with('/') => println!("*** Unknown command {text}; /help lists them."),
                     text => match &session {
                         Some(id) if established => {

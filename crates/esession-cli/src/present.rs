@@ -113,6 +113,9 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
         TerminationReason::IntegrityFailure => format!(
             "!!! A stanza from {peer} failed verification: the session was ended and nothing of it was shown."
         ),
+        TerminationReason::KeysExhausted => format!(
+            "*** The session with {peer} used up its keys and the agreed rekey interval barred new ones: it was ended (your last message was NOT sent). Use /start for a new session."
+        ),
         other => format!("*** Session with {peer} ended ({other:?})."),
     }
 }

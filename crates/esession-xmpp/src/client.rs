@@ -164,8 +164,12 @@ impl EsessionClient {
                     Some(item) => self.on_stream_item(item),
                     None => return None,
                 },
+                // Every second: negotiation timeouts, expired key sets
+                // (XEP-0200's 60 s) and due rekeys (idle time, block count).
+                // `SessionManager::next_deadline` is never more precise than
+                // a second, so a fixed tick misses nothing.
                 _ = self.tick.tick() => {
-                    let out = self.manager.expire_negotiations();
+                    let out = self.manager.poll_timers();
                     self.dispatch(out);
                 }
             }
@@ -413,6 +417,16 @@ impl EsessionClient {
     /// Ends a session (encrypted terminate; the session ends when acknowledged).
     pub async fn terminate(&mut self, session: &SessionId) -> Result<(), ClientError> {
         let out = self.manager.terminate(session)?;
+        self.dispatch_now(out).await;
+        Ok(())
+    }
+
+    /// Rekeys the session now (XEP-0200 §Re-Key Exchange): sends a fresh DH
+    /// value under the current keys. Fails with
+    /// [`esession::Error::RekeyTooSoon`] before the agreed `rekey_freq`
+    /// stanzas have passed since the last key exchange.
+    pub async fn rekey(&mut self, session: &SessionId) -> Result<(), ClientError> {
+        let out = self.manager.rekey(session)?;
         self.dispatch_now(out).await;
         Ok(())
     }
