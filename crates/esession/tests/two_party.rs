@@ -17,6 +17,7 @@
 //! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, ESN-53, SIM-02, AMB-22/54, ENC-02/03) |
 //! | `errors` | bounces of encrypted stanzas (ENC-02/03), late refusal of message 4 (ESN-10) |
 //! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
+//! | `rekey` | XEP-0200 rekeying and old-MAC-key publication (ENC-08, ENC-10, ENC-11, ENC-14..20, AMB-27/28/55/56) |
 
 mod harness;
 
@@ -25,6 +26,7 @@ mod two_party {
     mod misuse;
     mod mitm;
     mod normal;
+    mod rekey;
     mod tamper_messages;
     mod tamper_negotiation;
     mod timeouts;

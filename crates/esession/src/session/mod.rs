@@ -59,8 +59,7 @@ enum Purpose {
     Rekey,
     /// The terminate form: never with `<key/>`.
     Terminate,
-    /// The terminate acknowledgement: never with `<key/>`; publishes every
-    /// incoming MAC key (ENC-20).
+    /// The terminate acknowledgement: never with `<key/>`.
     TerminateAck,
 }
 
@@ -311,8 +310,8 @@ impl EstablishedSession {
     }
 
     /// The encrypted acknowledgement of the peer's terminate (ESN-46); the
-    /// session then sends nothing more (ESN-47) and must be dropped. We accept
-    /// nothing after it, so it publishes every incoming MAC key too (ENC-20).
+    /// session then sends nothing more (ESN-47) and must be dropped. Like the
+    /// terminate form, it carries the MAC keys already safe to publish (ENC-20).
     pub(crate) fn seal_terminate_ack(
         &mut self,
         rng: &mut dyn Randomness,
@@ -402,17 +401,9 @@ impl EstablishedSession {
         };
         let mut stanzas = Vec::with_capacity(2);
         if let Some(prepared) = first {
-            stanzas.push(self.emit(
-                None,
-                None,
-                Some(online_amp_rule()),
-                Some(prepared),
-                false,
-                now,
-            ));
+            stanzas.push(self.emit(None, None, Some(online_amp_rule()), Some(prepared), now));
         }
-        let ending = purpose == Purpose::TerminateAck;
-        stanzas.push(self.emit(data, kind, amp, rekey, ending, now));
+        stanzas.push(self.emit(data, kind, amp, rekey, now));
         Ok(stanzas)
     }
 
@@ -437,7 +428,6 @@ impl EstablishedSession {
         kind: Option<&str>,
         amp: Option<Element>,
         rekey: Option<PreparedRekey>,
-        ending: bool,
         now: u64,
     ) -> Element {
         let before = self.send_counter;
@@ -458,7 +448,7 @@ impl EstablishedSession {
             data,
             key: rekey.as_ref().map(|r| r.public.clone()),
             new: NonZeroU32::new(self.keys.new_count()),
-            old: self.keys.take_old(ending),
+            old: self.keys.take_old(),
             mac: Vec::new(),
         };
         let mac_key = &self.keys.send.mac;
@@ -658,3 +648,6 @@ pub(crate) fn is_clear_terminate(stanza: &Element) -> bool {
         .collect();
     terminate_kind(&children) == Some("submit")
 }
+
+#[cfg(test)]
+mod tests;

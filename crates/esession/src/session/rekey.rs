@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use esession_crypto::kdf::{RekeyKeys, RekeyRole};
 use esession_crypto::{
     CipherAlgorithm, CtrCipher, DhKeyPair, DhPublicValue, ExponentSize, HashAlgorithm, MacKey,
-    ModpGroup, SecretBytes, ct_eq,
+    ModpGroup, SecretBytes,
 };
 use esession_wire::encrypted::MAX_OLD;
 
@@ -332,26 +332,14 @@ impl KeyRing {
         })
     }
 
-    /// Takes up to [`MAX_OLD`] MAC keys that are safe to publish (ENC-20).
-    /// `ending`: the stanza acknowledges the peer's terminate, after which we
-    /// accept nothing, so every incoming MAC key goes too.
-    pub(crate) fn take_old(&mut self, ending: bool) -> Vec<Vec<u8>> {
-        let mut old: Vec<Vec<u8>> = Vec::new();
-        while old.len() < MAX_OLD {
-            let Some(key) = self.publishable.pop_front() else {
-                break;
-            };
-            old.push(key.expose().to_vec());
-        }
-        if ending {
-            for set in self.sets.iter().flatten() {
-                let key = set.receive.mac_secret.expose();
-                if old.len() < MAX_OLD && !old.iter().any(|k| ct_eq(k, key)) {
-                    old.push(key.to_vec());
-                }
-            }
-        }
-        old
+    /// Takes up to [`MAX_OLD`] MAC keys that are safe to publish (ENC-20),
+    /// each once.
+    pub(crate) fn take_old(&mut self) -> Vec<Vec<u8>> {
+        let count = self.publishable.len().min(MAX_OLD);
+        self.publishable
+            .drain(..count)
+            .map(|key| key.expose().to_vec())
+            .collect()
     }
 
     /// After a stanza of `blocks` went out, with our `<key/>` if `rekey`.

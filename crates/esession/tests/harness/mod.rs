@@ -267,15 +267,25 @@ impl Pair {
 
     /// Both parties with the test policy, both reading `clock`.
     pub(crate) fn with_clock(seed: u64, clock: &TestClock) -> Self {
-        let party = |jid, seed| {
+        Self::with_clock_and_configs(seed, clock, config(ALICE), config(BOB))
+    }
+
+    /// Both parties with these policies, both reading `clock`.
+    pub(crate) fn with_clock_and_configs(
+        seed: u64,
+        clock: &TestClock,
+        alice: Config,
+        bob: Config,
+    ) -> Self {
+        let party = |jid, config, seed| {
             Party::with_manager(
                 jid,
-                manager_with_clock(config(jid), seed, Box::new(clock.clone())),
+                manager_with_clock(config, seed, Box::new(clock.clone())),
             )
         };
         Self {
-            alice: party(ALICE, seed),
-            bob: party(BOB, seed.wrapping_add(1)),
+            alice: party(ALICE, alice, seed),
+            bob: party(BOB, bob, seed.wrapping_add(1)),
             log: Vec::new(),
         }
     }
