@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!   received <message/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
-//!   user intent         ──► start_session / send_message / terminate / confirm_sas ──► Output
+//!   user intent         ──► start_session / send_message / rekey / terminate / confirm_sas ──► Output
+//!   timer (next_deadline) ──► poll_timers ──► Output (timeouts, XEP-0200 rekeys, key expiry)
 //! ```
 //!
 //! No sockets, files, clocks or global RNG: randomness ([`Randomness`]), time

@@ -406,6 +406,32 @@ fn rekey_before_rekey_freq_stanzas_is_an_api_error() {
 }
 
 #[test]
+fn at_most_eight_key_sets_wait_for_an_answer() {
+    // ENC-17 keeps one set per unanswered <key/>; we bound them: the 8th
+    // unanswered rekey is refused until the peer catches up.
+    let (mut pair, thread) = established(SEED + 52);
+    let keys: Vec<Element> = (0..7)
+        .map(|_| rekey(&mut pair, Side::Alice, &thread))
+        .collect();
+    let id = Pair::id(Side::Alice, &thread);
+    assert_eq!(
+        pair.alice.manager.rekey(&id).err(),
+        Some(Error::RekeyTooSoon)
+    );
+    for k in &keys {
+        pair.deliver(Side::Bob, k);
+    }
+    let reply = one(&mut pair, Side::Bob, &thread, "caught up");
+    assert_eq!(new_of(&reply).as_deref(), Some("7"));
+    pair.deliver(Side::Alice, &reply);
+    assert_eq!(delivered(&pair, Side::Alice), ["caught up"]);
+    let k = rekey(&mut pair, Side::Alice, &thread);
+    pair.deliver(Side::Bob, &k);
+    pair.chat(Side::Bob, &thread, "fine");
+    assert!(ended(&pair, Side::Alice).is_empty() && ended(&pair, Side::Bob).is_empty());
+}
+
+#[test]
 fn rekey_on_unknown_or_unestablished_sessions_is_refused() {
     let (mut pair, thread) = established(SEED + 55);
     let unknown = SessionId {
@@ -756,6 +782,11 @@ fn keys_used_up_with_rekeying_barred_terminate_the_session() {
         [TerminationReason::KeysExhausted]
     );
     assert_eq!(stanzas.len(), 1, "only the encrypted terminate form");
+    let terminate_blocks = b64(&c_texts(&stanzas[0], "data")[0]).len().div_ceil(16) as u64;
+    assert!(
+        sent_blocks + terminate_blocks < 256,
+        "ENC-19: the terminate form fits too ({sent_blocks} + {terminate_blocks})"
+    );
     let delivered_before = pair.bob.messages().len();
     pair.deliver(Side::Bob, &stanzas[0]);
     assert_eq!(
