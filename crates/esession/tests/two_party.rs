@@ -16,15 +16,18 @@
 //! | `mitm` | Mallory relays with her own DH towards each side (ESN-33, ESN-35..41) |
 //! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, ESN-53, SIM-02, AMB-22/54, ENC-02/03) |
 //! | `errors` | bounces of encrypted stanzas (ENC-02/03), late refusal of message 4 (ESN-10) |
+//! | `matrix` | every cipher × hash × compression, groups 1/2/5/14 (ESN-05; 15-18 in `slow_groups`, marked slow) |
 //! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
 
 mod harness;
 
 mod two_party {
     mod errors;
+    mod matrix;
     mod misuse;
     mod mitm;
     mod normal;
+    mod slow_groups;
     mod tamper_messages;
     mod tamper_negotiation;
     mod timeouts;
