@@ -2,7 +2,7 @@
 
 use esession::{Config, SessionManager, SystemRandomness};
 use esession_store::Store;
-use esession_xmpp::{ClientEvent, EsessionClient, SystemClock, connect};
+use esession_xmpp::{ClientEvent, EsessionClient, LoginError, SystemClock, connect};
 
 use crate::settings::Settings;
 
@@ -84,7 +84,10 @@ pub(crate) async fn login(
                     eprintln!("Logged in as {jid}");
                     return Ok(client);
                 }
-                Some(ClientEvent::Disconnected { reason, fatal: true }) => return Err(reason),
+                Some(ClientEvent::Disconnected { login_error: Some(error), .. }) => {
+                    return Err(login_failure(settings, &error));
+                }
+                Some(ClientEvent::Disconnected { reason, fatal: true, .. }) => return Err(reason),
                 Some(ClientEvent::Disconnected { reason, .. }) => {
                     return Err(format!("cannot reach the XMPP server {server}: {reason}"));
                 }
@@ -92,9 +95,25 @@ pub(crate) async fn login(
                 None => return Err(format!("the connection to {server} closed")),
             },
             _ = &mut deadline => return Err(format!(
-                "could not log in to {server} within 20 s: wrong JID or password, a server certificate we do not trust (try --ca-file), or no XMPP service there"
+                "could not log in to {server} within 20 s: a server certificate we do not trust (try --ca-file), or no XMPP service there"
             )),
         }
+    }
+}
+
+/// What to tell the user when the server refused the login for good: who
+/// could not log in, why, and where the password came from.
+fn login_failure(settings: &Settings, error: &LoginError) -> String {
+    let account = settings.account().unwrap_or_default();
+    let check = settings.password_source();
+    match error {
+        LoginError::WrongCredentials => {
+            format!("authentication failed for {account}: wrong JID or password (check {check})")
+        }
+        LoginError::CredentialsExpired => format!(
+            "authentication failed for {account}: the password has expired (change it, then update {check})"
+        ),
+        other => format!("login as {account} failed: {other}"),
     }
 }
 

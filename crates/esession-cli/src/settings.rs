@@ -167,6 +167,16 @@ impl Settings {
         })
     }
 
+    /// Where [`Self::connect_options`] takes the password from, for messages:
+    /// the password file, `$ESESSION_PASSWORD` or the prompt.
+    pub(crate) fn password_source(&self) -> String {
+        match (&self.password_file, std::env::var("ESESSION_PASSWORD")) {
+            (Some(file), _) => format!("the password file {}", file.display()),
+            (None, Ok(_)) => "$ESESSION_PASSWORD".to_owned(),
+            (None, Err(_)) => "the password you typed".to_owned(),
+        }
+    }
+
     /// How to unlock the trust store.
     pub(crate) fn unlock(&self, creating: bool) -> Result<Unlock, String> {
         if let Some(key) = &self.store_key_file {

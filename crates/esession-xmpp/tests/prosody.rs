@@ -16,6 +16,12 @@
 //!   unanswered offer (to it, or to an account that does not exist) fails with
 //!   a clean timeout.
 //!
+//! - `wrong_password_is_fatal_and_not_retried`: a wrong password (STARTTLS)
+//!   and an account that does not exist (plaintext loopback) each give one
+//!   fatal `Disconnected` naming the wrong JID or password within seconds,
+//!   after exactly one connection to the server (no reconnect loop); the
+//!   client then ends and refuses to send; the right password still works.
+//!
 //! Without Prosody these tests print a loud SKIPPED banner and pass, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
 
@@ -36,7 +42,10 @@ use esession_testkit::peer::{
 use esession_testkit::prosody::contains;
 use esession_testkit::{Archive, prosody_or_skip};
 use esession_wire::ns;
-use esession_xmpp::{ClientError, ConnectOptions, TransportSecurity, connect};
+use esession_xmpp::{
+    ClientError, ClientEvent, ConnectOptions, EsessionClient, LoginError, TransportSecurity,
+    connect,
+};
 use futures::StreamExt;
 use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
@@ -70,7 +79,7 @@ fn count(haystack: &[u8], needle: &str) -> usize {
 
 /// Logs a raw tokio-xmpp stream (no ESession adapter) in and waits until online.
 async fn raw_login(options: &ConnectOptions) -> StanzaStream {
-    let mut stream = connect::client(options).unwrap();
+    let mut stream = connect::client(options).unwrap().into_stream();
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             match stream.next().await {
@@ -651,4 +660,88 @@ async fn next_event_is_cancel_safe() {
         },
     )
     .await;
+}
+
+/// Logs in with `options` (expected to be refused) and checks the fatal
+/// event and what the client does after it.
+async fn expect_refused_login(options: &ConnectOptions) {
+    let mut client = EsessionClient::new(
+        connect::client(options).unwrap(),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    );
+    let started = Instant::now();
+    let event = tokio::time::timeout(Duration::from_secs(10), client.next_event())
+        .await
+        .unwrap_or_else(|_| panic!("{}: no fatal login error within 10 s", options.jid));
+    match event {
+        Some(ClientEvent::Disconnected {
+            reason,
+            fatal: true,
+            login_error: Some(LoginError::WrongCredentials),
+            ..
+        }) => assert_eq!(reason, "authentication failed: wrong JID or password"),
+        other => panic!(
+            "{}: expected a fatal login error, got {other:?}",
+            options.jid
+        ),
+    }
+    eprintln!("{}: refused after {:?}", options.jid, started.elapsed());
+    assert_eq!(client.login_error(), Some(&LoginError::WrongCredentials));
+    // The client has ended: no further events, at once.
+    let after = tokio::time::timeout(Duration::from_secs(1), client.next_event())
+        .await
+        .expect("next_event returns at once after a fatal login error");
+    assert!(after.is_none(), "after the fatal error: {after:?}");
+    // Nothing can be sent; nothing blocks.
+    assert!(matches!(
+        client.send_plain("bob@localhost", "hello").await,
+        Err(ClientError::LoginFailed(LoginError::WrongCredentials))
+    ));
+    assert!(matches!(
+        client.start_session("bob@localhost/r").await,
+        Err(ClientError::LoginFailed(LoginError::WrongCredentials))
+    ));
+    tokio::time::timeout(Duration::from_secs(1), client.disconnect())
+        .await
+        .expect("disconnect after a refused login returns at once");
+}
+
+/// A refused login is fatal, reported within seconds, and not retried
+/// (tokio-xmpp's own reconnector retries it forever after 1 s, 2 s, 4 s, ...).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_fatal_and_not_retried() {
+    let Some(prosody) = prosody_or_skip("wrong_password_is_fatal_and_not_retried") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    // Prosody logs "Client connected" (info) for every c2s connection.
+    let connections = || server.log().matches("Client connected").count();
+    assert_eq!(connections(), 0);
+
+    // A wrong password, over STARTTLS.
+    expect_refused_login(&server.connect_options("alice", "r", "not-alices-pw")).await;
+    // Long enough for two retries of tokio-xmpp's reconnector (after 1 s and 2 s more).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 1, "log:\n{}", server.log());
+
+    // An account that does not exist, over plaintext loopback: servers do not
+    // say which of JID and password is wrong.
+    let mut options = server.connect_options("nobody", "r", "whatever");
+    options.security = TransportSecurity::DangerousPlaintextLoopbackOnly;
+    expect_refused_login(&options).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 2, "log:\n{}", server.log());
+
+    // The right password still logs in (and the refused attempts left no trace).
+    let alice = Peer::login(
+        "alice",
+        &server.connect_options("alice", "r", "alice-pw"),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    assert_eq!(alice.jid(), "alice@localhost/r");
+    // The count above is live: this login is the third connection.
+    assert_eq!(connections(), 3, "log:\n{}", server.log());
+    alice.disconnect().await;
 }
