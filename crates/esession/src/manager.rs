@@ -564,7 +564,7 @@ impl SessionManager {
                 // 3 messages (ESN-29): the completion ends the negotiation.
                 out.send(stanza);
                 let id = session.id().clone();
-                self.established(session, info, out);
+                self.established(*session, info, out);
                 if terminated {
                     // A one-shot: the session ends with its only stanza.
                     self.sessions.remove(&key(&id.peer, &id.thread));

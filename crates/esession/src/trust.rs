@@ -250,7 +250,7 @@ impl TrustStore for MemoryTrustStore {
             .collect();
         // Most recently seen first; the sort is stable, so later records win ties.
         bound.reverse();
-        bound.sort_by(|a, b| b.0.cmp(&a.0));
+        bound.sort_by_key(|b| std::cmp::Reverse(b.0));
         Ok(bound.into_iter().map(|(_, k)| k.clone()).collect())
     }
 

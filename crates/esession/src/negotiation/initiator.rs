@@ -59,7 +59,7 @@ pub(crate) enum ResponseOutcome {
     Completed(AwaitingFinal, Element),
     /// 3 messages: Bob verified; the completion (maybe with content) ends the negotiation.
     Established {
-        session: EstablishedSession,
+        session: Box<EstablishedSession>,
         stanza: Element,
         info: SessionInfo,
         /// The session was a one-shot: it ended with the completion (ESN-29).
@@ -508,8 +508,7 @@ impl AwaitingResponse {
                     head: &[&n_a, &n_b, &d_mpi],
                     tail: &[&form_b],
                 },
-                resp_pubkey,
-                sign_alg,
+                (resp_pubkey, sign_alg),
                 &identity,
                 &m_b,
             )?;
@@ -632,7 +631,7 @@ impl AwaitingResponse {
             terminated = terminate;
         }
         Ok(ResponseOutcome::Established {
-            session,
+            session: Box::new(session),
             stanza,
             info,
             terminated,
@@ -734,8 +733,7 @@ impl AwaitingFinal {
                 head: &[&self.n_a, &self.n_b, &self.d],
                 tail: &[&self.form_b, &form_b2],
             },
-            self.agreed.resp_pubkey,
-            self.agreed.sign_alg,
+            (self.agreed.resp_pubkey, self.agreed.sign_alg),
             &identity,
             &m_b,
         )?;

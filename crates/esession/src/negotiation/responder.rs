@@ -640,8 +640,7 @@ pub(crate) fn open_identity(
     keys: &IdentityKeys<'_>,
     counter: &mut Counter,
     transcript: &Transcript<'_>,
-    method: crate::config::PubkeyMethod,
-    algorithm: Option<SignatureAlgorithm>,
+    (method, algorithm): (PubkeyMethod, Option<SignatureAlgorithm>),
     identity: &[u8],
     m: &[u8],
 ) -> Result<Option<esession_wire::keyvalue::KeyValue>, Refusal> {
@@ -731,8 +730,7 @@ impl AwaitingAccept {
                 head: &[&self.n_b, &self.n_a, &e],
                 tail: &[&self.form_a, &form_a2],
             },
-            agreed.init_pubkey,
-            agreed.sign_alg,
+            (agreed.init_pubkey, agreed.sign_alg),
             &identity,
             &m_a,
         )?;
@@ -847,8 +845,7 @@ impl AwaitingAccept {
                 head: &[&n_b, &n_a, &e_mpi],
                 tail: &[&form_a, &form_a2],
             },
-            agreed.init_pubkey,
-            agreed.sign_alg,
+            (agreed.init_pubkey, agreed.sign_alg),
             &identity,
             &m_a,
         )?;

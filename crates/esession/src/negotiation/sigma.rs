@@ -214,3 +214,254 @@ pub(crate) fn open(
     *counter = next;
     Ok(proven)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+    //! Tampering inside the encrypted identity (ESN-20..22, ESN-27, ESN-55):
+    //! the attacker here knows KC and KM (she is the peer, or the test), so
+    //! only the signature and the key binding stand between her and success.
+
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::trust::key_fingerprint;
+
+    fn rsa(n: usize) -> &'static SigningKey {
+        static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
+        &KEYS.get_or_init(|| {
+            (0..2)
+                .map(|_| SigningKey::generate_rsa(2048).unwrap())
+                .collect()
+        })[n]
+    }
+
+    struct Fixture {
+        kc: SecretBytes,
+        km: SecretBytes,
+        ks: SecretBytes,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                kc: SecretBytes::from_slice(&[7u8; 16]),
+                km: SecretBytes::from_slice(&[8u8; 32]),
+                ks: SecretBytes::from_slice(&[9u8; 32]),
+            }
+        }
+
+        fn keys(&self) -> IdentityKeys<'_> {
+            IdentityKeys {
+                cipher: CipherAlgorithm::Aes128Ctr,
+                hash: HashAlgorithm::Sha256,
+                kc: &self.kc,
+                km: &self.km,
+                ks: &self.ks,
+            }
+        }
+
+        /// Re-encrypts `payload` as a valid ID with a valid M.
+        fn reseal(&self, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
+            let cipher = CtrCipher::new(CipherAlgorithm::Aes128Ctr, self.kc.expose()).unwrap();
+            let mut counter = Counter::new(5);
+            let mut id = payload.to_vec();
+            cipher.apply(&mut counter, &mut id);
+            let m = MacKey::new(HashAlgorithm::Sha256, self.km.expose())
+                .compute(&[&Counter::new(5).to_bytes(), &id]);
+            (id, m)
+        }
+
+        fn decrypt(&self, id: &[u8]) -> Vec<u8> {
+            let cipher = CtrCipher::new(CipherAlgorithm::Aes128Ctr, self.kc.expose()).unwrap();
+            let mut plain = id.to_vec();
+            cipher.apply(&mut Counter::new(5), &mut plain);
+            plain
+        }
+    }
+
+    const HEAD: &[&[u8]] = &[b"N_A", b"N_B", b"d"];
+    const TAIL: &[&[u8]] = &[b"form_B"];
+
+    fn transcript() -> Transcript<'static> {
+        Transcript {
+            head: HEAD,
+            tail: TAIL,
+        }
+    }
+
+    fn stored(key: &SigningKey) -> StoredPeerKey {
+        let kv = key_value_of(key.verifying_key()).unwrap();
+        StoredPeerKey {
+            fingerprint: key_fingerprint(&kv),
+            key: kv,
+            petname: None,
+            verified: true,
+            jids: Vec::new(),
+        }
+    }
+
+    fn open_payload(
+        f: &Fixture,
+        payload: &[u8],
+        method: PubkeyMethod,
+        candidates: &[StoredPeerKey],
+    ) -> Result<Option<KeyValue>, OpenError> {
+        let (id, m) = f.reseal(payload);
+        let expect = Expect {
+            method,
+            algorithm: Some(SignatureAlgorithm::RsaSha256),
+            candidates,
+        };
+        open(
+            &f.keys(),
+            &mut Counter::new(5),
+            &transcript(),
+            &expect,
+            &id,
+            &m,
+        )
+    }
+
+    /// The identity payload Bob's key 0 produces.
+    fn signed_payload(f: &Fixture, method: PubkeyMethod) -> SignedIdentity {
+        let sealed = seal(
+            &f.keys(),
+            &mut Counter::new(5),
+            &transcript(),
+            Proof::Signed {
+                method,
+                key: rsa(0),
+            },
+        )
+        .unwrap();
+        SignedIdentity::from_bytes(&f.decrypt(&sealed.identity)).unwrap()
+    }
+
+    #[test]
+    fn an_untouched_signed_identity_opens_to_the_signers_key() {
+        let f = Fixture::new();
+        let payload = signed_payload(&f, PubkeyMethod::Key);
+        let key = open_payload(&f, &payload.to_bytes(), PubkeyMethod::Key, &[]).unwrap();
+        assert_eq!(key, key_value_of(rsa(0).verifying_key()));
+    }
+
+    #[test]
+    fn a_flipped_signature_value_is_refused() {
+        // ESN-20.
+        let f = Fixture::new();
+        let mut payload = signed_payload(&f, PubkeyMethod::Key);
+        payload.signature[17] ^= 1;
+        assert!(matches!(
+            open_payload(&f, &payload.to_bytes(), PubkeyMethod::Key, &[]),
+            Err(OpenError::Invalid)
+        ));
+    }
+
+    #[test]
+    fn an_altered_modulus_or_exponent_is_refused() {
+        // ESN-55: the key is in the mac, and the signature no longer verifies.
+        let f = Fixture::new();
+        for part in 0..2 {
+            let mut payload = signed_payload(&f, PubkeyMethod::Key);
+            let PresentedKey::Key(KeyValue::Rsa { modulus, exponent }) = &mut payload.key else {
+                panic!("an RSA key");
+            };
+            if part == 0 {
+                modulus[100] ^= 0x10;
+            } else {
+                *exponent = vec![3];
+            }
+            assert!(
+                matches!(
+                    open_payload(&f, &payload.to_bytes(), PubkeyMethod::Key, &[]),
+                    Err(OpenError::Invalid)
+                ),
+                "part {part}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_key_with_the_original_signature_is_refused() {
+        // Mallory presents Bob's key but can only sign with hers, or the reverse.
+        let f = Fixture::new();
+        let mut payload = signed_payload(&f, PubkeyMethod::Key);
+        payload.key = PresentedKey::Key(key_value_of(rsa(1).verifying_key()).unwrap());
+        assert!(matches!(
+            open_payload(&f, &payload.to_bytes(), PubkeyMethod::Key, &[]),
+            Err(OpenError::Invalid)
+        ));
+    }
+
+    #[test]
+    fn a_fingerprint_is_looked_up_and_a_changed_one_is_unknown() {
+        // ESN-21, ESN-27, AMB-16.
+        let f = Fixture::new();
+        let payload = signed_payload(&f, PubkeyMethod::Hash);
+        let PresentedKey::Fingerprint(fp) = &payload.key else {
+            panic!("a fingerprint");
+        };
+        let kv = key_value_of(rsa(0).verifying_key()).unwrap();
+        assert_eq!(fp, &HashAlgorithm::Sha256.digest(&[&kv.normalized_bytes()]));
+        let candidates = [stored(rsa(1)), stored(rsa(0))];
+        assert_eq!(
+            open_payload(&f, &payload.to_bytes(), PubkeyMethod::Hash, &candidates).unwrap(),
+            Some(kv)
+        );
+        // Not held: terminate (ESN-27).
+        assert!(matches!(
+            open_payload(
+                &f,
+                &payload.to_bytes(),
+                PubkeyMethod::Hash,
+                &candidates[..1]
+            ),
+            Err(OpenError::UnknownFingerprint(_))
+        ));
+        // A fingerprint of another held key: its signature does not verify.
+        let mut other = payload.clone();
+        other.key = PresentedKey::Fingerprint(candidates[0].key_hash());
+        assert!(matches!(
+            open_payload(&f, &other.to_bytes(), PubkeyMethod::Hash, &candidates),
+            Err(OpenError::Invalid)
+        ));
+    }
+
+    #[test]
+    fn the_wrong_presentation_for_the_method_is_refused() {
+        // A full key where a fingerprint was agreed, and the reverse; raw mac bytes.
+        let f = Fixture::new();
+        let key = signed_payload(&f, PubkeyMethod::Key);
+        let hash = signed_payload(&f, PubkeyMethod::Hash);
+        let candidates = [stored(rsa(0))];
+        assert!(matches!(
+            open_payload(&f, &key.to_bytes(), PubkeyMethod::Hash, &candidates),
+            Err(OpenError::Invalid)
+        ));
+        assert!(matches!(
+            open_payload(&f, &hash.to_bytes(), PubkeyMethod::Key, &candidates),
+            Err(OpenError::Invalid)
+        ));
+        assert!(matches!(
+            open_payload(&f, &[0u8; 32], PubkeyMethod::Key, &[]),
+            Err(OpenError::Invalid)
+        ));
+        // And a signed payload where `none` was agreed.
+        assert!(matches!(
+            open_payload(&f, &key.to_bytes(), PubkeyMethod::None, &[]),
+            Err(OpenError::Invalid)
+        ));
+    }
+
+    impl StoredPeerKey {
+        fn key_hash(&self) -> Vec<u8> {
+            HashAlgorithm::Sha256.digest(&[&self.key.normalized_bytes()])
+        }
+    }
+}
