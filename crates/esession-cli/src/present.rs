@@ -215,6 +215,10 @@ pub(crate) fn other(event: &Event) -> Option<String> {
             session.peer
         )),
         Event::TrustStoreFailure { error } => Some(format!("!!! {error}")),
+        Event::RetryingWithFullKey { session, .. } => Some(format!(
+            "*** {} named a key we do not hold; asking again for the full key.",
+            session.peer
+        )),
         _ => None,
     }
 }

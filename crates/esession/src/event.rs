@@ -181,6 +181,14 @@ pub enum Event {
         /// Our new offer.
         session: SessionId,
     },
+    /// The peer identified by the fingerprint of a key we do not hold, so that
+    /// negotiation failed (ESN-27); we offered again asking for the full key.
+    RetryingWithFullKey {
+        /// The failed negotiation.
+        failed: SessionId,
+        /// Our new offer.
+        session: SessionId,
+    },
     /// A plain (unencrypted) stanza session was agreed at the peer's request (ESN-11).
     PlainSessionAccepted {
         /// Which session.

@@ -549,6 +549,7 @@ impl SessionManager {
         };
         let mut ctx = self.context();
         let result = alice.on_response(&mut ctx, from, x, &form);
+        let unknown_fingerprint = asked_unknown_fingerprint(&ctx);
         report(&mut ctx, out, from, &thread);
         match result {
             Ok(ResponseOutcome::Completed(state, stanza)) => {
@@ -584,6 +585,9 @@ impl SessionManager {
             Err(StepError::Refuse(refusal)) => {
                 self.refuse(from, &thread, Some(wrapper), &refusal, out);
                 Self::failed(out, from, &thread, refusal);
+                if unknown_fingerprint {
+                    self.retry_with_key(from, &thread, out);
+                }
             }
         }
     }
@@ -672,13 +676,52 @@ impl SessionManager {
             Some((x, form)) => alice.on_final(&mut ctx, x, &form),
             None => Err(Refusal::crypto()),
         };
+        let unknown_fingerprint = asked_unknown_fingerprint(&ctx);
         report(&mut ctx, out, &peer, &thread);
         match result {
             Ok((session, info)) => self.established(session, info, out),
             Err(refusal) => {
                 self.refuse(&peer, &thread, Some(wrapper), &refusal, out);
                 Self::failed(out, &peer, &thread, refusal);
+                if unknown_fingerprint {
+                    self.retry_with_key(&peer, &thread, out);
+                }
             }
+        }
+    }
+
+    /// ESN-27: the responder identified by the fingerprint of a key we do not
+    /// hold; the attempt ended. Offer again on a new thread, asking for the
+    /// full key this time (XEP-0116 §4.5.2 "MAY then request a new ESession").
+    fn retry_with_key(&mut self, peer: &str, failed_thread: &str, out: &mut Output) {
+        let mut config = self.config.clone();
+        config
+            .peer_identification
+            .retain(|m| *m != crate::config::PubkeyMethod::Hash);
+        let thread = new_thread_id(self.rng.as_mut());
+        let mut ctx = Context {
+            config: &config,
+            rng: self.rng.as_mut(),
+            trust: self.trust.as_mut(),
+            clock: self.clock.as_ref(),
+            trust_failures: Vec::new(),
+            alerts: Vec::new(),
+        };
+        let offered = initiator::offer(&mut ctx, peer, thread.clone());
+        report(&mut ctx, out, peer, &thread);
+        if let Ok((state, stanza)) = offered {
+            self.put(key(peer, &thread), State::Offered(Box::new(state)));
+            out.send(stanza);
+            out.event(Event::RetryingWithFullKey {
+                failed: SessionId {
+                    peer: peer.to_owned(),
+                    thread: failed_thread.to_owned(),
+                },
+                session: SessionId {
+                    peer: peer.to_owned(),
+                    thread,
+                },
+            });
         }
     }
 
@@ -705,6 +748,13 @@ impl SessionManager {
             State::Established(Box::new(session)),
         );
     }
+}
+
+/// Whether the step met a `hash` identification naming a key we do not hold.
+fn asked_unknown_fingerprint(ctx: &Context<'_>) -> bool {
+    ctx.alerts
+        .iter()
+        .any(|a| matches!(a, SecurityAlert::UnknownKeyFingerprint { .. }))
 }
 
 /// Reports what a negotiation step met: trust-store failures and key alerts

@@ -354,26 +354,79 @@ fn the_petname_of_a_known_key_is_reported() {
 }
 
 #[test]
-fn hash_identification_with_an_unknown_fingerprint_terminates() {
+fn hash_identification_with_an_unknown_fingerprint_terminates_and_retries_with_key() {
     // ESN-27: Alice holds an old key of Bob's, so she asks for `hash`; Bob
-    // now signs with another key: its fingerprint matches nothing.
-    let both: &[PubkeyMethod] = &[Hash, Key];
-    let mut pair = keyed_pair(711, Some(rsa_key(0)), Some(rsa_key(1)), (both, both), false);
-    pair.alice.know_key(BOB, &rsa_key(3), true);
-    pair.bob.know_key(ALICE, &rsa_key(0), true);
-    pair.negotiate_with(|_, _| {});
-    assert!(pair.alice.established().is_empty());
-    assert!(matches!(
-        pair.alice.alerts().first(),
-        Some(SecurityAlert::UnknownKeyFingerprint { .. })
-    ));
-    let errors = pair.error_stanzas();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].1, Side::Alice);
-    assert_eq!(
-        stanza_error(errors[0].2).unwrap().condition,
-        Some(ErrorCondition::FeatureNotImplemented)
-    );
+    // now signs with another key: its fingerprint matches nothing. She ends
+    // the attempt and offers again asking for the full key ("MAY then request").
+    for override_ in [false, true] {
+        let both: &[PubkeyMethod] = &[Hash, Key];
+        let mut pair = keyed_pair(711, Some(rsa_key(0)), Some(rsa_key(1)), (both, both), false);
+        let mut alice = keyed_config(ALICE, Some(rsa_key(0)), both, both);
+        alice.dangerously_accept_unverified_keys = override_;
+        pair.alice = crate::harness::Party::new(ALICE, alice, 711);
+        pair.alice.know_key(BOB, &rsa_key(3), true);
+        pair.bob.know_key(ALICE, &rsa_key(0), true);
+        let first = pair.negotiate_with(|_, _| {});
+        let alerts = pair.alice.alerts();
+        assert!(
+            matches!(
+                alerts.first(),
+                Some(SecurityAlert::UnknownKeyFingerprint { .. })
+            ),
+            "{alerts:?}"
+        );
+        // The first error is Alice's feature-not-implemented on message 4.
+        let errors = pair.error_stanzas();
+        assert_eq!(errors[0].1, Side::Alice);
+        assert_eq!(
+            stanza_error(errors[0].2).unwrap().condition,
+            Some(ErrorCondition::FeatureNotImplemented)
+        );
+        let retry = pair
+            .alice
+            .events
+            .iter()
+            .find_map(|e| match e {
+                esession::Event::RetryingWithFullKey { failed, session } => {
+                    Some((failed.clone(), session.clone()))
+                }
+                _ => None,
+            })
+            .expect("a retry");
+        assert_eq!(retry.0.thread, first);
+        let retry_offer = pair
+            .log
+            .iter()
+            .find(|(side, st)| {
+                *side == Side::Alice
+                    && crate::harness::thread_of(st) == Some(retry.1.thread.clone())
+            })
+            .map(|(_, st)| st.clone())
+            .unwrap();
+        assert_eq!(
+            field_values(&field(&retry_offer, "resp_pubkey").unwrap()),
+            ["key"]
+        );
+        // With the full key Bob's new key shows up as a change (ESN-51); it
+        // is not verified, so only the override lets the session through.
+        assert!(
+            alerts
+                .iter()
+                .any(|a| matches!(a, SecurityAlert::PeerKeyChanged { .. }))
+        );
+        let established: Vec<String> = pair
+            .alice
+            .established()
+            .iter()
+            .map(|(id, _)| id.thread.clone())
+            .collect();
+        if override_ {
+            assert_eq!(established, std::slice::from_ref(&retry.1.thread));
+            assert!(!pair.info(Side::Alice).authenticated_by_key());
+        } else {
+            assert!(established.is_empty());
+        }
+    }
 }
 
 #[test]
