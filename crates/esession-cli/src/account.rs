@@ -1,6 +1,9 @@
 //! Opening the trust store and logging in.
 
-use esession::{Config, SessionManager, SystemRandomness};
+use std::sync::Arc;
+
+use esession::{Config, PubkeyMethod, SessionManager, SystemRandomness};
+use esession_crypto::SigningKey;
 use esession_store::Store;
 use esession_xmpp::{ClientEvent, EsessionClient, LoginError, SystemClock, connect};
 
@@ -32,6 +35,11 @@ pub(crate) fn manager(
     let account = settings.account()?;
     let trust = store.account(&account).map_err(|e| e.to_string())?;
     let rng = crate::rng::os_seeded()?;
+    let config = if settings.public_keys {
+        with_public_keys(store, &account, settings, config)?
+    } else {
+        config
+    };
     Ok(SessionManager::new(
         Config {
             own_jid: None,
@@ -41,6 +49,41 @@ pub(crate) fn manager(
         Box::new(trust),
         Box::new(SystemClock),
     ))
+}
+
+/// Our stored signing keys injected into the policy (the core never reads
+/// the store's private keys itself): we identify by key, ask for a contact's
+/// fingerprint once we hold its key, and still accept `none` (SAS) from
+/// contacts without keys, which raises an alert if they had one (ESN-51).
+fn with_public_keys(
+    store: &Store,
+    account: &str,
+    settings: &Settings,
+    config: Config,
+) -> Result<Config, String> {
+    let mut keys = Vec::new();
+    for info in store.signing_keys(account).map_err(|e| e.to_string())? {
+        let der = store
+            .signing_key_private(account, info.id)
+            .map_err(|e| e.to_string())?;
+        let key = SigningKey::from_pkcs8_der(der.expose())
+            .map_err(|e| format!("signing key {}: {e}", info.id.0))?;
+        keys.push(Arc::new(key));
+    }
+    if keys.is_empty() {
+        return Err(
+            "public keys are enabled but the account has no signing key: run `esession keys generate`"
+                .to_owned(),
+        );
+    }
+    Ok(Config {
+        signing_keys: keys,
+        own_identification: vec![PubkeyMethod::Key, PubkeyMethod::None],
+        peer_identification: vec![PubkeyMethod::Key, PubkeyMethod::Hash, PubkeyMethod::None],
+        accept_three_message: true,
+        dangerously_accept_unverified_keys: settings.dangerously_accept_unverified_keys,
+        ..config
+    })
 }
 
 /// Logs in and waits until online (or a clear error).

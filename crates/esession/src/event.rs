@@ -1,9 +1,12 @@
 //! What the core tells the application, and what it asks the caller to send.
 
-use esession_crypto::{CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup};
+use esession_crypto::{
+    CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup, SignatureAlgorithm,
+};
 use esession_wire::minidom::Element;
 
 use crate::Error;
+use crate::config::PubkeyMethod;
 use crate::ssn::{Disclosure, Logging};
 
 /// The result of one call into the core: stanzas to send, in order, and events.
@@ -64,6 +67,41 @@ pub struct SessionInfo {
     pub compression: CompressionAlgorithm,
     /// We initiated the session.
     pub we_initiated: bool,
+    /// The 3-message negotiation (SIGMA-I) was used: there is no SAS (`sas` is
+    /// empty) and no retained secret; only the public keys authenticate (ESN-03).
+    pub three_message: bool,
+    /// How the peer identified itself (`init_pubkey` or `resp_pubkey`).
+    pub peer_identification: PubkeyMethod,
+    /// How we identified ourselves.
+    pub own_identification: PubkeyMethod,
+    /// The public key the peer proved it holds (its signature verified), if it
+    /// identified with `key` or `hash`. When its `verified` is false the session
+    /// is encrypted but NOT authenticated by that key (AMB-43): it was accepted
+    /// only because [`crate::Config::dangerously_accept_unverified_keys`] is set.
+    pub peer_key: Option<PeerKeyInfo>,
+    /// Key alerts raised during the negotiation (ESN-49..52), also sent as
+    /// [`Event::SecurityAlert`]s.
+    pub key_alerts: Vec<SecurityAlert>,
+}
+
+impl SessionInfo {
+    /// Whether the peer is authenticated by a public key the user verified.
+    pub fn authenticated_by_key(&self) -> bool {
+        self.peer_key.as_ref().is_some_and(|k| k.verified)
+    }
+}
+
+/// A peer's public key as shown to the user (ESN-52: the petname first).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PeerKeyInfo {
+    /// The user's petname for the key, to be shown more prominently than the JID (ESN-52).
+    pub petname: Option<String>,
+    /// SHA-256 of the normalized `<KeyValue/>` ([`crate::trust::key_fingerprint`]).
+    pub fingerprint: Vec<u8>,
+    /// Its algorithm.
+    pub algorithm: SignatureAlgorithm,
+    /// The user verified this key out of band (ESN-49).
+    pub verified: bool,
 }
 
 /// Why a session ended.
@@ -143,6 +181,14 @@ pub enum Event {
         /// Our new offer.
         session: SessionId,
     },
+    /// The peer identified by the fingerprint of a key we do not hold, so that
+    /// negotiation failed (ESN-27); we offered again asking for the full key.
+    RetryingWithFullKey {
+        /// The failed negotiation.
+        failed: SessionId,
+        /// Our new offer.
+        session: SessionId,
+    },
     /// A plain (unencrypted) stanza session was agreed at the peer's request (ESN-11).
     PlainSessionAccepted {
         /// Which session.
@@ -177,4 +223,36 @@ pub enum SecurityAlert {
     DisclosureNotNever(crate::ssn::Disclosure),
     /// The `none` cipher was agreed: messages are NOT confidential (ESN-54).
     NoConfidentiality,
+    /// The peer showed a public key never seen before (ESN-49). Unless verified
+    /// out of band it does not authenticate the peer.
+    NewPeerKey(PeerKeyInfo),
+    /// ESN-51: the peer's JID showed other keys before and now shows this one.
+    PeerKeyChanged {
+        /// The key now shown.
+        key: PeerKeyInfo,
+        /// Fingerprints of the keys the JID used before, newest first.
+        previous_fingerprints: Vec<Vec<u8>>,
+    },
+    /// ESN-50: this key is known, but from other JIDs.
+    PeerKeySeenWithOtherJid {
+        /// The key (with its petname, ESN-52).
+        key: PeerKeyInfo,
+        /// The other bare JIDs it was seen with.
+        other_jids: Vec<String>,
+    },
+    /// ESN-51: the peer's JID showed keys before and now identifies with none.
+    PeerKeyMissing {
+        /// Fingerprints of the keys the JID used before, newest first.
+        previous_fingerprints: Vec<Vec<u8>>,
+    },
+    /// The peer's key was never verified by the user (AMB-43). The negotiation
+    /// fails, unless [`crate::Config::dangerously_accept_unverified_keys`] lets the
+    /// session go on encrypted but unauthenticated.
+    UnverifiedPeerKey(PeerKeyInfo),
+    /// `hash` identification named a key we do not hold (ESN-27): the
+    /// negotiation failed. (The fingerprint uses the negotiated hash.)
+    UnknownKeyFingerprint {
+        /// The fingerprint the peer sent.
+        fingerprint: Vec<u8>,
+    },
 }

@@ -18,6 +18,8 @@
 //! | `errors` | bounces of encrypted stanzas (ENC-02/03), late refusal of message 4 (ESN-10) |
 //! | `matrix` | every cipher × hash × compression, groups 1/2/5/14 (ESN-05; 15-18 in `slow_groups`, marked slow) |
 //! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
+//! | `pubkeys` | `key`/`hash`/`none` identification with RSA and DSA, key alerts (ESN-17..32, ESN-49..52, AMB-43) |
+//! | `three_message` | the 3-message SIGMA-I negotiation (ESN-03, ESN-08, ESN-12..15, ESN-23, ESN-27..29) |
 
 mod harness;
 
@@ -27,8 +29,10 @@ mod two_party {
     mod misuse;
     mod mitm;
     mod normal;
+    mod pubkeys;
     mod slow_groups;
     mod tamper_messages;
     mod tamper_negotiation;
+    mod three_message;
     mod timeouts;
 }

@@ -121,7 +121,9 @@ pub(crate) struct SessionSetup {
 
 impl EstablishedSession {
     pub(crate) fn new(setup: SessionSetup) -> Self {
-        let we_initiated = setup.info.we_initiated;
+        // With 3 messages there is no message 4: Alice's identity proved the
+        // session keys to the responder.
+        let peer_proven = setup.info.we_initiated || setup.info.three_message;
         let mut template = message(&setup.id.peer, setup.own_jid.as_deref(), None);
         template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
         Self {
@@ -139,7 +141,7 @@ impl EstablishedSession {
             pending_retained_claim: setup.pending_retained_claim,
             // The initiator verified the responder's message 4 under the final
             // keys (AMB-57); only the responder waits for the peer's first stanza.
-            peer_proven: we_initiated,
+            peer_proven,
         }
     }
 
@@ -165,7 +167,7 @@ impl EstablishedSession {
         let verified = self.pending_retained_claim.take()?;
         self.info.authenticated_by_retained_secret = true;
         self.info.retained_chain_verified = verified;
-        self.info.sas_reminder = !verified;
+        self.info.sas_reminder = self.info.sas_reminder && !verified;
         Some(verified)
     }
 

@@ -13,15 +13,16 @@
 //! of a negotiation form in flight.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use esession::ssn::ErrorCondition;
+use esession::trust::KeyValue;
 use esession::{
-    Clock, Config, Error, Event, FixedClock, MemoryTrustStore, Output, SessionId, SessionInfo,
-    SessionManager, SystemRandomness, TerminationReason,
+    Clock, Config, Error, Event, FixedClock, MemoryTrustStore, Output, PubkeyMethod, SecurityAlert,
+    SessionId, SessionInfo, SessionManager, SystemRandomness, TerminationReason, key_fingerprint,
 };
-use esession_crypto::ModpGroup;
+use esession_crypto::{KeyComponents, ModpGroup, SigningKey};
 use esession_wire::minidom::{Element, Node};
 use esession_wire::{ns, xml};
 use rand_chacha::ChaCha20Rng;
@@ -66,6 +67,73 @@ pub(crate) fn config(own_jid: &str) -> Config {
         own_jid: Some(own_jid.to_owned()),
         groups: vec![ModpGroup::Group1, ModpGroup::Group2],
         ..Config::default()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys (ESN-17, ESN-55): generated once per test binary.
+
+/// RSA-2048 keys (the smallest we accept): 0 Alice, 1 Bob, 2 Mallory, 3 Bob's next key.
+pub(crate) fn rsa_key(n: usize) -> Arc<SigningKey> {
+    static KEYS: OnceLock<Vec<Arc<SigningKey>>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (0..4)
+            .map(|_| Arc::new(SigningKey::generate_rsa(2048).expect("RSA key")))
+            .collect()
+    })[n]
+        .clone()
+}
+
+/// DSA-2048/256 keys: 0 Alice, 1 Bob (DSA is slow; two are enough).
+pub(crate) fn dsa_key(n: usize) -> Arc<SigningKey> {
+    static KEYS: OnceLock<Vec<Arc<SigningKey>>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x05a);
+        (0..2)
+            .map(|_| Arc::new(SigningKey::generate_dsa(&mut rng).expect("DSA key")))
+            .collect()
+    })[n]
+        .clone()
+}
+
+/// The `<KeyValue/>` of a signing key, as its peer sees it.
+pub(crate) fn key_value(key: &SigningKey) -> KeyValue {
+    match key.verifying_key().components() {
+        KeyComponents::Rsa { modulus, exponent } => KeyValue::Rsa {
+            modulus: modulus.clone(),
+            exponent: exponent.clone(),
+        },
+        KeyComponents::Dsa { p, q, g, y } => KeyValue::Dsa {
+            p: p.clone(),
+            q: q.clone(),
+            g: g.clone(),
+            y: y.clone(),
+            j: None,
+            seed: None,
+            pgen_counter: None,
+        },
+        _ => panic!("unknown key type"),
+    }
+}
+
+/// The SHA-256 fingerprint stores and users name a key by.
+pub(crate) fn fingerprint(key: &SigningKey) -> Vec<u8> {
+    key_fingerprint(&key_value(key))
+}
+
+/// The test policy with `key` as our signing key, identifying ourselves by
+/// `own` and accepting `peer` from the other side.
+pub(crate) fn keyed_config(
+    own_jid: &str,
+    key: Option<Arc<SigningKey>>,
+    own: &[PubkeyMethod],
+    peer: &[PubkeyMethod],
+) -> Config {
+    Config {
+        signing_keys: key.into_iter().collect(),
+        own_identification: own.to_vec(),
+        peer_identification: peer.to_vec(),
+        ..config(own_jid)
     }
 }
 
@@ -224,6 +292,30 @@ impl Party {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The security alerts raised, in order.
+    pub(crate) fn alerts(&self) -> Vec<&SecurityAlert> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SecurityAlert { alert, .. } => Some(alert),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records that `peer_jid` (full or bare) holds `key`, as an earlier
+    /// session would have, and marks it verified by the user or not (ESN-49).
+    pub(crate) fn know_key(&mut self, peer_jid: &str, key: &SigningKey, verified: bool) {
+        let bare = peer_jid.split('/').next().unwrap_or(peer_jid);
+        let trust = self.manager.trust_mut();
+        trust
+            .record_peer_key(bare, &key_value(key), NOW - 1000)
+            .expect("record");
+        trust
+            .set_peer_key_verified(&fingerprint(key), verified)
+            .expect("verify");
     }
 
     /// Forgets the events and stanzas recorded so far.
