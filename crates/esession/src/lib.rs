@@ -36,4 +36,5 @@ pub use event::{Event, Output, SecurityAlert, SessionId, SessionInfo, Terminatio
 pub use manager::SessionManager;
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
+pub use session::kinds::StanzaKind;
 pub use trust::{MemoryTrustStore, RetainedSecret, TrustStore, TrustStoreError};

@@ -19,6 +19,7 @@ use super::sigma::{self, IdentityKeys};
 use super::{Agreed, Context, Refusal, RetainedMatch, b64, single, unb64, unexpired};
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
+use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
 use crate::stanza::{bare, message, set_attr, text_child};
@@ -34,6 +35,7 @@ pub(crate) struct AwaitingResponse {
     hashes: Vec<HashAlgorithm>,
     compression: Vec<CompressionAlgorithm>,
     logging: Vec<Logging>,
+    stanzas: Vec<StanzaKind>,
     rekey_freq: u32,
 }
 
@@ -83,6 +85,7 @@ pub(crate) fn offer(
         || config.groups.is_empty()
         || config.hashes.is_empty()
         || config.logging.is_empty()
+        || config.stanzas.is_empty()
     {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
@@ -115,7 +118,10 @@ pub(crate) fn offer(
             COMPRESS,
             config.compression.iter().map(|c| c.name().to_owned()),
         ))
-        .with_field(Field::list_multi(STANZAS, ["message"]))
+        .with_field(Field::list_multi(
+            STANZAS,
+            offered_stanzas(&config.stanzas).iter().map(|k| k.name()),
+        ))
         .with_field(list_single(INIT_PUBKEY, ["none".to_owned()]))
         .with_field(list_single(RESP_PUBKEY, ["none".to_owned()]))
         .with_field(list_single(VER, [VERSION.to_owned()]))
@@ -155,9 +161,36 @@ pub(crate) fn offer(
         hashes: config.hashes.clone(),
         compression: config.compression.clone(),
         logging: config.logging.clone(),
+        stanzas: offered_stanzas(&config.stanzas),
         rekey_freq: config.rekey_freq.max(1),
     };
     Ok((state, stanza))
+}
+
+/// The configured stanza kinds, each once, in configured order (ESN-04).
+fn offered_stanzas(configured: &[StanzaKind]) -> Vec<StanzaKind> {
+    let mut kinds: Vec<StanzaKind> = Vec::new();
+    for kind in configured {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    kinds
+}
+
+/// AMB-29: Bob's `stanzas` answer is a non-empty subset of what we offered,
+/// each kind at most once; anything else is unusable.
+fn chosen_stanzas(form: &DataForm, offered: &[StanzaKind]) -> Option<Vec<StanzaKind>> {
+    let field = form.field(STANZAS)?;
+    let mut chosen: Vec<StanzaKind> = Vec::new();
+    for value in &field.values {
+        let kind = StanzaKind::from_name(value).filter(|k| offered.contains(k))?;
+        if chosen.contains(&kind) {
+            return None;
+        }
+        chosen.push(kind);
+    }
+    (!chosen.is_empty()).then_some(chosen)
 }
 
 /// SSN-04 / AMB-60: never store the offer for later delivery.
@@ -218,9 +251,7 @@ impl AwaitingResponse {
         let counter = pick(COUNTER)
             .and_then(|v| unb64(v, 16))
             .and_then(|c| Counter::from_wire(&c).ok());
-        let stanzas_ok = form
-            .field(STANZAS)
-            .is_some_and(|f| !f.values.is_empty() && f.values.iter().all(|v| v == "message"));
+        let stanzas = chosen_stanzas(form, &self.stanzas);
 
         // ESN-25: every choice must come from the offer.
         let mut check = |ok: bool, var: &'static str| {
@@ -244,7 +275,7 @@ impl AwaitingResponse {
             compression.is_some_and(|c| self.compression.contains(&c)),
             COMPRESS,
         );
-        check(stanzas_ok, STANZAS);
+        check(stanzas.is_some(), STANZAS);
         check(init_pubkey == Some("none"), INIT_PUBKEY);
         check(resp_pubkey == Some("none"), RESP_PUBKEY);
         check(ver == Some(VERSION), VER);
@@ -275,6 +306,7 @@ impl AwaitingResponse {
             Some(n_b),
             Some(c_a),
             Some(d),
+            Some(stanzas),
             true,
         ) = (
             logging,
@@ -285,6 +317,7 @@ impl AwaitingResponse {
             n_b,
             counter,
             d,
+            stanzas,
             bad.is_empty(),
         )
         else {
@@ -375,6 +408,7 @@ impl AwaitingResponse {
             compression,
             logging,
             disclosure: Disclosure::Never,
+            stanzas,
         };
         Ok((
             AwaitingFinal {
@@ -481,6 +515,7 @@ impl AwaitingFinal {
             cipher: self.agreed.cipher,
             hash,
             compression: self.agreed.compression,
+            stanzas: self.agreed.stanzas.clone(),
             we_initiated: true,
         };
         let send = Direction::new(

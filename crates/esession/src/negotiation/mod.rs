@@ -140,6 +140,8 @@ pub(crate) struct Agreed {
     pub(crate) compression: esession_crypto::CompressionAlgorithm,
     pub(crate) logging: crate::ssn::Logging,
     pub(crate) disclosure: crate::ssn::Disclosure,
+    /// Agreed `stanzas`: a non-empty subset of the offer (ENC-01, AMB-29).
+    pub(crate) stanzas: Vec<crate::session::kinds::StanzaKind>,
 }
 
 /// A retained secret matched during negotiation, and what to do with it.
