@@ -737,7 +737,6 @@ fn on_established(
                 Keep::Keep
             }
             Some(Control::Continue(resource)) => Keep::Move(resource),
-            Some(Control::Other) => Keep::Keep,
         },
         Ok(Opened::TerminateRequest) => {
             let id = session.id().clone();

@@ -16,6 +16,8 @@
 //! | `mitm` | Mallory relays with her own DH towards each side (ESN-33, ESN-35..41) |
 //! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, ESN-53, SIM-02, AMB-22/54, ENC-02/03) |
 //! | `errors` | bounces of encrypted stanzas (ENC-02/03), late refusal of message 4 (ESN-10) |
+//! | `stanza_kinds` | presence and iq in sessions, broadcast presence, unagreed kinds, tampering (ENC-01..03, AMB-26), unavailable presence (SSN-16) |
+//! | `renegotiation` | renegotiate=0 and `continue` inside an ESession (SSN-13/14, AMB-39) |
 //! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
 
 mod harness;
@@ -25,6 +27,8 @@ mod two_party {
     mod misuse;
     mod mitm;
     mod normal;
+    mod renegotiation;
+    mod stanza_kinds;
     mod tamper_messages;
     mod tamper_negotiation;
     mod timeouts;

@@ -31,14 +31,14 @@ pub(crate) enum Control {
     Renegotiate(Vec<String>),
     /// Move the session to this resource of the peer (`submit`, continue=R).
     Continue(String),
-    /// Any other SSN form (an answer to a renegotiation we never asked for,
-    /// an acknowledgement of a move): not content, not acted on.
-    Other,
 }
 
-/// If the decrypted message is exactly one SSN form in a feature-neg wrapper,
-/// what it asks; `None` for ordinary content. Termination forms were already
-/// taken out by [`EstablishedSession::open`].
+/// If the decrypted message is exactly one SSN renegotiation request or
+/// `continue` form in a feature-neg wrapper, what it asks. `None` for
+/// anything else, which is delivered as content as before (other SSN forms
+/// too: we ask for neither renegotiation nor moves, so answers to them are
+/// the application's business). Termination forms were already taken out by
+/// [`EstablishedSession::open`].
 pub(crate) fn classify(message: &Element) -> Option<Control> {
     let mut content = message.children().filter(|c| {
         let clear_part = c.is("amp", ns::AMP)
@@ -70,13 +70,12 @@ pub(crate) fn classify(message: &Element) -> Option<Control> {
     }
     if form.kind == FormKind::Submit
         && let Some(field) = form.field(CONTINUE)
+        && let [resource] = field.values.as_slice()
+        && valid_resource(resource)
     {
-        return Some(match field.values.as_slice() {
-            [resource] if valid_resource(resource) => Control::Continue(resource.clone()),
-            _ => Control::Other,
-        });
+        return Some(Control::Continue(resource.clone()));
     }
-    Some(Control::Other)
+    None
 }
 
 fn valid_resource(resource: &str) -> bool {
@@ -173,7 +172,7 @@ mod tests {
             "type='submit'><field var='FORM_TYPE'><value>urn:xmpp:ssn</value></field>\
              <field var='continue'><value></value></field>",
         );
-        assert_eq!(classify(&empty), Some(Control::Other));
+        assert_eq!(classify(&empty), None);
     }
 
     #[test]
