@@ -338,9 +338,11 @@ impl EstablishedSession {
                 for decrypted in children.drain(..) {
                     out.append_child(decrypted);
                 }
-            } else {
+            } else if is_clear_part(child) {
                 out.append_child(child.clone());
             }
+            // Anything else arrived in clear beside the <c/>: unauthenticated,
+            // so not delivered (a server's <delay/> stays in the raw stanza).
         }
         Ok(Opened::Message(out))
     }
@@ -480,6 +482,13 @@ fn pad_with_whitespace(content: &mut String, multiple: usize, rng: &mut dyn Rand
             .iter()
             .map(|b| [' ', '\t', '\n', '\r'][usize::from(b & 3)]),
     );
+}
+
+/// ENC-02: the parts of a message that are never encrypted and are delivered
+/// as they arrived: `<thread/>`, `<amp/>` and `<error/>`.
+fn is_clear_part(child: &Element) -> bool {
+    (child.ns() == ns::JABBER_CLIENT && matches!(child.name(), "thread" | "error"))
+        || child.is("amp", ns::AMP)
 }
 
 /// Whether `stanza` carries a `<c/>` (an encrypted stanza).

@@ -590,6 +590,34 @@ fn clear_children_beside_c_are_not_delivered() {
 }
 
 #[test]
+fn clear_children_beside_a_messages_c_are_not_delivered() {
+    // The same for messages: a <body/> slipped in before the <c/> in flight
+    // must not reach the application as if it were authenticated; the clear
+    // parts of ENC-02 (<thread/>, <amp/>) are kept.
+    let mut pair = Pair::new(227);
+    let thread = pair.handshake();
+    let mut wire = pair.encrypt(Side::Alice, &thread, "genuine").remove(0);
+    let mut nodes = wire.take_nodes();
+    let mut forged = Element::bare("body", ns::JABBER_CLIENT);
+    forged.append_text_node("forged");
+    nodes.insert(0, forged.into());
+    for node in nodes {
+        wire.append_node(node);
+    }
+    pair.deliver(Side::Bob, &wire);
+    assert_eq!(pair.bob.bodies(), ["genuine"]);
+    let messages = pair.bob.messages();
+    let bodies: Vec<String> = messages[0]
+        .children()
+        .filter(|c| c.is("body", ns::JABBER_CLIENT))
+        .map(Element::text)
+        .collect();
+    assert_eq!(bodies, ["genuine"]);
+    assert!(messages[0].has_child("thread", ns::JABBER_CLIENT));
+    assert!(messages[0].has_child("amp", ns::AMP));
+}
+
+#[test]
 fn a_bounce_of_our_encrypted_iq_is_a_delivery_error() {
     let (mut pair, thread) = all_kinds(221);
     let mut bounce = pair
