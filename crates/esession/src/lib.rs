@@ -3,8 +3,8 @@
 //! negotiation with SAS and retained secrets, and XEP-0200 stanza encryption.
 //!
 //! ```text
-//!   received <message/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
-//!   user intent         ──► start_session / send_message / terminate / confirm_sas ──► Output
+//!   received <message/>, <presence/>, <iq/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
+//!   user intent ──► start_session / send_message / send_stanza / terminate / confirm_sas ──► Output
 //! ```
 //!
 //! No sockets, files, clocks or global RNG: randomness ([`Randomness`]), time

@@ -113,6 +113,41 @@ fn an_answer_choosing_a_kind_that_was_not_offered_is_refused() {
 }
 
 #[test]
+fn an_offer_without_any_kind_the_responder_accepts_is_not_acceptable_on_stanzas() {
+    // SIM-02, ESN-09: no usable option of `stanzas`.
+    let alice = Config {
+        stanzas: vec![StanzaKind::Presence],
+        ..config(ALICE)
+    };
+    let mut pair = Pair::with_configs(alice, config(BOB), 228);
+    pair.negotiate_with(|_, _| {});
+    assert!(pair.bob.established().is_empty());
+    let errors = pair.error_stanzas();
+    let [(_, Side::Bob, refusal)] = &errors[..] else {
+        panic!("{errors:?}")
+    };
+    let error = crate::harness::stanza_error(refusal).unwrap();
+    assert_eq!(
+        error.condition,
+        Some(esession::ssn::ErrorCondition::NotAcceptable)
+    );
+    assert_eq!(error.fields, ["stanzas"]);
+}
+
+#[test]
+fn an_offer_needs_at_least_one_stanza_kind() {
+    let alice = Config {
+        stanzas: Vec::new(),
+        ..config(ALICE)
+    };
+    let mut pair = Pair::with_configs(alice, config(BOB), 229);
+    assert!(matches!(
+        pair.alice.manager.start_session(BOB),
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+#[test]
 fn a_directed_presence_makes_the_round_trip_encrypted() {
     // ENC-01/02: directed presence is wrapped; its content is only in <c/>.
     let (mut pair, thread) = all_kinds(204);
