@@ -8,6 +8,7 @@ use esession_crypto::{
     SignatureAlgorithm, SigningKey,
 };
 
+use crate::session::kinds::StanzaKind;
 use crate::ssn::Logging;
 
 /// Configuration of a [`crate::SessionManager`].
@@ -29,6 +30,23 @@ pub struct Config {
     /// `logging` options offered, best first, and accepted (AMB-59: offer
     /// `mustnot` first only once server-side archiving is known to be off).
     pub logging: Vec<Logging>,
+    /// Stanza kinds we offer in the `stanzas` field, in this order, and accept
+    /// from an offer (ESN-04/05, ENC-01, AMB-29). Only agreed kinds are ever
+    /// encrypted; [`crate::SessionManager::send_stanza`] refuses the others.
+    /// Default: `message` only, as every known deployment (Gajim) and the
+    /// independent transcripts in `vectors/` offer; add [`StanzaKind::Presence`]
+    /// and [`StanzaKind::Iq`] once the application routes those stanzas
+    /// through the core (ESN-44: agreed kinds then go only encrypted to the peer).
+    pub stanzas: Vec<StanzaKind>,
+    /// End a session when the peer's full JID sends unavailable presence
+    /// (SSN-16). XEP-0155 prefers assuming the peer continues (SHOULD); it MAY
+    /// assume otherwise and then MUST terminate explicitly, which is what we do
+    /// by default: a conforming ESession peer terminates before it goes offline
+    /// (ESN-45), so unavailable presence without that means its keys are gone
+    /// or it left silently, and ours should not outlive them (CMN-08). We send
+    /// the encrypted terminate form and destroy the keys at once, without
+    /// waiting for an acknowledgement that an offline peer cannot send.
+    pub end_session_on_peer_unavailable: bool,
     /// Our minimum `rekey_freq` (1..=2^32-1): stanzas between key exchanges.
     pub rekey_freq: u32,
     /// Private exponent size (ESN-06).
@@ -147,6 +165,8 @@ impl Default for Config {
             compression: CompressionAlgorithm::ALL.to_vec(),
             sas: vec![SasAlgorithm::Sas28x5],
             logging: vec![Logging::May, Logging::MustNot],
+            stanzas: vec![StanzaKind::Message],
+            end_session_on_peer_unavailable: true,
             rekey_freq: 1,
             exponent_size: ExponentSize::Recommended,
             nonce_len: 16,

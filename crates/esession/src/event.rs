@@ -7,6 +7,7 @@ use esession_wire::minidom::Element;
 
 use crate::Error;
 use crate::config::PubkeyMethod;
+use crate::session::kinds::StanzaKind;
 use crate::ssn::{Disclosure, Logging};
 
 /// The result of one call into the core: stanzas to send, in order, and events.
@@ -65,6 +66,8 @@ pub struct SessionInfo {
     pub hash: HashAlgorithm,
     /// Agreed compression.
     pub compression: CompressionAlgorithm,
+    /// Agreed `stanzas`: the only kinds encrypted in this session (ENC-01, AMB-29).
+    pub stanzas: Vec<StanzaKind>,
     /// We initiated the session.
     pub we_initiated: bool,
     /// The 3-message negotiation (SIGMA-I) was used: there is no SAS (`sas` is
@@ -115,6 +118,15 @@ pub enum TerminationReason {
     /// A stanza failed verification or decryption (ENC-12/13); the peer was told
     /// with an encrypted terminate form (AMB-53).
     IntegrityFailure,
+    /// The peer's full JID sent unavailable presence (SSN-16, with
+    /// [`crate::Config::end_session_on_peer_unavailable`]): we sent the
+    /// encrypted terminate form and destroyed the keys without waiting for an
+    /// acknowledgement.
+    PeerUnavailable,
+    /// The peer sent an encrypted stanza of a kind the session did not agree
+    /// (ENC-01); nothing of it was decrypted, and the peer was told with an
+    /// encrypted terminate form.
+    StanzaKindNotAgreed,
 }
 
 /// An event for the application.
@@ -161,6 +173,36 @@ pub enum Event {
         session: SessionId,
         /// The message with its encrypted children restored in place of `<c/>`.
         message: Element,
+    },
+    /// A decrypted, authenticated `<presence/>` or `<iq/>` (ENC-01..03, AMB-26):
+    /// bound to the one session with that full JID that agreed its kind. Its
+    /// encrypted content is restored in place of `<c/>`; the `<error/>` of an
+    /// error stanza keeps its clear defined condition (ENC-02) and its
+    /// decrypted inner content. Clear children sent beside `<c/>` are not
+    /// authenticated and are left out.
+    StanzaReceived {
+        /// Which session.
+        session: SessionId,
+        /// The stanza.
+        stanza: Element,
+    },
+    /// The peer asked, in the session, to continue it on another of its
+    /// resources (SSN-13). Keys and counters cannot move (AMB-39): the old
+    /// session is being terminated (its acknowledgement ends it with
+    /// [`Event::Terminated`]) and a fresh negotiation was offered to the new
+    /// resource on a new thread.
+    SessionMoved {
+        /// The session being terminated.
+        old: SessionId,
+        /// The new negotiation, with the new resource.
+        new: SessionId,
+    },
+    /// The peer asked, in the session, to renegotiate its parameters (SSN-14);
+    /// we answered `renegotiate=0` (AMB-39): the agreed parameters stay in
+    /// force. New parameters need a new session.
+    RenegotiationRefused {
+        /// Which session.
+        session: SessionId,
     },
     /// A stanza arrived in clear on an encrypted session's thread and was dropped (ESN-44).
     ClearStanzaDropped {

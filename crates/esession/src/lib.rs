@@ -5,8 +5,8 @@
 //! stanza encryption.
 //!
 //! ```text
-//!   received <message/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
-//!   user intent         ──► start_session / send_message / terminate / confirm_sas ──► Output
+//!   received <message/>, <presence/>, <iq/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
+//!   user intent ──► start_session / send_message / send_stanza / terminate / confirm_sas ──► Output
 //! ```
 //!
 //! No sockets, files, clocks or global RNG: randomness ([`Randomness`]), time
@@ -40,6 +40,7 @@ pub use event::{
 pub use manager::SessionManager;
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
+pub use session::kinds::StanzaKind;
 pub use trust::{
     MemoryTrustStore, PeerKeyObservation, PeerKeyStatus, RetainedSecret, StoredPeerKey, TrustStore,
     TrustStoreError, key_fingerprint,

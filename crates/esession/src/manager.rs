@@ -14,11 +14,16 @@ use crate::negotiation::initiator::{self, ResponseOutcome, StepError};
 use crate::negotiation::responder::{self, OfferOutcome};
 use crate::negotiation::{Context, Refusal};
 use crate::random::Randomness;
+use crate::session::control::Control;
+use crate::session::kinds::StanzaKind;
 use crate::session::{self, EstablishedSession, OpenFailure, Opened};
 use crate::ssn::{self, Disclosure, ErrorCondition};
 use crate::stanza::{bare, message, resource, text_child, thread_of};
 use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
+
+mod control;
+mod unthreaded;
 
 /// Where one (peer, thread) stands.
 enum State {
@@ -288,6 +293,9 @@ impl SessionManager {
         let rng = self.rng.as_mut();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
+                if !s.info().stanzas.contains(&StanzaKind::Message) {
+                    return Err(Error::StanzaKindNotAgreed(StanzaKind::Message)); // ENC-01, AMB-29
+                }
                 let stanza = s.seal_message(plain, rng)?;
                 let mut out = Output::default();
                 out.send(stanza);
@@ -340,6 +348,9 @@ impl SessionManager {
     /// Feeds one received stanza. Never fails: problems become replies and events.
     pub fn handle_stanza(&mut self, stanza: &Element) -> Output {
         let mut out = Output::default();
+        if StanzaKind::of(stanza).is_some_and(|k| k != StanzaKind::Message) {
+            return self.handle_unthreaded(stanza); // presence and iq (AMB-26, SSN-16)
+        }
         if !stanza.is("message", ns::JABBER_CLIENT) {
             return out;
         }
@@ -353,15 +364,18 @@ impl SessionManager {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
             }
-            if on_established(
+            match on_established(
                 session,
                 stanza,
                 self.rng.as_mut(),
                 self.trust.as_mut(),
                 &mut out,
-            ) == Keep::Remove
-            {
-                self.sessions.remove(&k);
+            ) {
+                Keep::Keep => {}
+                Keep::Remove => {
+                    self.sessions.remove(&k);
+                }
+                Keep::Move(resource) => self.move_session(&k, &resource, &mut out),
             }
             return out;
         }
@@ -792,9 +806,15 @@ fn prove_peer(session: &mut EstablishedSession, trust: &mut dyn TrustStore, out:
 
 /// Whether a session survives the stanza it just handled.
 #[derive(PartialEq, Eq)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "`Keep::Keep` reads as intended at the call sites"
+)]
 enum Keep {
     Keep,
     Remove,
+    /// The peer asked to continue on this resource (SSN-13, AMB-39).
+    Move(String),
 }
 
 /// A stanza on an established session's thread.
@@ -837,13 +857,26 @@ fn on_established(
         prove_peer(session, trust, out);
     }
     match opened {
-        Ok(Opened::Message(message)) => {
-            out.event(Event::MessageReceived {
-                session: session.id().clone(),
-                message,
-            });
-            Keep::Keep
-        }
+        Ok(Opened::Message(message)) => match session::control::classify(&message) {
+            None => {
+                out.event(Event::MessageReceived {
+                    session: session.id().clone(),
+                    message,
+                });
+                Keep::Keep
+            }
+            Some(Control::Renegotiate(fields)) => {
+                // SSN-14, AMB-39: the agreed parameters stay in force.
+                if let Ok(reply) = session.seal_renegotiation_refusal(&fields, rng) {
+                    out.send(reply);
+                }
+                out.event(Event::RenegotiationRefused {
+                    session: session.id().clone(),
+                });
+                Keep::Keep
+            }
+            Some(Control::Continue(resource)) => Keep::Move(resource),
+        },
         Ok(Opened::TerminateRequest) => {
             let id = session.id().clone();
             if session.awaiting_terminate_ack() {

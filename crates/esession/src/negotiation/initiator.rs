@@ -24,6 +24,7 @@ use super::{
 use crate::config::{FlowPolicy, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
+use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
 use crate::stanza::{bare, message, set_attr, text_child};
@@ -39,6 +40,7 @@ pub(crate) struct AwaitingResponse {
     hashes: Vec<HashAlgorithm>,
     compression: Vec<CompressionAlgorithm>,
     logging: Vec<Logging>,
+    stanzas: Vec<StanzaKind>,
     rekey_freq: u32,
     /// The 3-message flow (SIGMA-I, ESN-03).
     three_message: bool,
@@ -113,6 +115,7 @@ pub(crate) fn offer(
         || config.groups.is_empty()
         || config.hashes.is_empty()
         || config.logging.is_empty()
+        || config.stanzas.is_empty()
     {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
@@ -199,7 +202,10 @@ pub(crate) fn offer(
             COMPRESS,
             config.compression.iter().map(|c| c.name().to_owned()),
         ))
-        .with_field(Field::list_multi(STANZAS, ["message"]))
+        .with_field(Field::list_multi(
+            STANZAS,
+            offered_stanzas(&config.stanzas).iter().map(|k| k.name()),
+        ))
         .with_field(list_single(INIT_PUBKEY, init_offer.iter().map(value)))
         .with_field(list_single(RESP_PUBKEY, resp_offer.iter().map(value)))
         .with_field(list_single(VER, [VERSION.to_owned()]))
@@ -250,6 +256,7 @@ pub(crate) fn offer(
         hashes: config.hashes.clone(),
         compression: config.compression.clone(),
         logging: config.logging.clone(),
+        stanzas: offered_stanzas(&config.stanzas),
         rekey_freq: config.rekey_freq.max(1),
         three_message,
         init_offer,
@@ -258,6 +265,32 @@ pub(crate) fn offer(
         first_message: None,
     };
     Ok((state, stanza))
+}
+
+/// The configured stanza kinds, each once, in configured order (ESN-04).
+fn offered_stanzas(configured: &[StanzaKind]) -> Vec<StanzaKind> {
+    let mut kinds: Vec<StanzaKind> = Vec::new();
+    for kind in configured {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    kinds
+}
+
+/// AMB-29: Bob's `stanzas` answer is a non-empty subset of what we offered,
+/// each kind at most once; anything else is unusable.
+fn chosen_stanzas(form: &DataForm, offered: &[StanzaKind]) -> Option<Vec<StanzaKind>> {
+    let field = form.field(STANZAS)?;
+    let mut chosen: Vec<StanzaKind> = Vec::new();
+    for value in &field.values {
+        let kind = StanzaKind::from_name(value).filter(|k| offered.contains(k))?;
+        if chosen.contains(&kind) {
+            return None;
+        }
+        chosen.push(kind);
+    }
+    (!chosen.is_empty()).then_some(chosen)
 }
 
 /// SSN-04 / AMB-60: never store the offer for later delivery.
@@ -356,9 +389,7 @@ impl AwaitingResponse {
         } else {
             None
         };
-        let stanzas_ok = form
-            .field(STANZAS)
-            .is_some_and(|f| !f.values.is_empty() && f.values.iter().all(|v| v == "message"));
+        let stanzas = chosen_stanzas(form, &self.stanzas);
 
         // ESN-25: every choice must come from the offer.
         let mut check = |ok: bool, var: &'static str| {
@@ -382,7 +413,7 @@ impl AwaitingResponse {
             compression.is_some_and(|c| self.compression.contains(&c)),
             COMPRESS,
         );
-        check(stanzas_ok, STANZAS);
+        check(stanzas.is_some(), STANZAS);
         check(
             init_pubkey.is_some_and(|m| self.init_offer.contains(&m)),
             INIT_PUBKEY,
@@ -430,6 +461,7 @@ impl AwaitingResponse {
             Some(n_b),
             Some(c_a),
             Some(d),
+            Some(stanzas),
             true,
         ) = (
             logging,
@@ -442,6 +474,7 @@ impl AwaitingResponse {
             n_b,
             counter,
             d,
+            stanzas,
             bad.is_empty(),
         )
         else {
@@ -484,6 +517,7 @@ impl AwaitingResponse {
             init_pubkey,
             resp_pubkey,
             sign_alg,
+            stanzas,
         };
 
         // ESN-27 (3 messages): verify Bob before anything else is sent.

@@ -163,6 +163,8 @@ pub(crate) struct Agreed {
     pub(crate) resp_pubkey: PubkeyMethod,
     /// `sign_algs`, when either side signs.
     pub(crate) sign_alg: Option<esession_crypto::SignatureAlgorithm>,
+    /// Agreed `stanzas`: a non-empty subset of the offer (ENC-01, AMB-29).
+    pub(crate) stanzas: Vec<crate::session::kinds::StanzaKind>,
 }
 
 /// A retained secret matched during negotiation, and what to do with it.

@@ -24,6 +24,7 @@ use super::{
 use crate::config::{Config, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
+use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::{bare, message, text_child};
@@ -267,15 +268,18 @@ pub(crate) fn evaluate(
             .find(|v| *v == VERSION)
             .map(str::to_owned)
     });
-    let stanzas: Vec<String> = options(STANZAS)
-        .map(|values| {
-            values
-                .into_iter()
-                .filter(|v| *v == "message")
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    // ESN-12, AMB-29: every offered kind we accept, in the offer's order.
+    let mut stanza_kinds: Vec<StanzaKind> = Vec::new();
+    for kind in options(STANZAS)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(StanzaKind::from_name)
+    {
+        if config.stanzas.contains(&kind) && !stanza_kinds.contains(&kind) {
+            stanza_kinds.push(kind);
+        }
+    }
+    let stanzas: Vec<String> = stanza_kinds.iter().map(|k| k.name().to_owned()).collect();
     let rekey_freq = match form.field(REKEY_FREQ) {
         None => Some(MAX_REKEY_FREQ),
         Some(_) => single(form, REKEY_FREQ)
@@ -397,6 +401,7 @@ pub(crate) fn evaluate(
             init_pubkey: pubkeys.init,
             resp_pubkey: pubkeys.resp,
             sign_alg: pubkeys.sign_alg,
+            stanzas: stanza_kinds,
         },
         choices,
         rekey_freq,
@@ -999,6 +1004,7 @@ pub(crate) fn session_info(
         cipher: agreed.cipher,
         hash: agreed.hash,
         compression: agreed.compression,
+        stanzas: agreed.stanzas.clone(),
         we_initiated,
         three_message: agreed.three_message,
         peer_identification: peer,

@@ -15,6 +15,9 @@ use esession_wire::encrypted::{EncryptedContent, ReceivedEncryptedContent};
 use esession_wire::minidom::{Element, Node};
 use esession_wire::{ns, xml};
 
+pub(crate) mod control;
+pub(crate) mod kinds;
+
 use crate::Error;
 use crate::event::{SessionId, SessionInfo};
 use crate::random::{RandomPurpose, Randomness};
@@ -244,9 +247,35 @@ impl EstablishedSession {
 
     fn seal(
         &mut self,
-        mut content: String,
+        content: String,
         kind: Option<&str>,
         amp: Option<Element>,
+        rng: &mut dyn Randomness,
+    ) -> Result<Element, Error> {
+        let c = self.seal_content(content, rng)?;
+
+        // The addressing and thread are the same for every stanza: clone them.
+        let mut stanza = match kind {
+            None => self.template.clone(),
+            Some(kind) => {
+                let mut with_type = self.template.clone();
+                set_attr(&mut with_type, "type", kind);
+                with_type
+            }
+        };
+        stanza.append_child(c);
+        if let Some(amp) = amp {
+            stanza.append_child(amp);
+        }
+        Ok(stanza)
+    }
+
+    /// One `<c/>` over `content` under the outgoing keys (ENC-04..10): pads,
+    /// compresses, encrypts at C_send, MACs with C_send before, then advances
+    /// C_send. Empty content gets no `<data/>` and advances C_send by one.
+    fn seal_content(
+        &mut self,
+        mut content: String,
         rng: &mut dyn Randomness,
     ) -> Result<Element, Error> {
         if let Some(multiple) = self.pad_to_multiple.filter(|m| *m > 1) {
@@ -276,28 +305,14 @@ impl EstablishedSession {
         let mac_key = &self.send.mac;
         let c = encrypted.seal_with(|m_content| mac_key.compute(&[m_content, &before.to_bytes()]));
         self.send.counter = counter;
-
-        // The addressing and thread are the same for every stanza: clone them.
-        let mut stanza = match kind {
-            None => self.template.clone(),
-            Some(kind) => {
-                let mut with_type = self.template.clone();
-                set_attr(&mut with_type, "type", kind);
-                with_type
-            }
-        };
-        stanza.append_child(c);
-        if let Some(amp) = amp {
-            stanza.append_child(amp);
-        }
-        Ok(stanza)
+        Ok(c)
     }
 
     /// Verifies, decrypts and parses an incoming stanza of this session
     /// (ENC-03, ENC-11..13). Nothing of a failed stanza may be delivered;
     /// [`OpenFailure`] tells whether the session is still in step.
     pub(crate) fn open(&mut self, stanza: &Element) -> Result<Opened, OpenFailure> {
-        use OpenFailure::{Invalid, Unauthenticated};
+        use OpenFailure::Unauthenticated;
         let mut encrypted = stanza
             .children()
             .filter(|c| c.is("c", ns::STANZA_ENCRYPTION));
@@ -305,8 +320,50 @@ impl EstablishedSession {
         if encrypted.next().is_some() {
             return Err(Unauthenticated); // ENC-03: exactly one <c/>.
         }
+        let mut counter = self.receive.counter;
+        let data = self.unseal_content(c, &mut counter)?;
+        let children = self.inflate(data)?;
+        // Everything checked: commit the counter exactly once (practice 12).
+        self.commit_receive(counter);
+
+        if let Some(kind) = terminate_kind(&children) {
+            return Ok(match kind {
+                "submit" => Opened::TerminateRequest,
+                _ => Opened::TerminateAck,
+            });
+        }
+        let mut children = children;
+        let mut out = Element::bare("message", ns::JABBER_CLIENT);
+        *out.attrs_mut() = stanza.attrs().clone();
+        for child in stanza.children() {
+            if child.is("c", ns::STANZA_ENCRYPTION) {
+                for decrypted in children.drain(..) {
+                    out.append_child(decrypted);
+                }
+            } else if is_clear_part(child) {
+                out.append_child(child.clone());
+            }
+            // Anything else arrived in clear beside the <c/>: unauthenticated,
+            // so not delivered (a server's <delay/> stays in the raw stanza).
+        }
+        Ok(Opened::Message(out))
+    }
+}
+
+impl EstablishedSession {
+    /// ENC-09/12: verifies one `<c/>` under the incoming MAC key at `counter`
+    /// (constant time, before anything is decrypted) and decrypts its
+    /// `<data/>`. Only the local `counter` advances; the session is unchanged,
+    /// so a stanza with several `<c/>` can be verified whole before anything
+    /// is committed (ENC-03).
+    fn unseal_content(
+        &self,
+        c: &Element,
+        counter: &mut Counter,
+    ) -> Result<Option<Vec<u8>>, OpenFailure> {
+        use OpenFailure::{Invalid, Unauthenticated};
         let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Unauthenticated)?;
-        let before = self.receive.counter;
+        let before = *counter;
         let tag = &received.content().mac;
         if !self
             .receive
@@ -321,18 +378,28 @@ impl EstablishedSession {
             // arrives with the full XEP-0116 work); refuse rather than misinterpret.
             return Err(Invalid);
         }
-        let mut counter = before;
-        let plaintext = match content.data {
+        Ok(match content.data {
             None => {
                 counter.advance(1);
-                Vec::new()
+                None
             }
             Some(mut bytes) => {
-                self.receive.cipher.apply(&mut counter, &mut bytes);
-                self.decompressor
-                    .decompress_owned(bytes, self.max_plaintext_len)
-                    .map_err(|_| Invalid)?
+                self.receive.cipher.apply(counter, &mut bytes);
+                Some(bytes)
             }
+        })
+    }
+
+    /// ENC-13: decompresses (advancing the per-direction context) and parses
+    /// decrypted content; refuses anything that is never encrypted (ENC-02).
+    fn inflate(&mut self, data: Option<Vec<u8>>) -> Result<Vec<Element>, OpenFailure> {
+        use OpenFailure::Invalid;
+        let plaintext = match data {
+            None => Vec::new(),
+            Some(bytes) => self
+                .decompressor
+                .decompress_owned(bytes, self.max_plaintext_len)
+                .map_err(|_| Invalid)?,
         };
         let text = String::from_utf8(plaintext).map_err(|_| Invalid)?;
         let nodes = xml::parse_fragment(&text, ns::JABBER_CLIENT).map_err(|_| Invalid)?;
@@ -353,28 +420,14 @@ impl EstablishedSession {
                 Node::Text(_) => return Err(Invalid),
             }
         }
-        // Everything checked: commit the counter exactly once (practice 12).
+        Ok(children)
+    }
+
+    /// A whole stanza verified and decrypted: commit the incoming counter
+    /// exactly once (practice 12); the peer has proven the keys.
+    fn commit_receive(&mut self, counter: Counter) {
         self.receive.counter = counter;
         self.peer_proven = true;
-
-        if let Some(kind) = terminate_kind(&children) {
-            return Ok(match kind {
-                "submit" => Opened::TerminateRequest,
-                _ => Opened::TerminateAck,
-            });
-        }
-        let mut out = Element::bare("message", ns::JABBER_CLIENT);
-        *out.attrs_mut() = stanza.attrs().clone();
-        for child in stanza.children() {
-            if child.is("c", ns::STANZA_ENCRYPTION) {
-                for decrypted in children.drain(..) {
-                    out.append_child(decrypted);
-                }
-            } else {
-                out.append_child(child.clone());
-            }
-        }
-        Ok(Opened::Message(out))
     }
 }
 
@@ -431,6 +484,13 @@ fn pad_with_whitespace(content: &mut String, multiple: usize, rng: &mut dyn Rand
             .iter()
             .map(|b| [' ', '\t', '\n', '\r'][usize::from(b & 3)]),
     );
+}
+
+/// ENC-02: the parts of a message that are never encrypted and are delivered
+/// as they arrived: `<thread/>`, `<amp/>` and `<error/>`.
+fn is_clear_part(child: &Element) -> bool {
+    (child.ns() == ns::JABBER_CLIENT && matches!(child.name(), "thread" | "error"))
+        || child.is("amp", ns::AMP)
 }
 
 /// Whether `stanza` carries a `<c/>` (an encrypted stanza).

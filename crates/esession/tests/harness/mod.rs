@@ -20,7 +20,8 @@ use esession::ssn::ErrorCondition;
 use esession::trust::KeyValue;
 use esession::{
     Clock, Config, Error, Event, FixedClock, MemoryTrustStore, Output, PubkeyMethod, SecurityAlert,
-    SessionId, SessionInfo, SessionManager, SystemRandomness, TerminationReason, key_fingerprint,
+    SessionId, SessionInfo, SessionManager, StanzaKind, SystemRandomness, TerminationReason,
+    key_fingerprint,
 };
 use esession_crypto::{KeyComponents, ModpGroup, SigningKey};
 use esession_wire::minidom::{Element, Node};
@@ -133,6 +134,14 @@ pub(crate) fn keyed_config(
         signing_keys: key.into_iter().collect(),
         own_identification: own.to_vec(),
         peer_identification: peer.to_vec(),
+        ..config(own_jid)
+    }
+}
+
+/// The test policy, offering and accepting every stanza kind (ENC-01, AMB-29).
+pub(crate) fn config_all_kinds(own_jid: &str) -> Config {
+    Config {
+        stanzas: StanzaKind::ALL.to_vec(),
         ..config(own_jid)
     }
 }
@@ -268,6 +277,17 @@ impl Party {
                 m.get_child("body", ns::JABBER_CLIENT)
                     .map(Element::text)
                     .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The decrypted presence and iq stanzas delivered to the application (AMB-26).
+    pub(crate) fn stanzas_received(&self) -> Vec<&Element> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::StanzaReceived { stanza, .. } => Some(stanza),
+                _ => None,
             })
             .collect()
     }
@@ -568,6 +588,31 @@ impl Pair {
         self.route(from, out);
     }
 
+    /// `from` seals `stanza` (presence or iq) in the session on `thread` with
+    /// `send_stanza`; returns the stanzas without delivering them.
+    pub(crate) fn seal_stanza(
+        &mut self,
+        from: Side,
+        thread: &str,
+        stanza: &Element,
+    ) -> Result<Vec<Element>, Error> {
+        let id = Self::id(from, thread);
+        let party = self.party_mut(from);
+        let out = party.manager.send_stanza(&id, stanza)?;
+        Ok(party.absorb(out))
+    }
+
+    /// `from` sends `stanza` in the session on `thread`, delivered untouched.
+    pub(crate) fn send_stanza(&mut self, from: Side, thread: &str, stanza: &Element) {
+        let id = Self::id(from, thread);
+        let out = self
+            .party_mut(from)
+            .manager
+            .send_stanza(&id, stanza)
+            .expect("send_stanza");
+        self.route(from, out);
+    }
+
     /// The stanzas of type `error` in the log, with their senders.
     pub(crate) fn error_stanzas(&self) -> Vec<(usize, Side, &Element)> {
         self.log
@@ -577,6 +622,47 @@ impl Pair {
             .map(|(i, (side, s))| (i, *side, s))
             .collect()
     }
+}
+
+/// Carries `out` (from the party whose JID is `from`) and every reply it
+/// causes among several parties, each stanza to the party whose full JID is
+/// its `to` (else the first party with that bare JID); stanzas for nobody are
+/// dropped. Returns every stanza carried, with its sender.
+pub(crate) fn route_by_address(
+    parties: &mut [&mut Party],
+    from: &str,
+    out: Output,
+) -> Vec<(String, Element)> {
+    let sender = parties
+        .iter_mut()
+        .find(|p| p.jid == from)
+        .expect("the sender is one of the parties");
+    let mut queue: VecDeque<(String, Element)> = sender
+        .absorb(out)
+        .into_iter()
+        .map(|s| (from.to_owned(), s))
+        .collect();
+    let mut carried = Vec::new();
+    while let Some((sender, mut stanza)) = queue.pop_front() {
+        assert!(carried.len() < MAX_STANZAS_PER_ROUTE, "stanza loop");
+        carried.push((sender.clone(), stanza.clone()));
+        if stanza.attr("from").is_none() {
+            set_attr(&mut stanza, "from", &sender);
+        }
+        let to = stanza.attr("to").unwrap_or_default().to_owned();
+        let bare = |jid: &str| jid.split('/').next().unwrap_or_default().to_owned();
+        let index = parties
+            .iter()
+            .position(|p| p.jid == to)
+            .or_else(|| parties.iter().position(|p| bare(p.jid) == to));
+        let Some(index) = index else { continue };
+        let receiver = &mut parties[index];
+        let jid = receiver.jid.to_owned();
+        for reply in receiver.receive(&stanza) {
+            queue.push_back((jid.clone(), reply));
+        }
+    }
+    carried
 }
 
 /// Sets an unprefixed attribute.
