@@ -183,6 +183,12 @@ impl Settings {
         })
     }
 
+    /// The CA file the server's certificate is verified against, if any
+    /// (else the system's roots).
+    pub(crate) fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
     /// Where [`Self::connect_options`] takes the password from, for messages:
     /// the password file, `$ESESSION_PASSWORD` or the prompt.
     pub(crate) fn password_source(&self) -> String {

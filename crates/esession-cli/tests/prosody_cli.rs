@@ -13,6 +13,12 @@
 //! with a message naming the account, the wrong JID or password and where the
 //! password came from; an unreachable server still gets its own message.
 //!
+//! `untrusted_certificate_is_clear_and_fast`: `esession send` against a
+//! server whose certificate fails verification (no `--ca-file`, so the
+//! system's roots; then a `--ca-file` with another certificate) exits 1
+//! within seconds with a message naming the server's TLS certificate, the
+//! reason and `--ca-file`.
+//!
 //! Without Prosody these tests print a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
 
@@ -31,7 +37,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use esession_testkit::peer::run_token;
-use esession_testkit::{Archive, Prosody, prosody_or_skip};
+use esession_testkit::{Archive, Prosody, Validity, prosody_or_skip, self_signed_certificate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_esession");
 
@@ -341,4 +347,82 @@ fn login_failures_are_clear_and_fast() {
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
     eprintln!("unreachable in {took:?}: {}", stderr.trim());
+}
+
+/// A server certificate that fails verification ends `esession send` at
+/// once (it used to wait 20 s and say "could not log in") with a message
+/// that names the certificate and what to do: pass --ca-file, or, when one
+/// was passed, that it does not match.
+#[test]
+fn untrusted_certificate_is_clear_and_fast() {
+    let Some(prosody) = prosody_or_skip("untrusted_certificate_is_clear_and_fast") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    std::fs::write(home.join("alice.pw"), "alice-pw\n").unwrap();
+    let made = esession(home)
+        .arg("key-file")
+        .arg(home.join("alice.key"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "key-file: {}", show(&made));
+    let untrusted = |output: &Output, took: Duration, hint: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{}", show(output));
+        assert!(
+            stderr.contains(
+                "esession send: the server's TLS certificate for localhost is not trusted ("
+            ),
+            "{}",
+            show(output)
+        );
+        assert!(stderr.contains(hint), "{}", show(output));
+        assert!(!stderr.contains("Logged in"), "{}", show(output));
+        assert!(!stderr.contains("within 20 s"), "{}", show(output));
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        eprintln!("untrusted in {took:?}: {}", stderr.trim());
+    };
+
+    // No --ca-file: the system's roots do not know the fixture's certificate
+    // (UnknownIssuer, or BadSignature where a system root is also named
+    // localhost, as Debian's snakeoil certificate is).
+    let mut args = account_args(&server, home, "alice", true);
+    let at = args.iter().position(|a| a == "--ca-file").unwrap();
+    args.drain(at..at + 2);
+    let (output, took) = send_as_alice(home, &args, None);
+    untrusted(
+        &output,
+        took,
+        "): if the server uses a private CA, pass --ca-file PATH (or set ca_file in the config)",
+    );
+
+    // A --ca-file with a certificate that did not sign the server's.
+    let (other, _) = self_signed_certificate(home, "other.example", Validity::Current);
+    let mut args = account_args(&server, home, "alice", true);
+    let at = args.iter().position(|a| a == "--ca-file").unwrap();
+    args[at + 1] = other.display().to_string();
+    let (output, took) = send_as_alice(home, &args, None);
+    untrusted(
+        &output,
+        took,
+        &format!(
+            "not trusted (UnknownIssuer): it is not signed by the CA in {} \
+             (from --ca-file or ca_file in the config)",
+            other.display()
+        ),
+    );
+
+    // The right --ca-file gets past the login (then fails: bob is not online).
+    let args = account_args(&server, home, "alice", true);
+    let (output, _) = send_as_alice(home, &args, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Logged in as alice@localhost/cli"),
+        "{}",
+        show(&output)
+    );
+    assert!(!stderr.contains("not trusted"), "{}", show(&output));
 }
