@@ -94,6 +94,19 @@ fn bench_negotiation(c: &mut Criterion) {
     group.bench_function("full", |b| {
         b.iter(|| black_box(negotiate(&mut alice, &mut bob)))
     });
+    // Issue 5: the cost of one negotiation in a single group, both parties'
+    // CPU, with the strength-sized exponents (group 14: 256 bits, group 18:
+    // 408 bits). Target for group 18: <= 25 ms.
+    for (name, modp) in [
+        ("group14_only", ModpGroup::Group14),
+        ("group18_only", ModpGroup::Group18),
+    ] {
+        let mut alice = manager(ALICE, vec![modp], 3);
+        let mut bob = manager(BOB, vec![modp], 4);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(negotiate(&mut alice, &mut bob)))
+        });
+    }
     group.finish();
 }
 

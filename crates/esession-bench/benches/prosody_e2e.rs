@@ -54,6 +54,9 @@ const MODES: [Mode; 3] = [Mode::Plain, Mode::PlainSameSize, Mode::Encrypted];
 /// Padding that makes a plain stanza as long as the encrypted one.
 static PAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// Body length requested with `ESESSION_E2E_BODY_LEN` (0: the default chat line).
+static BODY_LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 /// Wire sizes (bytes, as serialised by minidom, without `id`/`from`) of a
 /// plain and an encrypted chat message carrying `text` to `to`: negotiates a
 /// session between two in-process managers and seals one message.
@@ -90,7 +93,15 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// A typical short chat line; in `PlainSameSize`, padded.
 fn body(mode: Mode, kind: &str, i: usize) -> String {
-    let text = format!("{kind} {i:06} the quick brown fox jumps over the lazy dog");
+    let mut text = format!("{kind} {i:06} the quick brown fox jumps over the lazy dog");
+    // ESESSION_E2E_BODY_LEN: body length in bytes (default: this 50-byte chat line).
+    let target = BODY_LEN.get().copied().unwrap_or(0);
+    while text.len() < target {
+        text.push_str(" lorem ipsum dolor sit amet");
+    }
+    if target > 0 {
+        text.truncate(target);
+    }
     match mode {
         Mode::PlainSameSize => text + PAD.get().map_or("", String::as_str),
         Mode::Plain | Mode::Encrypted => text,
@@ -395,6 +406,7 @@ fn main() {
     let messages = env_usize("ESESSION_E2E_MESSAGES", 5000);
     let rounds = env_usize("ESESSION_E2E_ROUNDS", 500);
     let repeats = env_usize("ESESSION_E2E_REPEATS", 5);
+    BODY_LEN.get_or_init(|| env_usize("ESESSION_E2E_BODY_LEN", 0));
     let (plain_size, encrypted_size) =
         wire_sizes(&body(Mode::Plain, "tp", 0), "bob@localhost/bench");
     PAD.get_or_init(|| " ".to_owned() + &"x".repeat(encrypted_size.saturating_sub(plain_size + 1)));

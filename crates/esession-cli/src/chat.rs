@@ -169,7 +169,7 @@ fn show(
         ClientEvent::PlainMessage { from, body } => {
             println!("[{}] {from} (NOT ENCRYPTED): {body}", clock_time())
         }
-        ClientEvent::Disconnected { reason, fatal } => {
+        ClientEvent::Disconnected { reason, fatal, .. } => {
             println!("!!! {reason}");
             if *fatal {
                 return Some(true);

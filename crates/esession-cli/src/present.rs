@@ -1,6 +1,6 @@
 //! How session events are shown to a person.
 
-use esession::{Error, Event, SecurityAlert, SessionInfo, TerminationReason};
+use esession::{Error, Event, PeerKeyInfo, SecurityAlert, SessionInfo, TerminationReason};
 use esession_wire::ns;
 
 /// A message's body text, if any.
@@ -12,8 +12,13 @@ pub(crate) fn body(message: &esession_wire::minidom::Element) -> Option<String> 
 
 /// The banner shown when a session is established: SAS and security facts.
 pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
+    // ESN-52: the key's petname first, more prominent than the JID.
+    let who = match info.peer_key.as_ref().and_then(|k| k.petname.as_deref()) {
+        Some(petname) => format!("\"{petname}\" ({peer})"),
+        None => peer.to_owned(),
+    };
     let mut lines = vec![
-        format!("*** Encrypted session established with {peer}"),
+        format!("*** Encrypted session established with {who}"),
         format!(
             "*** Algorithms: MODP group {}, {}, {}, compression {}",
             info.group.id(),
@@ -22,6 +27,26 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
             info.compression.name()
         ),
     ];
+    if let Some(key) = &info.peer_key {
+        if key.verified {
+            lines.push(format!(
+                "*** Authenticated by {}'s verified public key {}.",
+                peer,
+                short(&key.fingerprint)
+            ));
+        } else {
+            lines.push(format!(
+                "!!! {peer}'s public key {} is NOT verified: this session is encrypted but NOT authenticated.",
+                short(&key.fingerprint)
+            ));
+        }
+    }
+    if info.three_message {
+        lines.push(
+            "*** 3-message negotiation: authenticated by public keys only (no SAS).".to_owned(),
+        );
+        return lines.join("\n");
+    }
     if info.authenticated_by_retained_secret {
         lines.push(format!(
             "*** Authenticated by the secret retained from your last session with this client{}",
@@ -64,8 +89,49 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
         SecurityAlert::NoConfidentiality => {
             format!("!!! SECURITY ALERT: the session with {peer} uses NO ENCRYPTION (cipher none).")
         }
+        SecurityAlert::NewPeerKey(key) => format!(
+            "!!! {peer} shows a public key never seen before: {}. Verify it with your contact, then `esession trust verify {} --fingerprint {}`.",
+            key_name(key),
+            peer.split('/').next().unwrap_or(peer),
+            hex::encode(&key.fingerprint)
+        ),
+        SecurityAlert::PeerKeyChanged { key, .. } => format!(
+            "!!! SECURITY ALERT: {peer} now shows ANOTHER public key ({}) than before. This may be a man in the middle.",
+            key_name(key)
+        ),
+        SecurityAlert::PeerKeySeenWithOtherJid { key, other_jids } => format!(
+            "!!! SECURITY ALERT: {peer} shows the key {} known from {}. Someone may be posing as {peer}.",
+            key_name(key),
+            other_jids.join(", ")
+        ),
+        SecurityAlert::PeerKeyMissing { .. } => {
+            format!("!!! SECURITY ALERT: {peer} used a public key before but now shows NONE.")
+        }
+        SecurityAlert::UnverifiedPeerKey(key) => format!(
+            "!!! {peer}'s key {} is not verified: the session is refused unless unverified keys are accepted (then NOT authenticated).",
+            key_name(key)
+        ),
+        SecurityAlert::UnknownKeyFingerprint { .. } => format!(
+            "!!! {peer} identified by the fingerprint of a key we do not hold; the negotiation was ended."
+        ),
         other => format!("!!! SECURITY ALERT for {peer}: {other:?}"),
     }
+}
+
+/// A key as a person should see it: petname first (ESN-52), then a short fingerprint.
+fn key_name(key: &PeerKeyInfo) -> String {
+    match &key.petname {
+        Some(petname) => format!("\"{petname}\" {}", short(&key.fingerprint)),
+        None => short(&key.fingerprint),
+    }
+}
+
+/// The first 8 bytes of a fingerprint in hex.
+fn short(fingerprint: &[u8]) -> String {
+    format!(
+        "SHA-256 {}…",
+        hex::encode(fingerprint.get(..8).unwrap_or(fingerprint))
+    )
 }
 
 /// Why a negotiation failed, in words a user can act on.
@@ -152,6 +218,48 @@ pub(crate) fn other(event: &Event) -> Option<String> {
             session.peer
         )),
         Event::TrustStoreFailure { error } => Some(format!("!!! {error}")),
+        Event::RetryingWithFullKey { session, .. } => Some(format!(
+            "*** {} named a key we do not hold; asking again for the full key.",
+            session.peer
+        )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    fn key(petname: Option<&str>, verified: bool) -> PeerKeyInfo {
+        PeerKeyInfo {
+            petname: petname.map(str::to_owned),
+            fingerprint: vec![0xab; 32],
+            algorithm: esession_crypto::SignatureAlgorithm::RsaSha256,
+            verified,
+        }
+    }
+
+    #[test]
+    fn key_alerts_show_the_petname_before_the_fingerprint() {
+        // ESN-52.
+        let text = alert(
+            "bob@example.com/laptop",
+            &SecurityAlert::PeerKeyChanged {
+                key: key(Some("Bob's phone"), false),
+                previous_fingerprints: vec![vec![1; 32]],
+            },
+        );
+        assert!(text.starts_with("!!! SECURITY ALERT"), "{text}");
+        assert!(text.find("Bob's phone").unwrap() < text.find("abababab").unwrap());
+        let new = alert(
+            "bob@example.com/laptop",
+            &SecurityAlert::NewPeerKey(key(None, false)),
+        );
+        assert!(
+            new.contains("esession trust verify bob@example.com --fingerprint abab"),
+            "{new}"
+        );
     }
 }

@@ -57,6 +57,7 @@ pub(crate) async fn send(
                 ClientEvent::Disconnected {
                     reason,
                     fatal: true,
+                    ..
                 } => return Err(reason),
                 _ => {}
             }
@@ -164,7 +165,7 @@ pub(crate) async fn listen(
                 json!({"event": "message", "peer": from, "body": body, "encrypted": false, "time": time}),
                 format!("[{time}] {from} (NOT ENCRYPTED): {body}"),
             ),
-            ClientEvent::Disconnected { reason, fatal } => {
+            ClientEvent::Disconnected { reason, fatal, .. } => {
                 emit(
                     json!({"event": "disconnected", "reason": reason, "time": time}),
                     format!("!!! {reason}"),

@@ -33,6 +33,10 @@ pub(crate) struct Global {
     /// Connect WITHOUT TLS. Refused unless the server is on a loopback address (tests).
     #[arg(long, global = true)]
     pub(crate) insecure_plaintext_loopback: bool,
+    /// Identify with our stored signing key (`esession keys generate`) and
+    /// accept contacts' keys; unverified keys are refused (see `trust`).
+    #[arg(long, global = true)]
+    pub(crate) public_keys: bool,
     /// Trust store file (default: $XDG_DATA_HOME/esession/store.db).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
@@ -63,6 +67,12 @@ struct AccountSection {
     password_file: Option<PathBuf>,
     #[serde(default)]
     insecure_plaintext_loopback: bool,
+    /// Identify with our stored signing key and accept contacts' keys (ESN-17).
+    #[serde(default)]
+    public_keys: bool,
+    /// Accept contacts' keys never verified (AMB-43): encrypted, NOT authenticated.
+    #[serde(default)]
+    dangerously_accept_unverified_keys: bool,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -81,6 +91,10 @@ pub(crate) struct Settings {
     ca_file: Option<PathBuf>,
     password_file: Option<PathBuf>,
     plaintext: bool,
+    /// Use public keys (`[account] public_keys = true` or `--public-keys`).
+    pub(crate) public_keys: bool,
+    /// AMB-43 override (`[account] dangerously_accept_unverified_keys = true`).
+    pub(crate) dangerously_accept_unverified_keys: bool,
     pub(crate) store_path: PathBuf,
     store_key_file: Option<PathBuf>,
     store_passphrase_file: Option<PathBuf>,
@@ -118,6 +132,8 @@ impl Settings {
             password_file: global.password_file.clone().or(file.account.password_file),
             plaintext: global.insecure_plaintext_loopback
                 || file.account.insecure_plaintext_loopback,
+            public_keys: global.public_keys || file.account.public_keys,
+            dangerously_accept_unverified_keys: file.account.dangerously_accept_unverified_keys,
             store_path: global
                 .store
                 .clone()
@@ -165,6 +181,22 @@ impl Settings {
             port: self.port,
             security,
         })
+    }
+
+    /// The CA file the server's certificate is verified against, if any
+    /// (else the system's roots).
+    pub(crate) fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// Where [`Self::connect_options`] takes the password from, for messages:
+    /// the password file, `$ESESSION_PASSWORD` or the prompt.
+    pub(crate) fn password_source(&self) -> String {
+        match (&self.password_file, std::env::var("ESESSION_PASSWORD")) {
+            (Some(file), _) => format!("the password file {}", file.display()),
+            (None, Ok(_)) => "$ESESSION_PASSWORD".to_owned(),
+            (None, Err(_)) => "the password you typed".to_owned(),
+        }
     }
 
     /// How to unlock the trust store.

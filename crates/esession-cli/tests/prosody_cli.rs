@@ -1,4 +1,6 @@
-//! Smoke test of the built `esession` binary against a real Prosody on
+//! Tests of the built `esession` binary against a real Prosody on loopback.
+//!
+//! `send_and_listen_through_prosody`: smoke test of the built `esession` binary against a real Prosody on
 //! loopback: Bob runs `esession listen --json --count 2`, Alice runs
 //! `esession send` twice (two processes, so her trust store is reopened from
 //! disk in between). Passwords come from files, both trust stores are unlocked
@@ -6,7 +8,18 @@
 //! trusting the server's certificate (`--ca-file`), Alice with
 //! `--insecure-plaintext-loopback`.
 //!
-//! Without Prosody this test prints a loud SKIPPED banner and passes, unless
+//! `login_failures_are_clear_and_fast`: `esession send` with a wrong password
+//! (from a file, then from `$ESESSION_PASSWORD`) exits non-zero within seconds
+//! with a message naming the account, the wrong JID or password and where the
+//! password came from; an unreachable server still gets its own message.
+//!
+//! `untrusted_certificate_is_clear_and_fast`: `esession send` against a
+//! server whose certificate fails verification (no `--ca-file`, so the
+//! system's roots; then a `--ca-file` with another certificate) exits 1
+//! within seconds with a message naming the server's TLS certificate, the
+//! reason and `--ca-file`.
+//!
+//! Without Prosody these tests print a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
 
 #![allow(
@@ -24,7 +37,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use esession_testkit::peer::run_token;
-use esession_testkit::{Archive, Prosody, prosody_or_skip};
+use esession_testkit::{Archive, Prosody, Validity, prosody_or_skip, self_signed_certificate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_esession");
 
@@ -228,4 +241,188 @@ fn send_and_listen_through_prosody() {
     );
     assert!(!alice_stderr[0].contains("Authenticated by the secret retained"));
     eprintln!("send_and_listen_through_prosody: {:?}", started.elapsed());
+}
+
+/// Runs `esession send` for alice with `args` (account flags) and returns its
+/// output and how long it took.
+fn send_as_alice(home: &Path, args: &[String], env_password: Option<&str>) -> (Output, Duration) {
+    let mut command = esession(home);
+    if let Some(password) = env_password {
+        command.env("ESESSION_PASSWORD", password);
+    }
+    let started = Instant::now();
+    let output = command
+        .args(args)
+        .args(["send", "bob@localhost/cli", "hello", "--timeout", "20"])
+        .output()
+        .unwrap();
+    (output, started.elapsed())
+}
+
+/// A refused login ends `esession send` at once with an actionable message
+/// (it used to wait 20 s and say "could not log in"); an unreachable server
+/// keeps its own message.
+#[test]
+fn login_failures_are_clear_and_fast() {
+    let Some(prosody) = prosody_or_skip("login_failures_are_clear_and_fast") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let password_file = home.join("alice.pw");
+    std::fs::write(&password_file, "not-alices-pw\n").unwrap();
+    let made = esession(home)
+        .arg("key-file")
+        .arg(home.join("alice.key"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "key-file: {}", show(&made));
+    let refused = |output: &Output, took: Duration, check: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{}", show(output));
+        assert!(
+            stderr.contains(&format!(
+                "esession send: authentication failed for alice@localhost: \
+                 wrong JID or password (check {check})"
+            )),
+            "{}",
+            show(output)
+        );
+        assert!(!stderr.contains("Logged in"), "{}", show(output));
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        eprintln!("refused in {took:?}: {}", stderr.trim());
+    };
+
+    // The password from a file, STARTTLS.
+    let args = account_args(&server, home, "alice", true);
+    let (output, took) = send_as_alice(home, &args, None);
+    refused(
+        &output,
+        took,
+        &format!("the password file {}", password_file.display()),
+    );
+
+    // The password from $ESESSION_PASSWORD, plaintext loopback.
+    let mut args = account_args(&server, home, "alice", false);
+    let at = args.iter().position(|a| a == "--password-file").unwrap();
+    args.drain(at..at + 2);
+    let (output, took) = send_as_alice(home, &args, Some("not-alices-pw"));
+    refused(&output, took, "$ESESSION_PASSWORD");
+
+    // The right password gets past the login (then fails: bob is not online).
+    std::fs::write(&password_file, "alice-pw\n").unwrap();
+    let args = account_args(&server, home, "alice", true);
+    let (output, _) = send_as_alice(home, &args, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Logged in as alice@localhost/cli"),
+        "{}",
+        show(&output)
+    );
+    assert!(
+        !stderr.contains("authentication failed"),
+        "{}",
+        show(&output)
+    );
+
+    // Nothing listens on this port: the pre-check's message, at once.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut args = account_args(&server, home, "alice", true);
+    let at = args.iter().position(|a| a == "--port").unwrap();
+    args[at + 1] = closed_port.to_string();
+    let (output, took) = send_as_alice(home, &args, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    assert!(
+        stderr.contains(&format!(
+            "esession send: cannot reach the XMPP server 127.0.0.1:{closed_port}"
+        )),
+        "{}",
+        show(&output)
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("unreachable in {took:?}: {}", stderr.trim());
+}
+
+/// A server certificate that fails verification ends `esession send` at
+/// once (it used to wait 20 s and say "could not log in") with a message
+/// that names the certificate and what to do: pass --ca-file, or, when one
+/// was passed, that it does not match.
+#[test]
+fn untrusted_certificate_is_clear_and_fast() {
+    let Some(prosody) = prosody_or_skip("untrusted_certificate_is_clear_and_fast") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    std::fs::write(home.join("alice.pw"), "alice-pw\n").unwrap();
+    let made = esession(home)
+        .arg("key-file")
+        .arg(home.join("alice.key"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "key-file: {}", show(&made));
+    let untrusted = |output: &Output, took: Duration, hint: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{}", show(output));
+        assert!(
+            stderr.contains(
+                "esession send: the server's TLS certificate for localhost is not trusted ("
+            ),
+            "{}",
+            show(output)
+        );
+        assert!(stderr.contains(hint), "{}", show(output));
+        assert!(!stderr.contains("Logged in"), "{}", show(output));
+        assert!(!stderr.contains("within 20 s"), "{}", show(output));
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        eprintln!("untrusted in {took:?}: {}", stderr.trim());
+    };
+
+    // No --ca-file: the system's roots do not know the fixture's certificate
+    // (UnknownIssuer, or BadSignature where a system root is also named
+    // localhost, as Debian's snakeoil certificate is).
+    let mut args = account_args(&server, home, "alice", true);
+    let at = args.iter().position(|a| a == "--ca-file").unwrap();
+    args.drain(at..at + 2);
+    let (output, took) = send_as_alice(home, &args, None);
+    untrusted(
+        &output,
+        took,
+        "): if the server uses a private CA, pass --ca-file PATH (or set ca_file in the config)",
+    );
+
+    // A --ca-file with a certificate that did not sign the server's.
+    let (other, _) = self_signed_certificate(home, "other.example", Validity::Current);
+    let mut args = account_args(&server, home, "alice", true);
+    let at = args.iter().position(|a| a == "--ca-file").unwrap();
+    args[at + 1] = other.display().to_string();
+    let (output, took) = send_as_alice(home, &args, None);
+    untrusted(
+        &output,
+        took,
+        &format!(
+            "not trusted (UnknownIssuer): it is not signed by the CA in {} \
+             (from --ca-file or ca_file in the config)",
+            other.display()
+        ),
+    );
+
+    // The right --ca-file gets past the login (then fails: bob is not online).
+    let args = account_args(&server, home, "alice", true);
+    let (output, _) = send_as_alice(home, &args, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Logged in as alice@localhost/cli"),
+        "{}",
+        show(&output)
+    );
+    assert!(!stderr.contains("not trusted"), "{}", show(&output));
 }

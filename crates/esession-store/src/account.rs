@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
-use esession::{RetainedSecret, TrustStore, TrustStoreError};
+use esession::trust::KeyValue;
+use esession::{
+    PeerKeyObservation, PeerKeyStatus, RetainedSecret, StoredPeerKey, TrustStore, TrustStoreError,
+    key_fingerprint,
+};
 use esession_crypto::SecretBytes;
 
-use crate::StoreError;
 use crate::ops;
 use crate::store::Shared;
+use crate::{KeyStatus, PeerKey, StoreError};
 
 /// The trust store of one of our accounts, backed by a [`crate::Store`] file.
 ///
@@ -86,4 +90,77 @@ impl TrustStore for AccountStore {
             .shared
             .read(|conn, key| ops::other_secret(conn, key, account, peer))?)
     }
+
+    fn peer_keys(&self, peer: Option<&str>) -> Result<Vec<StoredPeerKey>, TrustStoreError> {
+        let account = self.account.as_str();
+        let keys = self
+            .shared
+            .read(|conn, _| ops::peer_keys(conn, account, peer))?;
+        // Rows whose key is not a `<KeyValue/>` (stored by other tools) are skipped.
+        Ok(keys.into_iter().filter_map(stored_peer_key).collect())
+    }
+
+    fn record_peer_key(
+        &mut self,
+        peer: &str,
+        key: &KeyValue,
+        seen_at: u64,
+    ) -> Result<PeerKeyObservation, TrustStoreError> {
+        let account = self.account.as_str();
+        let fingerprint = key_fingerprint(key);
+        let xml = esession_wire::xml::serialize(&esession_wire::minidom::Element::from(key), "")
+            .map_err(|e| TrustStoreError(e.to_string()))?;
+        let observation = self.shared.write(|conn, _| {
+            ops::record_peer_key(conn, account, peer, &fingerprint, xml.as_bytes(), seen_at)
+        })?;
+        Ok(PeerKeyObservation {
+            status: match observation.status {
+                KeyStatus::New => PeerKeyStatus::New,
+                KeyStatus::Known => PeerKeyStatus::Known,
+                KeyStatus::SeenWithOtherJid => PeerKeyStatus::SeenWithOtherJid,
+                KeyStatus::KeyChanged => PeerKeyStatus::KeyChanged,
+            },
+            other_jids: observation.other_jids,
+            previous_fingerprints: observation.previous_fingerprints,
+            verified: observation.verified,
+            petname: observation.petname,
+        })
+    }
+
+    fn set_peer_key_verified(
+        &mut self,
+        fingerprint: &[u8],
+        verified: bool,
+    ) -> Result<(), TrustStoreError> {
+        let account = self.account.as_str();
+        Ok(self
+            .shared
+            .write(|conn, _| ops::set_key_verified(conn, account, fingerprint, verified))?)
+    }
+
+    fn set_peer_key_petname(
+        &mut self,
+        fingerprint: &[u8],
+        petname: Option<&str>,
+    ) -> Result<(), TrustStoreError> {
+        let account = self.account.as_str();
+        Ok(self
+            .shared
+            .write(|conn, _| ops::set_petname(conn, account, fingerprint, petname))?)
+    }
+}
+
+/// A stored contact key as the core sees it, if its `keyvalue` is a `<KeyValue/>`
+/// whose fingerprint is the one stored.
+fn stored_peer_key(key: PeerKey) -> Option<StoredPeerKey> {
+    let text = std::str::from_utf8(&key.keyvalue).ok()?;
+    let element = esession_wire::xml::parse_document(text).ok()?;
+    let value = KeyValue::try_from(&element).ok()?;
+    (key_fingerprint(&value) == key.fingerprint).then(|| StoredPeerKey {
+        key: value,
+        fingerprint: key.fingerprint,
+        petname: key.petname,
+        verified: key.verified,
+        jids: key.jids.into_iter().map(|j| j.jid).collect(),
+    })
 }

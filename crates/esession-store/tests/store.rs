@@ -1189,3 +1189,73 @@ fn two_handles_on_one_file_see_each_other_and_a_rekey_stops_the_stale_one() {
     let reopened = open(&path, "new");
     assert_eq!(reopened.check().unwrap().retained_secrets, 1);
 }
+
+/// A small RSA-shaped `<KeyValue/>` (the store does not check key sizes).
+fn kv(n: u8) -> esession::trust::KeyValue {
+    esession::trust::KeyValue::Rsa {
+        modulus: vec![0xc0, n, 1, 2, 3],
+        exponent: vec![1, 0, 1],
+    }
+}
+
+/// Both stores through the core's trait, side by side (ESN-49..52).
+fn peer_key_script(store: &mut dyn TrustStore) -> Vec<String> {
+    use esession::PeerKeyStatus;
+    let mut log = Vec::new();
+    let mut note = |what: String| log.push(what);
+    let status = |o: esession::PeerKeyObservation| -> String {
+        let s = match o.status {
+            PeerKeyStatus::New => "new",
+            PeerKeyStatus::Known => "known",
+            PeerKeyStatus::SeenWithOtherJid => "other-jid",
+            PeerKeyStatus::KeyChanged => "changed",
+        };
+        format!(
+            "{s} others={:?} previous={} verified={} petname={:?}",
+            o.other_jids,
+            o.previous_fingerprints.len(),
+            o.verified,
+            o.petname
+        )
+    };
+    note(status(store.record_peer_key("bob@x", &kv(1), 10).unwrap()));
+    note(status(store.record_peer_key("bob@x", &kv(1), 20).unwrap()));
+    let fp1 = esession::key_fingerprint(&kv(1));
+    store.set_peer_key_verified(&fp1, true).unwrap();
+    store.set_peer_key_petname(&fp1, Some("Bob")).unwrap();
+    note(status(
+        store.record_peer_key("carol@x", &kv(1), 30).unwrap(),
+    ));
+    note(status(store.record_peer_key("bob@x", &kv(2), 40).unwrap()));
+    for peer in [Some("bob@x"), Some("carol@x"), Some("nobody@x"), None] {
+        let keys = store.peer_keys(peer).unwrap();
+        note(format!(
+            "{peer:?}: {:?}",
+            keys.iter()
+                .map(|k| (k.key.clone(), k.petname.clone(), k.verified, k.jids.clone()))
+                .collect::<Vec<_>>()
+        ));
+        for k in &keys {
+            assert_eq!(k.fingerprint, esession::key_fingerprint(&k.key));
+        }
+    }
+    assert!(store.set_peer_key_verified(&[0u8; 32], true).is_err());
+    log
+}
+
+#[test]
+fn peer_keys_through_the_core_trait_behave_like_memory_trust_store() {
+    // ESN-49..52: the SQLite store answers the core exactly as MemoryTrustStore.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(dir.path(), "pw");
+    let mut account = store.account(ME).unwrap();
+    let sqlite = peer_key_script(&mut account);
+    let memory = peer_key_script(&mut MemoryTrustStore::new());
+    assert_eq!(sqlite, memory);
+    assert!(sqlite[0].starts_with("new"));
+    assert!(sqlite[1].starts_with("known"));
+    assert!(sqlite[2].starts_with("other-jid") && sqlite[2].contains("petname=Some(\"Bob\")"));
+    assert!(sqlite[3].starts_with("changed"));
+    // Newest first for bob@x: kv(2) then kv(1).
+    assert!(sqlite[4].find("192, 2").unwrap() < sqlite[4].find("192, 1").unwrap());
+}

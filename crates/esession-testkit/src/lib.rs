@@ -26,7 +26,7 @@ use std::io::Write as _;
 pub mod peer;
 pub mod prosody;
 
-pub use prosody::{Archive, Installed, Prosody};
+pub use prosody::{Archive, Installed, Prosody, Validity, self_signed_certificate};
 
 /// The environment variable that turns a missing Prosody into a failure (CI sets it).
 pub const REQUIRE_PROSODY: &str = "ESESSION_REQUIRE_PROSODY";

@@ -52,6 +52,109 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// When a test certificate made by [`self_signed_certificate`] is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// From now for ten years.
+    Current,
+    /// All of 2020 only: expired.
+    Expired,
+}
+
+/// Makes a self-signed P-256 server certificate for `name` (CN and SAN, not a
+/// CA, like the fixture's own) with `openssl` in `dir`, which must exist and
+/// be otherwise unused by this function's other calls. Returns the
+/// certificate (PEM, also usable as a CA file that trusts exactly it) and its
+/// key. For certificate-verification tests: a CA file that does not match the
+/// server, a certificate for another name, an expired one.
+pub fn self_signed_certificate(dir: &Path, name: &str, validity: Validity) -> (PathBuf, PathBuf) {
+    assert!(
+        name.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+        "unexpected certificate name {name:?}"
+    );
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let cnf = dir.join(format!("{name}.cnf"));
+    let db = dir.join(format!("{name}.db"));
+    std::fs::create_dir_all(&db).expect("cannot create the openssl ca database");
+    std::fs::write(db.join("index.txt"), "").expect("cannot write the openssl ca index");
+    std::fs::write(
+        &cnf,
+        format!(
+            "[ca]\ndefault_ca = test\n\
+             [test]\ndatabase = {db}/index.txt\nnew_certs_dir = {db}\nserial = {db}/serial\nrand_serial = yes\n\
+             default_md = sha256\npolicy = any\nemail_in_dn = no\nunique_subject = no\n\
+             copy_extensions = none\nx509_extensions = ext\n\
+             [any]\ncommonName = supplied\n\
+             [req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n\
+             [dn]\nCN = {name}\n\
+             [ext]\nbasicConstraints = critical,CA:FALSE\n\
+             keyUsage = critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage = serverAuth,clientAuth\n\
+             subjectAltName = DNS:{name}\n",
+            db = db.display(),
+        ),
+    )
+    .expect("cannot write the openssl config");
+    let new_key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    match validity {
+        Validity::Current => run(
+            Command::new("openssl")
+                .args(["req", "-x509"])
+                .args(new_key)
+                .args(["-days", "3650", "-config"])
+                .arg(&cnf)
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+            "openssl req -x509",
+        ),
+        // `openssl req -x509` cannot date a certificate in the past;
+        // `openssl ca -selfsign` can.
+        Validity::Expired => {
+            let csr = dir.join(format!("{name}.csr"));
+            run(
+                Command::new("openssl")
+                    .args(["req", "-new"])
+                    .args(new_key)
+                    .arg("-config")
+                    .arg(&cnf)
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&csr),
+                "openssl req -new",
+            )
+            .and_then(|()| {
+                run(
+                    Command::new("openssl")
+                        .args(["ca", "-batch", "-notext", "-selfsign", "-config"])
+                        .arg(&cnf)
+                        .arg("-keyfile")
+                        .arg(&key)
+                        .arg("-in")
+                        .arg(&csr)
+                        .args(["-startdate", "20200101000000Z"])
+                        .args(["-enddate", "20210101000000Z"])
+                        .arg("-out")
+                        .arg(&cert),
+                    "openssl ca -selfsign",
+                )
+            })
+        }
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    (cert, key)
+}
+
 /// Proof that Prosody is installed; see [`crate::prosody_or_skip`].
 #[derive(Clone, Copy, Debug)]
 pub struct Installed(());
@@ -494,6 +597,38 @@ impl Prosody {
 
     fn key_file(&self) -> PathBuf {
         self.path.join(format!("certs/{}.key", self.domain))
+    }
+
+    /// Makes the server present `cert` (PEM) with `key` from now on: copies
+    /// them over its own certificate and key (so [`Self::ca_file`] is then
+    /// `cert`), has Prosody reload them (SIGHUP) and waits until its log says
+    /// so. For certificate-verification tests.
+    pub fn replace_certificate(&self, cert: &Path, key: &Path) {
+        let reloaded = || self.log().matches("Certificates reloaded").count();
+        let before = reloaded();
+        std::fs::copy(cert, self.ca_file()).expect("cannot replace the certificate");
+        std::fs::copy(key, self.key_file()).expect("cannot replace the key");
+        let pid = self.pid().expect("Prosody is not running");
+        // The shell's builtin kill: no dependency on procps.
+        run(
+            Command::new("sh").arg("-c").arg(format!("kill -HUP {pid}")),
+            "kill -HUP prosody",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        if std::env::var("ESESSION_PROSODY_LOG").is_ok_and(|l| l == "warn") {
+            // The reload is logged at level info: give it time instead.
+            std::thread::sleep(Duration::from_secs(2));
+            return;
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while reloaded() == before {
+            assert!(
+                Instant::now() < deadline,
+                "Prosody did not reload its certificate within {READY_TIMEOUT:?}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The config file.

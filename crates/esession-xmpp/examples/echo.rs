@@ -72,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ClientEvent::Disconnected {
                 reason,
                 fatal: true,
+                ..
             } => return Err(reason.into()),
             other => println!("{other:?}"),
         }

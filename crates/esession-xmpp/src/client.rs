@@ -16,6 +16,7 @@ use esession::{Event, SessionId, SessionManager};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 use futures::StreamExt;
+use tokio::sync::mpsc;
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
@@ -25,6 +26,7 @@ use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
 
+use crate::connect::{LoginError, XmppConnection};
 use crate::disco;
 
 /// Something the application should know about.
@@ -51,13 +53,18 @@ pub enum ClientEvent {
         jid: String,
     },
     /// The connection dropped. tokio-xmpp reconnects by itself unless `fatal`.
-    /// (tokio-xmpp 6 retries a failed login, even with a wrong password,
-    /// without reporting it: such a client simply never comes online.)
+    /// A login the server refuses (wrong JID or password, disabled account)
+    /// is fatal and carries the [`LoginError`]; after a fatal event
+    /// [`EsessionClient::next_event`] returns `None` and sending fails with
+    /// [`ClientError::LoginFailed`].
+    #[non_exhaustive]
     Disconnected {
         /// Why, for the user.
         reason: String,
         /// No point in retrying.
         fatal: bool,
+        /// Set when logging in failed for good.
+        login_error: Option<LoginError>,
     },
 }
 
@@ -80,6 +87,9 @@ pub enum ClientError {
     /// A disco#info query failed or timed out.
     #[error("service discovery of {0} failed")]
     Disco(String),
+    /// Not connected, and never will be: the server refused the login.
+    #[error("not connected: {0}")]
+    LoginFailed(LoginError),
 }
 
 /// An XMPP client with ESessions: feed it nothing, just poll [`Self::next_event`].
@@ -91,6 +101,10 @@ pub enum ClientError {
 /// to an outbox that the next call (or any sending method) flushes first.
 pub struct EsessionClient {
     xmpp: StanzaStream,
+    /// Where the connection reports a login refused for good (at most once).
+    login_errors: mpsc::Receiver<LoginError>,
+    /// Set once a login was refused for good: nothing is sent any more.
+    login_failed: Option<LoginError>,
     manager: SessionManager,
     own_jid: Option<String>,
     queue: VecDeque<ClientEvent>,
@@ -111,13 +125,16 @@ impl core::fmt::Debug for EsessionClient {
 }
 
 impl EsessionClient {
-    /// Wraps a tokio-xmpp stanza stream (as made by [`crate::connect::client`];
-    /// it connects, and reconnects, in the background) and a session manager.
-    pub fn new(xmpp: StanzaStream, manager: SessionManager) -> Self {
+    /// Wraps a connection (as made by [`crate::connect::client`]; it
+    /// connects, and reconnects, in the background) and a session manager.
+    pub fn new(connection: XmppConnection, manager: SessionManager) -> Self {
+        let (xmpp, login_errors) = connection.into_parts();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             xmpp,
+            login_errors,
+            login_failed: None,
             manager,
             own_jid: None,
             queue: VecDeque::new(),
@@ -148,8 +165,14 @@ impl EsessionClient {
         self.online.get(contact).map_or(&[], Vec::as_slice)
     }
 
+    /// Why the server refused the login for good, if it did.
+    pub fn login_error(&self) -> Option<&LoginError> {
+        self.login_failed.as_ref()
+    }
+
     /// The next event. Drives the connection, answers service discovery and
-    /// runs the core's timers; `None` once the connection is closed for good.
+    /// runs the core's timers; `None` once the connection is closed for good
+    /// (after a fatal [`ClientEvent::Disconnected`] if the login was refused).
     /// Cancel-safe (see [`EsessionClient`]).
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
         loop {
@@ -157,13 +180,17 @@ impl EsessionClient {
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
-            // Both branches are cancel-safe (a channel receive and a timer
+            if self.login_failed.is_some() {
+                return None;
+            }
+            // All branches are cancel-safe (channel receives and a timer
             // tick) and what follows them runs without awaiting.
             tokio::select! {
                 item = self.xmpp.next() => match item {
                     Some(item) => self.on_stream_item(item),
                     None => return None,
                 },
+                Some(error) = self.login_errors.recv() => self.on_login_failed(error),
                 // Every second: negotiation timeouts, expired key sets
                 // (XEP-0200's 60 s) and due rekeys (idle time, block count).
                 // `SessionManager::next_deadline` is never more precise than
@@ -176,12 +203,54 @@ impl EsessionClient {
         }
     }
 
+    /// The next item of the stanza stream, or `None` when it ended or the
+    /// login was refused for good (then `login_failed` is set and the
+    /// fatal event queued). Cancel-safe: both are channel receives.
+    async fn next_item(&mut self) -> Option<StreamItem> {
+        if self.login_failed.is_some() {
+            return None;
+        }
+        tokio::select! {
+            item = self.xmpp.next() => item,
+            Some(error) = self.login_errors.recv() => {
+                self.on_login_failed(error);
+                None
+            }
+        }
+    }
+
+    /// The server refused our login and the connection will not retry:
+    /// report it once, and drop what was waiting to be sent (it never will be).
+    fn on_login_failed(&mut self, error: LoginError) {
+        self.outbox.clear();
+        self.queue.push_back(ClientEvent::Disconnected {
+            reason: error.to_string(),
+            fatal: true,
+            login_error: Some(error.clone()),
+        });
+        self.login_failed = Some(error);
+    }
+
+    /// Fails when nothing can be sent any more because the login was refused.
+    fn ensure_usable(&self) -> Result<(), ClientError> {
+        match &self.login_failed {
+            Some(error) => Err(ClientError::LoginFailed(error.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Hands every stanza in the outbox to tokio-xmpp's transmit queue, in
     /// order, each exactly once even if this is cancelled: a stanza leaves the
     /// outbox only after the stream accepted it, and a cancelled
     /// `StanzaStream::send` (waiting for room in the queue) enqueues nothing.
     /// (A lost or repeated encrypted stanza would break the session's counters.)
     async fn flush(&mut self) {
+        if self.login_failed.is_some() {
+            // The stream will never connect: sending would block once its
+            // queue is full.
+            self.outbox.clear();
+            return;
+        }
         while let Some(front) = self.outbox.front() {
             let stanza = match front {
                 Stanza::Message(m) => Stanza::Message(m.clone()),
@@ -214,6 +283,7 @@ impl EsessionClient {
                 self.queue.push_back(ClientEvent::Disconnected {
                     reason: "connection lost; reconnecting".to_owned(),
                     fatal: false,
+                    login_error: None,
                 });
             }
             StreamItem::Stream(StreamEvent::Resumed) => {}
@@ -294,6 +364,7 @@ impl EsessionClient {
                 Err(e) => self.queue.push_back(ClientEvent::Disconnected {
                     reason: ClientError::Conversion(format!("{e:?}")).to_string(),
                     fatal: false,
+                    login_error: None,
                 }),
             }
         }
@@ -312,6 +383,7 @@ impl EsessionClient {
     /// to 10 s for the answer; whatever else arrives meanwhile is handled as
     /// usual and its events are kept for [`Self::next_event`].
     pub async fn query_support(&mut self, jid: &str) -> Result<bool, ClientError> {
+        self.ensure_usable()?;
         let failed = || ClientError::Disco(jid.to_owned());
         let to = Jid::new(jid).map_err(|_| failed())?;
         self.iq_counter += 1;
@@ -324,7 +396,7 @@ impl EsessionClient {
         let answer = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 self.flush().await;
-                match self.xmpp.next().await? {
+                match self.next_item().await? {
                     StreamItem::Stanza(Stanza::Iq(Iq::Result {
                         id: answered,
                         from,
@@ -341,8 +413,9 @@ impl EsessionClient {
             }
         })
         .await
-        .map_err(|_| failed())?
-        .ok_or_else(failed)?;
+        .map_err(|_| failed())?;
+        self.ensure_usable()?;
+        let answer = answer.ok_or_else(failed)?;
         match answer {
             Some(payload) => {
                 let info = DiscoInfoResult::try_from(payload).map_err(|_| failed())?;
@@ -357,6 +430,7 @@ impl EsessionClient {
     /// (or a bare JID whose online resource we know), the contact's disco#info
     /// is checked first and a contact without ESessions is refused cleanly.
     pub async fn start_session(&mut self, contact: &str) -> Result<SessionId, ClientError> {
+        self.ensure_usable()?;
         let target = if contact.contains('/') {
             Some(contact.to_owned())
         } else {
@@ -375,6 +449,7 @@ impl EsessionClient {
 
     /// Sends an encrypted chat message.
     pub async fn send_text(&mut self, session: &SessionId, text: &str) -> Result<(), ClientError> {
+        self.ensure_usable()?;
         let out = self.manager.send_text(session, text)?;
         self.dispatch_now(out).await;
         Ok(())
@@ -386,6 +461,7 @@ impl EsessionClient {
         session: &SessionId,
         message: &Element,
     ) -> Result<(), ClientError> {
+        self.ensure_usable()?;
         let out = self.manager.send_message(session, message)?;
         self.dispatch_now(out).await;
         Ok(())
@@ -393,6 +469,7 @@ impl EsessionClient {
 
     /// Sends a message in clear, outside any ESession (the caller must have warned the user).
     pub async fn send_plain(&mut self, to: &str, text: &str) -> Result<(), ClientError> {
+        self.ensure_usable()?;
         let to = Jid::new(to).map_err(|_| ClientError::Send(format!("invalid JID {to}")))?;
         let message = Message::chat(Some(to)).with_body(Default::default(), text.to_owned());
         self.outbox.push_back(message.into());
@@ -402,6 +479,7 @@ impl EsessionClient {
 
     /// Accepts an offer held back by policy.
     pub async fn accept_offer(&mut self, session: &SessionId) -> Result<(), ClientError> {
+        self.ensure_usable()?;
         let out = self.manager.accept_offer(session)?;
         self.dispatch_now(out).await;
         Ok(())
@@ -409,6 +487,7 @@ impl EsessionClient {
 
     /// Declines an offer held back by policy.
     pub async fn reject_offer(&mut self, session: &SessionId) -> Result<(), ClientError> {
+        self.ensure_usable()?;
         let out = self.manager.reject_offer(session)?;
         self.dispatch_now(out).await;
         Ok(())
@@ -416,6 +495,7 @@ impl EsessionClient {
 
     /// Ends a session (encrypted terminate; the session ends when acknowledged).
     pub async fn terminate(&mut self, session: &SessionId) -> Result<(), ClientError> {
+        self.ensure_usable()?;
         let out = self.manager.terminate(session)?;
         self.dispatch_now(out).await;
         Ok(())
@@ -438,6 +518,11 @@ impl EsessionClient {
 
     /// Sends unavailable presence and closes the stream.
     pub async fn disconnect(mut self) {
+        if self.login_failed.is_some() {
+            // Never connected; tokio-xmpp's `close` would wait for a
+            // connection that will not come.
+            return;
+        }
         self.outbox
             .push_back(Presence::new(PresenceType::Unavailable).into());
         self.flush().await;

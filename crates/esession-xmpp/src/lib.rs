@@ -34,4 +34,6 @@ impl esession::Clock for SystemClock {
             .map_or(0, |d| d.as_secs())
     }
 }
-pub use connect::{ConnectError, ConnectOptions, TransportSecurity};
+pub use connect::{
+    CertificateProblem, ConnectError, ConnectOptions, LoginError, TransportSecurity, XmppConnection,
+};

@@ -16,6 +16,19 @@
 //!   unanswered offer (to it, or to an account that does not exist) fails with
 //!   a clean timeout.
 //!
+//! - `wrong_password_is_fatal_and_not_retried`: a wrong password (STARTTLS)
+//!   and an account that does not exist (plaintext loopback) each give one
+//!   fatal `Disconnected` naming the wrong JID or password within seconds,
+//!   after exactly one connection to the server (no reconnect loop); the
+//!   client then ends and refuses to send; the right password still works.
+//! - `untrusted_certificate_is_fatal_and_not_retried`: a server certificate
+//!   that fails verification (not issued by a trusted CA: system roots, or a
+//!   CA file with another certificate; a certificate for another name; an
+//!   expired one)
+//!   gives one fatal `Disconnected` with `LoginError::UntrustedCertificate`
+//!   and rustls's reason within seconds, after exactly one connection each;
+//!   the right CA file still logs in.
+//!
 //! Without Prosody these tests print a loud SKIPPED banner and pass, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
 
@@ -34,9 +47,12 @@ use esession_testkit::peer::{
     run_token, store_manager,
 };
 use esession_testkit::prosody::contains;
-use esession_testkit::{Archive, prosody_or_skip};
+use esession_testkit::{Archive, Validity, prosody_or_skip, self_signed_certificate};
 use esession_wire::ns;
-use esession_xmpp::{ClientError, ConnectOptions, TransportSecurity, connect};
+use esession_xmpp::{
+    CertificateProblem, ClientError, ClientEvent, ConnectOptions, EsessionClient, LoginError,
+    TransportSecurity, connect,
+};
 use futures::StreamExt;
 use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
@@ -70,7 +86,7 @@ fn count(haystack: &[u8], needle: &str) -> usize {
 
 /// Logs a raw tokio-xmpp stream (no ESession adapter) in and waits until online.
 async fn raw_login(options: &ConnectOptions) -> StanzaStream {
-    let mut stream = connect::client(options).unwrap();
+    let mut stream = connect::client(options).unwrap().into_stream();
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             match stream.next().await {
@@ -651,4 +667,248 @@ async fn next_event_is_cancel_safe() {
         },
     )
     .await;
+}
+
+/// Logs in with `options` (expected to be refused) and checks the fatal
+/// event and what the client does after it. Returns the ended client.
+async fn expect_refused_login(options: &ConnectOptions) -> EsessionClient {
+    expect_fatal_login(options, |error| {
+        assert_eq!(error, &LoginError::WrongCredentials);
+        assert_eq!(
+            error.to_string(),
+            "authentication failed: wrong JID or password"
+        );
+    })
+    .await
+}
+
+/// Disconnecting a client whose login failed for good returns at once.
+async fn disconnect_at_once(client: EsessionClient) {
+    tokio::time::timeout(Duration::from_secs(1), client.disconnect())
+        .await
+        .expect("disconnect after a fatal login error returns at once");
+}
+
+/// Logs in with `options`, expects a fatal `Disconnected` carrying a
+/// `LoginError` within 5 s (checked by `check`), and checks what the client
+/// does after it: no more events, nothing can be sent, nothing blocks.
+/// Returns the ended client (keep it alive to show it does not retry).
+async fn expect_fatal_login(
+    options: &ConnectOptions,
+    check: impl FnOnce(&LoginError),
+) -> EsessionClient {
+    let mut client = EsessionClient::new(
+        connect::client(options).unwrap(),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    );
+    let started = Instant::now();
+    let event = tokio::time::timeout(Duration::from_secs(10), client.next_event())
+        .await
+        .unwrap_or_else(|_| panic!("{}: no fatal login error within 10 s", options.jid));
+    let error = match event {
+        Some(ClientEvent::Disconnected {
+            reason,
+            fatal: true,
+            login_error: Some(error),
+            ..
+        }) => {
+            assert_eq!(reason, error.to_string());
+            error
+        }
+        other => panic!(
+            "{}: expected a fatal login error, got {other:?}",
+            options.jid
+        ),
+    };
+    let took = started.elapsed();
+    eprintln!("{}: {error} after {took:?}", options.jid);
+    // The first attempt fails; a retry would come only after 1 s more.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    check(&error);
+    assert_eq!(client.login_error(), Some(&error));
+    // The client has ended: no further events, at once.
+    let after = tokio::time::timeout(Duration::from_secs(1), client.next_event())
+        .await
+        .expect("next_event returns at once after a fatal login error");
+    assert!(after.is_none(), "after the fatal error: {after:?}");
+    // Nothing can be sent; nothing blocks.
+    assert!(matches!(
+        client.send_plain("bob@localhost", "hello").await,
+        Err(ClientError::LoginFailed(e)) if e == error
+    ));
+    assert!(matches!(
+        client.start_session("bob@localhost/r").await,
+        Err(ClientError::LoginFailed(e)) if e == error
+    ));
+    client
+}
+
+/// A refused login is fatal, reported within seconds, and not retried
+/// (tokio-xmpp's own reconnector retries it forever after 1 s, 2 s, 4 s, ...).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_fatal_and_not_retried() {
+    let Some(prosody) = prosody_or_skip("wrong_password_is_fatal_and_not_retried") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    // Prosody logs "Client connected" (info) for every c2s connection.
+    let connections = || server.log().matches("Client connected").count();
+    assert_eq!(connections(), 0);
+
+    // A wrong password, over STARTTLS.
+    let client = expect_refused_login(&server.connect_options("alice", "r", "not-alices-pw")).await;
+    // Long enough for two retries of tokio-xmpp's reconnector (after 1 s and
+    // 2 s more), with the client alive.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 1, "log:\n{}", server.log());
+    disconnect_at_once(client).await;
+
+    // An account that does not exist, over plaintext loopback: servers do not
+    // say which of JID and password is wrong.
+    let mut options = server.connect_options("nobody", "r", "whatever");
+    options.security = TransportSecurity::DangerousPlaintextLoopbackOnly;
+    let client = expect_refused_login(&options).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 2, "log:\n{}", server.log());
+    disconnect_at_once(client).await;
+
+    // The right password still logs in (and the refused attempts left no trace).
+    let alice = Peer::login(
+        "alice",
+        &server.connect_options("alice", "r", "alice-pw"),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    assert_eq!(alice.jid(), "alice@localhost/r");
+    // The count above is live: this login is the third connection.
+    assert_eq!(connections(), 3, "log:\n{}", server.log());
+    alice.disconnect().await;
+}
+
+/// Expects `UntrustedCertificate` for `localhost` with a reason that `check` accepts.
+async fn expect_untrusted(
+    options: &ConnectOptions,
+    check: impl FnOnce(&CertificateProblem),
+) -> EsessionClient {
+    expect_fatal_login(options, |error| match error {
+        LoginError::UntrustedCertificate { domain, reason } => {
+            assert_eq!(domain, "localhost");
+            check(reason);
+        }
+        other => panic!("expected an untrusted certificate, got {other:?}"),
+    })
+    .await
+}
+
+/// A server certificate that fails verification is fatal, reported within
+/// seconds as `LoginError::UntrustedCertificate` with rustls's reason, and
+/// not retried (it used to be retried silently forever, after 1 s, 2 s, 4 s,
+/// ...): the fixture's private-CA certificate checked against the system's
+/// roots, against a CA file with a certificate of another name
+/// (UnknownIssuer) or of the same name (BadSignature); a certificate for
+/// another name (NotValidForName) and an expired one (Expired), each trusted
+/// through the CA file. The right CA file still logs in. Each failure costs
+/// exactly one connection to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_certificate_is_fatal_and_not_retried() {
+    let Some(prosody) = prosody_or_skip("untrusted_certificate_is_fatal_and_not_retried") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    let certs = tempfile::tempdir().unwrap();
+    // Prosody logs "Client connected" (info) for every c2s connection.
+    let connections = || server.log().matches("Client connected").count();
+    let options = server.connect_options("alice", "r", "alice-pw");
+
+    // The system's roots do not know the fixture's self-signed certificate:
+    // UnknownIssuer, or BadSignature where a system root has its issuer's
+    // name (Debian's snakeoil certificate in /etc/ssl/certs is "CN=localhost").
+    let mut system_roots = options.clone();
+    system_roots.security = TransportSecurity::StartTls { ca_file: None };
+    let first = expect_untrusted(&system_roots, |reason| {
+        assert!(
+            matches!(
+                reason,
+                CertificateProblem::UnknownIssuer | CertificateProblem::BadSignature
+            ),
+            "{reason:?}"
+        );
+    })
+    .await;
+
+    // A CA file holding a certificate with another name: no trusted issuer.
+    let (other_name, _) = self_signed_certificate(certs.path(), "other.example", Validity::Current);
+    let mut wrong_ca = options.clone();
+    wrong_ca.security = TransportSecurity::StartTls {
+        ca_file: Some(other_name),
+    };
+    let second = expect_untrusted(&wrong_ca, |reason| {
+        assert_eq!(reason, &CertificateProblem::UnknownIssuer);
+    })
+    .await;
+
+    // A CA file holding another self-signed certificate named localhost: the
+    // issuer's name matches, its key does not.
+    let (same_name, _) = self_signed_certificate(certs.path(), "localhost", Validity::Current);
+    wrong_ca.security = TransportSecurity::StartTls {
+        ca_file: Some(same_name),
+    };
+    let third = expect_untrusted(&wrong_ca, |reason| {
+        assert_eq!(reason, &CertificateProblem::BadSignature);
+    })
+    .await;
+
+    // Long enough for two retries of a reconnector (after 1 s and 2 s more),
+    // with all three clients alive.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 3, "log:\n{}", server.log());
+    for client in [first, second, third] {
+        disconnect_at_once(client).await;
+    }
+
+    // The right CA file logs in (the failures above were the certificate's).
+    let alice = Peer::login(
+        "alice",
+        &options,
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    assert_eq!(alice.jid(), "alice@localhost/r");
+    alice.disconnect().await;
+    assert_eq!(connections(), 4, "log:\n{}", server.log());
+
+    // A certificate for another name, trusted as the CA file.
+    let (cert, key) = self_signed_certificate(certs.path(), "wrong.example", Validity::Current);
+    server.replace_certificate(&cert, &key);
+    let mut trusting = options.clone();
+    trusting.security = TransportSecurity::StartTls {
+        ca_file: Some(cert),
+    };
+    let fourth = expect_untrusted(&trusting, |reason| match reason {
+        CertificateProblem::NotValidForName { presented } => {
+            assert_eq!(presented.len(), 1, "{presented:?}");
+            assert!(presented[0].contains("wrong.example"), "{presented:?}");
+        }
+        other => panic!("expected NotValidForName, got {other:?}"),
+    })
+    .await;
+
+    // An expired certificate for the right name, trusted as the CA file.
+    let expired = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_certificate(expired.path(), "localhost", Validity::Expired);
+    server.replace_certificate(&cert, &key);
+    trusting.security = TransportSecurity::StartTls {
+        ca_file: Some(cert),
+    };
+    let fifth = expect_untrusted(&trusting, |reason| {
+        assert_eq!(reason, &CertificateProblem::Expired);
+    })
+    .await;
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 6, "log:\n{}", server.log());
+    disconnect_at_once(fourth).await;
+    disconnect_at_once(fifth).await;
 }

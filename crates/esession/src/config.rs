@@ -1,10 +1,14 @@
 //! Policy: what we offer and accept. Defaults follow requirements.md; risky
 //! options carry `dangerously_` in their names (style practice 13).
 
+use std::sync::Arc;
+
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, ExponentSize, HashAlgorithm, ModpGroup, SasAlgorithm,
+    SignatureAlgorithm, SigningKey,
 };
 
+use crate::session::kinds::StanzaKind;
 use crate::ssn::Logging;
 
 /// Configuration of a [`crate::SessionManager`].
@@ -26,6 +30,23 @@ pub struct Config {
     /// `logging` options offered, best first, and accepted (AMB-59: offer
     /// `mustnot` first only once server-side archiving is known to be off).
     pub logging: Vec<Logging>,
+    /// Stanza kinds we offer in the `stanzas` field, in this order, and accept
+    /// from an offer (ESN-04/05, ENC-01, AMB-29). Only agreed kinds are ever
+    /// encrypted; [`crate::SessionManager::send_stanza`] refuses the others.
+    /// Default: `message` only, as every known deployment (Gajim) and the
+    /// independent transcripts in `vectors/` offer; add [`StanzaKind::Presence`]
+    /// and [`StanzaKind::Iq`] once the application routes those stanzas
+    /// through the core (ESN-44: agreed kinds then go only encrypted to the peer).
+    pub stanzas: Vec<StanzaKind>,
+    /// End a session when the peer's full JID sends unavailable presence
+    /// (SSN-16). XEP-0155 prefers assuming the peer continues (SHOULD); it MAY
+    /// assume otherwise and then MUST terminate explicitly, which is what we do
+    /// by default: a conforming ESession peer terminates before it goes offline
+    /// (ESN-45), so unavailable presence without that means its keys are gone
+    /// or it left silently, and ours should not outlive them (CMN-08). We send
+    /// the encrypted terminate form and destroy the keys at once, without
+    /// waiting for an acknowledgement that an offline peer cannot send.
+    pub end_session_on_peer_unavailable: bool,
     /// Our minimum `rekey_freq` (1..=2^32-1): stanzas between key exchanges.
     pub rekey_freq: u32,
     /// Rekey after this many seconds without stanzas in either direction,
@@ -75,6 +96,75 @@ pub struct Config {
     /// parties; the user is alerted at once, ESN-53). Off by default: such
     /// offers are refused.
     pub accept_disclosure: bool,
+    /// Our signing keys (ESN-17, ESN-55), injected: the core never generates
+    /// or stores them. At most one per [`SignatureAlgorithm`] is used (the first).
+    pub signing_keys: Vec<Arc<SigningKey>>,
+    /// How we are prepared to identify ourselves (`init_pubkey` options when we
+    /// initiate, `resp_pubkey` choices when we respond), best first. `key` and
+    /// `hash` need a signing key of the agreed algorithm.
+    pub own_identification: Vec<PubkeyMethod>,
+    /// How we accept the peer to identify itself, best first. `hash` is used
+    /// only when the trust store holds a key of the peer, and then ranks before
+    /// `key` (XEP-0116 recommends the fingerprint then).
+    pub peer_identification: Vec<PubkeyMethod>,
+    /// Signature algorithms (`sign_algs`) offered and accepted, best first.
+    pub sign_algs: Vec<SignatureAlgorithm>,
+    /// Which negotiation we start: 3-message (SIGMA-I) or 4-message (SIGMA-R) (ESN-03).
+    pub initiate_flow: FlowPolicy,
+    /// Answer 3-message offers (SIGMA-I: our identity as responder is not
+    /// protected against active attackers, ESN-03). When false such offers
+    /// get `feature-not-implemented` naming `dhkeys` (ESN-08).
+    pub accept_three_message: bool,
+    /// Accept a peer key that the user never verified, and a `hash`
+    /// identification is still refused: the session is then encrypted but NOT
+    /// authenticated ([`crate::SessionInfo::peer_key`] says so, AMB-43). Off by
+    /// default: an unverified key fails the negotiation (ESN-27, ESN-32).
+    pub dangerously_accept_unverified_keys: bool,
+}
+
+/// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PubkeyMethod {
+    /// The full public key as an XML-DSig `<KeyValue/>`, with a signature.
+    Key,
+    /// The key's fingerprint (the verifier must hold the key), with a signature (ESN-21).
+    Hash,
+    /// No public key: authentication by SAS, retained secrets or password
+    /// only (4-message negotiations only, ESN-03).
+    None,
+}
+
+impl PubkeyMethod {
+    /// The field value.
+    pub const fn value(self) -> &'static str {
+        match self {
+            Self::Key => "key",
+            Self::Hash => "hash",
+            Self::None => "none",
+        }
+    }
+
+    /// Parses a field value.
+    pub fn from_value(value: &str) -> Option<Self> {
+        match value {
+            "key" => Some(Self::Key),
+            "hash" => Some(Self::Hash),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// Which negotiation the initiator starts (ESN-03).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FlowPolicy {
+    /// Always the 4-message negotiation (SIGMA-R, hides the responder).
+    FourMessage,
+    /// Always the 3-message negotiation (SIGMA-I); needs public keys both ways.
+    ThreeMessage,
+    /// 3-message towards a service (a JID without a node part), when public
+    /// keys can be used both ways; otherwise 4-message (ESN-03).
+    ByPeerKind,
 }
 
 impl Default for Config {
@@ -87,6 +177,8 @@ impl Default for Config {
             compression: CompressionAlgorithm::ALL.to_vec(),
             sas: vec![SasAlgorithm::Sas28x5],
             logging: vec![Logging::May, Logging::MustNot],
+            stanzas: vec![StanzaKind::Message],
+            end_session_on_peer_unavailable: true,
             rekey_freq: 1,
             idle_rekey_after: Some(600),
             rekey_block_limit: 1 << 32,
@@ -103,11 +195,26 @@ impl Default for Config {
             accept_plain_sessions: false,
             dangerously_allow_none_cipher: false,
             accept_disclosure: false,
+            signing_keys: Vec::new(),
+            own_identification: vec![PubkeyMethod::None],
+            peer_identification: vec![PubkeyMethod::None],
+            sign_algs: SignatureAlgorithm::ALL.to_vec(),
+            initiate_flow: FlowPolicy::ByPeerKind,
+            accept_three_message: false,
+            dangerously_accept_unverified_keys: false,
         }
     }
 }
 
 impl Config {
+    /// Our first signing key for `algorithm`, if any.
+    pub(crate) fn signing_key(&self, algorithm: SignatureAlgorithm) -> Option<&SigningKey> {
+        self.signing_keys
+            .iter()
+            .map(Arc::as_ref)
+            .find(|k| k.algorithm() == algorithm)
+    }
+
     /// The ciphers we may use, with `none` removed unless explicitly allowed.
     pub(crate) fn usable_ciphers(&self) -> impl Iterator<Item = CipherAlgorithm> + '_ {
         self.ciphers

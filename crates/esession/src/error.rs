@@ -49,6 +49,14 @@ pub enum Error {
     /// rekey (ENC-19, AMB-28): the session must end.
     #[error("keys exhausted and rekeying not allowed yet")]
     KeysExhausted,
+    /// The session did not agree to encrypt this kind of stanza (ENC-01):
+    /// nothing was sent, in particular not in clear.
+    #[error("the session did not agree to encrypt {0:?} stanzas")]
+    StanzaKindNotAgreed(crate::StanzaKind),
+    /// Several sessions with that full JID agreed this stanza kind: a presence
+    /// or iq could not be bound to one of them, so it is not encrypted (AMB-26).
+    #[error("several sessions with that peer could carry it (AMB-26)")]
+    AmbiguousSession,
     /// The caller passed something the API cannot use.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),

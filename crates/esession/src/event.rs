@@ -1,9 +1,13 @@
 //! What the core tells the application, and what it asks the caller to send.
 
-use esession_crypto::{CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup};
+use esession_crypto::{
+    CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup, SignatureAlgorithm,
+};
 use esession_wire::minidom::Element;
 
 use crate::Error;
+use crate::config::PubkeyMethod;
+use crate::session::kinds::StanzaKind;
 use crate::ssn::{Disclosure, Logging};
 
 /// The result of one call into the core: stanzas to send, in order, and events.
@@ -62,8 +66,45 @@ pub struct SessionInfo {
     pub hash: HashAlgorithm,
     /// Agreed compression.
     pub compression: CompressionAlgorithm,
+    /// Agreed `stanzas`: the only kinds encrypted in this session (ENC-01, AMB-29).
+    pub stanzas: Vec<StanzaKind>,
     /// We initiated the session.
     pub we_initiated: bool,
+    /// The 3-message negotiation (SIGMA-I) was used: there is no SAS (`sas` is
+    /// empty) and no retained secret; only the public keys authenticate (ESN-03).
+    pub three_message: bool,
+    /// How the peer identified itself (`init_pubkey` or `resp_pubkey`).
+    pub peer_identification: PubkeyMethod,
+    /// How we identified ourselves.
+    pub own_identification: PubkeyMethod,
+    /// The public key the peer proved it holds (its signature verified), if it
+    /// identified with `key` or `hash`. When its `verified` is false the session
+    /// is encrypted but NOT authenticated by that key (AMB-43): it was accepted
+    /// only because [`crate::Config::dangerously_accept_unverified_keys`] is set.
+    pub peer_key: Option<PeerKeyInfo>,
+    /// Key alerts raised during the negotiation (ESN-49..52), also sent as
+    /// [`Event::SecurityAlert`]s.
+    pub key_alerts: Vec<SecurityAlert>,
+}
+
+impl SessionInfo {
+    /// Whether the peer is authenticated by a public key the user verified.
+    pub fn authenticated_by_key(&self) -> bool {
+        self.peer_key.as_ref().is_some_and(|k| k.verified)
+    }
+}
+
+/// A peer's public key as shown to the user (ESN-52: the petname first).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PeerKeyInfo {
+    /// The user's petname for the key, to be shown more prominently than the JID (ESN-52).
+    pub petname: Option<String>,
+    /// SHA-256 of the normalized `<KeyValue/>` ([`crate::trust::key_fingerprint`]).
+    pub fingerprint: Vec<u8>,
+    /// Its algorithm.
+    pub algorithm: SignatureAlgorithm,
+    /// The user verified this key out of band (ESN-49).
+    pub verified: bool,
 }
 
 /// Why a session ended.
@@ -81,6 +122,15 @@ pub enum TerminationReason {
     /// (ENC-19, AMB-28); the peer was told with an encrypted terminate form.
     /// Start a new session for fresh keys.
     KeysExhausted,
+    /// The peer's full JID sent unavailable presence (SSN-16, with
+    /// [`crate::Config::end_session_on_peer_unavailable`]): we sent the
+    /// encrypted terminate form and destroyed the keys without waiting for an
+    /// acknowledgement.
+    PeerUnavailable,
+    /// The peer sent an encrypted stanza of a kind the session did not agree
+    /// (ENC-01); nothing of it was decrypted, and the peer was told with an
+    /// encrypted terminate form.
+    StanzaKindNotAgreed,
 }
 
 /// An event for the application.
@@ -128,6 +178,36 @@ pub enum Event {
         /// The message with its encrypted children restored in place of `<c/>`.
         message: Element,
     },
+    /// A decrypted, authenticated `<presence/>` or `<iq/>` (ENC-01..03, AMB-26):
+    /// bound to the one session with that full JID that agreed its kind. Its
+    /// encrypted content is restored in place of `<c/>`; the `<error/>` of an
+    /// error stanza keeps its clear defined condition (ENC-02) and its
+    /// decrypted inner content. Clear children sent beside `<c/>` are not
+    /// authenticated and are left out.
+    StanzaReceived {
+        /// Which session.
+        session: SessionId,
+        /// The stanza.
+        stanza: Element,
+    },
+    /// The peer asked, in the session, to continue it on another of its
+    /// resources (SSN-13). Keys and counters cannot move (AMB-39): the old
+    /// session is being terminated (its acknowledgement ends it with
+    /// [`Event::Terminated`]) and a fresh negotiation was offered to the new
+    /// resource on a new thread.
+    SessionMoved {
+        /// The session being terminated.
+        old: SessionId,
+        /// The new negotiation, with the new resource.
+        new: SessionId,
+    },
+    /// The peer asked, in the session, to renegotiate its parameters (SSN-14);
+    /// we answered `renegotiate=0` (AMB-39): the agreed parameters stay in
+    /// force. New parameters need a new session.
+    RenegotiationRefused {
+        /// Which session.
+        session: SessionId,
+    },
     /// A stanza arrived in clear on an encrypted session's thread and was dropped (ESN-44).
     ClearStanzaDropped {
         /// Which session.
@@ -144,6 +224,14 @@ pub enum Event {
     StaleOfferReplaced {
         /// The stale offer.
         stale: SessionId,
+        /// Our new offer.
+        session: SessionId,
+    },
+    /// The peer identified by the fingerprint of a key we do not hold, so that
+    /// negotiation failed (ESN-27); we offered again asking for the full key.
+    RetryingWithFullKey {
+        /// The failed negotiation.
+        failed: SessionId,
         /// Our new offer.
         session: SessionId,
     },
@@ -181,4 +269,36 @@ pub enum SecurityAlert {
     DisclosureNotNever(crate::ssn::Disclosure),
     /// The `none` cipher was agreed: messages are NOT confidential (ESN-54).
     NoConfidentiality,
+    /// The peer showed a public key never seen before (ESN-49). Unless verified
+    /// out of band it does not authenticate the peer.
+    NewPeerKey(PeerKeyInfo),
+    /// ESN-51: the peer's JID showed other keys before and now shows this one.
+    PeerKeyChanged {
+        /// The key now shown.
+        key: PeerKeyInfo,
+        /// Fingerprints of the keys the JID used before, newest first.
+        previous_fingerprints: Vec<Vec<u8>>,
+    },
+    /// ESN-50: this key is known, but from other JIDs.
+    PeerKeySeenWithOtherJid {
+        /// The key (with its petname, ESN-52).
+        key: PeerKeyInfo,
+        /// The other bare JIDs it was seen with.
+        other_jids: Vec<String>,
+    },
+    /// ESN-51: the peer's JID showed keys before and now identifies with none.
+    PeerKeyMissing {
+        /// Fingerprints of the keys the JID used before, newest first.
+        previous_fingerprints: Vec<Vec<u8>>,
+    },
+    /// The peer's key was never verified by the user (AMB-43). The negotiation
+    /// fails, unless [`crate::Config::dangerously_accept_unverified_keys`] lets the
+    /// session go on encrypted but unauthenticated.
+    UnverifiedPeerKey(PeerKeyInfo),
+    /// `hash` identification named a key we do not hold (ESN-27): the
+    /// negotiation failed. (The fingerprint uses the negotiated hash.)
+    UnknownKeyFingerprint {
+        /// The fingerprint the peer sent.
+        fingerprint: Vec<u8>,
+    },
 }

@@ -1,10 +1,12 @@
 //! The sans-IO protocol core of XMPP Encrypted Sessions: XEP-0201 threads,
 //! XEP-0155 stanza session negotiation, the XEP-0116/XEP-0217 4-message
-//! negotiation with SAS and retained secrets, and XEP-0200 stanza encryption.
+//! negotiation with SAS and retained secrets, the 3-message (SIGMA-I)
+//! negotiation, public-key identification (`key`/`hash`/`none`), and XEP-0200
+//! stanza encryption.
 //!
 //! ```text
-//!   received <message/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
-//!   user intent         ──► start_session / send_message / rekey / terminate / confirm_sas ──► Output
+//!   received <message/>, <presence/>, <iq/> ──► SessionManager::handle_stanza ──► Output { stanzas, events }
+//!   user intent ──► start_session / send_message / send_stanza / rekey / terminate / confirm_sas ──► Output
 //!   timer (next_deadline) ──► poll_timers ──► Output (timeouts, XEP-0200 rekeys, key expiry)
 //! ```
 //!
@@ -31,10 +33,16 @@ pub mod thread;
 pub mod trust;
 
 pub use clock::{Clock, FixedClock};
-pub use config::Config;
+pub use config::{Config, FlowPolicy, PubkeyMethod};
 pub use error::Error;
-pub use event::{Event, Output, SecurityAlert, SessionId, SessionInfo, TerminationReason};
+pub use event::{
+    Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, TerminationReason,
+};
 pub use manager::SessionManager;
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
-pub use trust::{MemoryTrustStore, RetainedSecret, TrustStore, TrustStoreError};
+pub use session::kinds::StanzaKind;
+pub use trust::{
+    MemoryTrustStore, PeerKeyObservation, PeerKeyStatus, RetainedSecret, StoredPeerKey, TrustStore,
+    TrustStoreError, key_fingerprint,
+};

@@ -10,15 +10,20 @@ use crate::Error;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::event::{Event, Output, SecurityAlert, SessionId, SessionInfo, TerminationReason};
-use crate::negotiation::initiator::{self, StepError};
+use crate::negotiation::initiator::{self, ResponseOutcome, StepError};
 use crate::negotiation::responder::{self, OfferOutcome};
 use crate::negotiation::{Context, Refusal};
 use crate::random::Randomness;
+use crate::session::control::Control;
+use crate::session::kinds::StanzaKind;
 use crate::session::{self, EstablishedSession, OpenFailure, Opened};
 use crate::ssn::{self, Disclosure, ErrorCondition};
 use crate::stanza::{bare, message, resource, text_child, thread_of};
 use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
+
+mod control;
+mod unthreaded;
 
 /// Where one (peer, thread) stands.
 enum State {
@@ -135,6 +140,7 @@ impl SessionManager {
             trust: self.trust.as_mut(),
             clock: self.clock.as_ref(),
             trust_failures: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 
@@ -215,6 +221,36 @@ impl SessionManager {
         ))
     }
 
+    /// Starts a 3-message ESession (ESN-03) whose completion carries `plain`
+    /// encrypted (ESN-29, AMB-44); with `terminate` the session ends with that
+    /// stanza (one-shot object encryption). Fails unless the policy chooses the
+    /// 3-message negotiation for `peer` ([`Config::initiate_flow`]).
+    pub fn start_session_with_message(
+        &mut self,
+        peer: &str,
+        plain: &Element,
+        terminate: bool,
+    ) -> Result<(SessionId, Output), Error> {
+        if !plain.is("message", ns::JABBER_CLIENT) {
+            return Err(Error::InvalidInput("not a jabber:client <message/>"));
+        }
+        let (id, out) = self.start_session(peer)?;
+        let bundled = match self.sessions.get_mut(&key(peer, &id.thread)) {
+            Some(State::Offered(alice)) => alice.bundle(plain.clone(), terminate).is_ok(),
+            _ => false,
+        };
+        match bundled {
+            true => Ok((id, out)),
+            false => {
+                self.sessions.remove(&key(peer, &id.thread));
+                self.started.remove(&key(peer, &id.thread));
+                Err(Error::InvalidInput(
+                    "content can be bundled only with a 3-message negotiation",
+                ))
+            }
+        }
+    }
+
     /// Accepts an offer held back by policy (SSN-09): sends the answer.
     pub fn accept_offer(&mut self, session: &SessionId) -> Result<Output, Error> {
         let k = key(&session.peer, &session.thread);
@@ -263,17 +299,14 @@ impl SessionManager {
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
+                if !s.info().stanzas.contains(&StanzaKind::Message) {
+                    return Err(Error::StanzaKindNotAgreed(StanzaKind::Message)); // ENC-01, AMB-29
+                }
                 let mut out = Output::default();
                 match s.seal_message(plain, rng, now) {
                     Ok(stanzas) => out.stanzas.extend(stanzas),
                     Err(Error::KeysExhausted) => {
-                        if let Ok(terminate) = s.seal_terminate(rng, now) {
-                            out.send(terminate);
-                        }
-                        out.event(Event::Terminated {
-                            session: session.clone(),
-                            reason: TerminationReason::KeysExhausted,
-                        });
+                        keys_exhausted(s, rng, now, &mut out);
                         self.sessions.remove(&k);
                     }
                     Err(e) => return Err(e),
@@ -380,6 +413,9 @@ impl SessionManager {
     /// Feeds one received stanza. Never fails: problems become replies and events.
     pub fn handle_stanza(&mut self, stanza: &Element) -> Output {
         let mut out = Output::default();
+        if StanzaKind::of(stanza).is_some_and(|k| k != StanzaKind::Message) {
+            return self.handle_unthreaded(stanza); // presence and iq (AMB-26, SSN-16)
+        }
         if !stanza.is("message", ns::JABBER_CLIENT) {
             return out;
         }
@@ -393,16 +429,19 @@ impl SessionManager {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
             }
-            if on_established(
+            match on_established(
                 session,
                 stanza,
                 self.rng.as_mut(),
                 self.trust.as_mut(),
                 self.clock.now_unix(),
                 &mut out,
-            ) == Keep::Remove
-            {
-                self.sessions.remove(&k);
+            ) {
+                Keep::Keep => {}
+                Keep::Remove => {
+                    self.sessions.remove(&k);
+                }
+                Keep::Move(resource) => self.move_session(&k, &resource, &mut out),
             }
             return out;
         }
@@ -514,7 +553,10 @@ impl SessionManager {
             }
             return;
         }
-        match responder::evaluate(&self.config, from, thread, x, &form) {
+        let mut ctx = self.context();
+        let evaluated = responder::evaluate(&mut ctx, from, thread, x, &form);
+        report(&mut ctx, out, from, thread);
+        match evaluated {
             Ok(OfferOutcome::Esession(offer)) => {
                 if self.config.auto_accept {
                     self.answer_offer(*offer, out);
@@ -552,7 +594,7 @@ impl SessionManager {
         };
         let mut ctx = self.context();
         let result = offer.answer(&mut ctx);
-        report_trust_failures(&mut ctx, out);
+        report(&mut ctx, out, &peer, &thread);
         match result {
             Ok((state, stanza)) => {
                 out.send(stanza);
@@ -587,11 +629,31 @@ impl SessionManager {
         };
         let mut ctx = self.context();
         let result = alice.on_response(&mut ctx, from, x, &form);
-        report_trust_failures(&mut ctx, out);
+        let unknown_fingerprint = asked_unknown_fingerprint(&ctx);
+        report(&mut ctx, out, from, &thread);
         match result {
-            Ok((state, stanza)) => {
+            Ok(ResponseOutcome::Completed(state, stanza)) => {
                 out.send(stanza);
-                self.put(key(from, &thread), State::Completed(Box::new(state)));
+                self.put(key(from, &thread), State::Completed(state));
+            }
+            Ok(ResponseOutcome::Established {
+                session,
+                stanza,
+                info,
+                terminated,
+            }) => {
+                // 3 messages (ESN-29): the completion ends the negotiation.
+                out.send(stanza);
+                let id = session.id().clone();
+                self.established(*session, info, out);
+                if terminated {
+                    // A one-shot: the session ends with its only stanza.
+                    self.sessions.remove(&key(&id.peer, &id.thread));
+                    out.event(Event::Terminated {
+                        session: id,
+                        reason: TerminationReason::LocalRequest,
+                    });
+                }
             }
             Err(StepError::Declined) => out.event(Event::NegotiationFailed {
                 session: SessionId {
@@ -603,6 +665,9 @@ impl SessionManager {
             Err(StepError::Refuse(refusal)) => {
                 self.refuse(from, &thread, Some(wrapper), &refusal, out);
                 Self::failed(out, from, &thread, refusal);
+                if unknown_fingerprint {
+                    self.retry_with_key(from, &thread, out);
+                }
             }
         }
     }
@@ -635,11 +700,42 @@ impl SessionManager {
             Some((x, form)) => bob.on_accept(&mut ctx, x, &form),
             None => Err(StepError::Refuse(Refusal::crypto())),
         };
-        report_trust_failures(&mut ctx, out);
+        report(&mut ctx, out, &peer, &thread);
         match result {
-            Ok((session, stanza, info)) => {
-                out.send(stanza);
-                self.established(session, info, out);
+            Ok(accepted) => {
+                if let Some(reply) = accepted.reply {
+                    out.send(reply);
+                }
+                let id = accepted.session.id().clone();
+                self.established(accepted.session, accepted.info, out);
+                // ESN-29, AMB-44: content bundled with a 3-message completion,
+                // opened only now that Alice's identity verified.
+                if session::is_encrypted(stanza) {
+                    let mut content = stanza.clone();
+                    content.remove_child("feature", ns::FEATURE_NEG);
+                    let k = key(&id.peer, &id.thread);
+                    if let Some(State::Established(s)) = self.sessions.get_mut(&k)
+                        && on_established(
+                            s,
+                            &content,
+                            self.rng.as_mut(),
+                            self.trust.as_mut(),
+                            self.clock.now_unix(),
+                            out,
+                        ) == Keep::Remove
+                    {
+                        self.sessions.remove(&k);
+                        return;
+                    }
+                }
+                if accepted.terminate {
+                    // ESN-29: `terminate` in the completion ends the session at once.
+                    self.sessions.remove(&key(&id.peer, &id.thread));
+                    out.event(Event::Terminated {
+                        session: id,
+                        reason: TerminationReason::PeerRequest,
+                    });
+                }
             }
             Err(StepError::Declined) => out.event(Event::NegotiationFailed {
                 session: SessionId { peer, thread },
@@ -666,13 +762,52 @@ impl SessionManager {
             Some((x, form)) => alice.on_final(&mut ctx, x, &form),
             None => Err(Refusal::crypto()),
         };
-        report_trust_failures(&mut ctx, out);
+        let unknown_fingerprint = asked_unknown_fingerprint(&ctx);
+        report(&mut ctx, out, &peer, &thread);
         match result {
             Ok((session, info)) => self.established(session, info, out),
             Err(refusal) => {
                 self.refuse(&peer, &thread, Some(wrapper), &refusal, out);
                 Self::failed(out, &peer, &thread, refusal);
+                if unknown_fingerprint {
+                    self.retry_with_key(&peer, &thread, out);
+                }
             }
+        }
+    }
+
+    /// ESN-27: the responder identified by the fingerprint of a key we do not
+    /// hold; the attempt ended. Offer again on a new thread, asking for the
+    /// full key this time (XEP-0116 §4.5.2 "MAY then request a new ESession").
+    fn retry_with_key(&mut self, peer: &str, failed_thread: &str, out: &mut Output) {
+        let mut config = self.config.clone();
+        config
+            .peer_identification
+            .retain(|m| *m != crate::config::PubkeyMethod::Hash);
+        let thread = new_thread_id(self.rng.as_mut());
+        let mut ctx = Context {
+            config: &config,
+            rng: self.rng.as_mut(),
+            trust: self.trust.as_mut(),
+            clock: self.clock.as_ref(),
+            trust_failures: Vec::new(),
+            alerts: Vec::new(),
+        };
+        let offered = initiator::offer(&mut ctx, peer, thread.clone());
+        report(&mut ctx, out, peer, &thread);
+        if let Ok((state, stanza)) = offered {
+            self.put(key(peer, &thread), State::Offered(Box::new(state)));
+            out.send(stanza);
+            out.event(Event::RetryingWithFullKey {
+                failed: SessionId {
+                    peer: peer.to_owned(),
+                    thread: failed_thread.to_owned(),
+                },
+                session: SessionId {
+                    peer: peer.to_owned(),
+                    thread,
+                },
+            });
         }
     }
 
@@ -701,9 +836,27 @@ impl SessionManager {
     }
 }
 
-fn report_trust_failures(ctx: &mut Context<'_>, out: &mut Output) {
+/// Whether the step met a `hash` identification naming a key we do not hold.
+fn asked_unknown_fingerprint(ctx: &Context<'_>) -> bool {
+    ctx.alerts
+        .iter()
+        .any(|a| matches!(a, SecurityAlert::UnknownKeyFingerprint { .. }))
+}
+
+/// Reports what a negotiation step met: trust-store failures and key alerts
+/// (ESN-49..52), the latter before the step's outcome, at once.
+fn report(ctx: &mut Context<'_>, out: &mut Output, peer: &str, thread: &str) {
     for error in ctx.trust_failures.drain(..) {
         out.event(Event::TrustStoreFailure { error });
+    }
+    for alert in ctx.alerts.drain(..) {
+        out.event(Event::SecurityAlert {
+            session: SessionId {
+                peer: peer.to_owned(),
+                thread: thread.to_owned(),
+            },
+            alert,
+        });
     }
 }
 
@@ -723,11 +876,35 @@ fn prove_peer(session: &mut EstablishedSession, trust: &mut dyn TrustStore, out:
     }
 }
 
+/// ENC-19, AMB-28: the keys reached their block limit while `rekey_freq`
+/// bars a rekey. The encrypted terminate form still fits (blocks are kept in
+/// reserve for it) and tells the peer; the caller drops the session.
+fn keys_exhausted(
+    session: &mut EstablishedSession,
+    rng: &mut dyn Randomness,
+    now: u64,
+    out: &mut Output,
+) {
+    if let Ok(terminate) = session.seal_terminate(rng, now) {
+        out.send(terminate);
+    }
+    out.event(Event::Terminated {
+        session: session.id().clone(),
+        reason: TerminationReason::KeysExhausted,
+    });
+}
+
 /// Whether a session survives the stanza it just handled.
 #[derive(PartialEq, Eq)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "`Keep::Keep` reads as intended at the call sites"
+)]
 enum Keep {
     Keep,
     Remove,
+    /// The peer asked to continue on this resource (SSN-13, AMB-39).
+    Move(String),
 }
 
 /// A stanza on an established session's thread.
@@ -771,13 +948,31 @@ fn on_established(
         prove_peer(session, trust, out);
     }
     match opened {
-        Ok(Opened::Message(message)) => {
-            out.event(Event::MessageReceived {
-                session: session.id().clone(),
-                message,
-            });
-            Keep::Keep
-        }
+        Ok(Opened::Message(message)) => match session::control::classify(&message) {
+            None => {
+                out.event(Event::MessageReceived {
+                    session: session.id().clone(),
+                    message,
+                });
+                Keep::Keep
+            }
+            Some(Control::Renegotiate(fields)) => {
+                // SSN-14, AMB-39: the agreed parameters stay in force.
+                match session.seal_renegotiation_refusal(&fields, rng, now) {
+                    Ok(reply) => out.stanzas.extend(reply),
+                    Err(Error::KeysExhausted) => {
+                        keys_exhausted(session, rng, now, out);
+                        return Keep::Remove;
+                    }
+                    Err(_) => {}
+                }
+                out.event(Event::RenegotiationRefused {
+                    session: session.id().clone(),
+                });
+                Keep::Keep
+            }
+            Some(Control::Continue(resource)) => Keep::Move(resource),
+        },
         Ok(Opened::TerminateRequest) => {
             let id = session.id().clone();
             if session.awaiting_terminate_ack() {

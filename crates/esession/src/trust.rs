@@ -1,9 +1,63 @@
 //! What we remember about peers: retained secrets and other shared secrets
-//! (ESN-35..42), behind a trait so storage stays out of the core (practice 15).
+//! (ESN-35..42) and the public keys they showed, bound to their JIDs with
+//! petnames and verified flags (ESN-49..52), behind a trait so storage stays
+//! out of the core (practice 15).
 
 use std::collections::HashMap;
 
-use esession_crypto::SecretBytes;
+use esession_crypto::{HashAlgorithm, SecretBytes};
+pub use esession_wire::keyvalue::KeyValue;
+
+/// How stores and users name a public key: SHA-256 of its normalized
+/// `<KeyValue/>` (the bytes `pubKey` stands for in MACs, ESN-17/ESN-55),
+/// whatever hash a negotiation agreed.
+pub fn key_fingerprint(key: &KeyValue) -> Vec<u8> {
+    HashAlgorithm::Sha256.digest(&[&key.normalized_bytes()])
+}
+
+/// A contact's public key as the trust store remembers it (ESN-49).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredPeerKey {
+    /// The key.
+    pub key: KeyValue,
+    /// Its [`key_fingerprint`].
+    pub fingerprint: Vec<u8>,
+    /// The user's petname for it (ESN-52).
+    pub petname: Option<String>,
+    /// Whether the user verified it out of band (ESN-49): only a verified key
+    /// authenticates a peer (AMB-43).
+    pub verified: bool,
+    /// The bare JIDs it was seen with, in order of first sighting (ESN-50).
+    pub jids: Vec<String>,
+}
+
+/// What recording a key sighting found (ESN-49..51).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PeerKeyStatus {
+    /// Never seen before, from a JID that had no key.
+    New,
+    /// Already bound to this JID.
+    Known,
+    /// ESN-50: known, but only from other JIDs. Alert at once.
+    SeenWithOtherJid,
+    /// ESN-51: this JID showed other keys before. Alert.
+    KeyChanged,
+}
+
+/// The result of [`TrustStore::record_peer_key`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PeerKeyObservation {
+    /// New, known, or an alert.
+    pub status: PeerKeyStatus,
+    /// Other JIDs the key was seen with before (ESN-50).
+    pub other_jids: Vec<String>,
+    /// Fingerprints of other keys this JID used before (ESN-51), newest first.
+    pub previous_fingerprints: Vec<Vec<u8>>,
+    /// Whether the user verified this key.
+    pub verified: bool,
+    /// The user's petname for this key (ESN-52).
+    pub petname: Option<String>,
+}
 
 /// A secret retained from an earlier session with one client of a contact.
 pub struct RetainedSecret {
@@ -58,6 +112,42 @@ pub trait TrustStore {
 
     /// The other shared secret (password) agreed with `peer` out of band, if any (ESN-36).
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError>;
+
+    /// The contact keys seen with `peer` (a bare JID), most recently seen
+    /// first; with `None`, every contact key remembered (a `hash`
+    /// identification may name a key first seen under another JID, ESN-27).
+    fn peer_keys(&self, peer: Option<&str>) -> Result<Vec<StoredPeerKey>, TrustStoreError>;
+
+    /// Records that `peer` (a bare JID) proved it holds `key` at `seen_at`
+    /// (Unix seconds), binding the key to the JID (ESN-49/50), and says whether
+    /// that is new, known, or an alert (ESN-50/51).
+    fn record_peer_key(
+        &mut self,
+        peer: &str,
+        key: &KeyValue,
+        seen_at: u64,
+    ) -> Result<PeerKeyObservation, TrustStoreError>;
+
+    /// Marks the key with this [`key_fingerprint`] as verified (or not) by the user.
+    fn set_peer_key_verified(
+        &mut self,
+        fingerprint: &[u8],
+        verified: bool,
+    ) -> Result<(), TrustStoreError>;
+
+    /// Sets or clears the petname of the key with this [`key_fingerprint`] (ESN-52).
+    fn set_peer_key_petname(
+        &mut self,
+        fingerprint: &[u8],
+        petname: Option<&str>,
+    ) -> Result<(), TrustStoreError>;
+}
+
+/// One key in a [`MemoryTrustStore`].
+struct MemoryKey {
+    stored: StoredPeerKey,
+    /// (JID, last seen) per binding.
+    last_seen: Vec<(String, u64)>,
 }
 
 /// An in-memory [`TrustStore`] (tests, demos; the persistent store is its own crate).
@@ -65,6 +155,7 @@ pub trait TrustStore {
 pub struct MemoryTrustStore {
     secrets: HashMap<String, Vec<RetainedSecret>>,
     passwords: HashMap<String, SecretBytes>,
+    keys: Vec<MemoryKey>,
 }
 
 impl MemoryTrustStore {
@@ -141,5 +232,133 @@ impl TrustStore for MemoryTrustStore {
 
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {
         Ok(self.passwords.get(peer).map(SecretBytes::duplicate))
+    }
+
+    fn peer_keys(&self, peer: Option<&str>) -> Result<Vec<StoredPeerKey>, TrustStoreError> {
+        let Some(peer) = peer else {
+            return Ok(self.keys.iter().map(|k| k.stored.clone()).collect());
+        };
+        let mut bound: Vec<(u64, &StoredPeerKey)> = self
+            .keys
+            .iter()
+            .filter_map(|k| {
+                k.last_seen
+                    .iter()
+                    .find(|(jid, _)| jid == peer)
+                    .map(|(_, seen)| (*seen, &k.stored))
+            })
+            .collect();
+        // Most recently seen first; the sort is stable, so later records win ties.
+        bound.reverse();
+        bound.sort_by_key(|b| std::cmp::Reverse(b.0));
+        Ok(bound.into_iter().map(|(_, k)| k.clone()).collect())
+    }
+
+    fn record_peer_key(
+        &mut self,
+        peer: &str,
+        key: &KeyValue,
+        seen_at: u64,
+    ) -> Result<PeerKeyObservation, TrustStoreError> {
+        let fingerprint = key_fingerprint(key);
+        let previous_fingerprints: Vec<Vec<u8>> = self
+            .peer_keys(Some(peer))?
+            .into_iter()
+            .map(|k| k.fingerprint)
+            .filter(|f| *f != fingerprint)
+            .collect();
+        let index = match self
+            .keys
+            .iter()
+            .position(|k| k.stored.fingerprint == fingerprint)
+        {
+            Some(i) => i,
+            None => {
+                self.keys.push(MemoryKey {
+                    stored: StoredPeerKey {
+                        key: key.clone(),
+                        fingerprint: fingerprint.clone(),
+                        petname: None,
+                        verified: false,
+                        jids: Vec::new(),
+                    },
+                    last_seen: Vec::new(),
+                });
+                self.keys.len() - 1
+            }
+        };
+        let Some(entry) = self.keys.get_mut(index) else {
+            return Err(TrustStoreError("key vanished".to_owned()));
+        };
+        let bound_here = entry.stored.jids.iter().any(|j| j == peer);
+        let other_jids: Vec<String> = entry
+            .stored
+            .jids
+            .iter()
+            .filter(|j| *j != peer)
+            .cloned()
+            .collect();
+        if bound_here {
+            for (jid, seen) in &mut entry.last_seen {
+                if jid == peer {
+                    *seen = (*seen).max(seen_at);
+                }
+            }
+        } else {
+            entry.stored.jids.push(peer.to_owned());
+            entry.last_seen.push((peer.to_owned(), seen_at));
+        }
+        let status = if bound_here {
+            PeerKeyStatus::Known
+        } else if !previous_fingerprints.is_empty() {
+            PeerKeyStatus::KeyChanged
+        } else if !other_jids.is_empty() {
+            PeerKeyStatus::SeenWithOtherJid
+        } else {
+            PeerKeyStatus::New
+        };
+        Ok(PeerKeyObservation {
+            status,
+            other_jids,
+            previous_fingerprints,
+            verified: entry.stored.verified,
+            petname: entry.stored.petname.clone(),
+        })
+    }
+
+    fn set_peer_key_verified(
+        &mut self,
+        fingerprint: &[u8],
+        verified: bool,
+    ) -> Result<(), TrustStoreError> {
+        match self
+            .keys
+            .iter_mut()
+            .find(|k| k.stored.fingerprint == fingerprint)
+        {
+            Some(k) => {
+                k.stored.verified = verified;
+                Ok(())
+            }
+            None => Err(TrustStoreError("no such contact key".to_owned())),
+        }
+    }
+
+    fn set_peer_key_petname(
+        &mut self,
+        fingerprint: &[u8],
+        petname: Option<&str>,
+    ) -> Result<(), TrustStoreError> {
+        match self
+            .keys
+            .iter_mut()
+            .find(|k| k.stored.fingerprint == fingerprint)
+        {
+            Some(k) => {
+                k.stored.petname = petname.map(str::to_owned);
+                Ok(())
+            }
+            None => Err(TrustStoreError("no such contact key".to_owned())),
+        }
     }
 }

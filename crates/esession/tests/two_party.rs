@@ -16,18 +16,29 @@
 //! | `mitm` | Mallory relays with her own DH towards each side (ESN-33, ESN-35..41) |
 //! | `misuse` | API misuse and protocol edge cases (SSN-07..11, ESN-08, ESN-53, SIM-02, AMB-22/54, ENC-02/03) |
 //! | `errors` | bounces of encrypted stanzas (ENC-02/03), late refusal of message 4 (ESN-10) |
+//! | `matrix` | every cipher × hash × compression, groups 1/2/5/14 (ESN-05; 15-18 in `slow_groups`, marked slow) |
+//! | `stanza_kinds` | presence and iq in sessions, broadcast presence, unagreed kinds, tampering (ENC-01..03, AMB-26), unavailable presence (SSN-16) |
+//! | `renegotiation` | renegotiate=0 and `continue` inside an ESession (SSN-13/14, AMB-39) |
 //! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
+//! | `pubkeys` | `key`/`hash`/`none` identification with RSA and DSA, key alerts (ESN-17..32, ESN-49..52, AMB-43) |
+//! | `three_message` | the 3-message SIGMA-I negotiation (ESN-03, ESN-08, ESN-12..15, ESN-23, ESN-27..29) |
 //! | `rekey` | XEP-0200 rekeying and old-MAC-key publication (ENC-08, ENC-10, ENC-11, ENC-14..20, AMB-27/28/55/56) |
 
 mod harness;
 
 mod two_party {
     mod errors;
+    mod matrix;
     mod misuse;
     mod mitm;
     mod normal;
+    mod pubkeys;
     mod rekey;
+    mod renegotiation;
+    mod slow_groups;
+    mod stanza_kinds;
     mod tamper_messages;
     mod tamper_negotiation;
+    mod three_message;
     mod timeouts;
 }

@@ -52,6 +52,7 @@ pub(crate) const KNOWN_OFFER_FIELDS: &[&str] = &[
     MY_NONCE,
     SAS_ALGS,
     DHHASHES,
+    DHKEYS,
     "multisession",
     "language",
     "http://jabber.org/protocol/chatstates",

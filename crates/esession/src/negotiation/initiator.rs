@@ -7,7 +7,7 @@ use esession_crypto::kdf::{
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
-    ModpGroup, SasAlgorithm, SecretBytes, ct_eq, sas28x5,
+    ModpGroup, SasAlgorithm, SecretBytes, SignatureAlgorithm, ct_eq, sas28x5,
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
@@ -15,10 +15,16 @@ use esession_wire::normalize::try_normalize_form_content;
 use esession_wire::ns;
 
 use super::fields::*;
-use super::sigma::{self, IdentityKeys};
-use super::{Agreed, Context, Refusal, RetainedMatch, b64, single, unb64, unexpired};
+use super::responder::{open_identity, session_info};
+use super::sigma::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
+use super::{
+    Agreed, Context, Refusal, RetainedMatch, b64, have_peer_key, judge_peer_key, own_proof,
+    peer_methods, single, unb64, unexpired, use_three_message,
+};
+use crate::config::{FlowPolicy, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
+use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
 use crate::stanza::{bare, message, set_attr, text_child};
@@ -34,7 +40,33 @@ pub(crate) struct AwaitingResponse {
     hashes: Vec<HashAlgorithm>,
     compression: Vec<CompressionAlgorithm>,
     logging: Vec<Logging>,
+    stanzas: Vec<StanzaKind>,
     rekey_freq: u32,
+    /// The 3-message flow (SIGMA-I, ESN-03).
+    three_message: bool,
+    /// The `init_pubkey` options we offered (how we identify).
+    init_offer: Vec<PubkeyMethod>,
+    /// The `resp_pubkey` options we offered (what we accept from the peer).
+    resp_offer: Vec<PubkeyMethod>,
+    /// The `sign_algs` we offered.
+    sign_algs: Vec<SignatureAlgorithm>,
+    /// Content to bundle with a 3-message completion, and whether to end the
+    /// session at once (ESN-29, AMB-44).
+    first_message: Option<(Element, bool)>,
+}
+
+/// Alice's result of Bob's answer.
+pub(crate) enum ResponseOutcome {
+    /// 4 messages: completion sent, waiting for message 4.
+    Completed(Box<AwaitingFinal>, Element),
+    /// 3 messages: Bob verified; the completion (maybe with content) ends the negotiation.
+    Established {
+        session: Box<EstablishedSession>,
+        stanza: Element,
+        info: SessionInfo,
+        /// The session was a one-shot: it ended with the completion (ESN-29).
+        terminated: bool,
+    },
 }
 
 /// Alice after sending her completion, waiting for Bob's `<init/>`.
@@ -88,9 +120,56 @@ pub(crate) fn offer(
         || config.groups.is_empty()
         || config.hashes.is_empty()
         || config.logging.is_empty()
+        || config.stanzas.is_empty()
     {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
+    // ESN-03/04: identification methods, `none` never with 3 messages.
+    let three_message = use_three_message(config, peer);
+    if config.initiate_flow == FlowPolicy::ThreeMessage && !three_message {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
+    }
+    let can_sign: Vec<SignatureAlgorithm> = config
+        .sign_algs
+        .iter()
+        .copied()
+        .filter(|a| config.signing_key(*a).is_some())
+        .collect();
+    let mut init_offer: Vec<PubkeyMethod> = config
+        .own_identification
+        .iter()
+        .copied()
+        .filter(|m| match m {
+            PubkeyMethod::None => !three_message,
+            _ => !can_sign.is_empty(),
+        })
+        .collect();
+    init_offer.dedup();
+    let have_key = have_peer_key(ctx, peer);
+    let resp_offer: Vec<PubkeyMethod> = peer_methods(config, have_key)
+        .into_iter()
+        .filter(|m| !(three_message && *m == PubkeyMethod::None))
+        .collect();
+    if init_offer.is_empty() || resp_offer.is_empty() {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
+    }
+    let signs = init_offer
+        .iter()
+        .chain(&resp_offer)
+        .any(|m| *m != PubkeyMethod::None);
+    // Algorithms we can sign with first; only those if we must sign.
+    let must_sign = !init_offer.contains(&PubkeyMethod::None);
+    let mut sign_algs: Vec<SignatureAlgorithm> = can_sign.clone();
+    if !must_sign {
+        sign_algs.extend(config.sign_algs.iter().filter(|a| !can_sign.contains(a)));
+    }
+    if !signs {
+        sign_algs.clear();
+    } else if sign_algs.is_empty() {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[SIGN_ALGS]));
+    }
+    let config = ctx.config;
+
     let mut nonce = vec![0u8; config.nonce_len.max(16)];
     ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
     let key_pairs: Vec<DhKeyPair> = config
@@ -99,7 +178,7 @@ pub(crate) fn offer(
         .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
         .collect();
 
-    let form = DataForm::new(FormKind::Form)
+    let mut form = DataForm::new(FormKind::Form)
         .with_field(Field::hidden(FORM_TYPE, vec![ns::SSN.to_owned()]))
         .with_field(Field::boolean(ACCEPT, true).required())
         .with_field(
@@ -115,21 +194,42 @@ pub(crate) fn offer(
         .with_field(list_single(
             HASH_ALGS,
             config.hashes.iter().map(|h| h.name().to_owned()),
-        ))
+        ));
+    if signs {
+        form = form.with_field(list_single(
+            SIGN_ALGS,
+            sign_algs.iter().map(|a| a.uri().to_owned()),
+        ));
+    }
+    let value = |m: &PubkeyMethod| m.value().to_owned();
+    form = form
         .with_field(list_single(
             COMPRESS,
             config.compression.iter().map(|c| c.name().to_owned()),
         ))
-        .with_field(Field::list_multi(STANZAS, ["message"]))
-        .with_field(list_single(INIT_PUBKEY, ["none".to_owned()]))
-        .with_field(list_single(RESP_PUBKEY, ["none".to_owned()]))
+        .with_field(Field::list_multi(
+            STANZAS,
+            offered_stanzas(&config.stanzas).iter().map(|k| k.name()),
+        ))
+        .with_field(list_single(INIT_PUBKEY, init_offer.iter().map(value)))
+        .with_field(list_single(RESP_PUBKEY, resp_offer.iter().map(value)))
         .with_field(list_single(VER, [VERSION.to_owned()]))
         .with_field(Field::text_single(
             REKEY_FREQ,
             config.rekey_freq.max(1).to_string(),
         ))
-        .with_field(Field::hidden(MY_NONCE, vec![b64(&nonce)]))
-        .with_field(list_single(
+        .with_field(Field::hidden(MY_NONCE, vec![b64(&nonce)]));
+    form = if three_message {
+        // AMB-07: e itself in `dhkeys`, no SAS.
+        form.with_field(Field::hidden(
+            DHKEYS,
+            key_pairs
+                .iter()
+                .map(|p| b64(p.public().to_mpi()))
+                .collect::<Vec<String>>(),
+        ))
+    } else {
+        form.with_field(list_single(
             SAS_ALGS,
             config.sas.iter().map(|s| s.name().to_owned()),
         ))
@@ -139,7 +239,8 @@ pub(crate) fn offer(
                 .iter()
                 .map(|p| b64(&p.public().commitment()))
                 .collect::<Vec<String>>(),
-        ));
+        ))
+    };
     let x = Element::from(&form);
     let form_a = try_normalize_form_content(&x, &[]).map_err(|_| Refusal::crypto())?;
 
@@ -160,9 +261,41 @@ pub(crate) fn offer(
         hashes: config.hashes.clone(),
         compression: config.compression.clone(),
         logging: config.logging.clone(),
+        stanzas: offered_stanzas(&config.stanzas),
         rekey_freq: config.rekey_freq.max(1),
+        three_message,
+        init_offer,
+        resp_offer,
+        sign_algs,
+        first_message: None,
     };
     Ok((state, stanza))
+}
+
+/// The configured stanza kinds, each once, in configured order (ESN-04).
+fn offered_stanzas(configured: &[StanzaKind]) -> Vec<StanzaKind> {
+    let mut kinds: Vec<StanzaKind> = Vec::new();
+    for kind in configured {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    kinds
+}
+
+/// AMB-29: Bob's `stanzas` answer is a non-empty subset of what we offered,
+/// each kind at most once; anything else is unusable.
+fn chosen_stanzas(form: &DataForm, offered: &[StanzaKind]) -> Option<Vec<StanzaKind>> {
+    let field = form.field(STANZAS)?;
+    let mut chosen: Vec<StanzaKind> = Vec::new();
+    for value in &field.values {
+        let kind = StanzaKind::from_name(value).filter(|k| offered.contains(k))?;
+        if chosen.contains(&kind) {
+            return None;
+        }
+        chosen.push(kind);
+    }
+    (!chosen.is_empty()).then_some(chosen)
 }
 
 /// SSN-04 / AMB-60: never store the offer for later delivery.
@@ -178,14 +311,25 @@ fn offline_drop_rule() -> Element {
 }
 
 impl AwaitingResponse {
-    /// Message 2 -> message 3 (ESN-25..30). `from` is the full JID that answered (SSN-11).
+    /// Sets content to send bundled with a 3-message completion (ESN-29):
+    /// `terminate` ends the session with it (one-shot object encryption).
+    pub(crate) fn bundle(&mut self, plain: Element, terminate: bool) -> Result<(), Refusal> {
+        if !self.three_message {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
+        }
+        self.first_message = Some((plain, terminate));
+        Ok(())
+    }
+
+    /// Message 2 -> message 3 (ESN-25..30; with 3 messages also ESN-27 and the
+    /// end of the negotiation). `from` is the full JID that answered (SSN-11).
     pub(crate) fn on_response(
         self,
         ctx: &mut Context<'_>,
         from: &str,
         x: &Element,
         form: &DataForm,
-    ) -> Result<(AwaitingFinal, Element), StepError> {
+    ) -> Result<ResponseOutcome, StepError> {
         if form.form_type_value() != Some(ns::SSN) {
             return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
         }
@@ -197,6 +341,7 @@ impl AwaitingResponse {
             Some(Ok(false)) => return Err(StepError::Declined),
             _ => return Err(Refusal::new(ErrorCondition::NotAcceptable, &[ACCEPT]).into()),
         }
+        let three_message = self.three_message;
         let mut bad: Vec<&str> = Vec::new();
         let mut pick = |var: &'static str| -> Option<&str> {
             let value = single(form, var);
@@ -212,20 +357,44 @@ impl AwaitingResponse {
         let cipher = pick(CRYPT_ALGS).and_then(|v| CipherAlgorithm::from_name(v).ok());
         let hash = pick(HASH_ALGS).and_then(|v| HashAlgorithm::from_name(v).ok());
         let compression = pick(COMPRESS).and_then(|v| CompressionAlgorithm::from_name(v).ok());
-        let init_pubkey = pick(INIT_PUBKEY);
-        let resp_pubkey = pick(RESP_PUBKEY);
+        let init_pubkey = pick(INIT_PUBKEY).and_then(PubkeyMethod::from_value);
+        let resp_pubkey = pick(RESP_PUBKEY).and_then(PubkeyMethod::from_value);
         let ver = pick(VER);
         let rekey_freq = pick(REKEY_FREQ).and_then(|v| v.parse::<u32>().ok());
-        let sas = pick(SAS_ALGS).and_then(|v| SasAlgorithm::from_name(v).ok());
+        // A 3-message negotiation has no SAS.
+        let sas = if three_message {
+            Some(SasAlgorithm::Sas28x5)
+        } else {
+            pick(SAS_ALGS).and_then(|v| SasAlgorithm::from_name(v).ok())
+        };
         let n_b = pick(MY_NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
         let d_bytes = pick(DHKEYS).and_then(|v| unb64(v, 1024));
         let echoed_nonce = pick(NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
         let counter = pick(COUNTER)
             .and_then(|v| unb64(v, 16))
             .and_then(|c| Counter::from_wire(&c).ok());
-        let stanzas_ok = form
-            .field(STANZAS)
-            .is_some_and(|f| !f.values.is_empty() && f.values.iter().all(|v| v == "message"));
+        // ESN-23: with 3 messages Bob's identity comes with his answer.
+        let bob_identity = if three_message {
+            (
+                pick(IDENTITY).and_then(|v| unb64(v, MAX_IDENTITY_LEN)),
+                pick(MAC).and_then(|v| unb64(v, 64)),
+            )
+        } else {
+            (None, None)
+        };
+        // sign_algs matters only once both identification choices are valid.
+        let init_pubkey = init_pubkey.filter(|m| self.init_offer.contains(m));
+        let resp_pubkey = resp_pubkey.filter(|m| self.resp_offer.contains(m));
+        let signs = matches!(
+            (init_pubkey, resp_pubkey),
+            (Some(i), Some(r)) if i != PubkeyMethod::None || r != PubkeyMethod::None
+        );
+        let sign_alg = if signs {
+            pick(SIGN_ALGS).and_then(|v| SignatureAlgorithm::from_uri(v).ok())
+        } else {
+            None
+        };
+        let stanzas = chosen_stanzas(form, &self.stanzas);
 
         // ESN-25: every choice must come from the offer.
         let mut check = |ok: bool, var: &'static str| {
@@ -249,9 +418,24 @@ impl AwaitingResponse {
             compression.is_some_and(|c| self.compression.contains(&c)),
             COMPRESS,
         );
-        check(stanzas_ok, STANZAS);
-        check(init_pubkey == Some("none"), INIT_PUBKEY);
-        check(resp_pubkey == Some("none"), RESP_PUBKEY);
+        check(stanzas.is_some(), STANZAS);
+        check(
+            init_pubkey.is_some_and(|m| self.init_offer.contains(&m)),
+            INIT_PUBKEY,
+        );
+        check(
+            resp_pubkey.is_some_and(|m| self.resp_offer.contains(&m)),
+            RESP_PUBKEY,
+        );
+        // The agreed algorithm: one we offered, and one we sign with if we must.
+        let own_proof_ok =
+            init_pubkey.is_some_and(|m| own_proof(ctx.config, m, sign_alg).is_some());
+        check(
+            !signs
+                || (sign_alg.is_some_and(|a| self.sign_algs.contains(&a))
+                    && (own_proof_ok || init_pubkey.is_none())),
+            SIGN_ALGS,
+        );
         check(ver == Some(VERSION), VER);
         check(rekey_freq.is_some_and(|r| r >= self.rekey_freq), REKEY_FREQ);
         check(sas.is_some(), SAS_ALGS);
@@ -277,9 +461,12 @@ impl AwaitingResponse {
             Some(cipher),
             Some(hash),
             Some(compression),
+            Some(init_pubkey),
+            Some(resp_pubkey),
             Some(n_b),
             Some(c_a),
             Some(d),
+            Some(stanzas),
             true,
         ) = (
             logging,
@@ -287,14 +474,20 @@ impl AwaitingResponse {
             cipher,
             hash,
             compression,
+            init_pubkey,
+            resp_pubkey,
             n_b,
             counter,
             d,
+            stanzas,
             bad.is_empty(),
         )
         else {
             return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad).into());
         };
+
+        // Checked above: Bob's rekey_freq is at least ours (ENC-14).
+        let rekey_freq = rekey_freq.unwrap_or(u32::MAX);
 
         // ESN-26: K from the chosen group's x; provisional initiator keys.
         let Self {
@@ -302,6 +495,7 @@ impl AwaitingResponse {
             nonce: n_a,
             form_a,
             thread,
+            first_message,
             ..
         } = self;
         let Some(x_pair) = key_pairs.into_iter().find(|p| p.group() == group) else {
@@ -314,45 +508,78 @@ impl AwaitingResponse {
         let k = negotiation_secret(hash, &raw);
         drop(raw);
         let provisional = SessionKeys::derive(hash, cipher, &k).map_err(|_| Refusal::crypto())?;
-        let form_b = try_normalize_form_content(x, &[])
+        // ESN-18: form_B without Bob's identity/mac (only 3-message answers carry them).
+        let excluded: &[&str] = if three_message { &[IDENTITY, MAC] } else { &[] };
+        let form_b = try_normalize_form_content(x, excluded)
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
         let c_b = c_a.flip_top_bit();
-
-        // ESN-29/30: the completion form, rshashes with decoys.
-        let peer_bare = bare(from).to_owned();
-        let retained = ctx.trust.retained_secrets(&peer_bare);
-        let retained = ctx.read(retained);
-        let mut rshashes: Vec<String> = retained
-            .iter()
-            .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
-            .map(|rs| b64(&retained_secret_hash(hash, &n_a, &rs.secret)))
-            .collect();
-        for _ in 0..ctx.config.rshash_decoys.max(2) {
-            let mut decoy = vec![0u8; hash.output_len()];
-            ctx.rng.fill(RandomPurpose::RetainedSecretDecoy, &mut decoy);
-            rshashes.push(b64(&decoy));
-        }
-        let order = ctx.rng.permutation(rshashes.len());
-        let shuffled: Vec<String> = order
-            .iter()
-            .filter_map(|&i| rshashes.get(i).cloned())
-            .collect();
-        let rshashes = if shuffled.len() == rshashes.len() {
-            shuffled
-        } else {
-            rshashes
+        let d_mpi = d.to_mpi().to_vec();
+        let agreed = Agreed {
+            group,
+            cipher,
+            hash,
+            compression,
+            logging,
+            disclosure: Disclosure::Never,
+            three_message,
+            init_pubkey,
+            resp_pubkey,
+            sign_alg,
+            stanzas,
         };
 
+        // ESN-27 (3 messages): verify Bob before anything else is sent.
+        let mut c_b_after = c_b;
+        let mut bob_key = None;
+        if three_message {
+            let (Some(identity), Some(m_b)) = bob_identity else {
+                return Err(Refusal::crypto().into());
+            };
+            let responder = IdentityKeys {
+                cipher,
+                hash,
+                kc: &provisional.responder.cipher,
+                km: &provisional.responder.mac,
+                ks: &provisional.responder.sigma,
+            };
+            let proven = open_identity(
+                ctx,
+                &responder,
+                &mut c_b_after,
+                &Transcript {
+                    head: &[&n_a, &n_b, &d_mpi],
+                    tail: &[&form_b],
+                },
+                (resp_pubkey, sign_alg),
+                &identity,
+                &m_b,
+            )?;
+            bob_key = judge_peer_key(ctx, from, proven)?;
+        }
+
+        // ESN-29/30: the completion form; with 4 messages e and rshashes with decoys.
         let mut completion = DataForm::new(FormKind::Result)
             .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
             .with_field(Field::untyped(ACCEPT, vec!["1".to_owned()]))
-            .with_field(Field::untyped(NONCE, vec![b64(&n_b)]))
-            .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
-            .with_field(Field::hidden(RSHASHES, rshashes));
+            .with_field(Field::untyped(NONCE, vec![b64(&n_b)]));
+        if three_message {
+            if first_message
+                .as_ref()
+                .is_some_and(|(_, terminate)| *terminate)
+            {
+                completion =
+                    completion.with_field(Field::untyped("terminate", vec!["1".to_owned()]));
+            }
+        } else {
+            let rshashes = rshashes(ctx, from, hash, &n_a);
+            completion = completion
+                .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
+                .with_field(Field::hidden(RSHASHES, rshashes));
+        }
         let form_a2 = try_normalize_form_content(&Element::from(&completion), &[])
             .map_err(|_| Refusal::crypto())?;
 
-        // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | "" | form_A | form_A2).
+        // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | pubKey_A | form_A | form_A2).
         let mut c_a_after = c_a;
         let keys = IdentityKeys {
             cipher,
@@ -361,11 +588,19 @@ impl AwaitingResponse {
             km: &provisional.initiator.mac,
             ks: &provisional.initiator.sigma,
         };
-        let sealed = sigma::seal(&keys, &mut c_a_after, &[&n_b, &n_a, &e, &form_a, &form_a2])?;
+        let proof = own_proof(ctx.config, init_pubkey, sign_alg).ok_or_else(Refusal::crypto)?;
+        let sealed = sigma::seal(
+            &keys,
+            &mut c_a_after,
+            &Transcript {
+                head: &[&n_b, &n_a, &e],
+                tail: &[&form_a, &form_a2],
+            },
+            proof,
+        )?;
         completion = completion
             .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
             .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
-        let sas = sas28x5(hash, &sealed.m, &form_b);
 
         let mut stanza = message(from, ctx.config.own_jid.as_deref(), None);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
@@ -373,33 +608,109 @@ impl AwaitingResponse {
         feature.append_child(Element::from(&completion));
         stanza.append_child(feature);
 
-        let agreed = Agreed {
-            group,
+        if !three_message {
+            let sas = sas28x5(hash, &sealed.m, &form_b);
+            return Ok(ResponseOutcome::Completed(
+                Box::new(AwaitingFinal {
+                    peer: from.to_owned(),
+                    thread,
+                    agreed,
+                    n_a,
+                    n_b,
+                    d: d_mpi,
+                    k,
+                    c_a: c_a_after,
+                    c_b,
+                    form_b,
+                    sas,
+                    x_pair,
+                    d_value: d,
+                    rekey_freq,
+                }),
+                stanza,
+            ));
+        }
+        drop(k);
+        let info = session_info(ctx, &agreed, String::new(), bob_key, true);
+        let send = Direction::new(
             cipher,
             hash,
-            compression,
-            logging,
-            disclosure: Disclosure::Never,
-        };
-        Ok((
-            AwaitingFinal {
+            &provisional.initiator.cipher,
+            &provisional.initiator.mac,
+            c_a_after,
+        )
+        .map_err(Refusal::from)?;
+        let receive = Direction::new(
+            cipher,
+            hash,
+            &provisional.responder.cipher,
+            &provisional.responder.mac,
+            c_b_after,
+        )
+        .map_err(Refusal::from)?;
+        let mut session = EstablishedSession::new(SessionSetup {
+            id: SessionId {
                 peer: from.to_owned(),
                 thread,
-                agreed,
-                n_a,
-                n_b,
-                d: d.to_mpi().to_vec(),
-                k,
-                c_a: c_a_after,
-                c_b,
-                form_b,
-                sas,
-                x_pair,
-                d_value: d,
-                rekey_freq: rekey_freq.unwrap_or(u32::MAX),
             },
+            info: info.clone(),
+            own_jid: ctx.config.own_jid.clone(),
+            send,
+            receive,
+            // ENC-15/18: x and d stay for rekeying in the 3-message flow too.
+            rekey: RekeySetup::new(ctx.config, ctx.clock, rekey_freq, x_pair, d),
+            pad_to_multiple: ctx.config.pad_to_multiple,
+            max_plaintext_len: ctx.config.max_plaintext_len,
+            unconfirmed_secret: None,
+            pending_retained_claim: None,
+        });
+        // ESN-29, AMB-44: content after the identity, under the same C_A,
+        // counted under the session's first keys like any stanza (ENC-19).
+        let mut terminated = false;
+        if let Some((plain, terminate)) = first_message {
+            let sealed = session
+                .seal_bundled(&plain, ctx.rng, ctx.clock.now_unix())
+                .map_err(|_| Refusal::crypto())?;
+            for child in sealed.children() {
+                if child.is("c", ns::STANZA_ENCRYPTION) || child.is("amp", ns::AMP) {
+                    stanza.append_child(child.clone());
+                }
+            }
+            terminated = terminate;
+        }
+        Ok(ResponseOutcome::Established {
+            session: Box::new(session),
             stanza,
-        ))
+            info,
+            terminated,
+        })
+    }
+}
+
+/// ESN-30: the rshashes of every unexpired secret retained with `peer`'s
+/// clients plus random decoys, shuffled.
+fn rshashes(ctx: &mut Context<'_>, peer: &str, hash: HashAlgorithm, n_a: &[u8]) -> Vec<String> {
+    let retained = ctx.trust.retained_secrets(bare(peer));
+    let retained = ctx.read(retained);
+    let mut rshashes: Vec<String> = retained
+        .iter()
+        .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
+        .map(|rs| b64(&retained_secret_hash(hash, n_a, &rs.secret)))
+        .collect();
+    for _ in 0..ctx.config.rshash_decoys.max(2) {
+        let mut decoy = vec![0u8; hash.output_len()];
+        ctx.rng.fill(RandomPurpose::RetainedSecretDecoy, &mut decoy);
+        rshashes.push(b64(&decoy));
+    }
+    let order = ctx.rng.permutation(rshashes.len());
+    let shuffled: Vec<String> = order
+        .iter()
+        .filter_map(|&i| rshashes.get(i).cloned())
+        .collect();
+    if shuffled.len() == rshashes.len() {
+        shuffled
+    } else {
+        rshashes
     }
 }
 
@@ -420,7 +731,7 @@ impl AwaitingFinal {
         let (Some(nonce), Some(srshash), Some(identity), Some(m_b)) = (
             value(NONCE, MAX_NONCE_LEN),
             value(SRSHASH, 64),
-            value(IDENTITY, 4096),
+            value(IDENTITY, MAX_IDENTITY_LEN),
             value(MAC, 64),
         ) else {
             return Err(Refusal::crypto());
@@ -462,13 +773,19 @@ impl AwaitingFinal {
             km: &keys.responder.mac,
             ks: &keys.responder.sigma,
         };
-        sigma::open(
+        let proven = open_identity(
+            ctx,
             &responder,
             &mut c_b,
-            &[&self.n_a, &self.n_b, &self.d, &self.form_b, &form_b2],
+            &Transcript {
+                head: &[&self.n_a, &self.n_b, &self.d],
+                tail: &[&self.form_b, &form_b2],
+            },
+            (self.agreed.resp_pubkey, self.agreed.sign_alg),
             &identity,
             &m_b,
         )?;
+        let peer_key = judge_peer_key(ctx, &self.peer, proven)?;
 
         // ESN-40: replace the retained secret; carry the verified flag forward (ESN-42).
         let verified = matched.as_ref().is_some_and(|m| m.verified);
@@ -477,20 +794,11 @@ impl AwaitingFinal {
         let confirmed = ctx.trust.confirm_retained_secret(&peer_bare, &client);
         ctx.write(confirmed);
 
-        let info = SessionInfo {
-            sas: self.sas.clone(),
-            authenticated_by_retained_secret: matched.is_some(),
-            retained_chain_verified: verified,
-            other_secret_used: other.is_some(),
-            sas_reminder: !verified,
-            logging: self.agreed.logging,
-            disclosure: self.agreed.disclosure,
-            group: self.agreed.group,
-            cipher: self.agreed.cipher,
-            hash,
-            compression: self.agreed.compression,
-            we_initiated: true,
-        };
+        let mut info = session_info(ctx, &self.agreed, self.sas.clone(), peer_key, true);
+        info.authenticated_by_retained_secret = matched.is_some();
+        info.retained_chain_verified = verified;
+        info.other_secret_used = other.is_some();
+        info.sas_reminder = info.sas_reminder && !verified;
         let send = Direction::new(
             self.agreed.cipher,
             hash,

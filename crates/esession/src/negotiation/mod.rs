@@ -1,5 +1,9 @@
-//! The 4-message ESession negotiation of XEP-0116 / XEP-0217 (SIGMA-R with a
-//! hash commitment), carried in XEP-0155 forms.
+//! The ESession negotiations of XEP-0116 / XEP-0217, carried in XEP-0155 forms:
+//! 4 messages (SIGMA-R with a hash commitment, client-to-client) or 3 messages
+//! (SIGMA-I, client-to-service: e in `dhkeys`, AMB-07; Bob's identity in his
+//! answer, ESN-15/23; Alice's completes it, ESN-29). Each side identifies with
+//! a public key (`key`), its fingerprint (`hash`) or not at all (`none`, only
+//! with 4 messages, ESN-03).
 //!
 //! ```text
 //!  Alice (initiator)                                   Bob (responder)
@@ -7,6 +11,12 @@
 //!  K; mac_A, ID_A, M_A; rshashes      <--- 2 ----    answer: choices, d, nonce, counter
 //!  completion: e, rshashes, ID_A, M_A ---- 3 ---->   check He, M_A, mac_A; SRS; K_final
 //!  check M_B, mac_B; SRS; K_final     <--- 4 ----    <init/>: srshash, ID_B, M_B
+//! ```
+//!
+//! ```text
+//!  3 messages:  offer: N_A, e per group  ---- 1 ---->  choose; K; ID_B, M_B appended
+//!               verify B; ID_A, M_A       <--- 2 ----  answer + identity + mac
+//!               completion (+ <c/>)       ---- 3 ---->  verify A: established
 //! ```
 //!
 //! Each state is a struct consumed by the step that advances it: a failed step
@@ -21,11 +31,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use esession_wire::form::DataForm;
 
+use esession_wire::keyvalue::KeyValue;
+
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, FlowPolicy, PubkeyMethod};
+use crate::event::{PeerKeyInfo, SecurityAlert};
 use crate::random::Randomness;
 use crate::ssn::ErrorCondition;
-use crate::trust::TrustStore;
+use crate::trust::{PeerKeyObservation, PeerKeyStatus, TrustStore, key_fingerprint};
 
 /// What a negotiation step needs from its environment (all injected).
 pub(crate) struct Context<'a> {
@@ -35,6 +48,8 @@ pub(crate) struct Context<'a> {
     pub(crate) clock: &'a dyn Clock,
     /// Trust-store failures met during the step, reported as events.
     pub(crate) trust_failures: Vec<crate::trust::TrustStoreError>,
+    /// Key alerts raised during the step (ESN-49..52), reported as events.
+    pub(crate) alerts: Vec<SecurityAlert>,
 }
 
 impl Context<'_> {
@@ -140,6 +155,16 @@ pub(crate) struct Agreed {
     pub(crate) compression: esession_crypto::CompressionAlgorithm,
     pub(crate) logging: crate::ssn::Logging,
     pub(crate) disclosure: crate::ssn::Disclosure,
+    /// The 3-message flow (SIGMA-I).
+    pub(crate) three_message: bool,
+    /// `init_pubkey`: how Alice identifies.
+    pub(crate) init_pubkey: PubkeyMethod,
+    /// `resp_pubkey`: how Bob identifies.
+    pub(crate) resp_pubkey: PubkeyMethod,
+    /// `sign_algs`, when either side signs.
+    pub(crate) sign_alg: Option<esession_crypto::SignatureAlgorithm>,
+    /// Agreed `stanzas`: a non-empty subset of the offer (ENC-01, AMB-29).
+    pub(crate) stanzas: Vec<crate::session::kinds::StanzaKind>,
 }
 
 /// A retained secret matched during negotiation, and what to do with it.
@@ -168,4 +193,153 @@ pub(crate) fn ranked(field: &esession_wire::form::Field) -> Vec<&str> {
 /// Whether a retained secret created at `created` is still usable (ESN-35).
 pub(crate) fn unexpired(config: &Config, clock: &dyn Clock, created: u64) -> bool {
     clock.now_unix() < created.saturating_add(config.retained_secret_lifetime)
+}
+
+/// Whether we start a 3-message negotiation with `peer` (ESN-03): by policy,
+/// and only when both sides can identify by public key (never `none`).
+pub(crate) fn use_three_message(config: &Config, peer: &str) -> bool {
+    let wanted = match config.initiate_flow {
+        FlowPolicy::FourMessage => false,
+        FlowPolicy::ThreeMessage => true,
+        // A service: a JID without a node part.
+        FlowPolicy::ByPeerKind => !crate::stanza::bare(peer).contains('@'),
+    };
+    let signs = config
+        .own_identification
+        .iter()
+        .any(|m| *m != PubkeyMethod::None)
+        && config
+            .sign_algs
+            .iter()
+            .any(|a| config.signing_key(*a).is_some());
+    let verifies = config
+        .peer_identification
+        .iter()
+        .any(|m| *m != PubkeyMethod::None);
+    wanted && signs && verifies
+}
+
+/// The methods we accept from a peer, best first: `hash` only when we hold a
+/// key bound to the peer's JID, and then before `key` (XEP-0116 §4.3 note).
+pub(crate) fn peer_methods(config: &Config, have_peer_key: bool) -> Vec<PubkeyMethod> {
+    let mut out: Vec<PubkeyMethod> = config
+        .peer_identification
+        .iter()
+        .copied()
+        .filter(|m| *m != PubkeyMethod::Hash || have_peer_key)
+        .collect();
+    out.dedup();
+    if have_peer_key
+        && let (Some(k), Some(h)) = (
+            out.iter().position(|m| *m == PubkeyMethod::Key),
+            out.iter().position(|m| *m == PubkeyMethod::Hash),
+        )
+        && h > k
+    {
+        out.remove(h);
+        out.insert(k, PubkeyMethod::Hash);
+    }
+    out
+}
+
+/// ESN-49..52, AMB-43: records the key the peer proved it holds (or that it
+/// showed none), raises the alerts, and decides whether the negotiation goes on:
+/// an unverified key fails it unless the dangerous override is set.
+pub(crate) fn judge_peer_key(
+    ctx: &mut Context<'_>,
+    peer: &str,
+    proven: Option<KeyValue>,
+) -> Result<Option<PeerKeyInfo>, Refusal> {
+    let peer_bare = crate::stanza::bare(peer);
+    let Some(key) = proven else {
+        // ESN-51: a JID with stored keys now shows none.
+        let known = ctx.trust.peer_keys(Some(peer_bare));
+        let known = ctx.read(known);
+        if !known.is_empty() {
+            ctx.alerts.push(SecurityAlert::PeerKeyMissing {
+                previous_fingerprints: known.into_iter().map(|k| k.fingerprint).collect(),
+            });
+        }
+        return Ok(None);
+    };
+    let Some(algorithm) = sigma::verifying_key_of(&key).map(|k| k.algorithm()) else {
+        return Err(Refusal::crypto());
+    };
+    let fingerprint = key_fingerprint(&key);
+    let observed = ctx
+        .trust
+        .record_peer_key(peer_bare, &key, ctx.clock.now_unix());
+    let observation = observed.unwrap_or_else(|e| {
+        ctx.trust_failures.push(e);
+        PeerKeyObservation {
+            status: PeerKeyStatus::New,
+            other_jids: Vec::new(),
+            previous_fingerprints: Vec::new(),
+            verified: false,
+            petname: None,
+        }
+    });
+    let info = PeerKeyInfo {
+        petname: observation.petname.clone(),
+        fingerprint,
+        algorithm,
+        verified: observation.verified,
+    };
+    match observation.status {
+        PeerKeyStatus::New => ctx.alerts.push(SecurityAlert::NewPeerKey(info.clone())),
+        PeerKeyStatus::Known => {}
+        PeerKeyStatus::KeyChanged => ctx.alerts.push(SecurityAlert::PeerKeyChanged {
+            key: info.clone(),
+            previous_fingerprints: observation.previous_fingerprints.clone(),
+        }),
+        PeerKeyStatus::SeenWithOtherJid => {}
+    }
+    if observation.status != PeerKeyStatus::Known && !observation.other_jids.is_empty() {
+        ctx.alerts.push(SecurityAlert::PeerKeySeenWithOtherJid {
+            key: info.clone(),
+            other_jids: observation.other_jids,
+        });
+    }
+    if !info.verified {
+        ctx.alerts
+            .push(SecurityAlert::UnverifiedPeerKey(info.clone()));
+        if !ctx.config.dangerously_accept_unverified_keys {
+            return Err(Refusal::crypto());
+        }
+    }
+    Ok(Some(info))
+}
+
+/// The stored keys a `hash` identification may name (ESN-27): every key we
+/// remember (a key first seen under another JID then raises ESN-50's alert).
+pub(crate) fn hash_candidates(
+    ctx: &mut Context<'_>,
+    method: PubkeyMethod,
+) -> Vec<crate::trust::StoredPeerKey> {
+    if method != PubkeyMethod::Hash {
+        return Vec::new();
+    }
+    let all = ctx.trust.peer_keys(None);
+    ctx.read(all)
+}
+
+/// Whether the trust store holds a key bound to `peer`'s bare JID.
+pub(crate) fn have_peer_key(ctx: &mut Context<'_>, peer: &str) -> bool {
+    let keys = ctx.trust.peer_keys(Some(crate::stanza::bare(peer)));
+    !ctx.read(keys).is_empty()
+}
+
+/// The proof we give for `method` with the agreed algorithm (None: we cannot).
+pub(crate) fn own_proof<'c>(
+    config: &'c Config,
+    method: PubkeyMethod,
+    alg: Option<esession_crypto::SignatureAlgorithm>,
+) -> Option<sigma::Proof<'c>> {
+    match method {
+        PubkeyMethod::None => Some(sigma::Proof::None),
+        PubkeyMethod::Key | PubkeyMethod::Hash => Some(sigma::Proof::Signed {
+            method,
+            key: config.signing_key(alg?)?,
+        }),
+    }
 }

@@ -7,7 +7,7 @@ use esession_crypto::kdf::{
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
-    ModpGroup, SasAlgorithm, ct_eq, sas28x5,
+    ModpGroup, SasAlgorithm, SignatureAlgorithm, ct_eq, sas28x5,
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
@@ -16,11 +16,15 @@ use esession_wire::ns;
 
 use super::fields::*;
 use super::initiator::StepError;
-use super::sigma::{self, IdentityKeys};
-use super::{Agreed, Context, Refusal, RetainedMatch, b64, ranked, single, unb64, unexpired};
-use crate::config::Config;
+use super::sigma::{self, Expect, IdentityKeys, MAX_IDENTITY_LEN, OpenError, Transcript};
+use super::{
+    Agreed, Context, Refusal, RetainedMatch, b64, hash_candidates, have_peer_key, judge_peer_key,
+    own_proof, peer_methods, ranked, single, unb64, unexpired,
+};
+use crate::config::{Config, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
 use crate::random::RandomPurpose;
+use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::{bare, message, text_child};
@@ -56,24 +60,52 @@ pub(crate) struct AwaitingAccept {
     agreed: Agreed,
     n_a: Vec<u8>,
     n_b: Vec<u8>,
-    y: DhKeyPair,
     d: Vec<u8>,
-    he: Vec<u8>,
     c_a: Counter,
     form_a: Vec<u8>,
     form_b: Vec<u8>,
     /// The agreed `rekey_freq` (ENC-14).
     rekey_freq: u32,
+    flow: Flow,
+}
+
+/// What Bob keeps until Alice's completion.
+enum Flow {
+    /// 4 messages: y and Alice's commitment He (ESN-31).
+    Four { y: DhKeyPair, he: Vec<u8> },
+    /// 3 messages: what the completion needs (boxed: it is large).
+    Three(Box<ThreeFlow>),
+}
+
+/// Bob's 3-message state: the session keys, e, and C_B after ID_B (ESN-13,
+/// ESN-43); y and Alice's e stay for XEP-0200 rekeying (ENC-15, ENC-18).
+struct ThreeFlow {
+    keys: SessionKeys,
+    e: Vec<u8>,
+    c_b: Counter,
+    y: DhKeyPair,
+    e_value: DhPublicValue,
+}
+
+/// Bob's result of Alice's completion.
+pub(crate) struct Accepted {
+    pub(crate) session: EstablishedSession,
+    /// Message 4 (4 messages only).
+    pub(crate) reply: Option<Element>,
+    pub(crate) info: SessionInfo,
+    /// ESN-29: Alice asked to end the session at once (one-shot, 3 messages).
+    pub(crate) terminate: bool,
 }
 
 /// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
 pub(crate) fn evaluate(
-    config: &Config,
+    ctx: &mut Context<'_>,
     from: &str,
     thread: &str,
     x: &Element,
     form: &DataForm,
 ) -> Result<OfferOutcome, Refusal> {
+    let config: &Config = ctx.config;
     if form.form_type_value() != Some(ns::SSN) || form.kind != FormKind::Form {
         return Err(Refusal::new(ErrorCondition::ServiceUnavailable, &[]));
     }
@@ -91,13 +123,15 @@ pub(crate) fn evaluate(
             &unknown,
         ));
     }
-    // ESN-08: a 3-message offer (dhkeys) from a responder configured for 4 messages.
-    if form.field(DHKEYS).is_some() {
+    // ESN-08: a 3-message offer (dhkeys, AMB-07) to a responder configured for 4 messages.
+    if form.field(DHKEYS).is_some() && !config.accept_three_message {
         return Err(Refusal::new(
             ErrorCondition::FeatureNotImplemented,
             &[DHKEYS],
         ));
     }
+    let three_message = form.field(DHKEYS).is_some() && form.field(DHHASHES).is_none();
+    let commitments_var = if three_message { DHKEYS } else { DHHASHES };
     let mut bad: Vec<&str> = Vec::new();
     let accept = form.field(ACCEPT).and_then(|f| {
         ranked(f)
@@ -164,13 +198,14 @@ pub(crate) fn evaluate(
         bad.push(SECURITY);
     }
 
-    // modp and its commitment (AMB-51: dhhashes follow the <option/>s).
+    // modp and its commitment (AMB-51: dhhashes, or dhkeys with 3 messages,
+    // follow the <option/>s).
     let modp_field = form.field(MODP);
     let mut group_choice: Option<(ModpGroup, String, Vec<u8>)> = None;
     if let Some(field) = modp_field {
         let option_values: Vec<&str> = field.options.iter().map(|o| o.value.as_str()).collect();
         let hashes = form
-            .field(DHHASHES)
+            .field(commitments_var)
             .map(|f| f.values.clone())
             .unwrap_or_default();
         let default_ok = field
@@ -180,7 +215,7 @@ pub(crate) fn evaluate(
         if !default_ok {
             bad.push(MODP);
         } else if hashes.len() != option_values.len() {
-            bad.push(DHHASHES);
+            bad.push(commitments_var);
         } else {
             for token in ranked(field) {
                 let Ok(group) = ModpGroup::from_name(token) else {
@@ -190,16 +225,19 @@ pub(crate) fn evaluate(
                     continue;
                 }
                 let index = option_values.iter().position(|o| *o == token);
-                let he = index.and_then(|i| hashes.get(i)).and_then(|h| unb64(h, 32));
+                let max = if three_message { 1024 } else { 32 };
+                let he = index
+                    .and_then(|i| hashes.get(i))
+                    .and_then(|h| unb64(h, max));
                 match he {
-                    Some(he) if he.len() == 32 => {
+                    Some(he) if he.len() == 32 || three_message => {
                         group_choice = Some((group, token.to_owned(), he))
                     }
-                    _ => bad.push(DHHASHES),
+                    _ => bad.push(commitments_var),
                 }
                 break;
             }
-            if group_choice.is_none() && !bad.contains(&DHHASHES) {
+            if group_choice.is_none() && !bad.contains(&commitments_var) {
                 bad.push(MODP);
             }
         }
@@ -223,26 +261,33 @@ pub(crate) fn evaluate(
     let compression = choose(COMPRESS, "none", &|v| {
         CompressionAlgorithm::from_name(v).is_ok_and(|c| config.compression.contains(&c))
     });
-    let sas = choose(SAS_ALGS, "sas28x5", &|v| {
-        SasAlgorithm::from_name(v).is_ok_and(|s| config.sas.contains(&s))
-    });
-    let init_pubkey = choose(INIT_PUBKEY, "none", &|v| v == "none");
-    let resp_pubkey = choose(RESP_PUBKEY, "none", &|v| v == "none");
+    // A 3-message offer has no sas_algs (there is no SAS); answer one if sent.
+    let sas = match (three_message, options(SAS_ALGS)) {
+        (true, None) => Some(String::new()),
+        _ => choose(SAS_ALGS, "sas28x5", &|v| {
+            SasAlgorithm::from_name(v).is_ok_and(|s| config.sas.contains(&s))
+        }),
+    };
+    let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
+    let config: &Config = ctx.config;
     let ver = options(VER).and_then(|values| {
         values
             .into_iter()
             .find(|v| *v == VERSION)
             .map(str::to_owned)
     });
-    let stanzas: Vec<String> = options(STANZAS)
-        .map(|values| {
-            values
-                .into_iter()
-                .filter(|v| *v == "message")
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    // ESN-12, AMB-29: every offered kind we accept, in the offer's order.
+    let mut stanza_kinds: Vec<StanzaKind> = Vec::new();
+    for kind in options(STANZAS)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(StanzaKind::from_name)
+    {
+        if config.stanzas.contains(&kind) && !stanza_kinds.contains(&kind) {
+            stanza_kinds.push(kind);
+        }
+    }
+    let stanzas: Vec<String> = stanza_kinds.iter().map(|k| k.name().to_owned()).collect();
     let rekey_freq = match form.field(REKEY_FREQ) {
         None => Some(MAX_REKEY_FREQ),
         Some(_) => single(form, REKEY_FREQ)
@@ -258,8 +303,6 @@ pub(crate) fn evaluate(
         (hash.is_some(), HASH_ALGS),
         (compression.is_some(), COMPRESS),
         (sas.is_some(), SAS_ALGS),
-        (init_pubkey.is_some(), INIT_PUBKEY),
-        (resp_pubkey.is_some(), RESP_PUBKEY),
         (ver.is_some(), VER),
         (!stanzas.is_empty(), STANZAS),
         (rekey_freq.is_some(), REKEY_FREQ),
@@ -283,6 +326,7 @@ pub(crate) fn evaluate(
             .and_then(|c| CompressionAlgorithm::from_name(c).ok()),
         rekey_freq,
         n_a,
+        pubkeys,
     );
     let (
         Some(logging),
@@ -293,6 +337,7 @@ pub(crate) fn evaluate(
         Some(compression_alg),
         Some(rekey_freq),
         Some(n_a),
+        Some(pubkeys),
     ) = parsed
     else {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
@@ -302,6 +347,13 @@ pub(crate) fn evaluate(
     }
     if esession_crypto::kdf::check_hash_covers_cipher(hash_alg, cipher_alg).is_err() {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[HASH_ALGS]));
+    }
+    // ESN-12: with 3 messages, 1 < e < p-1, else feature-not-implemented.
+    if three_message && DhPublicValue::from_bytes(group, &he).is_err() {
+        return Err(Refusal::new(
+            ErrorCondition::FeatureNotImplemented,
+            &[DHKEYS],
+        ));
     }
     let form_a = try_normalize_form_content(x, &[])
         .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
@@ -325,11 +377,14 @@ pub(crate) fn evaluate(
             COMPRESS => compression.clone().map(|v| vec![v]),
             SAS_ALGS => sas.clone().map(|v| vec![v]),
             STANZAS => Some(stanzas.clone()),
-            INIT_PUBKEY | RESP_PUBKEY => Some(vec!["none".to_owned()]),
+            INIT_PUBKEY => Some(vec![pubkeys.init.value().to_owned()]),
+            RESP_PUBKEY => Some(vec![pubkeys.resp.value().to_owned()]),
+            SIGN_ALGS => pubkeys.sign_token.clone().map(|v| vec![v]),
             VER => Some(vec![VERSION.to_owned()]),
             REKEY_FREQ => Some(vec![rekey_freq.to_string()]),
             MY_NONCE => Some(Vec::new()), // filled with N_B by `answer`
             DHHASHES => Some(Vec::new()), // replaced by dhkeys (ESN-14)
+            DHKEYS => Some(Vec::new()),   // Bob's d replaces Alice's e (ESN-14)
             _ => None,
         };
         if let Some(values) = answer {
@@ -350,10 +405,106 @@ pub(crate) fn evaluate(
             compression: compression_alg,
             logging,
             disclosure,
+            three_message,
+            init_pubkey: pubkeys.init,
+            resp_pubkey: pubkeys.resp,
+            sign_alg: pubkeys.sign_alg,
+            stanzas: stanza_kinds,
         },
         choices,
         rekey_freq,
     })))
+}
+
+/// Bob's identification choices (ESN-14, ESN-17).
+struct PubkeyChoice {
+    init: PubkeyMethod,
+    resp: PubkeyMethod,
+    sign_alg: Option<SignatureAlgorithm>,
+    /// The `sign_algs` value to answer, as Alice spelled it.
+    sign_token: Option<String>,
+}
+
+/// Chooses `init_pubkey` (what Bob demands from Alice, his preference among her
+/// options), `resp_pubkey` (how Bob identifies, Alice's preference among what
+/// he can do) and `sign_algs`. A 3-message offer must not offer `none` (ESN-03).
+/// Unusable fields are added to `bad`.
+fn choose_pubkeys(
+    ctx: &mut Context<'_>,
+    from: &str,
+    form: &DataForm,
+    three_message: bool,
+    bad: &mut Vec<&'static str>,
+) -> Option<PubkeyChoice> {
+    let config: &Config = ctx.config;
+    let offered = |var: &str| -> Vec<Option<PubkeyMethod>> {
+        match form.field(var) {
+            Some(field) => ranked(field)
+                .into_iter()
+                .map(PubkeyMethod::from_value)
+                .collect(),
+            None => vec![Some(PubkeyMethod::None)],
+        }
+    };
+    let (init_offer, resp_offer) = (offered(INIT_PUBKEY), offered(RESP_PUBKEY));
+    let algs: Vec<(String, SignatureAlgorithm)> = form
+        .field(SIGN_ALGS)
+        .map(|field| {
+            ranked(field)
+                .into_iter()
+                .filter_map(|v| {
+                    SignatureAlgorithm::from_uri(v)
+                        .ok()
+                        .filter(|a| config.sign_algs.contains(a))
+                        .map(|a| (v.to_owned(), a))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let signing = algs
+        .iter()
+        .find(|(_, a)| config.signing_key(*a).is_some())
+        .cloned();
+    let have_key = have_peer_key(ctx, from);
+    let config: &Config = ctx.config;
+    let init = peer_methods(config, have_key)
+        .into_iter()
+        .filter(|m| !(three_message && *m == PubkeyMethod::None))
+        .find(|m| init_offer.contains(&Some(*m)));
+    let resp = resp_offer.iter().flatten().copied().find(|m| match m {
+        PubkeyMethod::None => !three_message && config.own_identification.contains(m),
+        _ => config.own_identification.contains(m) && signing.is_some(),
+    });
+    let mut ok = true;
+    for (choice, list, var) in [
+        (init, &init_offer, INIT_PUBKEY),
+        (resp, &resp_offer, RESP_PUBKEY),
+    ] {
+        // ESN-03: `none` must not be offered with 3 messages.
+        let none_offered = three_message && list.contains(&Some(PubkeyMethod::None));
+        if choice.is_none() || none_offered {
+            bad.push(var);
+            ok = false;
+        }
+    }
+    let (init, resp) = (init?, resp?);
+    let (sign_token, sign_alg) = match (resp, init, &signing, algs.first()) {
+        (PubkeyMethod::Key | PubkeyMethod::Hash, _, Some((t, a)), _) => (Some(t.clone()), Some(*a)),
+        (PubkeyMethod::None, PubkeyMethod::Key | PubkeyMethod::Hash, _, Some((t, a))) => {
+            (Some(t.clone()), Some(*a))
+        }
+        (PubkeyMethod::None, PubkeyMethod::None, _, first) => (first.map(|(t, _)| t.clone()), None),
+        _ => {
+            bad.push(SIGN_ALGS);
+            return None;
+        }
+    };
+    ok.then_some(PubkeyChoice {
+        init,
+        resp,
+        sign_alg,
+        sign_token,
+    })
 }
 
 /// ESN-11: accept a plain stanza session with the offered `security`.
@@ -399,7 +550,8 @@ impl EvaluatedOffer {
         &self.form
     }
 
-    /// Message 2 (ESN-13/14): N_B, C_A, y, d and the answer form.
+    /// Message 2 (ESN-13/14): N_B, C_A, y, d and the answer form; with 3
+    /// messages also K, the keys and Bob's identity (ESN-15..24).
     pub(crate) fn answer(
         self,
         ctx: &mut Context<'_>,
@@ -418,7 +570,7 @@ impl EvaluatedOffer {
         for (var, values) in self.choices {
             let field = match var.as_str() {
                 MY_NONCE => Field::untyped(MY_NONCE, vec![b64(&n_b)]),
-                DHHASHES => Field::untyped(DHKEYS, vec![b64(&d)]),
+                DHHASHES | DHKEYS => Field::untyped(DHKEYS, vec![b64(&d)]),
                 _ => Field::untyped(&var, values),
             };
             answer = answer.with_field(field);
@@ -426,41 +578,112 @@ impl EvaluatedOffer {
         answer = answer
             .with_field(Field::untyped(NONCE, vec![b64(&self.n_a)]))
             .with_field(Field::untyped(COUNTER, vec![b64(&c_a.to_bytes())]));
-        let x = Element::from(&answer);
-        let form_b = try_normalize_form_content(&x, &[]).map_err(|_| Refusal::crypto())?;
+        let form_b = try_normalize_form_content(&Element::from(&answer), &[])
+            .map_err(|_| Refusal::crypto())?;
+        let agreed = self.agreed;
+        let flow = if agreed.three_message {
+            // ESN-13: K = HASH(MPI(e^y mod p)) (e was range-checked in `evaluate`).
+            let e = DhPublicValue::from_bytes(agreed.group, &self.he)
+                .map_err(|_| Refusal::new(ErrorCondition::FeatureNotImplemented, &[DHKEYS]))?;
+            // y stays for XEP-0200 rekeying (ENC-18: Alice's first <key/> uses it).
+            let raw = y.agree_keeping(&e).map_err(|_| Refusal::crypto())?;
+            let k = negotiation_secret(agreed.hash, &raw);
+            drop(raw);
+            let keys = SessionKeys::derive(agreed.hash, agreed.cipher, &k)
+                .map_err(|_| Refusal::crypto())?;
+            drop(k);
+            // ESN-17..24: Bob's identity, appended before sending (ESN-15, ESN-23).
+            let proof = own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg)
+                .ok_or_else(Refusal::crypto)?;
+            let mut c_b = c_a.flip_top_bit();
+            let responder = IdentityKeys {
+                cipher: agreed.cipher,
+                hash: agreed.hash,
+                kc: &keys.responder.cipher,
+                km: &keys.responder.mac,
+                ks: &keys.responder.sigma,
+            };
+            let sealed = sigma::seal(
+                &responder,
+                &mut c_b,
+                &Transcript {
+                    head: &[&self.n_a, &n_b, &d],
+                    tail: &[&form_b],
+                },
+                proof,
+            )?;
+            answer = answer
+                .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
+                .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
+            Flow::Three(Box::new(ThreeFlow {
+                keys,
+                e: e.to_mpi().to_vec(),
+                c_b,
+                y,
+                e_value: e,
+            }))
+        } else {
+            Flow::Four { y, he: self.he }
+        };
         let mut stanza = message(&self.peer, ctx.config.own_jid.as_deref(), None);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.thread));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
-        feature.append_child(x);
+        feature.append_child(Element::from(&answer));
         stanza.append_child(feature);
         Ok((
             AwaitingAccept {
                 peer: self.peer,
                 thread: self.thread,
-                agreed: self.agreed,
+                agreed,
                 n_a: self.n_a,
                 n_b,
-                y,
                 d,
-                he: self.he,
                 c_a,
                 form_a: self.form_a,
                 form_b,
                 rekey_freq: self.rekey_freq,
+                flow,
             },
             stanza,
         ))
     }
 }
 
+/// ESN-27/32: verifies the peer's identity proof, turning an unknown
+/// fingerprint into an alert (ESN-27: terminate).
+pub(crate) fn open_identity(
+    ctx: &mut Context<'_>,
+    keys: &IdentityKeys<'_>,
+    counter: &mut Counter,
+    transcript: &Transcript<'_>,
+    (method, algorithm): (PubkeyMethod, Option<SignatureAlgorithm>),
+    identity: &[u8],
+    m: &[u8],
+) -> Result<Option<esession_wire::keyvalue::KeyValue>, Refusal> {
+    let candidates = hash_candidates(ctx, method);
+    let expect = Expect {
+        method,
+        algorithm,
+        candidates: &candidates,
+    };
+    sigma::open(keys, counter, transcript, &expect, identity, m).map_err(|e| {
+        if let OpenError::UnknownFingerprint(fingerprint) = e {
+            ctx.alerts
+                .push(crate::event::SecurityAlert::UnknownKeyFingerprint { fingerprint });
+        }
+        Refusal::crypto()
+    })
+}
+
 impl AwaitingAccept {
-    /// Message 3 -> message 4 (ESN-31..41).
+    /// Message 3: with 4 messages -> message 4 (ESN-31..41); with 3 messages
+    /// the negotiation ends here (ESN-32).
     pub(crate) fn on_accept(
         self,
         ctx: &mut Context<'_>,
         x: &Element,
         form: &DataForm,
-    ) -> Result<(EstablishedSession, Element, SessionInfo), StepError> {
+    ) -> Result<Accepted, StepError> {
         if form.form_type_value() != Some(ns::SSN) {
             return Err(Refusal::crypto().into());
         }
@@ -472,12 +695,122 @@ impl AwaitingAccept {
             (FormKind::Result, Some(Ok(true))) => {}
             _ => return Err(Refusal::crypto().into()),
         }
+        match self.flow {
+            Flow::Three(_) => self.on_accept_three(ctx, x, form),
+            Flow::Four { .. } => self.on_accept_four(ctx, x, form),
+        }
+    }
+
+    /// ESN-29, ESN-32 (3 messages): Alice's identity completes the negotiation.
+    fn on_accept_three(
+        self,
+        ctx: &mut Context<'_>,
+        x: &Element,
+        form: &DataForm,
+    ) -> Result<Accepted, StepError> {
+        let Flow::Three(three) = self.flow else {
+            return Err(Refusal::crypto().into());
+        };
+        let ThreeFlow {
+            keys,
+            e,
+            c_b,
+            y,
+            e_value,
+        } = *three;
+        let agreed = self.agreed;
+        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
+        let (Some(nonce), Some(identity), Some(m_a)) = (
+            value(NONCE, MAX_NONCE_LEN),
+            value(IDENTITY, MAX_IDENTITY_LEN),
+            value(MAC, 64),
+        ) else {
+            return Err(Refusal::crypto().into());
+        };
+        if !ct_eq(&nonce, &self.n_b) {
+            return Err(Refusal::crypto().into());
+        }
+        let terminate = match form.field("terminate").map(|f| f.as_bool()) {
+            None | Some(Ok(false)) => false,
+            Some(Ok(true)) => true,
+            Some(Err(_)) => return Err(Refusal::crypto().into()),
+        };
+        let form_a2 =
+            try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let mut c_a = self.c_a;
+        let initiator = IdentityKeys {
+            cipher: agreed.cipher,
+            hash: agreed.hash,
+            kc: &keys.initiator.cipher,
+            km: &keys.initiator.mac,
+            ks: &keys.initiator.sigma,
+        };
+        let proven = open_identity(
+            ctx,
+            &initiator,
+            &mut c_a,
+            &Transcript {
+                head: &[&self.n_b, &self.n_a, &e],
+                tail: &[&self.form_a, &form_a2],
+            },
+            (agreed.init_pubkey, agreed.sign_alg),
+            &identity,
+            &m_a,
+        )?;
+        let peer_key = judge_peer_key(ctx, &self.peer, proven)?;
+        let info = session_info(ctx, &agreed, String::new(), peer_key, false);
+        let send = Direction::new(
+            agreed.cipher,
+            agreed.hash,
+            &keys.responder.cipher,
+            &keys.responder.mac,
+            c_b,
+        )
+        .map_err(Refusal::from)?;
+        let receive = Direction::new(
+            agreed.cipher,
+            agreed.hash,
+            &keys.initiator.cipher,
+            &keys.initiator.mac,
+            c_a,
+        )
+        .map_err(Refusal::from)?;
+        let session = EstablishedSession::new(SessionSetup {
+            id: SessionId {
+                peer: self.peer,
+                thread: self.thread,
+            },
+            info: info.clone(),
+            own_jid: ctx.config.own_jid.clone(),
+            send,
+            receive,
+            rekey: RekeySetup::new(ctx.config, ctx.clock, self.rekey_freq, y, e_value),
+            pad_to_multiple: ctx.config.pad_to_multiple,
+            max_plaintext_len: ctx.config.max_plaintext_len,
+            unconfirmed_secret: None,
+            pending_retained_claim: None,
+        });
+        Ok(Accepted {
+            session,
+            reply: None,
+            info,
+            terminate,
+        })
+    }
+
+    /// Message 3 -> message 4 (ESN-31..41).
+    fn on_accept_four(
+        self,
+        ctx: &mut Context<'_>,
+        x: &Element,
+        form: &DataForm,
+    ) -> Result<Accepted, StepError> {
         let hash = self.agreed.hash;
         let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
         let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) = (
             value(NONCE, MAX_NONCE_LEN),
             value(DHKEYS, 1024),
-            value(IDENTITY, 4096),
+            value(IDENTITY, MAX_IDENTITY_LEN),
             value(MAC, 64),
         ) else {
             return Err(Refusal::crypto().into());
@@ -489,15 +822,17 @@ impl AwaitingAccept {
         if !ct_eq(&nonce, &self.n_b) {
             return Err(Refusal::crypto().into());
         }
+        let Flow::Four { y, he } = self.flow else {
+            return Err(Refusal::crypto().into());
+        };
         // ESN-31: the commitment and the range of e.
         let e = DhPublicValue::from_bytes(self.agreed.group, &e_bytes)
             .map_err(|_| Refusal::crypto())?;
-        if !ct_eq(&e.commitment(), &self.he) {
+        if !ct_eq(&e.commitment(), &he) {
             return Err(Refusal::crypto().into());
         }
         let e_mpi = e.to_mpi().to_vec();
         let Self {
-            y,
             agreed,
             n_a,
             n_b,
@@ -528,13 +863,19 @@ impl AwaitingAccept {
             km: &provisional.initiator.mac,
             ks: &provisional.initiator.sigma,
         };
-        sigma::open(
+        let proven = open_identity(
+            ctx,
             &initiator,
             &mut c_a_after,
-            &[&n_b, &n_a, &e_mpi, &form_a, &form_a2],
+            &Transcript {
+                head: &[&n_b, &n_a, &e_mpi],
+                tail: &[&form_a, &form_a2],
+            },
+            (agreed.init_pubkey, agreed.sign_alg),
             &identity,
             &m_a,
         )?;
+        let peer_key = judge_peer_key(ctx, &peer, proven)?;
         let sas = sas28x5(hash, &m_a, &form_b);
 
         // ESN-35: a retained secret of one of Alice's clients.
@@ -589,10 +930,16 @@ impl AwaitingAccept {
             km: &keys.responder.mac,
             ks: &keys.responder.sigma,
         };
+        let proof = own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg)
+            .ok_or_else(Refusal::crypto)?;
         let sealed = sigma::seal(
             &responder,
             &mut c_b_after,
-            &[&n_a, &n_b, &d, &form_b, &form_b2],
+            &Transcript {
+                head: &[&n_a, &n_b, &d],
+                tail: &[&form_b, &form_b2],
+            },
+            proof,
         )?;
         final_form = final_form
             .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
@@ -612,20 +959,8 @@ impl AwaitingAccept {
         // The rshash match is only a claim until Alice's first stanza proves
         // she holds K_final (AMB-57): an attacker can replay an old N_A and
         // rshashes. Until then the session is reported as not authenticated.
-        let info = SessionInfo {
-            sas,
-            authenticated_by_retained_secret: false,
-            retained_chain_verified: false,
-            other_secret_used: other.is_some(),
-            sas_reminder: true,
-            logging: agreed.logging,
-            disclosure: agreed.disclosure,
-            group: agreed.group,
-            cipher: agreed.cipher,
-            hash,
-            compression: agreed.compression,
-            we_initiated: false,
-        };
+        let mut info = session_info(ctx, &agreed, sas, peer_key, false);
+        info.other_secret_used = other.is_some();
         let send = Direction::new(
             agreed.cipher,
             hash,
@@ -654,6 +989,49 @@ impl AwaitingAccept {
             unconfirmed_secret: Some((peer_bare, client)),
             pending_retained_claim: matched.as_ref().map(|m| m.verified),
         });
-        Ok((session, stanza, info))
+        Ok(Accepted {
+            session,
+            reply: Some(stanza),
+            info,
+            terminate: false,
+        })
+    }
+}
+
+/// What was agreed, for the application; retained-secret facts start false
+/// (the caller or the session fills them in). The SAS reminder is off only
+/// once the peer is authenticated by a key the user verified (ESN-34).
+pub(crate) fn session_info(
+    ctx: &Context<'_>,
+    agreed: &Agreed,
+    sas: String,
+    peer_key: Option<crate::event::PeerKeyInfo>,
+    we_initiated: bool,
+) -> SessionInfo {
+    let (own, peer) = if we_initiated {
+        (agreed.init_pubkey, agreed.resp_pubkey)
+    } else {
+        (agreed.resp_pubkey, agreed.init_pubkey)
+    };
+    let key_verified = peer_key.as_ref().is_some_and(|k| k.verified);
+    SessionInfo {
+        sas,
+        authenticated_by_retained_secret: false,
+        retained_chain_verified: false,
+        other_secret_used: false,
+        sas_reminder: !agreed.three_message && !key_verified,
+        logging: agreed.logging,
+        disclosure: agreed.disclosure,
+        group: agreed.group,
+        cipher: agreed.cipher,
+        hash: agreed.hash,
+        compression: agreed.compression,
+        stanzas: agreed.stanzas.clone(),
+        we_initiated,
+        three_message: agreed.three_message,
+        peer_identification: peer,
+        own_identification: own,
+        peer_key,
+        key_alerts: ctx.alerts.clone(),
     }
 }

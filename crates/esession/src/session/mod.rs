@@ -3,11 +3,30 @@
 //! Only [`EstablishedSession`] holds stanza keys, so only an established
 //! session can encrypt (style practice 3). Sending: the stanza's children other
 //! than `<thread/>`, `<amp/>` and `<error/>` are serialized, compressed, CTR-
-//! encrypted and MACed into one `<c/>` (ENC-02..10). Receiving: the MAC is
-//! verified in constant time before anything is decrypted (ENC-12); any
-//! failure ends the session and nothing is delivered. Rekeying and the
-//! publication of expired MAC keys live in [`rekey`] (ENC-08, ENC-11, ENC-14..20).
+//! encrypted and MACed into one `<c/>` (ENC-02..10); presence and iq live in
+//! [`kinds`] (an iq or presence error may carry a second `<c/>` inside its
+//! `<error/>`, ENC-03). Receiving: the MAC is verified in constant time before
+//! anything is decrypted (ENC-12); any failure ends the session and nothing is
+//! delivered. Rekeying and the publication of expired MAC keys live in
+//! [`rekey`] (ENC-08, ENC-11, ENC-14..20).
+//!
+//! Every stanza, whatever its kind and however many `<c/>` it carries, goes
+//! through one sending path (`seal_parts`, then `emit`) and one receiving
+//! path (`unseal_content` for each `<c/>`, then `accept_key` and
+//! `commit_receive` once), so key sets, block counts, `<new/>`, `<key/>` and
+//! `<old/>` are handled alike for all of them.
+//!
+//! ENC-03 with ENC-08/11/16 [IMPL] (proposed AMB-63): a stanza with two `<c/>`
+//! (a type='error' presence or iq) is one unit under one key set. The sender
+//! puts the same `<new/>` in both, `<key/>` and `<old/>` only in the top-level
+//! `<c/>`, and its `<key/>` takes effect after the whole stanza (ENC-16: the
+//! `<key/>` stanza is protected by the old keys). The receiver verifies both
+//! `<c/>` before anything is committed, and refuses (ending the session) a
+//! stanza whose `<c/>` chose different key sets or whose inner `<c/>` carries
+//! `<key/>`: either could be read only by guessing.
 
+pub(crate) mod control;
+pub(crate) mod kinds;
 pub(crate) mod rekey;
 
 use std::num::NonZeroU32;
@@ -25,7 +44,7 @@ use crate::event::{SessionId, SessionInfo};
 use crate::random::{RandomPurpose, Randomness};
 use crate::stanza::{message, set_attr, text_child};
 pub(crate) use rekey::RekeySetup;
-use rekey::{KeyRing, PreparedRekey, StanzaKeys};
+use rekey::{AcceptedKey, KeyRing, PreparedRekey, StanzaKeys};
 
 /// One direction's keys and counter.
 pub(crate) struct Direction {
@@ -57,6 +76,10 @@ enum Purpose {
     Content,
     /// A rekey-only stanza (ENC-10); the caller checked it is allowed.
     Rekey,
+    /// Content bundled with a 3-message completion (ESN-29, AMB-44): never
+    /// with `<key/>` and never after a rekey-only stanza (there is only one
+    /// stanza); it must fit under the fresh keys' block limit.
+    Bundled,
     /// The terminate form: never with `<key/>`.
     Terminate,
     /// The terminate acknowledgement: never with `<key/>`.
@@ -77,8 +100,9 @@ pub(crate) enum OpenFailure {
     /// Not authenticated under the current keys (MAC mismatch or an unusable
     /// `<c/>`): nothing about the session changed.
     Unauthenticated,
-    /// Authenticated but unusable (a `<key/>` outside 1 < e < p-1, bad
-    /// plaintext): the session is out of step and must end (ENC-13, ENC-18).
+    /// Authenticated but unusable (a `<key/>` outside 1 < e < p-1, `<c/>`
+    /// of one stanza under different key sets, bad plaintext): the session is
+    /// out of step and must end (ENC-13, ENC-18).
     Invalid,
 }
 
@@ -145,7 +169,9 @@ pub(crate) struct SessionSetup {
 
 impl EstablishedSession {
     pub(crate) fn new(setup: SessionSetup) -> Self {
-        let we_initiated = setup.info.we_initiated;
+        // With 3 messages there is no message 4: Alice's identity proved the
+        // session keys to the responder.
+        let peer_proven = setup.info.we_initiated || setup.info.three_message;
         let mut template = message(&setup.id.peer, setup.own_jid.as_deref(), None);
         template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
         Self {
@@ -170,7 +196,7 @@ impl EstablishedSession {
             pending_retained_claim: setup.pending_retained_claim,
             // The initiator verified the responder's message 4 under the final
             // keys (AMB-57); only the responder waits for the peer's first stanza.
-            peer_proven: we_initiated,
+            peer_proven,
         }
     }
 
@@ -196,7 +222,7 @@ impl EstablishedSession {
         let verified = self.pending_retained_claim.take()?;
         self.info.authenticated_by_retained_secret = true;
         self.info.retained_chain_verified = verified;
-        self.info.sas_reminder = !verified;
+        self.info.sas_reminder = self.info.sas_reminder && !verified;
         Some(verified)
     }
 
@@ -216,6 +242,31 @@ impl EstablishedSession {
     pub(crate) fn seal_message(
         &mut self,
         plain: &Element,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<Vec<Element>, Error> {
+        self.seal_message_as(plain, Purpose::Content, rng, now)
+    }
+
+    /// `plain` sealed as content bundled with a 3-message completion (ESN-29,
+    /// AMB-44): one stanza, never with `<key/>`, counted under the fresh keys
+    /// like any other; [`Error::InvalidInput`] if it would not fit under the
+    /// block limit.
+    pub(crate) fn seal_bundled(
+        &mut self,
+        plain: &Element,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<Element, Error> {
+        self.seal_message_as(plain, Purpose::Bundled, rng, now)?
+            .pop()
+            .ok_or(Error::InvalidInput("nothing to seal"))
+    }
+
+    fn seal_message_as(
+        &mut self,
+        plain: &Element,
+        purpose: Purpose,
         rng: &mut dyn Randomness,
         now: u64,
     ) -> Result<Vec<Element>, Error> {
@@ -246,7 +297,7 @@ impl EstablishedSession {
         }
         let amp = amp.unwrap_or_else(online_amp_rule);
         let kind = plain.attr("type");
-        let mut stanzas = self.seal(content, kind, Some(amp), Purpose::Content, rng, now)?;
+        let mut stanzas = self.seal(content, kind, Some(amp), purpose, rng, now)?;
         if let Some(stanza) = stanzas.last_mut() {
             for child in clear {
                 stanza.append_child(child);
@@ -346,25 +397,56 @@ impl EstablishedSession {
             .ok_or(Error::InvalidInput("nothing to seal"))
     }
 
-    /// Everything that can fail happens before the compressor or any key or
-    /// counter changes (practice 12); then [`Self::emit`] cannot fail.
+    /// One message stanza from the template around one `<c/>` (ENC-01..10),
+    /// preceded by a rekey-only stanza when the block limit demands it.
     fn seal(
         &mut self,
-        mut content: String,
+        content: String,
         kind: Option<&str>,
         amp: Option<Element>,
         purpose: Purpose,
         rng: &mut dyn Randomness,
         now: u64,
     ) -> Result<Vec<Element>, Error> {
+        let sealed = self.seal_parts(vec![content], purpose, rng, now)?;
+        let mut stanzas = sealed.before;
+        let mut amp = amp;
+        for c in sealed.parts {
+            let stanza = self.wrap(c, kind, amp.take());
+            stanzas.push(stanza);
+        }
+        Ok(stanzas)
+    }
+
+    /// Seals the contents of ONE stanza, one `<c/>` each, counters in the
+    /// given order (ENC-03: document order), under one key set (see the
+    /// module docs). This is the only sending path: every stanza kind and
+    /// purpose goes through the block accounting, `<new/>`, `<old/>` and the
+    /// automatic rekey here (ENC-08, ENC-14..20, AMB-28).
+    ///
+    /// Everything that can fail happens before any key or counter changes
+    /// (practice 12); then [`Self::emit`] cannot fail.
+    fn seal_parts(
+        &mut self,
+        mut parts: Vec<String>,
+        purpose: Purpose,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<SealedParts, Error> {
         self.keys.expire(now);
         if let Some(multiple) = self.pad_to_multiple.filter(|m| *m > 1) {
-            pad_with_whitespace(&mut content, multiple, rng);
+            for part in &mut parts {
+                pad_with_whitespace(part, multiple, rng);
+            }
         }
         // ENC-19, AMB-28: a stanza that would reach the block limit goes under
         // fresh keys (a rekey-only stanza first), or not at all.
-        let bound = self.block_bound(content.len());
-        let rekey_first = purpose == Purpose::Content && !self.keys.fits(bound);
+        let bound = parts
+            .iter()
+            .map(|p| self.block_bound(p.len()))
+            .fold(0u64, u64::saturating_add);
+        let fits = self.keys.fits(bound);
+        let rekey_first = purpose == Purpose::Content && !fits;
         if rekey_first {
             if !self.keys.may_rekey() {
                 return Err(Error::KeysExhausted);
@@ -375,10 +457,15 @@ impl EstablishedSession {
                 ));
             }
         }
+        if purpose == Purpose::Bundled && !fits {
+            return Err(Error::InvalidInput(
+                "stanza too large for the rekey block limit",
+            ));
+        }
         let piggy_back = match purpose {
             Purpose::Rekey => true,
             Purpose::Content => !rekey_first && self.keys.auto_rekey_due(now),
-            Purpose::Terminate | Purpose::TerminateAck => false,
+            Purpose::Bundled | Purpose::Terminate | Purpose::TerminateAck => false,
         };
         let first = if rekey_first {
             Some(self.keys.prepare_rekey(rng)?)
@@ -390,21 +477,26 @@ impl EstablishedSession {
         } else {
             None
         };
-        let data = if content.is_empty() {
-            None
-        } else {
-            Some(
-                self.compressor
-                    .compress_owned(content.into_bytes())
-                    .map_err(|_| Error::InvalidInput("compression failed"))?,
-            )
-        };
-        let mut stanzas = Vec::with_capacity(2);
-        if let Some(prepared) = first {
-            stanzas.push(self.emit(None, None, Some(online_amp_rule()), Some(prepared), now));
+        let mut data = Vec::with_capacity(parts.len());
+        for part in parts {
+            data.push(if part.is_empty() {
+                None
+            } else {
+                Some(
+                    self.compressor
+                        .compress_owned(part.into_bytes())
+                        .map_err(|_| Error::InvalidInput("compression failed"))?,
+                )
+            });
         }
-        stanzas.push(self.emit(data, kind, amp, rekey, now));
-        Ok(stanzas)
+        let mut before = Vec::new();
+        if let Some(prepared) = first {
+            for c in self.emit(vec![None], Some(prepared), now) {
+                before.push(self.wrap(c, None, Some(online_amp_rule())));
+            }
+        }
+        let parts = self.emit(data, rekey, now);
+        Ok(SealedParts { before, parts })
     }
 
     /// Upper bound of the blocks content of `len` bytes takes (AMB-09; ENC-10:
@@ -421,51 +513,61 @@ impl EstablishedSession {
         u64::try_from(bound.div_ceil(16)).unwrap_or(u64::MAX)
     }
 
-    /// Encrypts, MACs and commits one stanza (ENC-06..10, ENC-16, ENC-20).
+    /// Encrypts, MACs and commits the `<c/>` of one stanza, in order
+    /// (ENC-06..10, ENC-16, ENC-20). All of them carry the same `<new/>`; only
+    /// the first (the top-level one) carries `<key/>` and `<old/>`; the keys
+    /// change after the last (module docs, proposed AMB-63).
     fn emit(
         &mut self,
-        data: Option<Vec<u8>>,
-        kind: Option<&str>,
-        amp: Option<Element>,
+        data: Vec<Option<Vec<u8>>>,
         rekey: Option<PreparedRekey>,
         now: u64,
-    ) -> Element {
-        let before = self.send_counter;
-        let mut counter = before;
-        let data = match data {
-            // ENC-10: no <data/>, the counter still advances by one.
-            None => {
-                counter.advance(1);
-                None
-            }
-            Some(mut bytes) => {
-                self.keys.send.cipher.apply(&mut counter, &mut bytes);
-                Some(bytes)
-            }
-        };
-        // ENC-16: the <key/> stanza is still protected by the old keys.
-        let encrypted = EncryptedContent {
-            data,
-            key: rekey.as_ref().map(|r| r.public.clone()),
-            new: NonZeroU32::new(self.keys.new_count()),
-            old: self.keys.take_old(),
-            mac: Vec::new(),
-        };
-        let mac_key = &self.keys.send.mac;
-        let c = encrypted.seal_with(|m_content| mac_key.compute(&[m_content, &before.to_bytes()]));
+    ) -> Vec<Element> {
+        let start = self.send_counter;
+        let mut counter = start;
+        let new = NonZeroU32::new(self.keys.new_count());
+        let mut key = rekey.as_ref().map(|r| r.public.clone());
+        let mut old = self.keys.take_old();
+        let mut sealed = Vec::with_capacity(data.len());
+        for bytes in data {
+            let before = counter;
+            let data = match bytes {
+                // ENC-10: no <data/>, the counter still advances by one.
+                None => {
+                    counter.advance(1);
+                    None
+                }
+                Some(mut bytes) => {
+                    self.keys.send.cipher.apply(&mut counter, &mut bytes);
+                    Some(bytes)
+                }
+            };
+            // ENC-16: the <key/> stanza is still protected by the old keys.
+            let encrypted = EncryptedContent {
+                data,
+                key: key.take(),
+                new,
+                old: core::mem::take(&mut old),
+                mac: Vec::new(),
+            };
+            let mac_key = &self.keys.send.mac;
+            sealed.push(
+                encrypted.seal_with(|m_content| mac_key.compute(&[m_content, &before.to_bytes()])),
+            );
+        }
         self.send_counter = counter;
         self.keys
-            .commit_sent(blocks_between(before, counter), rekey, now);
+            .commit_sent(blocks_between(start, counter), rekey, now);
+        sealed
+    }
 
-        // The addressing and thread are the same for every stanza: clone them.
-        let mut stanza = match kind {
-            None => self.template.clone(),
-            Some(kind) => {
-                let mut with_type = self.template.clone();
-                set_attr(&mut with_type, "type", kind);
-                with_type
-            }
-        };
+    /// A message stanza of this session around `c`: the addressing and thread
+    /// are the same for every stanza, so they are cloned from the template.
+    fn wrap(&self, c: Element, kind: Option<&str>, amp: Option<Element>) -> Element {
+        let mut stanza = self.template.clone();
+        if let Some(kind) = kind {
+            set_attr(&mut stanza, "type", kind);
+        }
         stanza.append_child(c);
         if let Some(amp) = amp {
             stanza.append_child(amp);
@@ -473,12 +575,12 @@ impl EstablishedSession {
         stanza
     }
 
-    /// Verifies, decrypts and parses an incoming stanza of this session
+    /// Verifies, decrypts and parses an incoming message of this session
     /// (ENC-03, ENC-11..13, ENC-18). Nothing of a failed stanza may be
     /// delivered, and it changes nothing; [`OpenFailure`] tells whether the
     /// session is still in step.
     pub(crate) fn open(&mut self, stanza: &Element, now: u64) -> Result<Opened, OpenFailure> {
-        use OpenFailure::{Invalid, Unauthenticated};
+        use OpenFailure::Unauthenticated;
         let mut encrypted = stanza
             .children()
             .filter(|c| c.is("c", ns::STANZA_ENCRYPTION));
@@ -486,11 +588,58 @@ impl EstablishedSession {
         if encrypted.next().is_some() {
             return Err(Unauthenticated); // ENC-03: exactly one <c/>.
         }
+        let start = self.receive_counter;
+        let mut counter = start;
+        let Unsealed { set, data, key } = self.unseal_content(c, &mut counter, now)?;
+        let key_only = data.is_none() && key.is_some();
+        let children = self.inflate(data)?;
+        let accepted = self.accept_key(set, key.as_deref(), now)?;
+        // Everything checked: commit the counter and keys exactly once (practice 12).
+        self.commit_receive(set, start, counter, accepted, now);
+
+        if let Some(kind) = terminate_kind(&children) {
+            return Ok(match kind {
+                "submit" => Opened::TerminateRequest,
+                _ => Opened::TerminateAck,
+            });
+        }
+        if key_only && children.is_empty() {
+            return Ok(Opened::Nothing);
+        }
+        let mut children = children;
+        let mut out = Element::bare("message", ns::JABBER_CLIENT);
+        *out.attrs_mut() = stanza.attrs().clone();
+        for child in stanza.children() {
+            if child.is("c", ns::STANZA_ENCRYPTION) {
+                for decrypted in children.drain(..) {
+                    out.append_child(decrypted);
+                }
+            } else if is_clear_part(child) {
+                out.append_child(child.clone());
+            }
+            // Anything else arrived in clear beside the <c/>: unauthenticated,
+            // so not delivered (a server's <delay/> stays in the raw stanza).
+        }
+        Ok(Opened::Message(out))
+    }
+
+    /// ENC-09/11/12: verifies one `<c/>` under the key set its `<new/>` chose
+    /// (a destroyed or expired set, ENC-17, fails) at `counter`, in constant
+    /// time and before anything is decrypted, then decrypts its `<data/>`.
+    /// Only the local `counter` advances; the session is unchanged, so a
+    /// stanza with several `<c/>` can be verified whole before anything is
+    /// committed (ENC-03).
+    fn unseal_content(
+        &self,
+        c: &Element,
+        counter: &mut Counter,
+        now: u64,
+    ) -> Result<Unsealed, OpenFailure> {
+        use OpenFailure::Unauthenticated;
         let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Unauthenticated)?;
-        // ENC-11: <new/> picks the key set; a destroyed or expired one (ENC-17) fails.
         let new = received.content().new.map_or(0, NonZeroU32::get);
-        let (index, keys) = self.keys.chosen(new, now).ok_or(Unauthenticated)?;
-        let before = self.receive_counter;
+        let (set, keys) = self.keys.chosen(new, now).ok_or(Unauthenticated)?;
+        let before = *counter;
         let tag = &received.content().mac;
         // ENC-12: MAC first (it covers <key/>, <new/> and <old/>); replays and
         // reordering fail here.
@@ -500,20 +649,35 @@ impl EstablishedSession {
         {
             return Err(Unauthenticated);
         }
+        // Received <old/> are ignored (ENC-20).
         let (content, _) = received.into_parts();
-        let key_only = content.data.is_none() && content.key.is_some();
-        let mut counter = before;
-        let plaintext = match content.data {
+        let data = match content.data {
             None => {
                 counter.advance(1);
-                Vec::new()
+                None
             }
             Some(mut bytes) => {
-                keys.cipher.apply(&mut counter, &mut bytes);
-                self.decompressor
-                    .decompress_owned(bytes, self.max_plaintext_len)
-                    .map_err(|_| Invalid)?
+                keys.cipher.apply(counter, &mut bytes);
+                Some(bytes)
             }
+        };
+        Ok(Unsealed {
+            set,
+            data,
+            key: content.key,
+        })
+    }
+
+    /// ENC-13: decompresses (advancing the per-direction context) and parses
+    /// decrypted content; refuses anything that is never encrypted (ENC-02).
+    fn inflate(&mut self, data: Option<Vec<u8>>) -> Result<Vec<Element>, OpenFailure> {
+        use OpenFailure::Invalid;
+        let plaintext = match data {
+            None => Vec::new(),
+            Some(bytes) => self
+                .decompressor
+                .decompress_owned(bytes, self.max_plaintext_len)
+                .map_err(|_| Invalid)?,
         };
         let text = String::from_utf8(plaintext).map_err(|_| Invalid)?;
         let nodes = xml::parse_fragment(&text, ns::JABBER_CLIENT).map_err(|_| Invalid)?;
@@ -534,44 +698,63 @@ impl EstablishedSession {
                 Node::Text(_) => return Err(Invalid),
             }
         }
-        // ENC-18, AMB-27: 1 < e < p-1, then the new keys; received <old/> are ignored (ENC-20).
-        let accepted = match &content.key {
-            Some(key) => Some(self.keys.accept_key(index, key, now).map_err(|_| Invalid)?),
-            None => None,
-        };
-        // Everything checked: commit the counter and keys exactly once (practice 12).
+        Ok(children)
+    }
+
+    /// ENC-18, AMB-27: the `<key/>` of a stanza that verified under `set`:
+    /// 1 < e < p-1 and the new keys, computed but not committed.
+    fn accept_key(
+        &self,
+        set: u64,
+        key: Option<&[u8]>,
+        now: u64,
+    ) -> Result<Option<AcceptedKey>, OpenFailure> {
+        key.map(|key| {
+            self.keys
+                .accept_key(set, key, now)
+                .map_err(|_| OpenFailure::Invalid)
+        })
+        .transpose()
+    }
+
+    /// A whole stanza verified, decrypted and checked under `set`: commit the
+    /// incoming counter, the key set choice (ENC-11) and its `<key/>` exactly
+    /// once (practice 12); the peer has proven the keys.
+    fn commit_receive(
+        &mut self,
+        set: u64,
+        start: Counter,
+        counter: Counter,
+        accepted: Option<AcceptedKey>,
+        now: u64,
+    ) {
         self.receive_counter = counter;
         self.keys
-            .commit_received(index, blocks_between(before, counter), accepted, now);
+            .commit_received(set, blocks_between(start, counter), accepted, now);
         self.peer_proven = true;
-
-        if let Some(kind) = terminate_kind(&children) {
-            return Ok(match kind {
-                "submit" => Opened::TerminateRequest,
-                _ => Opened::TerminateAck,
-            });
-        }
-        if key_only && children.is_empty() {
-            return Ok(Opened::Nothing);
-        }
-        let mut out = Element::bare("message", ns::JABBER_CLIENT);
-        *out.attrs_mut() = stanza.attrs().clone();
-        for child in stanza.children() {
-            if child.is("c", ns::STANZA_ENCRYPTION) {
-                for decrypted in children.drain(..) {
-                    out.append_child(decrypted);
-                }
-            } else {
-                out.append_child(child.clone());
-            }
-        }
-        Ok(Opened::Message(out))
     }
 
     #[cfg(test)]
     pub(crate) fn key_ring(&self) -> &KeyRing {
         &self.keys
     }
+}
+
+/// The `<c/>` of one stanza ([`EstablishedSession::seal_parts`]).
+struct SealedParts {
+    /// A complete rekey-only stanza that must be sent first (ENC-19), if any.
+    before: Vec<Element>,
+    /// One `<c/>` per part, in order.
+    parts: Vec<Element>,
+}
+
+/// One `<c/>` verified and decrypted, nothing committed.
+struct Unsealed {
+    /// The key set its `<new/>` chose (ENC-11).
+    set: u64,
+    data: Option<Vec<u8>>,
+    /// MPI(e) of the peer's `<key/>`, not yet checked (ENC-18).
+    key: Option<Vec<u8>>,
 }
 
 /// Blocks a stanza used: how far its counter moved (AMB-09).
@@ -632,6 +815,13 @@ fn pad_with_whitespace(content: &mut String, multiple: usize, rng: &mut dyn Rand
             .iter()
             .map(|b| [' ', '\t', '\n', '\r'][usize::from(b & 3)]),
     );
+}
+
+/// ENC-02: the parts of a message that are never encrypted and are delivered
+/// as they arrived: `<thread/>`, `<amp/>` and `<error/>`.
+fn is_clear_part(child: &Element) -> bool {
+    (child.ns() == ns::JABBER_CLIENT && matches!(child.name(), "thread" | "error"))
+        || child.is("amp", ns::AMP)
 }
 
 /// Whether `stanza` carries a `<c/>` (an encrypted stanza).

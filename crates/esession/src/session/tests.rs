@@ -19,7 +19,9 @@ use esession_wire::ns;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
+use super::kinds::StanzaKind;
 use super::*;
+use crate::config::PubkeyMethod;
 use crate::event::{SessionId, SessionInfo};
 use crate::random::SystemRandomness;
 use crate::ssn::{Disclosure, Logging};
@@ -44,7 +46,13 @@ fn info(we_initiated: bool) -> SessionInfo {
         cipher: CIPHER,
         hash: HASH,
         compression: CompressionAlgorithm::None,
+        stanzas: StanzaKind::ALL.to_vec(),
         we_initiated,
+        three_message: false,
+        peer_identification: PubkeyMethod::None,
+        own_identification: PubkeyMethod::None,
+        peer_key: None,
+        key_alerts: Vec::new(),
     }
 }
 

@@ -13,15 +13,17 @@
 //! of a negotiation form in flight.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use esession::ssn::ErrorCondition;
+use esession::trust::KeyValue;
 use esession::{
-    Clock, Config, Error, Event, FixedClock, MemoryTrustStore, Output, SessionId, SessionInfo,
-    SessionManager, SystemRandomness, TerminationReason,
+    Clock, Config, Error, Event, FixedClock, MemoryTrustStore, Output, PubkeyMethod, SecurityAlert,
+    SessionId, SessionInfo, SessionManager, StanzaKind, SystemRandomness, TerminationReason,
+    key_fingerprint,
 };
-use esession_crypto::ModpGroup;
+use esession_crypto::{KeyComponents, ModpGroup, SigningKey};
 use esession_wire::minidom::{Element, Node};
 use esession_wire::{ns, xml};
 use rand_chacha::ChaCha20Rng;
@@ -66,6 +68,81 @@ pub(crate) fn config(own_jid: &str) -> Config {
         own_jid: Some(own_jid.to_owned()),
         groups: vec![ModpGroup::Group1, ModpGroup::Group2],
         ..Config::default()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys (ESN-17, ESN-55): generated once per test binary.
+
+/// RSA-2048 keys (the smallest we accept): 0 Alice, 1 Bob, 2 Mallory, 3 Bob's next key.
+pub(crate) fn rsa_key(n: usize) -> Arc<SigningKey> {
+    static KEYS: OnceLock<Vec<Arc<SigningKey>>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (0..4)
+            .map(|_| Arc::new(SigningKey::generate_rsa(2048).expect("RSA key")))
+            .collect()
+    })[n]
+        .clone()
+}
+
+/// DSA-2048/256 keys: 0 Alice, 1 Bob (DSA is slow; two are enough).
+pub(crate) fn dsa_key(n: usize) -> Arc<SigningKey> {
+    static KEYS: OnceLock<Vec<Arc<SigningKey>>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x05a);
+        (0..2)
+            .map(|_| Arc::new(SigningKey::generate_dsa(&mut rng).expect("DSA key")))
+            .collect()
+    })[n]
+        .clone()
+}
+
+/// The `<KeyValue/>` of a signing key, as its peer sees it.
+pub(crate) fn key_value(key: &SigningKey) -> KeyValue {
+    match key.verifying_key().components() {
+        KeyComponents::Rsa { modulus, exponent } => KeyValue::Rsa {
+            modulus: modulus.clone(),
+            exponent: exponent.clone(),
+        },
+        KeyComponents::Dsa { p, q, g, y } => KeyValue::Dsa {
+            p: p.clone(),
+            q: q.clone(),
+            g: g.clone(),
+            y: y.clone(),
+            j: None,
+            seed: None,
+            pgen_counter: None,
+        },
+        _ => panic!("unknown key type"),
+    }
+}
+
+/// The SHA-256 fingerprint stores and users name a key by.
+pub(crate) fn fingerprint(key: &SigningKey) -> Vec<u8> {
+    key_fingerprint(&key_value(key))
+}
+
+/// The test policy with `key` as our signing key, identifying ourselves by
+/// `own` and accepting `peer` from the other side.
+pub(crate) fn keyed_config(
+    own_jid: &str,
+    key: Option<Arc<SigningKey>>,
+    own: &[PubkeyMethod],
+    peer: &[PubkeyMethod],
+) -> Config {
+    Config {
+        signing_keys: key.into_iter().collect(),
+        own_identification: own.to_vec(),
+        peer_identification: peer.to_vec(),
+        ..config(own_jid)
+    }
+}
+
+/// The test policy, offering and accepting every stanza kind (ENC-01, AMB-29).
+pub(crate) fn config_all_kinds(own_jid: &str) -> Config {
+    Config {
+        stanzas: StanzaKind::ALL.to_vec(),
+        ..config(own_jid)
     }
 }
 
@@ -204,6 +281,17 @@ impl Party {
             .collect()
     }
 
+    /// The decrypted presence and iq stanzas delivered to the application (AMB-26).
+    pub(crate) fn stanzas_received(&self) -> Vec<&Element> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::StanzaReceived { stanza, .. } => Some(stanza),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The `chain_verified` of each `RetainedSecretProven` event, in order (AMB-57).
     pub(crate) fn retained_proofs(&self) -> Vec<bool> {
         self.events
@@ -224,6 +312,30 @@ impl Party {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The security alerts raised, in order.
+    pub(crate) fn alerts(&self) -> Vec<&SecurityAlert> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SecurityAlert { alert, .. } => Some(alert),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records that `peer_jid` (full or bare) holds `key`, as an earlier
+    /// session would have, and marks it verified by the user or not (ESN-49).
+    pub(crate) fn know_key(&mut self, peer_jid: &str, key: &SigningKey, verified: bool) {
+        let bare = peer_jid.split('/').next().unwrap_or(peer_jid);
+        let trust = self.manager.trust_mut();
+        trust
+            .record_peer_key(bare, &key_value(key), NOW - 1000)
+            .expect("record");
+        trust
+            .set_peer_key_verified(&fingerprint(key), verified)
+            .expect("verify");
     }
 
     /// Forgets the events and stanzas recorded so far.
@@ -486,6 +598,31 @@ impl Pair {
         self.route(from, out);
     }
 
+    /// `from` seals `stanza` (presence or iq) in the session on `thread` with
+    /// `send_stanza`; returns the stanzas without delivering them.
+    pub(crate) fn seal_stanza(
+        &mut self,
+        from: Side,
+        thread: &str,
+        stanza: &Element,
+    ) -> Result<Vec<Element>, Error> {
+        let id = Self::id(from, thread);
+        let party = self.party_mut(from);
+        let out = party.manager.send_stanza(&id, stanza)?;
+        Ok(party.absorb(out))
+    }
+
+    /// `from` sends `stanza` in the session on `thread`, delivered untouched.
+    pub(crate) fn send_stanza(&mut self, from: Side, thread: &str, stanza: &Element) {
+        let id = Self::id(from, thread);
+        let out = self
+            .party_mut(from)
+            .manager
+            .send_stanza(&id, stanza)
+            .expect("send_stanza");
+        self.route(from, out);
+    }
+
     /// The stanzas of type `error` in the log, with their senders.
     pub(crate) fn error_stanzas(&self) -> Vec<(usize, Side, &Element)> {
         self.log
@@ -495,6 +632,47 @@ impl Pair {
             .map(|(i, (side, s))| (i, *side, s))
             .collect()
     }
+}
+
+/// Carries `out` (from the party whose JID is `from`) and every reply it
+/// causes among several parties, each stanza to the party whose full JID is
+/// its `to` (else the first party with that bare JID); stanzas for nobody are
+/// dropped. Returns every stanza carried, with its sender.
+pub(crate) fn route_by_address(
+    parties: &mut [&mut Party],
+    from: &str,
+    out: Output,
+) -> Vec<(String, Element)> {
+    let sender = parties
+        .iter_mut()
+        .find(|p| p.jid == from)
+        .expect("the sender is one of the parties");
+    let mut queue: VecDeque<(String, Element)> = sender
+        .absorb(out)
+        .into_iter()
+        .map(|s| (from.to_owned(), s))
+        .collect();
+    let mut carried = Vec::new();
+    while let Some((sender, mut stanza)) = queue.pop_front() {
+        assert!(carried.len() < MAX_STANZAS_PER_ROUTE, "stanza loop");
+        carried.push((sender.clone(), stanza.clone()));
+        if stanza.attr("from").is_none() {
+            set_attr(&mut stanza, "from", &sender);
+        }
+        let to = stanza.attr("to").unwrap_or_default().to_owned();
+        let bare = |jid: &str| jid.split('/').next().unwrap_or_default().to_owned();
+        let index = parties
+            .iter()
+            .position(|p| p.jid == to)
+            .or_else(|| parties.iter().position(|p| bare(p.jid) == to));
+        let Some(index) = index else { continue };
+        let receiver = &mut parties[index];
+        let jid = receiver.jid.to_owned();
+        for reply in receiver.receive(&stanza) {
+            queue.push_back((jid.clone(), reply));
+        }
+    }
+    carried
 }
 
 /// Sets an unprefixed attribute.

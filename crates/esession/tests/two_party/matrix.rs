@@ -1,0 +1,188 @@
+//! Issue 5 item 4: every algorithm the crypto suite supports is negotiable end
+//! to end (ESN-05). Each run restricts both parties to one choice per field, so
+//! the session can only establish with exactly that algorithm, then checks what
+//! was agreed and that messages flow both ways with their content intact.
+//! Groups 15-18 are in `slow_groups` (marked slow).
+
+use esession::{Config, Event, SecurityAlert};
+use esession_crypto::{CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup};
+
+use crate::harness::{ALICE, BOB, Pair, Side, config};
+
+/// Both parties limited to one cipher, hash, compression and group.
+fn single_choice(
+    own_jid: &str,
+    cipher: CipherAlgorithm,
+    hash: HashAlgorithm,
+    compression: CompressionAlgorithm,
+    group: ModpGroup,
+) -> Config {
+    Config {
+        ciphers: vec![cipher],
+        hashes: vec![hash],
+        compression: vec![compression],
+        groups: vec![group],
+        dangerously_allow_none_cipher: cipher == CipherAlgorithm::None,
+        ..config(own_jid)
+    }
+}
+
+/// Negotiates with exactly these algorithms and exchanges messages both ways;
+/// returns a description of any failure (so the matrix reports every cell).
+fn run_cell(
+    cipher: CipherAlgorithm,
+    hash: HashAlgorithm,
+    compression: CompressionAlgorithm,
+    group: ModpGroup,
+    seed: u64,
+) -> Result<(), String> {
+    let alice = single_choice(ALICE, cipher, hash, compression, group);
+    let bob = single_choice(BOB, cipher, hash, compression, group);
+    let mut pair = Pair::with_configs(alice, bob, seed);
+    let thread = pair.handshake();
+    for side in [Side::Alice, Side::Bob] {
+        let info = pair.info(side);
+        let agreed = (info.cipher, info.hash, info.compression, info.group);
+        if agreed != (cipher, hash, compression, group) {
+            return Err(format!("{side:?} agreed {agreed:?}"));
+        }
+    }
+    // Repetitive text so zlib has something to compress; distinct per message.
+    let texts: Vec<String> = (0..3)
+        .map(|i| format!("matrix message {i}: {}", "all work and no play ".repeat(8)))
+        .collect();
+    for text in &texts {
+        let sealed = pair.encrypt(Side::Alice, &thread, text);
+        let wire: String = sealed.iter().map(String::from).collect();
+        // ENC-06: with a confidential cipher the plaintext never appears on the wire.
+        if cipher.is_confidential() && wire.contains("all work and no play") {
+            return Err("plaintext on the wire".to_owned());
+        }
+        for stanza in &sealed {
+            pair.deliver(Side::Bob, stanza);
+        }
+        pair.chat(Side::Bob, &thread, &format!("re: {text}"));
+    }
+    let expected_at_bob = texts.clone();
+    let expected_at_alice: Vec<String> = texts.iter().map(|t| format!("re: {t}")).collect();
+    if pair.bob.bodies() != expected_at_bob {
+        return Err(format!("Bob received {:?}", pair.bob.bodies()));
+    }
+    if pair.alice.bodies() != expected_at_alice {
+        return Err(format!("Alice received {:?}", pair.alice.bodies()));
+    }
+    // ESN-54: the `none` cipher is announced to both users.
+    let no_confidentiality = |side: Side| {
+        pair.party(side).events.iter().any(|e| {
+            matches!(
+                e,
+                Event::SecurityAlert {
+                    alert: SecurityAlert::NoConfidentiality,
+                    ..
+                }
+            )
+        })
+    };
+    for side in [Side::Alice, Side::Bob] {
+        if no_confidentiality(side) != (cipher == CipherAlgorithm::None) {
+            return Err(format!("{side:?}: NoConfidentiality alert mismatch"));
+        }
+    }
+    Ok(())
+}
+
+/// Every cipher (the nine confidential ones and `none` with its option) × both
+/// hashes × both compression methods, 4-message negotiation, group 1.
+#[test]
+fn every_cipher_hash_and_compression_negotiates_and_carries_messages() {
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    let ciphers = CipherAlgorithm::CONFIDENTIAL
+        .into_iter()
+        .chain([CipherAlgorithm::None]);
+    for (i, cipher) in ciphers.enumerate() {
+        for (j, hash) in HashAlgorithm::ALL.into_iter().enumerate() {
+            for (k, compression) in CompressionAlgorithm::ALL.into_iter().enumerate() {
+                cells += 1;
+                let seed = 9000 + (i * 4 + j * 2 + k) as u64 * 2;
+                if let Err(why) = run_cell(cipher, hash, compression, ModpGroup::Group1, seed) {
+                    failures.push(format!(
+                        "{} / {} / {}: {why}",
+                        cipher.name(),
+                        hash.name(),
+                        compression.name()
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(cells, 40);
+    assert!(failures.is_empty(), "matrix failures: {failures:#?}");
+}
+
+/// Groups 1, 2, 5 and 14 (ESN-05), each with both hashes.
+#[test]
+fn groups_1_2_5_14_negotiate() {
+    let mut failures = Vec::new();
+    for (i, group) in [
+        ModpGroup::Group1,
+        ModpGroup::Group2,
+        ModpGroup::Group5,
+        ModpGroup::Group14,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (j, hash) in HashAlgorithm::ALL.into_iter().enumerate() {
+            let seed = 9200 + (i * 2 + j) as u64 * 2;
+            if let Err(why) = run_cell(
+                CipherAlgorithm::Aes128Ctr,
+                hash,
+                CompressionAlgorithm::None,
+                group,
+                seed,
+            ) {
+                failures.push(format!("group {} / {}: {why}", group.id(), hash.name()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `none` is never agreed unless both sides set the clearly named option: a
+/// responder without it refuses an offer of `none` alone (ESN-09, ESN-54).
+#[test]
+fn none_cipher_needs_the_option_on_the_responder() {
+    let alice = single_choice(
+        ALICE,
+        CipherAlgorithm::None,
+        HashAlgorithm::Sha256,
+        CompressionAlgorithm::None,
+        ModpGroup::Group1,
+    );
+    let bob = config(BOB);
+    let mut pair = Pair::with_configs(alice, bob, 9300);
+    let _thread = pair.negotiate_with(|_, _| {});
+    assert!(pair.alice.established().is_empty());
+    assert!(pair.bob.established().is_empty());
+    let refusal = pair
+        .error_stanzas()
+        .into_iter()
+        .find(|(_, from, _)| *from == Side::Bob)
+        .map(|(_, _, stanza)| String::from(stanza))
+        .expect("Bob refuses");
+    assert!(refusal.contains("not-acceptable"), "{refusal}");
+    assert!(refusal.contains("crypt_algs"), "{refusal}");
+}
+
+/// Without the option, `none` is not even offered: an initiator listing only
+/// `none` has nothing to offer and `start_session` fails.
+#[test]
+fn none_cipher_is_not_offered_without_the_option() {
+    let alice = Config {
+        ciphers: vec![CipherAlgorithm::None],
+        ..config(ALICE)
+    };
+    let mut pair = Pair::with_configs(alice, config(BOB), 9310);
+    assert!(pair.alice.manager.start_session(BOB).is_err());
+}
