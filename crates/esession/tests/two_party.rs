@@ -22,7 +22,7 @@
 //! | `timeouts` | negotiation timeouts with an injected, shared clock (ESN-10) |
 //! | `pubkeys` | `key`/`hash`/`none` identification with RSA and DSA, key alerts (ESN-17..32, ESN-49..52, AMB-43) |
 //! | `three_message` | the 3-message SIGMA-I negotiation (ESN-03, ESN-08, ESN-12..15, ESN-23, ESN-27..29) |
-//! | `rekey` | XEP-0200 rekeying and old-MAC-key publication (ENC-08, ENC-10, ENC-11, ENC-14..20, AMB-27/28/55/56) |
+//! | `rekey` | XEP-0200 rekeying and old-MAC-key publication (ENC-08, ENC-10, ENC-11, ENC-14..20, AMB-27/28/55/56), also with iq errors carrying two `<c/>` (ENC-03, proposed AMB-63) and in 3-message sessions |
 
 mod harness;
 

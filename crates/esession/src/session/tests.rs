@@ -321,3 +321,116 @@ fn a_new_beyond_our_newest_set_is_unauthenticated() {
         "still in step"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Two <c/> in one stanza (ENC-03 with ENC-08/11/16, proposed AMB-63): one key
+// set for both, <key/> only in the top-level one.
+
+/// An empty `<c/>` with these parts, MACed with `km` at `counter`.
+fn authentic_c(km: &[u8], counter: Counter, new: u32, key: Option<Vec<u8>>) -> Element {
+    let content = EncryptedContent {
+        data: None,
+        key,
+        new: core::num::NonZeroU32::new(new),
+        old: Vec::new(),
+        mac: Vec::new(),
+    };
+    let mac = MacKey::new(HASH, km);
+    content.seal_with(|m| mac.compute(&[m, &counter.to_bytes()]))
+}
+
+/// An iq error from Alice with `top` at the top and `inner` inside `<error/>`.
+fn iq_error_with(top: Element, inner: Element) -> Element {
+    let mut iq = Element::bare("iq", ns::JABBER_CLIENT);
+    crate::stanza::set_attr(&mut iq, "type", "error");
+    crate::stanza::set_attr(&mut iq, "id", "e1");
+    iq.append_child(top);
+    let mut error = Element::bare("error", ns::JABBER_CLIENT);
+    crate::stanza::set_attr(&mut error, "type", "cancel");
+    error.append_child(Element::bare("item-not-found", ns::XMPP_STANZAS));
+    error.append_child(inner);
+    iq.append_child(error);
+    iq
+}
+
+fn next(counter: Counter) -> Counter {
+    let mut c = counter;
+    c.advance(1);
+    c
+}
+
+#[test]
+fn a_key_inside_error_is_refused_whole_and_changes_nothing() {
+    let mut f = fixture();
+    let e = pair_of(&[0x77; 40]).public().to_mpi().to_vec();
+    let km = f.km_a.duplicate();
+    let stanza = iq_error_with(
+        authentic_c(km.expose(), f.c_a, 0, None),
+        authentic_c(km.expose(), next(f.c_a), 0, Some(e.clone())),
+    );
+    let before_send = f.bob.key_ring().send_mac();
+    assert_eq!(
+        f.bob.open_unthreaded(&stanza, T0).err(),
+        Some(OpenFailure::Invalid),
+        "both MACs verify, but <key/> belongs in the top-level <c/>"
+    );
+    assert_eq!(f.bob.receive_counter, f.c_a, "counter not committed");
+    assert_eq!(f.bob.key_ring().send_mac(), before_send, "key not accepted");
+    assert_eq!(
+        f.bob.key_ring().peer_public_mpi(),
+        pair_of(&X).public().to_mpi()
+    );
+    // Control: the same <key/> in the top-level <c/> is accepted, for the
+    // whole stanza, once.
+    let stanza = iq_error_with(
+        authentic_c(km.expose(), f.c_a, 0, Some(e.clone())),
+        authentic_c(km.expose(), next(f.c_a), 0, None),
+    );
+    let opened = f.bob.open_unthreaded(&stanza, T0).unwrap();
+    assert_eq!(opened.attr("id"), Some("e1"));
+    assert_eq!(f.bob.receive_counter, next(next(f.c_a)));
+    assert_eq!(f.bob.key_ring().peer_public_mpi(), e);
+    assert_ne!(f.bob.key_ring().send_mac(), before_send, "ENC-18: new keys");
+}
+
+#[test]
+fn the_two_c_of_one_stanza_must_choose_the_same_key_set() {
+    // Bob rekeys: he accepts set 0 (negotiated) and set 1 (his <key/>). Set
+    // 1's incoming MAC key is recomputed here from Alice's exponent and the
+    // ENC-15 label, independently of the key ring.
+    let mut f = fixture();
+    let kb = f.bob.seal_rekey(&mut f.rng, T0).unwrap();
+    let k = pair_of(&X).agree_keeping(&key_from(&kb)).unwrap();
+    let set1_km = HASH.hmac(k.expose(), &[b"Rekey Acceptor MAC"]);
+    assert_eq!(f.bob.key_ring().live_set_numbers(), [0, 1]);
+    let km0 = f.km_a.duplicate();
+    for (name, top, inner) in [
+        (
+            "set 0 then set 1",
+            authentic_c(km0.expose(), f.c_a, 0, None),
+            authentic_c(&set1_km, next(f.c_a), 1, None),
+        ),
+        (
+            "set 1 then set 0",
+            authentic_c(&set1_km, f.c_a, 1, None),
+            authentic_c(km0.expose(), next(f.c_a), 0, None),
+        ),
+    ] {
+        assert_eq!(
+            f.bob.open_unthreaded(&iq_error_with(top, inner), T0).err(),
+            Some(OpenFailure::Invalid),
+            "{name}"
+        );
+        assert_eq!(f.bob.receive_counter, f.c_a, "{name}: nothing committed");
+        assert_eq!(f.bob.key_ring().live_set_numbers(), [0, 1], "{name}");
+    }
+    // Control: both under set 1, both saying <new>1</new>: accepted, and set
+    // 0 is wiped (ENC-11).
+    let stanza = iq_error_with(
+        authentic_c(&set1_km, f.c_a, 1, None),
+        authentic_c(&set1_km, next(f.c_a), 1, None),
+    );
+    assert!(f.bob.open_unthreaded(&stanza, T0).is_ok());
+    assert_eq!(f.bob.key_ring().live_set_numbers(), [1]);
+    assert_eq!(f.bob.receive_counter, next(next(f.c_a)));
+}

@@ -866,3 +866,311 @@ fn the_terminate_form_carries_the_mac_keys_safe_to_publish() {
     assert_eq!(ended(&pair, Side::Alice), [TerminationReason::LocalRequest]);
     assert_eq!(ended(&pair, Side::Bob), [TerminationReason::PeerRequest]);
 }
+
+// ---------------------------------------------------------------------------
+// Rekeying with presence and iq (ENC-01..03, AMB-26) and a stanza with two
+// `<c/>`: one key set per stanza, `<key/>` and `<old/>` only in the top-level
+// `<c/>` (ENC-03 with ENC-08/11/16, proposed AMB-63).
+
+/// XEP-0200's "Plain IQ Error Stanza", addressed to `to`, with this `id`.
+fn iq_error(to: &str, id: &str) -> Element {
+    esession_wire::xml::parse_document(&format!(
+        "<iq xmlns='jabber:client' to='{to}' type='error' id='{id}'>\
+         <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='princely_musings'>\
+         <item id='ae890ac52d0df67ed7cfdf51b644e901'/></publish></pubsub>\
+         <error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <payload-too-big xmlns='http://jabber.org/protocol/pubsub#errors'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>reason {id}</text></error></iq>"
+    ))
+    .expect("iq error")
+}
+
+fn directed_presence(to: &str) -> Element {
+    esession_wire::xml::parse_document(&format!(
+        "<presence xmlns='jabber:client' to='{to}'><status>busy</status></presence>"
+    ))
+    .expect("presence")
+}
+
+/// The top-level `<c/>` and the one inside `<error/>`, in that order.
+fn both_cs(stanza: &Element) -> [&Element; 2] {
+    let inner = stanza
+        .get_child("error", ns::JABBER_CLIENT)
+        .and_then(|e| e.get_child("c", ns::STANZA_ENCRYPTION))
+        .expect("an inner <c/>");
+    [c_of(stanza), inner]
+}
+
+/// The texts of `<c/>`'s children called `name`.
+fn texts_in(c: &Element, name: &str) -> Vec<String> {
+    c.children()
+        .filter(|x| x.is(name, ns::STANZA_ENCRYPTION))
+        .map(Element::text)
+        .collect()
+}
+
+/// `(<new/>, <key/> present, <old/> count)` of each `<c/>` of an iq error.
+fn rekey_parts(stanza: &Element) -> Vec<(Option<String>, bool, usize)> {
+    both_cs(stanza)
+        .iter()
+        .map(|c| {
+            (
+                texts_in(c, "new").pop(),
+                !texts_in(c, "key").is_empty(),
+                texts_in(c, "old").len(),
+            )
+        })
+        .collect()
+}
+
+/// `side` seals one iq error on `thread`; returns it undelivered.
+fn one_iq_error(pair: &mut Pair, side: Side, thread: &str, id: &str) -> Element {
+    let mut sent = pair
+        .seal_stanza(side, thread, &iq_error(side.other().jid(), id))
+        .expect("send_stanza");
+    assert_eq!(sent.len(), 1, "one stanza for {id}");
+    sent.remove(0)
+}
+
+/// The `<text/>` inside the `<error/>` of the last iq `side` received, which
+/// only the inner `<c/>` carried.
+fn last_iq_error_text(pair: &Pair, side: Side) -> Option<(String, String)> {
+    let received = pair.party(side).stanzas_received();
+    let iq = received.last()?;
+    let text = iq
+        .get_child("error", ns::JABBER_CLIENT)?
+        .get_child("text", ns::XMPP_STANZAS)?
+        .text();
+    Some((iq.attr("id")?.to_owned(), text))
+}
+
+#[test]
+fn an_iq_error_with_an_inner_c_works_across_a_rekey_with_both_key_sets_in_play() {
+    let clock = TestClock::new();
+    let mut pair = Pair::with_clock_and_configs(
+        SEED + 120,
+        &clock,
+        crate::harness::config_all_kinds(ALICE),
+        crate::harness::config_all_kinds(BOB),
+    );
+    let thread = pair.handshake();
+    pair.send_stanza(Side::Bob, &thread, &directed_presence(ALICE));
+    pair.chat(Side::Alice, &thread, "hello");
+
+    // Alice rekeys; Bob's iq error crosses her <key/>: Alice then holds key
+    // set 0 (negotiated) and set 1 (her rekey), and Bob's stanza must use
+    // set 0 for BOTH of its <c/> (ENC-11, ENC-17).
+    let k1 = rekey(&mut pair, Side::Alice, &thread);
+    let crossing = one_iq_error(&mut pair, Side::Bob, &thread, "crossing");
+    assert_eq!(
+        rekey_parts(&crossing),
+        [(None, false, 0), (None, false, 0)],
+        "both <c/> under set 0, nothing else"
+    );
+    pair.deliver(Side::Alice, &crossing);
+    assert_eq!(
+        last_iq_error_text(&pair, Side::Alice),
+        Some(("crossing".to_owned(), "reason crossing".to_owned())),
+        "{:?}",
+        pair.alice.events
+    );
+
+    // Bob gets the <key/>; his next iq error is under set 1: the same
+    // <new>1</new> in both <c/> (ENC-08), and Alice wipes set 0 (ENC-11).
+    pair.deliver(Side::Bob, &k1);
+    let after = one_iq_error(&mut pair, Side::Bob, &thread, "after");
+    let parts = rekey_parts(&after);
+    assert_eq!(
+        (parts[0].0.as_deref(), parts[1].0.as_deref()),
+        (Some("1"), Some("1")),
+        "one key set for the whole stanza"
+    );
+    assert!(!parts[0].1 && !parts[1].1, "no <key/> of Bob's yet");
+    assert_eq!(parts[1].2, 0, "<old/> never inside <error/>");
+    pair.deliver(Side::Alice, &after);
+    assert_eq!(
+        last_iq_error_text(&pair, Side::Alice),
+        Some(("after".to_owned(), "reason after".to_owned()))
+    );
+
+    // Idle time: Bob's next iq error piggy-backs his <key/> (ENC-16, ENC-19)
+    // in its top-level <c/> only; the whole stanza is still under the old keys.
+    clock.advance(600);
+    let keyed = one_iq_error(&mut pair, Side::Bob, &thread, "keyed");
+    let parts = rekey_parts(&keyed);
+    assert!(parts[0].1, "<key/> in the top-level <c/>");
+    assert!(!parts[1].1, "no <key/> inside <error/>");
+    assert_eq!(parts[0].0, parts[1].0, "the same <new/> in both");
+    assert_eq!(parts[1].2, 0, "<old/> never inside <error/>");
+    pair.deliver(Side::Alice, &keyed);
+    assert_eq!(
+        last_iq_error_text(&pair, Side::Alice),
+        Some(("keyed".to_owned(), "reason keyed".to_owned()))
+    );
+
+    // Alice answers under the keys from Bob's <key/>: <new>1</new> in both
+    // <c/> of her own iq error, and Bob opens it with his new key set.
+    let reply = one_iq_error(&mut pair, Side::Alice, &thread, "reply");
+    let parts = rekey_parts(&reply);
+    assert_eq!(
+        (parts[0].0.as_deref(), parts[1].0.as_deref()),
+        (Some("1"), Some("1"))
+    );
+    pair.deliver(Side::Bob, &reply);
+    assert_eq!(
+        last_iq_error_text(&pair, Side::Bob),
+        Some(("reply".to_owned(), "reason reply".to_owned())),
+        "{:?}",
+        pair.bob.events
+    );
+    // Everything stays in step: presence and messages both ways.
+    pair.send_stanza(Side::Alice, &thread, &directed_presence(BOB));
+    pair.chat(Side::Bob, &thread, "still here");
+    pair.chat(Side::Alice, &thread, "me too");
+    assert_eq!(pair.bob.stanzas_received().len(), 2);
+    assert_eq!(delivered(&pair, Side::Alice), ["still here"]);
+    assert_eq!(delivered(&pair, Side::Bob), ["hello", "me too"]);
+    assert!(ended(&pair, Side::Alice).is_empty() && ended(&pair, Side::Bob).is_empty());
+}
+
+#[test]
+fn an_iq_error_that_would_reach_the_block_limit_goes_after_a_rekey_only_stanza() {
+    // ENC-19, AMB-28 for iq: the blocks of BOTH <c/> count; a stanza that
+    // would not fit goes after a rekey-only stanza, under fresh keys.
+    let edit = |c: &mut Config| {
+        c.rekey_block_limit = 256;
+        c.compression = vec![esession_crypto::CompressionAlgorithm::None];
+        c.stanzas = esession::StanzaKind::ALL.to_vec();
+    };
+    let mut pair = Pair::with_configs(
+        rekey_config(ALICE, edit),
+        rekey_config(BOB, edit),
+        SEED + 121,
+    );
+    let thread = pair.handshake();
+    // 100 blocks used (below half the limit: no automatic rekey yet); the
+    // iq's two <c/> together take about 100 more, which with the reserve
+    // would reach 256.
+    pair.chat(Side::Alice, &thread, &body_of(50));
+    pair.chat(Side::Bob, &thread, &body_of(50));
+    let big = esession_wire::xml::parse_document(&format!(
+        "<iq xmlns='jabber:client' to='{ALICE}' type='error' id='big'>\
+         <query xmlns='urn:example'>{}</query>\
+         <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>{}</text></error></iq>",
+        "q".repeat(16 * 10),
+        "t".repeat(16 * 85)
+    ))
+    .expect("iq");
+    let sent = pair.seal_stanza(Side::Bob, &thread, &big).expect("sent");
+    assert_eq!(sent.len(), 2, "rekey-only stanza first");
+    assert!(sent[0].is("message", ns::JABBER_CLIENT));
+    assert!(key_of(&sent[0]).is_some() && !has_data(&sent[0]));
+    assert_eq!(
+        rekey_parts(&sent[1]),
+        [(None, false, 0), (None, false, 0)],
+        "the iq itself under the fresh keys, without <key/>"
+    );
+    for s in &sent {
+        pair.deliver(Side::Alice, s);
+    }
+    assert_eq!(
+        last_iq_error_text(&pair, Side::Alice).map(|(id, t)| (id, t.len())),
+        Some(("big".to_owned(), 16 * 85))
+    );
+    pair.chat(Side::Alice, &thread, "in step");
+    assert_eq!(
+        delivered(&pair, Side::Bob).last().map(String::as_str),
+        Some("in step")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Rekeying in a 3-message (SIGMA-I) session: x, y, d, e and rekey_freq are
+// kept by both 3-message paths (ENC-15, ENC-18).
+
+fn three_message_pair(seed: u64) -> Pair {
+    use crate::harness::{keyed_config, rsa_key};
+    use esession::{FlowPolicy, PubkeyMethod};
+    let three = |jid: &str, n: usize| Config {
+        initiate_flow: FlowPolicy::ThreeMessage,
+        accept_three_message: true,
+        ..keyed_config(
+            jid,
+            Some(rsa_key(n)),
+            &[PubkeyMethod::Key],
+            &[PubkeyMethod::Key],
+        )
+    };
+    let mut pair = Pair::with_configs(three(ALICE, 0), three(BOB, 1), seed);
+    pair.alice.know_key(BOB, &rsa_key(1), true);
+    pair.bob.know_key(ALICE, &rsa_key(0), true);
+    pair
+}
+
+#[test]
+fn a_three_message_session_with_bundled_content_rekeys_both_ways() {
+    let mut pair = three_message_pair(SEED + 130);
+    let hello = esession_wire::xml::parse_document(
+        "<message xmlns='jabber:client' type='chat'><body>bundled</body></message>",
+    )
+    .expect("message");
+    let (id, out) = pair
+        .alice
+        .manager
+        .start_session_with_message(BOB, &hello, false)
+        .expect("3-message start");
+    pair.route(Side::Alice, out);
+    let thread = id.thread;
+    assert!(pair.info(Side::Alice).three_message && pair.info(Side::Bob).three_message);
+    assert_eq!(delivered(&pair, Side::Bob), ["bundled"]);
+    let completion = pair
+        .alice
+        .sent
+        .iter()
+        .find(|s| is_encrypted(s))
+        .expect("the completion with its <c/>");
+    assert!(
+        key_of(completion).is_none(),
+        "bundled content has no <key/>"
+    );
+
+    // Bob, the responder, rekeys first: his <key/> needs y kept from
+    // Flow::Three, and Alice's acceptance needs x kept in on_response.
+    let kb = rekey(&mut pair, Side::Bob, &thread);
+    pair.deliver(Side::Alice, &kb);
+    let reply = one(&mut pair, Side::Alice, &thread, "after Bob's rekey");
+    assert_eq!(new_of(&reply).as_deref(), Some("1"));
+    pair.deliver(Side::Bob, &reply);
+    // Then Alice rekeys, with d kept from Bob's answer.
+    let ka = rekey(&mut pair, Side::Alice, &thread);
+    assert_ne!(key_of(&ka), key_of(&kb));
+    pair.deliver(Side::Bob, &ka);
+    let answer = one(&mut pair, Side::Bob, &thread, "after Alice's rekey");
+    assert_eq!(new_of(&answer).as_deref(), Some("1"));
+    pair.deliver(Side::Alice, &answer);
+    pair.chat(Side::Alice, &thread, "still in step");
+    assert_eq!(
+        delivered(&pair, Side::Bob),
+        ["bundled", "after Bob's rekey", "still in step"]
+    );
+    assert_eq!(delivered(&pair, Side::Alice), ["after Alice's rekey"]);
+    assert!(ended(&pair, Side::Alice).is_empty() && ended(&pair, Side::Bob).is_empty());
+}
+
+#[test]
+fn a_three_message_session_without_bundled_content_rekeys() {
+    let mut pair = three_message_pair(SEED + 131);
+    let thread = pair.handshake();
+    assert!(pair.info(Side::Bob).three_message);
+    let ka = rekey(&mut pair, Side::Alice, &thread);
+    pair.deliver(Side::Bob, &ka);
+    pair.chat(Side::Bob, &thread, "one");
+    let kb = rekey(&mut pair, Side::Bob, &thread);
+    pair.deliver(Side::Alice, &kb);
+    pair.chat(Side::Alice, &thread, "two");
+    pair.chat(Side::Bob, &thread, "three");
+    assert_eq!(delivered(&pair, Side::Alice), ["one", "three"]);
+    assert_eq!(delivered(&pair, Side::Bob), ["two"]);
+    assert!(ended(&pair, Side::Alice).is_empty() && ended(&pair, Side::Bob).is_empty());
+}
