@@ -4,10 +4,14 @@
 //! was agreed and that messages flow both ways with their content intact.
 //! Groups 15-18 are in `slow_groups` (marked slow).
 
-use esession::{Config, Event, SecurityAlert};
-use esession_crypto::{CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup};
+use std::sync::Arc;
 
-use crate::harness::{ALICE, BOB, Pair, Side, config};
+use esession::{Config, Event, FlowPolicy, PubkeyMethod, SecurityAlert};
+use esession_crypto::{
+    CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup, SigningKey,
+};
+
+use crate::harness::{ALICE, BOB, Pair, Side, config, dsa_key, keyed_config, rsa_key};
 
 /// Both parties limited to one cipher, hash, compression and group.
 fn single_choice(
@@ -185,4 +189,125 @@ fn none_cipher_is_not_offered_without_the_option() {
     };
     let mut pair = Pair::with_configs(alice, config(BOB), 9310);
     assert!(pair.alice.manager.start_session(BOB).is_err());
+}
+
+/// Both parties with RSA keys they verified for each other, one cipher and
+/// hash, identifying by `method`, in the given flow.
+fn keyed_flow_pair(
+    cipher: CipherAlgorithm,
+    hash: HashAlgorithm,
+    method: PubkeyMethod,
+    flow: FlowPolicy,
+    dsa: bool,
+    seed: u64,
+) -> Pair {
+    let (alice_key, bob_key) = if dsa {
+        (dsa_key(0), dsa_key(1))
+    } else {
+        (rsa_key(0), rsa_key(1))
+    };
+    let policy = |jid: &str, key: Arc<SigningKey>| Config {
+        ciphers: vec![cipher],
+        hashes: vec![hash],
+        initiate_flow: flow,
+        accept_three_message: true,
+        ..keyed_config(jid, Some(key), &[method], &[method])
+    };
+    let mut pair = Pair::with_configs(
+        policy(ALICE, alice_key.clone()),
+        policy(BOB, bob_key.clone()),
+        seed,
+    );
+    pair.alice.know_key(BOB, &bob_key, true);
+    pair.bob.know_key(ALICE, &alice_key, true);
+    pair
+}
+
+/// Every cipher × hash also through the 3-message flow (SIGMA-I, signed with
+/// RSA keys): identity encryption and the MACs use each algorithm (ESN-22..24).
+#[test]
+fn every_cipher_and_hash_negotiates_with_three_messages() {
+    let mut failures = Vec::new();
+    for (i, cipher) in CipherAlgorithm::CONFIDENTIAL.into_iter().enumerate() {
+        for (j, hash) in HashAlgorithm::ALL.into_iter().enumerate() {
+            let seed = 9500 + (i * 2 + j) as u64 * 2;
+            let mut pair = keyed_flow_pair(
+                cipher,
+                hash,
+                PubkeyMethod::Key,
+                FlowPolicy::ThreeMessage,
+                false,
+                seed,
+            );
+            let thread = pair.handshake();
+            let info = pair.info(Side::Bob);
+            if !(info.three_message && info.cipher == cipher && info.hash == hash) {
+                failures.push(format!(
+                    "{} / {}: agreed {info:?}",
+                    cipher.name(),
+                    hash.name()
+                ));
+                continue;
+            }
+            pair.chat(Side::Alice, &thread, "three");
+            pair.chat(Side::Bob, &thread, "messages");
+            if pair.bob.bodies() != ["three"] || pair.alice.bodies() != ["messages"] {
+                failures.push(format!(
+                    "{} / {}: messages lost",
+                    cipher.name(),
+                    hash.name()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Each public-key mode × each flow × RSA and DSA: `key` and `hash` work in
+/// both flows and authenticate the peer by its key; `none` works with four
+/// messages only (ESN-03: a 3-message initiator cannot offer it).
+#[test]
+fn each_public_key_mode_in_each_flow() {
+    let mut failures = Vec::new();
+    let mut seed = 9700;
+    for dsa in [false, true] {
+        for method in [PubkeyMethod::Key, PubkeyMethod::Hash, PubkeyMethod::None] {
+            for flow in [FlowPolicy::FourMessage, FlowPolicy::ThreeMessage] {
+                seed += 2;
+                let label = format!("{method:?} / {flow:?} / dsa={dsa}");
+                let mut pair = keyed_flow_pair(
+                    CipherAlgorithm::Aes128Ctr,
+                    HashAlgorithm::Sha256,
+                    method,
+                    flow,
+                    dsa,
+                    seed,
+                );
+                if method == PubkeyMethod::None && flow == FlowPolicy::ThreeMessage {
+                    assert!(
+                        pair.alice.manager.start_session(BOB).is_err(),
+                        "{label}: a 3-message offer without keys must be refused"
+                    );
+                    continue;
+                }
+                let thread = pair.handshake();
+                for side in [Side::Alice, Side::Bob] {
+                    let info = pair.info(side);
+                    let three = flow == FlowPolicy::ThreeMessage;
+                    let keyed = method != PubkeyMethod::None;
+                    if info.three_message != three
+                        || info.peer_identification != method
+                        || info.authenticated_by_key() != keyed
+                    {
+                        failures.push(format!("{label}: {side:?} agreed {info:?}"));
+                    }
+                }
+                pair.chat(Side::Alice, &thread, "mode check");
+                if pair.bob.bodies() != ["mode check"] {
+                    failures.push(format!("{label}: message lost"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
