@@ -357,9 +357,8 @@ impl EsessionClient {
             }
             return;
         }
-        let reply = builtin_answer(&element).or_else(|| {
-            iq_error_reply(&element, DefinedCondition::ServiceUnavailable)
-        });
+        let reply = builtin_answer(&element)
+            .or_else(|| iq_error_reply(&element, DefinedCondition::ServiceUnavailable));
         if let Some(reply) = reply {
             self.enqueue(reply);
         }
@@ -497,9 +496,11 @@ impl EsessionClient {
         };
         // A contact we already share a session carrying iq with supports
         // ESessions, and a clear disco#info to it would break ESN-44.
-        let bound = target
-            .as_deref()
-            .is_some_and(|full| self.manager.unthreaded_session(full, StanzaKind::Iq).is_some());
+        let bound = target.as_deref().is_some_and(|full| {
+            self.manager
+                .unthreaded_session(full, StanzaKind::Iq)
+                .is_some()
+        });
         if let Some(full) = &target
             && !bound
             && !self.query_support(full).await?
@@ -648,7 +649,8 @@ fn has_encrypted_part(stanza: &Element) -> bool {
 
 /// The `<iq/>` request `element`, if it is one: its id, sender and payload.
 fn request(element: &Element) -> Option<(String, Option<Jid>, Option<&Element>)> {
-    if !element.is("iq", ns::JABBER_CLIENT) || !matches!(element.attr("type"), Some("get" | "set")) {
+    if !element.is("iq", ns::JABBER_CLIENT) || !matches!(element.attr("type"), Some("get" | "set"))
+    {
         return None;
     }
     let id = element.attr("id")?.to_owned();

@@ -782,7 +782,12 @@ impl Tap {
     }
 
     /// Connect options for `user` through this tap, without TLS (loopback).
-    fn options(&self, server: &esession_testkit::Prosody, user: &str, resource: &str) -> ConnectOptions {
+    fn options(
+        &self,
+        server: &esession_testkit::Prosody,
+        user: &str,
+        resource: &str,
+    ) -> ConnectOptions {
         ConnectOptions {
             port: Some(self.port),
             security: TransportSecurity::DangerousPlaintextLoopbackOnly,
@@ -954,11 +959,15 @@ async fn encrypted_presence_and_iq_through_prosody() {
     .await;
     assert_eq!(presence.attr("from"), Some(alice_jid.as_str()));
     assert_eq!(
-        presence.get_child("status", ns::JABBER_CLIENT).map(Element::text),
+        presence
+            .get_child("status", ns::JABBER_CLIENT)
+            .map(Element::text),
         Some(status.clone())
     );
     assert_eq!(
-        presence.get_child("show", ns::JABBER_CLIENT).map(Element::text),
+        presence
+            .get_child("show", ns::JABBER_CLIENT)
+            .map(Element::text),
         Some("dnd".to_owned())
     );
 
@@ -981,7 +990,8 @@ async fn encrypted_presence_and_iq_through_prosody() {
         (Some("get"), Some("q1"), Some(alice_jid.as_str()))
     );
     assert_eq!(
-        get.get_child("query", "urn:example:esession").map(Element::text),
+        get.get_child("query", "urn:example:esession")
+            .map(Element::text),
         Some(question.clone())
     );
     bob.client()
@@ -995,9 +1005,14 @@ async fn encrypted_presence_and_iq_through_prosody() {
         .await
         .unwrap();
     let result = stanza_received(&mut alice, &a_session, "iq result", |s| s.name() == "iq").await;
-    assert_eq!((result.attr("type"), result.attr("id")), (Some("result"), Some("q1")));
     assert_eq!(
-        result.get_child("query", "urn:example:esession").map(Element::text),
+        (result.attr("type"), result.attr("id")),
+        (Some("result"), Some("q1"))
+    );
+    assert_eq!(
+        result
+            .get_child("query", "urn:example:esession")
+            .map(Element::text),
         Some(answer.clone())
     );
 
@@ -1018,7 +1033,8 @@ async fn encrypted_presence_and_iq_through_prosody() {
         .unwrap();
     let set = stanza_received(&mut bob, &b_session, "iq set", |s| s.name() == "iq").await;
     assert_eq!(
-        set.get_child("command", "urn:example:esession").map(Element::text),
+        set.get_child("command", "urn:example:esession")
+            .map(Element::text),
         Some(order.clone())
     );
     bob.client()
@@ -1034,7 +1050,10 @@ async fn encrypted_presence_and_iq_through_prosody() {
         .await
         .unwrap();
     let error = stanza_received(&mut alice, &a_session, "iq error", |s| s.name() == "iq").await;
-    assert_eq!((error.attr("type"), error.attr("id")), (Some("error"), Some("s1")));
+    assert_eq!(
+        (error.attr("type"), error.attr("id")),
+        (Some("error"), Some("s1"))
+    );
     let inner = error.get_child("error", ns::JABBER_CLIENT).unwrap();
     assert!(inner.has_child("feature-not-implemented", ns::XMPP_STANZAS));
     assert_eq!(
@@ -1066,9 +1085,16 @@ async fn encrypted_presence_and_iq_through_prosody() {
         ("bob received", bob_tap.received()),
     ] {
         for marker in markers {
-            assert!(!text.contains(marker.as_str()), "{marker} in clear ({name})");
+            assert!(
+                !text.contains(marker.as_str()),
+                "{marker} in clear ({name})"
+            );
         }
-        let peer = if name.starts_with("alice") { &bob_jid } else { &alice_jid };
+        let peer = if name.starts_with("alice") {
+            &bob_jid
+        } else {
+            &alice_jid
+        };
         let presences: Vec<String> = stanzas_with(&text, "presence", peer)
             .into_iter()
             .filter(|p| !p.contains("unavailable"))
@@ -1084,7 +1110,10 @@ async fn encrypted_presence_and_iq_through_prosody() {
         for stanza in presences.iter().chain(&iqs) {
             assert!(has_c(stanza), "{name}: clear stanza {stanza}");
             for clear in ["<status", "<show", "<query", "<command", "<text", "<ping"] {
-                assert!(!stanza.contains(clear), "{name}: {clear} in clear: {stanza}");
+                assert!(
+                    !stanza.contains(clear),
+                    "{name}: {clear} in clear: {stanza}"
+                );
             }
         }
         eprintln!(
@@ -1100,7 +1129,10 @@ async fn encrypted_presence_and_iq_through_prosody() {
     );
     alice.disconnect().await;
     bob.disconnect().await;
-    eprintln!("encrypted_presence_and_iq_through_prosody: {:?}", started.elapsed());
+    eprintln!(
+        "encrypted_presence_and_iq_through_prosody: {:?}",
+        started.elapsed()
+    );
 }
 
 /// SSN-16 through a real server: Bob sent Alice (encrypted) directed
@@ -1145,7 +1177,9 @@ async fn peer_going_offline_ends_the_session() {
     bob.client()
         .send_stanza(
             &b_session,
-            parse(&format!("<presence xmlns='jabber:client' to='{alice_jid}'/>")),
+            parse(&format!(
+                "<presence xmlns='jabber:client' to='{alice_jid}'/>"
+            )),
         )
         .await
         .unwrap();
@@ -1186,7 +1220,10 @@ async fn peer_going_offline_ends_the_session() {
         .flat_map(|name| stanzas_with(&after, name, &bob_jid))
         .collect();
     assert_eq!(to_bob.len(), 1, "only the terminate form: {to_bob:?}");
-    assert!(to_bob[0].starts_with("<message ") && has_c(&to_bob[0]), "{to_bob:?}");
+    assert!(
+        to_bob[0].starts_with("<message ") && has_c(&to_bob[0]),
+        "{to_bob:?}"
+    );
     assert!(!to_bob[0].contains("<body"), "{to_bob:?}");
     assert!(
         stanzas_with(&alice_tap.received(), "presence", &bob_jid)
