@@ -712,3 +712,138 @@ impl WithTo for Iq {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use super::*;
+
+    fn parse(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    const C: &str = "<c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'>\
+                     <data>AAAA</data><mac>BBBB</mac></c>";
+
+    #[test]
+    fn a_c_at_the_top_or_inside_error_is_the_cores() {
+        let top = parse(&format!(
+            "<iq xmlns='jabber:client' type='get' id='1'>{C}</iq>"
+        ));
+        let inner = parse(&format!(
+            "<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
+             <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>{C}</error></iq>"
+        ));
+        let clear = parse(
+            "<iq xmlns='jabber:client' type='get' id='1'>\
+             <c xmlns='http://jabber.org/protocol/caps'/></iq>",
+        );
+        assert!(has_encrypted_part(&top));
+        assert!(has_encrypted_part(&inner));
+        assert!(!has_encrypted_part(&clear), "entity caps is not XEP-0200");
+    }
+
+    #[test]
+    fn ping_and_disco_info_requests_get_our_answer() {
+        let ping = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='p1'>\
+             <ping xmlns='urn:xmpp:ping'/></iq>",
+        );
+        let pong = builtin_answer(&ping).unwrap();
+        assert_eq!(
+            (pong.attr("type"), pong.attr("id"), pong.attr("to")),
+            (Some("result"), Some("p1"), Some("bob@example.com/phone"))
+        );
+        assert_eq!(pong.children().count(), 0);
+        let disco = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='d1'>\
+             <query xmlns='http://jabber.org/protocol/disco#info' node='n#v'/></iq>",
+        );
+        let info = builtin_answer(&disco).unwrap();
+        let query = info
+            .get_child("query", "http://jabber.org/protocol/disco#info")
+            .unwrap();
+        assert_eq!(query.attr("node"), Some("n#v"));
+        let features: Vec<&str> = query.children().filter_map(|f| f.attr("var")).collect();
+        assert!(features.contains(&ns::ESESSION) && features.contains(&"urn:xmpp:ping"));
+        // Not ours: other requests, a ping as `set`, answers.
+        for other in [
+            "<iq xmlns='jabber:client' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>",
+            "<iq xmlns='jabber:client' type='set' id='s'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<iq xmlns='jabber:client' type='result' id='r'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<presence xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></presence>",
+        ] {
+            assert_eq!(builtin_answer(&parse(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_answers_requests_only_and_leaves_their_payload_out() {
+        let get = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='set' id='s1'>\
+             <secret xmlns='urn:example'>do not echo</secret></iq>",
+        );
+        let refusal = iq_error_reply(&get, DefinedCondition::NotAcceptable).unwrap();
+        assert_eq!(
+            (refusal.attr("type"), refusal.attr("id"), refusal.attr("to")),
+            (Some("error"), Some("s1"), Some("bob@example.com/phone"))
+        );
+        let error = refusal.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("modify"));
+        assert!(error.has_child("not-acceptable", ns::XMPP_STANZAS));
+        assert_eq!(error.children().count(), 1, "no empty <text/>: {error:?}");
+        assert!(!String::from(&refusal).contains("do not echo"));
+        let unavailable = iq_error_reply(&get, DefinedCondition::ServiceUnavailable).unwrap();
+        let error = unavailable.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("cancel"));
+        let result = parse("<iq xmlns='jabber:client' type='result' id='r'/>");
+        assert_eq!(
+            iq_error_reply(&result, DefinedCondition::NotAcceptable),
+            None
+        );
+    }
+
+    #[test]
+    fn encrypted_presence_and_iq_convert_for_tokio_xmpp_with_their_c() {
+        // The shapes the core seals (ENC-01..03): <c/> alone, or beside a
+        // clear <error/> holding a second <c/>.
+        for xml in [
+            format!("<presence xmlns='jabber:client' to='b@example.com/r'>{C}</presence>"),
+            format!(
+                "<presence xmlns='jabber:client' to='b@example.com/r' type='unavailable'>{C}</presence>"
+            ),
+            format!("<iq xmlns='jabber:client' to='b@example.com/r' type='get' id='1'>{C}</iq>"),
+            format!("<iq xmlns='jabber:client' to='b@example.com/r' type='result' id='1'>{C}</iq>"),
+            format!(
+                "<iq xmlns='jabber:client' to='b@example.com/r' type='error' id='1'>{C}\
+                 <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+                 {C}</error></iq>"
+            ),
+        ] {
+            let element = parse(&xml);
+            let stanza =
+                Stanza::try_from(element.clone()).unwrap_or_else(|e| panic!("{xml}: {e:?}"));
+            let back = match stanza {
+                Stanza::Iq(iq) => Element::from(iq),
+                Stanza::Presence(p) => Element::from(p),
+                Stanza::Message(m) => Element::from(m),
+            };
+            assert_eq!(back.name(), element.name());
+            assert_eq!(back.attr("type"), element.attr("type"));
+            let count = |e: &Element| {
+                e.children()
+                    .flat_map(|c| std::iter::once(c).chain(c.children()))
+                    .filter(|c| c.is("c", ns::STANZA_ENCRYPTION))
+                    .count()
+            };
+            assert_eq!(count(&back), count(&element), "{xml} -> {back:?}");
+            assert!(has_encrypted_part(&back));
+        }
+    }
+}

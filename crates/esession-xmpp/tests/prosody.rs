@@ -16,6 +16,16 @@
 //!   unanswered offer (to it, or to an account that does not exist) fails with
 //!   a clean timeout.
 //!
+//! - `encrypted_presence_and_iq_through_prosody`: with presence and iq
+//!   agreed, a directed presence, an iq get and its result, an iq set and its
+//!   error (with an encrypted text) and a ping answered by the peer's client
+//!   arrive decrypted; a relay on both client connections shows the server
+//!   only `<c/>` in every presence and iq between the two (ENC-01..03, AMB-26).
+//! - `peer_going_offline_ends_the_session`: the peer sent directed presence,
+//!   then goes offline; the server's unavailable presence ends the session
+//!   with `PeerUnavailable` (SSN-16) and the only stanza sent to the peer
+//!   afterwards is the encrypted terminate form.
+//!
 //! - `wrong_password_is_fatal_and_not_retried`: a wrong password (STARTTLS)
 //!   and an account that does not exist (plaintext loopback) each give one
 //!   fatal `Disconnected` naming the wrong JID or password within seconds,
@@ -296,8 +306,10 @@ async fn conversation_retained_secret_and_no_plaintext_on_server() {
     assert_eq!(second.alice_info.sas, second.bob_info.sas);
     encrypted_bodies.extend(second.bodies);
 
-    // 5. Offline store: session 3, then Bob goes offline (SSN-16: the session
-    //    stays) and Alice's encrypted messages are stored for him by the server.
+    // 5. Offline store: session 3, then Bob goes offline. Alice is not told
+    //    (no subscription, no directed presence; contrast SSN-16 in
+    //    `peer_going_offline_ends_the_session`), so her session stays and her
+    //    encrypted messages are stored for him by the server.
     let bob_full = bob.jid().to_owned();
     let ((mut alice, session), bob) = both(
         async move {
