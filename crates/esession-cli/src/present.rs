@@ -176,14 +176,14 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
     match reason {
         TerminationReason::LocalRequest => format!("*** Session with {peer} ended."),
         TerminationReason::PeerRequest => format!("*** {peer} ended the session."),
-        TerminationReason::IntegrityFailure => format!(
-            "!!! A stanza from {peer} failed verification: the session was ended and nothing of it was shown."
-        ),
         TerminationReason::PeerUnavailable => format!(
             "*** {peer} went offline: the encrypted session ended and its keys are destroyed. Type /start for a new one when they are back."
         ),
         TerminationReason::StanzaKindNotAgreed => format!(
             "!!! {peer} encrypted a kind of stanza this session did not agree: the session was ended and nothing of it was shown."
+        ),
+        TerminationReason::IntegrityFailure => format!(
+            "!!! A stanza from {peer} failed verification: the session was ended and nothing of it was shown."
         ),
         other => format!("*** Session with {peer} ended ({other:?})."),
     }

@@ -8,17 +8,17 @@
 //! trusting the server's certificate (`--ca-file`), Alice with
 //! `--insecure-plaintext-loopback`.
 //!
-//! `login_failures_are_clear_and_fast`: `esession send` with a wrong password
-//! (from a file, then from `$ESESSION_PASSWORD`) exits non-zero within seconds
-//! with a message naming the account, the wrong JID or password and where the
-//! password came from; an unreachable server still gets its own message.
-//!
 //! `chat_pings_and_sees_the_contact_go_offline`: with presence and iq
 //! enabled (Alice in her config file, Bob with `--stanzas`), `esession chat`
 //! shows Bob's encrypted presence, `/ping` measures an encrypted ping that
 //! Bob's client answers, and when Bob's process dies the server's
 //! unavailable presence ends the session and the chat says he went offline
 //! (SSN-16).
+//!
+//! `login_failures_are_clear_and_fast`: `esession send` with a wrong password
+//! (from a file, then from `$ESESSION_PASSWORD`) exits non-zero within seconds
+//! with a message naming the account, the wrong JID or password and where the
+//! password came from; an unreachable server still gets its own message.
 //!
 //! Without Prosody these tests print a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
@@ -244,112 +244,6 @@ fn send_and_listen_through_prosody() {
     eprintln!("send_and_listen_through_prosody: {:?}", started.elapsed());
 }
 
-/// Runs `esession send` for alice with `args` (account flags) and returns its
-/// output and how long it took.
-fn send_as_alice(home: &Path, args: &[String], env_password: Option<&str>) -> (Output, Duration) {
-    let mut command = esession(home);
-    if let Some(password) = env_password {
-        command.env("ESESSION_PASSWORD", password);
-    }
-    let started = Instant::now();
-    let output = command
-        .args(args)
-        .args(["send", "bob@localhost/cli", "hello", "--timeout", "20"])
-        .output()
-        .unwrap();
-    (output, started.elapsed())
-}
-
-/// A refused login ends `esession send` at once with an actionable message
-/// (it used to wait 20 s and say "could not log in"); an unreachable server
-/// keeps its own message.
-#[test]
-fn login_failures_are_clear_and_fast() {
-    let Some(prosody) = prosody_or_skip("login_failures_are_clear_and_fast") else {
-        return;
-    };
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
-    let password_file = home.join("alice.pw");
-    std::fs::write(&password_file, "not-alices-pw\n").unwrap();
-    let made = esession(home)
-        .arg("key-file")
-        .arg(home.join("alice.key"))
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "key-file: {}", show(&made));
-    let refused = |output: &Output, took: Duration, check: &str| {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{}", show(output));
-        assert!(
-            stderr.contains(&format!(
-                "esession send: authentication failed for alice@localhost: \
-                 wrong JID or password (check {check})"
-            )),
-            "{}",
-            show(output)
-        );
-        assert!(!stderr.contains("Logged in"), "{}", show(output));
-        assert!(took < Duration::from_secs(10), "took {took:?}");
-        eprintln!("refused in {took:?}: {}", stderr.trim());
-    };
-
-    // The password from a file, STARTTLS.
-    let args = account_args(&server, home, "alice", true);
-    let (output, took) = send_as_alice(home, &args, None);
-    refused(
-        &output,
-        took,
-        &format!("the password file {}", password_file.display()),
-    );
-
-    // The password from $ESESSION_PASSWORD, plaintext loopback.
-    let mut args = account_args(&server, home, "alice", false);
-    let at = args.iter().position(|a| a == "--password-file").unwrap();
-    args.drain(at..at + 2);
-    let (output, took) = send_as_alice(home, &args, Some("not-alices-pw"));
-    refused(&output, took, "$ESESSION_PASSWORD");
-
-    // The right password gets past the login (then fails: bob is not online).
-    std::fs::write(&password_file, "alice-pw\n").unwrap();
-    let args = account_args(&server, home, "alice", true);
-    let (output, _) = send_as_alice(home, &args, None);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("Logged in as alice@localhost/cli"),
-        "{}",
-        show(&output)
-    );
-    assert!(
-        !stderr.contains("authentication failed"),
-        "{}",
-        show(&output)
-    );
-
-    // Nothing listens on this port: the pre-check's message, at once.
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let mut args = account_args(&server, home, "alice", true);
-    let at = args.iter().position(|a| a == "--port").unwrap();
-    args[at + 1] = closed_port.to_string();
-    let (output, took) = send_as_alice(home, &args, None);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
-    assert!(
-        stderr.contains(&format!(
-            "esession send: cannot reach the XMPP server 127.0.0.1:{closed_port}"
-        )),
-        "{}",
-        show(&output)
-    );
-    assert!(took < Duration::from_secs(10), "took {took:?}");
-    eprintln!("unreachable in {took:?}: {}", stderr.trim());
-}
-
 #[test]
 fn chat_pings_and_sees_the_contact_go_offline() {
     use std::io::Write as _;
@@ -463,4 +357,110 @@ fn chat_pings_and_sees_the_contact_go_offline() {
         !transcript.iter().any(|l| l.starts_with("!!!")),
         "alarms in the chat: {transcript:?}"
     );
+}
+
+/// Runs `esession send` for alice with `args` (account flags) and returns its
+/// output and how long it took.
+fn send_as_alice(home: &Path, args: &[String], env_password: Option<&str>) -> (Output, Duration) {
+    let mut command = esession(home);
+    if let Some(password) = env_password {
+        command.env("ESESSION_PASSWORD", password);
+    }
+    let started = Instant::now();
+    let output = command
+        .args(args)
+        .args(["send", "bob@localhost/cli", "hello", "--timeout", "20"])
+        .output()
+        .unwrap();
+    (output, started.elapsed())
+}
+
+/// A refused login ends `esession send` at once with an actionable message
+/// (it used to wait 20 s and say "could not log in"); an unreachable server
+/// keeps its own message.
+#[test]
+fn login_failures_are_clear_and_fast() {
+    let Some(prosody) = prosody_or_skip("login_failures_are_clear_and_fast") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let password_file = home.join("alice.pw");
+    std::fs::write(&password_file, "not-alices-pw\n").unwrap();
+    let made = esession(home)
+        .arg("key-file")
+        .arg(home.join("alice.key"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "key-file: {}", show(&made));
+    let refused = |output: &Output, took: Duration, check: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{}", show(output));
+        assert!(
+            stderr.contains(&format!(
+                "esession send: authentication failed for alice@localhost: \
+                 wrong JID or password (check {check})"
+            )),
+            "{}",
+            show(output)
+        );
+        assert!(!stderr.contains("Logged in"), "{}", show(output));
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        eprintln!("refused in {took:?}: {}", stderr.trim());
+    };
+
+    // The password from a file, STARTTLS.
+    let args = account_args(&server, home, "alice", true);
+    let (output, took) = send_as_alice(home, &args, None);
+    refused(
+        &output,
+        took,
+        &format!("the password file {}", password_file.display()),
+    );
+
+    // The password from $ESESSION_PASSWORD, plaintext loopback.
+    let mut args = account_args(&server, home, "alice", false);
+    let at = args.iter().position(|a| a == "--password-file").unwrap();
+    args.drain(at..at + 2);
+    let (output, took) = send_as_alice(home, &args, Some("not-alices-pw"));
+    refused(&output, took, "$ESESSION_PASSWORD");
+
+    // The right password gets past the login (then fails: bob is not online).
+    std::fs::write(&password_file, "alice-pw\n").unwrap();
+    let args = account_args(&server, home, "alice", true);
+    let (output, _) = send_as_alice(home, &args, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Logged in as alice@localhost/cli"),
+        "{}",
+        show(&output)
+    );
+    assert!(
+        !stderr.contains("authentication failed"),
+        "{}",
+        show(&output)
+    );
+
+    // Nothing listens on this port: the pre-check's message, at once.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut args = account_args(&server, home, "alice", true);
+    let at = args.iter().position(|a| a == "--port").unwrap();
+    args[at + 1] = closed_port.to_string();
+    let (output, took) = send_as_alice(home, &args, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    assert!(
+        stderr.contains(&format!(
+            "esession send: cannot reach the XMPP server 127.0.0.1:{closed_port}"
+        )),
+        "{}",
+        show(&output)
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("unreachable in {took:?}: {}", stderr.trim());
 }
