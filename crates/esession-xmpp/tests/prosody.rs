@@ -577,187 +577,6 @@ async fn contact_without_esession_support() {
     eprintln!("contact_without_esession_support: {:?}", started.elapsed());
 }
 
-/// Polls `peer`'s `next_event` exactly once and drops it: the worst a
-/// `tokio::select!` can do to it (the other branch won at the first await).
-async fn poll_once(peer: &mut Peer) -> Option<esession_xmpp::ClientEvent> {
-    let next = peer.client().next_event();
-    tokio::pin!(next);
-    match futures::poll!(next) {
-        std::task::Poll::Ready(event) => event,
-        std::task::Poll::Pending => None,
-    }
-}
-
-/// `EsessionClient::next_event` dropped at its first await every time (as a
-/// losing `select!` branch would be) still delivers every event and sends
-/// every reply: negotiation, 20 messages, and the terminate acknowledgement.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn next_event_is_cancel_safe() {
-    let Some(prosody) = prosody_or_skip("next_event_is_cancel_safe") else {
-        return;
-    };
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
-    let login = |user: &str, password: &str| {
-        let options = server.connect_options(user, "r", password);
-        let user = user.to_owned();
-        async move {
-            Peer::login(
-                &user,
-                &options,
-                manager(Box::new(MemoryTrustStore::new()), Config::default()),
-            )
-            .await
-        }
-    };
-    let mut alice = login("alice", "alice-pw").await;
-    let mut bob = login("bob", "bob-pw").await;
-    let bob_full = bob.jid().to_owned();
-    let run = run_token();
-    let bodies: Vec<String> = (0..20).map(|i| marker("a", i, &run)).collect();
-    let expected = bodies.clone();
-    let ((), ()) = both(
-        async move {
-            let (session, _) = alice.start(&bob_full).await;
-            alice.send_texts(&session, &bodies).await;
-            assert_eq!(alice.receive_texts(&session, 1).await, ["pong"]);
-            alice.client().terminate(&session).await.unwrap();
-            assert_eq!(
-                alice.terminated(&session).await,
-                esession::TerminationReason::LocalRequest,
-                "bob's acknowledgement was sent"
-            );
-            alice.disconnect().await;
-        },
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let mut session = None;
-            let mut received = Vec::new();
-            let mut terminated = None;
-            while terminated.is_none() {
-                assert!(
-                    Instant::now() < deadline,
-                    "bob (polled once per call): established {session:?}, \
-                     {} messages, terminated {terminated:?}",
-                    received.len()
-                );
-                match poll_once(&mut bob).await {
-                    Some(esession_xmpp::ClientEvent::Session(esession::Event::Established {
-                        session: s,
-                        ..
-                    })) => session = Some(s),
-                    Some(esession_xmpp::ClientEvent::Session(
-                        esession::Event::MessageReceived { message, .. },
-                    )) => {
-                        received.push(message.get_child("body", ns::JABBER_CLIENT).unwrap().text());
-                        if received.len() == 20 {
-                            let s = session.clone().expect("established before messages");
-                            bob.client().send_text(&s, "pong").await.unwrap();
-                        }
-                    }
-                    Some(esession_xmpp::ClientEvent::Session(esession::Event::Terminated {
-                        reason,
-                        ..
-                    })) => terminated = Some(reason),
-                    // Our own presence, reflected by the server.
-                    Some(esession_xmpp::ClientEvent::ContactOnline { .. }) => {}
-                    Some(other) => panic!("bob: unexpected {other:?}"),
-                    None => tokio::time::sleep(Duration::from_millis(2)).await,
-                }
-            }
-            assert_eq!(received, expected);
-            assert_eq!(terminated, Some(esession::TerminationReason::PeerRequest));
-            bob.disconnect().await;
-        },
-    )
-    .await;
-}
-
-/// Logs in with `options` (expected to be refused) and checks the fatal
-/// event and what the client does after it.
-async fn expect_refused_login(options: &ConnectOptions) {
-    let mut client = EsessionClient::new(
-        connect::client(options).unwrap(),
-        manager(Box::new(MemoryTrustStore::new()), Config::default()),
-    );
-    let started = Instant::now();
-    let event = tokio::time::timeout(Duration::from_secs(10), client.next_event())
-        .await
-        .unwrap_or_else(|_| panic!("{}: no fatal login error within 10 s", options.jid));
-    match event {
-        Some(ClientEvent::Disconnected {
-            reason,
-            fatal: true,
-            login_error: Some(LoginError::WrongCredentials),
-            ..
-        }) => assert_eq!(reason, "authentication failed: wrong JID or password"),
-        other => panic!(
-            "{}: expected a fatal login error, got {other:?}",
-            options.jid
-        ),
-    }
-    eprintln!("{}: refused after {:?}", options.jid, started.elapsed());
-    assert_eq!(client.login_error(), Some(&LoginError::WrongCredentials));
-    // The client has ended: no further events, at once.
-    let after = tokio::time::timeout(Duration::from_secs(1), client.next_event())
-        .await
-        .expect("next_event returns at once after a fatal login error");
-    assert!(after.is_none(), "after the fatal error: {after:?}");
-    // Nothing can be sent; nothing blocks.
-    assert!(matches!(
-        client.send_plain("bob@localhost", "hello").await,
-        Err(ClientError::LoginFailed(LoginError::WrongCredentials))
-    ));
-    assert!(matches!(
-        client.start_session("bob@localhost/r").await,
-        Err(ClientError::LoginFailed(LoginError::WrongCredentials))
-    ));
-    tokio::time::timeout(Duration::from_secs(1), client.disconnect())
-        .await
-        .expect("disconnect after a refused login returns at once");
-}
-
-/// A refused login is fatal, reported within seconds, and not retried
-/// (tokio-xmpp's own reconnector retries it forever after 1 s, 2 s, 4 s, ...).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_is_fatal_and_not_retried() {
-    let Some(prosody) = prosody_or_skip("wrong_password_is_fatal_and_not_retried") else {
-        return;
-    };
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    // Prosody logs "Client connected" (info) for every c2s connection.
-    let connections = || server.log().matches("Client connected").count();
-    assert_eq!(connections(), 0);
-
-    // A wrong password, over STARTTLS.
-    expect_refused_login(&server.connect_options("alice", "r", "not-alices-pw")).await;
-    // Long enough for two retries of tokio-xmpp's reconnector (after 1 s and 2 s more).
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(connections(), 1, "log:\n{}", server.log());
-
-    // An account that does not exist, over plaintext loopback: servers do not
-    // say which of JID and password is wrong.
-    let mut options = server.connect_options("nobody", "r", "whatever");
-    options.security = TransportSecurity::DangerousPlaintextLoopbackOnly;
-    expect_refused_login(&options).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(connections(), 2, "log:\n{}", server.log());
-
-    // The right password still logs in (and the refused attempts left no trace).
-    let alice = Peer::login(
-        "alice",
-        &server.connect_options("alice", "r", "alice-pw"),
-        manager(Box::new(MemoryTrustStore::new()), Config::default()),
-    )
-    .await;
-    assert_eq!(alice.jid(), "alice@localhost/r");
-    // The count above is live: this login is the third connection.
-    assert_eq!(connections(), 3, "log:\n{}", server.log());
-    alice.disconnect().await;
-}
-
 /// A TCP relay between one client and the server that keeps a copy of every
 /// byte in each direction: what the network (and the server) sees of that
 /// client's stream. Used with plaintext loopback connections.
@@ -1243,5 +1062,186 @@ async fn peer_going_offline_ends_the_session() {
             .any(|p| p.contains("unavailable")),
         "the server told alice"
     );
+    alice.disconnect().await;
+}
+
+/// Polls `peer`'s `next_event` exactly once and drops it: the worst a
+/// `tokio::select!` can do to it (the other branch won at the first await).
+async fn poll_once(peer: &mut Peer) -> Option<esession_xmpp::ClientEvent> {
+    let next = peer.client().next_event();
+    tokio::pin!(next);
+    match futures::poll!(next) {
+        std::task::Poll::Ready(event) => event,
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// `EsessionClient::next_event` dropped at its first await every time (as a
+/// losing `select!` branch would be) still delivers every event and sends
+/// every reply: negotiation, 20 messages, and the terminate acknowledgement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_event_is_cancel_safe() {
+    let Some(prosody) = prosody_or_skip("next_event_is_cancel_safe") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let login = |user: &str, password: &str| {
+        let options = server.connect_options(user, "r", password);
+        let user = user.to_owned();
+        async move {
+            Peer::login(
+                &user,
+                &options,
+                manager(Box::new(MemoryTrustStore::new()), Config::default()),
+            )
+            .await
+        }
+    };
+    let mut alice = login("alice", "alice-pw").await;
+    let mut bob = login("bob", "bob-pw").await;
+    let bob_full = bob.jid().to_owned();
+    let run = run_token();
+    let bodies: Vec<String> = (0..20).map(|i| marker("a", i, &run)).collect();
+    let expected = bodies.clone();
+    let ((), ()) = both(
+        async move {
+            let (session, _) = alice.start(&bob_full).await;
+            alice.send_texts(&session, &bodies).await;
+            assert_eq!(alice.receive_texts(&session, 1).await, ["pong"]);
+            alice.client().terminate(&session).await.unwrap();
+            assert_eq!(
+                alice.terminated(&session).await,
+                esession::TerminationReason::LocalRequest,
+                "bob's acknowledgement was sent"
+            );
+            alice.disconnect().await;
+        },
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut session = None;
+            let mut received = Vec::new();
+            let mut terminated = None;
+            while terminated.is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "bob (polled once per call): established {session:?}, \
+                     {} messages, terminated {terminated:?}",
+                    received.len()
+                );
+                match poll_once(&mut bob).await {
+                    Some(esession_xmpp::ClientEvent::Session(esession::Event::Established {
+                        session: s,
+                        ..
+                    })) => session = Some(s),
+                    Some(esession_xmpp::ClientEvent::Session(
+                        esession::Event::MessageReceived { message, .. },
+                    )) => {
+                        received.push(message.get_child("body", ns::JABBER_CLIENT).unwrap().text());
+                        if received.len() == 20 {
+                            let s = session.clone().expect("established before messages");
+                            bob.client().send_text(&s, "pong").await.unwrap();
+                        }
+                    }
+                    Some(esession_xmpp::ClientEvent::Session(esession::Event::Terminated {
+                        reason,
+                        ..
+                    })) => terminated = Some(reason),
+                    // Our own presence, reflected by the server.
+                    Some(esession_xmpp::ClientEvent::ContactOnline { .. }) => {}
+                    Some(other) => panic!("bob: unexpected {other:?}"),
+                    None => tokio::time::sleep(Duration::from_millis(2)).await,
+                }
+            }
+            assert_eq!(received, expected);
+            assert_eq!(terminated, Some(esession::TerminationReason::PeerRequest));
+            bob.disconnect().await;
+        },
+    )
+    .await;
+}
+
+/// Logs in with `options` (expected to be refused) and checks the fatal
+/// event and what the client does after it.
+async fn expect_refused_login(options: &ConnectOptions) {
+    let mut client = EsessionClient::new(
+        connect::client(options).unwrap(),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    );
+    let started = Instant::now();
+    let event = tokio::time::timeout(Duration::from_secs(10), client.next_event())
+        .await
+        .unwrap_or_else(|_| panic!("{}: no fatal login error within 10 s", options.jid));
+    match event {
+        Some(ClientEvent::Disconnected {
+            reason,
+            fatal: true,
+            login_error: Some(LoginError::WrongCredentials),
+            ..
+        }) => assert_eq!(reason, "authentication failed: wrong JID or password"),
+        other => panic!(
+            "{}: expected a fatal login error, got {other:?}",
+            options.jid
+        ),
+    }
+    eprintln!("{}: refused after {:?}", options.jid, started.elapsed());
+    assert_eq!(client.login_error(), Some(&LoginError::WrongCredentials));
+    // The client has ended: no further events, at once.
+    let after = tokio::time::timeout(Duration::from_secs(1), client.next_event())
+        .await
+        .expect("next_event returns at once after a fatal login error");
+    assert!(after.is_none(), "after the fatal error: {after:?}");
+    // Nothing can be sent; nothing blocks.
+    assert!(matches!(
+        client.send_plain("bob@localhost", "hello").await,
+        Err(ClientError::LoginFailed(LoginError::WrongCredentials))
+    ));
+    assert!(matches!(
+        client.start_session("bob@localhost/r").await,
+        Err(ClientError::LoginFailed(LoginError::WrongCredentials))
+    ));
+    tokio::time::timeout(Duration::from_secs(1), client.disconnect())
+        .await
+        .expect("disconnect after a refused login returns at once");
+}
+
+/// A refused login is fatal, reported within seconds, and not retried
+/// (tokio-xmpp's own reconnector retries it forever after 1 s, 2 s, 4 s, ...).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_fatal_and_not_retried() {
+    let Some(prosody) = prosody_or_skip("wrong_password_is_fatal_and_not_retried") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    // Prosody logs "Client connected" (info) for every c2s connection.
+    let connections = || server.log().matches("Client connected").count();
+    assert_eq!(connections(), 0);
+
+    // A wrong password, over STARTTLS.
+    expect_refused_login(&server.connect_options("alice", "r", "not-alices-pw")).await;
+    // Long enough for two retries of tokio-xmpp's reconnector (after 1 s and 2 s more).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 1, "log:\n{}", server.log());
+
+    // An account that does not exist, over plaintext loopback: servers do not
+    // say which of JID and password is wrong.
+    let mut options = server.connect_options("nobody", "r", "whatever");
+    options.security = TransportSecurity::DangerousPlaintextLoopbackOnly;
+    expect_refused_login(&options).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(connections(), 2, "log:\n{}", server.log());
+
+    // The right password still logs in (and the refused attempts left no trace).
+    let alice = Peer::login(
+        "alice",
+        &server.connect_options("alice", "r", "alice-pw"),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    assert_eq!(alice.jid(), "alice@localhost/r");
+    // The count above is live: this login is the third connection.
+    assert_eq!(connections(), 3, "log:\n{}", server.log());
     alice.disconnect().await;
 }
