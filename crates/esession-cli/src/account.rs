@@ -45,6 +45,7 @@ pub(crate) fn manager(
     Ok(SessionManager::new(
         Config {
             own_jid: None,
+            stanzas: settings.stanzas.clone(),
             ..config
         },
         Box::new(SystemRandomness::new(rng)),

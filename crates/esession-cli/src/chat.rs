@@ -1,7 +1,12 @@
 //! `esession chat CONTACT`: an interactive encrypted conversation.
 
-use esession::{Config, Event, SessionId};
+use std::collections::HashMap;
+use std::time::Instant;
+
+use esession::{Config, Event, SessionId, StanzaKind};
 use esession_store::SasState;
+use esession_wire::minidom::Element;
+use esession_wire::ns;
 use esession_xmpp::{ClientEvent, EsessionClient};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -13,6 +18,7 @@ const HELP: &str = "\
 Commands:
   /verify    the short authentication string matches: mark this contact verified
   /distrust  the string does NOT match: end the session (possible attack)
+  /ping      round-trip time of an encrypted ping (sessions that agreed iq)
   /status    show the session's security state
   /end       end the encrypted session (you can start a new one with /start)
   /start     start a new encrypted session
@@ -33,6 +39,8 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
             .map_err(|e| e.to_string())?,
     );
     let mut established = false;
+    // Our pings in flight: id -> when sent.
+    let mut pings: HashMap<String, Instant> = HashMap::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
@@ -45,6 +53,10 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
                 match line.as_str() {
                     "" => {}
                     "/help" => println!("{HELP}"),
+                    "/ping" => match &session {
+                        Some(id) if established => ping(&mut client, id, &mut pings).await,
+                        _ => println!("*** No established session to ping."),
+                    },
                     "/quit" => {
                         finish(&mut client, session.as_ref()).await;
                         return Ok(());
@@ -100,6 +112,7 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
             }
             event = client.next_event() => {
                 let Some(event) = event else { return Err("the connection closed".to_owned()) };
+                react(&mut client, &event, &mut pings).await;
                 if show(&event, &mut session, &mut established) == Some(true) {
                     return Ok(());
                 }
@@ -178,6 +191,83 @@ fn show(
         _ => {}
     }
     None
+}
+
+/// Sends an encrypted XEP-0199 ping in the session, if it agreed iq.
+async fn ping(client: &mut EsessionClient, id: &SessionId, pings: &mut HashMap<String, Instant>) {
+    let iq_agreed = client
+        .manager()
+        .session_info(id)
+        .is_some_and(|info| info.stanzas.contains(&StanzaKind::Iq));
+    if !iq_agreed {
+        println!(
+            "*** This session does not encrypt iq, so /ping is not available: both sides need \
+             [account] stanzas = [\"message\", \"presence\", \"iq\"] (or --stanzas message,presence,iq)."
+        );
+        return;
+    }
+    match client.send_ping(id).await {
+        Ok(ping) => {
+            pings.insert(ping, Instant::now());
+        }
+        Err(e) => println!("*** Ping not sent: {e}"),
+    }
+}
+
+/// What an event asks of us beyond showing it: once a session that agreed
+/// presence is established, our encrypted directed presence to the contact
+/// (the server then tells them when we go offline, SSN-16); decrypted
+/// presence and ping answers are shown; decrypted requests are answered
+/// (RFC 6120 §8.2.3: the client answers pings and disco#info itself, we
+/// refuse the rest, encrypted).
+async fn react(
+    client: &mut EsessionClient,
+    event: &ClientEvent,
+    pings: &mut HashMap<String, Instant>,
+) {
+    match event {
+        ClientEvent::Session(Event::Established { session, info })
+            if info.stanzas.contains(&StanzaKind::Presence) =>
+        {
+            let mut presence = Element::bare("presence", ns::JABBER_CLIENT);
+            if esession_wire::xml::set_attr(&mut presence, "to", session.peer.as_str()).is_ok()
+                && let Err(e) = client.send_stanza(session, presence).await
+            {
+                println!("*** Could not send our presence to {}: {e}", session.peer);
+            }
+        }
+        ClientEvent::Session(Event::StanzaReceived { session, stanza })
+            if stanza.name() == "presence" =>
+        {
+            if let Some(text) = present::presence(&session.peer, stanza) {
+                println!("[{}] {text}", clock_time());
+            }
+        }
+        ClientEvent::Session(Event::StanzaReceived { session, stanza }) => {
+            match stanza.attr("type") {
+                Some("get" | "set") => {
+                    let _ = client.refuse_iq(session, stanza).await;
+                }
+                Some(kind @ ("result" | "error")) => {
+                    let sent = stanza.attr("id").and_then(|id| pings.remove(id));
+                    if let Some(sent) = sent {
+                        let rtt = sent.elapsed();
+                        if kind == "result" {
+                            println!(
+                                "*** Ping {}: {:.1} ms (encrypted)",
+                                session.peer,
+                                rtt.as_secs_f64() * 1000.0
+                            );
+                        } else {
+                            println!("*** {} answered the ping with an error.", session.peer);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
 }
 
 async fn finish(client: &mut EsessionClient, session: Option<&SessionId>) {

@@ -19,7 +19,8 @@ mod trust_keys;
 ///
 /// Settings come from flags, then the config file ($XDG_CONFIG_HOME/esession/config.toml:
 /// an [account] table with jid, host, port, ca_file, password_file,
-/// insecure_plaintext_loopback, and a [store] table with path, key_file,
+/// insecure_plaintext_loopback, stanzas (e.g. ["message", "presence", "iq"]
+/// to encrypt presence and iq too; default ["message"]), and a [store] table with path, key_file,
 /// passphrase_file). The account password is read from --password-file,
 /// $ESESSION_PASSWORD or a prompt, never from the command line. Everything we
 /// remember about contacts (retained secrets, keys, verifications) lives in an
@@ -38,8 +39,8 @@ struct Cli {
 enum Command {
     /// Chat with CONTACT in an encrypted session: shows the short authentication
     /// string to compare out of band, security alerts, and messages with sender
-    /// and time. In-chat commands: /verify, /distrust, /status, /end, /start,
-    /// /quit, /help.
+    /// and time. In-chat commands: /verify, /distrust, /ping, /status, /end,
+    /// /start, /quit, /help. The session ends when the contact goes offline.
     Chat {
         /// The contact's JID (bare, or full to address one client).
         contact: String,

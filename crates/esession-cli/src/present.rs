@@ -176,6 +176,12 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
     match reason {
         TerminationReason::LocalRequest => format!("*** Session with {peer} ended."),
         TerminationReason::PeerRequest => format!("*** {peer} ended the session."),
+        TerminationReason::PeerUnavailable => format!(
+            "*** {peer} went offline: the encrypted session ended and its keys are destroyed. Type /start for a new one when they are back."
+        ),
+        TerminationReason::StanzaKindNotAgreed => format!(
+            "!!! {peer} encrypted a kind of stanza this session did not agree: the session was ended and nothing of it was shown."
+        ),
         TerminationReason::IntegrityFailure => format!(
             "!!! A stanza from {peer} failed verification: the session was ended and nothing of it was shown."
         ),
@@ -184,6 +190,32 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
         ),
         other => format!("*** Session with {peer} ended ({other:?})."),
     }
+}
+
+/// A decrypted directed presence, in words: `None` when it carries nothing
+/// to show. Unavailable presence is left to [`terminated`] (SSN-16 ends the
+/// session right after it).
+pub(crate) fn presence(peer: &str, presence: &esession_wire::minidom::Element) -> Option<String> {
+    if presence.attr("type").is_some() {
+        return None;
+    }
+    let text = |name: &str| {
+        presence
+            .get_child(name, ns::JABBER_CLIENT)
+            .map(|e| e.text())
+            .filter(|t| !t.is_empty())
+    };
+    let show = match text("show").as_deref() {
+        Some("away") => "away",
+        Some("chat") => "free for chat",
+        Some("dnd") => "busy (do not disturb)",
+        Some("xa") => "away for a while",
+        _ => "online",
+    };
+    Some(match text("status") {
+        Some(status) => format!("*** {peer} is {show}: {status} (encrypted presence)"),
+        None => format!("*** {peer} is {show} (encrypted presence)"),
+    })
 }
 
 /// A one-line description of any other event, or `None` to stay quiet.
@@ -239,6 +271,35 @@ mod tests {
             algorithm: esession_crypto::SignatureAlgorithm::RsaSha256,
             verified,
         }
+    }
+
+    #[test]
+    fn the_contact_going_offline_is_named_as_the_reason() {
+        let text = terminated("bob@example.com/phone", &TerminationReason::PeerUnavailable);
+        assert!(
+            text.starts_with("*** bob@example.com/phone went offline"),
+            "{text}"
+        );
+        assert!(text.contains("/start"), "{text}");
+    }
+
+    #[test]
+    fn encrypted_presence_is_shown_with_show_and_status() {
+        let parse = |xml: &str| -> esession_wire::minidom::Element { xml.parse().unwrap() };
+        let busy = parse(
+            "<presence xmlns='jabber:client'><show>dnd</show><status>In a meeting</status></presence>",
+        );
+        assert_eq!(
+            presence("bob@example.com/phone", &busy).unwrap(),
+            "*** bob@example.com/phone is busy (do not disturb): In a meeting (encrypted presence)"
+        );
+        let bare = parse("<presence xmlns='jabber:client'/>");
+        assert_eq!(
+            presence("bob@example.com/phone", &bare).unwrap(),
+            "*** bob@example.com/phone is online (encrypted presence)"
+        );
+        let gone = parse("<presence xmlns='jabber:client' type='unavailable'/>");
+        assert_eq!(presence("bob@example.com/phone", &gone), None);
     }
 
     #[test]

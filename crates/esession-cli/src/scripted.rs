@@ -3,7 +3,9 @@
 use std::io::Read;
 use std::time::Duration;
 
-use esession::{Config, Event, SessionId};
+use esession::{Config, Event, SessionId, StanzaKind};
+use esession_wire::minidom::Element;
+use esession_wire::ns;
 use esession_xmpp::ClientEvent;
 use serde_json::json;
 
@@ -120,12 +122,51 @@ pub(crate) async fn listen(
                     format!("[{time}] declined an offer from {}", session.peer),
                 );
             }
-            ClientEvent::Session(Event::Established { session, info }) => emit(
-                json!({"event": "established", "peer": session.peer, "thread": session.thread, "sas": info.sas,
-                       "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
-                       "cipher": info.cipher.name(), "time": time}),
-                present::established(&session.peer, &info),
-            ),
+            ClientEvent::Session(Event::Established { session, info }) => {
+                let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
+                emit(
+                    json!({"event": "established", "peer": session.peer, "thread": session.thread, "sas": info.sas,
+                           "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
+                           "cipher": info.cipher.name(), "stanzas": stanzas, "time": time}),
+                    present::established(&session.peer, &info),
+                );
+                // Our encrypted directed presence: the server then tells the
+                // contact when we go offline, which ends the session (SSN-16).
+                if info.stanzas.contains(&StanzaKind::Presence) {
+                    let mut presence = Element::bare("presence", ns::JABBER_CLIENT);
+                    if esession_wire::xml::set_attr(&mut presence, "to", session.peer.as_str())
+                        .is_ok()
+                    {
+                        let _ = client.send_stanza(&session, presence).await;
+                    }
+                }
+            }
+            ClientEvent::Session(Event::StanzaReceived { session, stanza }) => {
+                match (stanza.name(), stanza.attr("type")) {
+                    // RFC 6120 §8.2.3: every request is answered; pings and
+                    // disco#info were answered by the client already.
+                    ("iq", Some("get" | "set")) => {
+                        let _ = client.refuse_iq(&session, &stanza).await;
+                    }
+                    ("presence", kind) => {
+                        let text = |name: &str| {
+                            stanza.get_child(name, ns::JABBER_CLIENT).map(|e| e.text())
+                        };
+                        emit(
+                            json!({"event": "presence", "peer": session.peer, "type": kind.unwrap_or("available"),
+                                   "show": text("show"), "status": text("status"), "encrypted": true, "time": time}),
+                            present::presence(&session.peer, &stanza).unwrap_or_else(|| {
+                                format!(
+                                    "*** {} sent presence ({})",
+                                    session.peer,
+                                    kind.unwrap_or("available")
+                                )
+                            }),
+                        );
+                    }
+                    _ => {}
+                }
+            }
             ClientEvent::Session(Event::MessageReceived { session, message }) => {
                 let body = present::body(&message).unwrap_or_default();
                 emit(

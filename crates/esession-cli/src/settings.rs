@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use esession::StanzaKind;
 use esession_crypto::SecretBytes;
 use esession_store::Unlock;
 use esession_xmpp::{ConnectOptions, TransportSecurity};
@@ -37,6 +38,11 @@ pub(crate) struct Global {
     /// accept contacts' keys; unverified keys are refused (see `trust`).
     #[arg(long, global = true)]
     pub(crate) public_keys: bool,
+    /// Stanza kinds to offer and accept in sessions, comma-separated from
+    /// message, presence, iq (default: message). Presence and iq are then
+    /// encrypted too when the contact agrees.
+    #[arg(long, global = true, value_name = "KINDS", value_delimiter = ',')]
+    pub(crate) stanzas: Option<Vec<String>>,
     /// Trust store file (default: $XDG_DATA_HOME/esession/store.db).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
@@ -73,6 +79,9 @@ struct AccountSection {
     /// Accept contacts' keys never verified (AMB-43): encrypted, NOT authenticated.
     #[serde(default)]
     dangerously_accept_unverified_keys: bool,
+    /// Stanza kinds offered and accepted (XEP-0116 `stanzas`): `message`,
+    /// `presence`, `iq`; default `["message"]`.
+    stanzas: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -95,6 +104,8 @@ pub(crate) struct Settings {
     pub(crate) public_keys: bool,
     /// AMB-43 override (`[account] dangerously_accept_unverified_keys = true`).
     pub(crate) dangerously_accept_unverified_keys: bool,
+    /// Stanza kinds offered and accepted (`--stanzas`, `[account] stanzas`).
+    pub(crate) stanzas: Vec<StanzaKind>,
     pub(crate) store_path: PathBuf,
     store_key_file: Option<PathBuf>,
     store_passphrase_file: Option<PathBuf>,
@@ -134,6 +145,12 @@ impl Settings {
                 || file.account.insecure_plaintext_loopback,
             public_keys: global.public_keys || file.account.public_keys,
             dangerously_accept_unverified_keys: file.account.dangerously_accept_unverified_keys,
+            stanzas: stanza_kinds(
+                global
+                    .stanzas
+                    .as_deref()
+                    .or(file.account.stanzas.as_deref()),
+            )?,
             store_path: global
                 .store
                 .clone()
@@ -227,6 +244,29 @@ impl Settings {
     }
 }
 
+/// The stanza kinds to offer (ENC-01, AMB-29): known names only, `message`
+/// always among them (the chat needs it), each once; default `message`.
+fn stanza_kinds(names: Option<&[String]>) -> Result<Vec<StanzaKind>, String> {
+    let Some(names) = names else {
+        return Ok(vec![StanzaKind::Message]);
+    };
+    let mut kinds = Vec::new();
+    for name in names {
+        let kind = StanzaKind::from_name(name.trim()).ok_or_else(|| {
+            format!("unknown stanza kind {name:?} in stanzas: use message, presence, iq")
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if !kinds.contains(&StanzaKind::Message) {
+        return Err(
+            "stanzas must include \"message\" (presence and iq come in addition)".to_owned(),
+        );
+    }
+    Ok(kinds)
+}
+
 fn read_secret_file(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -241,4 +281,52 @@ fn prompt(label: &str) -> Result<String, String> {
         ));
     }
     rpassword::prompt_password(label).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn stanzas_default_to_message_only() {
+        assert_eq!(stanza_kinds(None).unwrap(), [StanzaKind::Message]);
+    }
+
+    #[test]
+    fn stanzas_accept_every_kind_once_in_the_given_order() {
+        assert_eq!(
+            stanza_kinds(Some(&names(&["message", "iq", " presence", "iq"]))).unwrap(),
+            [StanzaKind::Message, StanzaKind::Iq, StanzaKind::Presence]
+        );
+    }
+
+    #[test]
+    fn stanzas_refuse_unknown_kinds_and_a_list_without_message() {
+        let unknown = stanza_kinds(Some(&names(&["message", "pubsub"]))).unwrap_err();
+        assert!(unknown.contains("\"pubsub\""), "{unknown}");
+        let no_message = stanza_kinds(Some(&names(&["presence", "iq"]))).unwrap_err();
+        assert!(
+            no_message.contains("must include \"message\""),
+            "{no_message}"
+        );
+        assert!(stanza_kinds(Some(&[])).is_err());
+    }
+
+    #[test]
+    fn stanzas_are_read_from_the_account_section() {
+        let file: FileConfig = toml::from_str(
+            "[account]\njid = \"a@example.org\"\nstanzas = [\"message\", \"presence\", \"iq\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            stanza_kinds(file.account.stanzas.as_deref()).unwrap(),
+            StanzaKind::ALL
+        );
+    }
 }

@@ -8,6 +8,13 @@
 //! trusting the server's certificate (`--ca-file`), Alice with
 //! `--insecure-plaintext-loopback`.
 //!
+//! `chat_pings_and_sees_the_contact_go_offline`: with presence and iq
+//! enabled (Alice in her config file, Bob with `--stanzas`), `esession chat`
+//! shows Bob's encrypted presence, `/ping` measures an encrypted ping that
+//! Bob's client answers, and when Bob's process dies the server's
+//! unavailable presence ends the session and the chat says he went offline
+//! (SSN-16).
+//!
 //! `login_failures_are_clear_and_fast`: `esession send` with a wrong password
 //! (from a file, then from `$ESESSION_PASSWORD`) exits non-zero within seconds
 //! with a message naming the account, the wrong JID or password and where the
@@ -241,6 +248,121 @@ fn send_and_listen_through_prosody() {
     );
     assert!(!alice_stderr[0].contains("Authenticated by the secret retained"));
     eprintln!("send_and_listen_through_prosody: {:?}", started.elapsed());
+}
+
+#[test]
+fn chat_pings_and_sees_the_contact_go_offline() {
+    use std::io::Write as _;
+    let Some(prosody) = prosody_or_skip("chat_pings_and_sees_the_contact_go_offline") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for user in ["alice", "bob"] {
+        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
+        let made = esession(home)
+            .arg("key-file")
+            .arg(home.join(format!("{user}.key")))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+    }
+    let alice_config = home.join("alice.toml");
+    std::fs::write(
+        &alice_config,
+        "[account]\nstanzas = [\"message\", \"presence\", \"iq\"]\n",
+    )
+    .unwrap();
+
+    let mut bob = esession(home)
+        .args(account_args(&server, home, "bob", true))
+        .args(["--stanzas", "message,presence,iq", "listen", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bob_out = lines(bob.stdout.take().unwrap());
+    let bob_err = lines(bob.stderr.take().unwrap());
+    if let Err(e) = wait_line(
+        &bob_err,
+        "Logged in as bob@localhost/cli",
+        Duration::from_secs(30),
+    ) {
+        kill(&mut bob);
+        panic!("bob's listen: {e}");
+    }
+
+    let mut alice = esession(home)
+        .args(account_args(&server, home, "alice", false))
+        .arg("--config")
+        .arg(&alice_config)
+        .args(["chat", "bob@localhost/cli"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut alice_in = alice.stdin.take().unwrap();
+    let alice_out = lines(alice.stdout.take().unwrap());
+    let _alice_err = lines(alice.stderr.take().unwrap());
+    let mut transcript: Vec<String> = Vec::new();
+    let mut steps = || -> Result<(), String> {
+        let mut wait = |what: &str, secs: u64| -> Result<Vec<String>, String> {
+            let seen = wait_line(&alice_out, what, Duration::from_secs(secs))?;
+            transcript.extend(seen.iter().cloned());
+            Ok(seen)
+        };
+        wait("Encrypted session established", 30)?;
+        // Bob's listen sent its encrypted directed presence once established.
+        wait("bob@localhost/cli is online (encrypted presence)", 10)?;
+        let established = wait_line(&bob_out, "\"established\"", Duration::from_secs(10))?;
+        let json: serde_json::Value =
+            serde_json::from_str(established.last().unwrap()).map_err(|e| e.to_string())?;
+        if json["stanzas"] != serde_json::json!(["message", "presence", "iq"]) {
+            return Err(format!("stanzas agreed: {json}"));
+        }
+        writeln!(alice_in, "/ping").map_err(|e| e.to_string())?;
+        let pong = wait("*** Ping bob@localhost/cli: ", 10)?;
+        if !pong.last().unwrap().ends_with(" ms (encrypted)") {
+            return Err(format!("ping line: {pong:?}"));
+        }
+        // Bob's process dies: the server tells Alice with unavailable presence.
+        kill(&mut bob);
+        wait(
+            "*** bob@localhost/cli went offline: the encrypted session ended",
+            10,
+        )?;
+        writeln!(alice_in, "/ping").map_err(|e| e.to_string())?;
+        wait("No established session to ping", 10)?;
+        writeln!(alice_in, "/quit").map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    let result = steps();
+    kill(&mut bob);
+    if let Err(e) = result {
+        kill(&mut alice);
+        panic!("{e}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = alice.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill(&mut alice);
+            panic!("chat did not exit after /quit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "chat exited with {status}");
+    transcript.extend(alice_out.try_iter());
+    assert!(
+        !transcript.iter().any(|l| l.starts_with("!!!")),
+        "alarms in the chat: {transcript:?}"
+    );
 }
 
 /// Runs `esession send` for alice with `args` (account flags) and returns its

@@ -7,7 +7,7 @@
 //! ```
 //! Optional: ESESSION_HOST, ESESSION_PORT, ESESSION_CA_FILE, ESESSION_PLAINTEXT=1 (loopback only).
 
-use esession::{Config, Event, MemoryTrustStore, SessionManager, SystemRandomness};
+use esession::{Config, Event, MemoryTrustStore, SessionManager, StanzaKind, SystemRandomness};
 use esession_wire::ns;
 use esession_xmpp::{
     ClientEvent, ConnectOptions, EsessionClient, SystemClock, TransportSecurity, connect,
@@ -34,8 +34,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The sans-IO core, with a CSPRNG seeded from the OS, a trust store and a clock.
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)?;
+    // Offer to encrypt presence and iq as well as messages (the default is
+    // messages only); a session encrypts what both sides agreed.
+    let config = Config {
+        stanzas: StanzaKind::ALL.to_vec(),
+        ..Config::default()
+    };
     let manager = SessionManager::new(
-        Config::default(),
+        config,
         Box::new(SystemRandomness::new(ChaCha20Rng::from_seed(seed))),
         Box::new(MemoryTrustStore::new()),
         Box::new(SystemClock),
@@ -68,6 +74,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .unwrap_or_default();
                 println!("{}: {body}", session.peer);
                 client.send_text(&session, &format!("echo: {body}")).await?;
+            }
+            // A decrypted presence or iq. Every iq request must be answered
+            // (RFC 6120), encrypted, through `send_stanza`; the client answers
+            // pings and disco#info itself, and this example handles no others.
+            ClientEvent::Session(Event::StanzaReceived { session, stanza }) => {
+                if stanza.name() == "iq" && matches!(stanza.attr("type"), Some("get" | "set")) {
+                    client.refuse_iq(&session, &stanza).await?;
+                } else {
+                    println!("{} (encrypted): {}", session.peer, String::from(&stanza));
+                }
             }
             ClientEvent::Disconnected {
                 reason,

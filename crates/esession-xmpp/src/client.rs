@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use esession::{Event, SessionId, SessionManager};
+use esession::{Event, SessionId, SessionManager, StanzaKind};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 use futures::StreamExt;
@@ -22,6 +22,7 @@ use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::Message;
+use tokio_xmpp::parsers::ping::Ping;
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
@@ -315,60 +316,121 @@ impl EsessionClient {
         }
     }
 
+    /// Routes a received `<iq/>` (ENC-01..03, AMB-26, ESN-44):
+    ///
+    /// - one carrying an XEP-0200 `<c/>` (or whose `<error/>` does) goes to
+    ///   the core, which decrypts it into [`Event::StanzaReceived`] (answered
+    ///   here when it is a ping or disco#info request, see [`Self::dispatch`])
+    ///   or refuses it;
+    /// - a clear one from a full JID whose session agreed `iq` belongs to that
+    ///   session and should have been encrypted: it also goes to the core, its
+    ///   content is not acted on, a request gets an encrypted `not-acceptable`
+    ///   (RFC 6120 §8.2.3 wants an answer; ESN-44 wants it encrypted), and the
+    ///   application is told ([`Event::ClearStanzaDropped`], or
+    ///   [`Event::DeliveryError`] for an error: servers bounce stanzas in clear);
+    /// - any other clear one is ours: disco#info and ping are answered, other
+    ///   requests refused with `service-unavailable`, in clear.
     fn on_iq(&mut self, iq: Iq) {
-        match iq {
-            Iq::Get {
-                from, id, payload, ..
-            } => {
-                let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
-                    let node = payload.attr("node").map(str::to_owned);
-                    Iq::from_result(id, Some(disco::our_disco_info(node)))
-                } else {
-                    Iq::from_error(id, unsupported())
-                };
-                self.outbox.push_back(reply.with_to_opt(from).into());
+        let element = Element::from(iq);
+        if has_encrypted_part(&element) {
+            let out = self.manager.handle_stanza(&element);
+            self.dispatch(out);
+            return;
+        }
+        let bound = element
+            .attr("from")
+            .and_then(|from| self.manager.unthreaded_session(from, StanzaKind::Iq));
+        if let Some(session) = bound {
+            let out = self.manager.handle_stanza(&element);
+            self.dispatch(out);
+            match element.attr("type") {
+                Some("get" | "set") => {
+                    if let Some(refusal) = iq_error_reply(&element, DefinedCondition::NotAcceptable)
+                    {
+                        self.send_in_session(&session, &refusal);
+                    }
+                    self.queue
+                        .push_back(ClientEvent::Session(Event::ClearStanzaDropped { session }));
+                }
+                Some("error") => self
+                    .queue
+                    .push_back(ClientEvent::Session(Event::DeliveryError { session })),
+                _ => self
+                    .queue
+                    .push_back(ClientEvent::Session(Event::ClearStanzaDropped { session })),
             }
-            Iq::Set { from, id, .. } => {
-                let reply = Iq::from_error(id, unsupported());
-                self.outbox.push_back(reply.with_to_opt(from).into());
-            }
-            Iq::Result { .. } | Iq::Error { .. } => {}
+            return;
+        }
+        let reply = builtin_answer(&element)
+            .or_else(|| iq_error_reply(&element, DefinedCondition::ServiceUnavailable));
+        if let Some(reply) = reply {
+            self.enqueue(reply);
         }
     }
 
+    /// A received `<presence/>`: our record of the contact's resources
+    /// (broadcast presence, from its clear type, ENC-02), then the core, which
+    /// decrypts encrypted (directed) presence into [`Event::StanzaReceived`]
+    /// and ends the sessions bound to a full JID that went unavailable
+    /// (SSN-16: [`esession::TerminationReason::PeerUnavailable`]).
     fn on_presence(&mut self, presence: Presence) {
-        let Some(Ok(from)) = presence.from.clone().map(Jid::try_into_full) else {
-            return;
-        };
-        let bare = from.to_bare().to_string();
-        let full = from.to_string();
-        let resources = self.online.entry(bare).or_default();
-        match presence.type_ {
-            PresenceType::None if !resources.contains(&full) => {
-                resources.push(full.clone());
-                self.queue
-                    .push_back(ClientEvent::ContactOnline { jid: full });
+        if let Some(Ok(from)) = presence.from.clone().map(Jid::try_into_full) {
+            let bare = from.to_bare().to_string();
+            let full = from.to_string();
+            let resources = self.online.entry(bare).or_default();
+            match presence.type_ {
+                PresenceType::None if !resources.contains(&full) => {
+                    resources.push(full.clone());
+                    self.queue
+                        .push_back(ClientEvent::ContactOnline { jid: full });
+                }
+                PresenceType::Unavailable => resources.retain(|r| r != &full),
+                _ => {}
             }
-            // SSN-16: unavailable presence does not end a session by itself.
-            PresenceType::Unavailable => resources.retain(|r| r != &full),
-            _ => {}
+        }
+        let out = self.manager.handle_stanza(&Element::from(presence));
+        self.dispatch(out);
+    }
+
+    /// Converts a stanza for tokio-xmpp and queues it in the outbox. A stanza
+    /// the core built always converts; a failure is reported, never sent
+    /// some other way.
+    fn enqueue(&mut self, stanza: Element) {
+        match Stanza::try_from(stanza) {
+            Ok(stanza) => self.outbox.push_back(stanza),
+            Err(e) => self.queue.push_back(ClientEvent::Disconnected {
+                reason: ClientError::Conversion(format!("{e:?}")).to_string(),
+                fatal: false,
+                login_error: None,
+            }),
+        }
+    }
+
+    /// Encrypts `stanza` in `session` and queues it; if the core refuses
+    /// (the session just ended, say), nothing is sent, least of all in clear.
+    fn send_in_session(&mut self, session: &SessionId, stanza: &Element) {
+        if let Ok(out) = self.manager.send_stanza(session, stanza) {
+            self.dispatch(out);
         }
     }
 
     /// Queues the core's stanzas in the outbox and its events for the
     /// application; does not await, so it cannot be interrupted half-way.
+    /// A decrypted ping (XEP-0199) or disco#info (XEP-0030) request is
+    /// answered here, encrypted in its session, and not passed on; every
+    /// other [`Event::StanzaReceived`] is the application's.
     fn dispatch(&mut self, out: esession::Output) {
         for stanza in out.stanzas {
-            match Message::try_from(stanza) {
-                Ok(message) => self.outbox.push_back(message.into()),
-                Err(e) => self.queue.push_back(ClientEvent::Disconnected {
-                    reason: ClientError::Conversion(format!("{e:?}")).to_string(),
-                    fatal: false,
-                    login_error: None,
-                }),
-            }
+            self.enqueue(stanza);
         }
         for event in out.events {
+            if let Event::StanzaReceived { session, stanza } = &event
+                && let Some(reply) = builtin_answer(stanza)
+            {
+                let session = session.clone();
+                self.send_in_session(&session, &reply);
+                continue;
+            }
             self.queue.push_back(ClientEvent::Session(event));
         }
     }
@@ -436,7 +498,15 @@ impl EsessionClient {
         } else {
             self.online_resources(contact).first().cloned()
         };
+        // A contact we already share a session carrying iq with supports
+        // ESessions, and a clear disco#info to it would break ESN-44.
+        let bound = target.as_deref().is_some_and(|full| {
+            self.manager
+                .unthreaded_session(full, StanzaKind::Iq)
+                .is_some()
+        });
         if let Some(full) = &target
+            && !bound
             && !self.query_support(full).await?
         {
             return Err(ClientError::NoEsessionSupport(full.clone()));
@@ -465,6 +535,58 @@ impl EsessionClient {
         let out = self.manager.send_message(session, message)?;
         self.dispatch_now(out).await;
         Ok(())
+    }
+
+    /// Encrypts and sends a `<message/>`, a directed `<presence/>` or an
+    /// `<iq/>` in `session` ([`SessionManager::send_stanza`]): presence and
+    /// iq only if the session agreed their kind (`Config::stanzas`), and only
+    /// to the session's peer. Refused with nothing sent otherwise; broadcast
+    /// presence is never encrypted (ENC-01).
+    ///
+    /// **Answer every request.** An `<iq type='get'/>` or `type='set'`
+    /// delivered in [`Event::StanzaReceived`] must be answered by the
+    /// application (RFC 6120 §8.2.3), with a `result` or an `error` of the
+    /// same `id`, through this method so that it stays encrypted (ESN-44);
+    /// [`Self::refuse_iq`] sends the standard refusal. Pings (XEP-0199) and
+    /// disco#info queries are answered by the client itself and never
+    /// delivered; requests the core cannot decrypt are refused by the core.
+    pub async fn send_stanza(
+        &mut self,
+        session: &SessionId,
+        stanza: Element,
+    ) -> Result<(), ClientError> {
+        self.ensure_usable()?;
+        let out = self.manager.send_stanza(session, &stanza)?;
+        self.dispatch_now(out).await;
+        Ok(())
+    }
+
+    /// Answers a decrypted `<iq type='get'/>` or `set` that the application
+    /// does not handle with an encrypted `service-unavailable` error (RFC
+    /// 6120 §8.3.3.19). Does nothing for other stanzas.
+    pub async fn refuse_iq(
+        &mut self,
+        session: &SessionId,
+        request: &Element,
+    ) -> Result<(), ClientError> {
+        match iq_error_reply(request, DefinedCondition::ServiceUnavailable) {
+            Some(refusal) => self.send_stanza(session, refusal).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends an encrypted XEP-0199 ping to the session's peer (the session
+    /// must have agreed `iq`); returns the request's `id`. The answer arrives
+    /// as an [`Event::StanzaReceived`] `<iq/>` of type `result` (or `error`)
+    /// with that id, or as [`Event::DeliveryError`] if a server bounced it.
+    pub async fn send_ping(&mut self, session: &SessionId) -> Result<String, ClientError> {
+        let to = Jid::new(&session.peer)
+            .map_err(|_| ClientError::Send(format!("invalid JID {}", session.peer)))?;
+        self.iq_counter += 1;
+        let id = format!("esession-ping-{}", self.iq_counter);
+        let ping = Iq::from_get(id.clone(), Ping).with_to(to);
+        self.send_stanza(session, Element::from(ping)).await?;
+        Ok(id)
     }
 
     /// Sends a message in clear, outside any ESession (the caller must have warned the user).
@@ -530,13 +652,63 @@ impl EsessionClient {
     }
 }
 
-fn unsupported() -> StanzaError {
-    StanzaError::new(
-        ErrorType::Cancel,
-        DefinedCondition::ServiceUnavailable,
-        "en",
-        "",
-    )
+/// Whether the stanza carries an XEP-0200 `<c/>`, at the top or inside its
+/// `<error/>` (ENC-03): then it is the core's to open.
+fn has_encrypted_part(stanza: &Element) -> bool {
+    let is_c = |c: &Element| c.is("c", ns::STANZA_ENCRYPTION);
+    stanza
+        .children()
+        .any(|c| is_c(c) || (c.is("error", ns::JABBER_CLIENT) && c.children().any(is_c)))
+}
+
+/// The `<iq/>` request `element`, if it is one: its id, sender and payload.
+fn request(element: &Element) -> Option<(String, Option<Jid>, Option<&Element>)> {
+    if !element.is("iq", ns::JABBER_CLIENT) || !matches!(element.attr("type"), Some("get" | "set"))
+    {
+        return None;
+    }
+    let id = element.attr("id")?.to_owned();
+    let from = element.attr("from").and_then(|f| Jid::new(f).ok());
+    Some((id, from, element.children().next()))
+}
+
+/// Our answer to the requests every client answers itself: disco#info
+/// (XEP-0030, with our features) and ping (XEP-0199).
+fn builtin_answer(element: &Element) -> Option<Element> {
+    let (id, from, payload) = request(element)?;
+    let payload = payload.filter(|_| element.attr("type") == Some("get"))?;
+    let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
+        let node = payload.attr("node").map(str::to_owned);
+        Iq::from_result(id, Some(disco::our_disco_info(node)))
+    } else if payload.is("ping", "urn:xmpp:ping") {
+        Iq::Result {
+            from: None,
+            to: None,
+            id,
+            payload: None,
+        }
+    } else {
+        return None;
+    };
+    Some(reply.with_to_opt(from).into())
+}
+
+/// An `error` answer with `condition` to the request `element` (without its
+/// payload); `None` if it is not a request.
+fn iq_error_reply(element: &Element, condition: DefinedCondition) -> Option<Element> {
+    let (id, from, _) = request(element)?;
+    let error_type = match condition {
+        DefinedCondition::NotAcceptable => ErrorType::Modify,
+        _ => ErrorType::Cancel,
+    };
+    let error = StanzaError {
+        type_: error_type,
+        by: None,
+        defined_condition: condition,
+        texts: Default::default(),
+        other: None,
+    };
+    Some(Iq::from_error(id, error).with_to_opt(from).into())
 }
 
 trait WithTo {
@@ -552,5 +724,140 @@ impl WithTo for Iq {
             | Iq::Error { to: t, .. } => *t = to,
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use super::*;
+
+    fn parse(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    const C: &str = "<c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'>\
+                     <data>AAAA</data><mac>BBBB</mac></c>";
+
+    #[test]
+    fn a_c_at_the_top_or_inside_error_is_the_cores() {
+        let top = parse(&format!(
+            "<iq xmlns='jabber:client' type='get' id='1'>{C}</iq>"
+        ));
+        let inner = parse(&format!(
+            "<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
+             <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>{C}</error></iq>"
+        ));
+        let clear = parse(
+            "<iq xmlns='jabber:client' type='get' id='1'>\
+             <c xmlns='http://jabber.org/protocol/caps'/></iq>",
+        );
+        assert!(has_encrypted_part(&top));
+        assert!(has_encrypted_part(&inner));
+        assert!(!has_encrypted_part(&clear), "entity caps is not XEP-0200");
+    }
+
+    #[test]
+    fn ping_and_disco_info_requests_get_our_answer() {
+        let ping = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='p1'>\
+             <ping xmlns='urn:xmpp:ping'/></iq>",
+        );
+        let pong = builtin_answer(&ping).unwrap();
+        assert_eq!(
+            (pong.attr("type"), pong.attr("id"), pong.attr("to")),
+            (Some("result"), Some("p1"), Some("bob@example.com/phone"))
+        );
+        assert_eq!(pong.children().count(), 0);
+        let disco = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='d1'>\
+             <query xmlns='http://jabber.org/protocol/disco#info' node='n#v'/></iq>",
+        );
+        let info = builtin_answer(&disco).unwrap();
+        let query = info
+            .get_child("query", "http://jabber.org/protocol/disco#info")
+            .unwrap();
+        assert_eq!(query.attr("node"), Some("n#v"));
+        let features: Vec<&str> = query.children().filter_map(|f| f.attr("var")).collect();
+        assert!(features.contains(&ns::ESESSION) && features.contains(&"urn:xmpp:ping"));
+        // Not ours: other requests, a ping as `set`, answers.
+        for other in [
+            "<iq xmlns='jabber:client' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>",
+            "<iq xmlns='jabber:client' type='set' id='s'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<iq xmlns='jabber:client' type='result' id='r'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<presence xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></presence>",
+        ] {
+            assert_eq!(builtin_answer(&parse(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_answers_requests_only_and_leaves_their_payload_out() {
+        let get = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='set' id='s1'>\
+             <secret xmlns='urn:example'>do not echo</secret></iq>",
+        );
+        let refusal = iq_error_reply(&get, DefinedCondition::NotAcceptable).unwrap();
+        assert_eq!(
+            (refusal.attr("type"), refusal.attr("id"), refusal.attr("to")),
+            (Some("error"), Some("s1"), Some("bob@example.com/phone"))
+        );
+        let error = refusal.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("modify"));
+        assert!(error.has_child("not-acceptable", ns::XMPP_STANZAS));
+        assert_eq!(error.children().count(), 1, "no empty <text/>: {error:?}");
+        assert!(!String::from(&refusal).contains("do not echo"));
+        let unavailable = iq_error_reply(&get, DefinedCondition::ServiceUnavailable).unwrap();
+        let error = unavailable.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("cancel"));
+        let result = parse("<iq xmlns='jabber:client' type='result' id='r'/>");
+        assert_eq!(
+            iq_error_reply(&result, DefinedCondition::NotAcceptable),
+            None
+        );
+    }
+
+    #[test]
+    fn encrypted_presence_and_iq_convert_for_tokio_xmpp_with_their_c() {
+        // The shapes the core seals (ENC-01..03): <c/> alone, or beside a
+        // clear <error/> holding a second <c/>.
+        for xml in [
+            format!("<presence xmlns='jabber:client' to='b@example.com/r'>{C}</presence>"),
+            format!(
+                "<presence xmlns='jabber:client' to='b@example.com/r' type='unavailable'>{C}</presence>"
+            ),
+            format!("<iq xmlns='jabber:client' to='b@example.com/r' type='get' id='1'>{C}</iq>"),
+            format!("<iq xmlns='jabber:client' to='b@example.com/r' type='result' id='1'>{C}</iq>"),
+            format!(
+                "<iq xmlns='jabber:client' to='b@example.com/r' type='error' id='1'>{C}\
+                 <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+                 {C}</error></iq>"
+            ),
+        ] {
+            let element = parse(&xml);
+            let stanza =
+                Stanza::try_from(element.clone()).unwrap_or_else(|e| panic!("{xml}: {e:?}"));
+            let back = match stanza {
+                Stanza::Iq(iq) => Element::from(iq),
+                Stanza::Presence(p) => Element::from(p),
+                Stanza::Message(m) => Element::from(m),
+            };
+            assert_eq!(back.name(), element.name());
+            assert_eq!(back.attr("type"), element.attr("type"));
+            let count = |e: &Element| {
+                e.children()
+                    .flat_map(|c| std::iter::once(c).chain(c.children()))
+                    .filter(|c| c.is("c", ns::STANZA_ENCRYPTION))
+                    .count()
+            };
+            assert_eq!(count(&back), count(&element), "{xml} -> {back:?}");
+            assert!(has_encrypted_part(&back));
+        }
     }
 }

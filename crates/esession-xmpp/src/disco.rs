@@ -14,6 +14,7 @@ pub const CAPS_NODE: &str = "https://example.invalid/esession";
 pub const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/disco#info",
     "http://jabber.org/protocol/caps",
+    "urn:xmpp:ping",
     ns::SSN,
     ns::ESESSION,
     ns::STANZA_ENCRYPTION,

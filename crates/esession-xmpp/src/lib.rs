@@ -2,11 +2,21 @@
 //!
 //! [`EsessionClient`] owns a tokio-xmpp
 //! [`StanzaStream`](tokio_xmpp::stanzastream::StanzaStream) and an
-//! [`esession::SessionManager`]; it routes incoming `<message/>`s to the core
-//! by full JID and thread, sends what the core returns, answers service
-//! discovery (XEP-0030) with our features and advertises them with entity
-//! capabilities (XEP-0115), checks a contact's features before offering, and
-//! runs the core's timers.
+//! [`esession::SessionManager`]; it routes incoming `<message/>`s, every
+//! `<presence/>` and the `<iq/>`s that are encrypted or belong to a session
+//! (AMB-26) to the core, sends what the core returns, answers service
+//! discovery (XEP-0030) and pings (XEP-0199) — encrypted inside a session
+//! that agreed iq — advertises our features with entity capabilities
+//! (XEP-0115), checks a contact's features before offering, and runs the
+//! core's timers. A contact's unavailable presence ends its sessions
+//! (SSN-16, [`esession::TerminationReason::PeerUnavailable`]).
+//!
+//! Presence and iq are encrypted only in sessions that agreed them
+//! ([`esession::Config::stanzas`]); send them with
+//! [`EsessionClient::send_stanza`]. Decrypted ones arrive as
+//! [`esession::Event::StanzaReceived`], and an `<iq/>` request among them
+//! must be answered by the application, through `send_stanza` (or
+//! [`EsessionClient::refuse_iq`]).
 //!
 //! The few lines an application needs are in `examples/echo.rs`
 //! (`cargo run -p esession-xmpp --example echo`): build a

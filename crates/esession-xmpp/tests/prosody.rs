@@ -16,6 +16,16 @@
 //!   unanswered offer (to it, or to an account that does not exist) fails with
 //!   a clean timeout.
 //!
+//! - `encrypted_presence_and_iq_through_prosody`: with presence and iq
+//!   agreed, a directed presence, an iq get and its result, an iq set and its
+//!   error (with an encrypted text) and a ping answered by the peer's client
+//!   arrive decrypted; a relay on both client connections shows the server
+//!   only `<c/>` in every presence and iq between the two (ENC-01..03, AMB-26).
+//! - `peer_going_offline_ends_the_session`: the peer sent directed presence,
+//!   then goes offline; the server's unavailable presence ends the session
+//!   with `PeerUnavailable` (SSN-16) and the only stanza sent to the peer
+//!   afterwards is the encrypted terminate form.
+//!
 //! - `wrong_password_is_fatal_and_not_retried`: a wrong password (STARTTLS)
 //!   and an account that does not exist (plaintext loopback) each give one
 //!   fatal `Disconnected` naming the wrong JID or password within seconds,
@@ -303,8 +313,10 @@ async fn conversation_retained_secret_and_no_plaintext_on_server() {
     assert_eq!(second.alice_info.sas, second.bob_info.sas);
     encrypted_bodies.extend(second.bodies);
 
-    // 5. Offline store: session 3, then Bob goes offline (SSN-16: the session
-    //    stays) and Alice's encrypted messages are stored for him by the server.
+    // 5. Offline store: session 3, then Bob goes offline. Alice is not told
+    //    (no subscription, no directed presence; contrast SSN-16 in
+    //    `peer_going_offline_ends_the_session`), so her session stays and her
+    //    encrypted messages are stored for him by the server.
     let bob_full = bob.jid().to_owned();
     let ((mut alice, session), bob) = both(
         async move {
@@ -570,6 +582,494 @@ async fn contact_without_esession_support() {
     alice.idle(Duration::from_millis(200)).await;
     alice.disconnect().await;
     eprintln!("contact_without_esession_support: {:?}", started.elapsed());
+}
+
+/// A TCP relay between one client and the server that keeps a copy of every
+/// byte in each direction: what the network (and the server) sees of that
+/// client's stream. Used with plaintext loopback connections.
+struct Tap {
+    port: u16,
+    /// Client to server.
+    up: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Server to client.
+    down: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Tap {
+    async fn start(server_port: u16) -> Self {
+        use std::sync::{Arc, Mutex};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, down) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(Mutex::new(Vec::new())),
+        );
+        let (tap_up, tap_down) = (up.clone(), down.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", server_port))
+                    .await
+                    .unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(relay(client_read, server_write, tap_up.clone()));
+                tokio::spawn(relay(server_read, client_write, tap_down.clone()));
+            }
+        });
+        Self { port, up, down }
+    }
+
+    /// Connect options for `user` through this tap, without TLS (loopback).
+    fn options(
+        &self,
+        server: &esession_testkit::Prosody,
+        user: &str,
+        resource: &str,
+    ) -> ConnectOptions {
+        ConnectOptions {
+            port: Some(self.port),
+            security: TransportSecurity::DangerousPlaintextLoopbackOnly,
+            ..server.connect_options(user, resource, &format!("{user}-pw"))
+        }
+    }
+
+    /// Everything sent by the client so far, as text.
+    fn sent(&self) -> String {
+        String::from_utf8_lossy(&self.up.lock().unwrap()).into_owned()
+    }
+
+    /// Everything received by the client so far, as text.
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.down.lock().unwrap()).into_owned()
+    }
+}
+
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    record: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        record.lock().unwrap().extend_from_slice(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// The `<name …>…</name>` (or self-closing `<name …/>`) stanzas in a raw
+/// stream text that mention `jid` in their start tag (`to` or `from`).
+fn stanzas_with(stream: &str, name: &str, jid: &str) -> Vec<String> {
+    let open = format!("<{name} ");
+    let close = format!("</{name}>");
+    let mut found = Vec::new();
+    let mut rest = stream;
+    while let Some(start) = rest.find(&open) {
+        rest = &rest[start..];
+        let tag_end = rest.find('>').expect("complete start tag") + 1;
+        let end = if rest[..tag_end].ends_with("/>") {
+            tag_end
+        } else {
+            rest.find(&close).expect("complete stanza") + close.len()
+        };
+        if rest[..tag_end].contains(jid) {
+            found.push(rest[..end].to_owned());
+        }
+        rest = &rest[end..];
+    }
+    found
+}
+
+/// Whether `stanza` (raw text) carries an XEP-0200 `<c/>`.
+fn has_c(stanza: &str) -> bool {
+    stanza.contains(ns::STANZA_ENCRYPTION)
+}
+
+/// `peer`'s config offering and accepting messages, presence and iq.
+fn all_kinds() -> Config {
+    Config {
+        stanzas: esession::StanzaKind::ALL.to_vec(),
+        ..Config::default()
+    }
+}
+
+fn parse(xml: &str) -> Element {
+    xml.parse().unwrap()
+}
+
+/// Waits for a decrypted `<presence/>` or `<iq/>` in `session` that `pick` accepts.
+async fn stanza_received(
+    peer: &mut Peer,
+    session: &esession::SessionId,
+    what: &str,
+    mut pick: impl FnMut(&Element) -> bool,
+) -> Element {
+    let wanted = session.clone();
+    match peer
+        .wait_for(what, esession_testkit::peer::WAIT, |e| {
+            matches!(e, ClientEvent::Session(esession::Event::StanzaReceived { session, stanza })
+                if *session == wanted && pick(stanza))
+        })
+        .await
+    {
+        ClientEvent::Session(esession::Event::StanzaReceived { stanza, .. }) => stanza,
+        other => panic!("picked {other:?}"),
+    }
+}
+
+/// ENC-01..03 and AMB-26 through a real server: with presence and iq agreed,
+/// Alice's directed presence, an iq get answered with a result, an iq set
+/// answered with an error (with an application text), and a ping answered
+/// by Bob's client itself all arrive decrypted with their content, while the
+/// bytes on both client connections (what the server sees) hold none of it:
+/// every presence and iq between the two full JIDs after establishment
+/// carries only `<c/>` (and an error's clear `<error/>` and condition).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_presence_and_iq_through_prosody() {
+    let Some(prosody) = prosody_or_skip("encrypted_presence_and_iq_through_prosody") else {
+        return;
+    };
+    let started = Instant::now();
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let alice_tap = Tap::start(server.c2s_port()).await;
+    let bob_tap = Tap::start(server.c2s_port()).await;
+    let run = run_token();
+    let mut alice = Peer::login(
+        "alice",
+        &alice_tap.options(&server, "alice", "laptop"),
+        manager(Box::new(MemoryTrustStore::new()), all_kinds()),
+    )
+    .await;
+    let mut bob = Peer::login(
+        "bob",
+        &bob_tap.options(&server, "bob", "phone"),
+        manager(Box::new(MemoryTrustStore::new()), all_kinds()),
+    )
+    .await;
+    let (alice_jid, bob_jid) = (alice.jid().to_owned(), bob.jid().to_owned());
+
+    // Control: the taps do see plaintext.
+    let canary = format!("canary-{run}");
+    alice.client().send_plain(&bob_jid, &canary).await.unwrap();
+    assert_eq!(bob.plain_message().await.1, canary);
+    assert!(alice_tap.sent().contains(&canary) && bob_tap.received().contains(&canary));
+
+    let target = bob_jid.clone();
+    let ((mut alice, (a_session, a_info)), (mut bob, (b_session, b_info))) = both(
+        async move {
+            let established = alice.start(&target).await;
+            (alice, established)
+        },
+        async move {
+            let established = bob.established().await;
+            (bob, established)
+        },
+    )
+    .await;
+    assert_eq!(a_info.stanzas, esession::StanzaKind::ALL);
+    assert_eq!(b_info.stanzas, esession::StanzaKind::ALL);
+    let (alice_mark, bob_mark) = (alice_tap.sent().len(), bob_tap.sent().len());
+
+    // 1. Directed presence, encrypted.
+    let status = format!("presence-{run}");
+    alice
+        .client()
+        .send_stanza(
+            &a_session,
+            parse(&format!(
+                "<presence xmlns='jabber:client' to='{bob_jid}'><show>dnd</show>\
+                 <status>{status}</status></presence>"
+            )),
+        )
+        .await
+        .unwrap();
+    let presence = stanza_received(&mut bob, &b_session, "encrypted presence", |s| {
+        s.name() == "presence"
+    })
+    .await;
+    assert_eq!(presence.attr("from"), Some(alice_jid.as_str()));
+    assert_eq!(
+        presence
+            .get_child("status", ns::JABBER_CLIENT)
+            .map(Element::text),
+        Some(status.clone())
+    );
+    assert_eq!(
+        presence
+            .get_child("show", ns::JABBER_CLIENT)
+            .map(Element::text),
+        Some("dnd".to_owned())
+    );
+
+    // 2. An iq get and its result.
+    let (question, answer) = (format!("iq-get-{run}"), format!("iq-result-{run}"));
+    alice
+        .client()
+        .send_stanza(
+            &a_session,
+            parse(&format!(
+                "<iq xmlns='jabber:client' to='{bob_jid}' type='get' id='q1'>\
+                 <query xmlns='urn:example:esession'>{question}</query></iq>"
+            )),
+        )
+        .await
+        .unwrap();
+    let get = stanza_received(&mut bob, &b_session, "iq get", |s| s.name() == "iq").await;
+    assert_eq!(
+        (get.attr("type"), get.attr("id"), get.attr("from")),
+        (Some("get"), Some("q1"), Some(alice_jid.as_str()))
+    );
+    assert_eq!(
+        get.get_child("query", "urn:example:esession")
+            .map(Element::text),
+        Some(question.clone())
+    );
+    bob.client()
+        .send_stanza(
+            &b_session,
+            parse(&format!(
+                "<iq xmlns='jabber:client' to='{alice_jid}' type='result' id='q1'>\
+                 <query xmlns='urn:example:esession'>{answer}</query></iq>"
+            )),
+        )
+        .await
+        .unwrap();
+    let result = stanza_received(&mut alice, &a_session, "iq result", |s| s.name() == "iq").await;
+    assert_eq!(
+        (result.attr("type"), result.attr("id")),
+        (Some("result"), Some("q1"))
+    );
+    assert_eq!(
+        result
+            .get_child("query", "urn:example:esession")
+            .map(Element::text),
+        Some(answer.clone())
+    );
+
+    // 3. An iq set refused with an error whose text is encrypted (the
+    //    <error/> with its condition stays clear, ENC-02; xmpp-parsers puts
+    //    the <error/> first on the wire, ENC-03).
+    let (order, reason) = (format!("iq-set-{run}"), format!("iq-error-{run}"));
+    alice
+        .client()
+        .send_stanza(
+            &a_session,
+            parse(&format!(
+                "<iq xmlns='jabber:client' to='{bob_jid}' type='set' id='s1'>\
+                 <command xmlns='urn:example:esession'>{order}</command></iq>"
+            )),
+        )
+        .await
+        .unwrap();
+    let set = stanza_received(&mut bob, &b_session, "iq set", |s| s.name() == "iq").await;
+    assert_eq!(
+        set.get_child("command", "urn:example:esession")
+            .map(Element::text),
+        Some(order.clone())
+    );
+    bob.client()
+        .send_stanza(
+            &b_session,
+            parse(&format!(
+                "<iq xmlns='jabber:client' to='{alice_jid}' type='error' id='s1'>\
+                 <error type='cancel'><feature-not-implemented xmlns='{stanzas}'/>\
+                 <text xmlns='{stanzas}'>{reason}</text></error></iq>",
+                stanzas = ns::XMPP_STANZAS
+            )),
+        )
+        .await
+        .unwrap();
+    let error = stanza_received(&mut alice, &a_session, "iq error", |s| s.name() == "iq").await;
+    assert_eq!(
+        (error.attr("type"), error.attr("id")),
+        (Some("error"), Some("s1"))
+    );
+    let inner = error.get_child("error", ns::JABBER_CLIENT).unwrap();
+    assert!(inner.has_child("feature-not-implemented", ns::XMPP_STANZAS));
+    assert_eq!(
+        inner.get_child("text", ns::XMPP_STANZAS).map(Element::text),
+        Some(reason.clone())
+    );
+
+    // 4. A ping, answered by Bob's client (encrypted) without his application.
+    let t0 = Instant::now();
+    let ping = alice.client().send_ping(&a_session).await.unwrap();
+    let pong = tokio::select! {
+        pong = stanza_received(&mut alice, &a_session, "ping result", |s| s.attr("id") == Some(ping.as_str())) => pong,
+        () = bob.idle(Duration::from_secs(30)) => panic!("no answer to the ping"),
+    };
+    assert_eq!(pong.attr("type"), Some("result"));
+    eprintln!("encrypted ping round trip: {:?}", t0.elapsed());
+    assert!(
+        !bob.passed_over.iter().any(|e| e.contains("urn:xmpp:ping")),
+        "the ping reached Bob's application: {:?}",
+        bob.passed_over
+    );
+
+    // 5. The wire, both connections, since establishment.
+    let markers = [&status, &question, &answer, &order, &reason];
+    for (name, text) in [
+        ("alice sent", alice_tap.sent()[alice_mark..].to_owned()),
+        ("bob sent", bob_tap.sent()[bob_mark..].to_owned()),
+        ("alice received", alice_tap.received()),
+        ("bob received", bob_tap.received()),
+    ] {
+        for marker in markers {
+            assert!(
+                !text.contains(marker.as_str()),
+                "{marker} in clear ({name})"
+            );
+        }
+        let peer = if name.starts_with("alice") {
+            &bob_jid
+        } else {
+            &alice_jid
+        };
+        let presences: Vec<String> = stanzas_with(&text, "presence", peer)
+            .into_iter()
+            .filter(|p| !p.contains("unavailable"))
+            .collect();
+        let iqs: Vec<String> = stanzas_with(&text, "iq", peer)
+            .into_iter()
+            .filter(|iq| !iq.contains("disco#info"))
+            .collect();
+        if name.ends_with("sent") {
+            // Each side sent its three iq of the exchange (and nothing else).
+            assert_eq!(iqs.len(), 3, "{name}: {iqs:?}");
+        }
+        for stanza in presences.iter().chain(&iqs) {
+            assert!(has_c(stanza), "{name}: clear stanza {stanza}");
+            for clear in ["<status", "<show", "<query", "<command", "<text", "<ping"] {
+                assert!(
+                    !stanza.contains(clear),
+                    "{name}: {clear} in clear: {stanza}"
+                );
+            }
+        }
+        eprintln!(
+            "{name}: {} presence and {} iq with the peer, all encrypted",
+            presences.len(),
+            iqs.len()
+        );
+    }
+    assert_eq!(
+        stanzas_with(&alice_tap.sent()[alice_mark..], "presence", &bob_jid).len(),
+        1,
+        "alice's one directed presence"
+    );
+    alice.disconnect().await;
+    bob.disconnect().await;
+    eprintln!(
+        "encrypted_presence_and_iq_through_prosody: {:?}",
+        started.elapsed()
+    );
+}
+
+/// SSN-16 through a real server: Bob sent Alice (encrypted) directed
+/// presence, so when his client goes offline Prosody tells Alice with
+/// unavailable presence from his full JID; her session ends at once with
+/// `PeerUnavailable`, the only stanza she sends him afterwards is the
+/// encrypted terminate form, and nothing can be sent in the ended session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_going_offline_ends_the_session() {
+    let Some(prosody) = prosody_or_skip("peer_going_offline_ends_the_session") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let alice_tap = Tap::start(server.c2s_port()).await;
+    let mut alice = Peer::login(
+        "alice",
+        &alice_tap.options(&server, "alice", "laptop"),
+        manager(Box::new(MemoryTrustStore::new()), all_kinds()),
+    )
+    .await;
+    let mut bob = Peer::login(
+        "bob",
+        &server.connect_options("bob", "phone", "bob-pw"),
+        manager(Box::new(MemoryTrustStore::new()), all_kinds()),
+    )
+    .await;
+    let (alice_jid, bob_jid) = (alice.jid().to_owned(), bob.jid().to_owned());
+    let target = bob_jid.clone();
+    let ((mut alice, (a_session, _)), (mut bob, (b_session, _))) = both(
+        async move {
+            let established = alice.start(&target).await;
+            (alice, established)
+        },
+        async move {
+            let established = bob.established().await;
+            (bob, established)
+        },
+    )
+    .await;
+    bob.client()
+        .send_stanza(
+            &b_session,
+            parse(&format!(
+                "<presence xmlns='jabber:client' to='{alice_jid}'/>"
+            )),
+        )
+        .await
+        .unwrap();
+    stanza_received(&mut alice, &a_session, "bob's directed presence", |s| {
+        s.name() == "presence" && s.attr("type").is_none()
+    })
+    .await;
+    let mark = alice_tap.sent().len();
+
+    let t0 = Instant::now();
+    bob.disconnect().await;
+    assert_eq!(
+        alice.terminated(&a_session).await,
+        esession::TerminationReason::PeerUnavailable
+    );
+    eprintln!("session ended {:?} after bob went offline", t0.elapsed());
+    assert!(alice.client().manager().session_info(&a_session).is_none());
+    // ESN-47: nothing more in that session, and nothing in clear instead.
+    assert!(matches!(
+        alice.client().send_text(&a_session, "after the end").await,
+        Err(ClientError::Session(Error::UnknownSession))
+    ));
+    assert!(matches!(
+        alice
+            .client()
+            .send_stanza(
+                &a_session,
+                parse(&format!("<presence xmlns='jabber:client' to='{bob_jid}'/>"))
+            )
+            .await,
+        Err(ClientError::Session(Error::UnknownSession))
+    ));
+    assert!(alice.client().send_ping(&a_session).await.is_err());
+    alice.idle(Duration::from_millis(500)).await;
+    let after = alice_tap.sent()[mark..].to_owned();
+    let to_bob: Vec<String> = ["message", "presence", "iq"]
+        .iter()
+        .flat_map(|name| stanzas_with(&after, name, &bob_jid))
+        .collect();
+    assert_eq!(to_bob.len(), 1, "only the terminate form: {to_bob:?}");
+    assert!(
+        to_bob[0].starts_with("<message ") && has_c(&to_bob[0]),
+        "{to_bob:?}"
+    );
+    assert!(!to_bob[0].contains("<body"), "{to_bob:?}");
+    assert!(
+        stanzas_with(&alice_tap.received(), "presence", &bob_jid)
+            .iter()
+            .any(|p| p.contains("unavailable")),
+        "the server told alice"
+    );
+    alice.disconnect().await;
 }
 
 /// Polls `peer`'s `next_event` exactly once and drops it: the worst a

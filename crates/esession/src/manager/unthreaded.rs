@@ -119,6 +119,27 @@ impl SessionManager {
         }
     }
 
+    /// The session a `<presence/>` or `<iq/>` exchanged with the full JID
+    /// `peer` belongs to (AMB-26): the one established session with that JID
+    /// that agreed `kind`. `None` when no session did, or when several did
+    /// (then none may carry it). An application uses it to send its replies
+    /// through [`SessionManager::send_stanza`] (ESN-44: agreed kinds go to
+    /// the peer only encrypted) and to recognise clear stanzas that should
+    /// have been encrypted. Always `None` for [`StanzaKind::Message`], which
+    /// is bound by its thread.
+    pub fn unthreaded_session(&self, peer: &str, kind: StanzaKind) -> Option<SessionId> {
+        if kind == StanzaKind::Message {
+            return None;
+        }
+        match self.carriers(peer, kind).as_slice() {
+            [k] => match self.sessions.get(k) {
+                Some(State::Established(s)) => Some(s.id().clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The established sessions bound to the full JID `peer` (SSN-11).
     fn bound_to(&self, peer: &str) -> Vec<(String, String)> {
         self.sessions

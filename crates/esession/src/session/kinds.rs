@@ -20,7 +20,8 @@
 //! (AMB-26). The `<error/>` element, its attributes and its defined condition
 //! stay in clear (ENC-02); everything else inside `<error/>` goes into one
 //! inner `<c/>`, present only when there is something to hide (ENC-03).
-//! Counters run in document order: the top-level `<c/>`, then the inner one.
+//! Counters run in the order of sealing: the top-level `<c/>`, then the inner
+//! one, wherever a relay or library puts the `<error/>` (ENC-03).
 //! Receiving verifies every `<c/>` of the stanza before anything is
 //! decompressed or committed, so a failure leaves the session untouched.
 //!
@@ -191,7 +192,7 @@ impl EstablishedSession {
         }
 
         // ENC-03: the top-level <c/> first, then the one inside <error/>
-        // (counters in document order). The top-level one is always there
+        // (the receiver counts in this order too). The top-level one is always there
         // (AMB-26), the inner one only when there is something to hide. Both
         // go through the same key set and block accounting (proposed AMB-63).
         let mut parts = vec![content];
@@ -229,8 +230,8 @@ impl EstablishedSession {
 
     /// Verifies, decrypts and restores an encrypted presence or iq (ENC-03,
     /// ENC-12/13): exactly one top-level `<c/>`, and at most one inside the
-    /// `<error/>` of a type='error' stanza. Every `<c/>` is verified, in
-    /// document order, before anything is decompressed or committed. Clear
+    /// `<error/>` of a type='error' stanza. Every `<c/>` is verified (the
+    /// top-level one first), before anything is decompressed or committed. Clear
     /// children other than `<error/>` are unauthenticated and not delivered.
     /// Both `<c/>` must have chosen the same key set and only the top-level
     /// one may carry `<key/>` (proposed AMB-63); its `<key/>` is accepted only
@@ -266,25 +267,18 @@ impl EstablishedSession {
             }
             None => None,
         };
-        // Document order: the <error/> may come before the top-level <c/>.
-        let error_first = stanza
-            .children()
-            .position(|c| c.is("error", ns::JABBER_CLIENT))
-            .zip(stanza.children().position(is_c))
-            .is_some_and(|(e, c)| e < c);
+        // ENC-03 [IMPL]: counters in the order of sealing, the top-level <c/>
+        // first, then the one inside <error/>, wherever the <error/> stands in
+        // the document: stanza libraries re-serialize an `<iq type='error'/>`
+        // with its <error/> first (xmpp-parsers does, on both ends of
+        // tokio-xmpp), and a fixed order binds each <c/> to its place, so
+        // their contents cannot be swapped.
         let start = self.receive_counter;
         let mut counter = start;
-        let (top, inner) = match inner {
-            Some(inner) if error_first => {
-                let inner = self.unseal_content(inner, &mut counter, now)?;
-                (self.unseal_content(top, &mut counter, now)?, Some(inner))
-            }
-            Some(inner) => {
-                let top = self.unseal_content(top, &mut counter, now)?;
-                (top, Some(self.unseal_content(inner, &mut counter, now)?))
-            }
-            None => (self.unseal_content(top, &mut counter, now)?, None),
-        };
+        let top = self.unseal_content(top, &mut counter, now)?;
+        let inner = inner
+            .map(|inner| self.unseal_content(inner, &mut counter, now))
+            .transpose()?;
         // Proposed AMB-63: one key set per stanza, <key/> only at the top. Both
         // MACs verified, so the peer really sent this: it is out of step.
         if inner
@@ -295,17 +289,9 @@ impl EstablishedSession {
         }
         let (set, key, top_data) = (top.set, top.key, top.data);
         let inner_data = inner.map(|inner| inner.data);
-        // All authenticated: decompress in the order of sending.
-        let (top_children, inner_children) = if error_first {
-            let inner_children = inner_data.map(|d| self.inflate(d)).transpose()?;
-            (self.inflate(top_data)?, inner_children)
-        } else {
-            let top_children = self.inflate(top_data)?;
-            (
-                top_children,
-                inner_data.map(|d| self.inflate(d)).transpose()?,
-            )
-        };
+        // All authenticated: decompress in the order of sealing.
+        let top_children = self.inflate(top_data)?;
+        let inner_children = inner_data.map(|d| self.inflate(d)).transpose()?;
         if inner_children.iter().flatten().any(is_defined_condition) {
             return Err(Invalid); // ENC-02: the defined condition is never encrypted.
         }

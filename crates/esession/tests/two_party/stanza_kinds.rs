@@ -314,6 +314,86 @@ fn an_iq_error_with_nothing_to_hide_in_error_has_no_inner_c() {
     assert_eq!(pair.alice.stanzas_received().len(), 1);
 }
 
+/// `wire` with its `<error/>` moved before the top-level `<c/>`, as
+/// xmpp-parsers (tokio-xmpp) re-serializes every `<iq type='error'/>`.
+fn error_first(wire: &Element) -> Element {
+    let mut moved = Element::bare(wire.name(), ns::JABBER_CLIENT);
+    *moved.attrs_mut() = wire.attrs().clone();
+    let is_error = |c: &&Element| c.is("error", ns::JABBER_CLIENT);
+    for child in wire.children().filter(is_error) {
+        moved.append_child(child.clone());
+    }
+    for child in wire.children().filter(|c| !is_error(c)) {
+        moved.append_child(child.clone());
+    }
+    moved
+}
+
+#[test]
+fn an_iq_error_reordered_in_transit_still_decrypts() {
+    // ENC-03 [IMPL]: counters follow the order of sealing (top-level <c/>
+    // first), not the document order, which stanza libraries change.
+    let (mut pair, thread) = all_kinds(210);
+    let sent = pair
+        .seal_stanza(Side::Bob, &thread, &iq_error(ALICE))
+        .unwrap();
+    let moved = error_first(&sent[0]);
+    let names: Vec<&str> = moved.children().map(Element::name).collect();
+    assert_eq!(names, ["error", "c"]);
+    pair.deliver(Side::Alice, &moved);
+    let received = pair.alice.stanzas_received();
+    let [iq] = &received[..] else {
+        panic!("{:?}", pair.alice.events)
+    };
+    assert!(iq.has_child("pubsub", "http://jabber.org/protocol/pubsub"));
+    let error = iq.get_child("error", ns::JABBER_CLIENT).unwrap();
+    assert_eq!(
+        error.get_child("text", ns::XMPP_STANZAS).map(Element::text),
+        Some("secret reason".to_owned())
+    );
+    pair.chat(Side::Bob, &thread, "counters still in step");
+    assert_eq!(pair.alice.bodies(), ["counters still in step"]);
+}
+
+#[test]
+fn the_contents_of_the_two_c_of_an_iq_error_cannot_be_swapped() {
+    // Each <c/> is bound to its place by its counter: the payload's <c/> moved
+    // into <error/> (and the error's out of it) fails verification, even with
+    // the <error/> first, so nothing is delivered and nothing committed.
+    let (mut pair, thread) = all_kinds(211);
+    let wire = pair
+        .seal_stanza(Side::Bob, &thread, &iq_error(ALICE))
+        .unwrap()
+        .remove(0);
+    let top = wire.get_child("c", ns::STANZA_ENCRYPTION).unwrap().clone();
+    let error = wire.get_child("error", ns::JABBER_CLIENT).unwrap();
+    let inner = error.get_child("c", ns::STANZA_ENCRYPTION).unwrap().clone();
+    let mut swapped_error = Element::bare("error", ns::JABBER_CLIENT);
+    *swapped_error.attrs_mut() = error.attrs().clone();
+    swapped_error.append_child(Element::bare("not-acceptable", ns::XMPP_STANZAS));
+    swapped_error.append_child(top);
+    let mut swapped = Element::bare("iq", ns::JABBER_CLIENT);
+    *swapped.attrs_mut() = wire.attrs().clone();
+    swapped.append_child(inner);
+    swapped.append_child(swapped_error);
+    for attempt in [swapped.clone(), error_first(&swapped)] {
+        pair.deliver(Side::Alice, &attempt);
+        assert!(
+            pair.alice.stanzas_received().is_empty(),
+            "{:?}",
+            pair.alice.events
+        );
+    }
+    assert!(pair.alice.terminations().is_empty());
+    pair.deliver(Side::Alice, &wire);
+    assert_eq!(
+        pair.alice.stanzas_received().len(),
+        1,
+        "the original still verifies: {:?}",
+        pair.alice.events
+    );
+}
+
 #[test]
 fn a_tampered_inner_c_delivers_nothing_and_leaves_the_counters_alone() {
     // The top-level <c/> verifies, the inner one does not: nothing is
@@ -702,6 +782,40 @@ fn presence_and_iq_are_refused_when_several_sessions_could_carry_them() {
     // Messages are bound by thread and are unaffected.
     pair.chat(Side::Alice, &second, "threads still work");
     assert_eq!(pair.bob.bodies(), ["threads still work"]);
+}
+
+#[test]
+fn unthreaded_session_names_the_one_session_that_carries_a_kind() {
+    // AMB-26, for applications routing their own presence and iq replies.
+    let (mut pair, first) = all_kinds(223);
+    let id = Pair::id(Side::Alice, &first);
+    let alice = &pair.alice.manager;
+    assert_eq!(
+        alice.unthreaded_session(BOB, StanzaKind::Iq),
+        Some(id.clone())
+    );
+    assert_eq!(
+        alice.unthreaded_session(BOB, StanzaKind::Presence),
+        Some(id)
+    );
+    assert_eq!(alice.unthreaded_session(BOB, StanzaKind::Message), None);
+    assert_eq!(
+        alice.unthreaded_session("bob@example.com/other", StanzaKind::Iq),
+        None
+    );
+    // Several candidates: none.
+    let _second = pair.handshake();
+    assert_eq!(
+        pair.alice.manager.unthreaded_session(BOB, StanzaKind::Iq),
+        None
+    );
+    // A session that agreed only messages carries no iq.
+    let mut plain = Pair::with_configs(config(ALICE), config(BOB), 224);
+    let _thread = plain.handshake();
+    assert_eq!(
+        plain.alice.manager.unthreaded_session(BOB, StanzaKind::Iq),
+        None
+    );
 }
 
 #[test]
