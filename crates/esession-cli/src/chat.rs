@@ -18,6 +18,7 @@ const HELP: &str = "\
 Commands:
   /verify    the short authentication string matches: mark this contact verified
   /distrust  the string does NOT match: end the session (possible attack)
+  /dismiss   stop reminding me to compare the string with this contact's client
   /ping      round-trip time of an encrypted ping (sessions that agreed iq)
   /status    show the session's security state
   /end       end the encrypted session (you can start a new one with /start)
@@ -82,12 +83,23 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
                     "/distrust" => {
                         if let Some(id) = session.take() {
                             let client_res = id.peer.split_once('/').map(|(_, r)| r).unwrap_or_default();
-                            let _ = store.set_sas_state(&account, bare(&id.peer), client_res, SasState::Dismissed, now());
+                            // Still unverified: the reminder stays on for the next session.
+                            let _ = store.set_sas_state(&account, bare(&id.peer), client_res, SasState::Pending, now());
                             let _ = client.terminate(&id).await;
                             established = false;
                             println!("!!! SAS mismatch recorded; the session was ended. Someone may be intercepting: verify with your contact.");
                         }
                     }
+                    "/dismiss" => match &session {
+                        Some(id) if established => match client.manager_mut().dismiss_sas_reminder(id) {
+                            Ok(()) => println!(
+                                "*** No more SAS reminders for {}. The session stays UNVERIFIED until you /verify.",
+                                id.peer
+                            ),
+                            Err(e) => println!("*** Not recorded: {e}"),
+                        },
+                        _ => println!("*** No established session."),
+                    },
                     "/status" => match session.as_ref().and_then(|id| client.manager().session_info(id).map(|i| (id, i))) {
                         Some((id, info)) => println!("{}", present::established(&id.peer, info)),
                         None => println!("*** No established session."),

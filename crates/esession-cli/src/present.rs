@@ -62,7 +62,7 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
         lines.push(
             "*** Compare it with your contact over another channel (voice, in person).".to_owned(),
         );
-        lines.push("*** Type /verify if it matches, /distrust if it does not; keep chatting to decide later.".to_owned());
+        lines.push("*** Type /verify if it matches, /distrust if it does not, /dismiss to stop these reminders; keep chatting to decide later.".to_owned());
         if !info.authenticated_by_retained_secret {
             lines
                 .push("*** Until then this session is encrypted but NOT authenticated.".to_owned());

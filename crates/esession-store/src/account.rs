@@ -11,7 +11,7 @@ use esession_crypto::SecretBytes;
 
 use crate::ops;
 use crate::store::Shared;
-use crate::{KeyStatus, PeerKey, StoreError};
+use crate::{KeyStatus, PeerKey, SasState, StoreError};
 
 /// The trust store of one of our accounts, backed by a [`crate::Store`] file.
 ///
@@ -82,6 +82,24 @@ impl TrustStore for AccountStore {
         Ok(self
             .shared
             .write(|conn, _| ops::mark_verified(conn, account, peer, client))?)
+    }
+
+    fn sas_reminder_dismissed(&self, peer: &str, client: &str) -> Result<bool, TrustStoreError> {
+        let account = self.account.as_str();
+        let record = self
+            .shared
+            .read(|conn, _| ops::sas_state(conn, account, peer, client))?;
+        Ok(record.is_some_and(|r| r.state == SasState::Dismissed))
+    }
+
+    fn dismiss_sas_reminder(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
+        let account = self.account.as_str();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(self.shared.write(|conn, _| {
+            ops::set_sas_state(conn, account, peer, client, SasState::Dismissed, now)
+        })?)
     }
 
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {

@@ -1259,3 +1259,27 @@ fn peer_keys_through_the_core_trait_behave_like_memory_trust_store() {
     // Newest first for bob@x: kv(2) then kv(1).
     assert!(sqlite[4].find("192, 2").unwrap() < sqlite[4].find("192, 1").unwrap());
 }
+
+#[test]
+fn a_dismissed_sas_reminder_is_per_client_and_survives_reopening() {
+    // Issue 5 item 10 / ESN-34: the core asks the store whether the user
+    // dismissed the reminder; the answer must persist.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = new_store(dir.path(), "pw");
+    let mut trust = store.account(ME).unwrap();
+    assert!(!trust.sas_reminder_dismissed("bob@y", "phone").unwrap());
+    trust.dismiss_sas_reminder("bob@y", "phone").unwrap();
+    assert!(trust.sas_reminder_dismissed("bob@y", "phone").unwrap());
+    assert!(!trust.sas_reminder_dismissed("bob@y", "laptop").unwrap());
+    assert!(!trust.sas_reminder_dismissed("carol@y", "phone").unwrap());
+    drop(trust);
+    drop(store);
+    let store = Store::open(&path, pass("pw")).unwrap();
+    let trust = store.account(ME).unwrap();
+    assert!(trust.sas_reminder_dismissed("bob@y", "phone").unwrap());
+    // A confirmed SAS is not a dismissed reminder.
+    store
+        .set_sas_state(ME, "bob@y", "laptop", SasState::Confirmed, 10)
+        .unwrap();
+    assert!(!trust.sas_reminder_dismissed("bob@y", "laptop").unwrap());
+}

@@ -326,9 +326,16 @@ impl Peer {
         }
     }
 
-    /// Sends unavailable presence and closes the stream.
+    /// Ends its ESessions (ESN-45), sends unavailable presence and closes the stream.
     pub async fn disconnect(self) {
         self.client.disconnect().await;
+    }
+
+    /// Loses the connection abruptly, as a crashed client or a dead network
+    /// would: no terminate form, no unavailable presence from the client.
+    pub async fn vanish(self) {
+        drop(self.client);
+        tokio::task::yield_now().await;
     }
 }
 

@@ -638,13 +638,17 @@ impl EsessionClient {
         Ok(self.manager.confirm_sas(session)?)
     }
 
-    /// Sends unavailable presence and closes the stream.
+    /// Ends every established ESession with the encrypted terminate form
+    /// (XEP-0116 requires it before going offline, ESN-45), then sends
+    /// unavailable presence and closes the stream.
     pub async fn disconnect(mut self) {
         if self.login_failed.is_some() {
             // Never connected; tokio-xmpp's `close` would wait for a
             // connection that will not come.
             return;
         }
+        let out = self.manager.terminate_all();
+        self.dispatch(out);
         self.outbox
             .push_back(Presence::new(PresenceType::Unavailable).into());
         self.flush().await;

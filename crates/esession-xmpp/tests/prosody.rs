@@ -313,10 +313,11 @@ async fn conversation_retained_secret_and_no_plaintext_on_server() {
     assert_eq!(second.alice_info.sas, second.bob_info.sas);
     encrypted_bodies.extend(second.bodies);
 
-    // 5. Offline store: session 3, then Bob goes offline. Alice is not told
-    //    (no subscription, no directed presence; contrast SSN-16 in
-    //    `peer_going_offline_ends_the_session`), so her session stays and her
-    //    encrypted messages are stored for him by the server.
+    // 5. Offline store: session 3, then Bob's connection is lost (no
+    //    terminate form: a clean `disconnect` would end the session, ESN-45).
+    //    Alice is not told (no subscription, no directed presence; contrast
+    //    SSN-16 in `peer_going_offline_ends_the_session`), so her session
+    //    stays and her encrypted messages are stored for him by the server.
     let bob_full = bob.jid().to_owned();
     let ((mut alice, session), bob) = both(
         async move {
@@ -329,7 +330,7 @@ async fn conversation_retained_secret_and_no_plaintext_on_server() {
         },
     )
     .await;
-    bob.disconnect().await;
+    bob.vanish().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let offline: Vec<String> = (0..3).map(|i| marker("offline", i, &run)).collect();
     alice.send_texts(&session, &offline).await;
@@ -974,7 +975,7 @@ async fn encrypted_presence_and_iq_through_prosody() {
 }
 
 /// SSN-16 through a real server: Bob sent Alice (encrypted) directed
-/// presence, so when his client goes offline Prosody tells Alice with
+/// presence, so when his connection is lost Prosody tells Alice with
 /// unavailable presence from his full JID; her session ends at once with
 /// `PeerUnavailable`, the only stanza she sends him afterwards is the
 /// encrypted terminate form, and nothing can be sent in the ended session.
@@ -1028,7 +1029,9 @@ async fn peer_going_offline_ends_the_session() {
     let mark = alice_tap.sent().len();
 
     let t0 = Instant::now();
-    bob.disconnect().await;
+    // Lost, not a clean disconnect (which would send the terminate form
+    // first, ESN-45: `disconnect_ends_sessions_with_the_terminate_form`).
+    bob.vanish().await;
     assert_eq!(
         alice.terminated(&a_session).await,
         esession::TerminationReason::PeerUnavailable
@@ -1411,4 +1414,48 @@ async fn untrusted_certificate_is_fatal_and_not_retried() {
     assert_eq!(connections(), 6, "log:\n{}", server.log());
     disconnect_at_once(fourth).await;
     disconnect_at_once(fifth).await;
+}
+
+/// ESN-45: a client going offline cleanly first ends each of its ESessions
+/// with the encrypted terminate form; the peer's session ends as a peer request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_ends_sessions_with_the_terminate_form() {
+    let Some(prosody) = prosody_or_skip("disconnect_ends_sessions_with_the_terminate_form") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let mut alice = Peer::login(
+        "alice",
+        &server.connect_options("alice", "laptop", "alice-pw"),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    let bob = Peer::login(
+        "bob",
+        &server.connect_options("bob", "phone", "bob-pw"),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    let target = bob.jid().to_owned();
+    let ((mut alice, (a_session, _)), (bob, _)) = both(
+        async move {
+            let established = alice.start(&target).await;
+            (alice, established)
+        },
+        async move {
+            let mut bob = bob;
+            let established = bob.established().await;
+            (bob, established)
+        },
+    )
+    .await;
+    bob.disconnect().await;
+    assert_eq!(
+        alice.terminated(&a_session).await,
+        esession::TerminationReason::PeerRequest
+    );
+    assert!(alice.client().manager().session_info(&a_session).is_none());
+    alice.disconnect().await;
 }

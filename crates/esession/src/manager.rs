@@ -357,6 +357,50 @@ impl SessionManager {
             .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))
     }
 
+    /// The user does not want to compare the SAS with this client of the peer
+    /// now or later: stop reminding at each session (ESN-34 reminder, issue 5
+    /// item 10). Confirming it with [`Self::confirm_sas`] is the better answer.
+    pub fn dismiss_sas_reminder(&mut self, session: &SessionId) -> Result<(), Error> {
+        let k = key(&session.peer, &session.thread);
+        let Some(State::Established(s)) = self.sessions.get_mut(&k) else {
+            return Err(Error::UnknownSession);
+        };
+        if s.id() != session {
+            return Err(Error::UnknownSession);
+        }
+        let client = resource(&session.peer).unwrap_or_default();
+        self.trust
+            .dismiss_sas_reminder(bare(&session.peer), client)
+            .map_err(|_| Error::InvalidInput("trust store failed to record the dismissal"))?;
+        s.suppress_sas_reminder();
+        Ok(())
+    }
+
+    /// Ends every established session with the encrypted terminate form, as
+    /// XEP-0116 requires before going offline (ESN-45); negotiations in
+    /// progress are forgotten. Sessions already ending are left alone.
+    pub fn terminate_all(&mut self) -> Output {
+        let mut ids: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter_map(|state| match state {
+                State::Established(s) if !s.awaiting_terminate_ack() => Some(s.id().clone()),
+                _ => None,
+            })
+            .collect();
+        ids.sort_by(|a, b| (&a.peer, &a.thread).cmp(&(&b.peer, &b.thread)));
+        let mut out = Output::default();
+        for id in ids {
+            if let Ok(more) = self.terminate(&id) {
+                out.stanzas.extend(more.stanzas);
+                out.events.extend(more.events);
+            }
+        }
+        self.sessions
+            .retain(|_, state| matches!(state, State::Established(_)));
+        out
+    }
+
     /// Rekeys an established session now (XEP-0200 §Re-Key Exchange, ENC-15/16):
     /// returns a stanza without content carrying our new `<key/>`.
     /// [`Error::RekeyTooSoon`] before `rekey_freq` stanzas have passed since the
@@ -811,8 +855,25 @@ impl SessionManager {
         }
     }
 
-    fn established(&mut self, session: EstablishedSession, info: SessionInfo, out: &mut Output) {
+    fn established(
+        &mut self,
+        mut session: EstablishedSession,
+        mut info: SessionInfo,
+        out: &mut Output,
+    ) {
         let id = session.id().clone();
+        // The ESN-34 reminder repeats at each session unless the user dismissed it.
+        if info.sas_reminder {
+            let client = resource(&id.peer).unwrap_or_default();
+            match self.trust.sas_reminder_dismissed(bare(&id.peer), client) {
+                Ok(true) => {
+                    info.sas_reminder = false;
+                    session.suppress_sas_reminder();
+                }
+                Ok(false) => {}
+                Err(error) => out.event(Event::TrustStoreFailure { error }),
+            }
+        }
         if info.disclosure != Disclosure::Never {
             out.event(Event::SecurityAlert {
                 session: id.clone(),

@@ -113,6 +113,14 @@ pub trait TrustStore {
     /// The other shared secret (password) agreed with `peer` out of band, if any (ESN-36).
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError>;
 
+    /// Whether the user asked not to be reminded to compare the SAS with this
+    /// client of `peer` (issue 5 item 10: the reminder of ESN-34 repeats at
+    /// each session until the SAS is confirmed or the reminder dismissed).
+    fn sas_reminder_dismissed(&self, peer: &str, client: &str) -> Result<bool, TrustStoreError>;
+
+    /// Records that the user dismissed the SAS reminder for this client of `peer`.
+    fn dismiss_sas_reminder(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError>;
+
     /// The contact keys seen with `peer` (a bare JID), most recently seen
     /// first; with `None`, every contact key remembered (a `hash`
     /// identification may name a key first seen under another JID, ESN-27).
@@ -156,6 +164,8 @@ pub struct MemoryTrustStore {
     secrets: HashMap<String, Vec<RetainedSecret>>,
     passwords: HashMap<String, SecretBytes>,
     keys: Vec<MemoryKey>,
+    /// (peer, client) pairs whose SAS reminder the user dismissed.
+    sas_dismissed: Vec<(String, String)>,
 }
 
 impl MemoryTrustStore {
@@ -232,6 +242,21 @@ impl TrustStore for MemoryTrustStore {
 
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {
         Ok(self.passwords.get(peer).map(SecretBytes::duplicate))
+    }
+
+    fn sas_reminder_dismissed(&self, peer: &str, client: &str) -> Result<bool, TrustStoreError> {
+        Ok(self
+            .sas_dismissed
+            .iter()
+            .any(|(p, c)| p == peer && c == client))
+    }
+
+    fn dismiss_sas_reminder(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
+        if !self.sas_reminder_dismissed(peer, client)? {
+            self.sas_dismissed
+                .push((peer.to_owned(), client.to_owned()));
+        }
+        Ok(())
     }
 
     fn peer_keys(&self, peer: Option<&str>) -> Result<Vec<StoredPeerKey>, TrustStoreError> {

@@ -226,6 +226,11 @@ impl EstablishedSession {
         Some(verified)
     }
 
+    /// The user dismissed the SAS reminder for this peer (ESN-34).
+    pub(crate) fn suppress_sas_reminder(&mut self) {
+        self.info.sas_reminder = false;
+    }
+
     pub(crate) fn awaiting_terminate_ack(&self) -> bool {
         self.phase == Phase::TerminateSent
     }

@@ -578,3 +578,74 @@ fn padding_hides_the_length_of_short_messages_and_is_removed_at_the_receiver() {
     pair.deliver(Side::Alice, &long);
     assert_eq!(pair.alice.bodies(), ["x".to_owned(), "a".repeat(40)]);
 }
+
+#[test]
+fn a_dismissed_sas_reminder_stays_off_in_later_sessions_on_that_side_only() {
+    // Issue 5 item 10: the ESN-34 reminder repeats at each session until the
+    // SAS is confirmed or the reminder dismissed; dismissing verifies nothing.
+    let mut pair = Pair::new(31);
+    let first = pair.handshake();
+    let alice_first = Pair::id(Side::Alice, &first);
+    assert!(pair.info(Side::Alice).sas_reminder);
+    pair.alice
+        .manager
+        .dismiss_sas_reminder(&alice_first)
+        .unwrap();
+    let now = pair.session_info(Side::Alice, &first).unwrap();
+    assert!(
+        !now.sas_reminder,
+        "the current session's info follows at once"
+    );
+    assert!(!now.retained_chain_verified, "dismissing is not verifying");
+    let second = pair.handshake();
+    let alice = pair.info(Side::Alice);
+    assert!(
+        !alice.sas_reminder,
+        "no reminder for Alice in the next session"
+    );
+    assert!(!alice.retained_chain_verified);
+    pair.alice_proves(&second);
+    let bob = pair.session_info(Side::Bob, &second).unwrap();
+    assert!(bob.sas_reminder, "Bob did not dismiss: still reminded");
+    // Only established sessions can be dismissed.
+    let unknown = Pair::id(Side::Alice, "no-such-thread");
+    assert!(matches!(
+        pair.alice.manager.dismiss_sas_reminder(&unknown),
+        Err(Error::UnknownSession)
+    ));
+}
+
+#[test]
+fn terminate_all_ends_every_session_with_the_encrypted_terminate_form() {
+    // ESN-45: before going offline, every established session is terminated.
+    let mut pair = Pair::new(33);
+    let first = pair.handshake();
+    let second = pair.handshake();
+    let out = pair.alice.manager.terminate_all();
+    assert_eq!(out.stanzas.len(), 2, "one terminate per session");
+    for stanza in &out.stanzas {
+        assert!(is_encrypted(stanza), "the terminate form is encrypted");
+        assert!(!contains_element(stanza, "x"), "no clear form");
+    }
+    pair.route(Side::Alice, out);
+    assert_eq!(
+        pair.bob.terminations(),
+        [
+            &TerminationReason::PeerRequest,
+            &TerminationReason::PeerRequest
+        ]
+    );
+    assert_eq!(
+        pair.alice.terminations(),
+        [
+            &TerminationReason::LocalRequest,
+            &TerminationReason::LocalRequest
+        ]
+    );
+    for thread in [&first, &second] {
+        assert!(pair.session_info(Side::Alice, thread).is_none());
+        assert!(pair.session_info(Side::Bob, thread).is_none());
+    }
+    // Nothing left to end.
+    assert!(pair.alice.manager.terminate_all().stanzas.is_empty());
+}
