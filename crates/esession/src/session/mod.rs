@@ -306,11 +306,14 @@ impl EstablishedSession {
         let received = ReceivedEncryptedContent::try_from(c).map_err(|_| Unauthenticated)?;
         let before = self.receive.counter;
         let tag = &received.content().mac;
-        if !self
+        let authentic = self
             .receive
             .mac
-            .verify(&[received.m_content(), &before.to_bytes()], tag)
-        {
+            .verify(&[received.m_content(), &before.to_bytes()], tag);
+        // FUZZING ONLY: `cfg(fuzzing)` is a rustc flag set by cargo-fuzz, never by a
+        // Cargo feature, so no normal build can carry this bypass. It lets fuzzers reach
+        // decryption, decompression and parsing with mutated stanzas (practice 17).
+        if !(authentic || cfg!(fuzzing)) {
             return Err(Unauthenticated); // ENC-12: MAC first; replays and reordering fail here.
         }
         let (content, _) = received.into_parts();
