@@ -204,3 +204,19 @@ fn write_genuine_seeds() {
         twice.as_bytes(),
     );
 }
+
+/// FINDING (fuzzing property "nothing unauthenticated delivered", ENC-13): a clear `<body/>`
+/// that an attacker on the path places beside a genuine `<c/>` is delivered inside the
+/// `MessageReceived` message, indistinguishable from the decrypted children, because the
+/// receiver splices the decrypted content in place of `<c/>` and keeps every clear sibling.
+/// Ignored until the lead decides which clear siblings may be delivered (ENC-02 names
+/// `<thread/>`, `<amp/>`, `<error/>`; servers add e.g. XEP-0203 `<delay/>`).
+#[test]
+#[ignore = "known finding: clear siblings of <c/> are delivered (reported to the lead)"]
+fn clear_body_beside_genuine_c_is_not_delivered() {
+    let genuine = String::from_utf8(fuzzing::genuine_encrypted(0)).unwrap();
+    let injected = genuine.replace("<c xmlns", "<body>injected in clear</body><c xmlns");
+    assert_ne!(genuine, injected);
+    // Panics inside: "only authenticated content is delivered".
+    let _ = fuzzing::decrypt_stanza(injected.as_bytes());
+}
