@@ -71,6 +71,36 @@ fn decrypt_stanza_corpus_replays() {
     replay("decrypt_stanza", fuzzing::decrypt_stanza);
 }
 
+/// Replays the working corpora grown by fuzzing (`fuzz/work/<target>`, not committed) on a
+/// normal build, where the checks that the fuzzing MAC bypass disables (nothing unauthenticated
+/// delivered) apply. Run by hand after a fuzzing campaign.
+#[test]
+#[ignore = "needs fuzz/work from a fuzzing run"]
+fn replay_work_corpora() {
+    let targets: [(&str, fn(&[u8]) -> Outcome); 3] = [
+        ("responder_offer", fuzzing::responder_offer),
+        ("responder_completion", fuzzing::responder_completion),
+        ("decrypt_stanza", fuzzing::decrypt_stanza),
+    ];
+    for (target, run) in targets {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/work")
+            .join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let (mut inputs, mut established, mut delivered) = (0, 0, 0);
+        for entry in entries {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let outcome = run(&data);
+            inputs += 1;
+            established += usize::from(outcome.established);
+            delivered += outcome.delivered;
+        }
+        println!("{target}: {inputs} inputs, {established} established, {delivered} delivered");
+    }
+}
+
 /// SSN-05/ESN-13: a genuine offer is answered in every variant; held offers (2, 3) are answered
 /// once the user decides; nothing is established by one stanza.
 #[test]
