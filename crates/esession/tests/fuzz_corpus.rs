@@ -47,7 +47,10 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn replay(target: &str, run: fn(&[u8]) -> Outcome) {
+/// A fuzz function of `esession::fuzzing`.
+type FuzzFn = fn(&[u8]) -> Outcome;
+
+fn replay(target: &str, run: FuzzFn) {
     for (name, data) in corpus(target) {
         let outcome = run(&data);
         // Every seed is an XML stanza after its variant byte: a seed that no longer parses
@@ -77,7 +80,7 @@ fn decrypt_stanza_corpus_replays() {
 #[test]
 #[ignore = "needs fuzz/work from a fuzzing run"]
 fn replay_work_corpora() {
-    let targets: [(&str, fn(&[u8]) -> Outcome); 3] = [
+    let targets: [(&str, FuzzFn); 3] = [
         ("responder_offer", fuzzing::responder_offer),
         ("responder_completion", fuzzing::responder_completion),
         ("decrypt_stanza", fuzzing::decrypt_stanza),
