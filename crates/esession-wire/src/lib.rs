@@ -47,6 +47,8 @@
 pub mod encrypted;
 pub mod error;
 pub mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keyvalue;
 pub mod normalize;
 pub mod ns;

@@ -23,6 +23,8 @@ pub mod clock;
 pub mod config;
 mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod manager;
 mod negotiation;
 pub mod random;
