@@ -25,6 +25,7 @@ mod error;
 pub mod event;
 mod manager;
 mod negotiation;
+pub mod profile;
 pub mod random;
 mod session;
 pub mod ssn;
@@ -39,6 +40,7 @@ pub use event::{
     Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, TerminationReason,
 };
 pub use manager::SessionManager;
+pub use profile::Profile;
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
 pub use session::kinds::StanzaKind;
