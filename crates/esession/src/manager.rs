@@ -1109,7 +1109,10 @@ fn on_established(
                 });
                 return Keep::Remove;
             }
-            if let Ok(ack) = session.seal_terminate_ack(rng, now) {
+            // Gajim profile: nothing acknowledges there (§11), the peer has gone.
+            if session.expects_terminate_ack()
+                && let Ok(ack) = session.seal_terminate_ack(rng, now)
+            {
                 out.send(ack);
             }
             out.event(Event::Terminated {

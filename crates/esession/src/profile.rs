@@ -481,10 +481,12 @@ mod tests {
     #[test]
     fn the_gajim_profile_narrows_the_config_to_gajims_subset() {
         // §17: 4 messages, no public keys, no rekey, message only, groups 15, 16, 14.
-        let mut config = Config::default();
-        config.accept_three_message = true;
-        config.own_identification = vec![PubkeyMethod::Key, PubkeyMethod::None];
-        config.stanzas = vec![StanzaKind::Message, StanzaKind::Iq];
+        let config = Config {
+            accept_three_message: true,
+            own_identification: vec![PubkeyMethod::Key, PubkeyMethod::None],
+            stanzas: vec![StanzaKind::Message, StanzaKind::Iq],
+            ..Config::default()
+        };
         let gajim = Profile::gajim();
         let c = gajim.restrict(&config);
         assert_eq!(
