@@ -492,6 +492,11 @@ fn gajim_as_alice_negotiates_chats_and_terminates_with_us_as_bob() {
     ));
     let out = bob.handle_stanza(&offer);
     assert_eq!(out.stanzas.len(), 1, "{:?}", out.events);
+    let raw = xml::serialize(&out.stanzas[0], "").unwrap();
+    assert!(
+        !raw.contains("<field xmlns") && !raw.contains("<value xmlns"),
+        "{raw}"
+    );
     let msg2 = wire(&out.stanzas[0]);
     assert!(msg2.get_child("feature", ns::FEATURE_NEG).is_some());
     let x2 = form_of(&msg2);
@@ -655,6 +660,17 @@ fn gajim_as_bob(c_a: u128) {
     let mut alice = our_manager(62);
     let (id, out) = alice.start_session(GAJIM).unwrap();
     assert_eq!(out.stanzas.len(), 1);
+    let raw = xml::serialize(&out.stanzas[0], "").unwrap();
+    // §4/§17: Gajim treats us as "buggy" (no rosterx), so no element below
+    // <x/> may carry an explicit xmlns.
+    for tag in [
+        "<field xmlns",
+        "<value xmlns",
+        "<option xmlns",
+        "<required xmlns",
+    ] {
+        assert!(!raw.contains(tag), "{raw}");
+    }
     let msg1 = wire(&out.stanzas[0]);
     let x1 = form_of(&msg1);
     assert_eq!(x1.attr("type"), Some("form"));
