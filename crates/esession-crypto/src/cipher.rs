@@ -165,6 +165,58 @@ impl CtrCipher {
         counter.advance(blocks_for(data.len()));
     }
 
+    /// The continuous keystream of the deployed implementation (Gajim
+    /// 0.12-0.16 on PyCrypto, reference-behaviour.md §10 item 4, fact 2):
+    /// keystream block *i* is `E(KC, C+i)`, so the first block ever used after
+    /// `counter` = C is C+1; `counter` always holds the last block generated,
+    /// and `used` how many of that block's 16 keystream bytes were consumed
+    /// (16: none left). Unused keystream of a partial last block is used first
+    /// by the next call, so one stream runs across stanzas. The spare bytes are
+    /// recomputed from `E(KC, C)` rather than stored. `used` values above 16
+    /// count as 16. For `none` the data is untouched and the counter advances
+    /// by one, as [`Self::apply`] does.
+    pub fn apply_continuous(&self, counter: &mut Counter, used: &mut u8, data: &mut [u8]) {
+        if matches!(self.0, Keyed::None) {
+            counter.advance(1);
+            return;
+        }
+        let mut offset = 0usize;
+        let spare = 16usize.saturating_sub(usize::from(*used));
+        if spare > 0 && !data.is_empty() {
+            let mut block = counter.to_bytes();
+            self.encrypt_block(&mut block);
+            let take = spare.min(data.len());
+            let start = 16 - spare;
+            for (d, k) in data.iter_mut().zip(&block[start..start + take]) {
+                *d ^= k;
+            }
+            block.fill(0);
+            offset = take;
+            *used = u8::try_from(start + take).unwrap_or(16);
+        }
+        let rest = &mut data[offset..];
+        if rest.is_empty() {
+            return;
+        }
+        let first = counter.advanced(1);
+        match &self.0 {
+            Keyed::Aes128(block) => ctr_xor(block, first, rest),
+            Keyed::Aes192(block) => ctr_xor(block, first, rest),
+            Keyed::Aes256(block) => ctr_xor(block, first, rest),
+            Keyed::Twofish(block) => ctr_xor(block, first, rest),
+            Keyed::Serpent(block) => ctr_xor(block, first, rest),
+            Keyed::None => {}
+        }
+        let blocks = blocks_for(rest.len());
+        counter.advance(blocks);
+        let tail = rest.len() % 16;
+        *used = if tail == 0 {
+            16
+        } else {
+            u8::try_from(tail).unwrap_or(16)
+        };
+    }
+
     /// The raw block encryption `E(KC, block)`, for known-answer tests of the
     /// underlying block cipher. `none` returns the block unchanged.
     pub fn encrypt_block(&self, block: &mut [u8; 16]) {
@@ -251,6 +303,86 @@ mod tests {
         cipher.apply(&mut counter, &mut data);
         assert!(data.iter().all(|&b| b == 7));
         assert_eq!(counter.value(), 6);
+    }
+
+    /// PyCrypto's model, block by block: keystream block i = E(C+i), i >= 1,
+    /// with the spare bytes of a partial block kept for the next call.
+    struct PyCryptoModel {
+        c: u128,
+        spare: Vec<u8>,
+    }
+
+    impl PyCryptoModel {
+        fn apply(&mut self, cipher: &CtrCipher, data: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for &b in data {
+                if self.spare.is_empty() {
+                    self.c = self.c.wrapping_add(1);
+                    let mut block = self.c.to_be_bytes();
+                    cipher.encrypt_block(&mut block);
+                    self.spare = block.to_vec();
+                }
+                out.push(b ^ self.spare.remove(0));
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn continuous_keystream_starts_at_c_plus_one_and_carries_spare_bytes() {
+        // reference-behaviour.md fact 2, §10 item 4: 135 bytes then 20 bytes;
+        // the second message starts with the 9 spare bytes of block C+9.
+        let cipher = CtrCipher::new(CipherAlgorithm::Aes256Ctr, &[0x11; 32]).unwrap();
+        let mut model = PyCryptoModel {
+            c: 1000,
+            spare: Vec::new(),
+        };
+        let (mut counter, mut used) = (Counter::new(1000), 16u8);
+        let first = [0x41u8; 135];
+        let mut buf = first;
+        cipher.apply_continuous(&mut counter, &mut used, &mut buf);
+        assert_eq!(buf.to_vec(), model.apply(&cipher, &first));
+        assert_eq!((counter.value(), used), (1009, 7));
+        // The first block is E(C+1), not E(C).
+        let mut k1 = 1001u128.to_be_bytes();
+        cipher.encrypt_block(&mut k1);
+        assert_eq!(buf[0], 0x41 ^ k1[0]);
+        let second = [0x42u8; 20];
+        let mut buf = second;
+        cipher.apply_continuous(&mut counter, &mut used, &mut buf);
+        assert_eq!(buf.to_vec(), model.apply(&cipher, &second));
+        let mut k9 = 1009u128.to_be_bytes();
+        cipher.encrypt_block(&mut k9);
+        assert_eq!(
+            buf[0],
+            0x42 ^ k9[7],
+            "spare keystream of block C+9 comes first"
+        );
+        assert_eq!((counter.value(), used), (1010, 11));
+        // Block-aligned input leaves nothing spare.
+        let mut aligned = [0u8; 32];
+        let (mut c, mut u) = (Counter::new(5), 16u8);
+        cipher.apply_continuous(&mut c, &mut u, &mut aligned);
+        assert_eq!((c.value(), u), (7, 16));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn continuous_keystream_matches_the_pycrypto_model(
+            start in proptest::prelude::any::<u128>(),
+            lens in proptest::collection::vec(0usize..70, 1..6),
+        ) {
+            let cipher = CtrCipher::new(CipherAlgorithm::Aes256Ctr, &[7; 32]).unwrap();
+            let mut model = PyCryptoModel { c: start, spare: Vec::new() };
+            let (mut counter, mut used) = (Counter::new(start), 16u8);
+            for (i, len) in lens.into_iter().enumerate() {
+                let data = vec![i as u8; len];
+                let mut buf = data.clone();
+                cipher.apply_continuous(&mut counter, &mut used, &mut buf);
+                proptest::prop_assert_eq!(buf, model.apply(&cipher, &data));
+                proptest::prop_assert_eq!(counter.value(), model.c);
+            }
+        }
     }
 
     proptest::proptest! {

@@ -39,6 +39,17 @@ impl Counter {
         self.0.to_be_bytes()
     }
 
+    /// The minimal big-endian bytes of C, as the deployed implementation
+    /// encoded it (Gajim `encode_mpi`, reference-behaviour.md §5): no leading
+    /// zero octets, and zero as the single octet `00`.
+    pub fn to_minimal_bytes(self) -> Vec<u8> {
+        let bytes = self.0.to_be_bytes();
+        match mpi(&bytes) {
+            [] => vec![0],
+            minimal => minimal.to_vec(),
+        }
+    }
+
     /// Parses a received counter value: at most n/8 bytes, big-endian, shorter
     /// values are left-padded with zeros (AMB-10 "accept <= n/8").
     pub fn from_wire(bytes: &[u8]) -> Result<Self, CryptoError> {
@@ -93,6 +104,16 @@ mod tests {
         assert!(bytes[1..].iter().all(|&b| b == 0xff));
         assert_eq!(Counter::from_wire(&bytes[1..]).unwrap(), c);
         assert_eq!(Counter::from_wire(&bytes).unwrap(), c);
+    }
+
+    #[test]
+    fn minimal_counter_bytes_drop_leading_zero_octets_and_keep_one_for_zero() {
+        // reference-behaviour.md §5 encode_mpi: minimal, 0 -> 00.
+        assert_eq!(Counter::new(0).to_minimal_bytes(), vec![0]);
+        assert_eq!(Counter::new(0x0102).to_minimal_bytes(), vec![1, 2]);
+        let top_zero = Counter::new(u128::MAX >> 8);
+        assert_eq!(top_zero.to_minimal_bytes(), vec![0xff; 15]);
+        assert_eq!(Counter::new(u128::MAX).to_minimal_bytes(), vec![0xff; 16]);
     }
 
     #[test]

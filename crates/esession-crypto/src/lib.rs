@@ -38,7 +38,7 @@ pub use encoding::{Counter, mpi};
 pub use hash::{HashAlgorithm, MacKey};
 /// Re-exported so callers can implement or name the injected RNG traits.
 pub use rand_core;
-pub use sas::{SasAlgorithm, sas28x5};
+pub use sas::{SasAlgorithm, sas28x5, sas28x5_unpadded};
 pub use secret::{SecretBytes, ct_eq};
 pub use sign::{KeyComponents, SignatureAlgorithm, SigningKey, VerifyingKey};
 

@@ -415,60 +415,76 @@ impl TryFrom<&Element> for DataForm {
 
     /// Strict parse of `<x xmlns='jabber:x:data'/>` (practice 5).
     fn try_from(x: &Element) -> Result<Self> {
-        expect_element(x, "x", ns::DATA_FORMS)?;
-        check_attributes(x, "x", &["type"])?;
-        let kind: FormKind = x
-            .attr("type")
-            .ok_or(Error::MissingAttribute {
-                element: "x",
-                attribute: "type",
-            })?
-            .parse()?;
-        check_element_only(x, "x")?;
-
-        let mut form = DataForm::new(kind);
-        let mut vars = BTreeSet::new();
-        for child in x.children() {
-            if !child.has_ns(ns::DATA_FORMS) {
-                return Err(unexpected_child("x", child));
-            }
-            match child.name() {
-                "field" => {
-                    if form.fields.len() >= MAX_FIELDS {
-                        return Err(Error::LimitExceeded { what: "fields" });
-                    }
-                    let field = parse_field(child, kind)?;
-                    if let Some(var) = &field.var
-                        && !vars.insert(var.clone())
-                    {
-                        return Err(Error::DuplicateField {
-                            var: peer_text(var),
-                        });
-                    }
-                    form.fields.push(field);
-                }
-                "title" => {
-                    if form.title.is_some() {
-                        return Err(Error::DuplicateChild {
-                            parent: "x",
-                            child: "title",
-                        });
-                    }
-                    form.title = Some(bounded_text(child, "title")?);
-                }
-                "instructions" => {
-                    if form.instructions.len() >= MAX_INSTRUCTIONS {
-                        return Err(Error::LimitExceeded {
-                            what: "instructions",
-                        });
-                    }
-                    form.instructions.push(bounded_text(child, "instructions")?);
-                }
-                _ => return Err(unexpected_child("x", child)),
-            }
-        }
-        Ok(form)
+        parse_form(x, false)
     }
+}
+
+impl DataForm {
+    /// The parse of [`TryFrom<&Element>`] with the two departures of the deployed
+    /// implementation (Gajim 0.12-0.16, reference-behaviour.md §2): every field it builds
+    /// without a type carries `type="text-single"`, FORM_TYPE included, and such a field may
+    /// carry several values (`rshashes`) in a `submit` or `result` form. Everything else
+    /// (limits, structure, booleans) is checked as strictly. For the Gajim compatibility
+    /// profile only.
+    pub fn try_from_relaxed(x: &Element) -> Result<Self> {
+        parse_form(x, true)
+    }
+}
+
+fn parse_form(x: &Element, relaxed: bool) -> Result<DataForm> {
+    expect_element(x, "x", ns::DATA_FORMS)?;
+    check_attributes(x, "x", &["type"])?;
+    let kind: FormKind = x
+        .attr("type")
+        .ok_or(Error::MissingAttribute {
+            element: "x",
+            attribute: "type",
+        })?
+        .parse()?;
+    check_element_only(x, "x")?;
+
+    let mut form = DataForm::new(kind);
+    let mut vars = BTreeSet::new();
+    for child in x.children() {
+        if !child.has_ns(ns::DATA_FORMS) {
+            return Err(unexpected_child("x", child));
+        }
+        match child.name() {
+            "field" => {
+                if form.fields.len() >= MAX_FIELDS {
+                    return Err(Error::LimitExceeded { what: "fields" });
+                }
+                let field = parse_field(child, kind, relaxed)?;
+                if let Some(var) = &field.var
+                    && !vars.insert(var.clone())
+                {
+                    return Err(Error::DuplicateField {
+                        var: peer_text(var),
+                    });
+                }
+                form.fields.push(field);
+            }
+            "title" => {
+                if form.title.is_some() {
+                    return Err(Error::DuplicateChild {
+                        parent: "x",
+                        child: "title",
+                    });
+                }
+                form.title = Some(bounded_text(child, "title")?);
+            }
+            "instructions" => {
+                if form.instructions.len() >= MAX_INSTRUCTIONS {
+                    return Err(Error::LimitExceeded {
+                        what: "instructions",
+                    });
+                }
+                form.instructions.push(bounded_text(child, "instructions")?);
+            }
+            _ => return Err(unexpected_child("x", child)),
+        }
+    }
+    Ok(form)
 }
 
 fn unexpected_child(parent: &'static str, child: &Element) -> Error {
@@ -495,7 +511,7 @@ fn bounded_attr(el: &Element, name: &'static str, max: usize) -> Result<Option<S
     }
 }
 
-fn parse_field(el: &Element, kind: FormKind) -> Result<Field> {
+fn parse_field(el: &Element, kind: FormKind, relaxed: bool) -> Result<Field> {
     check_attributes(el, "field", &["label", "type", "var"])?;
     let field_type = el.attr("type").map(str::parse::<FieldType>).transpose()?;
     let var = bounded_attr(el, "var", MAX_VAR_LEN)?.filter(|v| !v.is_empty());
@@ -559,6 +575,7 @@ fn parse_field(el: &Element, kind: FormKind) -> Result<Field> {
     // Untyped fields of answers may carry several (their type is the offer's); untyped fields
     // of a `form` default to text-single.
     let multi_ok = match field_type {
+        _ if relaxed && kind != FormKind::Form => true,
         Some(t) => t.is_multi_valued(),
         None => kind != FormKind::Form,
     };
@@ -579,7 +596,7 @@ fn parse_field(el: &Element, kind: FormKind) -> Result<Field> {
     }
     // XEP-0068: FORM_TYPE is hidden (or untyped in answers) and carries exactly one value.
     if var.as_deref() == Some(FORM_TYPE) {
-        if field_type.is_some_and(|t| t != FieldType::Hidden) {
+        if !relaxed && field_type.is_some_and(|t| t != FieldType::Hidden) {
             return Err(Error::InvalidFieldType {
                 var: FORM_TYPE.into(),
             });
@@ -845,6 +862,41 @@ mod tests {
             DataForm::try_from(&el),
             Err(Error::WrongElement { .. })
         ));
+    }
+
+    #[test]
+    fn relaxed_parse_accepts_gajims_typed_form_type_and_multi_valued_text_single() {
+        // reference-behaviour.md §2: Gajim's DataField without a type gets
+        // type="text-single", FORM_TYPE and rshashes (several values) included.
+        let xml = form_with_fields(
+            "result",
+            "<field var='FORM_TYPE' type='text-single'><value>urn:xmpp:ssn</value></field>\
+             <field var='rshashes' type='text-single'><value>a</value><value>b</value></field>",
+        );
+        let x: Element = xml.parse().unwrap();
+        assert!(
+            DataForm::try_from(&x).is_err(),
+            "the strict parse refuses both"
+        );
+        let form = DataForm::try_from_relaxed(&x).unwrap();
+        assert_eq!(form.form_type_value(), Some("urn:xmpp:ssn"));
+        assert_eq!(form.field("rshashes").unwrap().values, vec!["a", "b"]);
+        // An offer (`form`) still may not repeat a text-single value, and the
+        // rest stays strict.
+        let offer: Element = form_with_fields(
+            "form",
+            "<field var='a' type='text-single'><value>1</value><value>2</value></field>",
+        )
+        .parse()
+        .unwrap();
+        assert!(DataForm::try_from_relaxed(&offer).is_err());
+        let bad: Element = form_with_fields(
+            "result",
+            "<field var='b' type='boolean'><value>x</value></field>",
+        )
+        .parse()
+        .unwrap();
+        assert!(DataForm::try_from_relaxed(&bad).is_err());
     }
 
     #[test]

@@ -77,6 +77,123 @@ pub fn try_normalize_form_content(x: &Element, without_vars: &[&str]) -> Result<
     Ok(out)
 }
 
+/// The form content as the deployed implementation normalized it (Gajim 0.12-0.16 with
+/// nbxmpp's `c14n`, reference-behaviour.md §4 and fact 7), for the Gajim compatibility profile
+/// only: each child element of `<x/>` in document order, minus the `<field/>`s whose `var` is in
+/// `without_vars`, concatenated without the `<x/>` wrapper, where each element is written as
+///
+/// * `<` + local name, then ` xmlns="NS"` only when its namespace differs from its parent's
+///   (for the children of `<x/>`, the parent is `<x/>`);
+/// * its unprefixed attributes other than `xmlns`, sorted by name, as ` name="value"` with `&`
+///   `<` `"` TAB LF CR escaped (`&amp;` `&lt;` `&quot;` `&#x9;` `&#xA;` `&#xD;`); `>` and `'` are
+///   not escaped;
+/// * its text kept verbatim, white space included, with `&` `<` `>` CR escaped (`&amp;` `&lt;`
+///   `&gt;` `&#xD;`); nbxmpp keeps only the non-empty text runs in a list and writes run *i*
+///   before child element *i* (and run *n* after the last of *n* children), which is reproduced;
+/// * `<name />` (space, slash) when it has neither child elements nor text, otherwise a
+///   start/end pair.
+///
+/// Errors: [`Error::WrongElement`] if `x` is not a data form.
+pub fn nbxmpp_form_content(x: &Element, without_vars: &[&str]) -> Result<Vec<u8>> {
+    expect_element(x, "x", ns::DATA_FORMS)?;
+    let mut out = Vec::new();
+    for child in x.children() {
+        let excluded = child.name() == "field"
+            && child
+                .attr("var")
+                .is_some_and(|var| without_vars.contains(&var));
+        if !excluded {
+            write_nbxmpp(child, x.ns().as_str(), &mut out);
+        }
+    }
+    Ok(out)
+}
+
+enum NbStep<'a> {
+    Open(&'a Element, String),
+    Text(String),
+    Close(&'a str),
+}
+
+fn write_nbxmpp(root: &Element, parent_ns: &str, out: &mut Vec<u8>) {
+    let mut stack = vec![NbStep::Open(root, parent_ns.to_owned())];
+    while let Some(step) = stack.pop() {
+        match step {
+            NbStep::Close(name) => {
+                out.extend_from_slice(b"</");
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'>');
+            }
+            NbStep::Text(text) => escape_nbxmpp_text(&text, out),
+            NbStep::Open(el, parent_ns) => {
+                out.push(b'<');
+                out.extend_from_slice(el.name().as_bytes());
+                let el_ns = el.ns();
+                if !el_ns.is_empty() && el_ns != parent_ns {
+                    out.extend_from_slice(b" xmlns=\"");
+                    out.extend_from_slice(el_ns.as_bytes());
+                    out.push(b'"');
+                }
+                let mut attrs: Vec<(&str, &str)> = el
+                    .attrs()
+                    .iter()
+                    .filter(|((ns, name), _)| ns.is_none() && name.as_str() != "xmlns")
+                    .map(|((_, name), value)| (name.as_str(), value.as_str()))
+                    .collect();
+                attrs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                for (name, value) in attrs {
+                    out.push(b' ');
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                    escape_attribute(value, out);
+                    out.push(b'"');
+                }
+                // nbxmpp's `data`: the non-empty text runs, in order.
+                let mut data: Vec<String> = Vec::new();
+                let mut kids: Vec<&Element> = Vec::new();
+                let mut run = String::new();
+                for node in el.nodes() {
+                    match node {
+                        Node::Text(t) => run.push_str(t),
+                        Node::Element(child) => {
+                            if !run.is_empty() {
+                                data.push(core::mem::take(&mut run));
+                            }
+                            kids.push(child);
+                        }
+                    }
+                }
+                if !run.is_empty() {
+                    data.push(run);
+                }
+                if kids.is_empty() && data.is_empty() {
+                    out.extend_from_slice(b" />");
+                    continue;
+                }
+                out.push(b'>');
+                let mut content: Vec<NbStep<'_>> = Vec::new();
+                let mut data = data.into_iter();
+                for kid in &kids {
+                    if let Some(text) = data.next() {
+                        content.push(NbStep::Text(text));
+                    }
+                    content.push(NbStep::Open(kid, el_ns.clone()));
+                }
+                if let Some(text) = data.next() {
+                    content.push(NbStep::Text(text));
+                }
+                stack.push(NbStep::Close(el.name()));
+                stack.extend(content.into_iter().rev());
+            }
+        }
+    }
+}
+
+/// nbxmpp's `normalise_text`: `&` `<` `>` and CR.
+fn escape_nbxmpp_text(text: &str, out: &mut Vec<u8>) {
+    escape_text(text, out);
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Lenient,
@@ -209,6 +326,86 @@ mod tests {
     }
 
     const X: &str = "xmlns='jabber:x:data'";
+
+    fn nb(xml: &str, without: &[&str]) -> String {
+        String::from_utf8(nbxmpp_form_content(&parse(xml), without).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn nbxmpp_form_content_matches_the_documented_forma_prefix() {
+        // reference-behaviour.md §4 example (run): fields in received order, no <x/>
+        // wrapper, sorted double-quoted attributes, `<required />`, label="None" kept.
+        let x = format!(
+            "<x {X} type='form'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:ssn</value></field>\
+             <field var='accept' type='boolean'><value>1</value><required/></field>\
+             <field var='modp' type='list-single'><option label='None'><value>15</value></option></field></x>"
+        );
+        assert_eq!(
+            nb(&x, &[]),
+            concat!(
+                r#"<field type="hidden" var="FORM_TYPE"><value>urn:xmpp:ssn</value></field>"#,
+                r#"<field type="boolean" var="accept"><value>1</value><required /></field>"#,
+                r#"<field type="list-single" var="modp"><option label="None"><value>15</value></option></field>"#
+            )
+        );
+    }
+
+    #[test]
+    fn nbxmpp_form_content_keeps_whitespace_text_and_leaves_out_vars() {
+        // §4: a pretty-printed field contributes its newlines and indentation; text
+        // directly in <x/> between fields is not part of any field.
+        let x = format!(
+            "<x {X} type='result'>\n <field var='a'>\n  <value>v</value>\n </field>\n \
+             <field var='mac'><value>m</value></field></x>"
+        );
+        assert_eq!(
+            nb(&x, &["mac"]),
+            "<field var=\"a\">\n  <value>v</value>\n </field>"
+        );
+        assert_eq!(
+            nb(&x, &[]),
+            "<field var=\"a\">\n  <value>v</value>\n </field><field var=\"mac\"><value>m</value></field>"
+        );
+    }
+
+    #[test]
+    fn nbxmpp_form_content_writes_text_runs_in_nbxmpp_data_slots() {
+        // nbxmpp keeps only non-empty runs and writes run i before child i: text that
+        // followed the only child is written before it.
+        let x = format!("<x {X} type='result'><field var='a'><value>v</value>\n</field></x>");
+        assert_eq!(nb(&x, &[]), "<field var=\"a\">\n<value>v</value></field>");
+        // Runs before and after every child stay where they were.
+        let x = format!("<x {X} type='result'><field var='a'> <value/> <value/> </field></x>");
+        assert_eq!(
+            nb(&x, &[]),
+            "<field var=\"a\"> <value /> <value /> </field>"
+        );
+    }
+
+    #[test]
+    fn nbxmpp_form_content_escapes_like_nbxmpp() {
+        // §4: attributes escape & < " TAB LF CR but not > and '; text & < > CR only.
+        let x = format!(
+            "<x {X} type='result'><field var='a&amp;&lt;&gt;&quot;&apos;&#x9;&#xA;&#xD;'>\
+             <value>&amp;&lt;&gt;\"'&#xD;\t</value><value></value></field></x>"
+        );
+        assert_eq!(
+            nb(&x, &[]),
+            "<field var=\"a&amp;&lt;>&quot;'&#x9;&#xA;&#xD;\"><value>&amp;&lt;&gt;\"'&#xD;\t</value><value /></field>"
+        );
+    }
+
+    #[test]
+    fn nbxmpp_form_content_writes_xmlns_only_where_the_namespace_changes() {
+        let x = format!(
+            "<x {X} type='result'><field var='a'><value xmlns='urn:other'><b/></value></field></x>"
+        );
+        assert_eq!(
+            nb(&x, &[]),
+            "<field var=\"a\"><value xmlns=\"urn:other\"><b /></value></field>"
+        );
+        assert!(nbxmpp_form_content(&parse("<y xmlns='jabber:x:data'/>"), &[]).is_err());
+    }
 
     #[test]
     fn normalizes_the_cmn_06_example() {

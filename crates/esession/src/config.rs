@@ -1,6 +1,7 @@
 //! Policy: what we offer and accept. Defaults follow requirements.md; risky
 //! options carry `dangerously_` in their names (style practice 13).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use esession_crypto::{
@@ -8,6 +9,7 @@ use esession_crypto::{
     SignatureAlgorithm, SigningKey,
 };
 
+use crate::profile::Profile;
 use crate::session::kinds::StanzaKind;
 use crate::ssn::Logging;
 
@@ -120,6 +122,11 @@ pub struct Config {
     /// authenticated ([`crate::SessionInfo::peer_key`] says so, AMB-43). Off by
     /// default: an unverified key fails the negotiation (ESN-27, ESN-32).
     pub dangerously_accept_unverified_keys: bool,
+    /// The wire profile of each contact, by bare JID (issue 6): offers we send
+    /// to that contact and offers we receive from it use it. Contacts not
+    /// listed use [`Profile::standard`]. See also
+    /// [`crate::SessionManager::set_profile`].
+    pub profiles: HashMap<String, Profile>,
 }
 
 /// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
@@ -202,11 +209,21 @@ impl Default for Config {
             initiate_flow: FlowPolicy::ByPeerKind,
             accept_three_message: false,
             dangerously_accept_unverified_keys: false,
+            profiles: HashMap::new(),
         }
     }
 }
 
 impl Config {
+    /// The wire profile for `peer` (a bare or full JID): its entry in
+    /// [`Config::profiles`], else [`Profile::standard`].
+    pub fn profile_for(&self, peer: &str) -> Profile {
+        self.profiles
+            .get(crate::stanza::bare(peer))
+            .copied()
+            .unwrap_or_else(Profile::standard)
+    }
+
     /// Our first signing key for `algorithm`, if any.
     pub(crate) fn signing_key(&self, algorithm: SignatureAlgorithm) -> Option<&SigningKey> {
         self.signing_keys

@@ -27,6 +27,7 @@ pub mod event;
 pub mod fuzzing;
 mod manager;
 mod negotiation;
+pub mod profile;
 pub mod random;
 mod session;
 pub mod ssn;
@@ -41,6 +42,7 @@ pub use event::{
     Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, TerminationReason,
 };
 pub use manager::SessionManager;
+pub use profile::Profile;
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
 pub use session::kinds::StanzaKind;

@@ -1,5 +1,6 @@
 //! The sans-IO session manager: stanzas and user intents in, stanzas and events out.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use esession_wire::form::DataForm;
@@ -13,6 +14,7 @@ use crate::event::{Event, Output, SecurityAlert, SessionId, SessionInfo, Termina
 use crate::negotiation::initiator::{self, ResponseOutcome, StepError};
 use crate::negotiation::responder::{self, OfferOutcome};
 use crate::negotiation::{Context, Refusal};
+use crate::profile::Profile;
 use crate::random::Randomness;
 use crate::session::control::Control;
 use crate::session::kinds::StanzaKind;
@@ -68,6 +70,8 @@ pub struct SessionManager {
     sessions: HashMap<(String, String), State>,
     /// When each negotiation in progress started (Unix seconds), for timeouts.
     started: HashMap<(String, String), u64>,
+    /// [`Config`] narrowed by each non-standard profile in use (issue 6).
+    restricted: Vec<(Profile, Config)>,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -91,13 +95,13 @@ fn negotiation_wrapper(stanza: &Element) -> Option<&Element> {
         .find(|c| c.is("feature", ns::FEATURE_NEG) || c.is("init", ns::ESESSION_INIT))
 }
 
-fn parse_wrapper(wrapper: &Element) -> Option<(&Element, DataForm)> {
+fn parse_wrapper<'w>(wrapper: &'w Element, profile: &Profile) -> Option<(&'w Element, DataForm)> {
     let mut forms = wrapper.children().filter(|c| c.is("x", ns::DATA_FORMS));
     let x = forms.next()?;
     if forms.next().is_some() {
         return None;
     }
-    DataForm::try_from(x).ok().map(|form| (x, form))
+    profile.parse_form(x).ok().map(|form| (x, form))
 }
 
 impl SessionManager {
@@ -115,7 +119,29 @@ impl SessionManager {
             clock,
             sessions: HashMap::new(),
             started: HashMap::new(),
+            restricted: Vec::new(),
         }
+    }
+
+    /// Selects the wire profile for a contact (issue 6), by bare JID (a full
+    /// JID selects for its bare JID): the offers we send to that contact and
+    /// the offers we receive from it use `profile` from now on, for example
+    /// [`Profile::gajim`] to interoperate with Gajim 0.12-0.16. Selecting
+    /// [`Profile::standard`] removes the setting. Negotiations in progress and
+    /// established sessions keep the profile they started with.
+    pub fn set_profile(&mut self, peer: &str, profile: Profile) {
+        let peer = bare(peer).to_owned();
+        if profile == Profile::standard() {
+            self.config.profiles.remove(&peer);
+        } else {
+            self.config.profiles.insert(peer, profile);
+        }
+    }
+
+    /// The wire profile selected for `peer` (bare or full JID), see
+    /// [`Self::set_profile`] and [`Config::profiles`].
+    pub fn profile_for(&self, peer: &str) -> Profile {
+        self.config.profile_for(peer)
     }
 
     /// The policy in force.
@@ -133,9 +159,27 @@ impl SessionManager {
         self.trust.as_mut()
     }
 
-    fn context(&mut self) -> Context<'_> {
+    /// The context of a negotiation step with a peer of `profile`: its policy
+    /// is [`Config`] narrowed by the profile ([`Profile::restrict`]).
+    fn context(&mut self, profile: Profile) -> Context<'_> {
+        let cached = self.restricted.iter().position(|(p, _)| *p == profile);
+        let index = match cached {
+            Some(index) => Some(index),
+            None => match profile.restrict(&self.config) {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(restricted) => {
+                    self.restricted.push((profile, restricted));
+                    Some(self.restricted.len() - 1)
+                }
+            },
+        };
+        let config = match index.and_then(|i| self.restricted.get(i)) {
+            Some((_, restricted)) => restricted,
+            None => &self.config,
+        };
         Context {
-            config: &self.config,
+            config,
+            profile,
             rng: self.rng.as_mut(),
             trust: self.trust.as_mut(),
             clock: self.clock.as_ref(),
@@ -206,7 +250,8 @@ impl SessionManager {
             return Err(Error::InvalidInput("peer JID"));
         }
         let thread = new_thread_id(self.rng.as_mut());
-        let mut ctx = self.context();
+        let profile = self.config.profile_for(peer);
+        let mut ctx = self.context(profile);
         let (state, stanza) = initiator::offer(&mut ctx, peer, thread.clone())
             .map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
         self.put(key(peer, &thread), State::Offered(Box::new(state)));
@@ -333,8 +378,16 @@ impl SessionManager {
         let mut out = Output::default();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
-                let stanza = s.seal_terminate(self.rng.as_mut(), self.clock.now_unix())?;
-                out.send(stanza);
+                let stanzas = s.terminate_stanzas(self.rng.as_mut(), self.clock.now_unix())?;
+                out.stanzas.extend(stanzas);
+                if !s.expects_terminate_ack() {
+                    // Clear-text termination (Gajim profile): nothing will answer.
+                    self.sessions.remove(&k);
+                    out.event(Event::Terminated {
+                        session: session.clone(),
+                        reason: TerminationReason::LocalRequest,
+                    });
+                }
                 Ok(out)
             }
             Some(state) if state.accepts_from(&session.peer) => {
@@ -570,7 +623,8 @@ impl SessionManager {
         if !wrapper.is("feature", ns::FEATURE_NEG) {
             return;
         }
-        let Some((x, form)) = parse_wrapper(wrapper) else {
+        let profile = self.config.profile_for(from);
+        let Some((x, form)) = parse_wrapper(wrapper, &profile) else {
             let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
             self.refuse(from, thread, Some(wrapper), &refusal, out);
             Self::failed(out, from, thread, refusal);
@@ -597,7 +651,7 @@ impl SessionManager {
             }
             return;
         }
-        let mut ctx = self.context();
+        let mut ctx = self.context(profile);
         let evaluated = responder::evaluate(&mut ctx, from, thread, x, &form);
         report(&mut ctx, out, from, thread);
         match evaluated {
@@ -636,7 +690,7 @@ impl SessionManager {
             feature.append_child(Element::from(offer.form()));
             feature
         };
-        let mut ctx = self.context();
+        let mut ctx = self.context(offer.profile);
         let result = offer.answer(&mut ctx);
         report(&mut ctx, out, &peer, &thread);
         match result {
@@ -665,13 +719,13 @@ impl SessionManager {
                 .insert(key(from, &thread), State::Offered(Box::new(alice)));
             return;
         };
-        let Some((x, form)) = parse_wrapper(wrapper) else {
+        let Some((x, form)) = parse_wrapper(wrapper, &alice.profile) else {
             let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
             self.refuse(from, &thread, Some(wrapper), &refusal, out);
             Self::failed(out, from, &thread, refusal);
             return;
         };
-        let mut ctx = self.context();
+        let mut ctx = self.context(alice.profile);
         let result = alice.on_response(&mut ctx, from, x, &form);
         let unknown_fingerprint = asked_unknown_fingerprint(&ctx);
         report(&mut ctx, out, from, &thread);
@@ -738,8 +792,8 @@ impl SessionManager {
                 .insert(key(&peer, &thread), State::Answered(Box::new(bob)));
             return;
         };
-        let parsed = parse_wrapper(wrapper);
-        let mut ctx = self.context();
+        let parsed = parse_wrapper(wrapper, &bob.profile);
+        let mut ctx = self.context(bob.profile);
         let result = match parsed {
             Some((x, form)) => bob.on_accept(&mut ctx, x, &form),
             None => Err(StepError::Refuse(Refusal::crypto())),
@@ -800,8 +854,8 @@ impl SessionManager {
                 .insert(key(&peer, &thread), State::Completed(Box::new(alice)));
             return;
         };
-        let parsed = parse_wrapper(wrapper);
-        let mut ctx = self.context();
+        let parsed = parse_wrapper(wrapper, &alice.profile);
+        let mut ctx = self.context(alice.profile);
         let result = match parsed {
             Some((x, form)) => alice.on_final(&mut ctx, x, &form),
             None => Err(Refusal::crypto()),
@@ -824,13 +878,15 @@ impl SessionManager {
     /// hold; the attempt ended. Offer again on a new thread, asking for the
     /// full key this time (XEP-0116 §4.5.2 "MAY then request a new ESession").
     fn retry_with_key(&mut self, peer: &str, failed_thread: &str, out: &mut Output) {
-        let mut config = self.config.clone();
+        let profile = self.config.profile_for(peer);
+        let mut config = profile.restrict(&self.config).into_owned();
         config
             .peer_identification
             .retain(|m| *m != crate::config::PubkeyMethod::Hash);
         let thread = new_thread_id(self.rng.as_mut());
         let mut ctx = Context {
             config: &config,
+            profile,
             rng: self.rng.as_mut(),
             trust: self.trust.as_mut(),
             clock: self.clock.as_ref(),
@@ -946,8 +1002,8 @@ fn keys_exhausted(
     now: u64,
     out: &mut Output,
 ) {
-    if let Ok(terminate) = session.seal_terminate(rng, now) {
-        out.send(terminate);
+    if let Ok(terminate) = session.terminate_stanzas(rng, now) {
+        out.stanzas.extend(terminate);
     }
     out.event(Event::Terminated {
         session: session.id().clone(),
@@ -997,7 +1053,16 @@ fn on_established(
     }
     if !session::is_encrypted(stanza) {
         let id = session.id().clone();
-        if session::is_clear_terminate(stanza) {
+        if session::is_clear_terminate(stanza, session.profile().form_parsing) {
+            if session.honours_clear_terminate() {
+                // AMB-54, Gajim profile: the peer ended the session in clear
+                // text and expects no acknowledgement (§11).
+                out.event(Event::Terminated {
+                    session: id,
+                    reason: TerminationReason::PeerRequest,
+                });
+                return Keep::Remove;
+            }
             out.event(Event::UnauthenticatedTerminateRequest { session: id });
         } else {
             out.event(Event::ClearStanzaDropped { session: id });
@@ -1044,7 +1109,10 @@ fn on_established(
                 });
                 return Keep::Remove;
             }
-            if let Ok(ack) = session.seal_terminate_ack(rng, now) {
+            // Gajim profile: nothing acknowledges there (§11), the peer has gone.
+            if session.expects_terminate_ack()
+                && let Ok(ack) = session.seal_terminate_ack(rng, now)
+            {
                 out.send(ack);
             }
             out.event(Event::Terminated {
@@ -1073,9 +1141,9 @@ fn on_established(
             // ENC-12/13, AMB-53: deliver nothing; tell the peer under our intact
             // outgoing keys; forget the session (its keys are dropped and zeroized).
             if !session.awaiting_terminate_ack()
-                && let Ok(terminate) = session.seal_terminate(rng, now)
+                && let Ok(terminate) = session.terminate_stanzas(rng, now)
             {
-                out.send(terminate);
+                out.stanzas.extend(terminate);
             }
             out.event(Event::Terminated {
                 session: session.id().clone(),

@@ -21,10 +21,14 @@ impl SessionManager {
         if new_peer == old.peer {
             return; // Nothing moves.
         }
-        let Ok(terminate) = session.seal_terminate(self.rng.as_mut(), now) else {
+        let Ok(terminate) = session.terminate_stanzas(self.rng.as_mut(), now) else {
             return; // Already ending.
         };
-        out.send(terminate);
+        let gone = !session.expects_terminate_ack();
+        out.stanzas.extend(terminate);
+        if gone {
+            self.sessions.remove(k);
+        }
         if let Ok((new, fresh)) = self.start_session(&new_peer) {
             out.stanzas.extend(fresh.stanzas);
             out.event(Event::SessionMoved { old, new });

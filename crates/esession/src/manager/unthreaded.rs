@@ -61,9 +61,9 @@ fn end(
     out: &mut Output,
 ) {
     if !session.awaiting_terminate_ack()
-        && let Ok(terminate) = session.seal_terminate(rng, now)
+        && let Ok(terminate) = session.terminate_stanzas(rng, now)
     {
-        out.send(terminate);
+        out.stanzas.extend(terminate);
     }
     out.event(Event::Terminated {
         session: session.id().clone(),

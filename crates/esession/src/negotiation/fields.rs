@@ -27,8 +27,7 @@ pub(crate) const SRSHASH: &str = "srshash";
 pub(crate) const IDENTITY: &str = "identity";
 pub(crate) const MAC: &str = "mac";
 
-/// The only protocol version (AMB-03).
-pub(crate) const VERSION: &str = "1.0";
+// The only protocol version (AMB-03), `1.0`, is `Profile::version`.
 
 /// Fields an offer may carry that we understand (unknown *required* fields get
 /// feature-not-implemented, SSN-08).

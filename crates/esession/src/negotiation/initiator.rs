@@ -7,11 +7,10 @@ use esession_crypto::kdf::{
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
-    ModpGroup, SasAlgorithm, SecretBytes, SignatureAlgorithm, ct_eq, sas28x5,
+    ModpGroup, SasAlgorithm, SecretBytes, SignatureAlgorithm, ct_eq,
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
-use esession_wire::normalize::try_normalize_form_content;
 use esession_wire::ns;
 
 use super::fields::*;
@@ -23,6 +22,7 @@ use super::{
 };
 use crate::config::{FlowPolicy, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
+use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
@@ -31,6 +31,8 @@ use crate::stanza::{bare, message, set_attr, text_child};
 
 /// Alice after sending her offer, waiting for Bob's answer.
 pub(crate) struct AwaitingResponse {
+    /// The peer's wire profile, fixed when the offer was sent.
+    pub(crate) profile: Profile,
     pub(crate) peer: String,
     pub(crate) thread: String,
     nonce: Vec<u8>,
@@ -71,6 +73,8 @@ pub(crate) enum ResponseOutcome {
 
 /// Alice after sending her completion, waiting for Bob's `<init/>`.
 pub(crate) struct AwaitingFinal {
+    /// The peer's wire profile.
+    pub(crate) profile: Profile,
     pub(crate) peer: String,
     pub(crate) thread: String,
     agreed: Agreed,
@@ -169,8 +173,9 @@ pub(crate) fn offer(
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[SIGN_ALGS]));
     }
     let config = ctx.config;
+    let profile = ctx.profile;
 
-    let mut nonce = vec![0u8; config.nonce_len.max(16)];
+    let mut nonce = vec![0u8; profile.own_nonce_len(config)];
     ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
     let key_pairs: Vec<DhKeyPair> = config
         .groups
@@ -182,7 +187,11 @@ pub(crate) fn offer(
         .with_field(Field::hidden(FORM_TYPE, vec![ns::SSN.to_owned()]))
         .with_field(Field::boolean(ACCEPT, true).required())
         .with_field(
-            list_single(LOGGING, config.logging.iter().map(|l| l.value().to_owned())).required(),
+            list_single(
+                profile.logging_field,
+                config.logging.iter().map(|l| l.value().to_owned()),
+            )
+            .required(),
         )
         .with_field(list_single(DISCLOSURE, [Disclosure::Never.value().to_owned()]).required())
         .with_field(list_single(SECURITY, ["e2e".to_owned()]).required())
@@ -213,7 +222,7 @@ pub(crate) fn offer(
         ))
         .with_field(list_single(INIT_PUBKEY, init_offer.iter().map(value)))
         .with_field(list_single(RESP_PUBKEY, resp_offer.iter().map(value)))
-        .with_field(list_single(VER, [VERSION.to_owned()]))
+        .with_field(list_single(VER, [profile.version.to_owned()]))
         .with_field(Field::text_single(
             REKEY_FREQ,
             config.rekey_freq.max(1).to_string(),
@@ -242,7 +251,7 @@ pub(crate) fn offer(
         ))
     };
     let x = Element::from(&form);
-    let form_a = try_normalize_form_content(&x, &[]).map_err(|_| Refusal::crypto())?;
+    let form_a = profile.normalize(&x, &[]).map_err(|_| Refusal::crypto())?;
 
     let mut stanza = message(peer, config.own_jid.as_deref(), None);
     stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
@@ -252,6 +261,7 @@ pub(crate) fn offer(
     stanza.append_child(offline_drop_rule());
 
     let state = AwaitingResponse {
+        profile,
         peer: peer.to_owned(),
         thread,
         nonce,
@@ -436,7 +446,7 @@ impl AwaitingResponse {
                     && (own_proof_ok || init_pubkey.is_none())),
             SIGN_ALGS,
         );
-        check(ver == Some(VERSION), VER);
+        check(ver == Some(self.profile.version), VER);
         check(rekey_freq.is_some_and(|r| r >= self.rekey_freq), REKEY_FREQ);
         check(sas.is_some(), SAS_ALGS);
         check(
@@ -488,6 +498,9 @@ impl AwaitingResponse {
 
         // Checked above: Bob's rekey_freq is at least ours (ENC-14).
         let rekey_freq = rekey_freq.unwrap_or(u32::MAX);
+        // Issue 6: the cipher that really runs for the advertised one.
+        let profile = self.profile;
+        let cipher = profile.effective_cipher(cipher);
 
         // ESN-26: K from the chosen group's x; provisional initiator keys.
         let Self {
@@ -510,7 +523,8 @@ impl AwaitingResponse {
         let provisional = SessionKeys::derive(hash, cipher, &k).map_err(|_| Refusal::crypto())?;
         // ESN-18: form_B without Bob's identity/mac (only 3-message answers carry them).
         let excluded: &[&str] = if three_message { &[IDENTITY, MAC] } else { &[] };
-        let form_b = try_normalize_form_content(x, excluded)
+        let form_b = profile
+            .normalize(x, excluded)
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
         let c_b = c_a.flip_top_bit();
         let d_mpi = d.to_mpi().to_vec();
@@ -536,6 +550,7 @@ impl AwaitingResponse {
                 return Err(Refusal::crypto().into());
             };
             let responder = IdentityKeys {
+                profile,
                 cipher,
                 hash,
                 kc: &provisional.responder.cipher,
@@ -576,12 +591,14 @@ impl AwaitingResponse {
                 .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
                 .with_field(Field::hidden(RSHASHES, rshashes));
         }
-        let form_a2 = try_normalize_form_content(&Element::from(&completion), &[])
+        let form_a2 = profile
+            .normalize(&Element::from(&completion), &[])
             .map_err(|_| Refusal::crypto())?;
 
         // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | pubKey_A | form_A | form_A2).
         let mut c_a_after = c_a;
         let keys = IdentityKeys {
+            profile,
             cipher,
             hash,
             kc: &provisional.initiator.cipher,
@@ -609,9 +626,10 @@ impl AwaitingResponse {
         stanza.append_child(feature);
 
         if !three_message {
-            let sas = sas28x5(hash, &sealed.m, &form_b);
+            let sas = profile.sas(hash, &sealed.m, &form_b);
             return Ok(ResponseOutcome::Completed(
                 Box::new(AwaitingFinal {
+                    profile,
                     peer: from.to_owned(),
                     thread,
                     agreed,
@@ -649,6 +667,7 @@ impl AwaitingResponse {
         )
         .map_err(Refusal::from)?;
         let mut session = EstablishedSession::new(SessionSetup {
+            profile,
             id: SessionId {
                 peer: from.to_owned(),
                 thread,
@@ -763,10 +782,13 @@ impl AwaitingFinal {
             .map_err(|_| Refusal::crypto())?;
 
         // ESN-27 with form_B2 (ESN-38): verify M_B, then mac_B.
-        let form_b2 =
-            try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let form_b2 = self
+            .profile
+            .normalize(x, &[IDENTITY, MAC])
+            .map_err(|_| Refusal::crypto())?;
         let mut c_b = self.c_b;
         let responder = IdentityKeys {
+            profile: self.profile,
             cipher: self.agreed.cipher,
             hash,
             kc: &keys.responder.cipher,
@@ -814,6 +836,7 @@ impl AwaitingFinal {
             c_b,
         )?;
         let session = EstablishedSession::new(SessionSetup {
+            profile: self.profile,
             id: SessionId {
                 peer: self.peer,
                 thread: self.thread,

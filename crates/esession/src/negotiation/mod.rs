@@ -42,7 +42,10 @@ use crate::trust::{PeerKeyObservation, PeerKeyStatus, TrustStore, key_fingerprin
 
 /// What a negotiation step needs from its environment (all injected).
 pub(crate) struct Context<'a> {
+    /// The policy for this peer: [`Config`] narrowed by the profile's subset.
     pub(crate) config: &'a Config,
+    /// The peer's wire profile (issue 6).
+    pub(crate) profile: crate::profile::Profile,
     pub(crate) rng: &'a mut dyn Randomness,
     pub(crate) trust: &'a mut dyn TrustStore,
     pub(crate) clock: &'a dyn Clock,

@@ -7,11 +7,10 @@ use esession_crypto::kdf::{
 };
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
-    ModpGroup, SasAlgorithm, SignatureAlgorithm, ct_eq, sas28x5,
+    ModpGroup, SasAlgorithm, SignatureAlgorithm, ct_eq,
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
-use esession_wire::normalize::try_normalize_form_content;
 use esession_wire::ns;
 
 use super::fields::*;
@@ -23,6 +22,7 @@ use super::{
 };
 use crate::config::{Config, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
+use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::kinds::StanzaKind;
 use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
@@ -34,6 +34,8 @@ const MAX_REKEY_FREQ: u32 = u32::MAX;
 
 /// An offer we can answer, with every choice made (ESN-12).
 pub(crate) struct EvaluatedOffer {
+    /// The peer's wire profile.
+    pub(crate) profile: Profile,
     pub(crate) peer: String,
     pub(crate) thread: String,
     form: DataForm,
@@ -55,6 +57,8 @@ pub(crate) enum OfferOutcome {
 
 /// Bob after answering, waiting for Alice's completion.
 pub(crate) struct AwaitingAccept {
+    /// The peer's wire profile.
+    pub(crate) profile: Profile,
     pub(crate) peer: String,
     pub(crate) thread: String,
     agreed: Agreed,
@@ -270,10 +274,11 @@ pub(crate) fn evaluate(
     };
     let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
     let config: &Config = ctx.config;
+    let version = ctx.profile.version;
     let ver = options(VER).and_then(|values| {
         values
             .into_iter()
-            .find(|v| *v == VERSION)
+            .find(|v| *v == version)
             .map(str::to_owned)
     });
     // ESN-12, AMB-29: every offered kind we accept, in the offer's order.
@@ -345,6 +350,9 @@ pub(crate) fn evaluate(
     if !bad.is_empty() {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
     }
+    // Issue 6: the cipher that really runs for the advertised one.
+    let profile = ctx.profile;
+    let cipher_alg = profile.effective_cipher(cipher_alg);
     if esession_crypto::kdf::check_hash_covers_cipher(hash_alg, cipher_alg).is_err() {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[HASH_ALGS]));
     }
@@ -355,7 +363,8 @@ pub(crate) fn evaluate(
             &[DHKEYS],
         ));
     }
-    let form_a = try_normalize_form_content(x, &[])
+    let form_a = profile
+        .normalize(x, &[])
         .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
 
     // The answer: one choice per received field, in received order (ESN-14).
@@ -366,7 +375,7 @@ pub(crate) fn evaluate(
         };
         let answer: Option<Vec<String>> = match var {
             FORM_TYPE => Some(vec![ns::SSN.to_owned()]),
-            ACCEPT => Some(vec!["1".to_owned()]),
+            ACCEPT => Some(vec![profile.answer_accept.to_owned()]),
             LOGGING => Some(vec![logging.value().to_owned()]),
             OTR => Some(vec![(logging == Logging::MustNot).to_string()]),
             DISCLOSURE => Some(vec![disclosure.value().to_owned()]),
@@ -380,7 +389,7 @@ pub(crate) fn evaluate(
             INIT_PUBKEY => Some(vec![pubkeys.init.value().to_owned()]),
             RESP_PUBKEY => Some(vec![pubkeys.resp.value().to_owned()]),
             SIGN_ALGS => pubkeys.sign_token.clone().map(|v| vec![v]),
-            VER => Some(vec![VERSION.to_owned()]),
+            VER => Some(vec![profile.version.to_owned()]),
             REKEY_FREQ => Some(vec![rekey_freq.to_string()]),
             MY_NONCE => Some(Vec::new()), // filled with N_B by `answer`
             DHHASHES => Some(Vec::new()), // replaced by dhkeys (ESN-14)
@@ -392,6 +401,7 @@ pub(crate) fn evaluate(
         }
     }
     Ok(OfferOutcome::Esession(Box::new(EvaluatedOffer {
+        profile,
         peer: from.to_owned(),
         thread: thread.to_owned(),
         form: form.clone(),
@@ -556,11 +566,12 @@ impl EvaluatedOffer {
         self,
         ctx: &mut Context<'_>,
     ) -> Result<(AwaitingAccept, Element), Refusal> {
-        let mut n_b = vec![0u8; ctx.config.nonce_len.max(16)];
+        let profile = self.profile;
+        let mut n_b = vec![0u8; profile.own_nonce_len(ctx.config)];
         ctx.rng.fill(RandomPurpose::Nonce, &mut n_b);
         let mut c_a_bytes = [0u8; 16];
         ctx.rng.fill(RandomPurpose::Counter, &mut c_a_bytes);
-        let c_a = Counter::new(u128::from_be_bytes(c_a_bytes));
+        let c_a = profile.responder_counter(c_a_bytes);
         let y = ctx
             .rng
             .dh_key_pair(self.agreed.group, ctx.config.exponent_size);
@@ -577,8 +588,12 @@ impl EvaluatedOffer {
         }
         answer = answer
             .with_field(Field::untyped(NONCE, vec![b64(&self.n_a)]))
-            .with_field(Field::untyped(COUNTER, vec![b64(&c_a.to_bytes())]));
-        let form_b = try_normalize_form_content(&Element::from(&answer), &[])
+            .with_field(Field::untyped(
+                COUNTER,
+                vec![b64(&profile.counter_field.encode(c_a))],
+            ));
+        let form_b = profile
+            .normalize(&Element::from(&answer), &[])
             .map_err(|_| Refusal::crypto())?;
         let agreed = self.agreed;
         let flow = if agreed.three_message {
@@ -597,6 +612,7 @@ impl EvaluatedOffer {
                 .ok_or_else(Refusal::crypto)?;
             let mut c_b = c_a.flip_top_bit();
             let responder = IdentityKeys {
+                profile,
                 cipher: agreed.cipher,
                 hash: agreed.hash,
                 kc: &keys.responder.cipher,
@@ -632,6 +648,7 @@ impl EvaluatedOffer {
         stanza.append_child(feature);
         Ok((
             AwaitingAccept {
+                profile,
                 peer: self.peer,
                 thread: self.thread,
                 agreed,
@@ -735,10 +752,13 @@ impl AwaitingAccept {
             Some(Ok(true)) => true,
             Some(Err(_)) => return Err(Refusal::crypto().into()),
         };
-        let form_a2 =
-            try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let form_a2 = self
+            .profile
+            .normalize(x, &[IDENTITY, MAC])
+            .map_err(|_| Refusal::crypto())?;
         let mut c_a = self.c_a;
         let initiator = IdentityKeys {
+            profile: self.profile,
             cipher: agreed.cipher,
             hash: agreed.hash,
             kc: &keys.initiator.cipher,
@@ -776,6 +796,7 @@ impl AwaitingAccept {
         )
         .map_err(Refusal::from)?;
         let session = EstablishedSession::new(SessionSetup {
+            profile: self.profile,
             id: SessionId {
                 peer: self.peer,
                 thread: self.thread,
@@ -833,6 +854,7 @@ impl AwaitingAccept {
         }
         let e_mpi = e.to_mpi().to_vec();
         let Self {
+            profile,
             agreed,
             n_a,
             n_b,
@@ -853,10 +875,12 @@ impl AwaitingAccept {
             SessionKeys::derive(hash, agreed.cipher, &k).map_err(|_| Refusal::crypto())?;
 
         // ESN-32: verify Alice with form_A2.
-        let form_a2 =
-            try_normalize_form_content(x, &[IDENTITY, MAC]).map_err(|_| Refusal::crypto())?;
+        let form_a2 = profile
+            .normalize(x, &[IDENTITY, MAC])
+            .map_err(|_| Refusal::crypto())?;
         let mut c_a_after = c_a;
         let initiator = IdentityKeys {
+            profile,
             cipher: agreed.cipher,
             hash,
             kc: &provisional.initiator.cipher,
@@ -876,7 +900,7 @@ impl AwaitingAccept {
             &m_a,
         )?;
         let peer_key = judge_peer_key(ctx, &peer, proven)?;
-        let sas = sas28x5(hash, &m_a, &form_b);
+        let sas = profile.sas(hash, &m_a, &form_b);
 
         // ESN-35: a retained secret of one of Alice's clients.
         let peer_bare = bare(&peer).to_owned();
@@ -919,11 +943,13 @@ impl AwaitingAccept {
             .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
             .with_field(Field::untyped(NONCE, vec![b64(&n_a)]))
             .with_field(Field::untyped(SRSHASH, vec![b64(&srshash)]));
-        let form_b2 = try_normalize_form_content(&Element::from(&final_form), &[])
+        let form_b2 = profile
+            .normalize(&Element::from(&final_form), &[])
             .map_err(|_| Refusal::crypto())?;
         let c_b = c_a.flip_top_bit();
         let mut c_b_after = c_b;
         let responder = IdentityKeys {
+            profile,
             cipher: agreed.cipher,
             hash,
             kc: &keys.responder.cipher,
@@ -978,6 +1004,7 @@ impl AwaitingAccept {
         )
         .map_err(Refusal::from)?;
         let session = EstablishedSession::new(SessionSetup {
+            profile,
             id: SessionId { peer, thread },
             info: info.clone(),
             own_jid: ctx.config.own_jid.clone(),

@@ -22,6 +22,8 @@ pub(crate) const MAX_IDENTITY_LEN: usize = 8192;
 
 /// The keys one side proves its identity with.
 pub(crate) struct IdentityKeys<'a> {
+    /// The wire profile: keystream start and the counter bytes inside M.
+    pub(crate) profile: crate::profile::Profile,
     pub(crate) cipher: CipherAlgorithm,
     pub(crate) hash: HashAlgorithm,
     pub(crate) kc: &'a SecretBytes,
@@ -121,8 +123,12 @@ pub(crate) fn seal(
     };
     let cipher = CtrCipher::new(keys.cipher, keys.kc.expose()).map_err(|_| Refusal::crypto())?;
     let before = *counter;
-    cipher.apply(counter, &mut payload);
-    let m = MacKey::new(keys.hash, keys.km.expose()).compute(&[&before.to_bytes(), &payload]);
+    // The identity starts the direction's keystream: no spare bytes yet.
+    let mut used = 16;
+    keys.profile
+        .apply_ctr(&cipher, counter, &mut used, &mut payload);
+    let counter_bytes = keys.profile.identity_mac_counter.encode(before);
+    let m = MacKey::new(keys.hash, keys.km.expose()).compute(&[&counter_bytes, &payload]);
     Ok(SealedIdentity {
         identity: payload,
         m,
@@ -168,13 +174,16 @@ pub(crate) fn open(
 ) -> Result<Option<KeyValue>, OpenError> {
     let before = *counter;
     let mac_key = MacKey::new(keys.hash, keys.km.expose());
-    if !mac_key.verify(&[&before.to_bytes(), identity], m) {
+    let counter_bytes = keys.profile.identity_mac_counter.encode(before);
+    if !mac_key.verify(&[&counter_bytes, identity], m) {
         return Err(OpenError::Invalid);
     }
     let cipher = CtrCipher::new(keys.cipher, keys.kc.expose()).map_err(|_| OpenError::Invalid)?;
     let mut next = before;
+    let mut used = 16;
     let mut decrypted = identity.to_vec();
-    cipher.apply(&mut next, &mut decrypted);
+    keys.profile
+        .apply_ctr(&cipher, &mut next, &mut used, &mut decrypted);
     let proven = match expect.method {
         PubkeyMethod::None => {
             let expected = transcript.mac(keys, &[]);
@@ -258,6 +267,7 @@ mod tests {
 
         fn keys(&self) -> IdentityKeys<'_> {
             IdentityKeys {
+                profile: crate::profile::Profile::standard(),
                 cipher: CipherAlgorithm::Aes128Ctr,
                 hash: HashAlgorithm::Sha256,
                 kc: &self.kc,

@@ -275,9 +275,10 @@ impl EstablishedSession {
         // their contents cannot be swapped.
         let start = self.receive_counter;
         let mut counter = start;
-        let top = self.unseal_content(top, &mut counter, now)?;
+        let mut used = self.receive_used;
+        let top = self.unseal_content(top, &mut counter, &mut used, now)?;
         let inner = inner
-            .map(|inner| self.unseal_content(inner, &mut counter, now))
+            .map(|inner| self.unseal_content(inner, &mut counter, &mut used, now))
             .transpose()?;
         // Proposed AMB-63: one key set per stanza, <key/> only at the top. Both
         // MACs verified, so the peer really sent this: it is out of step.
@@ -297,7 +298,7 @@ impl EstablishedSession {
         }
         // ENC-18, AMB-27: the <key/> last, once everything else checked out.
         let accepted = self.accept_key(set, key.as_deref(), now)?;
-        self.commit_receive(set, start, counter, accepted, now);
+        self.commit_receive(set, start, (counter, used), accepted, now);
 
         let mut out = Element::bare(stanza.name(), ns::JABBER_CLIENT);
         *out.attrs_mut() = stanza.attrs().clone();

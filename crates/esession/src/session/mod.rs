@@ -41,6 +41,9 @@ use esession_wire::{ns, xml};
 
 use crate::Error;
 use crate::event::{SessionId, SessionInfo};
+use crate::profile::{
+    ClearTerminate, FormParsing, Keystream, Padding, Profile, StanzaMacCounter, Termination,
+};
 use crate::random::{RandomPurpose, Randomness};
 use crate::stanza::{message, set_attr, text_child};
 pub(crate) use rekey::RekeySetup;
@@ -121,12 +124,17 @@ pub(crate) enum Opened {
 
 /// An established ESession: the only type holding stanza keys.
 pub struct EstablishedSession {
+    /// The peer's wire profile (issue 6).
+    profile: Profile,
     id: SessionId,
     info: SessionInfo,
     /// Our outgoing keys and every incoming key set (ENC-11, ENC-17).
     keys: KeyRing,
     send_counter: Counter,
     receive_counter: Counter,
+    /// Continuous keystream only: bytes of the last generated block used (16: none spare).
+    send_used: u8,
+    receive_used: u8,
     compressor: Compressor,
     decompressor: Decompressor,
     phase: Phase,
@@ -154,6 +162,8 @@ impl core::fmt::Debug for EstablishedSession {
 
 /// Parameters for [`EstablishedSession::new`].
 pub(crate) struct SessionSetup {
+    /// The peer's wire profile.
+    pub(crate) profile: Profile,
     pub(crate) id: SessionId,
     pub(crate) info: SessionInfo,
     pub(crate) own_jid: Option<String>,
@@ -174,7 +184,12 @@ impl EstablishedSession {
         let peer_proven = setup.info.we_initiated || setup.info.three_message;
         let mut template = message(&setup.id.peer, setup.own_jid.as_deref(), None);
         template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
+        let mut rekey = setup.rekey;
+        rekey.rekeying = setup.profile.allows_rekeying();
         Self {
+            profile: setup.profile,
+            send_used: 16,
+            receive_used: 16,
             template,
             compressor: Compressor::new(setup.info.compression),
             decompressor: Decompressor::new(setup.info.compression),
@@ -183,7 +198,7 @@ impl EstablishedSession {
                 setup.info.cipher,
                 setup.send.keys,
                 setup.receive.keys,
-                setup.rekey,
+                rekey,
             ),
             send_counter: setup.send.counter,
             receive_counter: setup.receive.counter,
@@ -208,6 +223,11 @@ impl EstablishedSession {
     /// What was agreed.
     pub fn info(&self) -> &SessionInfo {
         &self.info
+    }
+
+    /// The wire profile this session runs under.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     /// Whether the peer has proven the final keys: with message 4 (initiator)
@@ -365,6 +385,50 @@ impl EstablishedSession {
         Ok(stanza)
     }
 
+    /// Everything that ends this session from our side, in order: the
+    /// encrypted terminate form and, with [`Termination::EncryptedThenClearNoAck`],
+    /// the clear-text feature-neg form after it (reference-behaviour.md §11:
+    /// the peer acts on that one only; sent last so that the encrypted one is
+    /// still decrypted in the session). Check [`Self::expects_terminate_ack`].
+    pub(crate) fn terminate_stanzas(
+        &mut self,
+        rng: &mut dyn Randomness,
+        now: u64,
+    ) -> Result<Vec<Element>, Error> {
+        let encrypted = self.seal_terminate(rng, now)?;
+        let mut stanzas = vec![encrypted];
+        if self.profile.termination == Termination::EncryptedThenClearNoAck {
+            stanzas.push(self.clear_terminate_form());
+        }
+        Ok(stanzas)
+    }
+
+    /// Whether our terminate form is answered by an acknowledgement (ESN-46);
+    /// if not, the session ends as soon as the form is sent.
+    pub(crate) fn expects_terminate_ack(&self) -> bool {
+        self.profile.termination == Termination::EncryptedAwaitAck
+    }
+
+    /// The clear-text SSN terminate form as Gajim sends and expects it
+    /// (reference-behaviour.md §2 "Termination", §11): a message without
+    /// `type`, with the session's `<thread/>`, no `<body/>` and no `<c/>`.
+    fn clear_terminate_form(&self) -> Element {
+        use esession_wire::form::{DataForm, Field, FormKind};
+        let form = DataForm::new(FormKind::Submit)
+            .with_field(Field::untyped("FORM_TYPE", vec![ns::SSN.to_owned()]))
+            .with_field(Field::untyped("terminate", vec!["1".to_owned()]));
+        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+        feature.append_child(Element::from(&form));
+        let mut stanza = self.template.clone();
+        stanza.append_child(feature);
+        stanza
+    }
+
+    /// Whether a clear-text terminate form ends this session (AMB-54).
+    pub(crate) fn honours_clear_terminate(&self) -> bool {
+        self.profile.clear_terminate == ClearTerminate::Honour
+    }
+
     /// The encrypted acknowledgement of the peer's terminate (ESN-46); the
     /// session then sends nothing more (ESN-47) and must be dropped. Like the
     /// terminate form, it carries the MAC keys already safe to publish (ENC-20).
@@ -439,9 +503,27 @@ impl EstablishedSession {
         now: u64,
     ) -> Result<SealedParts, Error> {
         self.keys.expire(now);
-        if let Some(multiple) = self.pad_to_multiple.filter(|m| *m > 1) {
-            for part in &mut parts {
-                pad_with_whitespace(part, multiple, rng);
+        if self.profile.keystream == Keystream::ContinuousFromCPlusOne
+            && parts.iter().any(String::is_empty)
+        {
+            // Every Gajim stanza carries <data/>: a <c/> without it would not
+            // decrypt there (reference-behaviour.md §10).
+            return Err(Error::InvalidInput(
+                "empty content cannot be sent under this profile",
+            ));
+        }
+        match self.profile.padding {
+            Padding::AsConfigured => {
+                if let Some(multiple) = self.pad_to_multiple.filter(|m| *m > 1) {
+                    for part in &mut parts {
+                        pad_with_whitespace(part, multiple, rng);
+                    }
+                }
+            }
+            Padding::SpacesToMultipleOf16 => {
+                for part in &mut parts {
+                    pad_with_spaces(part, 16);
+                }
             }
         }
         // ENC-19, AMB-28: a stanza that would reach the block limit goes under
@@ -530,6 +612,7 @@ impl EstablishedSession {
     ) -> Vec<Element> {
         let start = self.send_counter;
         let mut counter = start;
+        let mut used = self.send_used;
         let new = NonZeroU32::new(self.keys.new_count());
         let mut key = rekey.as_ref().map(|r| r.public.clone());
         let mut old = self.keys.take_old();
@@ -543,7 +626,12 @@ impl EstablishedSession {
                     None
                 }
                 Some(mut bytes) => {
-                    self.keys.send.cipher.apply(&mut counter, &mut bytes);
+                    self.profile.apply_ctr(
+                        &self.keys.send.cipher,
+                        &mut counter,
+                        &mut used,
+                        &mut bytes,
+                    );
                     Some(bytes)
                 }
             };
@@ -561,6 +649,7 @@ impl EstablishedSession {
             );
         }
         self.send_counter = counter;
+        self.send_used = used;
         self.keys
             .commit_sent(blocks_between(start, counter), rekey, now);
         sealed
@@ -574,6 +663,11 @@ impl EstablishedSession {
             set_attr(&mut stanza, "type", kind);
         }
         stanza.append_child(c);
+        // Gajim deletes the first <body/> of every encrypted message before it
+        // decrypts, and puts its own explanatory one after <c/> (§10).
+        if let Some(body) = self.profile.fallback_body {
+            stanza.append_child(text_child("body", ns::JABBER_CLIENT, body));
+        }
         if let Some(amp) = amp {
             stanza.append_child(amp);
         }
@@ -595,14 +689,15 @@ impl EstablishedSession {
         }
         let start = self.receive_counter;
         let mut counter = start;
-        let Unsealed { set, data, key } = self.unseal_content(c, &mut counter, now)?;
+        let mut used = self.receive_used;
+        let Unsealed { set, data, key } = self.unseal_content(c, &mut counter, &mut used, now)?;
         let key_only = data.is_none() && key.is_some();
         let children = self.inflate(data)?;
         let accepted = self.accept_key(set, key.as_deref(), now)?;
         // Everything checked: commit the counter and keys exactly once (practice 12).
-        self.commit_receive(set, start, counter, accepted, now);
+        self.commit_receive(set, start, (counter, used), accepted, now);
 
-        if let Some(kind) = terminate_kind(&children) {
+        if let Some(kind) = terminate_kind(&children, self.profile.form_parsing) {
             return Ok(match kind {
                 "submit" => Opened::TerminateRequest,
                 _ => Opened::TerminateAck,
@@ -638,6 +733,7 @@ impl EstablishedSession {
         &self,
         c: &Element,
         counter: &mut Counter,
+        used: &mut u8,
         now: u64,
     ) -> Result<Unsealed, OpenFailure> {
         use OpenFailure::Unauthenticated;
@@ -650,7 +746,14 @@ impl EstablishedSession {
         // reordering fail here.
         let authentic = keys
             .mac
-            .verify(&[received.m_content(), &before.to_bytes()], tag);
+            .verify(&[received.m_content(), &before.to_bytes()], tag)
+            // Gajim's sender MACs the minimal C (§15 bug 2, §17): differs only
+            // when C's top octet is zero.
+            || (self.profile.stanza_mac_counter == StanzaMacCounter::SendFixed16AcceptMinimal
+                && before.to_bytes()[0] == 0
+                && keys
+                    .mac
+                    .verify(&[received.m_content(), &before.to_minimal_bytes()], tag));
         // FUZZING ONLY: `cfg(fuzzing)` is a rustc flag set by cargo-fuzz, never by a
         // Cargo feature, so no normal build can carry this bypass. It lets fuzzers reach
         // decryption, decompression and parsing with mutated stanzas (practice 17).
@@ -660,12 +763,17 @@ impl EstablishedSession {
         // Received <old/> are ignored (ENC-20).
         let (content, _) = received.into_parts();
         let data = match content.data {
+            // The continuous keystream has no rule for a <c/> without <data/>.
+            None if self.profile.keystream == Keystream::ContinuousFromCPlusOne => {
+                return Err(Unauthenticated);
+            }
             None => {
                 counter.advance(1);
                 None
             }
             Some(mut bytes) => {
-                keys.cipher.apply(counter, &mut bytes);
+                self.profile
+                    .apply_ctr(&keys.cipher, counter, used, &mut bytes);
                 Some(bytes)
             }
         };
@@ -732,11 +840,12 @@ impl EstablishedSession {
         &mut self,
         set: u64,
         start: Counter,
-        counter: Counter,
+        (counter, used): (Counter, u8),
         accepted: Option<AcceptedKey>,
         now: u64,
     ) {
         self.receive_counter = counter;
+        self.receive_used = used;
         self.keys
             .commit_received(set, blocks_between(start, counter), accepted, now);
         self.peer_proven = true;
@@ -792,13 +901,18 @@ fn terminate_form(kind: &str) -> String {
 }
 
 /// If the decrypted children are exactly an SSN terminate form, its form type.
-fn terminate_kind(children: &[Element]) -> Option<&'static str> {
+fn terminate_kind(children: &[Element], parsing: FormParsing) -> Option<&'static str> {
     let [feature] = children else { return None };
     if !feature.is("feature", ns::FEATURE_NEG) {
         return None;
     }
     let x = feature.get_child("x", ns::DATA_FORMS)?;
-    let form = esession_wire::form::DataForm::try_from(x).ok()?;
+    let form = match parsing {
+        FormParsing::Strict => esession_wire::form::DataForm::try_from(x).ok()?,
+        FormParsing::AcceptGajimTextSingle => {
+            esession_wire::form::DataForm::try_from_relaxed(x).ok()?
+        }
+    };
     if form.form_type_value() != Some(ns::SSN) {
         return None;
     }
@@ -811,6 +925,13 @@ fn terminate_kind(children: &[Element]) -> Option<&'static str> {
         esession_wire::form::FormKind::Result => Some("result"),
         _ => None,
     }
+}
+
+/// ASCII spaces up to the next multiple of `multiple` bytes, none if already
+/// a multiple (reference-behaviour.md §10 item 3, §17: bytes).
+fn pad_with_spaces(content: &mut String, multiple: usize) {
+    let missing = (multiple - content.len() % multiple) % multiple;
+    content.extend(core::iter::repeat_n(' ', missing));
 }
 
 /// ENC-04: random trailing whitespace up to the next multiple of `multiple` bytes.
@@ -837,14 +958,15 @@ pub(crate) fn is_encrypted(stanza: &Element) -> bool {
     stanza.children().any(|c| c.is("c", ns::STANZA_ENCRYPTION))
 }
 
-/// Whether `stanza` carries a clear-text SSN terminate form (AMB-54).
-pub(crate) fn is_clear_terminate(stanza: &Element) -> bool {
+/// Whether `stanza` carries a clear-text SSN terminate form (AMB-54), read
+/// as `parsing` reads forms.
+pub(crate) fn is_clear_terminate(stanza: &Element, parsing: FormParsing) -> bool {
     let children: Vec<Element> = stanza
         .children()
         .filter(|c| c.is("feature", ns::FEATURE_NEG))
         .cloned()
         .collect();
-    terminate_kind(&children) == Some("submit")
+    terminate_kind(&children, parsing) == Some("submit")
 }
 
 #[cfg(test)]

@@ -104,6 +104,8 @@ pub(crate) struct RekeySetup {
     pub(crate) idle_rekey_after: Option<u64>,
     pub(crate) block_limit: u64,
     pub(crate) now: u64,
+    /// XEP-0200 rekeying allowed by the profile (sent or accepted).
+    pub(crate) rekeying: bool,
 }
 
 impl RekeySetup {
@@ -124,6 +126,7 @@ impl RekeySetup {
             idle_rekey_after: config.idle_rekey_after,
             block_limit: config.rekey_block_limit,
             now: clock.now_unix(),
+            rekeying: true,
         }
     }
 }
@@ -155,6 +158,8 @@ pub(crate) struct KeyRing {
     rekey_freq: u64,
     idle_rekey_after: Option<u64>,
     block_limit: u64,
+    /// Rekeying allowed by the profile (issue 6: Gajim never rekeys).
+    rekeying: bool,
     pub(crate) send: StanzaKeys,
     /// Our key sets, oldest first; `None` = destroyed (AMB-56).
     sets: VecDeque<Option<KeySet>>,
@@ -204,6 +209,7 @@ impl KeyRing {
             block_limit: setup
                 .block_limit
                 .clamp(MIN_BLOCK_LIMIT, MAX_BLOCKS_PER_EXCHANGE),
+            rekeying: setup.rekeying,
             send,
             sets,
             first: 0,
@@ -245,7 +251,9 @@ impl KeyRing {
     /// ENC-14, AMB-55: `rekey_freq` stanzas since the last exchange, and not
     /// too many of our `<key/>`s unanswered.
     pub(crate) fn may_rekey(&self) -> bool {
-        self.stanzas_since_exchange >= self.rekey_freq && self.live_sets() < MAX_KEY_SETS
+        self.rekeying
+            && self.stanzas_since_exchange >= self.rekey_freq
+            && self.live_sets() < MAX_KEY_SETS
     }
 
     fn live_sets(&self) -> usize {
@@ -372,6 +380,9 @@ impl KeyRing {
     /// Checks the peer's `<key/>` (1 < e < p-1, AMB-27) and computes what it
     /// changes for a stanza that chose set `index`; commits nothing.
     pub(crate) fn accept_key(&self, index: u64, key: &[u8], now: u64) -> Result<AcceptedKey, ()> {
+        if !self.rekeying {
+            return Err(()); // The profile has no rekeying: a <key/> is out of step.
+        }
         let peer = DhPublicValue::from_bytes(self.group, key).map_err(|_| ())?;
         let set = self.slot(index).ok_or(())?;
         // ENC-18: y from the oldest set we keep, which is the chosen one.

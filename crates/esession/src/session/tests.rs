@@ -95,6 +95,7 @@ fn fixture() -> Fixture {
             )
         };
         EstablishedSession::new(SessionSetup {
+            profile: crate::profile::Profile::standard(),
             id: SessionId {
                 peer: peer_jid.to_owned(),
                 thread: "thread".to_owned(),
@@ -112,6 +113,7 @@ fn fixture() -> Fixture {
                 idle_rekey_after: None,
                 block_limit: 1 << 32,
                 now: T0,
+                rekeying: true,
             },
             pad_to_multiple: None,
             max_plaintext_len: 1 << 16,
