@@ -57,6 +57,10 @@ pub(crate) fn assert_same_files(
             // After a crash, any reader (even read-only) rebuilds SQLite's
             // wal-index in -shm: shared memory, no data. Its presence still counts.
             (Some(_), Some(_)) if suffix == "-shm" && context.contains("after a kill") => {}
+            // The same when the kill came before SQLite had created the -shm: the
+            // reader that checks the passphrase creates it (wal-index only, no data;
+            // seen once in 150 kills, round 92 of seed 726908827).
+            (None, Some(_)) if suffix == "-shm" && context.contains("after a kill") => {}
             (Some(a), Some(b)) => {
                 let at = a.iter().zip(b).position(|(x, y)| x != y);
                 panic!(
