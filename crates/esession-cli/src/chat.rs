@@ -43,11 +43,18 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
     // Our pings in flight: id -> when sent.
     let mut pings: HashMap<String, Instant> = HashMap::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Ctrl-C leaves like /quit: every session is terminated first (ESN-45).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
+            _ = &mut interrupted => {
+                leave(client, session.as_ref()).await;
+                return Ok(());
+            }
             line = lines.next_line() => {
                 let Ok(Some(line)) = line else {
-                    finish(&mut client, session.as_ref()).await;
+                    leave(client, session.as_ref()).await;
                     return Ok(());
                 };
                 let line = line.trim_end().to_owned();
@@ -59,7 +66,7 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
                         _ => println!("*** No established session to ping."),
                     },
                     "/quit" => {
-                        finish(&mut client, session.as_ref()).await;
+                        leave(client, session.as_ref()).await;
                         return Ok(());
                     }
                     "/end" => {
@@ -280,6 +287,14 @@ async fn react(
         }
         _ => {}
     }
+}
+
+/// Going offline (ESN-45): ends our session and waits briefly for its
+/// acknowledgement, then [`EsessionClient::disconnect`] terminates any other
+/// session (an offer someone else made us, say) before unavailable presence.
+async fn leave(mut client: EsessionClient, session: Option<&SessionId>) {
+    finish(&mut client, session).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), client.disconnect()).await;
 }
 
 async fn finish(client: &mut EsessionClient, session: Option<&SessionId>) {

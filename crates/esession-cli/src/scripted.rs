@@ -66,28 +66,32 @@ pub(crate) async fn send(
         }
         Err("the connection closed".to_owned())
     };
-    let (session, info) = tokio::time::timeout(Duration::from_secs(timeout), wait)
+    let established = tokio::time::timeout(Duration::from_secs(timeout), wait)
         .await
-        .map_err(|_| format!("{contact} did not complete an encrypted session within {timeout} s (offline, or no ESession support)"))??;
-    eprintln!("{}", present::established(&session.peer, &info));
-    client
-        .send_text(&session, &text)
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .terminate(&session)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(event) = client.next_event().await {
-            if matches!(event, ClientEvent::Session(Event::Terminated { .. })) {
-                break;
+        .map_err(|_| format!("{contact} did not complete an encrypted session within {timeout} s (offline, or no ESession support)"))
+        .and_then(|r| r);
+    let result = match established {
+        Ok((session, info)) => {
+            eprintln!("{}", present::established(&session.peer, &info));
+            let sent = client.send_text(&session, &text).await;
+            if client.terminate(&session).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(event) = client.next_event().await {
+                        if matches!(event, ClientEvent::Session(Event::Terminated { .. })) {
+                            break;
+                        }
+                    }
+                })
+                .await;
             }
+            sent.map_err(|e| e.to_string())
         }
-    })
-    .await;
-    client.disconnect().await;
-    Ok(())
+        Err(e) => Err(e),
+    };
+    // Every exit goes offline through disconnect(), which terminates any
+    // session still open first (ESN-45).
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.disconnect()).await;
+    result
 }
 
 /// `esession listen`: accept sessions and print what arrives.
@@ -111,7 +115,16 @@ pub(crate) async fn listen(
             println!("{text}");
         }
     };
-    while let Some(event) = client.next_event().await {
+    // Ctrl-C (or the end of the stream, or --count) leaves through
+    // disconnect(), which terminates every session first (ESN-45).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let event = tokio::select! {
+            _ = &mut interrupted => break,
+            event = client.next_event() => event,
+        };
+        let Some(event) = event else { break };
         let time = clock_time();
         match event {
             ClientEvent::Session(Event::OfferReceived { session }) => {
@@ -218,7 +231,7 @@ pub(crate) async fn listen(
             _ => {}
         }
     }
-    client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.disconnect()).await;
     Ok(())
 }
 
