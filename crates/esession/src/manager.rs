@@ -144,6 +144,11 @@ impl SessionManager {
         }
     }
 
+    /// Forgets every presence subscription (before feeding a whole roster again).
+    pub fn clear_presence_subscriptions(&mut self) {
+        self.subscribers.clear();
+    }
+
     /// Whether `jid`'s bare JID was reported subscribed to our presence.
     pub fn is_presence_subscribed(&self, jid: &str) -> bool {
         self.subscribers.contains(bare(jid))

@@ -79,11 +79,21 @@ fn a_subscribers_offer_is_answered_at_once_and_unsubscribing_holds_the_next() {
         .manager
         .set_presence_subscription("alice@example.org", true);
     assert!(pair.bob.manager.is_presence_subscribed(ALICE));
+    assert!(
+        !pair
+            .bob
+            .manager
+            .is_presence_subscribed("mallory@example.org")
+    );
     pair.handshake();
     assert!(offers_received(&pair.bob.events).is_empty());
     // The subscription is cancelled: the next offer waits for the user again.
     pair.bob.manager.set_presence_subscription(ALICE, false);
     assert!(!pair.bob.manager.is_presence_subscribed("alice@example.org"));
+    // A whole roster fed again starts from nothing.
+    pair.bob.manager.set_presence_subscription(ALICE, true);
+    pair.bob.manager.clear_presence_subscriptions();
+    assert!(!pair.bob.manager.is_presence_subscribed(ALICE));
     pair.bob.clear();
     let (id, out) = pair.alice.manager.start_session(BOB).unwrap();
     pair.route(Side::Alice, out);
