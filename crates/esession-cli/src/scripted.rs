@@ -16,9 +16,13 @@ use crate::settings::Settings;
 /// Which offers `listen` accepts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AcceptPolicy {
-    /// Every offer.
+    /// Every offer, from anyone.
     Any,
-    /// None: offers are declined.
+    /// Offers from contacts subscribed to our presence (roster `from` or
+    /// `both`); others are never answered (SSN-09, ESN-07).
+    Subscribers,
+    /// None: offers from contacts subscribed to our presence are declined,
+    /// others are never answered (SSN-09, ESN-07).
     None,
 }
 
@@ -103,7 +107,8 @@ pub(crate) async fn listen(
 ) -> Result<(), String> {
     let store = open_store(settings)?;
     let config = Config {
-        auto_accept: policy == AcceptPolicy::Any,
+        auto_accept: policy != AcceptPolicy::None,
+        answer_only_subscribers: policy != AcceptPolicy::Any,
         ..Config::default()
     };
     let mut client = login(settings, manager(settings, &store, config)?).await?;
@@ -128,12 +133,26 @@ pub(crate) async fn listen(
         let time = clock_time();
         match event {
             ClientEvent::Session(Event::OfferReceived { session }) => {
-                // Policy `none`: decline (SSN-07).
-                let _ = client.reject_offer(&session).await;
-                emit(
-                    json!({"event": "declined", "peer": session.peer, "time": time}),
-                    format!("[{time}] declined an offer from {}", session.peer),
-                );
+                // Policy `none` declines (SSN-07), but only to a subscriber:
+                // a stranger gets no answer at all (SSN-09, ESN-07); so does
+                // any offer the core held under policy `subscribers`.
+                if policy == AcceptPolicy::None
+                    && client.manager().is_presence_subscribed(&session.peer)
+                {
+                    let _ = client.reject_offer(&session).await;
+                    emit(
+                        json!({"event": "declined", "peer": session.peer, "time": time}),
+                        format!("[{time}] declined an offer from {}", session.peer),
+                    );
+                } else {
+                    emit(
+                        json!({"event": "ignored", "peer": session.peer, "time": time}),
+                        format!(
+                            "[{time}] left an offer from {} unanswered (not subscribed to our presence)",
+                            session.peer
+                        ),
+                    );
+                }
             }
             ClientEvent::Session(Event::Established { session, info }) => {
                 let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
