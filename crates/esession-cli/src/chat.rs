@@ -31,7 +31,14 @@ Anything else is sent as an encrypted message.";
 pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String> {
     let store = open_store(settings)?;
     let account = settings.account()?;
-    let mut client = login(settings, manager(settings, &store, Config::default())?).await?;
+    // SSN-09, ESN-07: offers from anyone not subscribed to our presence (the
+    // roster, fed by the adapter) are never answered automatically; the
+    // contact of this chat is, because the user asked to talk to them.
+    let config = Config {
+        answer_only_subscribers: true,
+        ..Config::default()
+    };
+    let mut client = login(settings, manager(settings, &store, config)?).await?;
     println!("Type /help for commands. Starting an encrypted session with {contact} ...");
     let mut session: Option<SessionId> = Some(
         client
@@ -43,11 +50,18 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
     // Our pings in flight: id -> when sent.
     let mut pings: HashMap<String, Instant> = HashMap::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Ctrl-C leaves like /quit: every session is terminated first (ESN-45).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
+            _ = &mut interrupted => {
+                leave(client, session.as_ref()).await;
+                return Ok(());
+            }
             line = lines.next_line() => {
                 let Ok(Some(line)) = line else {
-                    finish(&mut client, session.as_ref()).await;
+                    leave(client, session.as_ref()).await;
                     return Ok(());
                 };
                 let line = line.trim_end().to_owned();
@@ -59,7 +73,7 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
                         _ => println!("*** No established session to ping."),
                     },
                     "/quit" => {
-                        finish(&mut client, session.as_ref()).await;
+                        leave(client, session.as_ref()).await;
                         return Ok(());
                     }
                     "/end" => {
@@ -124,7 +138,7 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
             }
             event = client.next_event() => {
                 let Some(event) = event else { return Err("the connection closed".to_owned()) };
-                react(&mut client, &event, &mut pings).await;
+                react(&mut client, &event, &mut pings, contact).await;
                 if show(&event, &mut session, &mut established) == Some(true) {
                     return Ok(());
                 }
@@ -166,9 +180,8 @@ fn show(
                 println!("[{}] {}: {body}", clock_time(), id.peer);
             }
         }
-        ClientEvent::Session(Event::OfferReceived { session: id }) => {
-            println!("*** {} offers an encrypted session.", id.peer)
-        }
+        // Shown (and answered or not) by `react`.
+        ClientEvent::Session(Event::OfferReceived { .. }) => {}
         ClientEvent::Session(Event::NegotiationFailed { session: id, error }) => {
             println!("!!! {}", present::failure(&id.peer, error));
             if session.as_ref() == Some(id) {
@@ -236,8 +249,27 @@ async fn react(
     client: &mut EsessionClient,
     event: &ClientEvent,
     pings: &mut HashMap<String, Instant>,
+    contact: &str,
 ) {
     match event {
+        // An offer held by policy (SSN-09): the contact of this chat is
+        // accepted, anyone else is left unanswered.
+        ClientEvent::Session(Event::OfferReceived { session }) => {
+            if bare(&session.peer) == bare(contact) {
+                println!(
+                    "*** {} offers an encrypted session; accepting.",
+                    session.peer
+                );
+                if let Err(e) = client.accept_offer(session).await {
+                    println!("*** Could not accept: {e}");
+                }
+            } else {
+                println!(
+                    "*** {} offers an encrypted session; not answered (this chat is with {contact}).",
+                    session.peer
+                );
+            }
+        }
         ClientEvent::Session(Event::Established { session, info })
             if info.stanzas.contains(&StanzaKind::Presence) =>
         {
@@ -280,6 +312,14 @@ async fn react(
         }
         _ => {}
     }
+}
+
+/// Going offline (ESN-45): ends our session and waits briefly for its
+/// acknowledgement, then [`EsessionClient::disconnect`] terminates any other
+/// session (an offer someone else made us, say) before unavailable presence.
+async fn leave(mut client: EsessionClient, session: Option<&SessionId>) {
+    finish(&mut client, session).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), client.disconnect()).await;
 }
 
 async fn finish(client: &mut EsessionClient, session: Option<&SessionId>) {

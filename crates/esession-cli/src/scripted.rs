@@ -16,9 +16,13 @@ use crate::settings::Settings;
 /// Which offers `listen` accepts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AcceptPolicy {
-    /// Every offer.
+    /// Every offer, from anyone.
     Any,
-    /// None: offers are declined.
+    /// Offers from contacts subscribed to our presence (roster `from` or
+    /// `both`); others are never answered (SSN-09, ESN-07).
+    Subscribers,
+    /// None: offers from contacts subscribed to our presence are declined,
+    /// others are never answered (SSN-09, ESN-07).
     None,
 }
 
@@ -66,28 +70,32 @@ pub(crate) async fn send(
         }
         Err("the connection closed".to_owned())
     };
-    let (session, info) = tokio::time::timeout(Duration::from_secs(timeout), wait)
+    let established = tokio::time::timeout(Duration::from_secs(timeout), wait)
         .await
-        .map_err(|_| format!("{contact} did not complete an encrypted session within {timeout} s (offline, or no ESession support)"))??;
-    eprintln!("{}", present::established(&session.peer, &info));
-    client
-        .send_text(&session, &text)
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .terminate(&session)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(event) = client.next_event().await {
-            if matches!(event, ClientEvent::Session(Event::Terminated { .. })) {
-                break;
+        .map_err(|_| format!("{contact} did not complete an encrypted session within {timeout} s (offline, or no ESession support)"))
+        .and_then(|r| r);
+    let result = match established {
+        Ok((session, info)) => {
+            eprintln!("{}", present::established(&session.peer, &info));
+            let sent = client.send_text(&session, &text).await;
+            if client.terminate(&session).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(event) = client.next_event().await {
+                        if matches!(event, ClientEvent::Session(Event::Terminated { .. })) {
+                            break;
+                        }
+                    }
+                })
+                .await;
             }
+            sent.map_err(|e| e.to_string())
         }
-    })
-    .await;
-    client.disconnect().await;
-    Ok(())
+        Err(e) => Err(e),
+    };
+    // Every exit goes offline through disconnect(), which terminates any
+    // session still open first (ESN-45).
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.disconnect()).await;
+    result
 }
 
 /// `esession listen`: accept sessions and print what arrives.
@@ -99,7 +107,8 @@ pub(crate) async fn listen(
 ) -> Result<(), String> {
     let store = open_store(settings)?;
     let config = Config {
-        auto_accept: policy == AcceptPolicy::Any,
+        auto_accept: policy != AcceptPolicy::None,
+        answer_only_subscribers: policy != AcceptPolicy::Any,
         ..Config::default()
     };
     let mut client = login(settings, manager(settings, &store, config)?).await?;
@@ -111,16 +120,39 @@ pub(crate) async fn listen(
             println!("{text}");
         }
     };
-    while let Some(event) = client.next_event().await {
+    // Ctrl-C (or the end of the stream, or --count) leaves through
+    // disconnect(), which terminates every session first (ESN-45).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let event = tokio::select! {
+            _ = &mut interrupted => break,
+            event = client.next_event() => event,
+        };
+        let Some(event) = event else { break };
         let time = clock_time();
         match event {
             ClientEvent::Session(Event::OfferReceived { session }) => {
-                // Policy `none`: decline (SSN-07).
-                let _ = client.reject_offer(&session).await;
-                emit(
-                    json!({"event": "declined", "peer": session.peer, "time": time}),
-                    format!("[{time}] declined an offer from {}", session.peer),
-                );
+                // Policy `none` declines (SSN-07), but only to a subscriber:
+                // a stranger gets no answer at all (SSN-09, ESN-07); so does
+                // any offer the core held under policy `subscribers`.
+                if policy == AcceptPolicy::None
+                    && client.manager().is_presence_subscribed(&session.peer)
+                {
+                    let _ = client.reject_offer(&session).await;
+                    emit(
+                        json!({"event": "declined", "peer": session.peer, "time": time}),
+                        format!("[{time}] declined an offer from {}", session.peer),
+                    );
+                } else {
+                    emit(
+                        json!({"event": "ignored", "peer": session.peer, "time": time}),
+                        format!(
+                            "[{time}] left an offer from {} unanswered (not subscribed to our presence)",
+                            session.peer
+                        ),
+                    );
+                }
             }
             ClientEvent::Session(Event::Established { session, info }) => {
                 let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
@@ -218,7 +250,7 @@ pub(crate) async fn listen(
             _ => {}
         }
     }
-    client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.disconnect()).await;
     Ok(())
 }
 

@@ -26,6 +26,9 @@
 //! within seconds with a message naming the server's TLS certificate, the
 //! reason and `--ca-file`.
 //!
+//! `interrupted_listen_ends_the_session_with_the_terminate_form`: Ctrl-C in
+//! `esession listen` terminates its sessions before going offline (ESN-45).
+//!
 //! Without Prosody these tests print a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
 
@@ -363,6 +366,116 @@ fn chat_pings_and_sees_the_contact_go_offline() {
         !transcript.iter().any(|l| l.starts_with("!!!")),
         "alarms in the chat: {transcript:?}"
     );
+}
+
+#[test]
+fn interrupted_listen_ends_the_session_with_the_terminate_form() {
+    // ESN-45: Ctrl-C (SIGINT) in `esession listen` leaves through
+    // EsessionClient::disconnect(), which sends the encrypted terminate form
+    // of every session before going offline: Alice's chat sees Bob end the
+    // session (not a silent disappearance: with message-only sessions and no
+    // presence subscription, she would learn nothing otherwise).
+    use std::io::Write as _;
+    let Some(prosody) =
+        prosody_or_skip("interrupted_listen_ends_the_session_with_the_terminate_form")
+    else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for user in ["alice", "bob"] {
+        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
+        let made = esession(home)
+            .arg("key-file")
+            .arg(home.join(format!("{user}.key")))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+    }
+    let mut bob = esession(home)
+        .args(account_args(&server, home, "bob", true))
+        .args(["listen", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bob_out = lines(bob.stdout.take().unwrap());
+    let bob_err = lines(bob.stderr.take().unwrap());
+    if let Err(e) = wait_line(
+        &bob_err,
+        "Logged in as bob@localhost/cli",
+        Duration::from_secs(30),
+    ) {
+        kill(&mut bob);
+        panic!("bob's listen: {e}");
+    }
+    let mut alice = esession(home)
+        .args(account_args(&server, home, "alice", false))
+        .args(["chat", "bob@localhost/cli"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut alice_in = alice.stdin.take().unwrap();
+    let alice_out = lines(alice.stdout.take().unwrap());
+    let _alice_err = lines(alice.stderr.take().unwrap());
+    let mut steps = || -> Result<(), String> {
+        wait_line(
+            &alice_out,
+            "Encrypted session established",
+            Duration::from_secs(30),
+        )?;
+        wait_line(&bob_out, "\"established\"", Duration::from_secs(10))?;
+        let interrupted = Command::new("kill")
+            .args(["-INT", &bob.id().to_string()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !interrupted.success() {
+            return Err(format!("kill -INT: {interrupted}"));
+        }
+        wait_line(
+            &alice_out,
+            "*** bob@localhost/cli ended the session.",
+            Duration::from_secs(10),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = bob.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                return Err("listen did not exit after SIGINT".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            return Err(format!("listen exited with {status}"));
+        }
+        writeln!(alice_in, "/quit").map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    let result = steps();
+    kill(&mut bob);
+    if let Err(e) = result {
+        kill(&mut alice);
+        panic!("{e}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = alice.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill(&mut alice);
+            panic!("chat did not exit after /quit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "chat exited with {status}");
 }
 
 /// Runs `esession send` for alice with `args` (account flags) and returns its

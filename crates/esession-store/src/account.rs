@@ -59,6 +59,25 @@ impl TrustStore for AccountStore {
             .read(|conn, key| ops::retained_secrets(conn, key, account, peer))?)
     }
 
+    fn retained_secrets_of_other_peers(
+        &self,
+        except_peer: &str,
+        created_since: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, RetainedSecret)>, TrustStoreError> {
+        let account = self.account.as_str();
+        Ok(self.shared.read(|conn, key| {
+            ops::retained_secrets_of_other_peers(
+                conn,
+                key,
+                account,
+                except_peer,
+                created_since,
+                limit,
+            )
+        })?)
+    }
+
     fn store_retained_secret(
         &mut self,
         peer: &str,

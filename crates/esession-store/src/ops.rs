@@ -161,6 +161,53 @@ pub(crate) fn retained_secrets(
     Ok(out)
 }
 
+/// ESN-35's extended search: secrets of every peer but `except_peer`, created
+/// at or after `created_since`, newest first, at most `limit`.
+pub(crate) fn retained_secrets_of_other_peers(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+    except_peer: &str,
+    created_since: u64,
+    limit: usize,
+) -> Result<Vec<(String, RetainedSecret)>, StoreError> {
+    let since = i64::try_from(created_since).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, peer, client, secret, created, verified FROM retained_secrets
+         WHERE account = ?1 AND peer <> ?2 AND created >= ?3 ORDER BY id DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![account, except_peer, since, limit], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, bool>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, peer, client, sealed, created, verified) = row?;
+        let secret = key.open(
+            &retained_aad(account, &peer, &client, id, created),
+            &sealed,
+            &|| format!("retained secret row {id}"),
+        )?;
+        out.push((
+            peer,
+            RetainedSecret {
+                client,
+                secret,
+                created: from_db_time(created)?,
+                verified,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 pub(crate) fn retained_secret_info(
     conn: &Connection,
     account: &str,

@@ -134,7 +134,7 @@ impl Lcg {
 fn behaves_exactly_like_memory_trust_store() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = new_store(dir.path(), "pw");
-    let peers = ["bob@y", "carol@z"];
+    let peers = ["bob@y", "carol@z", "dave@w"];
     let clients = ["a", "b", "c"];
     for seed in 0..4u64 {
         // A fresh account per seed: an empty trust store, like a new MemoryTrustStore.
@@ -142,7 +142,7 @@ fn behaves_exactly_like_memory_trust_store() {
         let mut memory = MemoryTrustStore::new();
         let mut rng = Lcg(seed);
         for step in 0..150u64 {
-            let peer = peers[rng.next(2) as usize];
+            let peer = peers[rng.next(3) as usize];
             let client = clients[rng.next(3) as usize];
             match rng.next(10) {
                 0..=3 => {
@@ -189,8 +189,84 @@ fn behaves_exactly_like_memory_trust_store() {
                         .map(|s| s.expose().to_vec()),
                     "seed {seed} step {step} peer {peer}"
                 );
+                // ESN-35's extended search (created values are increasing, so
+                // newest first means the same order in both stores).
+                let since = step.saturating_sub(30) * 7;
+                let others = |list: Vec<(String, RetainedSecret)>| {
+                    list.into_iter()
+                        .map(|(p, s)| (p, summary(&[s])))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    others(
+                        disk.retained_secrets_of_other_peers(peer, since, 4)
+                            .unwrap()
+                    ),
+                    others(
+                        memory
+                            .retained_secrets_of_other_peers(peer, since, 4)
+                            .unwrap()
+                    ),
+                    "seed {seed} step {step} except {peer}"
+                );
             }
         }
+    }
+}
+
+#[test]
+fn retained_secrets_of_other_peers_are_newest_first_within_the_bounds_esn_35() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(dir.path(), "pw");
+    let mut disk = store.account(ME).unwrap();
+    let mut memory = MemoryTrustStore::new();
+    for (peer, client, secret, created) in [
+        ("bob@y", "laptop", b"b1", 10),
+        ("carol@z", "phone", b"c1", 20),
+        ("dave@w", "pc", b"d1", 30),
+        ("carol@z", "tablet", b"c2", 40),
+        ("bob@y", "laptop", b"b2", 50),
+    ] {
+        disk.store_retained_secret(peer, rs(client, secret, created))
+            .unwrap();
+        memory
+            .store_retained_secret(peer, rs(client, secret, created))
+            .unwrap();
+    }
+    let listed = |trust: &dyn TrustStore, except: &str, since: u64, limit: usize| {
+        trust
+            .retained_secrets_of_other_peers(except, since, limit)
+            .unwrap()
+            .into_iter()
+            .map(|(peer, s)| (peer, s.client, s.secret.expose().to_vec(), s.created))
+            .collect::<Vec<_>>()
+    };
+    for trust in [&disk as &dyn TrustStore, &memory] {
+        // Every peer but bob, newest first.
+        assert_eq!(
+            listed(trust, "bob@y", 0, 10),
+            vec![
+                (
+                    "carol@z".to_owned(),
+                    "tablet".to_owned(),
+                    b"c2".to_vec(),
+                    40
+                ),
+                ("dave@w".to_owned(), "pc".to_owned(), b"d1".to_vec(), 30),
+                ("carol@z".to_owned(), "phone".to_owned(), b"c1".to_vec(), 20),
+            ]
+        );
+        // The limit keeps the newest; `created_since` is inclusive.
+        assert_eq!(
+            listed(trust, "carol@z", 30, 10),
+            vec![
+                ("bob@y".to_owned(), "laptop".to_owned(), b"b2".to_vec(), 50),
+                ("dave@w".to_owned(), "pc".to_owned(), b"d1".to_vec(), 30),
+            ]
+        );
+        assert_eq!(listed(trust, "carol@z", 0, 1).len(), 1);
+        assert_eq!(listed(trust, "carol@z", 0, 0), vec![]);
+        assert_eq!(listed(trust, "nobody@x", 51, 10), vec![]);
     }
 }
 

@@ -28,7 +28,7 @@ use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError
 use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
 
 use crate::connect::{LoginError, XmppConnection};
-use crate::disco;
+use crate::{disco, roster};
 
 /// Something the application should know about.
 #[derive(Debug)]
@@ -268,6 +268,9 @@ impl EsessionClient {
         match item {
             StreamItem::Stream(StreamEvent::Reset { bound_jid, .. }) => {
                 self.own_jid = Some(bound_jid.to_string());
+                // The roster first (RFC 6121 §2.2): who is subscribed to our
+                // presence (SSN-09); the server pushes every change after.
+                self.enqueue(roster::request());
                 // Initial presence with our capabilities (XEP-0115).
                 let mut presence = Presence::new(PresenceType::None);
                 if let Some(caps) = disco::our_caps() {
@@ -328,6 +331,8 @@ impl EsessionClient {
     ///   (RFC 6120 §8.2.3 wants an answer; ESN-44 wants it encrypted), and the
     ///   application is told ([`Event::ClearStanzaDropped`], or
     ///   [`Event::DeliveryError`] for an error: servers bounce stanzas in clear);
+    /// - the roster result and the server's roster pushes update who is
+    ///   subscribed to our presence in the core (SSN-09);
     /// - any other clear one is ours: disco#info and ping are answered, other
     ///   requests refused with `service-unavailable`, in clear.
     fn on_iq(&mut self, iq: Iq) {
@@ -335,6 +340,18 @@ impl EsessionClient {
         if has_encrypted_part(&element) {
             let out = self.manager.handle_stanza(&element);
             self.dispatch(out);
+            return;
+        }
+        if let Some(update) = roster::update(&element, self.own_jid.as_deref()) {
+            if update.full {
+                self.manager.clear_presence_subscriptions();
+            }
+            for (jid, subscribed) in &update.items {
+                self.manager.set_presence_subscription(jid, *subscribed);
+            }
+            if let Some(reply) = update.reply {
+                self.enqueue(reply);
+            }
             return;
         }
         let bound = element

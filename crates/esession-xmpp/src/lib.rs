@@ -9,7 +9,12 @@
 //! that agreed iq — advertises our features with entity capabilities
 //! (XEP-0115), checks a contact's features before offering, and runs the
 //! core's timers. A contact's unavailable presence ends its sessions
-//! (SSN-16, [`esession::TerminationReason::PeerUnavailable`]).
+//! (SSN-16, [`esession::TerminationReason::PeerUnavailable`]). The roster,
+//! requested at login and kept current by the server's pushes, tells the core
+//! who is subscribed to our presence
+//! ([`esession::SessionManager::set_presence_subscription`]); with
+//! [`esession::Config::answer_only_subscribers`] offers from anyone else wait
+//! for the user and are never answered automatically (SSN-09, ESN-07).
 //!
 //! Presence and iq are encrypted only in sessions that agreed them
 //! ([`esession::Config::stanzas`]); send them with
@@ -30,6 +35,7 @@
 mod client;
 pub mod connect;
 pub mod disco;
+mod roster;
 
 pub use client::{ClientError, ClientEvent, EsessionClient};
 

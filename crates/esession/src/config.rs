@@ -11,7 +11,7 @@ use esession_crypto::{
 
 use crate::profile::Profile;
 use crate::session::kinds::StanzaKind;
-use crate::ssn::Logging;
+use crate::ssn::{Disclosure, Logging};
 
 /// Configuration of a [`crate::SessionManager`].
 #[derive(Clone, Debug)]
@@ -127,6 +127,26 @@ pub struct Config {
     /// listed use [`Profile::standard`]. See also
     /// [`crate::SessionManager::set_profile`].
     pub profiles: HashMap<String, Profile>,
+    /// Answer offers only from JIDs subscribed to our presence (SSN-09,
+    /// ESN-07): answering a stranger, even with an error, tells it we are
+    /// online. When set, an offer from a bare JID not marked subscribed with
+    /// [`crate::SessionManager::set_presence_subscription`] is never answered
+    /// automatically and never refused with an error: it raises
+    /// [`crate::Event::OfferReceived`] and waits for the user (an offer we
+    /// could not accept is dropped in silence, with
+    /// [`crate::Event::NegotiationFailed`] for the user only), and a delayed
+    /// offer gets no fresh offer (SSN-10). Off by default, because the core
+    /// knows subscriptions only when the application feeds them: an adapter
+    /// that feeds its roster (subscription `from` or `both`, not blocked)
+    /// should turn it on.
+    pub answer_only_subscribers: bool,
+    /// The `disclosure` values we offer as initiator, best first (ESN-53/54).
+    /// Default `never`: we have no disclosure mechanism. An application that
+    /// has one (an archive readable by third parties, say) MUST NOT agree
+    /// `never` (ESN-54) and offers `enabled`; both users are then alerted at
+    /// once ([`crate::SecurityAlert::DisclosureNotNever`]). Empty offers
+    /// `never`. As responder, [`Config::accept_disclosure`] applies.
+    pub offer_disclosure: Vec<Disclosure>,
 }
 
 /// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
@@ -210,6 +230,8 @@ impl Default for Config {
             accept_three_message: false,
             dangerously_accept_unverified_keys: false,
             profiles: HashMap::new(),
+            answer_only_subscribers: false,
+            offer_disclosure: vec![Disclosure::Never],
         }
     }
 }
@@ -230,6 +252,14 @@ impl Config {
             .iter()
             .map(Arc::as_ref)
             .find(|k| k.algorithm() == algorithm)
+    }
+
+    /// The `disclosure` values we offer, `never` when none is configured.
+    pub(crate) fn offered_disclosure(&self) -> Vec<Disclosure> {
+        match self.offer_disclosure.is_empty() {
+            true => vec![Disclosure::Never],
+            false => self.offer_disclosure.clone(),
+        }
     }
 
     /// The ciphers we may use, with `none` removed unless explicitly allowed.

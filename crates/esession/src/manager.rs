@@ -1,7 +1,7 @@
 //! The sans-IO session manager: stanzas and user intents in, stanzas and events out.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use esession_wire::form::DataForm;
 use esession_wire::minidom::Element;
@@ -33,6 +33,8 @@ enum State {
     Offered(Box<initiator::AwaitingResponse>),
     /// Bob: offer received, waiting for the user (SSN-09).
     PendingOffer(Box<responder::EvaluatedOffer>),
+    /// Bob: an offer of a plain stanza session (ESN-11) waiting for the user (SSN-09).
+    PendingPlain(Box<PlainOffer>),
     /// Bob: answer sent (message 2).
     Answered(Box<responder::AwaitingAccept>),
     /// Alice: completion sent (message 3).
@@ -46,6 +48,7 @@ impl State {
         match self {
             Self::Offered(s) => &s.peer,
             Self::PendingOffer(s) => &s.peer,
+            Self::PendingPlain(s) => &s.peer,
             Self::Answered(s) => &s.peer,
             Self::Completed(s) => &s.peer,
             Self::Established(s) => &s.id().peer,
@@ -60,6 +63,13 @@ impl State {
     }
 }
 
+/// An offer of a plain stanza session held for the user, with our answer.
+struct PlainOffer {
+    peer: String,
+    thread: String,
+    answer: Element,
+}
+
 /// Drives every ESession of one account. Owns the injected randomness, trust
 /// store and clock; never touches sockets, files or global state.
 pub struct SessionManager {
@@ -72,6 +82,9 @@ pub struct SessionManager {
     started: HashMap<(String, String), u64>,
     /// [`Config`] narrowed by each non-standard profile in use (issue 6).
     restricted: Vec<(Profile, Config)>,
+    /// Bare JIDs subscribed to our presence, as the application reports them
+    /// (SSN-09, [`Config::answer_only_subscribers`]).
+    subscribers: HashSet<String>,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -120,6 +133,7 @@ impl SessionManager {
             sessions: HashMap::new(),
             started: HashMap::new(),
             restricted: Vec::new(),
+            subscribers: HashSet::new(),
         }
     }
 
@@ -142,6 +156,34 @@ impl SessionManager {
     /// [`Self::set_profile`] and [`Config::profiles`].
     pub fn profile_for(&self, peer: &str) -> Profile {
         self.config.profile_for(peer)
+    }
+
+    /// Records whether `jid` (its bare JID) is subscribed to our presence and
+    /// not blocked (SSN-09): feed the roster at login and every change after.
+    /// Used only with [`Config::answer_only_subscribers`].
+    pub fn set_presence_subscription(&mut self, jid: &str, subscribed: bool) {
+        let jid = bare(jid);
+        if subscribed {
+            self.subscribers.insert(jid.to_owned());
+        } else {
+            self.subscribers.remove(jid);
+        }
+    }
+
+    /// Forgets every presence subscription (before feeding a whole roster again).
+    pub fn clear_presence_subscriptions(&mut self) {
+        self.subscribers.clear();
+    }
+
+    /// Whether `jid`'s bare JID was reported subscribed to our presence.
+    pub fn is_presence_subscribed(&self, jid: &str) -> bool {
+        self.subscribers.contains(bare(jid))
+    }
+
+    /// SSN-09, ESN-07: whether an offer from `from` may be answered without
+    /// the user (a reply, even an error, tells the requester we are online).
+    fn may_answer_automatically(&self, from: &str) -> bool {
+        !self.config.answer_only_subscribers || self.is_presence_subscribed(from)
     }
 
     /// The policy in force.
@@ -296,22 +338,42 @@ impl SessionManager {
         }
     }
 
+    /// Takes the offer held for the user under `session`, if there is one.
+    fn take_pending(&mut self, session: &SessionId) -> Result<State, Error> {
+        let k = key(&session.peer, &session.thread);
+        match self.sessions.get(&k) {
+            Some(state @ (State::PendingOffer(_) | State::PendingPlain(_)))
+                if state.peer() == session.peer =>
+            {
+                self.started.remove(&k);
+                self.sessions.remove(&k).ok_or(Error::UnknownSession)
+            }
+            _ => Err(Error::UnknownSession),
+        }
+    }
+
     /// Accepts an offer held back by policy (SSN-09): sends the answer.
     pub fn accept_offer(&mut self, session: &SessionId) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread);
-        let Some(State::PendingOffer(offer)) = self.sessions.remove(&k) else {
-            return Err(Error::UnknownSession);
-        };
         let mut out = Output::default();
-        self.answer_offer(*offer, &mut out);
+        match self.take_pending(session)? {
+            State::PendingOffer(offer) => self.answer_offer(*offer, &mut out),
+            State::PendingPlain(plain) => {
+                out.send(plain.answer);
+                out.event(Event::PlainSessionAccepted {
+                    session: session.clone(),
+                });
+            }
+            _ => return Err(Error::UnknownSession),
+        }
         Ok(out)
     }
 
     /// Declines an offer held back by policy (SSN-07).
     pub fn reject_offer(&mut self, session: &SessionId) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread);
-        let Some(State::PendingOffer(offer)) = self.sessions.remove(&k) else {
-            return Err(Error::UnknownSession);
+        let (peer, thread) = match self.take_pending(session)? {
+            State::PendingOffer(offer) => (offer.peer.clone(), offer.thread.clone()),
+            State::PendingPlain(plain) => (plain.peer, plain.thread),
+            _ => return Err(Error::UnknownSession),
         };
         let form = DataForm::new(esession_wire::form::FormKind::Submit)
             .with_field(esession_wire::form::Field::untyped(
@@ -322,8 +384,8 @@ impl SessionManager {
                 "accept",
                 vec!["0".to_owned()],
             ));
-        let mut stanza = message(&offer.peer, self.config.own_jid.as_deref(), None);
-        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &offer.thread));
+        let mut stanza = message(&peer, self.config.own_jid.as_deref(), None);
+        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
         feature.append_child(Element::from(&form));
         stanza.append_child(feature);
@@ -577,7 +639,7 @@ impl SessionManager {
             State::Offered(alice) => self.on_response(*alice, stanza, &from, &mut out),
             State::Answered(bob) => self.on_completion(*bob, stanza, &mut out),
             State::Completed(alice) => self.on_final(*alice, stanza, &mut out),
-            pending @ (State::PendingOffer(_) | State::Established(_)) => {
+            pending @ (State::PendingOffer(_) | State::PendingPlain(_) | State::Established(_)) => {
                 self.sessions.insert(k, pending); // no step taken: the timeout keeps running
             }
         }
@@ -623,10 +685,14 @@ impl SessionManager {
         if !wrapper.is("feature", ns::FEATURE_NEG) {
             return;
         }
+        // SSN-09, ESN-07: to a stranger we send nothing, not even an error.
+        let automatic = self.may_answer_automatically(from);
         let profile = self.config.profile_for(from);
         let Some((x, form)) = parse_wrapper(wrapper, &profile) else {
             let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
-            self.refuse(from, thread, Some(wrapper), &refusal, out);
+            if automatic {
+                self.refuse(from, thread, Some(wrapper), &refusal, out);
+            }
             Self::failed(out, from, thread, refusal);
             return;
         };
@@ -638,6 +704,7 @@ impl SessionManager {
         // fresh offer on a new thread instead of a reply.
         if stanza.children().any(|c| c.is("delay", DELAY_NS)) {
             if self.config.reoffer_delayed_offers
+                && automatic
                 && let Ok((session, fresh)) = self.start_session(from)
             {
                 out.stanzas.extend(fresh.stanzas);
@@ -656,7 +723,7 @@ impl SessionManager {
         report(&mut ctx, out, from, thread);
         match evaluated {
             Ok(OfferOutcome::Esession(offer)) => {
-                if self.config.auto_accept {
+                if self.config.auto_accept && automatic {
                     self.answer_offer(*offer, out);
                 } else {
                     let session = SessionId {
@@ -668,16 +735,27 @@ impl SessionManager {
                 }
             }
             Ok(OfferOutcome::Plain(answer)) => {
-                out.send(answer);
-                out.event(Event::PlainSessionAccepted {
-                    session: SessionId {
+                let session = SessionId {
+                    peer: from.to_owned(),
+                    thread: thread.to_owned(),
+                };
+                if self.config.auto_accept && automatic {
+                    out.send(answer);
+                    out.event(Event::PlainSessionAccepted { session });
+                } else {
+                    let plain = PlainOffer {
                         peer: from.to_owned(),
                         thread: thread.to_owned(),
-                    },
-                });
+                        answer,
+                    };
+                    self.put(key(from, thread), State::PendingPlain(Box::new(plain)));
+                    out.event(Event::OfferReceived { session });
+                }
             }
             Err(refusal) => {
-                self.refuse(from, thread, Some(wrapper), &refusal, out);
+                if automatic {
+                    self.refuse(from, thread, Some(wrapper), &refusal, out);
+                }
                 Self::failed(out, from, thread, refusal);
             }
         }

@@ -96,6 +96,17 @@ pub trait TrustStore {
     /// have two during the AMB-57 grace period (the new one and its predecessor).
     fn retained_secrets(&self, peer: &str) -> Result<Vec<RetainedSecret>, TrustStoreError>;
 
+    /// ESN-35's extended search: the secrets retained with every bare JID but
+    /// `except_peer`, created at or after `created_since` (Unix seconds; the
+    /// caller still checks expiry), newest first, at most `limit` of them,
+    /// each with the bare JID it is stored under.
+    fn retained_secrets_of_other_peers(
+        &self,
+        except_peer: &str,
+        created_since: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, RetainedSecret)>, TrustStoreError>;
+
     /// Stores `secret` as the newest for (`peer`, `client`), keeping the
     /// previous one until [`TrustStore::confirm_retained_secret`] (AMB-57).
     fn store_retained_secret(
@@ -198,6 +209,38 @@ impl TrustStore for MemoryTrustStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn retained_secrets_of_other_peers(
+        &self,
+        except_peer: &str,
+        created_since: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, RetainedSecret)>, TrustStoreError> {
+        let mut all: Vec<(&String, &RetainedSecret)> = self
+            .secrets
+            .iter()
+            .filter(|(peer, _)| *peer != except_peer)
+            .flat_map(|(peer, list)| list.iter().map(move |s| (peer, s)))
+            .filter(|(_, s)| s.created >= created_since)
+            .collect();
+        // Newest first; ties in a fixed order (the map's order is arbitrary).
+        all.sort_by(|a, b| (b.1.created, b.0, &b.1.client).cmp(&(a.1.created, a.0, &a.1.client)));
+        Ok(all
+            .into_iter()
+            .take(limit)
+            .map(|(peer, s)| {
+                (
+                    peer.clone(),
+                    RetainedSecret {
+                        client: s.client.clone(),
+                        secret: s.secret.duplicate(),
+                        created: s.created,
+                        verified: s.verified,
+                    },
+                )
+            })
+            .collect())
     }
 
     fn store_retained_secret(

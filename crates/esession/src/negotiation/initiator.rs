@@ -193,7 +193,16 @@ pub(crate) fn offer(
             )
             .required(),
         )
-        .with_field(list_single(DISCLOSURE, [Disclosure::Never.value().to_owned()]).required())
+        .with_field(
+            list_single(
+                DISCLOSURE,
+                config
+                    .offered_disclosure()
+                    .iter()
+                    .map(|d| d.value().to_owned()),
+            )
+            .required(),
+        )
         .with_field(list_single(SECURITY, ["e2e".to_owned()]).required())
         .with_field(list_single(MODP, config.groups.iter().map(|g| g.name())))
         .with_field(list_single(
@@ -413,7 +422,9 @@ impl AwaitingResponse {
             }
         };
         check(logging.is_some_and(|l| self.logging.contains(&l)), LOGGING);
-        check(disclosure == Some(Disclosure::Never), DISCLOSURE);
+        // ESN-25, ESN-53: a disclosure we offered (only `never` by default).
+        let disclosure = disclosure.filter(|d| ctx.config.offered_disclosure().contains(d));
+        check(disclosure.is_some(), DISCLOSURE);
         check(security == Some("e2e"), SECURITY);
         check(
             group.is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)),
@@ -467,6 +478,7 @@ impl AwaitingResponse {
         check(d.is_some(), DHKEYS);
         let (
             Some(logging),
+            Some(disclosure),
             Some(group),
             Some(cipher),
             Some(hash),
@@ -480,6 +492,7 @@ impl AwaitingResponse {
             true,
         ) = (
             logging,
+            disclosure,
             group,
             cipher,
             hash,
@@ -534,7 +547,7 @@ impl AwaitingResponse {
             hash,
             compression,
             logging,
-            disclosure: Disclosure::Never,
+            disclosure,
             three_message,
             init_pubkey,
             resp_pubkey,
@@ -770,8 +783,7 @@ impl AwaitingFinal {
                 secret: rs.secret,
                 verified: rs.verified,
             });
-        let other = ctx.trust.other_secret(&peer_bare);
-        let other = ctx.read(other);
+        let other = super::secrets::other_shared_secret(ctx, &peer_bare);
         let k_final = final_shared_secret(
             hash,
             &self.k,

@@ -25,6 +25,7 @@
 pub(crate) mod fields;
 pub(crate) mod initiator;
 pub(crate) mod responder;
+pub(crate) mod secrets;
 pub(crate) mod sigma;
 
 use base64::Engine as _;

@@ -2,9 +2,7 @@
 //! checking Alice's completion to send the final `<init/>` (messages 3-4).
 
 use esession_crypto::dh::negotiation_secret;
-use esession_crypto::kdf::{
-    SessionKeys, final_shared_secret, retained_secret_hash, shared_retained_secret_hash,
-};
+use esession_crypto::kdf::{SessionKeys, final_shared_secret, shared_retained_secret_hash};
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, HashAlgorithm,
     ModpGroup, SasAlgorithm, SignatureAlgorithm, ct_eq,
@@ -17,8 +15,8 @@ use super::fields::*;
 use super::initiator::StepError;
 use super::sigma::{self, Expect, IdentityKeys, MAX_IDENTITY_LEN, OpenError, Transcript};
 use super::{
-    Agreed, Context, Refusal, RetainedMatch, b64, hash_candidates, have_peer_key, judge_peer_key,
-    own_proof, peer_methods, ranked, single, unb64, unexpired,
+    Agreed, Context, Refusal, b64, hash_candidates, have_peer_key, judge_peer_key, own_proof,
+    peer_methods, ranked, secrets, single, unb64,
 };
 use crate::config::{Config, PubkeyMethod};
 use crate::event::{SessionId, SessionInfo};
@@ -902,23 +900,11 @@ impl AwaitingAccept {
         let peer_key = judge_peer_key(ctx, &peer, proven)?;
         let sas = profile.sas(hash, &m_a, &form_b);
 
-        // ESN-35: a retained secret of one of Alice's clients.
+        // ESN-35: a retained secret of one of Alice's clients, then (SHOULD)
+        // one retained with another JID, bounded (secrets.rs).
         let peer_bare = bare(&peer).to_owned();
-        let stored = ctx.trust.retained_secrets(&peer_bare);
-        let matched = ctx
-            .read(stored)
-            .into_iter()
-            .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
-            .find(|rs| {
-                let expected = retained_secret_hash(hash, &n_a, &rs.secret);
-                rshashes.iter().any(|h| ct_eq(h, &expected))
-            })
-            .map(|rs| RetainedMatch {
-                secret: rs.secret,
-                verified: rs.verified,
-            });
-        let other = ctx.trust.other_secret(&peer_bare);
-        let other = ctx.read(other);
+        let matched = secrets::responder_match(ctx, &peer_bare, hash, &n_a, &rshashes);
+        let other = secrets::other_shared_secret(ctx, &peer_bare);
         let k_final = final_shared_secret(
             hash,
             &k,
