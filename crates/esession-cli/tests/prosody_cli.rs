@@ -31,7 +31,9 @@
 //! trust profile`; Bob listens, Alice chats with Bob's BARE JID, which the
 //! profile resolves to his online full JID; the session runs AES-256, Bob
 //! decrypts Alice's messages, and `/quit` ends the session on his side too
-//! (encrypted then clear-text terminate, no acknowledgement). Without Bob's
+//! (encrypted then clear-text terminate, no acknowledgement); a second
+//! session from `esession send` (new process, bare JID, saved profile) is
+//! authenticated by the retained secret. Without Bob's
 //! saved profile the negotiation fails (checked by hand). A contact without
 //! visible presence gets a clear error under the profile.
 //!
@@ -668,6 +670,27 @@ fn gajim_profile_chat_through_prosody() {
         writeln!(alice_in, "/quit").map_err(|e| e.to_string())?;
         // Encrypted then clear terminate, no acknowledgement awaited (§11).
         bob_wait("\"terminated\"")?;
+        // A second session, from `send` in a new process with the saved
+        // profile and the bare JID: authenticated by the retained secret.
+        let sent = esession(home)
+            .args(account_args(&server, home, "alice", false))
+            .args([
+                "send",
+                "bob@localhost",
+                &format!("gajim-profile second {run}"),
+                "--timeout",
+                "20",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&sent.stderr);
+        if !sent.status.success()
+            || !stderr.contains("starting the session with bob@localhost/cli")
+            || !stderr.contains("Authenticated by the secret retained")
+        {
+            return Err(format!("second session: {}", show(&sent)));
+        }
+        bob_wait(&format!("gajim-profile second {run}"))?;
         Ok(())
     };
     let result = steps();
@@ -712,8 +735,24 @@ fn gajim_profile_chat_through_prosody() {
         bodies,
         [
             format!("gajim-profile hello 0 {run}"),
-            format!("gajim-profile hello 1 {run}")
+            format!("gajim-profile hello 1 {run}"),
+            format!("gajim-profile second {run}")
         ]
+    );
+    // §9: the second session proved the secret retained from the first.
+    assert!(
+        bob_events
+            .iter()
+            .any(|e| e["event"] == "retained_secret_proven"),
+        "{bob_events:#?}"
+    );
+    assert_eq!(
+        bob_events
+            .iter()
+            .filter(|e| e["event"] == "established")
+            .count(),
+        2,
+        "{bob_events:#?}"
     );
 
     // Under the profile a bare JID without visible presence is refused
