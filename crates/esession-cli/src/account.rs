@@ -28,7 +28,8 @@ pub(crate) fn open_store(settings: &Settings) -> Result<Store, String> {
     }
 }
 
-/// A session manager for our account, over the persistent store.
+/// A session manager for our account, over the persistent store, with each
+/// contact's stored wire profile (`esession trust profile`, issue 6).
 pub(crate) fn manager(
     settings: &Settings,
     store: &Store,
@@ -37,15 +38,18 @@ pub(crate) fn manager(
     let account = settings.account()?;
     let trust = store.account(&account).map_err(|e| e.to_string())?;
     let rng = crate::rng::os_seeded()?;
-    let config = if settings.public_keys {
+    let mut config = if settings.public_keys {
         with_public_keys(store, &account, settings, config)?
     } else {
         config
     };
+    let mut profiles = std::mem::take(&mut config.profiles);
+    profiles.extend(crate::profile::stored_profiles(store, &account)?);
     Ok(SessionManager::new(
         Config {
             own_jid: None,
             stanzas: settings.stanzas.clone(),
+            profiles,
             ..config
         },
         Box::new(SystemRandomness::new(rng)),

@@ -12,7 +12,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::account::{clock_time, login, manager, open_store};
 use crate::present;
+use crate::profile::{ProfileName, session_target, target_now};
 use crate::settings::Settings;
+
+/// How long to wait after login for the presence of a contact whose profile
+/// needs its full JID.
+const PRESENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const HELP: &str = "\
 Commands:
@@ -28,7 +33,11 @@ Commands:
   /help      this text
 Anything else is sent as an encrypted message.";
 
-pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String> {
+pub(crate) async fn run(
+    settings: &Settings,
+    contact: &str,
+    profile: Option<ProfileName>,
+) -> Result<(), String> {
     let store = open_store(settings)?;
     let account = settings.account()?;
     // SSN-09, ESN-07: offers from anyone not subscribed to our presence (the
@@ -38,17 +47,34 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
         answer_only_subscribers: true,
         ..Config::default()
     };
-    let mut client = login(settings, manager(settings, &store, config)?).await?;
-    println!("Type /help for commands. Starting an encrypted session with {contact} ...");
-    let mut session: Option<SessionId> = Some(
-        client
-            .start_session(contact)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let mut manager = manager(settings, &store, config)?;
+    if let Some(name) = profile {
+        // This run only: `esession trust profile` is what persists it.
+        manager.set_profile(contact, name.profile());
+    }
+    let mut client = login(settings, manager).await?;
+    crate::profile::announce(&client, contact);
+    let mut session: Option<SessionId> = None;
     let mut established = false;
     // Our pings in flight: id -> when sent.
     let mut pings: HashMap<String, Instant> = HashMap::new();
+    // Gajim needs a full JID: wait a moment for the contact's presence.
+    let (target, seen) = session_target(&mut client, contact, PRESENCE_WAIT).await?;
+    for event in seen {
+        react(&mut client, &event, &mut pings, contact).await;
+        if show(&event, &mut session, &mut established) == Some(true) {
+            return Ok(());
+        }
+    }
+    println!("Type /help for commands. Starting an encrypted session with {target} ...");
+    if session.is_none() {
+        session = Some(
+            client
+                .start_session(&target)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     // Ctrl-C leaves like /quit: every session is terminated first (ESN-45).
     let interrupted = tokio::signal::ctrl_c();
@@ -82,9 +108,12 @@ pub(crate) async fn run(settings: &Settings, contact: &str) -> Result<(), String
                             established = false;
                         }
                     }
-                    "/start" => {
-                        session = Some(client.start_session(contact).await.map_err(|e| e.to_string())?);
-                    }
+                    "/start" => match target_now(&client, contact) {
+                        Ok(target) => {
+                            session = Some(client.start_session(&target).await.map_err(|e| e.to_string())?);
+                        }
+                        Err(why) => println!("*** Not started: {why}"),
+                    },
                     "/verify" => match &session {
                         Some(id) if established => {
                             client.confirm_sas(id).map_err(|e| e.to_string())?;

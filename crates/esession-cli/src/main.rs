@@ -9,6 +9,7 @@ mod account;
 mod chat;
 mod demo;
 mod present;
+mod profile;
 mod rng;
 mod scripted;
 mod selftest;
@@ -41,11 +42,26 @@ enum Command {
     /// string to compare out of band, security alerts, and messages with sender
     /// and time. In-chat commands: /verify, /distrust, /ping, /status, /end,
     /// /start, /quit, /help. The session ends when the contact goes offline.
+    ///
+    /// The wire profile for CONTACT is the one saved with `esession trust
+    /// profile`, or --profile for this run (the profiles are described at the
+    /// end).
+    #[command(after_long_help = profile::PROFILES_HELP)]
     Chat {
         /// The contact's JID (bare, or full to address one client).
         contact: String,
+        /// Wire profile for CONTACT in this run only (not saved; `esession
+        /// trust profile CONTACT gajim` saves it): `gajim` to talk to Gajim
+        /// 0.12-0.16's ESessions (less standard, see below), `standard` to
+        /// override a saved `gajim`.
+        #[arg(long, value_enum, value_name = "PROFILE")]
+        profile: Option<profile::ProfileName>,
     },
     /// Send one encrypted MESSAGE (or stdin) to CONTACT, then end the session.
+    ///
+    /// Uses CONTACT's saved wire profile (`esession trust profile`), or
+    /// --profile for this run (the profiles are described at the end).
+    #[command(after_long_help = profile::PROFILES_HELP)]
     Send {
         /// The contact's JID.
         contact: String,
@@ -54,9 +70,14 @@ enum Command {
         /// Seconds to wait for the session.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
+        /// Wire profile for CONTACT in this run only (not saved): `gajim` for
+        /// Gajim 0.12-0.16 (less standard), `standard` to override a saved one.
+        #[arg(long, value_enum, value_name = "PROFILE")]
+        profile: Option<profile::ProfileName>,
     },
     /// Accept encrypted sessions and print received messages (one JSON object
-    /// per line with --json).
+    /// per line with --json). Each contact's saved wire profile (`esession
+    /// trust profile`) applies to its offers.
     Listen {
         /// One JSON object per line.
         #[arg(long)]
@@ -115,18 +136,28 @@ fn main() -> ExitCode {
             "key-file",
             esession_store::Store::generate_key_file(path).map_err(|e| e.to_string()),
         ),
-        Command::Chat { ref contact } => report(
+        Command::Chat {
+            ref contact,
+            profile,
+        } => report(
             "chat",
-            settings().and_then(|s| runtime()?.block_on(chat::run(&s, contact))),
+            settings().and_then(|s| runtime()?.block_on(chat::run(&s, contact, profile))),
         ),
         Command::Send {
             ref contact,
             ref message,
             timeout,
+            profile,
         } => report(
             "send",
             settings().and_then(|s| {
-                runtime()?.block_on(scripted::send(&s, contact, message.clone(), timeout))
+                runtime()?.block_on(scripted::send(
+                    &s,
+                    contact,
+                    message.clone(),
+                    timeout,
+                    profile,
+                ))
             }),
         ),
         Command::Listen {

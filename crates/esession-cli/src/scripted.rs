@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::account::{clock_time, login, manager, open_store};
 use crate::present;
+use crate::profile::{ProfileName, session_target};
 use crate::settings::Settings;
 
 /// Which offers `listen` accepts.
@@ -32,6 +33,7 @@ pub(crate) async fn send(
     contact: &str,
     message: Option<String>,
     timeout: u64,
+    profile: Option<ProfileName>,
 ) -> Result<(), String> {
     let text = match message {
         Some(text) => text,
@@ -44,9 +46,17 @@ pub(crate) async fn send(
         }
     };
     let store = open_store(settings)?;
-    let mut client = login(settings, manager(settings, &store, Config::default())?).await?;
+    let mut manager = manager(settings, &store, Config::default())?;
+    if let Some(name) = profile {
+        manager.set_profile(contact, name.profile());
+    }
+    let mut client = login(settings, manager).await?;
+    crate::profile::announce(&client, contact);
+    // Gajim needs a full JID: wait a moment for the contact's presence. What
+    // arrives meanwhile concerns no session of ours yet.
+    let (target, _) = session_target(&mut client, contact, Duration::from_secs(5)).await?;
     let started = client
-        .start_session(contact)
+        .start_session(&target)
         .await
         .map_err(|e| e.to_string())?;
     let wait = async {

@@ -4,6 +4,7 @@ use esession_crypto::{SecretBytes, SigningKey};
 use esession_store::Store;
 
 use crate::account::open_store;
+use crate::profile::ProfileName;
 use crate::settings::Settings;
 
 /// `esession trust` subcommands.
@@ -30,6 +31,22 @@ pub(crate) enum TrustCommand {
     Forget {
         /// The contact's bare JID.
         contact: String,
+    },
+    /// Show, set or clear (--clear, or `standard`) a contact's wire profile,
+    /// used by `chat`, `send` and `listen`: `gajim` for a contact on Gajim
+    /// 0.12-0.16.
+    ///
+    /// The profiles are described at the end.
+    #[command(after_long_help = crate::profile::PROFILES_HELP)]
+    Profile {
+        /// The contact's bare JID (profiles are per contact, not per client).
+        contact: String,
+        /// The profile to save; omit to show the current one.
+        #[arg(value_enum)]
+        profile: Option<ProfileName>,
+        /// Remove the saved profile (back to `standard`).
+        #[arg(long, conflicts_with = "profile")]
+        clear: bool,
     },
     /// Set (or with --clear, remove) the other shared secret agreed with a contact out of band.
     Secret {
@@ -74,6 +91,9 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
         TrustCommand::List => {
             for contact in store.contacts(&account).map_err(e)? {
                 println!("{contact}");
+                if let Some(profile) = store.contact_profile(&account, &contact).map_err(e)? {
+                    println!("  profile: {profile}");
+                }
                 for rs in store.retained_secret_info(&account, &contact).map_err(e)? {
                     println!("  retained secret with client {:?}: {rs:?}", rs.client);
                 }
@@ -136,6 +156,34 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
             store.forget_contact(&account, &contact).map_err(e)?;
             println!("Forgot {contact}.");
         }
+        TrustCommand::Profile {
+            contact,
+            profile,
+            clear,
+        } => {
+            let contact = contact_bare_jid(&contact)?;
+            match (profile, clear) {
+                (None, false) => match store.contact_profile(&account, contact).map_err(e)? {
+                    Some(name) => println!("{contact}: profile {name}"),
+                    None => println!("{contact}: profile standard (the default)"),
+                },
+                (None | Some(ProfileName::Standard), _) => {
+                    store
+                        .set_contact_profile(&account, contact, None)
+                        .map_err(e)?;
+                    println!("{contact}: profile standard (the default); no profile saved.");
+                }
+                (Some(name @ ProfileName::Gajim), _) => {
+                    let name = name.profile().name;
+                    store
+                        .set_contact_profile(&account, contact, Some(name))
+                        .map_err(e)?;
+                    println!(
+                        "{contact}: profile {name} saved. It is less standard: use it only for a                          contact on Gajim 0.12-0.16 (see `esession trust profile --help`)."
+                    );
+                }
+            }
+        }
         TrustCommand::Secret { contact, clear } => {
             if clear {
                 store.clear_other_secret(&account, &contact).map_err(e)?;
@@ -152,6 +200,24 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// A contact's bare JID from what the user typed: profiles are per contact,
+/// so a resource is refused rather than silently dropped.
+fn contact_bare_jid(contact: &str) -> Result<&str, String> {
+    let valid = !contact.is_empty()
+        && !contact.contains(char::is_whitespace)
+        && !contact.starts_with('@')
+        && !contact.ends_with('@');
+    if !valid {
+        return Err(format!("{contact:?} is not a JID"));
+    }
+    if let Some((bare, _)) = contact.split_once('/') {
+        return Err(format!(
+            "profiles are per contact: give the bare JID {bare}, not the full JID {contact}"
+        ));
+    }
+    Ok(contact)
 }
 
 fn now() -> u64 {

@@ -202,3 +202,139 @@ fn the_demo_and_the_selftest_pass() {
         .unwrap();
     assert!(selftest.status.success(), "{}", text(&selftest));
 }
+
+/// Issue 6: `trust profile` shows, sets and clears a contact's wire profile,
+/// persisted in the store and shown by `trust list`.
+#[test]
+fn trust_profile_sets_shows_and_clears() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    assert!(
+        esession(dir.path(), &["key-file", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let run = |args: &[&str]| {
+        let out = esession(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Nothing saved: the default.
+    let shown = run(&["trust", "profile", "bob@example.net"]);
+    assert!(
+        shown.contains("bob@example.net: profile standard (the default)"),
+        "{shown}"
+    );
+    // Saved, in a new process each time (the store is reopened).
+    let set = run(&["trust", "profile", "bob@example.net", "gajim"]);
+    assert!(
+        set.contains("bob@example.net: profile gajim saved"),
+        "{set}"
+    );
+    assert!(set.contains("less standard"), "{set}");
+    let shown = run(&["trust", "profile", "bob@example.net"]);
+    assert_eq!(shown.trim(), "bob@example.net: profile gajim");
+    // Per contact: another contact keeps the default.
+    let other = run(&["trust", "profile", "carol@example.net"]);
+    assert!(other.contains("profile standard"), "{other}");
+    let list = run(&["trust", "list"]);
+    assert!(
+        list.contains("bob@example.net\n  profile: gajim"),
+        "trust list: {list}"
+    );
+    assert!(!list.contains("carol@example.net"), "{list}");
+    // Cleared with --clear ...
+    let cleared = run(&["trust", "profile", "bob@example.net", "--clear"]);
+    assert!(cleared.contains("no profile saved"), "{cleared}");
+    let shown = run(&["trust", "profile", "bob@example.net"]);
+    assert!(shown.contains("profile standard (the default)"), "{shown}");
+    let list = run(&["trust", "list"]);
+    assert!(!list.contains("profile:"), "{list}");
+    // ... and by choosing `standard`.
+    run(&["trust", "profile", "bob@example.net", "gajim"]);
+    run(&["trust", "profile", "bob@example.net", "standard"]);
+    let shown = run(&["trust", "profile", "bob@example.net"]);
+    assert!(shown.contains("profile standard (the default)"), "{shown}");
+}
+
+/// An unknown profile name, a full JID and a profile with --clear are
+/// refused with a clear error and a non-zero exit; nothing is saved.
+#[test]
+fn trust_profile_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    assert!(
+        esession(dir.path(), &["key-file", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = esession(dir.path(), &["trust", "profile", "bob@example.net", "psi"]);
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(shown.contains("invalid value 'psi'"), "{shown}");
+    assert!(shown.contains("standard, gajim"), "{shown}");
+
+    let out = esession(
+        dir.path(),
+        &["trust", "profile", "bob@example.net/Gajim", "gajim"],
+    );
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(
+        shown.contains("give the bare JID bob@example.net, not the full JID bob@example.net/Gajim"),
+        "{shown}"
+    );
+
+    let out = esession(
+        dir.path(),
+        &["trust", "profile", "bob@example.net", "gajim", "--clear"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+
+    let out = esession(dir.path(), &["trust", "profile", "bob@example.net"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("profile standard (the default)"));
+    // The same refusal for `chat --profile` and `send --profile`, before any login.
+    for command in ["chat", "send"] {
+        let out = esession(
+            dir.path(),
+            &[command, "--profile", "gajim-0.16", "bob@example.net"],
+        );
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("invalid value 'gajim-0.16'"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+/// `chat --help` (and `send --help`) explain --profile and what the gajim
+/// profile is; `trust profile --help` too.
+#[test]
+fn help_explains_the_gajim_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["chat", "--help"][..],
+        &["send", "--help"][..],
+        &["trust", "profile", "--help"][..],
+    ] {
+        let out = esession(dir.path(), args);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out);
+        for needle in [
+            "Gajim 0.12-0.16",
+            "LESS STANDARD",
+            "4-message negotiation only",
+            "no public keys",
+            "no rekeying",
+            "AES-256 keys while the form advertises aes128-ctr",
+            "full JID",
+        ] {
+            assert!(help.contains(needle), "{args:?} lacks {needle:?}: {help}");
+        }
+        if args[0] != "trust" {
+            assert!(help.contains("--profile <PROFILE>"), "{help}");
+        }
+    }
+}

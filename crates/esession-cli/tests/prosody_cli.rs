@@ -29,6 +29,17 @@
 //! `interrupted_listen_ends_the_session_with_the_terminate_form`: Ctrl-C in
 //! `esession listen` terminates its sessions before going offline (ESN-45).
 //!
+//! `gajim_profile_chat_through_prosody` (issue 6): Alice and Bob (mutually
+//! subscribed) each save the `gajim` profile for the other with `esession
+//! trust profile`; Bob listens, Alice chats with Bob's BARE JID, which the
+//! profile resolves to his online full JID; the session runs AES-256, Bob
+//! decrypts Alice's messages, and `/quit` ends the session on his side too
+//! (encrypted then clear-text terminate, no acknowledgement); a second
+//! session from `esession send` (new process, bare JID, saved profile) is
+//! authenticated by the retained secret. Without Bob's
+//! saved profile the negotiation fails (checked by hand). A contact without
+//! visible presence gets a clear error under the profile.
+//!
 //! Without Prosody these tests print a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
 
@@ -660,4 +671,216 @@ fn untrusted_certificate_is_clear_and_fast() {
         show(&output)
     );
     assert!(!stderr.contains("not trusted"), "{}", show(&output));
+}
+
+/// Mutual presence subscription between `a` and `b`, written into Prosody's
+/// roster files before either logs in (Prosody 0.12 internal storage).
+fn subscribe_both(server: &Prosody, a: &str, b: &str) {
+    for (user, contact) in [(a, b), (b, a)] {
+        let file = server.store_file("roster", user).with_extension("dat");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                "return {{\n\t[false] = {{ [\"version\"] = 1; }};\n\t\
+                 [\"{contact}@localhost\"] = {{ [\"groups\"] = {{}}; [\"subscription\"] = \"both\"; }};\n}};\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn gajim_profile_chat_through_prosody() {
+    use std::io::Write as _;
+    let Some(prosody) = prosody_or_skip("gajim_profile_chat_through_prosody") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    subscribe_both(&server, "alice", "bob");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for (user, contact) in [("alice", "bob"), ("bob", "alice")] {
+        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
+        let made = esession(home)
+            .arg("key-file")
+            .arg(home.join(format!("{user}.key")))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+        // Saved in each one's trust store, for the other's bare JID.
+        let saved = esession(home)
+            .args(account_args(&server, home, user, false))
+            .args(["trust", "profile", &format!("{contact}@localhost"), "gajim"])
+            .output()
+            .unwrap();
+        assert!(saved.status.success(), "trust profile: {}", show(&saved));
+    }
+
+    let mut bob = esession(home)
+        .args(account_args(&server, home, "bob", true))
+        .args(["listen", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bob_out = lines(bob.stdout.take().unwrap());
+    let bob_err = lines(bob.stderr.take().unwrap());
+    if let Err(e) = wait_line(
+        &bob_err,
+        "Logged in as bob@localhost/cli",
+        Duration::from_secs(30),
+    ) {
+        kill(&mut bob);
+        panic!("bob's listen: {e}");
+    }
+
+    let run = run_token();
+    let mut alice = esession(home)
+        .args(account_args(&server, home, "alice", false))
+        .args(["chat", "bob@localhost"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut alice_in = alice.stdin.take().unwrap();
+    let alice_out = lines(alice.stdout.take().unwrap());
+    let alice_err = lines(alice.stderr.take().unwrap());
+    let mut transcript: Vec<String> = Vec::new();
+    let mut bob_events: Vec<serde_json::Value> = Vec::new();
+    let mut steps = || -> Result<(), String> {
+        wait_line(
+            &alice_err,
+            "Using the gajim compatibility profile with bob@localhost",
+            Duration::from_secs(30),
+        )?;
+        wait_line(
+            &alice_err,
+            "The gajim profile needs a full JID: starting the session with bob@localhost/cli",
+            Duration::from_secs(10),
+        )?;
+        let mut wait = |what: &str, secs: u64| -> Result<Vec<String>, String> {
+            let seen = wait_line(&alice_out, what, Duration::from_secs(secs))?;
+            transcript.extend(seen.iter().cloned());
+            Ok(seen)
+        };
+        wait("Encrypted session established with bob@localhost/cli", 30)?;
+        // fact 1: the form says aes128-ctr, the cipher is AES-256.
+        wait("*** Algorithms: MODP group 15, aes256-ctr", 5)?;
+        for i in 0..2 {
+            writeln!(alice_in, "gajim-profile hello {i} {run}").map_err(|e| e.to_string())?;
+        }
+        let mut bob_wait = |what: &str| -> Result<(), String> {
+            for line in wait_line(&bob_out, what, Duration::from_secs(15))? {
+                bob_events.push(serde_json::from_str(&line).map_err(|e| format!("{line}: {e}"))?);
+            }
+            Ok(())
+        };
+        bob_wait(&format!("gajim-profile hello 1 {run}"))?;
+        writeln!(alice_in, "/quit").map_err(|e| e.to_string())?;
+        // Encrypted then clear terminate, no acknowledgement awaited (§11).
+        bob_wait("\"terminated\"")?;
+        // A second session, from `send` in a new process with the saved
+        // profile and the bare JID: authenticated by the retained secret.
+        let sent = esession(home)
+            .args(account_args(&server, home, "alice", false))
+            .args([
+                "send",
+                "bob@localhost",
+                &format!("gajim-profile second {run}"),
+                "--timeout",
+                "20",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&sent.stderr);
+        if !sent.status.success()
+            || !stderr.contains("starting the session with bob@localhost/cli")
+            || !stderr.contains("Authenticated by the secret retained")
+        {
+            return Err(format!("second session: {}", show(&sent)));
+        }
+        bob_wait(&format!("gajim-profile second {run}"))?;
+        Ok(())
+    };
+    let result = steps();
+    kill(&mut bob);
+    if let Err(e) = result {
+        kill(&mut alice);
+        panic!("{e}\nalice: {transcript:?}\nbob: {bob_events:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = alice.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill(&mut alice);
+            panic!("chat did not exit after /quit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "chat exited with {status}");
+    transcript.extend(alice_out.try_iter());
+    assert!(
+        !transcript.iter().any(|l| l.starts_with("!!!")),
+        "alarms in the chat: {transcript:?}"
+    );
+    let established = bob_events
+        .iter()
+        .find(|e| e["event"] == "established")
+        .unwrap_or_else(|| panic!("{bob_events:#?}"));
+    assert_eq!(established["peer"], "alice@localhost/cli");
+    assert_eq!(established["cipher"], "aes256-ctr");
+    assert_eq!(established["stanzas"], serde_json::json!(["message"]));
+    let bodies: Vec<&str> = bob_events
+        .iter()
+        .filter(|e| e["event"] == "message")
+        .map(|e| {
+            assert_eq!(e["encrypted"], true, "{e}");
+            e["body"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            format!("gajim-profile hello 0 {run}"),
+            format!("gajim-profile hello 1 {run}"),
+            format!("gajim-profile second {run}")
+        ]
+    );
+    // §9: the second session proved the secret retained from the first.
+    assert!(
+        bob_events
+            .iter()
+            .any(|e| e["event"] == "retained_secret_proven"),
+        "{bob_events:#?}"
+    );
+    assert_eq!(
+        bob_events
+            .iter()
+            .filter(|e| e["event"] == "established")
+            .count(),
+        2,
+        "{bob_events:#?}"
+    );
+
+    // Under the profile a bare JID without visible presence is refused
+    // clearly (carol is not in Alice's roster), after a short wait.
+    let refused = esession(home)
+        .args(account_args(&server, home, "alice", false))
+        .args(["send", "carol@localhost", "hi", "--profile", "gajim"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("esession send: carol@localhost has no online resource")
+            && stderr.contains("carol@localhost/RESOURCE"),
+        "{}",
+        show(&refused)
+    );
 }

@@ -744,12 +744,33 @@ pub(crate) fn set_contact_profile(
     peer: &str,
     profile: Option<&str>,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO contacts (account, peer, profile) VALUES (?1, ?2, ?3)
-         ON CONFLICT (account, peer) DO UPDATE SET profile = excluded.profile",
-        params![account, peer, profile],
-    )?;
+    match profile {
+        Some(profile) => conn.execute(
+            "INSERT INTO contacts (account, peer, profile) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account, peer) DO UPDATE SET profile = excluded.profile",
+            params![account, peer, profile],
+        )?,
+        // The row holds nothing else: clearing the profile deletes it, so a
+        // contact known only by a cleared setting is not listed any more.
+        None => conn.execute(
+            "DELETE FROM contacts WHERE account = ?1 AND peer = ?2",
+            params![account, peer],
+        )?,
+    };
     Ok(())
+}
+
+pub(crate) fn contact_profiles(
+    conn: &Connection,
+    account: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT peer, profile FROM contacts WHERE account = ?1 AND profile IS NOT NULL
+         ORDER BY peer",
+    )?;
+    Ok(stmt
+        .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
 }
 
 pub(crate) fn contact_profile(

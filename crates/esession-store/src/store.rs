@@ -697,7 +697,8 @@ impl Store {
     // ---- per-contact settings -------------------------------------------------------------
 
     /// Sets or clears the compatibility profile of a contact (free text, e.g.
-    /// `"gajim"`; interpreted by the application).
+    /// `"gajim"`; interpreted by the application, see `esession::Profile::by_name`).
+    /// `peer` is the contact's bare JID: profiles are per contact, not per client.
     pub fn set_contact_profile(
         &self,
         account: &str,
@@ -714,6 +715,15 @@ impl Store {
         ops::check_account(account)?;
         self.shared
             .read(|conn, _| ops::contact_profile(conn, account, peer))
+    }
+
+    /// Every contact of `account` with a compatibility profile set, as
+    /// (bare JID, profile name), sorted by JID: what an application loads
+    /// into `esession::Config::profiles` when it starts.
+    pub fn contact_profiles(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
+        ops::check_account(account)?;
+        self.shared
+            .read(|conn, _| ops::contact_profiles(conn, account))
     }
 
     /// Deletes everything `account` stores about `peer`, in one transaction:

@@ -1359,3 +1359,64 @@ fn a_dismissed_sas_reminder_is_per_client_and_survives_reopening() {
         .unwrap();
     assert!(!trust.sas_reminder_dismissed("bob@y", "laptop").unwrap());
 }
+
+/// Issue 6: the compatibility profile is a per-(account, contact) setting;
+/// `contact_profiles` lists what an application loads at start-up, clearing
+/// removes the contact from the listing, and everything survives reopening
+/// (the `contacts.profile` column is part of schema v1, so no migration).
+#[test]
+fn contact_profiles_are_per_account_and_contact_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = new_store(dir.path(), "pw");
+    assert!(store.contact_profiles(ME).unwrap().is_empty());
+    store
+        .set_contact_profile(ME, "gajim@y", Some("gajim"))
+        .unwrap();
+    store
+        .set_contact_profile(ME, "carol@z", Some("standard"))
+        .unwrap();
+    store
+        .set_contact_profile("other@x", "dave@y", Some("gajim"))
+        .unwrap();
+    // Replacing a value keeps one row.
+    store
+        .set_contact_profile(ME, "carol@z", Some("gajim"))
+        .unwrap();
+    assert_eq!(
+        store.contact_profiles(ME).unwrap(),
+        vec![
+            ("carol@z".to_owned(), "gajim".to_owned()),
+            ("gajim@y".to_owned(), "gajim".to_owned())
+        ]
+    );
+    assert_eq!(
+        store.contact_profiles("other@x").unwrap(),
+        vec![("dave@y".to_owned(), "gajim".to_owned())]
+    );
+    assert_eq!(store.contact_profile("other@x", "gajim@y").unwrap(), None);
+
+    // Clearing: no profile, and no longer a known contact.
+    store.set_contact_profile(ME, "carol@z", None).unwrap();
+    assert_eq!(store.contact_profile(ME, "carol@z").unwrap(), None);
+    assert!(!store.contacts(ME).unwrap().contains(&"carol@z".to_owned()));
+    assert!(store.contacts(ME).unwrap().contains(&"gajim@y".to_owned()));
+    // Clearing what was never set is fine.
+    store.set_contact_profile(ME, "nobody@z", None).unwrap();
+    drop(store);
+
+    let store = open(&path, "pw");
+    assert_eq!(
+        store.contact_profiles(ME).unwrap(),
+        vec![("gajim@y".to_owned(), "gajim".to_owned())]
+    );
+    assert_eq!(
+        store.contact_profile(ME, "gajim@y").unwrap().as_deref(),
+        Some("gajim")
+    );
+    assert_eq!(
+        store.contact_profiles("other@x").unwrap(),
+        vec![("dave@y".to_owned(), "gajim".to_owned())]
+    );
+    // A malformed account is refused like everywhere else.
+    assert!(store.contact_profiles("").is_err());
+}
