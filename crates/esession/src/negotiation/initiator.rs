@@ -562,14 +562,7 @@ impl AwaitingResponse {
             let (Some(identity), Some(m_b)) = bob_identity else {
                 return Err(Refusal::crypto().into());
             };
-            let responder = IdentityKeys {
-                profile,
-                cipher,
-                hash,
-                kc: &provisional.responder.cipher,
-                km: &provisional.responder.mac,
-                ks: &provisional.responder.sigma,
-            };
+            let responder = IdentityKeys::of(profile, cipher, hash, &provisional.responder);
             let proven = open_identity(
                 ctx,
                 &responder,
@@ -610,14 +603,7 @@ impl AwaitingResponse {
 
         // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | pubKey_A | form_A | form_A2).
         let mut c_a_after = c_a;
-        let keys = IdentityKeys {
-            profile,
-            cipher,
-            hash,
-            kc: &provisional.initiator.cipher,
-            km: &provisional.initiator.mac,
-            ks: &provisional.initiator.sigma,
-        };
+        let keys = IdentityKeys::of(profile, cipher, hash, &provisional.initiator);
         let proof = own_proof(ctx.config, init_pubkey, sign_alg).ok_or_else(Refusal::crypto)?;
         let sealed = sigma::seal(
             &keys,
@@ -799,14 +785,7 @@ impl AwaitingFinal {
             .normalize(x, &[IDENTITY, MAC])
             .map_err(|_| Refusal::crypto())?;
         let mut c_b = self.c_b;
-        let responder = IdentityKeys {
-            profile: self.profile,
-            cipher: self.agreed.cipher,
-            hash,
-            kc: &keys.responder.cipher,
-            km: &keys.responder.mac,
-            ks: &keys.responder.sigma,
-        };
+        let responder = IdentityKeys::of(self.profile, self.agreed.cipher, hash, &keys.responder);
         let proven = open_identity(
             ctx,
             &responder,

@@ -609,14 +609,7 @@ impl EvaluatedOffer {
             let proof = own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg)
                 .ok_or_else(Refusal::crypto)?;
             let mut c_b = c_a.flip_top_bit();
-            let responder = IdentityKeys {
-                profile,
-                cipher: agreed.cipher,
-                hash: agreed.hash,
-                kc: &keys.responder.cipher,
-                km: &keys.responder.mac,
-                ks: &keys.responder.sigma,
-            };
+            let responder = IdentityKeys::of(profile, agreed.cipher, agreed.hash, &keys.responder);
             let sealed = sigma::seal(
                 &responder,
                 &mut c_b,
@@ -755,14 +748,7 @@ impl AwaitingAccept {
             .normalize(x, &[IDENTITY, MAC])
             .map_err(|_| Refusal::crypto())?;
         let mut c_a = self.c_a;
-        let initiator = IdentityKeys {
-            profile: self.profile,
-            cipher: agreed.cipher,
-            hash: agreed.hash,
-            kc: &keys.initiator.cipher,
-            km: &keys.initiator.mac,
-            ks: &keys.initiator.sigma,
-        };
+        let initiator = IdentityKeys::of(self.profile, agreed.cipher, agreed.hash, &keys.initiator);
         let proven = open_identity(
             ctx,
             &initiator,
@@ -877,14 +863,7 @@ impl AwaitingAccept {
             .normalize(x, &[IDENTITY, MAC])
             .map_err(|_| Refusal::crypto())?;
         let mut c_a_after = c_a;
-        let initiator = IdentityKeys {
-            profile,
-            cipher: agreed.cipher,
-            hash,
-            kc: &provisional.initiator.cipher,
-            km: &provisional.initiator.mac,
-            ks: &provisional.initiator.sigma,
-        };
+        let initiator = IdentityKeys::of(profile, agreed.cipher, hash, &provisional.initiator);
         let proven = open_identity(
             ctx,
             &initiator,
@@ -934,14 +913,7 @@ impl AwaitingAccept {
             .map_err(|_| Refusal::crypto())?;
         let c_b = c_a.flip_top_bit();
         let mut c_b_after = c_b;
-        let responder = IdentityKeys {
-            profile,
-            cipher: agreed.cipher,
-            hash,
-            kc: &keys.responder.cipher,
-            km: &keys.responder.mac,
-            ks: &keys.responder.sigma,
-        };
+        let responder = IdentityKeys::of(profile, agreed.cipher, hash, &keys.responder);
         let proof = own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg)
             .ok_or_else(Refusal::crypto)?;
         let sealed = sigma::seal(

@@ -31,6 +31,25 @@ pub(crate) struct IdentityKeys<'a> {
     pub(crate) ks: &'a SecretBytes,
 }
 
+impl<'a> IdentityKeys<'a> {
+    /// One party's KC, KM and KS (ESN-16) with the agreed algorithms.
+    pub(crate) fn of(
+        profile: crate::profile::Profile,
+        cipher: CipherAlgorithm,
+        hash: HashAlgorithm,
+        keys: &'a esession_crypto::kdf::DirectionKeys,
+    ) -> Self {
+        Self {
+            profile,
+            cipher,
+            hash,
+            kc: &keys.cipher,
+            km: &keys.mac,
+            ks: &keys.sigma,
+        }
+    }
+}
+
 /// The MAC input around pubKey: `head | pubKey | tail` (ESN-19, ESN-28, ESN-38).
 pub(crate) struct Transcript<'a> {
     pub(crate) head: &'a [&'a [u8]],
