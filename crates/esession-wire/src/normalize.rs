@@ -134,20 +134,7 @@ fn write_nbxmpp(root: &Element, parent_ns: &str, out: &mut Vec<u8>) {
                     out.extend_from_slice(el_ns.as_bytes());
                     out.push(b'"');
                 }
-                let mut attrs: Vec<(&str, &str)> = el
-                    .attrs()
-                    .iter()
-                    .filter(|((ns, name), _)| ns.is_none() && name.as_str() != "xmlns")
-                    .map(|((_, name), value)| (name.as_str(), value.as_str()))
-                    .collect();
-                attrs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                for (name, value) in attrs {
-                    out.push(b' ');
-                    out.extend_from_slice(name.as_bytes());
-                    out.extend_from_slice(b"=\"");
-                    escape_attribute(value, out);
-                    out.push(b'"');
-                }
+                write_sorted_attributes(el, out);
                 // nbxmpp's `data`: the non-empty text runs, in order.
                 let mut data: Vec<String> = Vec::new();
                 let mut kids: Vec<&Element> = Vec::new();
@@ -267,6 +254,14 @@ fn content_steps(el: &Element, mode: Mode) -> Result<Vec<Step<'_>>> {
 fn write_start_tag(el: &Element, out: &mut Vec<u8>) {
     out.push(b'<');
     out.extend_from_slice(el.name().as_bytes());
+    write_sorted_attributes(el, out);
+    out.push(b'>');
+}
+
+/// The element's own attributes (no namespace declarations), sorted by name
+/// bytes, double-quoted and escaped: shared by NORM (CMN-06) and the nbxmpp
+/// c14n of the Gajim profile.
+fn write_sorted_attributes(el: &Element, out: &mut Vec<u8>) {
     let mut attrs: Vec<(&str, &str)> = el
         .attrs()
         .iter()
@@ -281,7 +276,6 @@ fn write_start_tag(el: &Element, out: &mut Vec<u8>) {
         escape_attribute(value, out);
         out.push(b'"');
     }
-    out.push(b'>');
 }
 
 /// Canonical XML 1.0 text escaping.
