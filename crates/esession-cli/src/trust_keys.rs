@@ -239,26 +239,8 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
                 other => return Err(format!("unknown algorithm {other:?} (rsa or dsa)")),
             };
             // The public key as its XML-DSig <KeyValue/> (ESN-55), the form peers see.
-            let keyvalue = match key.verifying_key().components() {
-                esession_crypto::KeyComponents::Rsa { modulus, exponent } => {
-                    esession_wire::keyvalue::KeyValue::Rsa {
-                        modulus: modulus.clone(),
-                        exponent: exponent.clone(),
-                    }
-                }
-                esession_crypto::KeyComponents::Dsa { p, q, g, y } => {
-                    esession_wire::keyvalue::KeyValue::Dsa {
-                        p: p.clone(),
-                        q: q.clone(),
-                        g: g.clone(),
-                        y: y.clone(),
-                        j: None,
-                        seed: None,
-                        pgen_counter: None,
-                    }
-                }
-                _ => return Err("unsupported key type".to_owned()),
-            };
+            let keyvalue = esession::trust::key_value_of(key.verifying_key())
+                .ok_or_else(|| "unsupported key type".to_owned())?;
             let element = esession_wire::minidom::Element::from(&keyvalue);
             let public = esession_wire::xml::serialize(&element, "").map_err(|e| e.to_string())?;
             let id = store

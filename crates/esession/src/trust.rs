@@ -430,3 +430,25 @@ impl TrustStore for MemoryTrustStore {
         }
     }
 }
+
+/// The XML-DSig `<KeyValue/>` of a verifying key (ESN-55): the form peers
+/// see and [`key_fingerprint`] hashes. `None` for a key type XEP-0116 has no
+/// KeyValue for.
+pub fn key_value_of(key: &esession_crypto::VerifyingKey) -> Option<KeyValue> {
+    match key.components() {
+        esession_crypto::KeyComponents::Rsa { modulus, exponent } => Some(KeyValue::Rsa {
+            modulus: modulus.clone(),
+            exponent: exponent.clone(),
+        }),
+        esession_crypto::KeyComponents::Dsa { p, q, g, y } => Some(KeyValue::Dsa {
+            p: p.clone(),
+            q: q.clone(),
+            g: g.clone(),
+            y: y.clone(),
+            j: None,
+            seed: None,
+            pgen_counter: None,
+        }),
+        _ => None,
+    }
+}

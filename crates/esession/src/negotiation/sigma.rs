@@ -8,14 +8,14 @@
 //! counter first (ESN-24).
 
 use esession_crypto::{
-    CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, KeyComponents, MacKey, SecretBytes,
-    SignatureAlgorithm, SigningKey, VerifyingKey, ct_eq,
+    CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, SecretBytes, SignatureAlgorithm,
+    SigningKey, VerifyingKey, ct_eq,
 };
 use esession_wire::keyvalue::{KeyValue, PresentedKey, SignedIdentity};
 
 use super::Refusal;
 use crate::config::PubkeyMethod;
-use crate::trust::StoredPeerKey;
+use crate::trust::{StoredPeerKey, key_value_of};
 
 /// Largest encrypted identity accepted, in bytes (an 8192-bit RSA key and signature fit).
 pub(crate) const MAX_IDENTITY_LEN: usize = 8192;
@@ -84,26 +84,6 @@ pub(crate) enum Proof<'a> {
 pub(crate) struct SealedIdentity {
     pub(crate) identity: Vec<u8>,
     pub(crate) m: Vec<u8>,
-}
-
-/// The `<KeyValue/>` of a verifying key (ESN-55).
-pub(crate) fn key_value_of(key: &VerifyingKey) -> Option<KeyValue> {
-    match key.components() {
-        KeyComponents::Rsa { modulus, exponent } => Some(KeyValue::Rsa {
-            modulus: modulus.clone(),
-            exponent: exponent.clone(),
-        }),
-        KeyComponents::Dsa { p, q, g, y } => Some(KeyValue::Dsa {
-            p: p.clone(),
-            q: q.clone(),
-            g: g.clone(),
-            y: y.clone(),
-            j: None,
-            seed: None,
-            pgen_counter: None,
-        }),
-        _ => None,
-    }
 }
 
 /// The verifying key of a `<KeyValue/>`, if it is usable.

@@ -23,7 +23,7 @@ use esession::{
     SessionId, SessionInfo, SessionManager, StanzaKind, SystemRandomness, TerminationReason,
     key_fingerprint,
 };
-use esession_crypto::{KeyComponents, ModpGroup, SigningKey};
+use esession_crypto::{ModpGroup, SigningKey};
 use esession_wire::minidom::{Element, Node};
 use esession_wire::{ns, xml};
 use rand_chacha::ChaCha20Rng;
@@ -99,22 +99,7 @@ pub(crate) fn dsa_key(n: usize) -> Arc<SigningKey> {
 
 /// The `<KeyValue/>` of a signing key, as its peer sees it.
 pub(crate) fn key_value(key: &SigningKey) -> KeyValue {
-    match key.verifying_key().components() {
-        KeyComponents::Rsa { modulus, exponent } => KeyValue::Rsa {
-            modulus: modulus.clone(),
-            exponent: exponent.clone(),
-        },
-        KeyComponents::Dsa { p, q, g, y } => KeyValue::Dsa {
-            p: p.clone(),
-            q: q.clone(),
-            g: g.clone(),
-            y: y.clone(),
-            j: None,
-            seed: None,
-            pgen_counter: None,
-        },
-        _ => panic!("unknown key type"),
-    }
+    esession::trust::key_value_of(key.verifying_key()).expect("RSA or DSA key")
 }
 
 /// The SHA-256 fingerprint stores and users name a key by.
