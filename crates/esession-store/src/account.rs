@@ -193,7 +193,7 @@ fn stored_peer_key(key: PeerKey) -> Option<StoredPeerKey> {
     let text = std::str::from_utf8(&key.keyvalue).ok()?;
     let element = esession_wire::xml::parse_document(text).ok()?;
     let value = KeyValue::try_from(&element).ok()?;
-    (key_fingerprint(&value) == key.fingerprint).then(|| StoredPeerKey {
+    esession_crypto::ct_eq(&key_fingerprint(&value), &key.fingerprint).then(|| StoredPeerKey {
         key: value,
         fingerprint: key.fingerprint,
         petname: key.petname,

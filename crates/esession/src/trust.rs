@@ -338,7 +338,7 @@ impl TrustStore for MemoryTrustStore {
         let index = match self
             .keys
             .iter()
-            .position(|k| k.stored.fingerprint == fingerprint)
+            .position(|k| esession_crypto::ct_eq(&k.stored.fingerprint, &fingerprint))
         {
             Some(i) => i,
             None => {
@@ -402,7 +402,7 @@ impl TrustStore for MemoryTrustStore {
         match self
             .keys
             .iter_mut()
-            .find(|k| k.stored.fingerprint == fingerprint)
+            .find(|k| esession_crypto::ct_eq(&k.stored.fingerprint, fingerprint))
         {
             Some(k) => {
                 k.stored.verified = verified;
@@ -420,7 +420,7 @@ impl TrustStore for MemoryTrustStore {
         match self
             .keys
             .iter_mut()
-            .find(|k| k.stored.fingerprint == fingerprint)
+            .find(|k| esession_crypto::ct_eq(&k.stored.fingerprint, fingerprint))
         {
             Some(k) => {
                 k.stored.petname = petname.map(str::to_owned);
