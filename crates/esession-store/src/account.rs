@@ -96,11 +96,24 @@ impl TrustStore for AccountStore {
             .write(|conn, _| ops::confirm_retained_secret(conn, account, peer, client))?)
     }
 
+    /// Also records the SAS as confirmed, so that `sas_states` and the
+    /// chain's verified flag never disagree (issue 10: one source of truth).
     fn mark_verified(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         let account = self.account.as_str();
-        Ok(self
-            .shared
-            .write(|conn, _| ops::mark_verified(conn, account, peer, client))?)
+        let now = unix_now();
+        Ok(self.shared.write(|conn, _| {
+            ops::mark_verified(conn, account, peer, client)?;
+            ops::set_sas_state(conn, account, peer, client, SasState::Confirmed, now)
+        })?)
+    }
+
+    fn revoke_verification(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
+        let account = self.account.as_str();
+        let now = unix_now();
+        Ok(self.shared.write(|conn, _| {
+            ops::revoke_verification(conn, account, peer, client)?;
+            ops::set_sas_state(conn, account, peer, client, SasState::Pending, now)
+        })?)
     }
 
     fn sas_reminder_dismissed(&self, peer: &str, client: &str) -> Result<bool, TrustStoreError> {
@@ -113,9 +126,7 @@ impl TrustStore for AccountStore {
 
     fn dismiss_sas_reminder(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         let account = self.account.as_str();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         Ok(self.shared.write(|conn, _| {
             ops::set_sas_state(conn, account, peer, client, SasState::Dismissed, now)
         })?)
@@ -200,4 +211,11 @@ fn stored_peer_key(key: PeerKey) -> Option<StoredPeerKey> {
         verified: key.verified,
         jids: key.jids.into_iter().map(|j| j.jid).collect(),
     })
+}
+
+/// The system clock in Unix seconds (SAS-state timestamps are informational).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

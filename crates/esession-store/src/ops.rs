@@ -308,6 +308,19 @@ pub(crate) fn mark_verified(
     Ok(())
 }
 
+pub(crate) fn revoke_verification(
+    conn: &Connection,
+    account: &str,
+    peer: &str,
+    client: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE retained_secrets SET verified = 0 WHERE account = ?1 AND peer = ?2 AND client = ?3",
+        params![account, peer, client],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn purge_expired(conn: &Connection, now: u64) -> Result<usize, StoreError> {
     // Expired means `now >= created + lifetime`, as in the core (ESN-35).
     let now = i64::try_from(now).unwrap_or(i64::MAX);

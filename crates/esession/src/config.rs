@@ -147,6 +147,33 @@ pub struct Config {
     /// once ([`crate::SecurityAlert::DisclosureNotNever`]). Empty offers
     /// `never`. As responder, [`Config::accept_disclosure`] applies.
     pub offer_disclosure: Vec<Disclosure>,
+    /// Responder: how long (seconds) [`crate::Event::Established`] waits for
+    /// the initiator's first stanza when it claimed a retained secret, so
+    /// that the event carries the final answer (issue 10): the claim is only
+    /// proven by a stanza under the final keys (AMB-57). Our initiator sends
+    /// one at once ([`Config::prove_retained_secret_at_once`]). After the
+    /// wait the event says the secret is still unproven
+    /// ([`crate::SessionInfo::retained_secret_unproven`]), and
+    /// [`crate::Event::RetainedSecretProven`] follows if it is proven later.
+    /// 0 announces at once.
+    pub retained_secret_proof_wait: u64,
+    /// Initiator: right after message 4, when the responder showed it holds
+    /// one of our retained secrets, send one encrypted XEP-0085 `<active/>`
+    /// chat state so the responder learns at once that we hold it too.
+    pub prove_retained_secret_at_once: bool,
+    /// XEP-0184 inside the encryption: [`crate::SessionManager::send_text`]
+    /// asks for a receipt, receipts we get become
+    /// [`crate::Event::MessageDelivered`], and a message that asks for one is
+    /// answered with an encrypted `<received/>`. Messages already delivered
+    /// (a resend whose receipt was lost) are acknowledged again but not
+    /// delivered twice.
+    pub delivery_receipts: bool,
+    /// An encrypted stanza on a thread we hold no session for (we restarted
+    /// or ended it) is answered with an `item-not-found` error on that
+    /// thread, so its sender knows the session is gone (issue 10; the choice
+    /// of error is documented in CONFORMANCE.md, "Sessions that are gone"). Subject to
+    /// [`Config::answer_only_subscribers`].
+    pub answer_unknown_sessions: bool,
 }
 
 /// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
@@ -232,6 +259,10 @@ impl Default for Config {
             profiles: HashMap::new(),
             answer_only_subscribers: false,
             offer_disclosure: vec![Disclosure::Never],
+            retained_secret_proof_wait: 10,
+            prove_retained_secret_at_once: true,
+            delivery_receipts: true,
+            answer_unknown_sessions: true,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::ssn::ErrorCondition;
 #[non_exhaustive]
 pub enum Error {
     /// A peer's negotiation message was refused; this error was sent back (SSN-08, AMB-52).
-    #[error("negotiation refused: {condition:?} {fields:?}")]
+    #[error("we refused the peer's negotiation message ({}{})", condition.element(), fields_text(fields))]
     Refused {
         /// The condition sent.
         condition: ErrorCondition,
@@ -15,7 +15,7 @@ pub enum Error {
         fields: Vec<String>,
     },
     /// The peer answered with a stanza error.
-    #[error("peer returned an error: {condition:?} {fields:?}")]
+    #[error("the peer answered with an error ({}{})", condition.map_or("unknown condition", |c| c.element()), fields_text(fields))]
     PeerError {
         /// The condition, if we know it.
         condition: Option<ErrorCondition>,
@@ -51,13 +51,26 @@ pub enum Error {
     KeysExhausted,
     /// The session did not agree to encrypt this kind of stanza (ENC-01):
     /// nothing was sent, in particular not in clear.
-    #[error("the session did not agree to encrypt {0:?} stanzas")]
+    #[error("the session did not agree to encrypt <{}/> stanzas", .0.name())]
     StanzaKindNotAgreed(crate::StanzaKind),
     /// Several sessions with that full JID agreed this stanza kind: a presence
     /// or iq could not be bound to one of them, so it is not encrypted (AMB-26).
     #[error("several sessions with that peer could carry it (AMB-26)")]
     AmbiguousSession,
+    /// Our connection to the server restarted as a new stream while the
+    /// negotiation was in progress ([`crate::SessionManager::connection_reset`]).
+    #[error("the connection to the server was reset during the negotiation")]
+    ConnectionReset,
     /// The caller passed something the API cannot use.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+}
+
+/// ", on field1, field2" for an error's field list, or nothing.
+fn fields_text(fields: &[String]) -> String {
+    if fields.is_empty() {
+        String::new()
+    } else {
+        format!(", on {}", fields.join(", "))
+    }
 }

@@ -85,6 +85,18 @@ pub struct SessionInfo {
     /// Key alerts raised during the negotiation (ESN-49..52), also sent as
     /// [`Event::SecurityAlert`]s.
     pub key_alerts: Vec<SecurityAlert>,
+    /// The user compared this session's SAS and confirmed it
+    /// ([`crate::SessionManager::confirm_sas`], ESN-34).
+    pub sas_confirmed: bool,
+    /// We hold retained secrets for this contact, and the peer proved none of
+    /// them: it lost its data, uses a new client, or someone is in the middle
+    /// (XEP-0116 §7). Also raised as [`SecurityAlert::RetainedSecretNotProven`].
+    pub broken_chain: Option<BrokenChain>,
+    /// Responder only: the initiator claimed a retained secret but has not
+    /// proven it yet (no stanza under the final keys arrived within
+    /// [`crate::Config::retained_secret_proof_wait`]); resolved by
+    /// [`Event::RetainedSecretProven`].
+    pub retained_secret_unproven: bool,
 }
 
 impl SessionInfo {
@@ -92,6 +104,26 @@ impl SessionInfo {
     pub fn authenticated_by_key(&self) -> bool {
         self.peer_key.as_ref().is_some_and(|k| k.verified)
     }
+
+    /// Whether the user has verified who is at the other end: by a verified
+    /// public key, by confirming this session's SAS, or by a proven retained
+    /// secret whose chain was SAS-verified (ESN-34, ESN-42).
+    pub fn is_verified(&self) -> bool {
+        self.authenticated_by_key()
+            || self.sas_confirmed
+            || (self.authenticated_by_retained_secret && self.retained_chain_verified)
+    }
+}
+
+/// A retained-secret chain the peer did not continue (issue 10: the one
+/// signal retained secrets exist to give, XEP-0116 §7).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BrokenChain {
+    /// At least one of the secrets we hold for this contact continues a chain
+    /// the user SAS-verified (ESN-42): the alarm is loud.
+    pub chain_verified: bool,
+    /// The contact's clients (resources) we hold secrets for.
+    pub clients: Vec<String>,
 }
 
 /// A peer's public key as shown to the user (ESN-52: the petname first).
@@ -131,6 +163,16 @@ pub enum TerminationReason {
     /// (ENC-01); nothing of it was decrypted, and the peer was told with an
     /// encrypted terminate form.
     StanzaKindNotAgreed,
+    /// Our connection to the server was re-established as a new stream
+    /// ([`crate::SessionManager::connection_reset`]): the session could not
+    /// continue reliably, so it was ended (an encrypted terminate was sent)
+    /// and its keys destroyed. Start a new one.
+    ConnectionReset,
+    /// The peer answered a stanza of this session with `item-not-found`: it no
+    /// longer holds the session (it restarted, or ended it). The stanza was
+    /// not delivered. The error is not authenticated, but the only thing it
+    /// can cause is a new negotiation.
+    PeerLostSession,
 }
 
 /// An event for the application.
@@ -252,6 +294,24 @@ pub enum Event {
         /// What failed (no secret data).
         error: crate::trust::TrustStoreError,
     },
+    /// The peer acknowledged a message we sent with
+    /// [`crate::SessionManager::send_text`] (encrypted XEP-0184 receipt).
+    MessageDelivered {
+        /// Which session.
+        session: SessionId,
+        /// The id [`crate::SessionManager::send_text`] returned.
+        id: String,
+    },
+    /// An encrypted stanza arrived on a thread we hold no session for (we
+    /// restarted, or the session ended): it cannot be decrypted. With
+    /// [`crate::Config::answer_unknown_sessions`] its sender was told
+    /// (`item-not-found`) and will negotiate again.
+    UnknownSessionStanza {
+        /// The sender (full JID) and the thread.
+        session: SessionId,
+        /// Whether the sender was told.
+        answered: bool,
+    },
     /// The session ended; its keys are destroyed.
     Terminated {
         /// Which session.
@@ -301,4 +361,8 @@ pub enum SecurityAlert {
         /// The fingerprint the peer sent.
         fingerprint: Vec<u8>,
     },
+    /// We hold retained secrets for this contact and the peer proved none of
+    /// them (issue 10): they lost their data or use a new client, or someone
+    /// is in the middle. Compare the SAS now.
+    RetainedSecretNotProven(BrokenChain),
 }

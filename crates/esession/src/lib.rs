@@ -39,7 +39,8 @@ pub use clock::{Clock, FixedClock};
 pub use config::{Config, FlowPolicy, PubkeyMethod};
 pub use error::Error;
 pub use event::{
-    Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, TerminationReason,
+    BrokenChain, Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo,
+    TerminationReason,
 };
 pub use manager::SessionManager;
 pub use profile::Profile;

@@ -25,6 +25,7 @@ use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
 
 mod control;
+mod receipts;
 mod unthreaded;
 
 /// Where one (peer, thread) stands.
@@ -85,6 +86,16 @@ pub struct SessionManager {
     /// Bare JIDs subscribed to our presence, as the application reports them
     /// (SSN-09, [`Config::answer_only_subscribers`]).
     subscribers: HashSet<String>,
+    /// Responder sessions whose [`Event::Established`] waits for the
+    /// initiator to prove the retained secret it claimed (Unix seconds since
+    /// established, [`Config::retained_secret_proof_wait`]).
+    unannounced: HashMap<(String, String), u64>,
+    /// Threads of sessions we ended and told the peer about (most recent
+    /// last, bounded): a late stanza on one gets no `item-not-found`.
+    ended: std::collections::VecDeque<(String, String)>,
+    /// Messages already delivered, by their encrypted origin-id, per bare JID
+    /// (a resend whose receipt was lost is acknowledged, not shown twice).
+    delivered: receipts::DeliveredIds,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -134,6 +145,9 @@ impl SessionManager {
             started: HashMap::new(),
             restricted: Vec::new(),
             subscribers: HashSet::new(),
+            unannounced: HashMap::new(),
+            ended: std::collections::VecDeque::new(),
+            delivered: receipts::DeliveredIds::default(),
         }
     }
 
@@ -418,6 +432,7 @@ impl SessionManager {
                     }
                     Err(e) => return Err(e),
                 }
+                self.note_ended(&out);
                 Ok(out)
             }
             Some(State::Established(_)) | None => Err(Error::UnknownSession),
@@ -429,6 +444,38 @@ impl SessionManager {
     pub fn send_text(&mut self, session: &SessionId, text: &str) -> Result<Output, Error> {
         let mut plain = message(&session.peer, None, Some("chat"));
         plain.append_child(text_child("body", ns::JABBER_CLIENT, text));
+        self.send_message(session, &plain)
+    }
+
+    /// Sends a chat message with `text` as its body, asking for an encrypted
+    /// XEP-0184 receipt (with [`Config::delivery_receipts`]): returns the id
+    /// that [`Event::MessageDelivered`] will carry. The id travels encrypted
+    /// (XEP-0359 `<origin-id/>`), so a resend of the same text after
+    /// renegotiation should use [`Self::resend_text`] with it.
+    pub fn send_text_with_receipt(
+        &mut self,
+        session: &SessionId,
+        text: &str,
+    ) -> Result<(String, Output), Error> {
+        let id = receipts::new_id(self.rng.as_mut());
+        let out = self.resend_text(session, text, &id)?;
+        Ok((id, out))
+    }
+
+    /// Sends `text` again under the id it was first sent with (after the
+    /// session that carried it was lost): a peer that did receive it
+    /// acknowledges it without showing it twice.
+    pub fn resend_text(
+        &mut self,
+        session: &SessionId,
+        text: &str,
+        id: &str,
+    ) -> Result<Output, Error> {
+        let mut plain = message(&session.peer, None, Some("chat"));
+        plain.append_child(text_child("body", ns::JABBER_CLIENT, text));
+        if self.config.delivery_receipts {
+            receipts::request(&mut plain, id);
+        }
         self.send_message(session, &plain)
     }
 
@@ -449,6 +496,7 @@ impl SessionManager {
                         session: session.clone(),
                         reason: TerminationReason::LocalRequest,
                     });
+                    self.note_ended(&out);
                 }
                 Ok(out)
             }
@@ -469,7 +517,29 @@ impl SessionManager {
         let client = resource(&session.peer).unwrap_or_default();
         self.trust
             .mark_verified(bare(&session.peer), client)
-            .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))
+            .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))?;
+        if let Some(State::Established(s)) =
+            self.sessions.get_mut(&key(&session.peer, &session.thread))
+        {
+            s.mark_sas_confirmed();
+        }
+        Ok(())
+    }
+
+    /// The user compared the SAS and it did NOT match: someone may be in the
+    /// middle. The chain with this client of the peer is marked unverified
+    /// and its SAS reminder is on again, so the next session shows the SAS
+    /// prompt (issue 10), and the session is terminated (its output holds the
+    /// encrypted terminate form).
+    pub fn distrust(&mut self, session: &SessionId) -> Result<Output, Error> {
+        if !self.is_established(session) {
+            return Err(Error::UnknownSession);
+        }
+        let client = resource(&session.peer).unwrap_or_default();
+        self.trust
+            .revoke_verification(bare(&session.peer), client)
+            .map_err(|_| Error::InvalidInput("trust store failed to record the distrust"))?;
+        self.terminate(session)
     }
 
     /// The user does not want to compare the SAS with this client of the peer
@@ -543,6 +613,7 @@ impl SessionManager {
     pub fn poll_timers(&mut self) -> Output {
         let mut out = self.expire_negotiations();
         let now = self.clock.now_unix();
+        self.announce_unproven(now, &mut out);
         for state in self.sessions.values_mut() {
             if let State::Established(s) = state
                 && let Some(stanza) = s.on_timer(self.rng.as_mut(), now)
@@ -550,6 +621,7 @@ impl SessionManager {
                 out.send(stanza);
             }
         }
+        self.note_ended(&out);
         out
     }
 
@@ -566,11 +638,43 @@ impl SessionManager {
             State::Established(s) => s.next_deadline(now),
             _ => None,
         });
-        negotiations.chain(sessions).min()
+        let wait = self.config.retained_secret_proof_wait;
+        let announcements = self
+            .unannounced
+            .values()
+            .map(|since| since.saturating_add(wait));
+        negotiations.chain(sessions).chain(announcements).min()
     }
 
     /// Feeds one received stanza. Never fails: problems become replies and events.
     pub fn handle_stanza(&mut self, stanza: &Element) -> Output {
+        let mut out = self.route_stanza(stanza);
+        if !self.unannounced.is_empty() {
+            self.settle_announcements(&mut out);
+        }
+        self.note_ended(&out);
+        out
+    }
+
+    /// Remembers the threads of sessions that ended in `out` with the peer
+    /// told (every reason but a connection reset, whose terminate may never
+    /// reach the peer): stanzas crossing the termination are not answered
+    /// with `item-not-found`.
+    fn note_ended(&mut self, out: &Output) {
+        const REMEMBERED: usize = 256;
+        for event in &out.events {
+            if let Event::Terminated { session, reason } = event
+                && *reason != TerminationReason::ConnectionReset
+            {
+                if self.ended.len() >= REMEMBERED {
+                    self.ended.pop_front();
+                }
+                self.ended.push_back(key(&session.peer, &session.thread));
+            }
+        }
+    }
+
+    fn route_stanza(&mut self, stanza: &Element) -> Output {
         let mut out = Output::default();
         if StanzaKind::of(stanza).is_some_and(|k| k != StanzaKind::Message) {
             return self.handle_unthreaded(stanza); // presence and iq (AMB-26, SSN-16)
@@ -588,12 +692,17 @@ impl SessionManager {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
             }
+            let delivery = Delivery {
+                receipts: self.config.delivery_receipts,
+                delivered: &mut self.delivered,
+            };
             match on_established(
                 session,
                 stanza,
                 self.rng.as_mut(),
                 self.trust.as_mut(),
                 self.clock.now_unix(),
+                delivery,
                 &mut out,
             ) {
                 Keep::Keep => {}
@@ -680,6 +789,9 @@ impl SessionManager {
     /// A stanza on a thread we do not know: maybe an offer (message 1).
     fn on_new_thread(&mut self, stanza: &Element, from: &str, thread: &str, out: &mut Output) {
         let Some(wrapper) = negotiation_wrapper(stanza) else {
+            if session::is_encrypted(stanza) {
+                self.on_unknown_session(from, thread, out);
+            }
             return;
         };
         if !wrapper.is("feature", ns::FEATURE_NEG) {
@@ -890,6 +1002,10 @@ impl SessionManager {
                     let mut content = stanza.clone();
                     content.remove_child("feature", ns::FEATURE_NEG);
                     let k = key(&id.peer, &id.thread);
+                    let delivery = Delivery {
+                        receipts: self.config.delivery_receipts,
+                        delivered: &mut self.delivered,
+                    };
                     if let Some(State::Established(s)) = self.sessions.get_mut(&k)
                         && on_established(
                             s,
@@ -897,6 +1013,7 @@ impl SessionManager {
                             self.rng.as_mut(),
                             self.trust.as_mut(),
                             self.clock.now_unix(),
+                            delivery,
                             out,
                         ) == Keep::Remove
                     {
@@ -941,7 +1058,16 @@ impl SessionManager {
         let unknown_fingerprint = asked_unknown_fingerprint(&ctx);
         report(&mut ctx, out, &peer, &thread);
         match result {
-            Ok((session, info)) => self.established(session, info, out),
+            Ok((session, info)) => {
+                let prove = info.authenticated_by_retained_secret
+                    && self.config.prove_retained_secret_at_once
+                    && info.stanzas.contains(&StanzaKind::Message);
+                let id = session.id().clone();
+                self.established(session, info, out);
+                if prove {
+                    self.prove_retained_secret(&id, out);
+                }
+            }
             Err(refusal) => {
                 self.refuse(&peer, &thread, Some(wrapper), &refusal, out);
                 Self::failed(out, &peer, &thread, refusal);
@@ -996,8 +1122,9 @@ impl SessionManager {
         out: &mut Output,
     ) {
         let id = session.id().clone();
-        // The ESN-34 reminder repeats at each session unless the user dismissed it.
-        if info.sas_reminder {
+        // The ESN-34 reminder repeats at each session unless the user
+        // dismissed it; a broken chain always reminds (issue 10).
+        if info.sas_reminder && info.broken_chain.is_none() {
             let client = resource(&id.peer).unwrap_or_default();
             match self.trust.sas_reminder_dismissed(bare(&id.peer), client) {
                 Ok(true) => {
@@ -1020,16 +1147,154 @@ impl SessionManager {
                 alert: SecurityAlert::NoConfidentiality,
             });
         }
-        out.event(Event::Established {
-            session: id.clone(),
-            info,
+        let k = key(&id.peer, &id.thread);
+        // Issue 10: the responder announces the session once the initiator
+        // proved the retained secret it claimed, so that the event carries
+        // the final answer (see `settle_announcements`).
+        if session.awaits_retained_secret_proof() && self.config.retained_secret_proof_wait > 0 {
+            self.unannounced.insert(k.clone(), self.clock.now_unix());
+        } else {
+            out.event(Event::Established {
+                session: id.clone(),
+                info,
+            });
+        }
+        self.put(k, State::Established(Box::new(session)));
+    }
+
+    /// Issue 10, initiator: the responder showed it holds one of our retained
+    /// secrets; one encrypted XEP-0085 `<active/>` chat state under the final
+    /// keys proves at once that we hold it too.
+    fn prove_retained_secret(&mut self, id: &SessionId, out: &mut Output) {
+        let k = key(&id.peer, &id.thread);
+        let now = self.clock.now_unix();
+        if let Some(State::Established(s)) = self.sessions.get_mut(&k) {
+            let mut active = message(&id.peer, None, Some("chat"));
+            active.append_child(Element::bare("active", CHAT_STATES_NS));
+            if let Ok(stanzas) = s.seal_message(&active, self.rng.as_mut(), now) {
+                out.stanzas.extend(stanzas);
+            }
+        }
+    }
+
+    /// Replaces, in one step's output, the [`Event::RetainedSecretProven`] of
+    /// a session not yet announced by its [`Event::Established`] (which now
+    /// carries the proof), and forgets announcements of sessions that ended.
+    fn settle_announcements(&mut self, out: &mut Output) {
+        for event in &mut out.events {
+            let proven = match event {
+                Event::RetainedSecretProven { session, .. } => session.clone(),
+                _ => continue,
+            };
+            let k = key(&proven.peer, &proven.thread);
+            if self.unannounced.remove(&k).is_none() {
+                continue;
+            }
+            if let Some(State::Established(s)) = self.sessions.get(&k) {
+                *event = Event::Established {
+                    session: proven,
+                    info: s.info().clone(),
+                };
+            }
+        }
+        let sessions = &self.sessions;
+        self.unannounced
+            .retain(|k, _| matches!(sessions.get(k), Some(State::Established(_))));
+    }
+
+    /// Announces, as not (yet) authenticated by the retained secret, the
+    /// sessions whose initiator did not prove it within the wait.
+    fn announce_unproven(&mut self, now: u64, out: &mut Output) {
+        let wait = self.config.retained_secret_proof_wait;
+        let due: Vec<(String, String)> = self
+            .unannounced
+            .iter()
+            .filter(|(_, since)| now >= since.saturating_add(wait))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            self.unannounced.remove(&k);
+            if let Some(State::Established(s)) = self.sessions.get_mut(&k) {
+                s.mark_retained_secret_unproven();
+                out.event(Event::Established {
+                    session: s.id().clone(),
+                    info: s.info().clone(),
+                });
+            }
+        }
+    }
+
+    /// An encrypted stanza on a thread we hold no session for: we restarted,
+    /// or the session ended. Nothing can be decrypted; the sender is told
+    /// with `item-not-found` on the thread (issue 10, CONFORMANCE.md
+    /// "Sessions that are gone") unless policy keeps us silent (SSN-09).
+    fn on_unknown_session(&mut self, from: &str, thread: &str, out: &mut Output) {
+        if self.ended.contains(&key(from, thread)) {
+            return; // Crossed our termination, which the peer gets.
+        }
+        let answered =
+            self.config.answer_unknown_sessions && self.may_answer_automatically(from);
+        if answered {
+            out.send(ssn::session_gone_reply(
+                from,
+                self.config.own_jid.as_deref(),
+                thread,
+            ));
+        }
+        out.event(Event::UnknownSessionStanza {
+            session: SessionId {
+                peer: from.to_owned(),
+                thread: thread.to_owned(),
+            },
+            answered,
         });
-        self.put(
-            key(&id.peer, &id.thread),
-            State::Established(Box::new(session)),
-        );
+    }
+
+    /// Our connection to the server restarted as a new stream (not a
+    /// XEP-0198 resumption): every session ends (issue 10). Established
+    /// sessions get the encrypted terminate form (delivered if our full JID
+    /// is unchanged; otherwise the peer learns from `item-not-found` when it
+    /// next writes) and end at once with [`TerminationReason::ConnectionReset`];
+    /// negotiations in progress fail. The application starts new sessions.
+    pub fn connection_reset(&mut self) -> Output {
+        let mut out = Output::default();
+        let now = self.clock.now_unix();
+        let mut keys: Vec<(String, String)> = self.sessions.keys().cloned().collect();
+        keys.sort();
+        for k in keys {
+            let Some(state) = self.sessions.remove(&k) else {
+                continue;
+            };
+            self.started.remove(&k);
+            match state {
+                State::Established(mut s) => {
+                    if !s.awaiting_terminate_ack()
+                        && let Ok(stanzas) = s.terminate_stanzas(self.rng.as_mut(), now)
+                    {
+                        out.stanzas.extend(stanzas);
+                    }
+                    if self.unannounced.remove(&k).is_none() {
+                        out.event(Event::Terminated {
+                            session: s.id().clone(),
+                            reason: TerminationReason::ConnectionReset,
+                        });
+                    }
+                }
+                other => out.event(Event::NegotiationFailed {
+                    session: SessionId {
+                        peer: other.peer().to_owned(),
+                        thread: k.1.clone(),
+                    },
+                    error: Error::ConnectionReset,
+                }),
+            }
+        }
+        out
     }
 }
+
+/// XEP-0085 chat states.
+const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";
 
 /// Whether the step met a `hash` identification naming a key we do not hold.
 fn asked_unknown_fingerprint(ctx: &Context<'_>) -> bool {
@@ -1103,16 +1368,33 @@ enum Keep {
 }
 
 /// A stanza on an established session's thread.
+/// How received messages are acknowledged (XEP-0184 inside the session).
+struct Delivery<'a> {
+    receipts: bool,
+    delivered: &'a mut receipts::DeliveredIds,
+}
+
 fn on_established(
     session: &mut EstablishedSession,
     stanza: &Element,
     rng: &mut dyn Randomness,
     trust: &mut dyn TrustStore,
     now: u64,
+    delivery: Delivery<'_>,
     out: &mut Output,
 ) -> Keep {
     let is_error = stanza.attr("type") == Some("error");
     if is_error && !session::is_encrypted(stanza) {
+        if ssn::is_session_gone(stanza) {
+            // Issue 10: the peer no longer holds this session (it restarted).
+            // Unauthenticated, but all it can cause is a new negotiation; the
+            // stanza it answers was not delivered.
+            out.event(Event::Terminated {
+                session: session.id().clone(),
+                reason: TerminationReason::PeerLostSession,
+            });
+            return Keep::Remove;
+        }
         if session.peer_proven() {
             return Keep::Keep; // Unauthenticated; nothing to act on.
         }
@@ -1154,11 +1436,14 @@ fn on_established(
     match opened {
         Ok(Opened::Message(message)) => match session::control::classify(&message) {
             None => {
-                out.event(Event::MessageReceived {
-                    session: session.id().clone(),
-                    message,
-                });
-                Keep::Keep
+                if !delivery.receipts {
+                    out.event(Event::MessageReceived {
+                        session: session.id().clone(),
+                        message,
+                    });
+                    return Keep::Keep;
+                }
+                receipts::on_message(session, message, delivery.delivered, rng, now, out)
             }
             Some(Control::Renegotiate(fields)) => {
                 // SSN-14, AMB-39: the agreed parameters stay in force.

@@ -23,6 +23,8 @@ pub enum RandomPurpose {
     SrshashPlaceholder,
     /// Length-hiding whitespace (ENC-04).
     Padding,
+    /// The id of a message that asks for a delivery receipt (issue 10).
+    MessageId,
 }
 
 /// The source of every random value the protocol core uses.

@@ -180,6 +180,28 @@ pub(crate) fn error_reply(
     stanza
 }
 
+/// Issue 10: the answer to an encrypted stanza on a thread we hold no session
+/// for: `<item-not-found/>` (RFC 6120 §8.3.3.7: the addressed item, here the
+/// session, does not exist), type `cancel`, on the stanza's thread, without
+/// echoing its `<c/>`. XEP-0155 and XEP-0200 name no error for this case.
+pub(crate) fn session_gone_reply(to: &str, from: Option<&str>, thread: &str) -> Element {
+    let mut stanza = message(to, from, Some("error"));
+    stanza.append_child(text_child("thread", ns::JABBER_CLIENT, thread));
+    let mut error = Element::bare("error", ns::JABBER_CLIENT);
+    set_attr(&mut error, "type", "cancel");
+    error.append_child(Element::bare("item-not-found", ns::XMPP_STANZAS));
+    stanza.append_child(error);
+    stanza
+}
+
+/// Whether a clear error stanza says the peer holds no session for its
+/// thread ([`session_gone_reply`]).
+pub(crate) fn is_session_gone(stanza: &Element) -> bool {
+    stanza
+        .get_child("error", ns::JABBER_CLIENT)
+        .is_some_and(|e| e.children().any(|c| c.is("item-not-found", ns::XMPP_STANZAS)))
+}
+
 /// Reads the field names listed in a received error's `<feature/>` (SSN-08).
 pub(crate) fn error_fields(error: &Element) -> Vec<String> {
     error

@@ -121,6 +121,11 @@ pub trait TrustStore {
     /// Marks the secret chain with (`peer`, `client`) as SAS-verified (ESN-42).
     fn mark_verified(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError>;
 
+    /// The user found the SAS did not match (or withdrew a verification):
+    /// the secret chain with (`peer`, `client`) is no longer verified and the
+    /// SAS reminder is on again (issue 10: `/distrust` revokes).
+    fn revoke_verification(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError>;
+
     /// The other shared secret (password) agreed with `peer` out of band, if any (ESN-36).
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError>;
 
@@ -280,6 +285,17 @@ impl TrustStore for MemoryTrustStore {
                 s.verified = true;
             }
         }
+        Ok(())
+    }
+
+    fn revoke_verification(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
+        if let Some(list) = self.secrets.get_mut(peer) {
+            for s in list.iter_mut().filter(|s| s.client == client) {
+                s.verified = false;
+            }
+        }
+        self.sas_dismissed
+            .retain(|(p, c)| !(p == peer && c == client));
         Ok(())
     }
 

@@ -89,6 +89,11 @@ fn config(own: &str) -> Config {
         hashes: vec![HashAlgorithm::Sha256],
         compression: vec![CompressionAlgorithm::None],
         rekey_freq: 1,
+        // The transcripts' initiator proves its retained secret with its
+        // first message, as any peer may: Bob announces at once (AMB-57).
+        retained_secret_proof_wait: 0,
+        // Replayed byte for byte: no stanza beyond the transcript's own.
+        prove_retained_secret_at_once: false,
         ..Config::default()
     }
 }

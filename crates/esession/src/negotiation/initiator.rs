@@ -21,7 +21,7 @@ use super::{
     peer_methods, single, unb64, unexpired, use_three_message,
 };
 use crate::config::{FlowPolicy, PubkeyMethod};
-use crate::event::{SessionId, SessionInfo};
+use crate::event::{SecurityAlert, SessionId, SessionInfo};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::kinds::StanzaKind;
@@ -760,15 +760,21 @@ impl AwaitingFinal {
         // ESN-41: SRS = the stored secret whose HMAC matches srshash.
         let peer_bare = bare(&self.peer).to_owned();
         let stored = ctx.trust.retained_secrets(&peer_bare);
-        let matched = ctx
+        let held: Vec<_> = ctx
             .read(stored)
             .into_iter()
             .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
+            .collect();
+        // Issue 10: we hold secrets for this contact and it proved none.
+        let broken = super::secrets::broken_chain(&held);
+        let matched = held
+            .into_iter()
             .find(|rs| ct_eq(&shared_retained_secret_hash(hash, &rs.secret), &srshash))
             .map(|rs| RetainedMatch {
                 secret: rs.secret,
                 verified: rs.verified,
             });
+        let broken = if matched.is_some() { None } else { broken };
         let other = super::secrets::other_shared_secret(ctx, &peer_bare);
         let k_final = final_shared_secret(
             hash,
@@ -812,6 +818,11 @@ impl AwaitingFinal {
         info.retained_chain_verified = verified;
         info.other_secret_used = other.is_some();
         info.sas_reminder = info.sas_reminder && !verified;
+        if let Some(broken) = broken {
+            ctx.alerts
+                .push(SecurityAlert::RetainedSecretNotProven(broken.clone()));
+            info.broken_chain = Some(broken);
+        }
         let send = Direction::new(
             self.agreed.cipher,
             hash,

@@ -19,7 +19,7 @@ use super::{
     peer_methods, ranked, secrets, single, unb64,
 };
 use crate::config::{Config, PubkeyMethod};
-use crate::event::{SessionId, SessionInfo};
+use crate::event::{SecurityAlert, SessionId, SessionInfo};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::kinds::StanzaKind;
@@ -882,7 +882,7 @@ impl AwaitingAccept {
         // ESN-35: a retained secret of one of Alice's clients, then (SHOULD)
         // one retained with another JID, bounded (secrets.rs).
         let peer_bare = bare(&peer).to_owned();
-        let matched = secrets::responder_match(ctx, &peer_bare, hash, &n_a, &rshashes);
+        let (matched, broken) = secrets::responder_match(ctx, &peer_bare, hash, &n_a, &rshashes);
         let other = secrets::other_shared_secret(ctx, &peer_bare);
         let k_final = final_shared_secret(
             hash,
@@ -945,6 +945,11 @@ impl AwaitingAccept {
         // rshashes. Until then the session is reported as not authenticated.
         let mut info = session_info(ctx, &agreed, sas, peer_key, false);
         info.other_secret_used = other.is_some();
+        if let Some(broken) = broken {
+            ctx.alerts
+                .push(SecurityAlert::RetainedSecretNotProven(broken.clone()));
+            info.broken_chain = Some(broken);
+        }
         let send = Direction::new(
             agreed.cipher,
             hash,
@@ -1018,5 +1023,8 @@ pub(crate) fn session_info(
         own_identification: own,
         peer_key,
         key_alerts: ctx.alerts.clone(),
+        sas_confirmed: false,
+        broken_chain: None,
+        retained_secret_unproven: false,
     }
 }

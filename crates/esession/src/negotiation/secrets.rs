@@ -7,6 +7,7 @@ use esession_crypto::{HashAlgorithm, SecretBytes, ct_eq};
 use unicode_normalization::UnicodeNormalization as _;
 
 use super::{Context, RetainedMatch, unexpired};
+use crate::event::BrokenChain;
 use crate::trust::RetainedSecret;
 
 /// ESN-35's extended search looks at no more than this many secrets retained
@@ -25,26 +26,31 @@ pub(crate) const MAX_SECRETS_OF_OTHER_JIDS: usize = 256;
 /// the session once the initiator proves K_final (AMB-57), and the new
 /// retained secret is stored under the JID in use now; the old one stays
 /// where it was.
+///
+/// Also says whether the chain with the initiator broke: we hold unexpired
+/// secrets for its bare JID and it claimed none of ours (issue 10).
 pub(crate) fn responder_match(
     ctx: &mut Context<'_>,
     peer_bare: &str,
     hash: HashAlgorithm,
     n_a: &[u8],
     rshashes: &[Vec<u8>],
-) -> Option<RetainedMatch> {
+) -> (Option<RetainedMatch>, Option<BrokenChain>) {
     let claimed = |rs: &RetainedSecret| {
         let expected = retained_secret_hash(hash, n_a, &rs.secret);
         rshashes.iter().any(|h| ct_eq(h, &expected))
     };
-    if rshashes.is_empty() {
-        return None;
-    }
     let own = ctx.trust.retained_secrets(peer_bare);
-    let found = ctx
+    let own: Vec<RetainedSecret> = ctx
         .read(own)
         .into_iter()
         .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
-        .find(|rs| claimed(rs));
+        .collect();
+    let broken = broken_chain(&own);
+    let found = own.into_iter().find(|rs| claimed(rs));
+    if rshashes.is_empty() {
+        return (None, broken);
+    }
     let found = match found {
         Some(rs) => Some(rs),
         None => {
@@ -65,9 +71,31 @@ pub(crate) fn responder_match(
                 .find(|rs| claimed(rs))
         }
     };
-    found.map(|rs| RetainedMatch {
-        secret: rs.secret,
-        verified: rs.verified,
+    match found {
+        Some(rs) => (
+            Some(RetainedMatch {
+                secret: rs.secret,
+                verified: rs.verified,
+            }),
+            None,
+        ),
+        None => (None, broken),
+    }
+}
+
+/// The chain that breaks if the peer proves none of `held` (the unexpired
+/// secrets we retained with its bare JID): `None` when we hold none, a first
+/// contact (issue 10, XEP-0116 §7).
+pub(crate) fn broken_chain(held: &[RetainedSecret]) -> Option<BrokenChain> {
+    if held.is_empty() {
+        return None;
+    }
+    let mut clients: Vec<String> = held.iter().map(|rs| rs.client.clone()).collect();
+    clients.sort();
+    clients.dedup();
+    Some(BrokenChain {
+        chain_verified: held.iter().any(|rs| rs.verified),
+        clients,
     })
 }
 

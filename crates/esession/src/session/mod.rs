@@ -240,6 +240,7 @@ impl EstablishedSession {
     /// its first stanza verified under keys derived from it (AMB-57).
     pub(crate) fn prove_retained_claim(&mut self) -> Option<bool> {
         let verified = self.pending_retained_claim.take()?;
+        self.info.retained_secret_unproven = false;
         self.info.authenticated_by_retained_secret = true;
         self.info.retained_chain_verified = verified;
         self.info.sas_reminder = self.info.sas_reminder && !verified;
@@ -249,6 +250,28 @@ impl EstablishedSession {
     /// The user dismissed the SAS reminder for this peer (ESN-34).
     pub(crate) fn suppress_sas_reminder(&mut self) {
         self.info.sas_reminder = false;
+    }
+
+    /// The user confirmed the SAS (ESN-34): this session and the chain it
+    /// continues are verified (ESN-42).
+    pub(crate) fn mark_sas_confirmed(&mut self) {
+        self.info.sas_confirmed = true;
+        self.info.retained_chain_verified = true;
+        self.info.sas_reminder = false;
+    }
+
+    /// The initiator claimed a retained secret and has not proven it within
+    /// the wait: the session is announced as not (yet) authenticated by it.
+    pub(crate) fn mark_retained_secret_unproven(&mut self) {
+        if self.pending_retained_claim.is_some() {
+            self.info.retained_secret_unproven = true;
+        }
+    }
+
+    /// Whether the responder still waits for the initiator to prove the
+    /// retained secret it claimed (AMB-57).
+    pub(crate) fn awaits_retained_secret_proof(&self) -> bool {
+        self.pending_retained_claim.is_some()
     }
 
     pub(crate) fn awaiting_terminate_ack(&self) -> bool {

@@ -53,6 +53,9 @@ fn info(we_initiated: bool) -> SessionInfo {
         own_identification: PubkeyMethod::None,
         peer_key: None,
         key_alerts: Vec::new(),
+        sas_confirmed: false,
+        broken_chain: None,
+        retained_secret_unproven: false,
     }
 }
 

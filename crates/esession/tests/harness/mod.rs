@@ -67,7 +67,22 @@ pub(crate) fn config(own_jid: &str) -> Config {
     Config {
         own_jid: Some(own_jid.to_owned()),
         groups: vec![ModpGroup::Group1, ModpGroup::Group2],
+        // These tests pin AMB-57's provisional claim on the responder, as a
+        // peer that does not prove its retained secret at once shows it
+        // (issue 10's prompt proof is tested in two_party/continuity.rs).
+        retained_secret_proof_wait: 0,
+        prove_retained_secret_at_once: false,
         ..Config::default()
+    }
+}
+
+/// [`config`] with issue 10's defaults: the initiator proves its retained
+/// secret at once and the responder's `Established` waits for that proof.
+pub(crate) fn config_prompt_proof(own_jid: &str) -> Config {
+    Config {
+        retained_secret_proof_wait: Config::default().retained_secret_proof_wait,
+        prove_retained_secret_at_once: true,
+        ..config(own_jid)
     }
 }
 

@@ -277,8 +277,19 @@ fn an_altered_clear_thread_reaches_no_session() {
     t.take_nodes();
     t.append_text_node(format!("{thread}0"));
     pair.deliver(Side::Bob, &stanza);
-    assert!(pair.bob.events.is_empty(), "{:?}", pair.bob.events);
-    assert!(pair.bob.sent.is_empty());
+    // Issue 10: Bob holds no session on that thread, so he says so
+    // (`item-not-found`, in clear, nothing echoed) and tells his user.
+    assert!(
+        matches!(&pair.bob.events[..], [Event::UnknownSessionStanza { answered: true, .. }]),
+        "{:?}",
+        pair.bob.events
+    );
+    assert_eq!(pair.bob.sent.len(), 1);
+    let gone = &pair.bob.sent[0];
+    assert_eq!(gone.attr("type"), Some("error"));
+    assert!(contains_element(gone, "item-not-found"));
+    assert!(!is_encrypted(gone), "nothing of the session is echoed");
+    pair.bob.clear();
     pair.deliver(Side::Bob, &original);
     assert_eq!(pair.bob.bodies(), ["x"]);
 }
