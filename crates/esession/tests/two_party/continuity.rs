@@ -230,10 +230,7 @@ fn a_peer_that_lost_the_session_says_so_and_the_sender_ends_it() {
     pair.bob = Party::new(BOB, config_prompt_proof(BOB), 11);
     pair.alice.clear();
     pair.chat(Side::Alice, &thread, "lost?");
-    let messages = pair.bob.messages();
-    assert_eq!(messages.len(), 1);
-    assert!(contains_element(messages[0], "active"));
-    assert!(!contains_element(messages[0], "body"));
+    assert!(pair.bob.messages().is_empty());
     assert!(matches!(
         &pair.bob.events[..],
         [Event::UnknownSessionStanza { answered: true, .. }]
