@@ -1,367 +1,979 @@
 //! `esession chat CONTACT`: an interactive encrypted conversation.
+//!
+//! What the user is shown is always true (issue 10): a status tag in the
+//! prompt and on every change; every message typed is delivered (the
+//! contact's encrypted receipt), reported late, or re-sent in a new session
+//! after a loss, never dropped in silence; a broken retained-secret chain or a
+//! changed key stops sending until the user acknowledges it.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::io::IsTerminal as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use esession::{Config, Event, SessionId, StanzaKind};
-use esession_store::SasState;
+use esession::{Event, SecurityAlert, SessionId, StanzaKind, TerminationReason};
+use esession_store::Store;
 use esession_wire::minidom::Element;
 use esession_wire::ns;
-use esession_xmpp::{ClientEvent, EsessionClient};
+use esession_xmpp::{ClientError, ClientEvent, EsessionClient};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
 
-use crate::account::{clock_time, login, manager, open_store};
+use crate::account::{login, manager, open_store};
+use crate::outbox::Outbox;
 use crate::present;
-use crate::profile::{ProfileName, session_target, target_now};
+use crate::profile::{ProfileName, bare, target_now};
+use crate::screen::{Screen, Status, Tone, fingerprint_full};
 use crate::settings::Settings;
 
-/// How long to wait after login for the presence of a contact whose profile
-/// needs its full JID.
-const PRESENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long after login we wait for the contact's presence before saying
+/// whether it is online (issue 10: within 5 s).
+const PRESENCE_WAIT: Duration = Duration::from_secs(3);
+/// A message not acknowledged after this long is reported.
+const LATE_AFTER: Duration = Duration::from_secs(5);
 
-const HELP: &str = "\
-Commands:
-  /verify    the short authentication string matches: mark this contact verified
-  /distrust  the string does NOT match: end the session (possible attack)
-  /dismiss   stop reminding me to compare the string with this contact's client
-  /ping      round-trip time of an encrypted ping (sessions that agreed iq)
-  /status    show the session's security state
-  /end       end the encrypted session (you can start a new one with /start)
-  /start     start a new encrypted session
-  /rekey     agree fresh keys now (XEP-0200 rekey; also done automatically when idle)
-  /quit      end the session and exit
-  /help      this text
-Anything else is sent as an encrypted message.";
+pub(crate) const HELP: &str = "\
+In-chat commands:
+  /verify          the short authentication string (SAS) matches: mark this contact verified
+  /distrust        the SAS does NOT match: revoke the verification and end the session
+  /dismiss         stop reminding me to compare the SAS with this contact's client
+  /ack             send despite the warning shown (the session stays UNVERIFIED)
+  /fingerprint     show our signing keys' fingerprints (in full)
+  /fingerprint JID show the fingerprints of the keys a contact has shown
+  /trust FPR       mark a contact's key (fingerprint in hex) as verified
+  /untrust FPR     mark it as NOT verified
+  /secret          set the other shared secret (a password agreed out of band) for the next session
+  /ping            round-trip time of an encrypted ping (sessions that agreed iq)
+  /status          the session's security state and the messages not yet delivered
+  /end             end the encrypted session
+  /start           start a new encrypted session
+  /rekey           agree fresh keys now (also done automatically when idle)
+  /quit            end the session and exit (also Ctrl-C, Ctrl-D)
+  /help            this text
+Anything else is sent as an encrypted message; nothing is ever sent in clear.";
+
+/// What the user typed, or that they want out.
+enum Input {
+    Line(String),
+    Quit,
+}
 
 pub(crate) async fn run(
     settings: &Settings,
     contact: &str,
     profile: Option<ProfileName>,
+    send_despite_warnings: bool,
 ) -> Result<(), String> {
     let store = open_store(settings)?;
     let account = settings.account()?;
-    // SSN-09, ESN-07: offers from anyone not subscribed to our presence (the
-    // roster, fed by the adapter) are never answered automatically; the
-    // contact of this chat is, because the user asked to talk to them.
-    let config = Config {
+    if bare(contact) == bare(&account) {
+        return Err(format!(
+            "{contact} is your own account: start a chat with someone else's JID."
+        ));
+    }
+    // SSN-09, ESN-07: offers from anyone not subscribed to our presence are
+    // never answered automatically; the contact of this chat is.
+    let config = esession::Config {
         answer_only_subscribers: true,
-        ..Config::default()
+        ..esession::Config::default()
     };
     let mut manager = manager(settings, &store, config)?;
     if let Some(name) = profile {
         // This run only: `esession trust profile` is what persists it.
         manager.set_profile(contact, name.profile());
     }
-    let mut client = login(settings, manager).await?;
+    let tag = Arc::new(Mutex::new(Status::Connecting.tag().to_owned()));
+    let mut screen = Screen::stdout();
+    let (inputs, printer, more_lines) = start_input(Arc::clone(&tag));
+    if let Some(printer) = printer {
+        screen.set_printer(printer);
+    }
+    screen.line(Tone::Info, &format!("*** {} connecting as {account} ...", Status::Connecting.tag()));
+    let client = login(settings, manager).await?;
     crate::profile::announce(&client, contact);
-    let mut session: Option<SessionId> = None;
-    let mut established = false;
-    // Our pings in flight: id -> when sent.
-    let mut pings: HashMap<String, Instant> = HashMap::new();
-    // Gajim needs a full JID: wait a moment for the contact's presence.
-    let (target, seen) = session_target(&mut client, contact, PRESENCE_WAIT).await?;
-    for event in seen {
-        react(&mut client, &event, &mut pings, contact).await;
-        if show(&event, &mut session, &mut established) == Some(true) {
-            return Ok(());
-        }
-    }
-    println!("Type /help for commands. Starting an encrypted session with {target} ...");
-    if session.is_none() {
-        session = Some(
-            client
-                .start_session(&target)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    // Ctrl-C leaves like /quit: every session is terminated first (ESN-45).
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    loop {
-        tokio::select! {
-            _ = &mut interrupted => {
-                leave(client, session.as_ref()).await;
-                return Ok(());
-            }
-            line = lines.next_line() => {
-                let Ok(Some(line)) = line else {
-                    leave(client, session.as_ref()).await;
-                    return Ok(());
-                };
-                let line = line.trim_end().to_owned();
-                match line.as_str() {
-                    "" => {}
-                    "/help" => println!("{HELP}"),
-                    "/ping" => match &session {
-                        Some(id) if established => ping(&mut client, id, &mut pings).await,
-                        _ => println!("*** No established session to ping."),
-                    },
-                    "/quit" => {
-                        leave(client, session.as_ref()).await;
-                        return Ok(());
-                    }
-                    "/end" => {
-                        if let Some(id) = session.take() {
-                            let _ = client.terminate(&id).await;
-                            established = false;
-                        }
-                    }
-                    "/start" => match target_now(&client, contact) {
-                        Ok(target) => {
-                            session = Some(client.start_session(&target).await.map_err(|e| e.to_string())?);
-                        }
-                        Err(why) => println!("*** Not started: {why}"),
-                    },
-                    "/verify" => match &session {
-                        Some(id) if established => {
-                            client.confirm_sas(id).map_err(|e| e.to_string())?;
-                            let client_res = id.peer.split_once('/').map(|(_, r)| r).unwrap_or_default();
-                            let _ = store.set_sas_state(&account, bare(&id.peer), client_res, SasState::Confirmed, now());
-                            println!("*** Verified: future sessions with {} continue this verified chain.", id.peer);
-                        }
-                        _ => println!("*** No established session to verify."),
-                    },
-                    "/distrust" => {
-                        if let Some(id) = session.take() {
-                            let client_res = id.peer.split_once('/').map(|(_, r)| r).unwrap_or_default();
-                            // Still unverified: the reminder stays on for the next session.
-                            let _ = store.set_sas_state(&account, bare(&id.peer), client_res, SasState::Pending, now());
-                            let _ = client.terminate(&id).await;
-                            established = false;
-                            println!("!!! SAS mismatch recorded; the session was ended. Someone may be intercepting: verify with your contact.");
-                        }
-                    }
-                    "/dismiss" => match &session {
-                        Some(id) if established => match client.manager_mut().dismiss_sas_reminder(id) {
-                            Ok(()) => println!(
-                                "*** No more SAS reminders for {}. The session stays UNVERIFIED until you /verify.",
-                                id.peer
-                            ),
-                            Err(e) => println!("*** Not recorded: {e}"),
-                        },
-                        _ => println!("*** No established session."),
-                    },
-                    "/status" => match session.as_ref().and_then(|id| client.manager().session_info(id).map(|i| (id, i))) {
-                        Some((id, info)) => println!("{}", present::established(&id.peer, info)),
-                        None => println!("*** No established session."),
-                    },
-                    "/rekey" => match &session {
-                        Some(id) if established => match client.rekey(id).await {
-                            Ok(()) => println!("*** New keys sent; older keys are destroyed once {} uses them.", id.peer),
-                            Err(e) => println!("*** Not rekeyed: {e}"),
-                        },
-                        _ => println!("*** No established session to rekey."),
-                    },
-                    text if text.starts_with('/') => println!("*** Unknown command {text}; /help lists them."),
-                    text => match &session {
-                        Some(id) if established => {
-                            if let Err(e) = client.send_text(id, text).await {
-                                println!("*** Not sent: {e}");
+    let mut chat = Chat {
+        contact: contact.to_owned(),
+        account,
+        store,
+        screen,
+        tag,
+        status: Status::Connecting,
+        session: None,
+        offer: None,
+        outbox: Outbox::default(),
+        pings: HashMap::new(),
+        warning: None,
+        send_despite_warnings,
+        want_session: true,
+        awaiting_secret: false,
+        receipts_seen: false,
+        presence_reported: false,
+        started: Instant::now(),
+        more_lines,
+    };
+    chat.screen.line(
+        Tone::Info,
+        &format!("*** Type /help for commands. Looking for {contact} ..."),
+    );
+    chat.update_status(&client);
+    chat.run(client, inputs).await
+}
+
+/// Reads the user's lines: through the line editor on a terminal (incoming
+/// lines are printed above the one being typed; history), plainly otherwise.
+/// The user's input, the printer of the line editor (on a terminal), and the
+/// channel that lets the editor read its next line.
+type InputParts = (
+    mpsc::UnboundedReceiver<Input>,
+    Option<Box<dyn rustyline::ExternalPrinter + Send>>,
+    Option<std::sync::mpsc::Sender<bool>>,
+);
+
+fn start_input(tag: Arc<Mutex<String>>) -> InputParts {
+    let (tx, rx) = mpsc::unbounded_channel();
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        let editor = rustyline::DefaultEditor::new();
+        if let Ok(mut editor) = editor
+            && let Ok(printer) = editor.create_external_printer()
+        {
+            // The editor runs on its own thread; after each line it waits for
+            // the chat to say whether to read another (so that it is never
+            // inside `readline`, with the terminal in raw mode, when we exit).
+            let (more_tx, more_rx) = std::sync::mpsc::channel::<bool>();
+            std::thread::spawn(move || {
+                loop {
+                    let prompt = tag
+                        .lock()
+                        .map(|t| format!("{t} > "))
+                        .unwrap_or_else(|_| "> ".to_owned());
+                    let input = match editor.readline(&prompt) {
+                        Ok(line) => {
+                            if !line.trim().is_empty() && !line.starts_with("/secret") {
+                                let _ = editor.add_history_entry(line.as_str());
                             }
+                            Input::Line(line)
                         }
-                        _ => println!("*** Not sent: no encrypted session yet (nothing is ever sent in clear)."),
-                    },
-                }
-            }
-            event = client.next_event() => {
-                let Some(event) = event else { return Err("the connection closed".to_owned()) };
-                react(&mut client, &event, &mut pings, contact).await;
-                if show(&event, &mut session, &mut established) == Some(true) {
-                    return Ok(());
-                }
-            }
-        }
-    }
-}
-
-fn bare(jid: &str) -> &str {
-    jid.split_once('/').map_or(jid, |(b, _)| b)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Prints an event; returns `Some(true)` when the chat should end.
-fn show(
-    event: &ClientEvent,
-    session: &mut Option<SessionId>,
-    established: &mut bool,
-) -> Option<bool> {
-    match event {
-        ClientEvent::Session(Event::Established { session: id, info }) => {
-            *session = Some(id.clone());
-            *established = true;
-            println!("{}", present::established(&id.peer, info));
-        }
-        ClientEvent::Session(Event::SecurityAlert { session: id, alert }) => {
-            println!("{}", present::alert(&id.peer, alert))
-        }
-        ClientEvent::Session(Event::MessageReceived {
-            session: id,
-            message,
-        }) => {
-            if let Some(body) = present::body(message) {
-                println!("[{}] {}: {body}", clock_time(), id.peer);
-            }
-        }
-        // Shown (and answered or not) by `react`.
-        ClientEvent::Session(Event::OfferReceived { .. }) => {}
-        ClientEvent::Session(Event::NegotiationFailed { session: id, error }) => {
-            println!("!!! {}", present::failure(&id.peer, error));
-            if session.as_ref() == Some(id) {
-                *session = None;
-                *established = false;
-            }
-        }
-        ClientEvent::Session(Event::Terminated {
-            session: id,
-            reason,
-        }) => {
-            println!("{}", present::terminated(&id.peer, reason));
-            if session.as_ref() == Some(id) {
-                *session = None;
-                *established = false;
-            }
-        }
-        ClientEvent::Session(other) => {
-            if let Some(text) = present::other(other) {
-                println!("{text}");
-            }
-        }
-        ClientEvent::PlainMessage { from, body } => {
-            println!("[{}] {from} (NOT ENCRYPTED): {body}", clock_time())
-        }
-        ClientEvent::Disconnected { reason, fatal, .. } => {
-            println!("!!! {reason}");
-            if *fatal {
-                return Some(true);
-            }
-        }
-        _ => {}
-    }
-    None
-}
-
-/// Sends an encrypted XEP-0199 ping in the session, if it agreed iq.
-async fn ping(client: &mut EsessionClient, id: &SessionId, pings: &mut HashMap<String, Instant>) {
-    let iq_agreed = client
-        .manager()
-        .session_info(id)
-        .is_some_and(|info| info.stanzas.contains(&StanzaKind::Iq));
-    if !iq_agreed {
-        println!(
-            "*** This session does not encrypt iq, so /ping is not available: both sides need \
-             [account] stanzas = [\"message\", \"presence\", \"iq\"] (or --stanzas message,presence,iq)."
-        );
-        return;
-    }
-    match client.send_ping(id).await {
-        Ok(ping) => {
-            pings.insert(ping, Instant::now());
-        }
-        Err(e) => println!("*** Ping not sent: {e}"),
-    }
-}
-
-/// What an event asks of us beyond showing it: once a session that agreed
-/// presence is established, our encrypted directed presence to the contact
-/// (the server then tells them when we go offline, SSN-16); decrypted
-/// presence and ping answers are shown; decrypted requests are answered
-/// (RFC 6120 §8.2.3: the client answers pings and disco#info itself, we
-/// refuse the rest, encrypted).
-async fn react(
-    client: &mut EsessionClient,
-    event: &ClientEvent,
-    pings: &mut HashMap<String, Instant>,
-    contact: &str,
-) {
-    match event {
-        // An offer held by policy (SSN-09): the contact of this chat is
-        // accepted, anyone else is left unanswered.
-        ClientEvent::Session(Event::OfferReceived { session }) => {
-            if bare(&session.peer) == bare(contact) {
-                println!(
-                    "*** {} offers an encrypted session; accepting.",
-                    session.peer
-                );
-                if let Err(e) = client.accept_offer(session).await {
-                    println!("*** Could not accept: {e}");
-                }
-            } else {
-                println!(
-                    "*** {} offers an encrypted session; not answered (this chat is with {contact}).",
-                    session.peer
-                );
-            }
-        }
-        ClientEvent::Session(Event::Established { session, info })
-            if info.stanzas.contains(&StanzaKind::Presence) =>
-        {
-            let mut presence = Element::bare("presence", ns::JABBER_CLIENT);
-            if esession_wire::xml::set_attr(&mut presence, "to", session.peer.as_str()).is_ok()
-                && let Err(e) = client.send_stanza(session, presence).await
-            {
-                println!("*** Could not send our presence to {}: {e}", session.peer);
-            }
-        }
-        ClientEvent::Session(Event::StanzaReceived { session, stanza })
-            if stanza.name() == "presence" =>
-        {
-            if let Some(text) = present::presence(&session.peer, stanza) {
-                println!("[{}] {text}", clock_time());
-            }
-        }
-        ClientEvent::Session(Event::StanzaReceived { session, stanza }) => {
-            match stanza.attr("type") {
-                Some("get" | "set") => {
-                    let _ = client.refuse_iq(session, stanza).await;
-                }
-                Some(kind @ ("result" | "error")) => {
-                    let sent = stanza.attr("id").and_then(|id| pings.remove(id));
-                    if let Some(sent) = sent {
-                        let rtt = sent.elapsed();
-                        if kind == "result" {
-                            println!(
-                                "*** Ping {}: {:.1} ms (encrypted)",
-                                session.peer,
-                                rtt.as_secs_f64() * 1000.0
-                            );
-                        } else {
-                            println!("*** {} answered the ping with an error.", session.peer);
-                        }
+                        Err(_) => Input::Quit, // Ctrl-C, Ctrl-D, or a terminal error
+                    };
+                    let quit = matches!(input, Input::Quit);
+                    if tx.send(input).is_err() || quit {
+                        break;
+                    }
+                    if !more_rx.recv().unwrap_or(false) {
+                        break;
                     }
                 }
-                _ => {}
-            }
+            });
+            return (rx, Some(Box::new(printer)), Some(more_tx));
         }
-        _ => {}
     }
-}
-
-/// Going offline (ESN-45): ends our session and waits briefly for its
-/// acknowledgement, then [`EsessionClient::disconnect`] terminates any other
-/// session (an offer someone else made us, say) before unavailable presence.
-async fn leave(mut client: EsessionClient, session: Option<&SessionId>) {
-    finish(&mut client, session).await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), client.disconnect()).await;
-}
-
-async fn finish(client: &mut EsessionClient, session: Option<&SessionId>) {
-    if let Some(id) = session {
-        let _ = client.terminate(id).await;
-        // Give the acknowledgement a moment to arrive (ESN-46).
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-            while let Some(event) = client.next_event().await {
-                if matches!(event, ClientEvent::Session(Event::Terminated { .. })) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    if tx.send(Input::Line(line)).is_err() {
+                        break;
+                    }
+                }
+                _ => {
+                    let _ = tx.send(Input::Quit);
                     break;
                 }
             }
-        })
-        .await;
+        }
+    });
+    (rx, None, None)
+}
+
+struct Chat {
+    contact: String,
+    account: String,
+    store: Store,
+    screen: Screen,
+    /// The status tag the line editor shows in its prompt.
+    tag: Arc<Mutex<String>>,
+    status: Status,
+    /// The established session with the contact, if any.
+    session: Option<SessionId>,
+    /// Our offer being negotiated, if any.
+    offer: Option<SessionId>,
+    outbox: Outbox,
+    /// Our pings in flight: id -> when sent.
+    pings: HashMap<String, Instant>,
+    /// A warning the user has not acknowledged: sending waits (issue 10).
+    warning: Option<String>,
+    send_despite_warnings: bool,
+    /// Start a session as soon as the contact can be reached.
+    want_session: bool,
+    /// The next line typed is the other shared secret.
+    awaiting_secret: bool,
+    /// The contact's client sent a receipt in this session.
+    receipts_seen: bool,
+    /// Whether the contact's reachability was reported after login.
+    presence_reported: bool,
+    started: Instant,
+    /// Lets the line editor read its next line (terminal mode only).
+    more_lines: Option<std::sync::mpsc::Sender<bool>>,
+}
+
+impl Chat {
+    /// Lets the line editor read the next line, or (`false`) stop.
+    fn read_next_line(&self, more: bool) {
+        if let Some(tx) = &self.more_lines {
+            let _ = tx.send(more);
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut client: EsessionClient,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+    ) -> Result<(), String> {
+        let interrupted = tokio::signal::ctrl_c();
+        tokio::pin!(interrupted);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = &mut interrupted => {
+                    self.leave(client).await;
+                    return Ok(());
+                }
+                input = inputs.recv() => {
+                    let line = match input {
+                        Some(Input::Line(line)) => line,
+                        Some(Input::Quit) | None => {
+                            self.leave(client).await;
+                            return Ok(());
+                        }
+                    };
+                    let line = line.trim_end().to_owned();
+                    if line == "/quit" {
+                        self.leave(client).await;
+                        return Ok(());
+                    }
+                    self.on_line(&mut client, &line).await;
+                    self.update_status(&client);
+                    self.read_next_line(true);
+                }
+                event = client.next_event() => {
+                    let Some(event) = event else {
+                        self.read_next_line(false);
+                        return Err("the connection to the server closed for good".to_owned());
+                    };
+                    if let Some(fatal) = self.on_event(&mut client, event).await {
+                        self.read_next_line(false);
+                        return Err(fatal);
+                    }
+                    self.update_status(&client);
+                }
+                _ = tick.tick() => {
+                    self.on_tick(&mut client).await;
+                    self.update_status(&client);
+                }
+            }
+        }
+    }
+
+    fn info(&mut self, text: &str) {
+        self.screen.line(Tone::Info, text);
+    }
+
+    fn alert(&mut self, text: &str) {
+        self.screen.line(Tone::Alert, text);
+    }
+
+    /// Recomputes the status tag; shows it when it changed.
+    fn update_status(&mut self, client: &EsessionClient) {
+        let status = if client.own_jid().is_none() {
+            Status::Connecting
+        } else if let Some(info) = self
+            .session
+            .as_ref()
+            .and_then(|id| client.manager().session_info(id))
+        {
+            if info.is_verified() {
+                Status::Verified
+            } else {
+                Status::Unverified
+            }
+        } else if self.offer.is_some() {
+            Status::Negotiating
+        } else {
+            Status::NotEncrypted
+        };
+        if status != self.status {
+            self.status = status;
+            if let Ok(mut tag) = self.tag.lock() {
+                *tag = status.tag().to_owned();
+            }
+            self.info(&format!("*** Now {}", status.tag()));
+        }
+    }
+
+    /// Starts a session with the contact, unless one is established or offered.
+    async fn start(&mut self, client: &mut EsessionClient) {
+        if self.session.is_some() || self.offer.is_some() || client.own_jid().is_none() {
+            return;
+        }
+        let target = match target_now(client, &self.contact) {
+            Ok(target) => target,
+            Err(why) => {
+                self.info(&format!("*** Not started yet: {why}"));
+                return;
+            }
+        };
+        match client.start_session(&target).await {
+            Ok(id) => {
+                self.info(&format!("*** Negotiating an encrypted session with {target} ..."));
+                self.offer = Some(id);
+                self.want_session = false;
+            }
+            Err(ClientError::NoEsessionSupport(jid)) => {
+                self.want_session = false;
+                self.alert(&format!(
+                    "!!! {jid} is online but its client does not support encrypted sessions \
+                     (XEP-0116): nothing can be sent to it from here. Ask your contact to use a \
+                     client with ESessions (or `esession chat`)."
+                ));
+            }
+            Err(e) => self.alert(&format!("!!! Could not start a session with {target}: {e}")),
+        }
+    }
+
+    async fn on_line(&mut self, client: &mut EsessionClient, line: &str) {
+        if self.awaiting_secret {
+            self.awaiting_secret = false;
+            self.set_secret(line);
+            return;
+        }
+        let (command, argument) = match line.split_once(' ') {
+            Some((c, a)) => (c, a.trim()),
+            None => (line, ""),
+        };
+        match command {
+            "" => {}
+            "/help" => self.info(HELP),
+            "/ping" => self.ping(client).await,
+            "/end" => match self.session.take() {
+                Some(id) => {
+                    self.want_session = false;
+                    if let Err(e) = client.terminate(&id).await {
+                        self.alert(&format!("!!! Could not end the session: {e}"));
+                    }
+                }
+                None => self.info("*** No established session to end."),
+            },
+            "/start" => {
+                self.want_session = true;
+                self.start(client).await;
+            }
+            "/verify" => self.verify(client),
+            "/distrust" => self.distrust(client).await,
+            "/dismiss" => self.dismiss(client),
+            "/ack" => match self.warning.take() {
+                Some(_) => {
+                    self.info("*** Warning acknowledged: sending again (this session stays UNVERIFIED until you /verify).");
+                    self.flush_queue(client).await;
+                }
+                None => self.info("*** No warning to acknowledge."),
+            },
+            "/status" => self.show_status(client),
+            "/rekey" => match self.session.clone() {
+                Some(id) => match client.rekey(&id).await {
+                    Ok(()) => self.info(&format!(
+                        "*** New keys sent; older keys are destroyed once {} uses them.",
+                        id.peer
+                    )),
+                    Err(e) => self.alert(&format!("!!! Not rekeyed: {e}")),
+                },
+                None => self.info("*** No established session to rekey."),
+            },
+            "/fingerprint" if argument.is_empty() => self.own_fingerprints(),
+            "/fingerprint" => self.contact_fingerprints(argument),
+            "/trust" | "/untrust" => self.trust_key(argument, command == "/trust"),
+            "/secret" => {
+                self.awaiting_secret = true;
+                self.info(
+                    "*** Type the secret you agreed with your contact out of band, then Enter \
+                     (it is stored encrypted, used from the next session on, and not kept in \
+                     history). An empty line removes it.",
+                );
+            }
+            text if text.starts_with('/') => self.info(&format!(
+                "*** Unknown command {text}; /help lists them."
+            )),
+            _ => self.send(client, line).await,
+        }
+    }
+
+    /// Sends, or queues, one typed message.
+    async fn send(&mut self, client: &mut EsessionClient, text: &str) {
+        self.screen.message(Tone::Ours, "me", text);
+        let carrying = self
+            .session
+            .clone()
+            .filter(|_| self.warning.is_none() || self.send_despite_warnings);
+        match carrying {
+            Some(id) => match client.send_text_with_receipt(&id, text).await {
+                Ok(message_id) => self.outbox.sent(text, message_id, &id, Instant::now()),
+                Err(e) => {
+                    self.outbox.queue(text);
+                    self.alert(&format!(
+                        "!!! Not sent yet ({e}); it will be sent in the next encrypted session."
+                    ));
+                    self.want_session = true;
+                }
+            },
+            None => {
+                self.outbox.queue(text);
+                if self.warning.is_some() {
+                    self.alert("!!! Held back: acknowledge the warning above first (/verify after comparing the SAS, /distrust, or /ack).");
+                } else {
+                    self.info("*** Queued: it will be sent once the encrypted session is established (nothing is ever sent in clear).");
+                    self.want_session = true;
+                    self.start(client).await;
+                }
+            }
+        }
+    }
+
+    /// Sends what waits in the queue, in the current session.
+    async fn flush_queue(&mut self, client: &mut EsessionClient) {
+        let Some(id) = self.session.clone() else {
+            return;
+        };
+        if self.warning.is_some() && !self.send_despite_warnings {
+            return;
+        }
+        for pending in self.outbox.queued() {
+            let now = Instant::now();
+            let sent = match &pending.id {
+                Some(old) => client
+                    .resend_text(&id, &pending.text, old)
+                    .await
+                    .map(|()| old.clone()),
+                None => client.send_text_with_receipt(&id, &pending.text).await,
+            };
+            match sent {
+                Ok(message_id) => {
+                    self.outbox
+                        .mark_sent(&pending.text, pending.id.as_deref(), message_id, &id, now);
+                    let what = if pending.resent { "Re-sent" } else { "Sent" };
+                    self.info(&format!("*** {what}: \"{}\"", pending.text));
+                }
+                Err(e) => {
+                    self.alert(&format!("!!! Still not sent ({e}): \"{}\"", pending.text));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn verify(&mut self, client: &mut EsessionClient) {
+        let Some(id) = self.session.clone() else {
+            self.info("*** No established session to verify.");
+            return;
+        };
+        match client.confirm_sas(&id) {
+            Ok(()) => {
+                self.warning = None;
+                self.info(&format!(
+                    "*** Verified: {} is who the SAS says; future sessions with this client continue the verified chain.",
+                    id.peer
+                ));
+            }
+            Err(e) => self.alert(&format!("!!! Not recorded: {e}")),
+        }
+    }
+
+    async fn distrust(&mut self, client: &mut EsessionClient) {
+        let Some(id) = self.session.clone() else {
+            self.info("*** No established session to distrust.");
+            return;
+        };
+        self.want_session = false;
+        match client.distrust(&id).await {
+            Ok(()) => self.alert(&format!(
+                "!!! SAS mismatch recorded: {} is NOT verified any more and the session is ending. \
+                 Someone may be intercepting: talk to your contact over another channel, then \
+                 /start and compare the SAS again.",
+                id.peer
+            )),
+            Err(e) => self.alert(&format!("!!! Not recorded: {e}")),
+        }
+    }
+
+    fn dismiss(&mut self, client: &mut EsessionClient) {
+        let Some(id) = self.session.clone() else {
+            self.info("*** No established session.");
+            return;
+        };
+        match client.manager_mut().dismiss_sas_reminder(&id) {
+            Ok(()) => self.info(&format!(
+                "*** No more SAS reminders for {}. The session stays UNVERIFIED until you /verify.",
+                id.peer
+            )),
+            Err(e) => self.alert(&format!("!!! Not recorded: {e}")),
+        }
+    }
+
+    fn show_status(&mut self, client: &EsessionClient) {
+        let mut lines = vec![format!("*** Status: {}", self.status.tag())];
+        match self
+            .session
+            .as_ref()
+            .and_then(|id| client.manager().session_info(id).map(|i| (id, i)))
+        {
+            Some((id, info)) => lines.push(present::established(&id.peer, info)),
+            None => lines.push("*** No established session.".to_owned()),
+        }
+        if let Some(warning) = &self.warning {
+            lines.push(format!("!!! Unacknowledged warning: {warning}"));
+        }
+        for p in self.outbox.all() {
+            let state = if p.session.is_some() {
+                "sent, not yet acknowledged"
+            } else {
+                "waiting for a session"
+            };
+            lines.push(format!("*** Not yet delivered ({state}): \"{}\"", p.text));
+        }
+        self.info(&lines.join("\n"));
+    }
+
+    fn own_fingerprints(&mut self) {
+        let keys = match self.store.signing_keys(&self.account) {
+            Ok(keys) => keys,
+            Err(e) => return self.alert(&format!("!!! Cannot read our keys: {e}")),
+        };
+        if keys.is_empty() {
+            return self.info("*** You have no signing key (`esession keys generate` makes one; sessions are then authenticated by SAS and retained secrets only).");
+        }
+        let mut lines = vec!["*** Our signing keys (SHA-256 of the <KeyValue/>):".to_owned()];
+        for key in keys {
+            let text = String::from_utf8_lossy(&key.public_key).into_owned();
+            let fingerprint = esession_wire::xml::parse_document(&text)
+                .ok()
+                .and_then(|e| esession_wire::keyvalue::KeyValue::try_from(&e).ok())
+                .map(|kv| esession::key_fingerprint(&kv));
+            match fingerprint {
+                Some(fp) => lines.push(format!(
+                    "  key {} ({}):\n    {}",
+                    key.id.0,
+                    key.algorithm,
+                    fingerprint_full(&fp)
+                )),
+                None => lines.push(format!("  key {}: unreadable public key", key.id.0)),
+            }
+        }
+        self.info(&lines.join("\n"));
+    }
+
+    fn contact_fingerprints(&mut self, jid: &str) {
+        let keys = match self.store.peer_keys_of(&self.account, bare(jid)) {
+            Ok(keys) => keys,
+            Err(e) => return self.alert(&format!("!!! Cannot read {jid}'s keys: {e}")),
+        };
+        if keys.is_empty() {
+            return self.info(&format!(
+                "*** {jid} has shown no public key yet (keys are learned when a session uses them; both sides need --public-keys)."
+            ));
+        }
+        let mut lines = vec![format!("*** Keys shown by {jid}:")];
+        for key in keys {
+            lines.push(format!(
+                "  {}{}:\n    {}",
+                key.petname
+                    .as_deref()
+                    .map(|p| format!("\"{p}\" "))
+                    .unwrap_or_default(),
+                if key.verified { "VERIFIED" } else { "not verified" },
+                fingerprint_full(&key.fingerprint)
+            ));
+        }
+        self.info(&lines.join("\n"));
+    }
+
+    fn trust_key(&mut self, fingerprint: &str, verified: bool) {
+        let hex: String = fingerprint.chars().filter(|c| !c.is_whitespace()).collect();
+        let Ok(fp) = hex::decode(&hex) else {
+            return self.info("*** Give the key's fingerprint in hex (see /fingerprint JID).");
+        };
+        match self.store.set_key_verified(&self.account, &fp, verified) {
+            Ok(()) if verified => self.info("*** Key marked verified: sessions it signs are authenticated."),
+            Ok(()) => self.alert("!!! Key marked NOT verified: sessions it signs are not authenticated by it any more."),
+            Err(e) => self.alert(&format!("!!! Not changed: {e} (see /fingerprint {} for the keys it has shown).", self.contact)),
+        }
+    }
+
+    fn set_secret(&mut self, secret: &str) {
+        let peer = bare(&self.contact).to_owned();
+        let result = if secret.is_empty() {
+            self.store
+                .clear_other_secret(&self.account, &peer)
+                .map(|_| ())
+        } else {
+            self.store.set_other_secret(
+                &self.account,
+                &peer,
+                esession_crypto::SecretBytes::new(secret.as_bytes().to_vec()),
+            )
+        };
+        match result {
+            Ok(()) if secret.is_empty() => self.info(&format!("*** The shared secret with {peer} was removed.")),
+            Ok(()) => self.info(&format!(
+                "*** Shared secret with {peer} stored; the next session (/end, /start) uses it. \
+                 If your contact typed a different one, that session will fail."
+            )),
+            Err(e) => self.alert(&format!("!!! Not stored: {e}")),
+        }
+    }
+
+    /// Sends an encrypted XEP-0199 ping in the session, if it agreed iq.
+    async fn ping(&mut self, client: &mut EsessionClient) {
+        let Some(id) = self.session.clone() else {
+            return self.info("*** No established session to ping.");
+        };
+        let iq_agreed = client
+            .manager()
+            .session_info(&id)
+            .is_some_and(|info| info.stanzas.contains(&StanzaKind::Iq));
+        if !iq_agreed {
+            return self.info(
+                "*** This session does not encrypt iq, so /ping is not available: both sides need \
+                 [account] stanzas = [\"message\", \"presence\", \"iq\"] (or --stanzas message,presence,iq).",
+            );
+        }
+        match client.send_ping(&id).await {
+            Ok(ping) => {
+                self.pings.insert(ping, Instant::now());
+            }
+            Err(e) => self.alert(&format!("!!! Ping not sent: {e}")),
+        }
+    }
+
+    fn is_contact(&self, jid: &str) -> bool {
+        bare(jid) == bare(&self.contact)
+    }
+
+    /// Every second: the contact's reachability once after login, late
+    /// messages, a session we still want.
+    async fn on_tick(&mut self, client: &mut EsessionClient) {
+        if client.own_jid().is_none() {
+            return;
+        }
+        if !self.presence_reported && self.started.elapsed() >= PRESENCE_WAIT {
+            self.presence_reported = true;
+            self.report_reachability(client).await;
+        }
+        if self.presence_reported && self.want_session && self.session.is_none() {
+            let online = !client.online_resources(bare(&self.contact)).is_empty();
+            if online {
+                self.start(client).await;
+            }
+        }
+        let late = self.outbox.late(Instant::now(), LATE_AFTER);
+        for text in late {
+            if self.receipts_seen || self.session.is_none() {
+                self.alert(&format!(
+                    "!!! Not yet delivered after {} s: \"{text}\" (no receipt from {} yet).",
+                    LATE_AFTER.as_secs(),
+                    self.contact
+                ));
+            } else {
+                self.info(&format!(
+                    "*** No receipt for \"{text}\" yet: {}'s client may not send receipts, so delivery cannot be confirmed.",
+                    self.contact
+                ));
+            }
+        }
+    }
+
+    /// Issue 10: within seconds of login, say whether the contact is offline,
+    /// online without ESessions, or online and silent; start when it can work.
+    async fn report_reachability(&mut self, client: &mut EsessionClient) {
+        let resources = client.online_resources(bare(&self.contact)).to_vec();
+        let subscribed = client.manager().is_presence_subscribed(&self.contact);
+        if resources.is_empty() {
+            if subscribed {
+                self.alert(&format!(
+                    "!!! {} is offline (no presence). What you type is queued and sent when they come online.",
+                    self.contact
+                ));
+            } else {
+                self.info(&format!(
+                    "*** {} shares no presence with you (not in your roster), so we cannot tell whether they are online. Offering a session anyway.",
+                    self.contact
+                ));
+                self.start(client).await;
+            }
+            return;
+        }
+        if self.offer.is_none() && self.session.is_none() {
+            self.start(client).await;
+        } else if self.session.is_none() {
+            self.info(&format!(
+                "*** {} is online ({}); waiting for their client to answer the offer ...",
+                self.contact,
+                resources.join(", ")
+            ));
+        }
+    }
+
+    /// Handles one event; `Some(reason)` when the chat must end.
+    async fn on_event(&mut self, client: &mut EsessionClient, event: ClientEvent) -> Option<String> {
+        match event {
+            ClientEvent::Online { jid } => {
+                self.info(&format!("*** Online as {jid}."));
+            }
+            ClientEvent::Reconnected { jid } => {
+                self.info(&format!(
+                    "*** Reconnected as {jid}. The old session could not continue; a new one starts when {} is reachable.",
+                    self.contact
+                ));
+                self.want_session = true;
+                self.presence_reported = false;
+                self.started = Instant::now();
+            }
+            ClientEvent::ContactOnline { jid } if self.is_contact(&jid) => {
+                if self.presence_reported && self.session.is_none() {
+                    self.info(&format!("*** {jid} is online."));
+                }
+                if self.want_session && self.presence_reported {
+                    self.start(client).await;
+                }
+            }
+            ClientEvent::Disconnected { reason, fatal, .. } => {
+                self.alert(&format!("!!! {reason}"));
+                if fatal {
+                    return Some(reason);
+                }
+            }
+            ClientEvent::PlainMessage { from, body } => self.screen.message(
+                Tone::Alert,
+                &format!("{from} (NOT ENCRYPTED)"),
+                &body,
+            ),
+            ClientEvent::Session(event) => self.on_session_event(client, event).await,
+            _ => {}
+        }
+        None
+    }
+
+    async fn on_session_event(&mut self, client: &mut EsessionClient, event: Event) {
+        match event {
+            Event::OfferReceived { session } => {
+                if self.is_contact(&session.peer) {
+                    self.info(&format!("*** {} offers an encrypted session; accepting.", session.peer));
+                    if let Err(e) = client.accept_offer(&session).await {
+                        self.alert(&format!("!!! Could not accept: {e}"));
+                    }
+                } else {
+                    self.info(&format!(
+                        "*** {} offers an encrypted session; not answered (this chat is with {}).",
+                        session.peer, self.contact
+                    ));
+                }
+            }
+            Event::Established { session, info } => {
+                if !self.is_contact(&session.peer) {
+                    return;
+                }
+                if self.offer.as_ref() == Some(&session) {
+                    self.offer = None;
+                }
+                self.receipts_seen = false;
+                self.info(&present::established(&session.peer, &info));
+                if let Some(old) = self.session.replace(session.clone())
+                    && old != session
+                {
+                    // Two sessions at once (both sides restarted one): keep
+                    // the new one, end the old; its unacknowledged messages
+                    // are sent again in the new one.
+                    self.outbox.session_lost(&old);
+                    let _ = client.terminate(&old).await;
+                }
+                self.want_session = false;
+                if info.stanzas.contains(&StanzaKind::Presence) {
+                    self.send_presence(client, &session).await;
+                }
+                self.flush_queue(client).await;
+            }
+            Event::SecurityAlert { session, alert } => {
+                let loud = matches!(
+                    alert,
+                    SecurityAlert::RetainedSecretNotProven(_)
+                        | SecurityAlert::PeerKeyChanged { .. }
+                        | SecurityAlert::PeerKeyMissing { .. }
+                        | SecurityAlert::PeerKeySeenWithOtherJid { .. }
+                );
+                self.alert(&present::alert(&session.peer, &alert));
+                if loud && self.is_contact(&session.peer) {
+                    if self.send_despite_warnings {
+                        self.alert("!!! (--send-despite-warnings: sending continues.)");
+                    } else {
+                        self.warning = Some(present::alert_summary(&session.peer, &alert));
+                        self.alert("!!! Sending is held back until you type /verify (after comparing the SAS), /distrust, or /ack.");
+                    }
+                }
+            }
+            Event::MessageReceived { session, message } => {
+                if let Some(body) = present::body(&message) {
+                    let who = session.peer.clone();
+                    self.screen.message(Tone::Theirs, &who, &body);
+                }
+            }
+            Event::MessageDelivered { id, .. } => {
+                self.receipts_seen = true;
+                if let Some(p) = self.outbox.delivered(&id)
+                    && (p.reported_late || p.resent)
+                {
+                    self.info(&format!("*** Delivered: \"{}\"", p.text));
+                }
+            }
+            Event::NegotiationFailed { session, error } => {
+                if self.offer.as_ref() == Some(&session) {
+                    self.offer = None;
+                }
+                if self.is_contact(&session.peer) {
+                    self.alert(&format!("!!! {}", present::failure(&session.peer, &error)));
+                    if !self.outbox.all().is_empty() {
+                        self.alert("!!! Your messages are still queued; type /start to try again.");
+                    }
+                }
+            }
+            Event::Terminated { session, reason } => {
+                let current = self.session.as_ref() == Some(&session);
+                if current {
+                    self.session = None;
+                }
+                if !self.is_contact(&session.peer) {
+                    return;
+                }
+                if current || reason != TerminationReason::LocalRequest {
+                    self.info(&present::terminated(&session.peer, &reason));
+                }
+                let lost = self.outbox.session_lost(&session);
+                let renegotiate = matches!(
+                    reason,
+                    TerminationReason::PeerLostSession
+                        | TerminationReason::IntegrityFailure
+                        | TerminationReason::KeysExhausted
+                        | TerminationReason::ConnectionReset
+                        | TerminationReason::PeerUnavailable
+                );
+                for text in &lost {
+                    self.alert(&format!(
+                        "!!! Not delivered{}: \"{text}\"",
+                        if renegotiate {
+                            " — it will be re-sent in a new session"
+                        } else {
+                            " — type /start to send it in a new session"
+                        }
+                    ));
+                }
+                if renegotiate && current {
+                    self.want_session = true;
+                    if matches!(
+                        reason,
+                        TerminationReason::PeerLostSession
+                            | TerminationReason::IntegrityFailure
+                            | TerminationReason::KeysExhausted
+                    ) {
+                        self.info("*** Renegotiating ...");
+                        self.start(client).await;
+                    }
+                }
+            }
+            Event::UnknownSessionStanza { session, answered } => {
+                if answered {
+                    self.alert(&format!(
+                        "!!! {} wrote in an encrypted session this client no longer has (it was restarted, or the session ended): that message cannot be read. {}'s client was told, and will send it again in a new session.",
+                        session.peer, session.peer
+                    ));
+                } else {
+                    self.alert(&format!(
+                        "!!! {} wrote in an encrypted session this client no longer has; it was not answered ({} is not subscribed to your presence).",
+                        session.peer, session.peer
+                    ));
+                }
+            }
+            Event::StanzaReceived { session, stanza } => self.on_stanza(client, session, stanza).await,
+            other => {
+                if let Some(text) = present::other(&other) {
+                    self.info(&text);
+                }
+            }
+        }
+    }
+
+    /// A decrypted presence or iq: shown, answered, or a ping's answer.
+    async fn on_stanza(&mut self, client: &mut EsessionClient, session: SessionId, stanza: Element) {
+        if stanza.name() == "presence" {
+            if let Some(text) = present::presence(&session.peer, &stanza) {
+                self.info(&text);
+            }
+            return;
+        }
+        match stanza.attr("type") {
+            Some("get" | "set") => {
+                let _ = client.refuse_iq(&session, &stanza).await;
+            }
+            Some(kind @ ("result" | "error")) => {
+                let sent = stanza.attr("id").and_then(|id| self.pings.remove(id));
+                if let Some(sent) = sent {
+                    let text = if kind == "result" {
+                        format!(
+                            "*** Ping {}: {:.1} ms (encrypted)",
+                            session.peer,
+                            sent.elapsed().as_secs_f64() * 1000.0
+                        )
+                    } else {
+                        format!("*** {} answered the ping with an error.", session.peer)
+                    };
+                    self.info(&text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Our encrypted directed presence (the server then tells the contact
+    /// when we go offline, SSN-16).
+    async fn send_presence(&mut self, client: &mut EsessionClient, session: &SessionId) {
+        let mut presence = Element::bare("presence", ns::JABBER_CLIENT);
+        if esession_wire::xml::set_attr(&mut presence, "to", session.peer.as_str()).is_ok()
+            && let Err(e) = client.send_stanza(session, presence).await
+        {
+            self.alert(&format!("!!! Could not send our presence to {}: {e}", session.peer));
+        }
+    }
+
+    /// Going offline (ESN-45): ends our sessions with the encrypted terminate
+    /// form, waits a moment for acknowledgements, then disconnects; reports
+    /// what was never delivered.
+    async fn leave(&mut self, mut client: EsessionClient) {
+        self.read_next_line(false);
+        if let Some(id) = self.session.take() {
+            let _ = client.terminate(&id).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(event) = client.next_event().await {
+                    match event {
+                        ClientEvent::Session(Event::Terminated { .. }) => break,
+                        ClientEvent::Session(Event::MessageDelivered { id, .. }) => {
+                            self.outbox.delivered(&id);
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+        }
+        for p in self.outbox.all() {
+            println!("!!! Never delivered: \"{}\"", p.text);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
+        println!("*** Session ended; goodbye.");
     }
 }

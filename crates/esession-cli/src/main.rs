@@ -8,9 +8,11 @@ use clap::{Parser, Subcommand};
 mod account;
 mod chat;
 mod demo;
+mod outbox;
 mod present;
 mod profile;
 mod rng;
+mod screen;
 mod scripted;
 mod selftest;
 mod settings;
@@ -39,14 +41,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Chat with CONTACT in an encrypted session: shows the short authentication
-    /// string to compare out of band, security alerts, and messages with sender
-    /// and time. In-chat commands: /verify, /distrust, /ping, /status, /end,
-    /// /start, /quit, /help. The session ends when the contact goes offline.
+    /// string to compare out of band, security alerts, a status tag
+    /// ([encrypted][verified], [encrypted][UNVERIFIED], [not encrypted],
+    /// [negotiating], [connecting]) and messages with sender and local time.
+    /// Every message is delivered (encrypted receipt), reported, or re-sent in
+    /// a new session after a loss. The in-chat commands are listed at the end.
     ///
     /// The wire profile for CONTACT is the one saved with `esession trust
     /// profile`, or --profile for this run (the profiles are described at the
     /// end).
-    #[command(after_long_help = profile::PROFILES_HELP)]
+    #[command(after_long_help = format!("{}\n\n{}", chat::HELP, profile::PROFILES_HELP))]
     Chat {
         /// The contact's JID (bare, or full to address one client).
         contact: String,
@@ -56,6 +60,10 @@ enum Command {
         /// override a saved `gajim`.
         #[arg(long, value_enum, value_name = "PROFILE")]
         profile: Option<profile::ProfileName>,
+        /// Keep sending after a broken retained-secret chain or a changed key
+        /// is reported, without /ack (the warning is still shown).
+        #[arg(long)]
+        send_despite_warnings: bool,
     },
     /// Send one encrypted MESSAGE (or stdin) to CONTACT, then end the session.
     ///
@@ -139,9 +147,12 @@ fn main() -> ExitCode {
         Command::Chat {
             ref contact,
             profile,
+            send_despite_warnings,
         } => report(
             "chat",
-            settings().and_then(|s| runtime()?.block_on(chat::run(&s, contact, profile))),
+            settings().and_then(|s| {
+                runtime()?.block_on(chat::run(&s, contact, profile, send_despite_warnings))
+            }),
         ),
         Command::Send {
             ref contact,

@@ -47,6 +47,21 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
         );
         return lines.join("\n");
     }
+    if let Some(broken) = &info.broken_chain {
+        lines.push(format!(
+            "!!! {peer} proved NONE of the secrets retained from earlier sessions{}: see the warning above; compare the SAS now.",
+            if broken.chain_verified {
+                " (a chain you had VERIFIED)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if info.retained_secret_unproven {
+        lines.push(format!(
+            "*** Checking the retained secret: {peer} has not proven it yet (it will be shown when they do)."
+        ));
+    }
     if info.authenticated_by_retained_secret {
         lines.push(format!(
             "*** Authenticated by the secret retained from your last session with this client{}",
@@ -57,7 +72,12 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
             }
         ));
     }
-    if info.sas_reminder {
+    if info.sas_confirmed {
+        lines.push(format!(
+            "*** SAS {} compared and confirmed by you: VERIFIED.",
+            info.sas
+        ));
+    } else if info.sas_reminder {
         lines.push(format!("*** SHORT AUTHENTICATION STRING: {}", info.sas));
         lines.push(
             "*** Compare it with your contact over another channel (voice, in person).".to_owned(),
@@ -67,9 +87,14 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
             lines
                 .push("*** Until then this session is encrypted but NOT authenticated.".to_owned());
         }
-    } else {
+    } else if info.is_verified() {
         lines.push(format!(
             "*** SAS {} (already verified for this contact).",
+            info.sas
+        ));
+    } else {
+        lines.push(format!(
+            "*** SAS {} (reminders dismissed): this session is encrypted but NOT verified; /verify after comparing.",
             info.sas
         ));
     }
@@ -95,18 +120,95 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
             peer.split('/').next().unwrap_or(peer),
             hex::encode(&key.fingerprint)
         ),
-        SecurityAlert::PeerKeyChanged { key, .. } => format!(
-            "!!! SECURITY ALERT: {peer} now shows ANOTHER public key ({}) than before. This may be a man in the middle.",
-            key_name(key)
+        SecurityAlert::PeerKeyChanged {
+            key,
+            previous_fingerprints,
+        } => warning_box(
+            &format!("{peer}'S PUBLIC KEY HAS CHANGED"),
+            &[
+                format!("{peer} identified with a key never used by this contact before."),
+                format!(
+                    "New key{}:\n    {}",
+                    key.petname
+                        .as_deref()
+                        .map(|p| format!(" \"{p}\""))
+                        .unwrap_or_default(),
+                    fingerprint_full(&key.fingerprint)
+                ),
+                format!(
+                    "Previous key(s):\n    {}",
+                    previous_fingerprints
+                        .iter()
+                        .map(|fp| fingerprint_full(fp))
+                        .collect::<Vec<_>>()
+                        .join("\n    ")
+                ),
+                "Either your contact changed keys (a new device or a reinstall), or someone is \
+                 in the middle of this conversation."
+                    .to_owned(),
+                format!(
+                    "What to do: ask your contact (by voice or in person) for the new \
+                     fingerprint; if it matches, `esession trust verify {} --fingerprint <hex>` \
+                     (or /trust <hex>); if not, /distrust.",
+                    peer.split('/').next().unwrap_or(peer)
+                ),
+            ],
         ),
         SecurityAlert::PeerKeySeenWithOtherJid { key, other_jids } => format!(
             "!!! SECURITY ALERT: {peer} shows the key {} known from {}. Someone may be posing as {peer}.",
             key_name(key),
             other_jids.join(", ")
         ),
-        SecurityAlert::PeerKeyMissing { .. } => {
-            format!("!!! SECURITY ALERT: {peer} used a public key before but now shows NONE.")
-        }
+        SecurityAlert::PeerKeyMissing {
+            previous_fingerprints,
+        } => warning_box(
+            &format!("{peer} NO LONGER SHOWS ITS PUBLIC KEY"),
+            &[
+                format!("{peer} identified with a public key before, and now with none."),
+                format!(
+                    "Previous key(s):\n    {}",
+                    previous_fingerprints
+                        .iter()
+                        .map(|fp| fingerprint_full(fp))
+                        .collect::<Vec<_>>()
+                        .join("\n    ")
+                ),
+                "Either your contact's client lost or stopped using its key, or someone is in \
+                 the middle of this conversation."
+                    .to_owned(),
+                "What to do: compare the SAS with your contact now (by voice or in person), \
+                 then /verify if it matches or /distrust if not."
+                    .to_owned(),
+            ],
+        ),
+        SecurityAlert::RetainedSecretNotProven(broken) => warning_box(
+            &format!(
+                "{} CONTINUITY WITH {peer} IS BROKEN",
+                if broken.chain_verified {
+                    "VERIFIED"
+                } else {
+                    "SESSION"
+                }
+            ),
+            &[
+                format!(
+                    "Earlier sessions with {peer} left a shared secret on both sides{}; this \
+                     session proved none of them.",
+                    if broken.chain_verified {
+                        ", and you had VERIFIED that chain by comparing the SAS"
+                    } else {
+                        ""
+                    }
+                ),
+                "Either your contact lost their data or uses a new device or client, or \
+                 SOMEONE IS IN THE MIDDLE of this conversation (XEP-0116 section 7)."
+                    .to_owned(),
+                "What to do: compare the short authentication string (SAS) shown below with \
+                 your contact NOW, by voice or in person; type /verify if it matches, \
+                 /distrust if it does not."
+                    .to_owned(),
+            ],
+        ),
         SecurityAlert::UnverifiedPeerKey(key) => format!(
             "!!! {peer}'s key {} is not verified: the session is refused unless unverified keys are accepted (then NOT authenticated).",
             key_name(key)
@@ -114,8 +216,47 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
         SecurityAlert::UnknownKeyFingerprint { .. } => format!(
             "!!! {peer} identified by the fingerprint of a key we do not hold; the negotiation was ended."
         ),
-        other => format!("!!! SECURITY ALERT for {peer}: {other:?}"),
+        _ => format!("!!! SECURITY ALERT for {peer}: a security fact this version cannot describe; compare the SAS with your contact."),
     }
+}
+
+/// A multi-line warning in the spirit of SSH's "REMOTE HOST IDENTIFICATION
+/// HAS CHANGED": a banner, then what happened, why, and what to do.
+fn warning_box(title: &str, paragraphs: &[String]) -> String {
+    let rule = "!".repeat(72);
+    let mut lines = vec![
+        rule.clone(),
+        format!("!!! WARNING: {}", title.to_uppercase()),
+        rule.clone(),
+    ];
+    for paragraph in paragraphs {
+        for line in paragraph.lines() {
+            lines.push(format!("!!! {line}"));
+        }
+    }
+    lines.push(rule);
+    lines.join("\n")
+}
+
+/// One line saying what a loud alert was about (for /status).
+pub(crate) fn alert_summary(peer: &str, alert: &SecurityAlert) -> String {
+    match alert {
+        SecurityAlert::RetainedSecretNotProven(_) => {
+            format!("{peer} proved none of the secrets retained from earlier sessions")
+        }
+        SecurityAlert::PeerKeyChanged { .. } => format!("{peer} shows another public key"),
+        SecurityAlert::PeerKeyMissing { .. } => format!("{peer} no longer shows its public key"),
+        SecurityAlert::PeerKeySeenWithOtherJid { other_jids, .. } => format!(
+            "{peer} shows a key known from {}",
+            other_jids.join(", ")
+        ),
+        _ => format!("a security alert about {peer}"),
+    }
+}
+
+/// A fingerprint in full (grouped hex).
+fn fingerprint_full(fingerprint: &[u8]) -> String {
+    crate::screen::fingerprint_full(fingerprint)
 }
 
 /// A key as a person should see it: petname first (ESN-52), then a short fingerprint.
@@ -149,16 +290,21 @@ pub(crate) fn failure(peer: &str, error: &Error) -> String {
         }
         Error::PeerError { condition, fields } => {
             format!(
-                "{peer} refused the negotiation ({condition:?}{}).",
+                "{peer} refused the negotiation ({}{}).",
+                condition.map_or("no reason given", |c| c.element()),
                 fields_text(fields)
             )
         }
         Error::Refused { condition, fields } => {
             format!(
-                "We refused {peer}'s negotiation message ({condition:?}{}).",
+                "We refused {peer}'s negotiation message ({}{}).",
+                condition.element(),
                 fields_text(fields)
             )
         }
+        Error::ConnectionReset => format!(
+            "The negotiation with {peer} was cut by the reconnection; it starts again when {peer} is reachable."
+        ),
         other => format!("Negotiation with {peer} failed: {other}"),
     }
 }
@@ -188,7 +334,13 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
         TerminationReason::KeysExhausted => format!(
             "*** The session with {peer} used up its keys and the agreed rekey interval barred new ones: it was ended (your last message was NOT sent). Use /start for a new session."
         ),
-        other => format!("*** Session with {peer} ended ({other:?})."),
+        TerminationReason::ConnectionReset => format!(
+            "!!! Our connection to the server was reset: the session with {peer} ended and its keys are destroyed."
+        ),
+        TerminationReason::PeerLostSession => format!(
+            "!!! {peer}'s client no longer has this session (it was restarted, or ended it): your last message did not arrive."
+        ),
+        _ => format!("*** Session with {peer} ended."),
     }
 }
 

@@ -48,6 +48,15 @@ pub enum ClientEvent {
         /// Its body.
         body: String,
     },
+    /// The connection was re-established as a new stream (the server
+    /// restarted, or XEP-0198 resumption was not possible), with this full
+    /// JID. Every ESession of the old stream was ended
+    /// ([`esession::TerminationReason::ConnectionReset`] events precede this
+    /// one); start new ones. Presence was announced again.
+    Reconnected {
+        /// Our full JID now (the same one when the server kept our resource).
+        jid: String,
+    },
     /// A contact's resource came online (from its presence).
     ContactOnline {
         /// The full JID.
@@ -267,6 +276,14 @@ impl EsessionClient {
     fn on_stream_item(&mut self, item: StreamItem) {
         match item {
             StreamItem::Stream(StreamEvent::Reset { bound_jid, .. }) => {
+                // A second stream (not a resumption): sessions of the old one
+                // cannot continue reliably (issue 10); end them, loudly.
+                let reset = self.own_jid.is_some();
+                if reset {
+                    let out = self.manager.connection_reset();
+                    self.dispatch(out);
+                    self.online.clear();
+                }
                 self.own_jid = Some(bound_jid.to_string());
                 // The roster first (RFC 6121 §2.2): who is subscribed to our
                 // presence (SSN-09); the server pushes every change after.
@@ -277,8 +294,11 @@ impl EsessionClient {
                     presence.add_payload(caps);
                 }
                 self.outbox.push_back(presence.into());
-                self.queue.push_back(ClientEvent::Online {
-                    jid: bound_jid.to_string(),
+                let jid = bound_jid.to_string();
+                self.queue.push_back(if reset {
+                    ClientEvent::Reconnected { jid }
+                } else {
+                    ClientEvent::Online { jid }
                 });
             }
             // The connection dropped; tokio-xmpp reconnects (and resumes with
@@ -538,6 +558,44 @@ impl EsessionClient {
     pub async fn send_text(&mut self, session: &SessionId, text: &str) -> Result<(), ClientError> {
         self.ensure_usable()?;
         let out = self.manager.send_text(session, text)?;
+        self.dispatch_now(out).await;
+        Ok(())
+    }
+
+    /// Encrypts and sends a chat message asking for an encrypted delivery
+    /// receipt; returns the id that [`Event::MessageDelivered`] will carry
+    /// (see [`SessionManager::send_text_with_receipt`]).
+    pub async fn send_text_with_receipt(
+        &mut self,
+        session: &SessionId,
+        text: &str,
+    ) -> Result<String, ClientError> {
+        self.ensure_usable()?;
+        let (id, out) = self.manager.send_text_with_receipt(session, text)?;
+        self.dispatch_now(out).await;
+        Ok(id)
+    }
+
+    /// Sends `text` again under the id it first had, in a new session (see
+    /// [`SessionManager::resend_text`]).
+    pub async fn resend_text(
+        &mut self,
+        session: &SessionId,
+        text: &str,
+        id: &str,
+    ) -> Result<(), ClientError> {
+        self.ensure_usable()?;
+        let out = self.manager.resend_text(session, text, id)?;
+        self.dispatch_now(out).await;
+        Ok(())
+    }
+
+    /// The user found the SAS did not match: revokes the verification of
+    /// this contact's client and ends the session (see
+    /// [`SessionManager::distrust`]).
+    pub async fn distrust(&mut self, session: &SessionId) -> Result<(), ClientError> {
+        self.ensure_usable()?;
+        let out = self.manager.distrust(session)?;
         self.dispatch_now(out).await;
         Ok(())
     }
