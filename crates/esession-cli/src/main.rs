@@ -141,7 +141,10 @@ fn main() -> ExitCode {
             profile,
         } => report(
             "chat",
-            settings().and_then(|s| runtime()?.block_on(chat::run(&s, contact, profile))),
+            settings().and_then(|s| {
+                s.check_contact(contact)?;
+                runtime()?.block_on(chat::run(&s, contact, profile))
+            }),
         ),
         Command::Send {
             ref contact,
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         } => report(
             "send",
             settings().and_then(|s| {
+                s.check_contact(contact)?;
                 runtime()?.block_on(scripted::send(
                     &s,
                     contact,

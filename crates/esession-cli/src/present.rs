@@ -149,13 +149,15 @@ pub(crate) fn failure(peer: &str, error: &Error) -> String {
         }
         Error::PeerError { condition, fields } => {
             format!(
-                "{peer} refused the negotiation ({condition:?}{}).",
+                "{peer} refused the negotiation ({}{}).",
+                condition.map_or("no known error condition", |c| c.element()),
                 fields_text(fields)
             )
         }
         Error::Refused { condition, fields } => {
             format!(
-                "We refused {peer}'s negotiation message ({condition:?}{}).",
+                "We refused {peer}'s negotiation message ({}{}).",
+                condition.element(),
                 fields_text(fields)
             )
         }
@@ -256,6 +258,18 @@ pub(crate) fn other(event: &Event) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// A fingerprint in full, as a person compares it with the contact's:
+/// upper-case hex in groups of 8 digits (4 bytes) separated by spaces, e.g.
+/// `1A2B3C4D 5E6F7081 ...`. `esession trust verify --fingerprint` and
+/// `esession trust petname` accept it as shown (spaces and case ignored).
+pub(crate) fn fingerprint_full(fingerprint: &[u8]) -> String {
+    fingerprint
+        .chunks(4)
+        .map(hex::encode_upper)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

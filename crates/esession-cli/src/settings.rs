@@ -16,7 +16,10 @@ pub(crate) struct Global {
     /// Configuration file (default: $XDG_CONFIG_HOME/esession/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Our account's JID (user@server), overriding the config file.
+    /// Our account's JID (user@server), overriding the config file. Without a
+    /// resource the client logs in as user@server/esession-XXXXXXXX, the same
+    /// for this account and trust store every time (so contacts see one
+    /// client of ours, not a new one per login).
     #[arg(long, global = true, value_name = "JID")]
     pub(crate) jid: Option<String>,
     /// Server host name or address (default: the JID's domain, via DNS SRV).
@@ -26,7 +29,12 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) port: Option<u16>,
     /// Trust only this CA certificate (PEM) for the server's TLS certificate.
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        conflicts_with = "insecure_plaintext_loopback"
+    )]
     pub(crate) ca_file: Option<PathBuf>,
     /// Read the account password from this file (else $ESESSION_PASSWORD, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
@@ -47,7 +55,12 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
     /// Unlock the trust store with this key file (mode 0600) instead of a passphrase.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "store_passphrase_file"
+    )]
     pub(crate) store_key_file: Option<PathBuf>,
     /// Read the trust-store passphrase from this file (else $ESESSION_STORE_PASSPHRASE, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
@@ -111,6 +124,8 @@ pub(crate) struct Settings {
     store_passphrase_file: Option<PathBuf>,
 }
 
+const NO_ACCOUNT: &str = "no account: pass --jid or set [account] jid in the config file";
+
 fn dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "esession")
 }
@@ -135,6 +150,8 @@ impl Settings {
         let default_store = dirs()
             .map(|d| d.data_dir().join("store.db"))
             .unwrap_or_else(|| PathBuf::from("esession-store.db"));
+        let config_file = path.as_deref().unwrap_or(Path::new("config.toml"));
+        check_conflicts(global, &file, config_file)?;
         Ok(Self {
             jid: global.jid.clone().or(file.account.jid),
             host: global.host.clone().or(file.account.host),
@@ -166,19 +183,40 @@ impl Settings {
 
     /// Our account's bare JID.
     pub(crate) fn account(&self) -> Result<String, String> {
-        let jid = self
-            .jid
-            .clone()
-            .ok_or("no account: pass --jid or set [account] jid in the config file")?;
+        let jid = self.jid.as_deref().ok_or(NO_ACCOUNT)?;
         Ok(jid.split('/').next().unwrap_or_default().to_owned())
+    }
+
+    /// The JID we log in with: the configured one if it names a resource,
+    /// else the bare JID with [`stable_resource`] of it and the trust store,
+    /// so that every login of this account with this store is the same
+    /// client to our contacts (who keep retained secrets per client).
+    pub(crate) fn login_jid(&self) -> Result<String, String> {
+        let jid = self.jid.as_deref().ok_or(NO_ACCOUNT)?;
+        if jid.contains('/') {
+            return Ok(jid.to_owned());
+        }
+        Ok(format!("{jid}/{}", stable_resource(jid, &self.store_path)))
+    }
+
+    /// Refuses at once, before the trust store is opened or anything is sent,
+    /// a contact that is not a person's JID or is our own account.
+    pub(crate) fn check_contact(&self, contact: &str) -> Result<(), String> {
+        check_contact_jid(contact)?;
+        let account = self.account()?;
+        let bare = contact.split('/').next().unwrap_or(contact);
+        if bare.to_lowercase() == account.to_lowercase() {
+            return Err(format!(
+                "{contact} is your own account ({account}): an encrypted session is with \
+                 someone else; give the contact's JID"
+            ));
+        }
+        Ok(())
     }
 
     /// Login options, reading the password.
     pub(crate) fn connect_options(&self) -> Result<ConnectOptions, String> {
-        let jid = self
-            .jid
-            .clone()
-            .ok_or("no account: pass --jid or set [account] jid in the config file")?;
+        let jid = self.login_jid()?;
         let password = match (&self.password_file, std::env::var("ESESSION_PASSWORD")) {
             (Some(file), _) => read_secret_file(file)?,
             (None, Ok(value)) => value,
@@ -244,6 +282,133 @@ impl Settings {
     }
 }
 
+/// The resource we log in with when the user gave a bare JID:
+/// `esession-` and 8 hex digits of SHA-256 over the account's bare JID and the
+/// canonical path of the trust store. Stable across logins, different for
+/// another store of the same account (another client, with other secrets).
+pub(crate) fn stable_resource(account: &str, store: &Path) -> String {
+    let path = canonical(store);
+    let digest = esession_crypto::HashAlgorithm::Sha256.digest(&[
+        account.to_lowercase().as_bytes(),
+        b"\0",
+        path.to_string_lossy().as_bytes(),
+    ]);
+    format!(
+        "esession-{}",
+        hex::encode(digest.get(..4).unwrap_or(&digest))
+    )
+}
+
+/// `path` made absolute with symbolic links resolved, as far as it exists
+/// (the store file may not be created yet): the same file always gives the
+/// same path however it was named.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(path) {
+        return path;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            canonical(parent).join(name)
+        }
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+    }
+}
+
+/// Whether `contact` is a person's JID: `user@domain`, optionally with
+/// `/resource`. A JID without `@` names a server, not someone to talk to.
+pub(crate) fn check_contact_jid(contact: &str) -> Result<(), String> {
+    const FORM: &str = "a contact's JID is user@domain, e.g. bob@example.com (bob@example.com/laptop for one of their clients)";
+    if contact.is_empty() {
+        return Err(format!("no contact given: {FORM}"));
+    }
+    if contact.contains(char::is_whitespace) {
+        return Err(format!(
+            "\"{contact}\" is not a JID (it contains a space): {FORM}"
+        ));
+    }
+    let (bare, resource) = match contact.split_once('/') {
+        Some((bare, resource)) => (bare, Some(resource)),
+        None => (contact, None),
+    };
+    let problem = match bare.split_once('@') {
+        None => "it has no user part (without an @ it names a server, not a person)",
+        Some(("", _)) => "it has nothing before the @",
+        Some((_, "")) => "it has no domain after the @",
+        Some((_, domain)) if domain.contains('@') => "it has more than one @",
+        Some(_) if resource == Some("") => "it ends with / but names no client after it",
+        Some(_) => return Ok(()),
+    };
+    Err(format!(
+        "\"{contact}\" is not a contact's JID: {problem}; {FORM}"
+    ))
+}
+
+/// Where a setting was given, for messages: the flag, or the key in the
+/// config file.
+fn origin(from_flag: bool, flag: &str, section: &str, key: &str, config: &Path) -> String {
+    if from_flag {
+        flag.to_owned()
+    } else {
+        format!("{key} in [{section}] of {}", config.display())
+    }
+}
+
+/// Settings that exclude each other, once flags and the config file are
+/// merged (the parser already refuses two such flags together): plaintext
+/// with a CA file, and two ways to unlock the trust store.
+fn check_conflicts(global: &Global, file: &FileConfig, config: &Path) -> Result<(), String> {
+    let plaintext = global.insecure_plaintext_loopback || file.account.insecure_plaintext_loopback;
+    if plaintext && (global.ca_file.is_some() || file.account.ca_file.is_some()) {
+        let plain = origin(
+            global.insecure_plaintext_loopback,
+            "--insecure-plaintext-loopback",
+            "account",
+            "insecure_plaintext_loopback",
+            config,
+        );
+        let ca = origin(
+            global.ca_file.is_some(),
+            "--ca-file",
+            "account",
+            "ca_file",
+            config,
+        );
+        return Err(format!(
+            "{plain} and {ca} cannot be used together: a plaintext connection has no TLS \
+             certificate to check against a CA; remove one of them"
+        ));
+    }
+    let key_file = global.store_key_file.is_some() || file.store.key_file.is_some();
+    let passphrase_file =
+        global.store_passphrase_file.is_some() || file.store.passphrase_file.is_some();
+    if key_file && passphrase_file {
+        let key = origin(
+            global.store_key_file.is_some(),
+            "--store-key-file",
+            "store",
+            "key_file",
+            config,
+        );
+        let passphrase = origin(
+            global.store_passphrase_file.is_some(),
+            "--store-passphrase-file",
+            "store",
+            "passphrase_file",
+            config,
+        );
+        return Err(format!(
+            "{key} and {passphrase} cannot be used together: the trust store is unlocked \
+             either with a key file or with a passphrase; remove one of them"
+        ));
+    }
+    Ok(())
+}
+
 /// The stanza kinds to offer (ENC-01, AMB-29): known names only, `message`
 /// always among them (the chat needs it), each once; default `message`.
 fn stanza_kinds(names: Option<&[String]>) -> Result<Vec<StanzaKind>, String> {
@@ -253,7 +418,7 @@ fn stanza_kinds(names: Option<&[String]>) -> Result<Vec<StanzaKind>, String> {
     let mut kinds = Vec::new();
     for name in names {
         let kind = StanzaKind::from_name(name.trim()).ok_or_else(|| {
-            format!("unknown stanza kind {name:?} in stanzas: use message, presence, iq")
+            format!("unknown stanza kind \"{name}\" in stanzas: use message, presence, iq")
         })?;
         if !kinds.contains(&kind) {
             kinds.push(kind);
@@ -273,7 +438,7 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn prompt(label: &str) -> Result<String, String> {
+pub(crate) fn prompt(label: &str) -> Result<String, String> {
     if !std::io::stdin().is_terminal() {
         return Err(format!(
             "{}needed, but there is no terminal to ask on (use a file or environment variable)",
