@@ -3,11 +3,14 @@
 use std::io::Read;
 use std::time::Duration;
 
-use esession::{Config, Event, SessionId, StanzaKind};
+use esession::{
+    Config, Error, Event, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, StanzaKind,
+    TerminationReason,
+};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 use esession_xmpp::ClientEvent;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::account::{clock_time, login, manager, open_store};
 use crate::present;
@@ -165,11 +168,8 @@ pub(crate) async fn listen(
                 }
             }
             ClientEvent::Session(Event::Established { session, info }) => {
-                let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
                 emit(
-                    json!({"event": "established", "peer": session.peer, "thread": session.thread, "sas": info.sas,
-                           "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
-                           "cipher": info.cipher.name(), "stanzas": stanzas, "time": time}),
+                    established_json(&session, &info, &time),
                     present::established(&session.peer, &info),
                 );
                 // Our encrypted directed presence: the server then tells the
@@ -221,7 +221,9 @@ pub(crate) async fn listen(
                 }
             }
             ClientEvent::Session(Event::Terminated { session, reason }) => emit(
-                json!({"event": "terminated", "peer": session.peer, "thread": session.thread, "reason": format!("{reason:?}"), "time": time}),
+                json!({"event": "terminated", "peer": session.peer, "thread": session.thread,
+                       "reason": termination_name(&reason),
+                       "message": present::terminated(&session.peer, &reason), "time": time}),
                 present::terminated(&session.peer, &reason),
             ),
             ClientEvent::Session(Event::RetainedSecretProven {
@@ -232,11 +234,13 @@ pub(crate) async fn listen(
                 format!("[{time}] {} proved the retained secret", session.peer),
             ),
             ClientEvent::Session(Event::SecurityAlert { session, alert }) => emit(
-                json!({"event": "alert", "peer": session.peer, "alert": format!("{alert:?}"), "time": time}),
+                json!({"event": "alert", "peer": session.peer, "thread": session.thread,
+                       "alert": alert_json(&session.peer, &alert), "time": time}),
                 present::alert(&session.peer, &alert),
             ),
             ClientEvent::Session(Event::NegotiationFailed { session, error }) => emit(
-                json!({"event": "negotiation_failed", "peer": session.peer, "error": error.to_string(), "time": time}),
+                json!({"event": "negotiation_failed", "peer": session.peer, "thread": session.thread,
+                       "error": error_json(&session.peer, &error), "time": time}),
                 present::failure(&session.peer, &error),
             ),
             ClientEvent::Session(other) => {
@@ -264,5 +268,133 @@ pub(crate) async fn listen(
     Ok(())
 }
 
-#[allow(dead_code)]
-fn _id(_: SessionId) {}
+/// The `established` event of `listen --json`: what was agreed and how the
+/// peer is authenticated. `sas` is null in the 3-message flow (no SAS).
+fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Value {
+    let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
+    let sas = (!info.three_message && !info.sas.is_empty()).then_some(info.sas.as_str());
+    json!({
+        "event": "established",
+        "peer": session.peer,
+        "thread": session.thread,
+        "flow": if info.three_message { "3-message" } else { "4-message" },
+        "group": info.group.id(),
+        "cipher": info.cipher.name(),
+        "hash": info.hash.name(),
+        "compression": info.compression.name(),
+        "sas": sas,
+        "sas_reminder": info.sas_reminder,
+        "peer_key": info.peer_key.as_ref().map(key_json),
+        "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
+        "retained_chain_verified": info.retained_chain_verified,
+        "other_secret_used": info.other_secret_used,
+        "stanzas": stanzas,
+        "logging": info.logging.value(),
+        "disclosure": info.disclosure.value(),
+        "we_initiated": info.we_initiated,
+        "time": time,
+    })
+}
+
+/// A contact's public key in JSON: fingerprint as lower-case hex.
+fn key_json(key: &PeerKeyInfo) -> Value {
+    json!({
+        "fingerprint": hex::encode(&key.fingerprint),
+        "petname": key.petname,
+        "algorithm": key.algorithm.uri(),
+        "verified": key.verified,
+    })
+}
+
+fn hex_list(fingerprints: &[Vec<u8>]) -> Vec<String> {
+    fingerprints.iter().map(hex::encode).collect()
+}
+
+/// A security alert as a JSON object: `kind`, its facts (fingerprints as
+/// lower-case hex) and `message`, the text shown to a person.
+fn alert_json(peer: &str, alert: &SecurityAlert) -> Value {
+    let mut value = match alert {
+        SecurityAlert::DisclosureNotNever(disclosure) => {
+            json!({"kind": "disclosure_not_never", "disclosure": disclosure.value()})
+        }
+        SecurityAlert::NoConfidentiality => json!({"kind": "no_confidentiality"}),
+        SecurityAlert::NewPeerKey(key) => json!({"kind": "new_peer_key", "key": key_json(key)}),
+        SecurityAlert::PeerKeyChanged {
+            key,
+            previous_fingerprints,
+        } => json!({
+            "kind": "peer_key_changed",
+            "key": key_json(key),
+            "previous_fingerprints": hex_list(previous_fingerprints),
+        }),
+        SecurityAlert::PeerKeySeenWithOtherJid { key, other_jids } => json!({
+            "kind": "peer_key_seen_with_other_jid",
+            "key": key_json(key),
+            "other_jids": other_jids,
+        }),
+        SecurityAlert::PeerKeyMissing {
+            previous_fingerprints,
+        } => json!({
+            "kind": "peer_key_missing",
+            "previous_fingerprints": hex_list(previous_fingerprints),
+        }),
+        SecurityAlert::UnverifiedPeerKey(key) => {
+            json!({"kind": "unverified_peer_key", "key": key_json(key)})
+        }
+        SecurityAlert::UnknownKeyFingerprint { fingerprint } => json!({
+            "kind": "unknown_key_fingerprint",
+            "fingerprint": hex::encode(fingerprint),
+        }),
+        _ => json!({"kind": "other"}),
+    };
+    value["message"] = Value::String(present::alert(peer, alert));
+    value
+}
+
+/// A negotiation failure as a JSON object: `kind`, the stanza error
+/// `condition` by its XML name (null when there is none), the `fields` the
+/// error named, and `message`, the text shown to a person.
+fn error_json(peer: &str, error: &Error) -> Value {
+    let none: &[String] = &[];
+    let (kind, condition, fields) = match error {
+        Error::Declined => ("declined", None, none),
+        Error::Timeout => ("timeout", None, none),
+        Error::PeerError { condition, fields } => (
+            "peer_error",
+            condition.map(|c| c.element()),
+            fields.as_slice(),
+        ),
+        Error::Refused { condition, fields } => {
+            ("refused", Some(condition.element()), fields.as_slice())
+        }
+        Error::Decrypt => ("decrypt", None, none),
+        Error::UnknownSession => ("unknown_session", None, none),
+        Error::NotEstablished => ("not_established", None, none),
+        Error::SessionEnded => ("session_ended", None, none),
+        Error::RekeyTooSoon => ("rekey_too_soon", None, none),
+        Error::KeysExhausted => ("keys_exhausted", None, none),
+        Error::StanzaKindNotAgreed(_) => ("stanza_kind_not_agreed", None, none),
+        Error::AmbiguousSession => ("ambiguous_session", None, none),
+        Error::InvalidInput(_) => ("invalid_input", None, none),
+        _ => ("other", None, none),
+    };
+    json!({
+        "kind": kind,
+        "condition": condition,
+        "fields": fields,
+        "message": present::failure(peer, error),
+    })
+}
+
+/// Why a session ended, as a stable name for scripts.
+fn termination_name(reason: &TerminationReason) -> &'static str {
+    match reason {
+        TerminationReason::LocalRequest => "local_request",
+        TerminationReason::PeerRequest => "peer_request",
+        TerminationReason::IntegrityFailure => "integrity_failure",
+        TerminationReason::KeysExhausted => "keys_exhausted",
+        TerminationReason::PeerUnavailable => "peer_unavailable",
+        TerminationReason::StanzaKindNotAgreed => "stanza_kind_not_agreed",
+        _ => "other",
+    }
+}

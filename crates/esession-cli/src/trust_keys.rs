@@ -583,10 +583,14 @@ where
             line.push_str(&petnames.join(", "));
             line.push(' ');
         }
-        line.push_str(&format!("{contact}: {}", chain_state(&states)));
         match last_session {
-            Some(when) => line.push_str(&format!(", last session {}", date_time(when, zone))),
-            None => line.push_str(", no session yet"),
+            Some(when) => line.push_str(&format!(
+                "{contact}: {}, last session {}",
+                chain_state(&states),
+                date_time(when, zone)
+            )),
+            None if states.is_empty() => line.push_str(&format!("{contact}: no session yet")),
+            None => line.push_str(&format!("{contact}: {}", chain_state(&states))),
         }
         if let Some(profile) = store.contact_profile(account, &contact)? {
             line.push_str(&format!(", profile {profile}"));
@@ -705,4 +709,321 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use esession::TrustStore as _;
+    use esession::trust::RetainedSecret;
+    use esession_store::{KdfParams, KeyId, Unlock};
+
+    use super::*;
+
+    const ME: &str = "alice@example.org";
+    /// 2023-11-14 22:13:20 UTC.
+    const T0: u64 = 1_700_000_000;
+
+    fn plus_two() -> chrono::FixedOffset {
+        chrono::FixedOffset::east_opt(2 * 3600).unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create_with_params(
+            dir.path().join("s.db"),
+            Unlock::Passphrase(SecretBytes::from_slice(b"pw")),
+            KdfParams::insecure_fast_for_tests(),
+        )
+        .unwrap();
+        (dir, store)
+    }
+
+    /// An RSA-2048 `<KeyValue/>` (not a real key: listings never check it).
+    fn rsa_key(fill: u8) -> (KeyValue, Vec<u8>) {
+        let key = KeyValue::Rsa {
+            modulus: vec![fill; 256],
+            exponent: vec![1, 0, 1],
+        };
+        let xml = esession_wire::xml::serialize(&esession_wire::minidom::Element::from(&key), "")
+            .unwrap();
+        (key, xml.into_bytes())
+    }
+
+    fn retain(store: &Store, peer: &str, client: &str, created: u64, verified: bool) {
+        store
+            .account(ME)
+            .unwrap()
+            .store_retained_secret(
+                peer,
+                RetainedSecret {
+                    client: client.to_owned(),
+                    secret: SecretBytes::from_slice(&[7; 32]),
+                    created,
+                    verified,
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn fingerprints_are_shown_in_full_in_groups_of_eight_upper_case_digits() {
+        let fp: Vec<u8> = (0u8..32).collect();
+        assert_eq!(
+            fingerprint_full(&fp),
+            "00010203 04050607 08090A0B 0C0D0E0F 10111213 14151617 18191A1B 1C1D1E1F"
+        );
+        assert_eq!(
+            fingerprint_full(&[0xab; 32]),
+            "ABABABAB ABABABAB ABABABAB ABABABAB ABABABAB ABABABAB ABABABAB ABABABAB"
+        );
+        assert_eq!(
+            fingerprint_full(&[0xde, 0xad, 0xbe, 0xef, 0x01]),
+            "DEADBEEF 01"
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_accepted_as_shown_or_as_plain_hex() {
+        let fp = vec![0x1a; 32];
+        assert_eq!(parse_fingerprint(&fingerprint_full(&fp)).unwrap(), fp);
+        assert_eq!(parse_fingerprint(&hex::encode(&fp)).unwrap(), fp);
+        assert_eq!(parse_fingerprint("1a:1A 1a").unwrap(), [0x1a; 3]);
+        assert_eq!(
+            parse_fingerprint("12345G").unwrap_err(),
+            "\"12345G\" is not a fingerprint: give the hexadecimal digits that `esession trust \
+             list` shows (spaces and case do not matter)"
+        );
+        assert!(
+            parse_fingerprint("  ")
+                .unwrap_err()
+                .starts_with("no fingerprint given")
+        );
+    }
+
+    #[test]
+    fn dates_are_shown_in_the_given_zone_with_its_offset() {
+        assert_eq!(date_time(T0, &plus_two()), "2023-11-15 00:13 UTC+02:00");
+        assert_eq!(date_time(T0, &chrono::Utc), "2023-11-14 22:13 UTC+00:00");
+        assert_eq!(date_time(0, &chrono::Utc), "an unknown date");
+        assert_eq!(date_time(u64::MAX, &chrono::Utc), "an unknown date");
+    }
+
+    #[test]
+    fn key_sizes_are_counted_in_bits() {
+        assert_eq!(bit_len(&[0x80, 0]), 16);
+        assert_eq!(bit_len(&[0, 0, 0x01, 0xff]), 9);
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(algorithm_of(Some(&rsa_key(0xc5).0)), "RSA-2048");
+        assert_eq!(algorithm_of(None), "unknown algorithm");
+    }
+
+    #[test]
+    fn trust_list_shows_one_line_per_contact_then_one_per_key() {
+        let (_dir, store) = store();
+        let bob = "bob@example.com";
+        // Bob: two clients, one chain SAS-verified, the other's reminder
+        // dismissed; a verified key with a petname, seen last.
+        retain(&store, bob, "laptop", T0, true);
+        retain(&store, bob, "phone", T0 + 50, false);
+        store
+            .set_sas_state(ME, bob, "phone", SasState::Dismissed, T0 + 60)
+            .unwrap();
+        let (key, xml) = rsa_key(0xc5);
+        let fp = esession::trust::key_fingerprint(&key);
+        store
+            .record_peer_key(ME, bob, fp.clone(), xml.clone(), T0 + 100)
+            .unwrap();
+        store.set_petname(ME, &fp, Some("Bob's laptop")).unwrap();
+        store.set_key_verified(ME, &fp, true).unwrap();
+        // Carol: a profile and a shared secret, no session.
+        let carol = "carol@example.net";
+        store.set_contact_profile(ME, carol, Some("gajim")).unwrap();
+        store
+            .set_other_secret(ME, carol, SecretBytes::from_slice(b"s3cret"))
+            .unwrap();
+        // Dave: one unverified client; an unverified key also seen as dave@work.
+        let dave = "dave@example.org";
+        retain(&store, dave, "pc", T0 + 3600, false);
+        let (key, xml) = rsa_key(0x7f);
+        let dave_fp = esession::trust::key_fingerprint(&key);
+        store
+            .record_peer_key(ME, dave, dave_fp.clone(), xml.clone(), T0)
+            .unwrap();
+        store
+            .record_peer_key(ME, "dave@work.example", dave_fp.clone(), xml, T0 + 7200)
+            .unwrap();
+
+        let lines = trust_list(&store, ME, &plus_two()).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "\"Bob's laptop\" bob@example.com: verified (SAS compared) on 1 of 2 clients, \
+                 reminder dismissed on 1 of 2 clients, last session 2023-11-15 00:15 UTC+02:00"
+                    .to_owned(),
+                format!(
+                    "  \"Bob's laptop\" key {}, RSA-2048, verified, first seen 2023-11-15 00:15 \
+                     UTC+02:00, seen as bob@example.com",
+                    fingerprint_full(&fp)
+                ),
+                "carol@example.net: no session yet, profile gajim, shared secret set".to_owned(),
+                "dave@example.org: unverified, 1 client, last session 2023-11-15 01:13 UTC+02:00"
+                    .to_owned(),
+                format!(
+                    "  key {}, RSA-2047, NOT verified, first seen 2023-11-15 00:13 UTC+02:00, \
+                     seen as dave@example.org, dave@work.example",
+                    fingerprint_full(&dave_fp)
+                ),
+                "dave@work.example: no retained secret, last session 2023-11-15 02:13 UTC+02:00"
+                    .to_owned(),
+                format!(
+                    "  key {}, RSA-2047, NOT verified, first seen 2023-11-15 00:13 UTC+02:00, \
+                     seen as dave@example.org, dave@work.example",
+                    fingerprint_full(&dave_fp)
+                ),
+            ]
+        );
+        for line in &lines {
+            for debug in ["Some(", "[", "verified: ", "Confirmed", "Dismissed"] {
+                assert!(!line.contains(debug), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_confirmed_sas_makes_the_client_verified() {
+        let (_dir, store) = store();
+        retain(&store, "bob@example.com", "laptop", T0, false);
+        store
+            .set_sas_state(ME, "bob@example.com", "laptop", SasState::Confirmed, T0)
+            .unwrap();
+        assert_eq!(
+            trust_list(&store, ME, &chrono::Utc).unwrap(),
+            [
+                "bob@example.com: verified (SAS compared), 1 client, last session 2023-11-14 22:13 UTC+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn our_keys_are_listed_with_number_fingerprint_algorithm_and_date() {
+        let (key, xml) = rsa_key(0xff);
+        let info = SigningKeyInfo {
+            id: KeyId(3),
+            algorithm: "http://www.w3.org/2000/09/xmldsig#rsa-sha256".to_owned(),
+            public_key: xml,
+            created: T0,
+        };
+        assert_eq!(
+            own_key_line(ME, &info, &plus_two()),
+            format!(
+                "key 3 (ours, alice@example.org): {}, RSA-2048, created 2023-11-15 00:13 UTC+02:00",
+                fingerprint_full(&esession::trust::key_fingerprint(&key))
+            )
+        );
+    }
+
+    #[test]
+    fn verifying_a_key_never_seen_names_the_contact_and_says_what_to_do() {
+        let (_dir, store) = store();
+        let error = verify_key(&store, ME, "bob@example.com", "ab").unwrap_err();
+        assert_eq!(
+            error,
+            "no public key of bob@example.com is known yet: a key is remembered once \
+             bob@example.com identifies with it in an encrypted session (both sides with \
+             --public-keys); have a session with bob@example.com, compare the fingerprint that \
+             `esession trust list` then shows with bob@example.com, and run this command again"
+        );
+        let error = verify_chains(&store, ME, "bob@example.com").unwrap_err();
+        assert!(
+            error.starts_with(
+                "there is no session with bob@example.com to mark verified: no secret is \
+                 retained from an encrypted session with bob@example.com yet"
+            ),
+            "{error}"
+        );
+        assert!(!error.contains(ME), "{error}");
+    }
+
+    #[test]
+    fn verifying_checks_that_the_key_is_the_contacts() {
+        let (_dir, store) = store();
+        let (key, xml) = rsa_key(0xc5);
+        let fp = esession::trust::key_fingerprint(&key);
+        store
+            .record_peer_key(ME, "carol@example.net", fp.clone(), xml, T0)
+            .unwrap();
+        let (other, other_xml) = rsa_key(0xc6);
+        store
+            .record_peer_key(
+                ME,
+                "bob@example.com",
+                esession::trust::key_fingerprint(&other),
+                other_xml,
+                T0,
+            )
+            .unwrap();
+        let error = verify_key(&store, ME, "bob@example.com", &hex::encode(&fp)).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "bob@example.com has no key with the fingerprint {}; that key was seen with \
+                 carol@example.net, not with bob@example.com: check whom you compared it with",
+                fingerprint_full(&fp)
+            )
+        );
+        assert!(!store.peer_keys(ME).unwrap().iter().any(|k| k.verified));
+        // As `trust list` shows it, it verifies Carol's key.
+        let done = verify_key(&store, ME, "carol@example.net", &fingerprint_full(&fp)).unwrap();
+        assert_eq!(
+            done,
+            format!(
+                "Marked the key {} of carol@example.net as verified: sessions where \
+                 carol@example.net proves it are authenticated.",
+                fingerprint_full(&fp)
+            )
+        );
+        assert!(store.peer_keys_of(ME, "carol@example.net").unwrap()[0].verified);
+    }
+
+    #[test]
+    fn verifying_chains_marks_every_client_of_the_contact() {
+        let (_dir, store) = store();
+        retain(&store, "bob@example.com", "laptop", T0, false);
+        retain(&store, "bob@example.com", "phone", T0, false);
+        assert_eq!(
+            verify_chains(&store, ME, "bob@example.com").unwrap(),
+            "Marked the retained-secret chains with bob@example.com (2 clients) as SAS-verified."
+        );
+        assert_eq!(
+            trust_list(&store, ME, &chrono::Utc).unwrap(),
+            [
+                "bob@example.com: verified (SAS compared), 2 clients, last session 2023-11-14 22:13 UTC+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn contacts_must_be_bare_jids_of_people() {
+        assert_eq!(
+            contact_bare_jid("bob@example.com", "trust is per contact").unwrap(),
+            "bob@example.com"
+        );
+        assert_eq!(
+            contact_bare_jid("bob@example.com/phone", "trust is per contact").unwrap_err(),
+            "trust is per contact: give the bare JID bob@example.com, not the full JID \
+             bob@example.com/phone"
+        );
+        assert!(
+            contact_bare_jid("example.com", "trust is per contact")
+                .unwrap_err()
+                .starts_with("\"example.com\" is not a contact's JID")
+        );
+    }
 }
