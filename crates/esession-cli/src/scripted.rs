@@ -398,3 +398,256 @@ fn termination_name(reason: &TerminationReason) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use esession::ssn::ErrorCondition;
+    use esession::{FixedClock, MemoryTrustStore, SessionManager, SystemRandomness};
+
+    use super::*;
+
+    const ALICE: &str = "alice@example.org/pda";
+    const BOB: &str = "bob@example.com/laptop";
+
+    fn manager(jid: &str) -> SessionManager {
+        SessionManager::new(
+            Config {
+                own_jid: Some(jid.to_owned()),
+                ..Config::default()
+            },
+            Box::new(SystemRandomness::new(crate::rng::os_seeded().unwrap())),
+            Box::new(MemoryTrustStore::new()),
+            Box::new(FixedClock(1_700_000_000)),
+        )
+    }
+
+    /// Alice's view of a real 4-message negotiation with Bob, in memory.
+    fn negotiated() -> (SessionId, SessionInfo) {
+        let mut alice = manager(ALICE);
+        let mut bob = manager(BOB);
+        let (_, offer) = alice.start_session(BOB).unwrap();
+        let mut to_bob = offer.stanzas;
+        let mut alice_events = offer.events;
+        for _ in 0..4 {
+            let mut to_alice = Vec::new();
+            for stanza in to_bob.drain(..) {
+                to_alice.extend(bob.handle_stanza(&stanza).stanzas);
+            }
+            for stanza in to_alice {
+                let out = alice.handle_stanza(&stanza);
+                to_bob.extend(out.stanzas);
+                alice_events.extend(out.events);
+            }
+        }
+        alice_events
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Established { session, info } => Some((session, info)),
+                _ => None,
+            })
+            .expect("Alice established a session")
+    }
+
+    fn key(petname: Option<&str>, verified: bool) -> PeerKeyInfo {
+        PeerKeyInfo {
+            petname: petname.map(str::to_owned),
+            fingerprint: vec![0xab; 32],
+            algorithm: esession_crypto::SignatureAlgorithm::RsaSha256,
+            verified,
+        }
+    }
+
+    /// No Rust Debug rendering anywhere in an event.
+    fn assert_no_debug(value: &Value) {
+        let text = value.to_string();
+        for debug in [
+            "Some(",
+            "None",
+            "Group",
+            "Aes",
+            "Sha256",
+            "[171",
+            "PeerKeyInfo",
+        ] {
+            assert!(!text.contains(debug), "{debug} in {text}");
+        }
+    }
+
+    #[test]
+    fn established_in_four_messages_carries_the_agreement_and_the_sas() {
+        let (session, info) = negotiated();
+        let value = established_json(&session, &info, "12:00:00Z");
+        assert_eq!(value["event"], "established");
+        assert_eq!(value["peer"], BOB);
+        assert_eq!(value["thread"], session.thread.as_str());
+        assert_eq!(value["flow"], "4-message");
+        assert_eq!(value["group"], info.group.id());
+        assert_eq!(value["cipher"], "aes128-ctr");
+        assert_eq!(value["hash"], "sha256");
+        assert_eq!(value["compression"], "none");
+        assert_eq!(value["sas"].as_str().map(str::len), Some(5));
+        assert_eq!(value["sas"], info.sas.as_str());
+        assert_eq!(value["peer_key"], Value::Null);
+        assert_eq!(value["authenticated_by_retained_secret"], false);
+        assert_eq!(value["retained_chain_verified"], false);
+        assert_eq!(value["stanzas"], json!(["message"]));
+        assert_eq!(value["logging"], "may");
+        assert_eq!(value["disclosure"], "never");
+        assert_eq!(value["we_initiated"], true);
+        assert_eq!(value["time"], "12:00:00Z");
+        assert_no_debug(&value);
+    }
+
+    #[test]
+    fn established_in_three_messages_has_no_sas_and_shows_the_key() {
+        let (session, mut info) = negotiated();
+        info.three_message = true;
+        info.sas = String::new();
+        info.peer_key = Some(key(Some("Bob's laptop"), true));
+        let value = established_json(&session, &info, "12:00:00Z");
+        assert_eq!(value["flow"], "3-message");
+        assert!(value["sas"].is_null(), "{value}");
+        assert_eq!(
+            value["peer_key"],
+            json!({
+                "fingerprint": "ab".repeat(32),
+                "petname": "Bob's laptop",
+                "algorithm": "http://www.w3.org/2000/09/xmldsig#rsa-sha256",
+                "verified": true,
+            })
+        );
+        assert_no_debug(&value);
+        // A 4-message session never shows an empty SAS either.
+        info.three_message = false;
+        assert!(established_json(&session, &info, "t")["sas"].is_null());
+    }
+
+    #[test]
+    fn alerts_are_objects_with_kind_hex_fingerprints_and_a_message() {
+        let alert = SecurityAlert::PeerKeyChanged {
+            key: key(None, false),
+            previous_fingerprints: vec![vec![1; 32]],
+        };
+        let mut value = alert_json(BOB, &alert);
+        let message = value["message"].take();
+        assert_eq!(
+            value,
+            json!({
+                "kind": "peer_key_changed",
+                "key": {
+                    "fingerprint": "ab".repeat(32),
+                    "petname": null,
+                    "algorithm": "http://www.w3.org/2000/09/xmldsig#rsa-sha256",
+                    "verified": false,
+                },
+                "previous_fingerprints": ["01".repeat(32)],
+                "message": null,
+            })
+        );
+        assert_eq!(message, present::alert(BOB, &alert).as_str());
+        assert!(
+            message
+                .as_str()
+                .unwrap()
+                .starts_with("!!! SECURITY ALERT: bob@example.com/laptop now shows ANOTHER")
+        );
+        let unknown = alert_json(
+            BOB,
+            &SecurityAlert::UnknownKeyFingerprint {
+                fingerprint: vec![0xcd; 4],
+            },
+        );
+        assert_eq!(unknown["kind"], "unknown_key_fingerprint");
+        assert_eq!(unknown["fingerprint"], "cdcdcdcd");
+        let disclosure = alert_json(
+            BOB,
+            &SecurityAlert::DisclosureNotNever(esession::ssn::Disclosure::Enabled),
+        );
+        assert_eq!(disclosure["kind"], "disclosure_not_never");
+        assert_eq!(disclosure["disclosure"], "enabled");
+        for value in [unknown, disclosure] {
+            assert_no_debug(&value);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_xml_condition() {
+        let value = error_json(
+            BOB,
+            &Error::PeerError {
+                condition: Some(ErrorCondition::FeatureNotImplemented),
+                fields: vec!["crypt_algs".to_owned()],
+            },
+        );
+        assert_eq!(
+            value,
+            json!({
+                "kind": "peer_error",
+                "condition": "feature-not-implemented",
+                "fields": ["crypt_algs"],
+                "message": "bob@example.com/laptop refused the negotiation \
+                            (feature-not-implemented on crypt_algs).",
+            })
+        );
+        let refused = error_json(
+            BOB,
+            &Error::Refused {
+                condition: ErrorCondition::NotAcceptable,
+                fields: vec![],
+            },
+        );
+        assert_eq!(
+            refused,
+            json!({
+                "kind": "refused",
+                "condition": "not-acceptable",
+                "fields": [],
+                "message": "We refused bob@example.com/laptop's negotiation message (not-acceptable).",
+            })
+        );
+        let unknown = error_json(
+            BOB,
+            &Error::PeerError {
+                condition: None,
+                fields: vec![],
+            },
+        );
+        assert_eq!(unknown["condition"], Value::Null);
+        assert_eq!(
+            unknown["message"],
+            "bob@example.com/laptop refused the negotiation (no known error condition)."
+        );
+        let timeout = error_json(BOB, &Error::Timeout);
+        assert_eq!(timeout["kind"], "timeout");
+        assert_eq!(timeout["condition"], Value::Null);
+        assert!(
+            timeout["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("bob@example.com/laptop did not answer")
+        );
+    }
+
+    #[test]
+    fn terminations_have_stable_names() {
+        assert_eq!(
+            termination_name(&TerminationReason::PeerUnavailable),
+            "peer_unavailable"
+        );
+        assert_eq!(
+            termination_name(&TerminationReason::LocalRequest),
+            "local_request"
+        );
+        assert_eq!(
+            termination_name(&TerminationReason::IntegrityFailure),
+            "integrity_failure"
+        );
+    }
+}

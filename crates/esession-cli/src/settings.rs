@@ -494,4 +494,190 @@ mod tests {
             StanzaKind::ALL
         );
     }
+
+    /// Settings from `global` and a config file with `config` in it.
+    fn resolve(dir: &Path, config: &str, global: Global) -> Result<Settings, String> {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, config).unwrap();
+        Settings::resolve(&Global {
+            config: Some(path),
+            ..global
+        })
+    }
+
+    #[test]
+    fn a_bare_jid_logs_in_with_a_resource_stable_for_account_and_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let global = |jid: &str, store: PathBuf| Global {
+            jid: Some(jid.to_owned()),
+            store: Some(store),
+            ..Global::default()
+        };
+        let store = dir.path().join("store.db");
+        let first = resolve(dir.path(), "", global("alice@example.org", store.clone()))
+            .unwrap()
+            .login_jid()
+            .unwrap();
+        let (bare, resource) = first.split_once('/').unwrap();
+        assert_eq!(bare, "alice@example.org");
+        assert_eq!(resource.len(), "esession-".len() + 8, "{resource}");
+        assert!(resource.starts_with("esession-"), "{resource}");
+        assert!(
+            resource["esession-".len()..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{resource}"
+        );
+        assert_eq!(
+            resource,
+            stable_resource(
+                "alice@example.org",
+                &std::fs::canonicalize(dir.path()).unwrap().join("store.db")
+            )
+        );
+        // The same store named another way (it exists now): the same resource.
+        std::fs::write(&store, "").unwrap();
+        let other_name = dir.path().join(".").join("store.db");
+        assert_eq!(
+            stable_resource("alice@example.org", &other_name),
+            stable_resource("alice@example.org", &store)
+        );
+        // Another store or another account: another client.
+        assert_ne!(
+            stable_resource("alice@example.org", &dir.path().join("other.db")),
+            stable_resource("alice@example.org", &store)
+        );
+        assert_ne!(
+            stable_resource("bob@example.org", &store),
+            stable_resource("alice@example.org", &store)
+        );
+        // A full JID is used as given.
+        let full = resolve(dir.path(), "", global("alice@example.org/phone", store))
+            .unwrap()
+            .login_jid()
+            .unwrap();
+        assert_eq!(full, "alice@example.org/phone");
+    }
+
+    #[test]
+    fn contacts_must_be_someone_elses_jid() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = resolve(
+            dir.path(),
+            "",
+            Global {
+                jid: Some("alice@example.org/pda".to_owned()),
+                ..Global::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(settings.check_contact("bob@example.com"), Ok(()));
+        assert_eq!(settings.check_contact("bob@example.com/laptop"), Ok(()));
+        for own in ["alice@example.org", "Alice@Example.org/phone"] {
+            assert_eq!(
+                settings.check_contact(own).unwrap_err(),
+                format!(
+                    "{own} is your own account (alice@example.org): an encrypted session is \
+                     with someone else; give the contact's JID"
+                )
+            );
+        }
+        let form = "a contact's JID is user@domain, e.g. bob@example.com \
+                    (bob@example.com/laptop for one of their clients)";
+        for (contact, problem) in [
+            (
+                "example.com",
+                "it has no user part (without an @ it names a server, not a person)",
+            ),
+            (
+                "bob",
+                "it has no user part (without an @ it names a server, not a person)",
+            ),
+            ("@example.com", "it has nothing before the @"),
+            ("bob@", "it has no domain after the @"),
+            ("bob@@example.com", "it has more than one @"),
+            (
+                "bob@example.com/",
+                "it ends with / but names no client after it",
+            ),
+        ] {
+            assert_eq!(
+                settings.check_contact(contact).unwrap_err(),
+                format!("\"{contact}\" is not a contact's JID: {problem}; {form}")
+            );
+        }
+        assert_eq!(
+            settings.check_contact("bob smith@example.com").unwrap_err(),
+            format!("\"bob smith@example.com\" is not a JID (it contains a space): {form}")
+        );
+    }
+
+    #[test]
+    fn conflicting_settings_across_flags_and_the_config_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml").display().to_string();
+        let error = resolve(
+            dir.path(),
+            "[account]\ninsecure_plaintext_loopback = true\n",
+            Global {
+                ca_file: Some(PathBuf::from("/ca.pem")),
+                ..Global::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "insecure_plaintext_loopback in [account] of {config} and --ca-file cannot be \
+                 used together: a plaintext connection has no TLS certificate to check against \
+                 a CA; remove one of them"
+            )
+        );
+        let error = resolve(
+            dir.path(),
+            "[account]\nca_file = \"/ca.pem\"\ninsecure_plaintext_loopback = true\n",
+            Global::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "insecure_plaintext_loopback in [account] of {config} and ca_file in [account] \
+                 of {config} cannot be used together"
+            )),
+            "{error}"
+        );
+        let error = resolve(
+            dir.path(),
+            "[store]\npassphrase_file = \"/pass\"\n",
+            Global {
+                store_key_file: Some(PathBuf::from("/key")),
+                ..Global::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "--store-key-file and passphrase_file in [store] of {config} cannot be used \
+                 together: the trust store is unlocked either with a key file or with a \
+                 passphrase; remove one of them"
+            )
+        );
+        // Flags that agree with the file are fine.
+        assert!(
+            resolve(
+                dir.path(),
+                "[store]\nkey_file = \"/key\"\n[account]\nca_file = \"/ca.pem\"\n",
+                Global {
+                    store_key_file: Some(PathBuf::from("/other-key")),
+                    ca_file: Some(PathBuf::from("/other-ca.pem")),
+                    ..Global::default()
+                },
+            )
+            .is_ok()
+        );
+    }
 }
