@@ -92,7 +92,7 @@ enum Command {
     /// Manage what we remember about contacts.
     #[command(subcommand)]
     Trust(trust_keys::TrustCommand),
-    /// Manage our signing keys.
+    /// Manage our signing keys; `keys list` also lists the contacts' keys.
     #[command(subcommand)]
     Keys(trust_keys::KeysCommand),
     /// Create a key file (mode 0600) to unlock the trust store without a passphrase.

@@ -28,7 +28,9 @@ pub(crate) struct Global {
     /// Server port (default 5222).
     #[arg(long, global = true)]
     pub(crate) port: Option<u16>,
-    /// Trust only this CA certificate (PEM) for the server's TLS certificate.
+    /// Trust only this CA certificate (PEM) for the server's TLS certificate
+    /// (not with --insecure-plaintext-loopback, nor with
+    /// insecure_plaintext_loopback in the config file).
     #[arg(
         long,
         global = true,
@@ -39,7 +41,8 @@ pub(crate) struct Global {
     /// Read the account password from this file (else $ESESSION_PASSWORD, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
-    /// Connect WITHOUT TLS. Refused unless the server is on a loopback address (tests).
+    /// Connect WITHOUT TLS. Refused unless the server is on a loopback address
+    /// (tests); not with a CA file (--ca-file or ca_file in the config file).
     #[arg(long, global = true)]
     pub(crate) insecure_plaintext_loopback: bool,
     /// Identify with our stored signing key (`esession keys generate`) and
@@ -54,7 +57,9 @@ pub(crate) struct Global {
     /// Trust store file (default: $XDG_DATA_HOME/esession/store.db).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
-    /// Unlock the trust store with this key file (mode 0600) instead of a passphrase.
+    /// Unlock the trust store with this key file (mode 0600) instead of a
+    /// passphrase (not with --store-passphrase-file, nor with passphrase_file
+    /// in the config file).
     #[arg(
         long,
         global = true,
