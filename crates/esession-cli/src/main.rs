@@ -78,6 +78,7 @@ enum Command {
     /// Accept encrypted sessions and print received messages (one JSON object
     /// per line with --json). Each contact's saved wire profile (`esession
     /// trust profile`) applies to its offers.
+    #[command(after_long_help = scripted::JSON_HELP)]
     Listen {
         /// One JSON object per line.
         #[arg(long)]

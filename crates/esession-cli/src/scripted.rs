@@ -17,6 +17,21 @@ use crate::present;
 use crate::profile::{ProfileName, session_target};
 use crate::settings::Settings;
 
+/// What `listen --help` says about the JSON events.
+pub(crate) const JSON_HELP: &str = "\
+JSON events (--json), one object per line, each with \"event\", \"time\" (UTC) and most with \
+\"peer\" and \"thread\":
+established: flow (\"4-message\" or \"3-message\"), group, cipher, hash, compression, sas (null \
+in the 3-message flow), peer_key (null, or fingerprint as lower-case hex, petname, algorithm, \
+verified), authenticated_by_retained_secret, retained_chain_verified, stanzas.
+message: body, encrypted. presence: type, show, status.
+alert: alert = {kind, message for a person, and its facts: key, previous_fingerprints, \
+other_jids, fingerprint, disclosure}.
+negotiation_failed: error = {kind, condition (the XMPP error condition, e.g. \
+\"feature-not-implemented\", or null), fields, message}.
+terminated: reason (e.g. \"peer_request\", \"peer_unavailable\"), message.
+Also: retained_secret_proven, declined, ignored, notice, disconnected.";
+
 /// Which offers `listen` accepts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AcceptPolicy {

@@ -443,7 +443,7 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-pub(crate) fn prompt(label: &str) -> Result<String, String> {
+fn prompt(label: &str) -> Result<String, String> {
     if !std::io::stdin().is_terminal() {
         return Err(format!(
             "{}needed, but there is no terminal to ask on (use a file or environment variable)",

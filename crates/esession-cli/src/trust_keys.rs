@@ -1,6 +1,7 @@
 //! `esession trust ...` and `esession keys ...`: the local trust store.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
 
 use chrono::TimeZone;
 use esession_crypto::{SecretBytes, SigningKey};
@@ -10,7 +11,7 @@ use esession_wire::keyvalue::KeyValue;
 use crate::account::{open_store, store_error};
 use crate::present::fingerprint_full;
 use crate::profile::ProfileName;
-use crate::settings::{Settings, check_contact_jid, prompt};
+use crate::settings::{Settings, check_contact_jid};
 
 /// `esession trust` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -226,7 +227,16 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
                     println!("There was no shared secret for {contact}: nothing to remove.");
                 }
             } else {
-                let secret = prompt(&format!("Shared secret for {contact}: "))?;
+                if !std::io::stdin().is_terminal() {
+                    return Err(format!(
+                        "the shared secret for {contact} is typed at a prompt, and there is no \
+                         terminal to ask on: run `esession trust secret {contact}` in a terminal"
+                    ));
+                }
+                let secret = rpassword::prompt_password(format!("Shared secret for {contact}: "))
+                    .map_err(|e| {
+                    format!("could not read the shared secret for {contact}: {e}")
+                })?;
                 if secret.is_empty() {
                     return Err(format!(
                         "the shared secret for {contact} is empty: type the secret you agreed \

@@ -223,6 +223,12 @@ fn trust_errors_name_the_contact_and_say_what_to_do() {
         "esession trust: \"xyz\" is not a fingerprint: give the hexadecimal digits that \
          `esession trust list` shows (spaces and case do not matter)\n"
     );
+    // The test's stdin is not a terminal.
+    assert_eq!(
+        error(&["trust", "secret", "bob@example.com"]),
+        "esession trust: the shared secret for bob@example.com is typed at a prompt, and there is \
+         no terminal to ask on: run `esession trust secret bob@example.com` in a terminal\n"
+    );
     assert!(error(&["trust", "forget", "example.com"]).starts_with(
         "esession trust: \"example.com\" is not a contact's JID: it has no user part"
     ));
@@ -564,5 +570,23 @@ fn help_explains_the_gajim_profile() {
         if args[0] != "trust" {
             assert!(help.contains("--profile <PROFILE>"), "{help}");
         }
+    }
+}
+
+/// `listen --help` documents the JSON events for scripts.
+#[test]
+fn listen_help_documents_the_json_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = esession(dir.path(), &["listen", "--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let help = text(&out);
+    for needle in [
+        "established: flow (\"4-message\" or \"3-message\"), group, cipher, hash, compression, \
+         sas (null in the 3-message flow)",
+        "negotiation_failed: error = {kind, condition (the XMPP error condition, e.g. \
+         \"feature-not-implemented\", or null), fields, message}",
+        "alert: alert = {kind, message for a person",
+    ] {
+        assert!(help.contains(needle), "{needle:?} not in {help}");
     }
 }
