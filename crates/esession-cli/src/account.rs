@@ -1,10 +1,11 @@
 //! Opening the trust store and logging in.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use esession::{Config, PubkeyMethod, SessionManager, SystemRandomness};
 use esession_crypto::SigningKey;
-use esession_store::Store;
+use esession_store::{Store, StoreError};
 use esession_xmpp::{
     CertificateProblem, ClientEvent, EsessionClient, LoginError, SystemClock, connect,
 };
@@ -15,16 +16,53 @@ use crate::settings::Settings;
 pub(crate) fn open_store(settings: &Settings) -> Result<Store, String> {
     let path = &settings.store_path;
     if path.exists() {
-        Store::open(path, settings.unlock(false)?)
-            .map_err(|e| format!("trust store {}: {e}", path.display()))
+        Store::open(path, settings.unlock(false)?).map_err(|e| store_error(path, "open", &e))
     } else {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         eprintln!("Creating a new encrypted trust store at {}", path.display());
-        Store::create(path, settings.unlock(true)?)
-            .map_err(|e| format!("trust store {}: {e}", path.display()))
+        Store::create(path, settings.unlock(true)?).map_err(|e| store_error(path, "create", &e))
+    }
+}
+
+/// A trust-store failure for a person: what we were doing, what happened,
+/// and what to do about it.
+pub(crate) fn store_error(path: &Path, doing: &str, error: &StoreError) -> String {
+    let store = path.display();
+    let what = format!("could not {doing} the trust store {store}: {error}");
+    match error {
+        StoreError::WrongPassphrase => format!(
+            "{what}; give the passphrase it was created with (prompt, --store-passphrase-file \
+             or $ESESSION_STORE_PASSPHRASE)"
+        ),
+        StoreError::WrongKeyFile => {
+            format!("{what}; give the key file it was created with (--store-key-file)")
+        }
+        StoreError::UnlockMismatch { expected, .. } if *expected == "key file" => {
+            format!("{what}; pass its key file with --store-key-file (or key_file in [store])")
+        }
+        StoreError::UnlockMismatch { .. } => format!(
+            "{what}; unlock it with its passphrase (drop --store-key-file and key_file in [store])"
+        ),
+        StoreError::NotAStore { .. } => format!(
+            "{what}; pass the path of your trust store with --store, or move this file away \
+             to start a new store there"
+        ),
+        StoreError::TooNew { .. } => {
+            format!("{what}; use the newer esession that wrote it")
+        }
+        StoreError::Corrupt(_) => format!(
+            "{what}; it was damaged or changed outside esession: restore it from a backup, or \
+             move it away to start a new one (what it remembered is then lost)"
+        ),
+        StoreError::Rekeyed => format!("{what}; run the command again"),
+        StoreError::KeyFilePermissions { .. } | StoreError::KeyFileInvalid { .. } => what,
+        _ => format!(
+            "{what}; check that {store} and its folder are readable and writable and the disk \
+             has space, then run the command again"
+        ),
     }
 }
 

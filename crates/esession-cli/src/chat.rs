@@ -23,7 +23,8 @@ use crate::account::{login, manager, open_store};
 use crate::outbox::Outbox;
 use crate::present;
 use crate::profile::{ProfileName, bare, target_now};
-use crate::screen::{Screen, Status, Tone, fingerprint_full};
+use crate::present::fingerprint_full;
+use crate::screen::{Screen, Status, Tone};
 use crate::settings::Settings;
 
 /// How long after login we wait for the contact's presence before saying

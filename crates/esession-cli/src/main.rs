@@ -86,6 +86,7 @@ enum Command {
     /// Accept encrypted sessions and print received messages (one JSON object
     /// per line with --json). Each contact's saved wire profile (`esession
     /// trust profile`) applies to its offers.
+    #[command(after_long_help = scripted::JSON_HELP)]
     Listen {
         /// One JSON object per line.
         #[arg(long)]
@@ -100,7 +101,7 @@ enum Command {
     /// Manage what we remember about contacts.
     #[command(subcommand)]
     Trust(trust_keys::TrustCommand),
-    /// Manage our signing keys.
+    /// Manage our signing keys; `keys list` also lists the contacts' keys.
     #[command(subcommand)]
     Keys(trust_keys::KeysCommand),
     /// Create a key file (mode 0600) to unlock the trust store without a passphrase.
@@ -151,6 +152,7 @@ fn main() -> ExitCode {
         } => report(
             "chat",
             settings().and_then(|s| {
+                s.check_contact(contact)?;
                 runtime()?.block_on(chat::run(&s, contact, profile, send_despite_warnings))
             }),
         ),
@@ -162,6 +164,7 @@ fn main() -> ExitCode {
         } => report(
             "send",
             settings().and_then(|s| {
+                s.check_contact(contact)?;
                 runtime()?.block_on(scripted::send(
                     &s,
                     contact,

@@ -254,10 +254,6 @@ pub(crate) fn alert_summary(peer: &str, alert: &SecurityAlert) -> String {
     }
 }
 
-/// A fingerprint in full (grouped hex).
-fn fingerprint_full(fingerprint: &[u8]) -> String {
-    crate::screen::fingerprint_full(fingerprint)
-}
 
 /// A key as a person should see it: petname first (ESN-52), then a short fingerprint.
 fn key_name(key: &PeerKeyInfo) -> String {
@@ -291,7 +287,7 @@ pub(crate) fn failure(peer: &str, error: &Error) -> String {
         Error::PeerError { condition, fields } => {
             format!(
                 "{peer} refused the negotiation ({}{}).",
-                condition.map_or("no reason given", |c| c.element()),
+                condition.map_or("no known error condition", |c| c.element()),
                 fields_text(fields)
             )
         }
@@ -408,6 +404,18 @@ pub(crate) fn other(event: &Event) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// A fingerprint in full, as a person compares it with the contact's:
+/// upper-case hex in groups of 8 digits (4 bytes) separated by spaces, e.g.
+/// `1A2B3C4D 5E6F7081 ...`. `esession trust verify --fingerprint` and
+/// `esession trust petname` accept it as shown (spaces and case ignored).
+pub(crate) fn fingerprint_full(fingerprint: &[u8]) -> String {
+    fingerprint
+        .chunks(4)
+        .map(hex::encode_upper)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

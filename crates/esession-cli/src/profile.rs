@@ -68,7 +68,7 @@ pub(crate) fn stored_profiles(
             }
             Some(_) => {}
             None => eprintln!(
-                "esession: ignoring the unknown profile {name:?} stored for {contact}; \
+                "esession: ignoring the unknown profile \"{name}\" stored for {contact}; \
                  using the standard profile (set it with `esession trust profile`)"
             ),
         }

@@ -109,33 +109,9 @@ impl Status {
     }
 }
 
-/// A fingerprint in full: lowercase hex in groups of four, eight groups a line.
-pub(crate) fn fingerprint_full(fingerprint: &[u8]) -> String {
-    let hex = hex::encode(fingerprint);
-    let groups: Vec<&str> = hex
-        .as_bytes()
-        .chunks(4)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    groups
-        .chunks(8)
-        .map(|line| line.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n    ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprints_are_grouped_in_full() {
-        let fp: Vec<u8> = (0u8..32).collect();
-        assert_eq!(
-            fingerprint_full(&fp),
-            "0001 0203 0405 0607 0809 0a0b 0c0d 0e0f\n    1011 1213 1415 1617 1819 1a1b 1c1d 1e1f"
-        );
-    }
 
     #[test]
     fn tags_say_what_protects_the_conversation() {

@@ -3,16 +3,34 @@
 use std::io::Read;
 use std::time::Duration;
 
-use esession::{Config, Event, SessionId, StanzaKind};
+use esession::{
+    Config, Error, Event, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, StanzaKind,
+    TerminationReason,
+};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 use esession_xmpp::ClientEvent;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::account::{clock_time, login, manager, open_store};
 use crate::present;
 use crate::profile::{ProfileName, session_target};
 use crate::settings::Settings;
+
+/// What `listen --help` says about the JSON events.
+pub(crate) const JSON_HELP: &str = "\
+JSON events (--json), one object per line, each with \"event\", \"time\" (UTC) and most with \
+\"peer\" and \"thread\":
+established: flow (\"4-message\" or \"3-message\"), group, cipher, hash, compression, sas (null \
+in the 3-message flow), peer_key (null, or fingerprint as lower-case hex, petname, algorithm, \
+verified), authenticated_by_retained_secret, retained_chain_verified, stanzas.
+message: body, encrypted. presence: type, show, status.
+alert: alert = {kind, message for a person, and its facts: key, previous_fingerprints, \
+other_jids, fingerprint, disclosure}.
+negotiation_failed: error = {kind, condition (the XMPP error condition, e.g. \
+\"feature-not-implemented\", or null), fields, message}.
+terminated: reason (e.g. \"peer_request\", \"peer_unavailable\"), message.
+Also: retained_secret_proven, declined, ignored, notice, disconnected.";
 
 /// Which offers `listen` accepts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,11 +183,8 @@ pub(crate) async fn listen(
                 }
             }
             ClientEvent::Session(Event::Established { session, info }) => {
-                let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
                 emit(
-                    json!({"event": "established", "peer": session.peer, "thread": session.thread, "sas": info.sas,
-                           "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
-                           "cipher": info.cipher.name(), "stanzas": stanzas, "time": time}),
+                    established_json(&session, &info, &time),
                     present::established(&session.peer, &info),
                 );
                 // Our encrypted directed presence: the server then tells the
@@ -221,7 +236,9 @@ pub(crate) async fn listen(
                 }
             }
             ClientEvent::Session(Event::Terminated { session, reason }) => emit(
-                json!({"event": "terminated", "peer": session.peer, "thread": session.thread, "reason": format!("{reason:?}"), "time": time}),
+                json!({"event": "terminated", "peer": session.peer, "thread": session.thread,
+                       "reason": termination_name(&reason),
+                       "message": present::terminated(&session.peer, &reason), "time": time}),
                 present::terminated(&session.peer, &reason),
             ),
             ClientEvent::Session(Event::RetainedSecretProven {
@@ -232,12 +249,28 @@ pub(crate) async fn listen(
                 format!("[{time}] {} proved the retained secret", session.peer),
             ),
             ClientEvent::Session(Event::SecurityAlert { session, alert }) => emit(
-                json!({"event": "alert", "peer": session.peer, "alert": format!("{alert:?}"), "time": time}),
+                json!({"event": "alert", "peer": session.peer, "thread": session.thread,
+                       "alert": alert_json(&session.peer, &alert), "time": time}),
                 present::alert(&session.peer, &alert),
             ),
             ClientEvent::Session(Event::NegotiationFailed { session, error }) => emit(
-                json!({"event": "negotiation_failed", "peer": session.peer, "error": error.to_string(), "time": time}),
+                json!({"event": "negotiation_failed", "peer": session.peer, "thread": session.thread,
+                       "error": error_json(&session.peer, &error), "time": time}),
                 present::failure(&session.peer, &error),
+            ),
+            ClientEvent::Session(Event::MessageDelivered { session, id }) => emit(
+                json!({"event": "delivered", "peer": session.peer, "thread": session.thread,
+                       "id": id, "time": time}),
+                format!("*** {} acknowledged message {id}", session.peer),
+            ),
+            ClientEvent::Session(Event::UnknownSessionStanza { session, answered }) => emit(
+                json!({"event": "unknown_session", "peer": session.peer, "thread": session.thread,
+                       "answered": answered, "time": time}),
+                format!(
+                    "!!! {} wrote in an encrypted session we no longer have; it cannot be read{}.",
+                    session.peer,
+                    if answered { " (they were told)" } else { "" }
+                ),
             ),
             ClientEvent::Session(other) => {
                 if let Some(text) = present::other(&other) {
@@ -264,5 +297,400 @@ pub(crate) async fn listen(
     Ok(())
 }
 
-#[allow(dead_code)]
-fn _id(_: SessionId) {}
+/// The `established` event of `listen --json`: what was agreed and how the
+/// peer is authenticated. `sas` is null in the 3-message flow (no SAS).
+fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Value {
+    let stanzas: Vec<&str> = info.stanzas.iter().map(|k| k.name()).collect();
+    let sas = (!info.three_message && !info.sas.is_empty()).then_some(info.sas.as_str());
+    json!({
+        "event": "established",
+        "peer": session.peer,
+        "thread": session.thread,
+        "flow": if info.three_message { "3-message" } else { "4-message" },
+        "group": info.group.id(),
+        "cipher": info.cipher.name(),
+        "hash": info.hash.name(),
+        "compression": info.compression.name(),
+        "sas": sas,
+        "sas_reminder": info.sas_reminder,
+        "peer_key": info.peer_key.as_ref().map(key_json),
+        "authenticated_by_retained_secret": info.authenticated_by_retained_secret,
+        "retained_chain_verified": info.retained_chain_verified,
+        "retained_secret_unproven": info.retained_secret_unproven,
+        "broken_chain": info.broken_chain.as_ref().map(|b| json!({
+            "chain_verified": b.chain_verified,
+            "clients": b.clients,
+        })),
+        "verified": info.is_verified(),
+        "other_secret_used": info.other_secret_used,
+        "stanzas": stanzas,
+        "logging": info.logging.value(),
+        "disclosure": info.disclosure.value(),
+        "we_initiated": info.we_initiated,
+        "time": time,
+    })
+}
+
+/// A contact's public key in JSON: fingerprint as lower-case hex.
+fn key_json(key: &PeerKeyInfo) -> Value {
+    json!({
+        "fingerprint": hex::encode(&key.fingerprint),
+        "petname": key.petname,
+        "algorithm": key.algorithm.uri(),
+        "verified": key.verified,
+    })
+}
+
+fn hex_list(fingerprints: &[Vec<u8>]) -> Vec<String> {
+    fingerprints.iter().map(hex::encode).collect()
+}
+
+/// A security alert as a JSON object: `kind`, its facts (fingerprints as
+/// lower-case hex) and `message`, the text shown to a person.
+fn alert_json(peer: &str, alert: &SecurityAlert) -> Value {
+    let mut value = match alert {
+        SecurityAlert::DisclosureNotNever(disclosure) => {
+            json!({"kind": "disclosure_not_never", "disclosure": disclosure.value()})
+        }
+        SecurityAlert::NoConfidentiality => json!({"kind": "no_confidentiality"}),
+        SecurityAlert::NewPeerKey(key) => json!({"kind": "new_peer_key", "key": key_json(key)}),
+        SecurityAlert::PeerKeyChanged {
+            key,
+            previous_fingerprints,
+        } => json!({
+            "kind": "peer_key_changed",
+            "key": key_json(key),
+            "previous_fingerprints": hex_list(previous_fingerprints),
+        }),
+        SecurityAlert::PeerKeySeenWithOtherJid { key, other_jids } => json!({
+            "kind": "peer_key_seen_with_other_jid",
+            "key": key_json(key),
+            "other_jids": other_jids,
+        }),
+        SecurityAlert::PeerKeyMissing {
+            previous_fingerprints,
+        } => json!({
+            "kind": "peer_key_missing",
+            "previous_fingerprints": hex_list(previous_fingerprints),
+        }),
+        SecurityAlert::UnverifiedPeerKey(key) => {
+            json!({"kind": "unverified_peer_key", "key": key_json(key)})
+        }
+        SecurityAlert::UnknownKeyFingerprint { fingerprint } => json!({
+            "kind": "unknown_key_fingerprint",
+            "fingerprint": hex::encode(fingerprint),
+        }),
+        SecurityAlert::RetainedSecretNotProven(broken) => json!({
+            "kind": "retained_secret_not_proven",
+            "chain_verified": broken.chain_verified,
+            "clients": broken.clients,
+        }),
+        _ => json!({"kind": "other"}),
+    };
+    value["message"] = Value::String(present::alert(peer, alert));
+    value
+}
+
+/// A negotiation failure as a JSON object: `kind`, the stanza error
+/// `condition` by its XML name (null when there is none), the `fields` the
+/// error named, and `message`, the text shown to a person.
+fn error_json(peer: &str, error: &Error) -> Value {
+    let none: &[String] = &[];
+    let (kind, condition, fields) = match error {
+        Error::Declined => ("declined", None, none),
+        Error::Timeout => ("timeout", None, none),
+        Error::PeerError { condition, fields } => (
+            "peer_error",
+            condition.map(|c| c.element()),
+            fields.as_slice(),
+        ),
+        Error::Refused { condition, fields } => {
+            ("refused", Some(condition.element()), fields.as_slice())
+        }
+        Error::Decrypt => ("decrypt", None, none),
+        Error::UnknownSession => ("unknown_session", None, none),
+        Error::NotEstablished => ("not_established", None, none),
+        Error::SessionEnded => ("session_ended", None, none),
+        Error::RekeyTooSoon => ("rekey_too_soon", None, none),
+        Error::KeysExhausted => ("keys_exhausted", None, none),
+        Error::StanzaKindNotAgreed(_) => ("stanza_kind_not_agreed", None, none),
+        Error::AmbiguousSession => ("ambiguous_session", None, none),
+        Error::InvalidInput(_) => ("invalid_input", None, none),
+        Error::ConnectionReset => ("connection_reset", None, none),
+        _ => ("other", None, none),
+    };
+    json!({
+        "kind": kind,
+        "condition": condition,
+        "fields": fields,
+        "message": present::failure(peer, error),
+    })
+}
+
+/// Why a session ended, as a stable name for scripts.
+fn termination_name(reason: &TerminationReason) -> &'static str {
+    match reason {
+        TerminationReason::LocalRequest => "local_request",
+        TerminationReason::PeerRequest => "peer_request",
+        TerminationReason::IntegrityFailure => "integrity_failure",
+        TerminationReason::KeysExhausted => "keys_exhausted",
+        TerminationReason::PeerUnavailable => "peer_unavailable",
+        TerminationReason::StanzaKindNotAgreed => "stanza_kind_not_agreed",
+        TerminationReason::ConnectionReset => "connection_reset",
+        TerminationReason::PeerLostSession => "peer_lost_session",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use esession::ssn::ErrorCondition;
+    use esession::{FixedClock, MemoryTrustStore, SessionManager, SystemRandomness};
+
+    use super::*;
+
+    const ALICE: &str = "alice@example.org/pda";
+    const BOB: &str = "bob@example.com/laptop";
+
+    fn manager(jid: &str) -> SessionManager {
+        SessionManager::new(
+            Config {
+                own_jid: Some(jid.to_owned()),
+                ..Config::default()
+            },
+            Box::new(SystemRandomness::new(crate::rng::os_seeded().unwrap())),
+            Box::new(MemoryTrustStore::new()),
+            Box::new(FixedClock(1_700_000_000)),
+        )
+    }
+
+    /// Alice's view of a real 4-message negotiation with Bob, in memory.
+    fn negotiated() -> (SessionId, SessionInfo) {
+        let mut alice = manager(ALICE);
+        let mut bob = manager(BOB);
+        let (_, offer) = alice.start_session(BOB).unwrap();
+        let mut to_bob = offer.stanzas;
+        let mut alice_events = offer.events;
+        for _ in 0..4 {
+            let mut to_alice = Vec::new();
+            for stanza in to_bob.drain(..) {
+                to_alice.extend(bob.handle_stanza(&stanza).stanzas);
+            }
+            for stanza in to_alice {
+                let out = alice.handle_stanza(&stanza);
+                to_bob.extend(out.stanzas);
+                alice_events.extend(out.events);
+            }
+        }
+        alice_events
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Established { session, info } => Some((session, info)),
+                _ => None,
+            })
+            .expect("Alice established a session")
+    }
+
+    fn key(petname: Option<&str>, verified: bool) -> PeerKeyInfo {
+        PeerKeyInfo {
+            petname: petname.map(str::to_owned),
+            fingerprint: vec![0xab; 32],
+            algorithm: esession_crypto::SignatureAlgorithm::RsaSha256,
+            verified,
+        }
+    }
+
+    /// No Rust Debug rendering anywhere in an event.
+    fn assert_no_debug(value: &Value) {
+        let text = value.to_string();
+        for debug in [
+            "Some(",
+            "None",
+            "Group",
+            "Aes",
+            "Sha256",
+            "[171",
+            "PeerKeyInfo",
+        ] {
+            assert!(!text.contains(debug), "{debug} in {text}");
+        }
+    }
+
+    #[test]
+    fn established_in_four_messages_carries_the_agreement_and_the_sas() {
+        let (session, info) = negotiated();
+        let value = established_json(&session, &info, "12:00:00Z");
+        assert_eq!(value["event"], "established");
+        assert_eq!(value["peer"], BOB);
+        assert_eq!(value["thread"], session.thread.as_str());
+        assert_eq!(value["flow"], "4-message");
+        assert_eq!(value["group"], info.group.id());
+        assert_eq!(value["cipher"], "aes128-ctr");
+        assert_eq!(value["hash"], "sha256");
+        assert_eq!(value["compression"], "none");
+        assert_eq!(value["sas"].as_str().map(str::len), Some(5));
+        assert_eq!(value["sas"], info.sas.as_str());
+        assert_eq!(value["peer_key"], Value::Null);
+        assert_eq!(value["authenticated_by_retained_secret"], false);
+        assert_eq!(value["retained_chain_verified"], false);
+        assert_eq!(value["stanzas"], json!(["message"]));
+        assert_eq!(value["logging"], "may");
+        assert_eq!(value["disclosure"], "never");
+        assert_eq!(value["we_initiated"], true);
+        assert_eq!(value["time"], "12:00:00Z");
+        assert_no_debug(&value);
+    }
+
+    #[test]
+    fn established_in_three_messages_has_no_sas_and_shows_the_key() {
+        let (session, mut info) = negotiated();
+        info.three_message = true;
+        info.sas = String::new();
+        info.peer_key = Some(key(Some("Bob's laptop"), true));
+        let value = established_json(&session, &info, "12:00:00Z");
+        assert_eq!(value["flow"], "3-message");
+        assert!(value["sas"].is_null(), "{value}");
+        assert_eq!(
+            value["peer_key"],
+            json!({
+                "fingerprint": "ab".repeat(32),
+                "petname": "Bob's laptop",
+                "algorithm": "http://www.w3.org/2000/09/xmldsig#rsa-sha256",
+                "verified": true,
+            })
+        );
+        assert_no_debug(&value);
+        // A 4-message session never shows an empty SAS either.
+        info.three_message = false;
+        assert!(established_json(&session, &info, "t")["sas"].is_null());
+    }
+
+    #[test]
+    fn alerts_are_objects_with_kind_hex_fingerprints_and_a_message() {
+        let alert = SecurityAlert::PeerKeyChanged {
+            key: key(None, false),
+            previous_fingerprints: vec![vec![1; 32]],
+        };
+        let mut value = alert_json(BOB, &alert);
+        let message = value["message"].take();
+        assert_eq!(
+            value,
+            json!({
+                "kind": "peer_key_changed",
+                "key": {
+                    "fingerprint": "ab".repeat(32),
+                    "petname": null,
+                    "algorithm": "http://www.w3.org/2000/09/xmldsig#rsa-sha256",
+                    "verified": false,
+                },
+                "previous_fingerprints": ["01".repeat(32)],
+                "message": null,
+            })
+        );
+        assert_eq!(message, present::alert(BOB, &alert).as_str());
+        assert!(
+            message
+                .as_str()
+                .unwrap()
+                .starts_with("!!! SECURITY ALERT: bob@example.com/laptop now shows ANOTHER")
+        );
+        let unknown = alert_json(
+            BOB,
+            &SecurityAlert::UnknownKeyFingerprint {
+                fingerprint: vec![0xcd; 4],
+            },
+        );
+        assert_eq!(unknown["kind"], "unknown_key_fingerprint");
+        assert_eq!(unknown["fingerprint"], "cdcdcdcd");
+        let disclosure = alert_json(
+            BOB,
+            &SecurityAlert::DisclosureNotNever(esession::ssn::Disclosure::Enabled),
+        );
+        assert_eq!(disclosure["kind"], "disclosure_not_never");
+        assert_eq!(disclosure["disclosure"], "enabled");
+        for value in [unknown, disclosure] {
+            assert_no_debug(&value);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_xml_condition() {
+        let value = error_json(
+            BOB,
+            &Error::PeerError {
+                condition: Some(ErrorCondition::FeatureNotImplemented),
+                fields: vec!["crypt_algs".to_owned()],
+            },
+        );
+        assert_eq!(
+            value,
+            json!({
+                "kind": "peer_error",
+                "condition": "feature-not-implemented",
+                "fields": ["crypt_algs"],
+                "message": "bob@example.com/laptop refused the negotiation \
+                            (feature-not-implemented on crypt_algs).",
+            })
+        );
+        let refused = error_json(
+            BOB,
+            &Error::Refused {
+                condition: ErrorCondition::NotAcceptable,
+                fields: vec![],
+            },
+        );
+        assert_eq!(
+            refused,
+            json!({
+                "kind": "refused",
+                "condition": "not-acceptable",
+                "fields": [],
+                "message": "We refused bob@example.com/laptop's negotiation message (not-acceptable).",
+            })
+        );
+        let unknown = error_json(
+            BOB,
+            &Error::PeerError {
+                condition: None,
+                fields: vec![],
+            },
+        );
+        assert_eq!(unknown["condition"], Value::Null);
+        assert_eq!(
+            unknown["message"],
+            "bob@example.com/laptop refused the negotiation (no known error condition)."
+        );
+        let timeout = error_json(BOB, &Error::Timeout);
+        assert_eq!(timeout["kind"], "timeout");
+        assert_eq!(timeout["condition"], Value::Null);
+        assert!(
+            timeout["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("bob@example.com/laptop did not answer")
+        );
+    }
+
+    #[test]
+    fn terminations_have_stable_names() {
+        assert_eq!(
+            termination_name(&TerminationReason::PeerUnavailable),
+            "peer_unavailable"
+        );
+        assert_eq!(
+            termination_name(&TerminationReason::LocalRequest),
+            "local_request"
+        );
+        assert_eq!(
+            termination_name(&TerminationReason::IntegrityFailure),
+            "integrity_failure"
+        );
+    }
+}

@@ -16,7 +16,10 @@ pub(crate) struct Global {
     /// Configuration file (default: $XDG_CONFIG_HOME/esession/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Our account's JID (user@server), overriding the config file.
+    /// Our account's JID (user@server), overriding the config file. Without a
+    /// resource the client logs in as user@server/esession-XXXXXXXX, the same
+    /// for this account and trust store every time (so contacts see one
+    /// client of ours, not a new one per login).
     #[arg(long, global = true, value_name = "JID")]
     pub(crate) jid: Option<String>,
     /// Server host name or address (default: the JID's domain, via DNS SRV).
@@ -25,13 +28,21 @@ pub(crate) struct Global {
     /// Server port (default 5222).
     #[arg(long, global = true)]
     pub(crate) port: Option<u16>,
-    /// Trust only this CA certificate (PEM) for the server's TLS certificate.
-    #[arg(long, global = true, value_name = "PEM")]
+    /// Trust only this CA certificate (PEM) for the server's TLS certificate
+    /// (not with --insecure-plaintext-loopback, nor with
+    /// insecure_plaintext_loopback in the config file).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        conflicts_with = "insecure_plaintext_loopback"
+    )]
     pub(crate) ca_file: Option<PathBuf>,
     /// Read the account password from this file (else $ESESSION_PASSWORD, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
-    /// Connect WITHOUT TLS. Refused unless the server is on a loopback address (tests).
+    /// Connect WITHOUT TLS. Refused unless the server is on a loopback address
+    /// (tests); not with a CA file (--ca-file or ca_file in the config file).
     #[arg(long, global = true)]
     pub(crate) insecure_plaintext_loopback: bool,
     /// Identify with our stored signing key (`esession keys generate`) and
@@ -46,8 +57,15 @@ pub(crate) struct Global {
     /// Trust store file (default: $XDG_DATA_HOME/esession/store.db).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
-    /// Unlock the trust store with this key file (mode 0600) instead of a passphrase.
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Unlock the trust store with this key file (mode 0600) instead of a
+    /// passphrase (not with --store-passphrase-file, nor with passphrase_file
+    /// in the config file).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "store_passphrase_file"
+    )]
     pub(crate) store_key_file: Option<PathBuf>,
     /// Read the trust-store passphrase from this file (else $ESESSION_STORE_PASSPHRASE, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
@@ -111,6 +129,8 @@ pub(crate) struct Settings {
     store_passphrase_file: Option<PathBuf>,
 }
 
+const NO_ACCOUNT: &str = "no account: pass --jid or set [account] jid in the config file";
+
 fn dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "esession")
 }
@@ -135,6 +155,8 @@ impl Settings {
         let default_store = dirs()
             .map(|d| d.data_dir().join("store.db"))
             .unwrap_or_else(|| PathBuf::from("esession-store.db"));
+        let config_file = path.as_deref().unwrap_or(Path::new("config.toml"));
+        check_conflicts(global, &file, config_file)?;
         Ok(Self {
             jid: global.jid.clone().or(file.account.jid),
             host: global.host.clone().or(file.account.host),
@@ -166,19 +188,40 @@ impl Settings {
 
     /// Our account's bare JID.
     pub(crate) fn account(&self) -> Result<String, String> {
-        let jid = self
-            .jid
-            .clone()
-            .ok_or("no account: pass --jid or set [account] jid in the config file")?;
+        let jid = self.jid.as_deref().ok_or(NO_ACCOUNT)?;
         Ok(jid.split('/').next().unwrap_or_default().to_owned())
+    }
+
+    /// The JID we log in with: the configured one if it names a resource,
+    /// else the bare JID with [`stable_resource`] of it and the trust store,
+    /// so that every login of this account with this store is the same
+    /// client to our contacts (who keep retained secrets per client).
+    pub(crate) fn login_jid(&self) -> Result<String, String> {
+        let jid = self.jid.as_deref().ok_or(NO_ACCOUNT)?;
+        if jid.contains('/') {
+            return Ok(jid.to_owned());
+        }
+        Ok(format!("{jid}/{}", stable_resource(jid, &self.store_path)))
+    }
+
+    /// Refuses at once, before the trust store is opened or anything is sent,
+    /// a contact that is not a person's JID or is our own account.
+    pub(crate) fn check_contact(&self, contact: &str) -> Result<(), String> {
+        check_contact_jid(contact)?;
+        let account = self.account()?;
+        let bare = contact.split('/').next().unwrap_or(contact);
+        if bare.to_lowercase() == account.to_lowercase() {
+            return Err(format!(
+                "{contact} is your own account ({account}): an encrypted session is with \
+                 someone else; give the contact's JID"
+            ));
+        }
+        Ok(())
     }
 
     /// Login options, reading the password.
     pub(crate) fn connect_options(&self) -> Result<ConnectOptions, String> {
-        let jid = self
-            .jid
-            .clone()
-            .ok_or("no account: pass --jid or set [account] jid in the config file")?;
+        let jid = self.login_jid()?;
         let password = match (&self.password_file, std::env::var("ESESSION_PASSWORD")) {
             (Some(file), _) => read_secret_file(file)?,
             (None, Ok(value)) => value,
@@ -244,6 +287,133 @@ impl Settings {
     }
 }
 
+/// The resource we log in with when the user gave a bare JID:
+/// `esession-` and 8 hex digits of SHA-256 over the account's bare JID and the
+/// canonical path of the trust store. Stable across logins, different for
+/// another store of the same account (another client, with other secrets).
+pub(crate) fn stable_resource(account: &str, store: &Path) -> String {
+    let path = canonical(store);
+    let digest = esession_crypto::HashAlgorithm::Sha256.digest(&[
+        account.to_lowercase().as_bytes(),
+        b"\0",
+        path.to_string_lossy().as_bytes(),
+    ]);
+    format!(
+        "esession-{}",
+        hex::encode(digest.get(..4).unwrap_or(&digest))
+    )
+}
+
+/// `path` made absolute with symbolic links resolved, as far as it exists
+/// (the store file may not be created yet): the same file always gives the
+/// same path however it was named.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(path) {
+        return path;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            canonical(parent).join(name)
+        }
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+    }
+}
+
+/// Whether `contact` is a person's JID: `user@domain`, optionally with
+/// `/resource`. A JID without `@` names a server, not someone to talk to.
+pub(crate) fn check_contact_jid(contact: &str) -> Result<(), String> {
+    const FORM: &str = "a contact's JID is user@domain, e.g. bob@example.com (bob@example.com/laptop for one of their clients)";
+    if contact.is_empty() {
+        return Err(format!("no contact given: {FORM}"));
+    }
+    if contact.contains(char::is_whitespace) {
+        return Err(format!(
+            "\"{contact}\" is not a JID (it contains a space): {FORM}"
+        ));
+    }
+    let (bare, resource) = match contact.split_once('/') {
+        Some((bare, resource)) => (bare, Some(resource)),
+        None => (contact, None),
+    };
+    let problem = match bare.split_once('@') {
+        None => "it has no user part (without an @ it names a server, not a person)",
+        Some(("", _)) => "it has nothing before the @",
+        Some((_, "")) => "it has no domain after the @",
+        Some((_, domain)) if domain.contains('@') => "it has more than one @",
+        Some(_) if resource == Some("") => "it ends with / but names no client after it",
+        Some(_) => return Ok(()),
+    };
+    Err(format!(
+        "\"{contact}\" is not a contact's JID: {problem}; {FORM}"
+    ))
+}
+
+/// Where a setting was given, for messages: the flag, or the key in the
+/// config file.
+fn origin(from_flag: bool, flag: &str, section: &str, key: &str, config: &Path) -> String {
+    if from_flag {
+        flag.to_owned()
+    } else {
+        format!("{key} in [{section}] of {}", config.display())
+    }
+}
+
+/// Settings that exclude each other, once flags and the config file are
+/// merged (the parser already refuses two such flags together): plaintext
+/// with a CA file, and two ways to unlock the trust store.
+fn check_conflicts(global: &Global, file: &FileConfig, config: &Path) -> Result<(), String> {
+    let plaintext = global.insecure_plaintext_loopback || file.account.insecure_plaintext_loopback;
+    if plaintext && (global.ca_file.is_some() || file.account.ca_file.is_some()) {
+        let plain = origin(
+            global.insecure_plaintext_loopback,
+            "--insecure-plaintext-loopback",
+            "account",
+            "insecure_plaintext_loopback",
+            config,
+        );
+        let ca = origin(
+            global.ca_file.is_some(),
+            "--ca-file",
+            "account",
+            "ca_file",
+            config,
+        );
+        return Err(format!(
+            "{plain} and {ca} cannot be used together: a plaintext connection has no TLS \
+             certificate to check against a CA; remove one of them"
+        ));
+    }
+    let key_file = global.store_key_file.is_some() || file.store.key_file.is_some();
+    let passphrase_file =
+        global.store_passphrase_file.is_some() || file.store.passphrase_file.is_some();
+    if key_file && passphrase_file {
+        let key = origin(
+            global.store_key_file.is_some(),
+            "--store-key-file",
+            "store",
+            "key_file",
+            config,
+        );
+        let passphrase = origin(
+            global.store_passphrase_file.is_some(),
+            "--store-passphrase-file",
+            "store",
+            "passphrase_file",
+            config,
+        );
+        return Err(format!(
+            "{key} and {passphrase} cannot be used together: the trust store is unlocked \
+             either with a key file or with a passphrase; remove one of them"
+        ));
+    }
+    Ok(())
+}
+
 /// The stanza kinds to offer (ENC-01, AMB-29): known names only, `message`
 /// always among them (the chat needs it), each once; default `message`.
 fn stanza_kinds(names: Option<&[String]>) -> Result<Vec<StanzaKind>, String> {
@@ -253,7 +423,7 @@ fn stanza_kinds(names: Option<&[String]>) -> Result<Vec<StanzaKind>, String> {
     let mut kinds = Vec::new();
     for name in names {
         let kind = StanzaKind::from_name(name.trim()).ok_or_else(|| {
-            format!("unknown stanza kind {name:?} in stanzas: use message, presence, iq")
+            format!("unknown stanza kind \"{name}\" in stanzas: use message, presence, iq")
         })?;
         if !kinds.contains(&kind) {
             kinds.push(kind);
@@ -327,6 +497,192 @@ mod tests {
         assert_eq!(
             stanza_kinds(file.account.stanzas.as_deref()).unwrap(),
             StanzaKind::ALL
+        );
+    }
+
+    /// Settings from `global` and a config file with `config` in it.
+    fn resolve(dir: &Path, config: &str, global: Global) -> Result<Settings, String> {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, config).unwrap();
+        Settings::resolve(&Global {
+            config: Some(path),
+            ..global
+        })
+    }
+
+    #[test]
+    fn a_bare_jid_logs_in_with_a_resource_stable_for_account_and_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let global = |jid: &str, store: PathBuf| Global {
+            jid: Some(jid.to_owned()),
+            store: Some(store),
+            ..Global::default()
+        };
+        let store = dir.path().join("store.db");
+        let first = resolve(dir.path(), "", global("alice@example.org", store.clone()))
+            .unwrap()
+            .login_jid()
+            .unwrap();
+        let (bare, resource) = first.split_once('/').unwrap();
+        assert_eq!(bare, "alice@example.org");
+        assert_eq!(resource.len(), "esession-".len() + 8, "{resource}");
+        assert!(resource.starts_with("esession-"), "{resource}");
+        assert!(
+            resource["esession-".len()..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{resource}"
+        );
+        assert_eq!(
+            resource,
+            stable_resource(
+                "alice@example.org",
+                &std::fs::canonicalize(dir.path()).unwrap().join("store.db")
+            )
+        );
+        // The same store named another way (it exists now): the same resource.
+        std::fs::write(&store, "").unwrap();
+        let other_name = dir.path().join(".").join("store.db");
+        assert_eq!(
+            stable_resource("alice@example.org", &other_name),
+            stable_resource("alice@example.org", &store)
+        );
+        // Another store or another account: another client.
+        assert_ne!(
+            stable_resource("alice@example.org", &dir.path().join("other.db")),
+            stable_resource("alice@example.org", &store)
+        );
+        assert_ne!(
+            stable_resource("bob@example.org", &store),
+            stable_resource("alice@example.org", &store)
+        );
+        // A full JID is used as given.
+        let full = resolve(dir.path(), "", global("alice@example.org/phone", store))
+            .unwrap()
+            .login_jid()
+            .unwrap();
+        assert_eq!(full, "alice@example.org/phone");
+    }
+
+    #[test]
+    fn contacts_must_be_someone_elses_jid() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = resolve(
+            dir.path(),
+            "",
+            Global {
+                jid: Some("alice@example.org/pda".to_owned()),
+                ..Global::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(settings.check_contact("bob@example.com"), Ok(()));
+        assert_eq!(settings.check_contact("bob@example.com/laptop"), Ok(()));
+        for own in ["alice@example.org", "Alice@Example.org/phone"] {
+            assert_eq!(
+                settings.check_contact(own).unwrap_err(),
+                format!(
+                    "{own} is your own account (alice@example.org): an encrypted session is \
+                     with someone else; give the contact's JID"
+                )
+            );
+        }
+        let form = "a contact's JID is user@domain, e.g. bob@example.com \
+                    (bob@example.com/laptop for one of their clients)";
+        for (contact, problem) in [
+            (
+                "example.com",
+                "it has no user part (without an @ it names a server, not a person)",
+            ),
+            (
+                "bob",
+                "it has no user part (without an @ it names a server, not a person)",
+            ),
+            ("@example.com", "it has nothing before the @"),
+            ("bob@", "it has no domain after the @"),
+            ("bob@@example.com", "it has more than one @"),
+            (
+                "bob@example.com/",
+                "it ends with / but names no client after it",
+            ),
+        ] {
+            assert_eq!(
+                settings.check_contact(contact).unwrap_err(),
+                format!("\"{contact}\" is not a contact's JID: {problem}; {form}")
+            );
+        }
+        assert_eq!(
+            settings.check_contact("bob smith@example.com").unwrap_err(),
+            format!("\"bob smith@example.com\" is not a JID (it contains a space): {form}")
+        );
+    }
+
+    #[test]
+    fn conflicting_settings_across_flags_and_the_config_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml").display().to_string();
+        let error = resolve(
+            dir.path(),
+            "[account]\ninsecure_plaintext_loopback = true\n",
+            Global {
+                ca_file: Some(PathBuf::from("/ca.pem")),
+                ..Global::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "insecure_plaintext_loopback in [account] of {config} and --ca-file cannot be \
+                 used together: a plaintext connection has no TLS certificate to check against \
+                 a CA; remove one of them"
+            )
+        );
+        let error = resolve(
+            dir.path(),
+            "[account]\nca_file = \"/ca.pem\"\ninsecure_plaintext_loopback = true\n",
+            Global::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "insecure_plaintext_loopback in [account] of {config} and ca_file in [account] \
+                 of {config} cannot be used together"
+            )),
+            "{error}"
+        );
+        let error = resolve(
+            dir.path(),
+            "[store]\npassphrase_file = \"/pass\"\n",
+            Global {
+                store_key_file: Some(PathBuf::from("/key")),
+                ..Global::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "--store-key-file and passphrase_file in [store] of {config} cannot be used \
+                 together: the trust store is unlocked either with a key file or with a \
+                 passphrase; remove one of them"
+            )
+        );
+        // Flags that agree with the file are fine.
+        assert!(
+            resolve(
+                dir.path(),
+                "[store]\nkey_file = \"/key\"\n[account]\nca_file = \"/ca.pem\"\n",
+                Global {
+                    store_key_file: Some(PathBuf::from("/other-key")),
+                    ca_file: Some(PathBuf::from("/other-ca.pem")),
+                    ..Global::default()
+                },
+            )
+            .is_ok()
         );
     }
 }

@@ -47,19 +47,52 @@ fn key_file_then_keys_generate_list_export_round_trip() {
         & 0o777;
     assert_eq!(mode, 0o600);
 
-    let out = esession(dir.path(), &["keys", "generate", "--bits", "2048"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("http://www.w3.org/2000/09/xmldsig#rsa-sha256"));
-
     let out = esession(dir.path(), &["keys", "list"]);
     assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "alice@example.org has no signing key: `esession keys generate` makes one (needed for \
+         --public-keys).\n"
+    );
 
-    let out = esession(dir.path(), &["keys", "export", &id]);
+    let out = esession(dir.path(), &["keys", "generate", "--bits", "2048"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let generated = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        generated.starts_with("Generated key 1 for alice@example.org: "),
+        "{generated}"
+    );
+    assert!(
+        generated.ends_with(
+            ", RSA-2048 (http://www.w3.org/2000/09/xmldsig#rsa-sha256). Use it with --public-keys.\n"
+        ),
+        "{generated}"
+    );
+
+    // One line: number, full fingerprint (8 groups of 8 upper-case hex
+    // digits), algorithm, creation date in local time.
+    let out = esession(dir.path(), &["keys", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = listed.strip_suffix('\n').unwrap();
+    assert!(!line.contains('\n'), "{listed}");
+    let rest = line
+        .strip_prefix("key 1 (ours, alice@example.org): ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (fingerprint, rest) = rest.split_once(", ").unwrap();
+    let groups: Vec<&str> = fingerprint.split(' ').collect();
+    assert_eq!(groups.len(), 8, "{line}");
+    assert!(
+        groups.iter().all(|g| g.len() == 8
+            && g.chars()
+                .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))),
+        "{line}"
+    );
+    assert!(rest.starts_with("RSA-2048, created 20"), "{line}");
+    assert!(rest.contains(" UTC"), "{line}");
+    assert!(generated.contains(fingerprint), "{generated}");
+
+    let out = esession(dir.path(), &["keys", "export", "1"]);
     let shown = text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(
@@ -68,7 +101,28 @@ fn key_file_then_keys_generate_list_export_round_trip() {
         ),
         "{shown}"
     );
-    assert!(shown.contains("SHA-256 fingerprint: "), "{shown}");
+    assert!(
+        shown.contains(&format!("SHA-256 fingerprint: {fingerprint}\n")),
+        "{shown}"
+    );
+
+    let out = esession(dir.path(), &["keys", "export", "7"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "esession keys: alice@example.org has no signing key 7: `esession keys list` shows the \
+         numbers of our keys (\"key N (ours, ...)\")\n"
+    );
+    let out = esession(
+        dir.path(),
+        &["keys", "generate", "--algorithm", "dsa", "--bits", "3072"],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "esession keys: --bits 3072 is for RSA keys: DSA keys are always 2048/256 bits; drop \
+         --bits, or use --algorithm rsa\n"
+    );
     // The store never holds the private key in clear.
     let raw = std::fs::read(dir.path().join("store.db")).unwrap();
     assert!(!raw.windows(11).any(|w| w == b"PRIVATE KEY"));
@@ -87,9 +141,193 @@ fn trust_list_and_forget_work_on_an_empty_store() {
     );
     let out = esession(dir.path(), &["trust", "list"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "No contacts remembered for alice@example.org yet: a contact appears here after a first \
+         encrypted session.\n"
+    );
     let out = esession(dir.path(), &["trust", "forget", "bob@example.com"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("Forgot bob@example.com"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Nothing is remembered about bob@example.com: nothing to forget.\n"
+    );
+    esession(
+        dir.path(),
+        &["trust", "profile", "bob@example.com", "gajim"],
+    );
+    let out = esession(dir.path(), &["trust", "forget", "bob@example.com"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Forgot bob@example.com: retained secrets, SAS states, settings and the keys seen only \
+         with bob@example.com are deleted.\n"
+    );
+}
+
+/// Issue 10: `trust verify` before any session names the contact (not our
+/// own JID) and says what to do; so do the other trust errors.
+#[test]
+fn trust_errors_name_the_contact_and_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    assert!(
+        esession(dir.path(), &["key-file", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    // The store exists (its creation is announced on stderr).
+    assert!(esession(dir.path(), &["trust", "list"]).status.success());
+    let error = |args: &[&str]| {
+        let out = esession(dir.path(), args);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert_eq!(
+        error(&[
+            "trust",
+            "verify",
+            "bob@example.com",
+            "--fingerprint",
+            "ABCD 0123"
+        ]),
+        "esession trust: no public key of bob@example.com is known yet: a key is remembered once \
+         bob@example.com identifies with it in an encrypted session (both sides with \
+         --public-keys); have a session with bob@example.com, compare the fingerprint that \
+         `esession trust list` then shows with bob@example.com, and run this command again\n"
+    );
+    let chains = error(&["trust", "verify", "bob@example.com"]);
+    assert!(
+        chains.starts_with(
+            "esession trust: there is no session with bob@example.com to mark verified"
+        ),
+        "{chains}"
+    );
+    assert!(
+        chains.contains("`esession chat bob@example.com`"),
+        "{chains}"
+    );
+    assert_eq!(
+        error(&["trust", "verify", "bob@example.com/laptop"]),
+        "esession trust: trust is per contact: give the bare JID bob@example.com, not the full \
+         JID bob@example.com/laptop\n"
+    );
+    assert_eq!(
+        error(&["trust", "petname", "ABCD 0123", "Bob"]),
+        "esession trust: no contact's key has the fingerprint ABCD0123: `esession trust list` \
+         shows the fingerprints of the keys we remember (copy one in full)\n"
+    );
+    assert_eq!(
+        error(&["trust", "petname", "xyz", "Bob"]),
+        "esession trust: \"xyz\" is not a fingerprint: give the hexadecimal digits that \
+         `esession trust list` shows (spaces and case do not matter)\n"
+    );
+    // The test's stdin is not a terminal.
+    assert_eq!(
+        error(&["trust", "secret", "bob@example.com"]),
+        "esession trust: the shared secret for bob@example.com is typed at a prompt, and there is \
+         no terminal to ask on: run `esession trust secret bob@example.com` in a terminal\n"
+    );
+    assert!(error(&["trust", "forget", "example.com"]).starts_with(
+        "esession trust: \"example.com\" is not a contact's JID: it has no user part"
+    ));
+}
+
+/// Issue 10: settings that exclude each other are refused by the parser, or
+/// when flags and the config file merge; chat and send refuse our own JID
+/// and JIDs that name no person at once, before the store is opened.
+#[test]
+fn conflicting_settings_and_bad_contacts_are_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = esession(
+        dir.path(),
+        &[
+            "--insecure-plaintext-loopback",
+            "--ca-file",
+            "/ca.pem",
+            "send",
+            "bob@example.com",
+            "hi",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains(
+            "error: the argument '--insecure-plaintext-loopback' cannot be used with '--ca-file <PEM>'"
+        ),
+        "{shown}"
+    );
+    // The helper passes --store-key-file.
+    let out = esession(
+        dir.path(),
+        &["--store-passphrase-file", "/pass", "trust", "list"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("cannot be used with")
+            && shown.contains("--store-key-file <FILE>")
+            && shown.contains("--store-passphrase-file <FILE>"),
+        "{shown}"
+    );
+    // The same pair, one from the config file ($XDG_CONFIG_HOME is `dir`).
+    let config = dir.path().join("esession").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[store]\npassphrase_file = \"/pass\"\n").unwrap();
+    let out = esession(dir.path(), &["trust", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "esession trust: --store-key-file and passphrase_file in [store] of {} cannot be used \
+             together: the trust store is unlocked either with a key file or with a passphrase; \
+             remove one of them\n",
+            config.display()
+        )
+    );
+    std::fs::remove_file(&config).unwrap();
+
+    for (command, contact, expected) in [
+        (
+            "chat",
+            "alice@example.org",
+            "alice@example.org is your own account (alice@example.org): an encrypted session is \
+             with someone else; give the contact's JID",
+        ),
+        (
+            "send",
+            "alice@example.org/phone",
+            "alice@example.org/phone is your own account (alice@example.org): an encrypted \
+             session is with someone else; give the contact's JID",
+        ),
+        (
+            "send",
+            "example.com",
+            "\"example.com\" is not a contact's JID: it has no user part (without an @ it names a \
+             server, not a person); a contact's JID is user@domain, e.g. bob@example.com \
+             (bob@example.com/laptop for one of their clients)",
+        ),
+        (
+            "chat",
+            "bob@",
+            "\"bob@\" is not a contact's JID: it has no domain after the @; a contact's JID is \
+             user@domain, e.g. bob@example.com (bob@example.com/laptop for one of their clients)",
+        ),
+    ] {
+        let out = esession(
+            dir.path(),
+            &[command, contact, "hi"][..if command == "chat" { 2 } else { 3 }],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("esession {command}: {expected}\n")
+        );
+    }
+    // Nothing was created: the refusals came before the store was opened.
+    assert!(!dir.path().join("store.db").exists());
 }
 
 #[test]
@@ -238,18 +476,14 @@ fn trust_profile_sets_shows_and_clears() {
     let other = run(&["trust", "profile", "carol@example.net"]);
     assert!(other.contains("profile standard"), "{other}");
     let list = run(&["trust", "list"]);
-    assert!(
-        list.contains("bob@example.net\n  profile: gajim"),
-        "trust list: {list}"
-    );
-    assert!(!list.contains("carol@example.net"), "{list}");
+    assert_eq!(list, "bob@example.net: no session yet, profile gajim\n");
     // Cleared with --clear ...
     let cleared = run(&["trust", "profile", "bob@example.net", "--clear"]);
     assert!(cleared.contains("no profile saved"), "{cleared}");
     let shown = run(&["trust", "profile", "bob@example.net"]);
     assert!(shown.contains("profile standard (the default)"), "{shown}");
     let list = run(&["trust", "list"]);
-    assert!(!list.contains("profile:"), "{list}");
+    assert!(!list.contains("profile"), "{list}");
     // ... and by choosing `standard`.
     run(&["trust", "profile", "bob@example.net", "gajim"]);
     run(&["trust", "profile", "bob@example.net", "standard"]);
@@ -336,5 +570,23 @@ fn help_explains_the_gajim_profile() {
         if args[0] != "trust" {
             assert!(help.contains("--profile <PROFILE>"), "{help}");
         }
+    }
+}
+
+/// `listen --help` documents the JSON events for scripts.
+#[test]
+fn listen_help_documents_the_json_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = esession(dir.path(), &["listen", "--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let help = text(&out);
+    for needle in [
+        "established: flow (\"4-message\" or \"3-message\"), group, cipher, hash, compression, \
+         sas (null in the 3-message flow)",
+        "negotiation_failed: error = {kind, condition (the XMPP error condition, e.g. \
+         \"feature-not-implemented\", or null), fields, message}",
+        "alert: alert = {kind, message for a person",
+    ] {
+        assert!(help.contains(needle), "{needle:?} not in {help}");
     }
 }

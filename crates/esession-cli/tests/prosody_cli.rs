@@ -200,10 +200,15 @@ fn send_and_listen_through_prosody() {
 
     let run = run_token();
     let mut alice_stderr = Vec::new();
+    // Alice gives her bare JID: each process logs in with the same resource
+    // (derived from her JID and her store), so Bob's retained secret is
+    // for the same client the second time.
+    let mut alice_args = account_args(&server, home, "alice", false);
+    alice_args[1] = "alice@localhost".to_owned();
     for i in 0..2 {
         let text = format!("hello {i} from the CLI {run}");
         let sent = esession(home)
-            .args(account_args(&server, home, "alice", false))
+            .args(&alice_args)
             .args(["send", "bob@localhost/cli", &text, "--timeout", "20"])
             .output()
             .unwrap();
@@ -236,10 +241,24 @@ fn send_and_listen_through_prosody() {
     let messages: Vec<&serde_json::Value> =
         events.iter().filter(|e| e["event"] == "message").collect();
     assert_eq!(messages.len(), 2, "events: {events:#?}");
+    let alice = messages[0]["peer"].as_str().unwrap_or_default().to_owned();
+    let resource = alice
+        .strip_prefix("alice@localhost/esession-")
+        .unwrap_or_else(|| panic!("alice's full JID: {alice}"));
+    assert!(
+        resource.len() == 8 && resource.chars().all(|c| c.is_ascii_hexdigit()),
+        "{alice}"
+    );
     for (i, message) in messages.iter().enumerate() {
         assert_eq!(message["body"], format!("hello {i} from the CLI {run}"));
         assert_eq!(message["encrypted"], true);
-        assert_eq!(message["peer"], "alice@localhost/cli");
+        assert_eq!(message["peer"], alice.as_str());
+    }
+    for stderr in &alice_stderr {
+        assert!(
+            stderr.contains(&format!("Logged in as {alice}\n")),
+            "{stderr}"
+        );
     }
     let established: Vec<&serde_json::Value> = events
         .iter()
@@ -247,6 +266,24 @@ fn send_and_listen_through_prosody() {
         .collect();
     assert_eq!(established.len(), 2, "events: {events:#?}");
     assert_eq!(established[0]["sas"].as_str().map(str::len), Some(5));
+    for event in &established {
+        assert_eq!(event["flow"], "4-message", "{event}");
+        assert_eq!(event["peer"], alice.as_str(), "{event}");
+        assert!(event["group"].is_u64(), "{event}");
+        assert!(
+            event["cipher"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("-ctr")),
+            "{event}"
+        );
+        assert!(event["peer_key"].is_null(), "{event}");
+        assert_eq!(event["retained_chain_verified"], false, "{event}");
+    }
+    // No Rust Debug rendering in any event.
+    for event in &events {
+        let line = event.to_string();
+        assert!(!line.contains("Some(") && !line.contains("None"), "{line}");
+    }
     // The second session: Alice (a new process, her store reopened from disk)
     // proved the secret retained from the first.
     assert!(
