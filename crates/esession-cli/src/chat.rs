@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use crate::account::{login, manager, open_store};
 use crate::outbox::Outbox;
 use crate::present;
-use crate::profile::{ProfileName, bare, target_now};
 use crate::present::fingerprint_full;
+use crate::profile::{ProfileName, bare, target_now};
 use crate::screen::{Screen, Status, Tone};
 use crate::settings::Settings;
 
@@ -89,7 +89,13 @@ pub(crate) async fn run(
     if let Some(printer) = printer {
         screen.set_printer(printer);
     }
-    screen.line(Tone::Info, &format!("*** {} connecting as {account} ...", Status::Connecting.tag()));
+    screen.line(
+        Tone::Info,
+        &format!(
+            "*** {} connecting as {account} ...",
+            Status::Connecting.tag()
+        ),
+    );
     let client = login(settings, manager).await?;
     crate::profile::announce(&client, contact);
     let mut chat = Chat {
@@ -117,6 +123,11 @@ pub(crate) async fn run(
         &format!("*** Type /help for commands. Looking for {contact} ..."),
     );
     chat.update_status(&client);
+    let mut client = client;
+    if contact.contains('/') {
+        // A full JID: nothing to look up first.
+        chat.start(&mut client).await;
+    }
     chat.run(client, inputs).await
 }
 
@@ -326,7 +337,9 @@ impl Chat {
         };
         match client.start_session(&target).await {
             Ok(id) => {
-                self.info(&format!("*** Negotiating an encrypted session with {target} ..."));
+                self.info(&format!(
+                    "*** Negotiating an encrypted session with {target} ..."
+                ));
                 self.offer = Some(id);
                 self.want_session = false;
             }
@@ -401,9 +414,9 @@ impl Chat {
                      history). An empty line removes it.",
                 );
             }
-            text if text.starts_with('/') => self.info(&format!(
-                "*** Unknown command {text}; /help lists them."
-            )),
+            text if text.starts_with('/') => {
+                self.info(&format!("*** Unknown command {text}; /help lists them."))
+            }
             _ => self.send(client, line).await,
         }
     }
@@ -458,8 +471,13 @@ impl Chat {
             };
             match sent {
                 Ok(message_id) => {
-                    self.outbox
-                        .mark_sent(&pending.text, pending.id.as_deref(), message_id, &id, now);
+                    self.outbox.mark_sent(
+                        &pending.text,
+                        pending.id.as_deref(),
+                        message_id,
+                        &id,
+                        now,
+                    );
                     let what = if pending.resent { "Re-sent" } else { "Sent" };
                     self.info(&format!("*** {what}: \"{}\"", pending.text));
                 }
@@ -589,7 +607,11 @@ impl Chat {
                     .as_deref()
                     .map(|p| format!("\"{p}\" "))
                     .unwrap_or_default(),
-                if key.verified { "VERIFIED" } else { "not verified" },
+                if key.verified {
+                    "VERIFIED"
+                } else {
+                    "not verified"
+                },
                 fingerprint_full(&key.fingerprint)
             ));
         }
@@ -622,7 +644,9 @@ impl Chat {
             )
         };
         match result {
-            Ok(()) if secret.is_empty() => self.info(&format!("*** The shared secret with {peer} was removed.")),
+            Ok(()) if secret.is_empty() => {
+                self.info(&format!("*** The shared secret with {peer} was removed."))
+            }
             Ok(()) => self.info(&format!(
                 "*** Shared secret with {peer} stored; the next session (/end, /start) uses it. \
                  If your contact typed a different one, that session will fail."
@@ -723,7 +747,11 @@ impl Chat {
     }
 
     /// Handles one event; `Some(reason)` when the chat must end.
-    async fn on_event(&mut self, client: &mut EsessionClient, event: ClientEvent) -> Option<String> {
+    async fn on_event(
+        &mut self,
+        client: &mut EsessionClient,
+        event: ClientEvent,
+    ) -> Option<String> {
         match event {
             ClientEvent::Online { jid } => {
                 self.info(&format!("*** Online as {jid}."));
@@ -741,7 +769,7 @@ impl Chat {
                 if self.presence_reported && self.session.is_none() {
                     self.info(&format!("*** {jid} is online."));
                 }
-                if self.want_session && self.presence_reported {
+                if self.want_session {
                     self.start(client).await;
                 }
             }
@@ -751,11 +779,10 @@ impl Chat {
                     return Some(reason);
                 }
             }
-            ClientEvent::PlainMessage { from, body } => self.screen.message(
-                Tone::Alert,
-                &format!("{from} (NOT ENCRYPTED)"),
-                &body,
-            ),
+            ClientEvent::PlainMessage { from, body } => {
+                self.screen
+                    .message(Tone::Alert, &format!("{from} (NOT ENCRYPTED)"), &body)
+            }
             ClientEvent::Session(event) => self.on_session_event(client, event).await,
             _ => {}
         }
@@ -766,7 +793,10 @@ impl Chat {
         match event {
             Event::OfferReceived { session } => {
                 if self.is_contact(&session.peer) {
-                    self.info(&format!("*** {} offers an encrypted session; accepting.", session.peer));
+                    self.info(&format!(
+                        "*** {} offers an encrypted session; accepting.",
+                        session.peer
+                    ));
                     if let Err(e) = client.accept_offer(&session).await {
                         self.alert(&format!("!!! Could not accept: {e}"));
                     }
@@ -900,7 +930,9 @@ impl Chat {
                     ));
                 }
             }
-            Event::StanzaReceived { session, stanza } => self.on_stanza(client, session, stanza).await,
+            Event::StanzaReceived { session, stanza } => {
+                self.on_stanza(client, session, stanza).await
+            }
             other => {
                 if let Some(text) = present::other(&other) {
                     self.info(&text);
@@ -910,7 +942,12 @@ impl Chat {
     }
 
     /// A decrypted presence or iq: shown, answered, or a ping's answer.
-    async fn on_stanza(&mut self, client: &mut EsessionClient, session: SessionId, stanza: Element) {
+    async fn on_stanza(
+        &mut self,
+        client: &mut EsessionClient,
+        session: SessionId,
+        stanza: Element,
+    ) {
         if stanza.name() == "presence" {
             if let Some(text) = present::presence(&session.peer, &stanza) {
                 self.info(&text);
@@ -947,7 +984,10 @@ impl Chat {
         if esession_wire::xml::set_attr(&mut presence, "to", session.peer.as_str()).is_ok()
             && let Err(e) = client.send_stanza(session, presence).await
         {
-            self.alert(&format!("!!! Could not send our presence to {}: {e}", session.peer));
+            self.alert(&format!(
+                "!!! Could not send our presence to {}: {e}",
+                session.peer
+            ));
         }
     }
 

@@ -216,7 +216,9 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
         SecurityAlert::UnknownKeyFingerprint { .. } => format!(
             "!!! {peer} identified by the fingerprint of a key we do not hold; the negotiation was ended."
         ),
-        _ => format!("!!! SECURITY ALERT for {peer}: a security fact this version cannot describe; compare the SAS with your contact."),
+        _ => format!(
+            "!!! SECURITY ALERT for {peer}: a security fact this version cannot describe; compare the SAS with your contact."
+        ),
     }
 }
 
@@ -246,14 +248,12 @@ pub(crate) fn alert_summary(peer: &str, alert: &SecurityAlert) -> String {
         }
         SecurityAlert::PeerKeyChanged { .. } => format!("{peer} shows another public key"),
         SecurityAlert::PeerKeyMissing { .. } => format!("{peer} no longer shows its public key"),
-        SecurityAlert::PeerKeySeenWithOtherJid { other_jids, .. } => format!(
-            "{peer} shows a key known from {}",
-            other_jids.join(", ")
-        ),
+        SecurityAlert::PeerKeySeenWithOtherJid { other_jids, .. } => {
+            format!("{peer} shows a key known from {}", other_jids.join(", "))
+        }
         _ => format!("a security alert about {peer}"),
     }
 }
-
 
 /// A key as a person should see it: petname first (ESN-52), then a short fingerprint.
 fn key_name(key: &PeerKeyInfo) -> String {

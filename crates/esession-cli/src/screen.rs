@@ -74,7 +74,10 @@ impl Screen {
         let now = Local::now();
         let day = (now.year(), now.ordinal());
         if self.last_day.is_some_and(|last| last != day) {
-            self.line(Tone::Info, &format!("--- {} ---", now.format("%A %-d %B %Y")));
+            self.line(
+                Tone::Info,
+                &format!("--- {} ---", now.format("%A %-d %B %Y")),
+            );
         }
         self.last_day = Some(day);
         self.line(tone, &format!("[{}] {who}: {text}", now.format("%H:%M")));

@@ -1232,8 +1232,7 @@ impl SessionManager {
         if self.ended.contains(&key(from, thread)) {
             return; // Crossed our termination, which the peer gets.
         }
-        let answered =
-            self.config.answer_unknown_sessions && self.may_answer_automatically(from);
+        let answered = self.config.answer_unknown_sessions && self.may_answer_automatically(from);
         if answered {
             out.send(ssn::session_gone_reply(
                 from,

@@ -199,7 +199,10 @@ pub(crate) fn session_gone_reply(to: &str, from: Option<&str>, thread: &str) -> 
 pub(crate) fn is_session_gone(stanza: &Element) -> bool {
     stanza
         .get_child("error", ns::JABBER_CLIENT)
-        .is_some_and(|e| e.children().any(|c| c.is("item-not-found", ns::XMPP_STANZAS)))
+        .is_some_and(|e| {
+            e.children()
+                .any(|c| c.is("item-not-found", ns::XMPP_STANZAS))
+        })
 }
 
 /// Reads the field names listed in a received error's `<feature/>` (SSN-08).

@@ -93,11 +93,17 @@ fn a_contact_that_lost_its_secrets_raises_the_alarm_on_both_roles() {
     pair.handshake();
     assert_eq!(broken_alerts(&pair.bob), [true], "verified chain broken");
     let info = pair.info(Side::Bob);
-    let broken = info.broken_chain.clone().expect("broken chain in Established");
+    let broken = info
+        .broken_chain
+        .clone()
+        .expect("broken chain in Established");
     assert!(broken.chain_verified);
     assert_eq!(broken.clients, ["pda"]);
     assert!(info.sas_reminder && !info.is_verified());
-    assert!(broken_alerts(&pair.alice).is_empty(), "first contact for Alice");
+    assert!(
+        broken_alerts(&pair.alice).is_empty(),
+        "first contact for Alice"
+    );
 
     // The other way: Alice (initiator) keeps hers, Bob starts over.
     let mut pair = prompt_pair(104);
@@ -105,7 +111,11 @@ fn a_contact_that_lost_its_secrets_raises_the_alarm_on_both_roles() {
     pair.bob = Party::new(BOB, config_prompt_proof(BOB), 8);
     pair.alice.clear();
     pair.handshake();
-    assert_eq!(broken_alerts(&pair.alice), [false], "unverified chain broken");
+    assert_eq!(
+        broken_alerts(&pair.alice),
+        [false],
+        "unverified chain broken"
+    );
     assert!(pair.info(Side::Alice).broken_chain.is_some());
     // The new chain continues: the next session is quiet again.
     pair.alice.clear();
@@ -137,7 +147,12 @@ fn verify_takes_effect_at_once_and_distrust_revokes_for_the_next_session() {
     let mut pair = prompt_pair(106);
     let thread = pair.handshake();
     let id = Pair::id(Side::Alice, &thread);
-    assert!(!pair.session_info(Side::Alice, &thread).unwrap().is_verified());
+    assert!(
+        !pair
+            .session_info(Side::Alice, &thread)
+            .unwrap()
+            .is_verified()
+    );
     pair.alice.manager.confirm_sas(&id).unwrap();
     let now = pair.session_info(Side::Alice, &thread).unwrap();
     assert!(now.is_verified() && now.sas_confirmed && !now.sas_reminder);
@@ -161,7 +176,10 @@ fn verify_takes_effect_at_once_and_distrust_revokes_for_the_next_session() {
         .unwrap();
     assert!(out.stanzas.iter().all(is_encrypted) && !out.stanzas.is_empty());
     pair.route(Side::Alice, out);
-    assert_eq!(pair.alice.terminations(), [&TerminationReason::LocalRequest]);
+    assert_eq!(
+        pair.alice.terminations(),
+        [&TerminationReason::LocalRequest]
+    );
     let secrets = pair
         .alice
         .manager
@@ -190,10 +208,16 @@ fn receipts_are_encrypted_and_a_resend_is_acknowledged_but_not_shown_twice() {
         .send_text_with_receipt(&Pair::id(Side::Alice, &thread), "one")
         .unwrap();
     assert!(out.stanzas.iter().all(is_encrypted));
-    assert!(!contains_element(&out.stanzas[0], "request"), "inside <c/> only");
+    assert!(
+        !contains_element(&out.stanzas[0], "request"),
+        "inside <c/> only"
+    );
     pair.route(Side::Alice, out);
     assert_eq!(pair.bob.bodies(), ["one"]);
-    assert!(pair.bob.sent.iter().all(is_encrypted), "the receipt is encrypted");
+    assert!(
+        pair.bob.sent.iter().all(is_encrypted),
+        "the receipt is encrypted"
+    );
     let delivered: Vec<&str> = pair
         .alice
         .events
@@ -266,7 +290,10 @@ fn a_peer_that_lost_the_session_says_so_and_the_sender_ends_it() {
     assert!(pair.bob.sent.is_empty(), "SSN-09: strangers get nothing");
     assert!(matches!(
         &pair.bob.events[..],
-        [Event::UnknownSessionStanza { answered: false, .. }]
+        [Event::UnknownSessionStanza {
+            answered: false,
+            ..
+        }]
     ));
 }
 

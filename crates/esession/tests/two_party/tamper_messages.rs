@@ -280,7 +280,10 @@ fn an_altered_clear_thread_reaches_no_session() {
     // Issue 10: Bob holds no session on that thread, so he says so
     // (`item-not-found`, in clear, nothing echoed) and tells his user.
     assert!(
-        matches!(&pair.bob.events[..], [Event::UnknownSessionStanza { answered: true, .. }]),
+        matches!(
+            &pair.bob.events[..],
+            [Event::UnknownSessionStanza { answered: true, .. }]
+        ),
         "{:?}",
         pair.bob.events
     );
