@@ -335,6 +335,13 @@ impl Chat {
                 return;
             }
         };
+        if target != self.contact {
+            let profile = client.manager().profile_for(&self.contact);
+            eprintln!(
+                "The {} profile needs a full JID: starting the session with {target}.",
+                profile.name
+            );
+        }
         match client.start_session(&target).await {
             Ok(id) => {
                 self.info(&format!(
@@ -996,6 +1003,20 @@ impl Chat {
     /// what was never delivered.
     async fn leave(&mut self, mut client: EsessionClient) {
         self.read_next_line(false);
+        // Receipts still on their way: a moment for them before the session ends.
+        if self.session.is_some() && self.outbox.all().iter().any(|p| p.session.is_some()) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(event) = client.next_event().await {
+                    if let ClientEvent::Session(Event::MessageDelivered { id, .. }) = event {
+                        self.outbox.delivered(&id);
+                        if self.outbox.all().is_empty() {
+                            break;
+                        }
+                    }
+                }
+            })
+            .await;
+        }
         if let Some(id) = self.session.take() {
             let _ = client.terminate(&id).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -1012,7 +1033,10 @@ impl Chat {
             .await;
         }
         for p in self.outbox.all() {
-            println!("!!! Never delivered: \"{}\"", p.text);
+            println!(
+                "!!! Not confirmed delivered (no receipt before exit): \"{}\"",
+                p.text
+            );
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
         println!("*** Session ended; goodbye.");

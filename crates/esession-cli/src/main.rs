@@ -153,7 +153,13 @@ fn main() -> ExitCode {
             "chat",
             settings().and_then(|s| {
                 s.check_contact(contact)?;
-                runtime()?.block_on(chat::run(&s, contact, profile, send_despite_warnings))
+                // The chat's stdin reader may be blocked in a read: do not
+                // wait for it when the chat ends.
+                let runtime = runtime()?;
+                let result =
+                    runtime.block_on(chat::run(&s, contact, profile, send_despite_warnings));
+                runtime.shutdown_background();
+                result
             }),
         ),
         Command::Send {

@@ -124,7 +124,7 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
             key,
             previous_fingerprints,
         } => warning_box(
-            &format!("{peer}'S PUBLIC KEY HAS CHANGED"),
+            &format!("THE PUBLIC KEY OF {peer} HAS CHANGED"),
             &[
                 format!("{peer} identified with a key never used by this contact before."),
                 format!(
@@ -226,11 +226,7 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
 /// HAS CHANGED": a banner, then what happened, why, and what to do.
 fn warning_box(title: &str, paragraphs: &[String]) -> String {
     let rule = "!".repeat(72);
-    let mut lines = vec![
-        rule.clone(),
-        format!("!!! WARNING: {}", title.to_uppercase()),
-        rule.clone(),
-    ];
+    let mut lines = vec![rule.clone(), format!("!!! WARNING: {title}"), rule.clone()];
     for paragraph in paragraphs {
         for line in paragraph.lines() {
             lines.push(format!("!!! {line}"));

@@ -225,7 +225,11 @@ pub(crate) async fn listen(
                 }
             }
             ClientEvent::Session(Event::MessageReceived { session, message }) => {
-                let body = present::body(&message).unwrap_or_default();
+                // A message without a body (a chat state, the initiator's
+                // proof of its retained secret) has nothing to show.
+                let Some(body) = present::body(&message) else {
+                    continue;
+                };
                 emit(
                     json!({"event": "message", "peer": session.peer, "thread": session.thread, "body": body, "encrypted": true, "time": time}),
                     format!("[{time}] {}: {body}", session.peer),

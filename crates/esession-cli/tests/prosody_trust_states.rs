@@ -140,6 +140,8 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
             .any(|l| l.contains("Encrypted session established with bob@localhost/cli"))
     );
     alice.wait("*** Now [encrypted][UNVERIFIED]");
+    // Bob's first `established`: no retained secret yet.
+    wait_line(&bob_out, "\"established\"", Duration::from_secs(10)).unwrap();
     alice.type_line("/status");
     let before = alice.wait("Until then this session is encrypted but NOT authenticated");
     assert!(
