@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use esession_testkit::Prosody;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_esession");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_esession");
 
 /// `esession` with no config file, keyring or environment secrets of the user's.
-pub fn esession(home: &Path) -> Command {
+pub(crate) fn esession(home: &Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .env("HOME", home)
@@ -31,7 +31,7 @@ pub fn esession(home: &Path) -> Command {
 }
 
 /// The global flags for `user` on `server`.
-pub fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool) -> Vec<String> {
+pub(crate) fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool) -> Vec<String> {
     let path = |name: String| home.join(name).display().to_string();
     let mut args = vec![
         "--jid".to_owned(),
@@ -59,7 +59,7 @@ pub fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool) -> Vec
 }
 
 /// Forwards each line of `stream` (a child's stdout or stderr) to a channel.
-pub fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
@@ -72,7 +72,7 @@ pub fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Stri
     rx
 }
 
-pub fn wait_line(
+pub(crate) fn wait_line(
     rx: &mpsc::Receiver<String>,
     what: &str,
     within: Duration,
@@ -98,12 +98,12 @@ pub fn wait_line(
     }
 }
 
-pub fn kill(child: &mut Child) {
+pub(crate) fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
 
-pub fn show(output: &Output) -> String {
+pub(crate) fn show(output: &Output) -> String {
     format!(
         "{}\nstdout:\n{}\nstderr:\n{}",
         output.status,
