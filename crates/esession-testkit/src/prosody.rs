@@ -697,6 +697,7 @@ impl Prosody {
             security: TransportSecurity::StartTls {
                 ca_file: Some(self.ca_file()),
             },
+            dns_server: None,
         }
     }
 

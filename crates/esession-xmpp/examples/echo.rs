@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ca_file: env("ESESSION_CA_FILE").map(Into::into),
             }
         },
+        dns_server: None,
     };
     // 1. The sans-IO core, with a CSPRNG seeded from the OS, a trust store and a clock.
     let mut seed = [0u8; 32];
