@@ -54,7 +54,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(event) = client.next_event().await {
         match event {
             ClientEvent::Online { jid } => {
-                println!("online as {jid}");
+                match client.login_info() {
+                    Some(login) => println!(
+                        "online as {jid} (SASL {}{}, {})",
+                        login.mechanism,
+                        login
+                            .channel_binding
+                            .map(|cb| format!(" bound to {cb}"))
+                            .unwrap_or_default(),
+                        login.tls_version.as_deref().unwrap_or("no TLS"),
+                    ),
+                    None => println!("online as {jid}"),
+                }
                 if let Some(contact) = &contact {
                     client.start_session(contact).await?;
                 }

@@ -281,16 +281,22 @@ pub enum LoginError {
         /// The JID's domain.
         domain: String,
     },
-    /// DNS says the domain does not exist (before the first login).
+    /// DNS says the JID's domain does not exist (before the first login).
     DomainNotFound {
-        /// The domain (or the host name given).
+        /// The JID's domain.
         domain: String,
     },
     /// The domain exists, but DNS lists no XMPP server for it and no
     /// address, or an SRV record saying "no service" (before the first login).
     NoXmppService {
-        /// The domain (or the host name given).
+        /// The JID's domain.
         domain: String,
+    },
+    /// The server host (given in the settings, or named by the domain's SRV
+    /// record) has no address in DNS (before the first login).
+    HostNotFound {
+        /// The host name.
+        host: String,
     },
     /// A DNS lookup failed: no answer, or no usable DNS configuration
     /// (before the first login).
@@ -382,6 +388,12 @@ impl core::fmt::Display for LoginError {
                 "There is no XMPP service for {domain}: DNS lists no XMPP server (SRV record) \
                  and no address for it. Check the part of the JID after the @, or give the server's \
                  host name and port."
+            ),
+            Self::HostNotFound { host } => write!(
+                f,
+                "The server host {host} has no address in DNS. Check the host name in the \
+                 settings; if it came from the DNS record of the JID's domain, tell the domain's \
+                 administrator."
             ),
             Self::DnsFailed { name, reason } => write!(
                 f,
@@ -871,6 +883,9 @@ fn transport_error(error: TransportError, domain: &str) -> AttemptError {
         TransportError::NoXmppService { domain } => {
             AttemptError::Unreachable(LoginError::NoXmppService { domain })
         }
+        TransportError::NoAddress { host, .. } => {
+            AttemptError::Unreachable(LoginError::HostNotFound { host })
+        }
         TransportError::Dns { name, reason } => {
             AttemptError::Unreachable(LoginError::DnsFailed { name, reason })
         }
@@ -1279,6 +1294,9 @@ mod tests {
             },
             LoginError::NoXmppService {
                 domain: "example.org".to_owned(),
+            },
+            LoginError::HostNotFound {
+                host: "xmpp.example.org".to_owned(),
             },
             LoginError::DnsFailed {
                 name: "example.org".to_owned(),

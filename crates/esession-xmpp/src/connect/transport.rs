@@ -94,6 +94,9 @@ pub(crate) enum TransportError {
     /// The domain exists but has no XMPP service: an SRV record `.`
     /// (RFC 6120, 3.2.1), or neither SRV nor address records.
     NoXmppService { domain: String },
+    /// A server host (given, or named by an SRV record) has no address:
+    /// it does not exist (`nx`) or has no A/AAAA record.
+    NoAddress { host: String, nx: bool },
     /// A DNS lookup failed (no answer, no configuration, a server error).
     Dns { name: String, reason: String },
     /// The TCP connection failed.
@@ -169,8 +172,10 @@ pub(crate) async fn tcp(
                 return connect_any(&domain.clone(), &[SocketAddr::new(ip, 5222)], budget).await;
             }
             let resolver = resolver(dns_server, budget.dns).map_err(|e| dns(domain, e))?;
-            let name = format!("_xmpp-client._tcp.{domain}.");
-            let lookup = tokio::time::timeout(budget.dns, resolver.srv_lookup(name.as_str())).await;
+            let name = format!("_xmpp-client._tcp.{domain}");
+            let query = format!("{name}.");
+            let lookup =
+                tokio::time::timeout(budget.dns, resolver.srv_lookup(query.as_str())).await;
             match lookup {
                 Err(_) => {
                     return Err(dns(
@@ -221,9 +226,16 @@ pub(crate) async fn tcp(
             }
             // No SRV record: the domain itself, on the default port.
             return match resolve_and_connect(&resolver, domain, 5222, budget).await {
-                Err(TransportError::DomainNotFound { .. }) => Err(TransportError::DomainNotFound {
-                    domain: domain.clone(),
-                }),
+                Err(TransportError::NoAddress { nx: true, .. }) => {
+                    Err(TransportError::DomainNotFound {
+                        domain: domain.clone(),
+                    })
+                }
+                Err(TransportError::NoAddress { nx: false, .. }) => {
+                    Err(TransportError::NoXmppService {
+                        domain: domain.clone(),
+                    })
+                }
                 other => other,
             };
         }
@@ -256,14 +268,10 @@ async fn resolve_and_connect(
                 });
             }
             Ok(Ok(ips)) => ips.iter().map(|ip| SocketAddr::new(ip, port)).collect(),
-            Ok(Err(e)) if e.is_nx_domain() => {
-                return Err(TransportError::DomainNotFound {
-                    domain: host.to_owned(),
-                });
-            }
-            Ok(Err(e)) if e.is_no_records_found() => {
-                return Err(TransportError::NoXmppService {
-                    domain: host.to_owned(),
+            Ok(Err(e)) if e.is_nx_domain() || e.is_no_records_found() => {
+                return Err(TransportError::NoAddress {
+                    host: host.to_owned(),
+                    nx: e.is_nx_domain(),
                 });
             }
             Ok(Err(e)) => {
@@ -274,8 +282,9 @@ async fn resolve_and_connect(
             }
         };
     if addresses.is_empty() {
-        return Err(TransportError::NoXmppService {
-            domain: host.to_owned(),
+        return Err(TransportError::NoAddress {
+            host: host.to_owned(),
+            nx: false,
         });
     }
     connect_any(&format!("{host}:{port}"), &addresses, budget).await
