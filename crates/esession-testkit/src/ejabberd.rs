@@ -556,6 +556,13 @@ impl Ejabberd {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Every file under the server's directory with its contents (Mnesia
+    /// spool with accounts, offline messages and the MAM archive; logs;
+    /// config; certificates).
+    pub fn all_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        crate::all_files(&self.path)
+    }
+
     /// Waits until the log contains every one of `needles` (ejabberd
     /// writes its log file with a delay); returns the log. Fails after 10 s.
     pub fn wait_for_log(&self, needles: &[&str]) -> String {
@@ -594,7 +601,7 @@ impl Ejabberd {
         self.group.is_some_and(|group| {
             Command::new("sh")
                 .arg("-c")
-                .arg(format!("kill -{signal} -- -{group} 2>/dev/null"))
+                .arg(format!("kill -{signal} -{group} 2>/dev/null"))
                 .status()
                 .is_ok_and(|s| s.success())
         })

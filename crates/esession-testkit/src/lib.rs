@@ -51,6 +51,28 @@ pub fn free_port() -> u16 {
         .expect("cannot bind a loopback port")
 }
 
+/// Every file under `dir` with its contents, sorted by path (for searching
+/// a server's data, logs and config for plaintext).
+pub fn all_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// What a test needs from a private XMPP server, whichever it is.
 pub trait XmppServer {
     /// `Prosody` or `ejabberd`, for messages.

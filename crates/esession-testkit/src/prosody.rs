@@ -692,23 +692,7 @@ impl Prosody {
     /// Every file under the server's directory with its contents (data, logs,
     /// config; certificates included).
     pub fn all_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files = Vec::new();
-        let mut todo = vec![self.path.clone()];
-        while let Some(dir) = todo.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    todo.push(path);
-                } else if let Ok(bytes) = std::fs::read(&path) {
-                    files.push((path, bytes));
-                }
-            }
-        }
-        files.sort();
-        files
+        crate::all_files(&self.path)
     }
 
     /// Login options for `user` (with a resource: `user@domain/resource`):
