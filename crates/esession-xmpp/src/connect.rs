@@ -968,7 +968,7 @@ fn classify_certificate_error(error: &CertificateError) -> CertificateProblem {
         },
         CertificateError::NotValidForNameContext { presented, .. } => {
             CertificateProblem::NotValidForName {
-                presented: presented.clone(),
+                presented: presented.iter().filter_map(|n| readable_name(n)).collect(),
             }
         }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
@@ -986,6 +986,27 @@ fn classify_certificate_error(error: &CertificateError) -> CertificateProblem {
         }
         other => CertificateProblem::Other(certificate_error_name(other)),
     }
+}
+
+/// A certificate name as webpki lists it (its `Debug` form:
+/// `DnsName("example.org")`, `IpAddress(192.0.2.1)`, ...) as people write it;
+/// `None` for kinds without a name (`DirectoryName`, `Unsupported(..)`).
+fn readable_name(presented: &str) -> Option<String> {
+    for kind in ["DnsName", "UniformResourceIdentifier", "IpAddress"] {
+        if let Some(inner) = presented
+            .strip_prefix(kind)
+            .and_then(|rest| rest.strip_prefix('('))
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            let inner = inner
+                .strip_prefix('"')
+                .and_then(|i| i.strip_suffix('"'))
+                .unwrap_or(inner);
+            return Some(inner.to_owned());
+        }
+    }
+    // Already plain (another webpki version), unless it is a bare kind.
+    (!presented.contains(['(', ')', '"']) && presented.contains('.')).then(|| presented.to_owned())
 }
 
 /// rustls's name for a certificate error (its `Display` of some variants is
@@ -1110,12 +1131,21 @@ mod tests {
         );
         let wrong_name = CertificateError::NotValidForNameContext {
             expected: ServerName::try_from("localhost").unwrap(),
-            presented: vec!["example.org".to_owned(), "*.example.org".to_owned()],
+            presented: vec![
+                "DnsName(\"example.org\")".to_owned(),
+                "DnsName(\"*.example.org\")".to_owned(),
+                "IpAddress(192.0.2.1)".to_owned(),
+                "DirectoryName".to_owned(),
+            ],
         };
         assert_eq!(
             fatal(&certificate_failure(wrong_name)),
             untrusted(CertificateProblem::NotValidForName {
-                presented: vec!["example.org".to_owned(), "*.example.org".to_owned()]
+                presented: vec![
+                    "example.org".to_owned(),
+                    "*.example.org".to_owned(),
+                    "192.0.2.1".to_owned()
+                ]
             })
         );
         assert_eq!(
