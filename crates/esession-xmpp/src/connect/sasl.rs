@@ -159,6 +159,15 @@ impl Plan {
         if allow_plain && offers("PLAIN") {
             candidates.push_back(Candidate::Plain);
         }
+        // A binding that failed on an earlier connection is not tried again
+        // with another hash.
+        candidates.retain(|c| {
+            c.binding().is_none_or(|cb| {
+                !failures
+                    .iter()
+                    .any(|f| f.channel_binding.as_deref() == Some(cb.name()))
+            })
+        });
         Self {
             candidates,
             announced,
@@ -709,19 +718,22 @@ mod tests {
     /// what was not tried yet, keeping the earlier failures.
     #[test]
     fn a_new_connection_skips_what_failed() {
-        let mut p = plan(
-            &["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "PLAIN"],
-            None,
-            &tls13(),
-        );
+        let offers = [
+            "SCRAM-SHA-256-PLUS",
+            "SCRAM-SHA-1",
+            "SCRAM-SHA-1-PLUS",
+            "PLAIN",
+        ];
+        let mut p = plan(&offers, None, &tls13());
         let plus = p.next().unwrap();
+        assert_eq!(plus.mechanism(), "SCRAM-SHA-256-PLUS");
         assert_eq!(
             p.on_failure(&plus, refused("not-authorized", None)),
             Verdict::Continue
         );
         let tried = BTreeSet::from([plus.mechanism()]);
         let again = Plan::new(
-            &offered(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "PLAIN"]),
+            &offered(&offers),
             None,
             &tls13(),
             true,
@@ -729,6 +741,7 @@ mod tests {
             p.failures().to_vec(),
         );
         assert_eq!(again.failures().len(), 1);
+        // Neither the failed mechanism nor its binding with another hash.
         assert_eq!(
             order_candidates(again),
             [

@@ -431,7 +431,7 @@ pub(crate) async fn starttls(
         let shown = version.map(|v| match v {
             ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
             ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
-            other => format!("{other:?}"),
+            other => format!("TLS version 0x{:04x}", u16::from(other)),
         });
         (channel, bindings, shown)
     };
