@@ -7,7 +7,7 @@ use esession::{Config, PubkeyMethod, SessionManager, SystemRandomness};
 use esession_crypto::SigningKey;
 use esession_store::{Store, StoreError};
 use esession_xmpp::{
-    CertificateProblem, ClientEvent, EsessionClient, LoginError, SystemClock, connect,
+    CertificateProblem, ClientEvent, EsessionClient, LoginError, LoginInfo, SystemClock, connect,
 };
 
 use crate::settings::Settings;
@@ -131,7 +131,14 @@ fn with_public_keys(
     })
 }
 
-/// Logs in and waits until online (or a clear error).
+/// How long a login may take once the server has been reached (finding and
+/// reaching it is bounded by the connection itself, about 5 s).
+const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Logs in and waits until online (or a clear error). A wrong domain, a DNS
+/// failure or a server that cannot be reached is reported by the
+/// connection within about 5 s; so is a refused login or an untrusted
+/// certificate.
 pub(crate) async fn login(
     settings: &Settings,
     manager: SessionManager,
@@ -141,35 +148,18 @@ pub(crate) async fn login(
         .host
         .clone()
         .unwrap_or_else(|| options.jid.split('@').nth(1).unwrap_or_default().to_owned());
-    // A clear message for an unreachable server before tokio-xmpp's silent retries.
-    let port = options.port.unwrap_or(5222);
-    let probe = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio::net::TcpStream::connect((server.as_str(), port)),
-    )
-    .await;
-    match probe {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) if options.host.is_some() || options.port.is_some() => {
-            return Err(format!("cannot reach the XMPP server {server}:{port}: {e}"));
-        }
-        Err(_) if options.host.is_some() || options.port.is_some() => {
-            return Err(format!(
-                "cannot reach the XMPP server {server}:{port}: no answer within 10 s"
-            ));
-        }
-        // Without an explicit host or port the server may be found through DNS SRV.
-        _ => {}
-    }
     let xmpp = connect::client(&options).map_err(|e| e.to_string())?;
     let mut client = EsessionClient::new(xmpp, manager);
-    let deadline = tokio::time::sleep(std::time::Duration::from_secs(20));
+    let deadline = tokio::time::sleep(LOGIN_TIMEOUT);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
             event = client.next_event() => match event {
                 Some(ClientEvent::Online { jid }) => {
-                    eprintln!("Logged in as {jid}");
+                    match client.login_info() {
+                        Some(info) => eprintln!("Logged in as {jid} ({})", describe_login(&info)),
+                        None => eprintln!("Logged in as {jid}"),
+                    }
                     return Ok(client);
                 }
                 Some(ClientEvent::Disconnected { login_error: Some(error), .. }) => {
@@ -177,34 +167,65 @@ pub(crate) async fn login(
                 }
                 Some(ClientEvent::Disconnected { reason, fatal: true, .. }) => return Err(reason),
                 Some(ClientEvent::Disconnected { reason, .. }) => {
-                    return Err(format!("cannot reach the XMPP server {server}: {reason}"));
+                    return Err(format!(
+                        "The connection to the XMPP server {server} broke before the login \
+                         finished ({reason}). Try again; if it keeps happening, check the network."
+                    ));
                 }
                 Some(_) => {}
-                None => return Err(format!("the connection to {server} closed")),
+                None => {
+                    return Err(format!(
+                        "The connection to the XMPP server {server} closed before the login \
+                         finished. Try again; if it keeps happening, check the network."
+                    ));
+                }
             },
             _ = &mut deadline => return Err(format!(
-                "could not log in to {server} within 20 s: no XMPP service there, or it does not answer"
+                "Could not log in to {server} within {} s: the server was reached but did not \
+                 complete the login (it may be overloaded, or the TLS handshake keeps failing). \
+                 Try again later, or tell the server's administrator.",
+                LOGIN_TIMEOUT.as_secs()
             )),
         }
     }
 }
 
-/// What to tell the user when the server refused the login for good: who
-/// could not log in, why, and where the password came from.
+/// How the login went, for the "Logged in" line: "SCRAM-SHA-1 over TLSv1.3".
+fn describe_login(info: &LoginInfo) -> String {
+    let mechanism = match &info.channel_binding {
+        Some(cb) => format!("{} bound to {cb}", info.mechanism),
+        None => info.mechanism.clone(),
+    };
+    match &info.tls_version {
+        Some(tls) => format!("{mechanism} over {tls}"),
+        None => format!("{mechanism}, NOT encrypted"),
+    }
+}
+
+/// What to tell the user when logging in failed for good: who could not log
+/// in, why, and what to do (with this program's options), in full sentences.
 fn login_failure(settings: &Settings, error: &LoginError) -> String {
     let account = settings.account().unwrap_or_default();
     let check = settings.password_source();
+    let where_host = "The server's address comes from the JID's domain, or from --host and \
+                      --port (or host and port in the config file).";
     match error {
-        LoginError::WrongCredentials => {
-            format!("authentication failed for {account}: wrong JID or password (check {check})")
-        }
+        LoginError::WrongCredentials => format!(
+            "The server refused the login as {account}: the JID or the password is wrong \
+             (servers do not say which). Check the JID and {check}, then try again."
+        ),
         LoginError::CredentialsExpired => format!(
-            "authentication failed for {account}: the password has expired (change it, then update {check})"
+            "The server refused the login as {account}: the password has expired. Set a new one \
+             (for example with another client), then update {check}."
         ),
         LoginError::UntrustedCertificate { domain, reason } => {
             untrusted_certificate(settings, &account, domain, reason)
         }
-        other => format!("login as {account} failed: {other}"),
+        LoginError::DomainNotFound { .. }
+        | LoginError::NoXmppService { .. }
+        | LoginError::HostNotFound { .. }
+        | LoginError::Unreachable { .. } => format!("{error} {where_host}"),
+        other => format!("Logging in as {account} failed. {other}"),
     }
 }
 
@@ -216,36 +237,37 @@ fn untrusted_certificate(
     domain: &str,
     reason: &CertificateProblem,
 ) -> String {
-    let base = format!("the server's TLS certificate for {domain} is not trusted ({reason})");
-    let private_ca =
-        "if the server uses a private CA, pass --ca-file PATH (or set ca_file in the config)";
+    let base = format!(
+        "The server's TLS certificate for {domain} is not trusted ({reason}): {}. \
+         The password was not sent.",
+        reason.explanation(domain)
+    );
+    let private_ca = "If the server uses a private CA, pass that CA's certificate with \
+                      --ca-file PATH (or set ca_file in the config).";
     match (reason, settings.ca_file()) {
         (CertificateProblem::UnknownIssuer | CertificateProblem::BadSignature, None) => {
-            format!("{base}: {private_ca}")
+            format!("{base} {private_ca}")
         }
         (CertificateProblem::UnknownIssuer | CertificateProblem::BadSignature, Some(ca)) => {
             format!(
-                "{base}: it is not signed by the CA in {} (from --ca-file or ca_file in the config); \
-                 pass the CA certificate that signed the server's",
+                "{base} It is not signed by the CA in {} (from --ca-file or ca_file in the \
+                 config). Pass the certificate of the CA that signed the server's certificate.",
                 ca.display()
             )
         }
         (CertificateProblem::NotValidForName { .. }, _) => format!(
-            "{base}: it is not valid for {domain}, the domain of {account}; check the JID \
-             (the server must present a certificate for its XMPP domain)"
+            "{base} {domain} is the domain of {account}: check the JID. The server must present \
+             a certificate for its XMPP domain."
         ),
-        (CertificateProblem::Expired, _) => format!(
-            "{base}: it has expired; the server's administrator must renew it \
-             (or this computer's clock is wrong)"
+        (CertificateProblem::Other(_), None) => {
+            format!("{base} {private_ca} Otherwise, tell the server's administrator.")
+        }
+        (CertificateProblem::Other(_), Some(ca)) => format!(
+            "{base} The CA file is {} (from --ca-file or ca_file in the config). Tell the \
+             server's administrator.",
+            ca.display()
         ),
-        (CertificateProblem::NotValidYet, _) => {
-            format!("{base}: it is not valid yet; check this computer's clock")
-        }
-        (CertificateProblem::Revoked, _) => {
-            format!("{base}: its issuer has revoked it; tell the server's administrator")
-        }
-        (_, None) => format!("{base}; {private_ca}"),
-        (_, Some(ca)) => format!("{base} (CA file {})", ca.display()),
+        (other, _) => format!("{base} {}", other.advice()),
     }
 }
 
@@ -302,12 +324,19 @@ mod tests {
             (CertificateProblem::UnknownIssuer, "UnknownIssuer"),
             (CertificateProblem::BadSignature, "BadSignature"),
         ] {
-            assert_eq!(
-                login_failure(&settings, &untrusted(reason)),
-                format!(
-                    "the server's TLS certificate for localhost is not trusted ({name}): \
-                     if the server uses a private CA, pass --ca-file PATH (or set ca_file in the config)"
-                )
+            let text = login_failure(&settings, &untrusted(reason));
+            assert!(
+                text.starts_with(&format!(
+                    "The server's TLS certificate for localhost is not trusted ({name}): "
+                )),
+                "{text}"
+            );
+            assert!(
+                text.ends_with(
+                    "The password was not sent. If the server uses a private CA, pass that CA's \
+                     certificate with --ca-file PATH (or set ca_file in the config)."
+                ),
+                "{text}"
             );
         }
     }
@@ -318,9 +347,11 @@ mod tests {
         let (_dir, settings) = settings(Some(PathBuf::from("/etc/our-ca.pem")));
         assert_eq!(
             login_failure(&settings, &untrusted(CertificateProblem::UnknownIssuer)),
-            "the server's TLS certificate for localhost is not trusted (UnknownIssuer): \
-             it is not signed by the CA in /etc/our-ca.pem (from --ca-file or ca_file in the config); \
-             pass the CA certificate that signed the server's"
+            "The server's TLS certificate for localhost is not trusted (UnknownIssuer): it was \
+             not issued by a certificate authority this client trusts (it may be self-signed, or \
+             from a private CA). The password was not sent. It is not signed by the CA in \
+             /etc/our-ca.pem (from --ca-file or ca_file in the config). Pass the certificate of \
+             the CA that signed the server's certificate."
         );
     }
 
@@ -331,33 +362,77 @@ mod tests {
         let (_dir, settings) = settings(None);
         let message = |reason| login_failure(&settings, &untrusted(reason));
         let wrong_name = message(CertificateProblem::NotValidForName {
-            presented: vec!["DnsName(\"example.org\")".to_owned()],
+            presented: vec!["example.org".to_owned()],
         });
-        assert!(
-            wrong_name.starts_with(
-                "the server's TLS certificate for localhost is not trusted \
-                 (NotValidForName: it is for DnsName(\"example.org\")): \
-                 it is not valid for localhost, the domain of alice@localhost; check the JID"
-            ),
-            "{wrong_name}"
+        assert_eq!(
+            wrong_name,
+            "The server's TLS certificate for localhost is not trusted (NotValidForName: it is \
+             for example.org): it is not valid for localhost. The password was not sent. \
+             localhost is the domain of alice@localhost: check the JID. The server must present \
+             a certificate for its XMPP domain."
         );
         let expired = message(CertificateProblem::Expired);
         assert!(
-            expired.contains("(Expired): it has expired; the server's administrator must renew it"),
+            expired.contains(
+                "(Expired): it has expired (or this computer's clock is wrong). The password was \
+                 not sent. The server's administrator must renew it"
+            ),
             "{expired}"
         );
         let early = message(CertificateProblem::NotValidYet);
-        assert!(early.contains("check this computer's clock"), "{early}");
-        for text in [wrong_name, expired, early] {
+        assert!(early.ends_with("Check this computer's clock."), "{early}");
+        for text in [&wrong_name, &expired, &early] {
             assert!(!text.contains("--ca-file"), "{text}");
         }
         let other = message(CertificateProblem::Other("InvalidPurpose".to_owned()));
         assert!(
             other.starts_with(
-                "the server's TLS certificate for localhost is not trusted (InvalidPurpose); \
-                 if the server uses a private CA, pass --ca-file PATH"
+                "The server's TLS certificate for localhost is not trusted (InvalidPurpose): it \
+                 failed verification. The password was not sent. If the server uses a private \
+                 CA, pass that CA's certificate with --ca-file PATH"
             ),
             "{other}"
         );
+    }
+
+    /// Every login failure the user can see is made of full sentences.
+    #[test]
+    fn every_login_failure_is_full_sentences() {
+        let (_dir, settings) = settings(None);
+        let (_dir2, with_ca) = settings_with_ca();
+        let mut errors = vec![
+            LoginError::WrongCredentials,
+            LoginError::CredentialsExpired,
+            LoginError::AccountDisabled,
+            LoginError::DomainNotFound {
+                domain: "example.invalid".to_owned(),
+            },
+            LoginError::HostNotFound {
+                host: "xmpp.example.invalid".to_owned(),
+            },
+        ];
+        for reason in [
+            CertificateProblem::UnknownIssuer,
+            CertificateProblem::BadSignature,
+            CertificateProblem::NotValidForName { presented: vec![] },
+            CertificateProblem::Expired,
+            CertificateProblem::NotValidYet,
+            CertificateProblem::Revoked,
+            CertificateProblem::Other("InvalidPurpose".to_owned()),
+        ] {
+            errors.push(untrusted(reason));
+        }
+        for error in &errors {
+            for settings in [&settings, &with_ca] {
+                let text = login_failure(settings, error);
+                assert!(text.starts_with(|c: char| c.is_uppercase()), "{text}");
+                assert!(text.ends_with('.'), "{text}");
+                assert!(!text.contains(".."), "{text}");
+            }
+        }
+    }
+
+    fn settings_with_ca() -> (tempfile::TempDir, Settings) {
+        settings(Some(PathBuf::from("/etc/our-ca.pem")))
     }
 }

@@ -240,6 +240,7 @@ impl Settings {
             host: self.host.clone(),
             port: self.port,
             security,
+            dns_server: None,
         })
     }
 

@@ -6,6 +6,7 @@
 //! negotiation messages while the other side works.
 
 use std::future::Future;
+use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,7 +17,9 @@ use esession::{
 use esession_crypto::SecretBytes;
 use esession_store::{KdfParams, Store, Unlock};
 use esession_wire::ns;
-use esession_xmpp::{ClientEvent, ConnectOptions, EsessionClient, SystemClock, connect};
+use esession_xmpp::{
+    ClientError, ClientEvent, ConnectOptions, EsessionClient, LoginError, SystemClock, connect,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -466,4 +469,70 @@ pub async fn conversation(
             elapsed: started.elapsed(),
         },
     )
+}
+
+/// How long a login that cannot succeed may take to be reported: the first
+/// attempt's DNS and connection time budget, with room to spare.
+pub const FATAL_LOGIN_WITHIN: Duration = Duration::from_secs(5);
+
+/// Logs in with `options`, expecting it to fail for good: a fatal
+/// `Disconnected` carrying a `LoginError` within [`FATAL_LOGIN_WITHIN`],
+/// whose `reason` is the error's message. Then checks what the client does
+/// after it: no more events, nothing can be sent, nothing blocks. Returns
+/// the ended client (keep it alive to show that it does not retry), the
+/// error and how long it took.
+pub async fn fatal_login(options: &ConnectOptions) -> (EsessionClient, LoginError, Duration) {
+    let mut client = EsessionClient::new(
+        connect::client(options).unwrap_or_else(|e| panic!("{}: {e}", options.jid)),
+        manager(
+            Box::new(esession::MemoryTrustStore::new()),
+            Config::default(),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let event = tokio::time::timeout(Duration::from_secs(10), client.next_event())
+        .await
+        .unwrap_or_else(|_| panic!("{}: no fatal login error within 10 s", options.jid));
+    let error = match event {
+        Some(ClientEvent::Disconnected {
+            reason,
+            fatal: true,
+            login_error: Some(error),
+            ..
+        }) => {
+            assert_eq!(reason, error.to_string());
+            error
+        }
+        other => panic!(
+            "{}: expected a fatal login error, got {other:?}",
+            options.jid
+        ),
+    };
+    let took = started.elapsed();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}: {error} (after {took:?})",
+        options.jid
+    );
+    assert!(
+        took < FATAL_LOGIN_WITHIN,
+        "{}: reported after {took:?}: {error}",
+        options.jid
+    );
+    assert_eq!(client.login_error(), Some(&error));
+    // The client has ended: no further events, at once.
+    let after = tokio::time::timeout(Duration::from_secs(1), client.next_event())
+        .await
+        .expect("next_event returns at once after a fatal login error");
+    assert!(after.is_none(), "after the fatal error: {after:?}");
+    // Nothing can be sent; nothing blocks.
+    assert!(matches!(
+        client.send_plain("bob@localhost", "hello").await,
+        Err(ClientError::LoginFailed(e)) if e == error
+    ));
+    assert!(matches!(
+        client.start_session("bob@localhost/r").await,
+        Err(ClientError::LoginFailed(e)) if e == error
+    ));
+    (client, error, took)
 }

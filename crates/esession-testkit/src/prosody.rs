@@ -190,6 +190,37 @@ impl Installed {
         panic!("Prosody could not bind free ports {ATTEMPTS} times:\n{failures:#?}");
     }
 
+    /// One server for `domain` with s2s on `s2s_port` (127.0.0.1), routing
+    /// each of `routes` (remote domain, s2s port on 127.0.0.1) there; other
+    /// domains are found through DNS as usual. For federating with another
+    /// kind of server.
+    pub fn federated_server(
+        &self,
+        domain: &str,
+        archive: Archive,
+        s2s_port: u16,
+        routes: Vec<(String, u16)>,
+    ) -> Prosody {
+        let mut failures = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let spec = Spec {
+                domain: domain.to_owned(),
+                archive,
+                c2s_port: free_port(),
+                s2s: Some(S2s {
+                    port: s2s_port,
+                    routes: routes.clone(),
+                }),
+            };
+            match Prosody::launch(&spec) {
+                Ok(server) => return server,
+                Err(Launch::PortInUse(log)) => failures.push(log),
+                Err(Launch::Failed(why)) => panic!("cannot start Prosody for {domain}: {why}"),
+            }
+        }
+        panic!("Prosody could not bind free ports {ATTEMPTS} times:\n{failures:#?}");
+    }
+
     /// Two federated servers, `a.test` and `b.test`, on 127.0.0.1 with their
     /// own c2s and s2s ports. Prosody finds s2s peers only through DNS, so a
     /// test-only plugin routes each domain to the other server's port, and the
@@ -263,13 +294,7 @@ impl core::fmt::Debug for Prosody {
     }
 }
 
-/// A port that was free a moment ago (bound to port 0, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot bind a loopback port")
-}
+use crate::free_port;
 
 fn lua_string(path: &Path) -> String {
     let text = path.display().to_string();
@@ -667,23 +692,7 @@ impl Prosody {
     /// Every file under the server's directory with its contents (data, logs,
     /// config; certificates included).
     pub fn all_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files = Vec::new();
-        let mut todo = vec![self.path.clone()];
-        while let Some(dir) = todo.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    todo.push(path);
-                } else if let Ok(bytes) = std::fs::read(&path) {
-                    files.push((path, bytes));
-                }
-            }
-        }
-        files.sort();
-        files
+        crate::all_files(&self.path)
     }
 
     /// Login options for `user` (with a resource: `user@domain/resource`):
@@ -697,6 +706,7 @@ impl Prosody {
             security: TransportSecurity::StartTls {
                 ca_file: Some(self.ca_file()),
             },
+            dns_server: None,
         }
     }
 

@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ca_file: env("ESESSION_CA_FILE").map(Into::into),
             }
         },
+        dns_server: None,
     };
     // 1. The sans-IO core, with a CSPRNG seeded from the OS, a trust store and a clock.
     let mut seed = [0u8; 32];
@@ -53,7 +54,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(event) = client.next_event().await {
         match event {
             ClientEvent::Online { jid } => {
-                println!("online as {jid}");
+                match client.login_info() {
+                    Some(login) => println!(
+                        "online as {jid} (SASL {}{}, {})",
+                        login.mechanism,
+                        login
+                            .channel_binding
+                            .map(|cb| format!(" bound to {cb}"))
+                            .unwrap_or_default(),
+                        login.tls_version.as_deref().unwrap_or("no TLS"),
+                    ),
+                    None => println!("online as {jid}"),
+                }
                 if let Some(contact) = &contact {
                     client.start_session(contact).await?;
                 }

@@ -16,7 +16,7 @@ use esession::{Event, SessionId, SessionManager, StanzaKind};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
@@ -27,7 +27,7 @@ use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
 
-use crate::connect::{LoginError, XmppConnection};
+use crate::connect::{LoginError, LoginInfo, XmppConnection};
 use crate::{disco, roster};
 
 /// Something the application should know about.
@@ -115,6 +115,8 @@ pub struct EsessionClient {
     login_errors: mpsc::Receiver<LoginError>,
     /// Set once a login was refused for good: nothing is sent any more.
     login_failed: Option<LoginError>,
+    /// How the latest login went (mechanism, channel binding, TLS).
+    login_info: watch::Receiver<Option<LoginInfo>>,
     manager: SessionManager,
     own_jid: Option<String>,
     queue: VecDeque<ClientEvent>,
@@ -138,13 +140,14 @@ impl EsessionClient {
     /// Wraps a connection (as made by [`crate::connect::client`]; it
     /// connects, and reconnects, in the background) and a session manager.
     pub fn new(connection: XmppConnection, manager: SessionManager) -> Self {
-        let (xmpp, login_errors) = connection.into_parts();
+        let (xmpp, login_errors, login_info) = connection.into_parts();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             xmpp,
             login_errors,
             login_failed: None,
+            login_info,
             manager,
             own_jid: None,
             queue: VecDeque::new(),
@@ -173,6 +176,13 @@ impl EsessionClient {
     /// Online full JIDs of `contact` (bare JID) seen in presence.
     pub fn online_resources(&self, contact: &str) -> &[String] {
         self.online.get(contact).map_or(&[], Vec::as_slice)
+    }
+
+    /// How the current connection logged in (SASL mechanism, channel
+    /// binding, TLS version, mechanisms that failed first); `None` before
+    /// the first login. Set when [`ClientEvent::Online`] is reported.
+    pub fn login_info(&self) -> Option<LoginInfo> {
+        self.login_info.borrow().clone()
     }
 
     /// Why the server refused the login for good, if it did.

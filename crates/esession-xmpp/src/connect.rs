@@ -1,44 +1,58 @@
 //! Logging in: STARTTLS with the system's roots or a private CA, or plaintext
 //! TCP only to a loopback server (for tests), behind an explicit option.
 //!
-//! The stanza stream is tokio-xmpp's, but with our own reconnector (see
-//! [`client`]): a login the server refuses (wrong password, disabled account)
-//! or a server certificate that fails verification (unknown issuer, wrong
-//! name, expired) is reported as a [`LoginError`] instead of being retried
-//! forever.
+//! The stanza stream is tokio-xmpp's, but connecting and authenticating are
+//! ours, with our own reconnector (see [`client`]):
+//!
+//! - DNS (SRV `_xmpp-client._tcp`, then the domain itself), TCP and
+//!   STARTTLS in `transport`, within a time budget; until the first login
+//!   succeeded, a domain that does not exist, a DNS failure or a server that
+//!   cannot be reached is reported at once ([`LoginError::DomainNotFound`],
+//!   [`LoginError::Unreachable`], ...), later reconnects keep retrying;
+//! - SASL in `sasl` (which mechanisms, in which order, and what a failure
+//!   means), `scram` (SCRAM-SHA-1/256/512 with or without channel binding)
+//!   and `login` (the exchange over the stream): SCRAM before PLAIN, the
+//!   strongest first, channel binding (`-PLUS`) with a type both sides
+//!   support, falling back to the next mechanism when one fails for another
+//!   reason than the credentials;
+//! - a login the server refuses (wrong password, disabled account), a
+//!   server certificate that fails verification (unknown issuer, wrong name,
+//!   expired) or a server without TLS is reported as a [`LoginError`]
+//!   instead of being retried forever.
+//!
+//! How a successful login went (mechanism, channel binding, TLS version) is
+//! in [`LoginInfo`], from [`crate::EsessionClient::login_info`].
+
+mod login;
+mod sasl;
+mod scram;
+mod transport;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
-use sasl::common::{ChannelBinding, Credentials};
-use tokio::io::BufStream;
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
+use tokio::io::{AsyncBufRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::connect::tls_common::TlsConnectorError;
-use tokio_xmpp::connect::{
-    DnsConfig, ServerConnector, StartTlsServerConnector, TcpServerConnector,
-};
-use tokio_xmpp::error::AuthError;
 use tokio_xmpp::jid::Jid;
-use tokio_xmpp::parsers::ns;
-use tokio_xmpp::parsers::sasl::DefinedCondition as SaslCondition;
-use tokio_xmpp::parsers::starttls;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::sasl_cb;
 use tokio_xmpp::rustls::{CertificateError, ClientConfig, Error as TlsError, RootCertStore};
 use tokio_xmpp::stanzastream::{Connection, StanzaStream, XmppStream};
-use tokio_xmpp::xmlstream::{
-    FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
-    XmppStreamElement, initiate_stream,
-};
+use tokio_xmpp::xmlstream::{FallibleStreamElement, StreamHeader, Timeouts};
+
+use self::login::{Credentials, Exchange};
+use self::sasl::{Plan, Verdict};
+use self::transport::{Budget, ConnectFailure, Connected, Target, TransportError};
 
 /// How to protect the client-to-server connection.
 #[derive(Clone, Debug)]
@@ -66,6 +80,9 @@ pub struct ConnectOptions {
     pub port: Option<u16>,
     /// TLS policy.
     pub security: TransportSecurity,
+    /// The DNS server to ask (UDP) instead of the system's resolvers: for
+    /// tests, or a network whose configured resolver does not work.
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl core::fmt::Debug for ConnectOptions {
@@ -75,6 +92,7 @@ impl core::fmt::Debug for ConnectOptions {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("security", &self.security)
+            .field("dns_server", &self.dns_server)
             .finish_non_exhaustive()
     }
 }
@@ -84,15 +102,16 @@ impl core::fmt::Debug for ConnectOptions {
 #[non_exhaustive]
 pub enum ConnectError {
     /// The JID is not a valid JID.
-    #[error("invalid JID {0:?}")]
+    #[error("\"{0}\" is not a valid JID: it must look like user@example.org.")]
     InvalidJid(String),
     /// Plaintext was requested for a server that is not on loopback.
     #[error(
-        "refusing an unencrypted connection to {0}: plaintext is only allowed to a loopback address"
+        "Refusing an unencrypted connection to {0}: plaintext is only allowed to a loopback address. \
+         Use TLS (STARTTLS) for any other server."
     )]
     PlaintextNotLoopback(String),
     /// The CA file could not be read or holds no certificate.
-    #[error("cannot use CA file {path}: {reason}")]
+    #[error("Cannot use the CA file {}: {reason}. Give a PEM file with the CA certificate.", path.display())]
     CaFile {
         /// The file.
         path: PathBuf,
@@ -111,51 +130,286 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Longest wait between login attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
+/// New connections one login may open because the server closed the stream
+/// after a failed mechanism (RFC 6120, 6.4.5 lets it).
+const MAX_SASL_CONNECTIONS: usize = 3;
+
+/// One SASL mechanism that failed for a reason other than the credentials
+/// (the next one was tried).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MechanismFailure {
+    /// The SASL mechanism, e.g. `SCRAM-SHA-1-PLUS`.
+    pub mechanism: String,
+    /// The channel binding type it used, e.g. `tls-exporter`.
+    pub channel_binding: Option<String>,
+    /// What went wrong, for people.
+    pub reason: String,
+}
+
+impl core::fmt::Display for MechanismFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match &self.channel_binding {
+            Some(cb) => write!(
+                f,
+                "{} with {cb} channel binding failed because {}",
+                self.mechanism, self.reason
+            ),
+            None => write!(f, "{} failed because {}", self.mechanism, self.reason),
+        }
+    }
+}
+
+/// How the current connection logged in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoginInfo {
+    /// The SASL mechanism that succeeded, e.g. `SCRAM-SHA-1`.
+    pub mechanism: String,
+    /// The channel binding type, with a `-PLUS` mechanism.
+    pub channel_binding: Option<String>,
+    /// The TLS version, e.g. `TLSv1.3` (`None` on the plaintext loopback option).
+    pub tls_version: Option<String>,
+    /// Mechanisms that failed before, in order (e.g. a `-PLUS` mechanism
+    /// whose channel binding the server does not support).
+    pub earlier_failures: Vec<MechanismFailure>,
+}
+
+/// Why a TCP connection to the server failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectProblem {
+    /// The host refused it: nothing listens on the port.
+    Refused,
+    /// No answer within this time: the host is down or a firewall drops it.
+    TimedOut(Duration),
+    /// The network is unreachable.
+    NetworkUnreachable,
+    /// The host is unreachable.
+    HostUnreachable,
+    /// Anything else, as the operating system says it.
+    Other(String),
+}
+
+impl core::fmt::Display for ConnectProblem {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Refused => {
+                f.write_str("the connection was refused, so nothing listens on that port")
+            }
+            Self::TimedOut(after) => write!(
+                f,
+                "there was no answer within {:.1} s, so the host is down or a firewall drops the connection",
+                after.as_secs_f64()
+            ),
+            Self::NetworkUnreachable => {
+                f.write_str("the network is unreachable (is this computer online?)")
+            }
+            Self::HostUnreachable => f.write_str("there is no route to the host"),
+            Self::Other(what) => f.write_str(what),
+        }
+    }
+}
+
+impl From<ConnectFailure> for ConnectProblem {
+    fn from(failure: ConnectFailure) -> Self {
+        match failure {
+            ConnectFailure::Refused => Self::Refused,
+            ConnectFailure::TimedOut(after) => Self::TimedOut(after),
+            ConnectFailure::NetworkUnreachable => Self::NetworkUnreachable,
+            ConnectFailure::HostUnreachable => Self::HostUnreachable,
+            ConnectFailure::Other(what) => Self::Other(what),
+        }
+    }
+}
+
 /// Why logging in can never succeed with these settings: the server refused
-/// our credentials, no authentication is possible at all, or the server's TLS
-/// certificate failed verification. Retrying would only repeat it, so the
+/// our credentials, no authentication works, the server's TLS certificate
+/// failed verification, or (before the first successful login) the server
+/// cannot be found or reached. Retrying would only repeat it, so the
 /// connection gives up (reported as a fatal [`crate::ClientEvent::Disconnected`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// Each message says what happened, why, and what to do, in full sentences.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoginError {
-    /// SASL `<not-authorized/>` (RFC 6120, 6.5.10): the account does not
-    /// exist or the password is wrong (servers do not say which).
-    #[error("authentication failed: wrong JID or password")]
+    /// SASL `<not-authorized/>` (RFC 6120, 6.5.10) to a mechanism without
+    /// channel binding, or to one with a binding the server announced: the
+    /// account does not exist or the password is wrong (servers do not say which).
     WrongCredentials,
     /// SASL `<account-disabled/>` (RFC 6120, 6.5.2).
-    #[error("authentication failed: the account is disabled")]
     AccountDisabled,
     /// SASL `<credentials-expired/>` (RFC 6120, 6.5.3).
-    #[error("authentication failed: the password has expired")]
     CredentialsExpired,
-    /// Any other SASL failure condition that retrying cannot fix (e.g.
-    /// `mechanism-too-weak`, `encryption-required`), as its XML name.
-    #[error("authentication failed: the server refused the login ({condition})")]
+    /// Another SASL failure that retrying cannot fix (`encryption-required`).
     Refused {
-        /// The SASL defined condition, e.g. `mechanism-too-weak`.
+        /// The SASL defined condition, e.g. `encryption-required`.
         condition: String,
     },
-    /// The SASL exchange itself broke down on our side (e.g. a SCRAM
-    /// challenge we cannot use).
-    #[error("authentication failed: {0}")]
-    Sasl(String),
-    /// The server offers no SASL mechanism we use (SCRAM-SHA-256,
-    /// SCRAM-SHA-1 or PLAIN; never ANONYMOUS).
-    #[error(
-        "authentication impossible: the server offers none of SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN"
-    )]
-    NoMechanism,
+    /// Every mechanism the server offers and we use failed, and the server
+    /// never said the credentials are wrong: e.g. a channel binding it does
+    /// not support, a mechanism it offers but cannot run, a SCRAM message we
+    /// cannot use.
+    MechanismsFailed {
+        /// Each failure, in the order tried.
+        failures: Vec<MechanismFailure>,
+    },
+    /// SCRAM: the server accepted our proof but could not prove that it
+    /// knows the password (a wrong or missing server signature). It may be
+    /// an impostor; nothing else was tried (PLAIN would send the password).
+    ServerNotAuthenticated {
+        /// The SCRAM mechanism.
+        mechanism: String,
+    },
+    /// The server offers no SASL mechanism we use (SCRAM-SHA-512/256/1 with
+    /// or without `-PLUS`, or PLAIN; never ANONYMOUS).
+    NoMechanism {
+        /// What it offers.
+        offered: Vec<String>,
+    },
     /// The server's TLS certificate failed verification (against the system's
     /// roots, or the CA file when one is given): we never sent the password.
     /// Retrying cannot help until the trust settings or the certificate change.
-    #[error("the server's TLS certificate for {domain} is not trusted ({reason})")]
     UntrustedCertificate {
         /// The name the certificate was verified for: the JID's domain.
         domain: String,
         /// What is wrong with it.
         reason: CertificateProblem,
     },
+    /// The server does not offer STARTTLS: we do not log in unencrypted.
+    NoTls {
+        /// The JID's domain.
+        domain: String,
+    },
+    /// DNS says the JID's domain does not exist (before the first login).
+    DomainNotFound {
+        /// The JID's domain.
+        domain: String,
+    },
+    /// The domain exists, but DNS lists no XMPP server for it and no
+    /// address, or an SRV record saying "no service" (before the first login).
+    NoXmppService {
+        /// The JID's domain.
+        domain: String,
+    },
+    /// The server host (given in the settings, or named by the domain's SRV
+    /// record) has no address in DNS (before the first login).
+    HostNotFound {
+        /// The host name.
+        host: String,
+    },
+    /// A DNS lookup failed: no answer, or no usable DNS configuration
+    /// (before the first login).
+    DnsFailed {
+        /// The name looked up.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The TCP connection to the server failed (before the first login).
+    Unreachable {
+        /// `host:port`.
+        address: String,
+        /// Why.
+        reason: ConnectProblem,
+    },
 }
+
+impl core::fmt::Display for LoginError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::WrongCredentials => f.write_str(
+                "The server refused the login: the JID or the password is wrong \
+                 (servers do not say which). Check both, then try again.",
+            ),
+            Self::AccountDisabled => f.write_str(
+                "The server refused the login: the account is disabled. \
+                 Ask the server's administrator.",
+            ),
+            Self::CredentialsExpired => f.write_str(
+                "The server refused the login: the password has expired. Set a new one \
+                 (for example with another client or on the server's web site), then try again.",
+            ),
+            Self::Refused { condition } => write!(
+                f,
+                "The server refused the login with the SASL condition {condition}. \
+                 Trying again will not help; ask the server's administrator."
+            ),
+            Self::MechanismsFailed { failures } => {
+                let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "Logging in failed: no authentication mechanism worked, and the server \
+                     did not say that the password is wrong. {}. \
+                     Ask the server's administrator which authentication mechanisms work.",
+                    each.join("; ")
+                )
+            }
+            Self::ServerNotAuthenticated { mechanism } => write!(
+                f,
+                "Login stopped: during {mechanism} the server could not prove that it knows \
+                 the password, so it may not be the real server. The password itself was not \
+                 sent. Check the network and tell the server's administrator."
+            ),
+            Self::NoMechanism { offered } => write!(
+                f,
+                "Logging in is impossible: the server offers no authentication mechanism \
+                 this client uses (it offers {}; this client uses SCRAM-SHA-512, SCRAM-SHA-256 \
+                 and SCRAM-SHA-1, with or without -PLUS, and PLAIN). Ask the server's \
+                 administrator to enable SCRAM.",
+                if offered.is_empty() {
+                    "none".to_owned()
+                } else {
+                    offered.join(", ")
+                }
+            ),
+            Self::UntrustedCertificate { domain, reason } => write!(
+                f,
+                "The server's TLS certificate for {domain} is not trusted ({reason}): {}. \
+                 The password was not sent. {}",
+                reason.explanation(domain),
+                reason.advice()
+            ),
+            Self::NoTls { domain } => write!(
+                f,
+                "The server for {domain} does not offer TLS (STARTTLS), so the connection would \
+                 not be encrypted, and this client did not log in. The password was not sent. \
+                 Ask the server's administrator to enable TLS; something on the network may \
+                 also be removing it."
+            ),
+            Self::DomainNotFound { domain } => write!(
+                f,
+                "There is no server for {domain}: that domain does not exist in DNS. \
+                 Check the part of the JID after the @ for typing errors, or give the server's \
+                 host name and port."
+            ),
+            Self::NoXmppService { domain } => write!(
+                f,
+                "There is no XMPP service for {domain}: DNS lists no XMPP server (SRV record) \
+                 and no address for it. Check the part of the JID after the @, or give the server's \
+                 host name and port."
+            ),
+            Self::HostNotFound { host } => write!(
+                f,
+                "The server host {host} has no address in DNS. Check the host name in the \
+                 settings; if it came from the DNS record of the JID's domain, tell the domain's \
+                 administrator."
+            ),
+            Self::DnsFailed { name, reason } => write!(
+                f,
+                "Cannot look up {name} in DNS: {reason}. Check the network connection and the \
+                 DNS settings, then try again."
+            ),
+            Self::Unreachable { address, reason } => write!(
+                f,
+                "Cannot connect to the XMPP server at {address}: {reason}. Check the host name \
+                 and port, and that the server is running and reachable from this network."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoginError {}
 
 /// Why a server certificate failed verification (from rustls's
 /// `CertificateError`; the names are rustls's).
@@ -207,6 +461,50 @@ impl core::fmt::Display for CertificateProblem {
     }
 }
 
+impl CertificateProblem {
+    /// What is wrong, as the end of a sentence about the certificate for
+    /// `domain` (no final period).
+    pub fn explanation(&self, domain: &str) -> String {
+        match self {
+            Self::UnknownIssuer => "it was not issued by a certificate authority this client \
+                                    trusts (it may be self-signed, or from a private CA)"
+                .to_owned(),
+            Self::BadSignature => "a trusted certificate authority has the name of its issuer, \
+                                   but did not sign it"
+                .to_owned(),
+            Self::NotValidForName { .. } => format!("it is not valid for {domain}"),
+            Self::Expired => "it has expired (or this computer's clock is wrong)".to_owned(),
+            Self::NotValidYet => {
+                "it is not valid yet (or this computer's clock is wrong)".to_owned()
+            }
+            Self::Revoked => "its issuer has revoked it".to_owned(),
+            Self::Other(_) => "it failed verification".to_owned(),
+        }
+    }
+
+    /// What to do about it, in full sentences.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::UnknownIssuer => {
+                "If the server uses a private certificate authority, trust that CA's \
+                 certificate (a CA file)."
+            }
+            Self::BadSignature => {
+                "Trust the certificate of the CA that actually signed the server's certificate."
+            }
+            Self::NotValidForName { .. } => {
+                "Check the domain of the JID: the server must present a certificate for its \
+                 XMPP domain."
+            }
+            Self::Expired => {
+                "The server's administrator must renew it; also check this computer's clock."
+            }
+            Self::NotValidYet => "Check this computer's clock.",
+            Self::Revoked | Self::Other(_) => "Tell the server's administrator.",
+        }
+    }
+}
+
 /// A client-to-server connection: a tokio-xmpp [`StanzaStream`] that connects
 /// in the background and reconnects by itself, except after a [`LoginError`],
 /// which it reports instead of retrying. Wrap it in
@@ -215,6 +513,7 @@ impl core::fmt::Display for CertificateProblem {
 pub struct XmppConnection {
     stream: StanzaStream,
     login_errors: mpsc::Receiver<LoginError>,
+    login_info: watch::Receiver<Option<LoginInfo>>,
 }
 
 impl XmppConnection {
@@ -224,9 +523,16 @@ impl XmppConnection {
         self.stream
     }
 
-    /// The stream and the channel on which a refused login is reported (once).
-    pub(crate) fn into_parts(self) -> (StanzaStream, mpsc::Receiver<LoginError>) {
-        (self.stream, self.login_errors)
+    /// The stream, the channel on which a refused login is reported (once),
+    /// and how the latest login went.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        StanzaStream,
+        mpsc::Receiver<LoginError>,
+        watch::Receiver<Option<LoginInfo>>,
+    ) {
+        (self.stream, self.login_errors, self.login_info)
     }
 }
 
@@ -240,10 +546,40 @@ pub fn client(options: &ConnectOptions) -> Result<XmppConnection, ConnectError> 
         return Err(ConnectError::InvalidJid(options.jid.clone()));
     };
     let domain = jid.domain().as_str().to_owned();
-    let dns = match (&options.host, options.port) {
-        (Some(host), port) => DnsConfig::no_srv(host, port.unwrap_or(5222)),
-        (None, Some(port)) => DnsConfig::no_srv(&domain, port),
-        (None, None) => DnsConfig::srv_default_client(&domain),
+    let target = match (&options.host, options.port) {
+        (Some(host), port) => Target::Host {
+            host: host.clone(),
+            port: port.unwrap_or(5222),
+        },
+        (None, Some(port)) => Target::Host {
+            host: domain.clone(),
+            port,
+        },
+        (None, None) => Target::Srv {
+            domain: domain.clone(),
+        },
+    };
+    let security = match &options.security {
+        TransportSecurity::StartTls { ca_file: None } => {
+            Security::StartTls(Arc::new(tls_config_with_system_roots()))
+        }
+        TransportSecurity::StartTls {
+            ca_file: Some(path),
+        } => Security::StartTls(Arc::new(tls_config_with_ca(path)?)),
+        TransportSecurity::DangerousPlaintextLoopbackOnly => {
+            let host = options.host.clone().unwrap_or_else(|| domain.clone());
+            let port = options.port.unwrap_or(5222);
+            if !is_loopback(&host, port) {
+                return Err(ConnectError::PlaintextNotLoopback(host));
+            }
+            Security::Plaintext
+        }
+    };
+    let connector = Connector {
+        target,
+        dns_server: options.dns_server,
+        security,
+        domain,
     };
     let account = Account {
         jid,
@@ -251,33 +587,12 @@ pub fn client(options: &ConnectOptions) -> Result<XmppConnection, ConnectError> 
         password: options.password.clone(),
     };
     let (report, login_errors) = mpsc::channel(1);
-    let reconnector = match &options.security {
-        TransportSecurity::StartTls { ca_file: None } => {
-            reconnector(StartTlsServerConnector::from(dns), account, report)
-        }
-        TransportSecurity::StartTls {
-            ca_file: Some(path),
-        } => {
-            let config = tls_config_with_ca(path)?;
-            let connector = PrivateCaStartTls {
-                dns,
-                tls: Arc::new(config),
-            };
-            reconnector(connector, account, report)
-        }
-        TransportSecurity::DangerousPlaintextLoopbackOnly => {
-            let host = options.host.clone().unwrap_or(domain);
-            let port = options.port.unwrap_or(5222);
-            if !is_loopback(&host, port) {
-                return Err(ConnectError::PlaintextNotLoopback(host));
-            }
-            let connector = TcpServerConnector::from(DnsConfig::no_srv(&host, port));
-            reconnector(connector, account, report)
-        }
-    };
+    let (info, login_info) = watch::channel(None);
+    let reconnector = reconnector(connector, account, report, Arc::new(info));
     Ok(XmppConnection {
         stream: StanzaStream::new(reconnector, QUEUE_DEPTH),
         login_errors,
+        login_info,
     })
 }
 
@@ -292,33 +607,67 @@ struct Account {
     password: String,
 }
 
+#[derive(Clone)]
+enum Security {
+    StartTls(Arc<ClientConfig>),
+    Plaintext,
+}
+
+/// Where the server is and how to talk to it.
+#[derive(Clone)]
+struct Connector {
+    target: Target,
+    dns_server: Option<SocketAddr>,
+    security: Security,
+    /// The JID's domain (TLS name, stream `to`).
+    domain: String,
+}
+
 /// What tokio-xmpp calls to get a new authenticated (not yet bound) stream.
 type Reconnector = Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static>;
+
+/// Why one login attempt failed.
+#[derive(Debug)]
+enum AttemptError {
+    /// Retrying cannot help.
+    Fatal(LoginError),
+    /// The server cannot be found or reached: fatal until the first login
+    /// succeeded (the settings are probably wrong), retried afterwards (the
+    /// network is probably down for a while).
+    Unreachable(LoginError),
+    /// A later attempt may succeed.
+    Transient,
+}
 
 /// Our replacement for the reconnector of tokio-xmpp 6's
 /// `StanzaStream::new_c2s`, which retries every failed login forever (a wrong
 /// password or an untrusted server certificate included) without telling
-/// anyone. Each call spawns a task that
-/// logs in (retrying with a growing delay while that may help) and hands the
-/// stream to tokio-xmpp, which then binds a resource. On a [`LoginError`] it
-/// reports the error on `report` and stops trying.
-fn reconnector<C: ServerConnector>(
-    server: C,
+/// anyone. Each call spawns a task that logs in (retrying with a growing
+/// delay while that may help) and hands the stream to tokio-xmpp, which then
+/// binds a resource. On a [`LoginError`] it reports the error on `report`
+/// and stops trying.
+fn reconnector(
+    connector: Connector,
     account: Account,
     report: mpsc::Sender<LoginError>,
-) -> Reconnector
-where
-    C::Stream: 'static,
-{
+    info: Arc<watch::Sender<Option<LoginInfo>>>,
+) -> Reconnector {
+    let online_before = Arc::new(AtomicBool::new(false));
     Box::new(move |_preferred_location, mut slot| {
-        let server = server.clone();
+        let connector = connector.clone();
         let account = account.clone();
         let report = report.clone();
+        let info = info.clone();
+        let online_before = online_before.clone();
         tokio::spawn(async move {
             let mut delay = FIRST_RETRY_DELAY;
             loop {
-                let error = match login(server.clone(), &account).await {
-                    Ok(connection) => {
+                let first = !online_before.load(Ordering::Relaxed);
+                let budget = if first { Budget::FIRST } else { Budget::LATER };
+                let fatal = match login(&connector, &account, budget).await {
+                    Ok((connection, login_info)) => {
+                        online_before.store(true, Ordering::Relaxed);
+                        info.send_replace(Some(login_info));
                         if let Err(mut unwanted) = slot.send(connection) {
                             // The stanza stream is gone: close the new stream politely.
                             let _: Result<_, _> = tokio::time::timeout(
@@ -329,9 +678,11 @@ where
                         }
                         return;
                     }
-                    Err(error) => error,
+                    Err(AttemptError::Fatal(error)) => Some(error),
+                    Err(AttemptError::Unreachable(error)) if first => Some(error),
+                    Err(AttemptError::Unreachable(_) | AttemptError::Transient) => None,
                 };
-                if let Some(fatal) = fatal_login_error(&error, account.jid.domain().as_str()) {
+                if let Some(fatal) = fatal {
                     // Only one report matters; a full channel already holds one.
                     let _ = report.try_send(fatal);
                     // Dropping `slot` would make tokio-xmpp 6's worker panic
@@ -341,9 +692,9 @@ where
                     slot.closed().await;
                     return;
                 }
-                // Transient (network, TLS other than certificate verification,
-                // temporary-auth-failure, ...): retry, unless the stanza stream
-                // has gone away meanwhile.
+                // Transient (network after having been online, TLS other than
+                // certificate verification, temporary-auth-failure, ...):
+                // retry, unless the stanza stream has gone away meanwhile.
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = slot.closed() => return,
@@ -357,87 +708,210 @@ where
 /// How long to wait for a polite close of a stream nobody wants any more.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One login as tokio-xmpp's `client_auth` does it: connect (TLS as the
-/// connector does it), read the stream features, authenticate with SASL
-/// (channel binding from the connector), restart the stream and read the new
-/// features. Resource binding is left to the stanza stream.
-async fn login<C: ServerConnector>(
-    server: C,
+/// What one login carries over from a connection the server closed after a
+/// failed mechanism to the next connection.
+#[derive(Default)]
+struct Progress {
+    /// Mechanisms that failed (not tried again).
+    tried: BTreeSet<&'static str>,
+    /// Why they failed.
+    failures: Vec<MechanismFailure>,
+}
+
+/// How authenticating on one connection ended, short of success.
+enum Outcome {
+    /// Give up on this attempt.
+    Failed(AttemptError),
+    /// The server closed the stream after a failed mechanism: go on with the
+    /// next one on a new connection.
+    Reconnect,
+}
+
+/// One login: connect (DNS, TCP, STARTTLS), authenticate with the best
+/// mechanism that works (on new connections if the server closes the stream
+/// after a failure), restart the stream and read the new features. Resource
+/// binding is left to the stanza stream.
+async fn login(
+    connector: &Connector,
     account: &Account,
-) -> Result<Connection, tokio_xmpp::Error>
+    budget: Budget,
+) -> Result<(Connection, LoginInfo), AttemptError> {
+    let domain = connector.domain.as_str();
+    let mut progress = Progress::default();
+    for _ in 0..MAX_SASL_CONNECTIONS {
+        let tcp = transport::tcp(&connector.target, connector.dns_server, budget)
+            .await
+            .map_err(|e| transport_error(e, domain))?;
+        let outcome = match &connector.security {
+            Security::StartTls(tls) => {
+                let connected = transport::starttls(tcp, domain, tls.clone(), Timeouts::default())
+                    .await
+                    .map_err(|e| transport_error(e, domain))?;
+                authenticate(connected, account, domain, &mut progress).await
+            }
+            Security::Plaintext => {
+                let connected = transport::plaintext(tcp, domain, Timeouts::default())
+                    .await
+                    .map_err(|e| transport_error(e, domain))?;
+                authenticate(connected, account, domain, &mut progress).await
+            }
+        };
+        match outcome {
+            Ok(done) => return Ok(done),
+            Err(Outcome::Failed(error)) => return Err(error),
+            Err(Outcome::Reconnect) => {}
+        }
+    }
+    Err(AttemptError::Transient)
+}
+
+fn header(domain: &str) -> StreamHeader<'static> {
+    StreamHeader {
+        to: Some(Cow::Owned(domain.to_owned())),
+        from: None,
+        id: None,
+    }
+}
+
+/// SASL on one connection, then the stream restart.
+async fn authenticate<Io>(
+    connected: Connected<Io>,
+    account: &Account,
+    domain: &str,
+    progress: &mut Progress,
+) -> Result<(Connection, LoginInfo), Outcome>
 where
-    C::Stream: 'static,
+    Io: AsyncBufRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let jid = &account.jid;
-    let (stream, binding) = server
-        .connect(jid, ns::JABBER_CLIENT, Timeouts::default())
-        .await?;
-    let (features, stream) = stream.recv_features::<FallibleStreamElement>().await?;
-    let credentials = Credentials::default()
-        .with_username(account.username.as_str())
-        .with_password(account.password.as_str())
-        .with_channel_binding(binding);
-    let stream = tokio_xmpp::client_login(
-        stream,
-        usable_mechanisms(features.sasl_mechanisms),
-        credentials,
-    )
-    .await?;
-    let stream = stream
-        .send_header(StreamHeader {
-            to: Some(Cow::Owned(jid.domain().as_str().to_owned())),
-            from: None,
-            id: None,
-        })
-        .await?;
-    let (features, stream) = stream.recv_features::<FallibleStreamElement>().await?;
-    Ok(Connection {
-        stream: stream.box_stream(),
-        features,
-        identity: jid.clone(),
-    })
+    let failed = |error: tokio_xmpp::Error| Outcome::Failed(stream_error(&error, domain));
+    let Connected {
+        pending,
+        channel,
+        bindings,
+        tls_version,
+    } = connected;
+    let (features, mut stream) = pending
+        .recv_features::<Element>()
+        .await
+        .map_err(|e| failed(e.into()))?;
+    let announced = features.sasl_cb.map(|cb| {
+        cb.types
+            .iter()
+            .map(|t| cb_type_name(t).to_owned())
+            .collect()
+    });
+    let mut plan = Plan::new(
+        &features.sasl_mechanisms,
+        announced,
+        &channel,
+        true,
+        &progress.tried,
+        progress.failures.clone(),
+    );
+    let credentials = Credentials {
+        username: &account.username,
+        password: &account.password,
+        bindings: &bindings,
+    };
+    let mut failed_here = false;
+    while let Some(candidate) = plan.next() {
+        match login::authenticate(&mut stream, &candidate, &credentials).await {
+            Exchange::Success => {
+                let stream = stream
+                    .initiate_reset()
+                    .send_header(header(domain))
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                let (features, stream) = stream
+                    .recv_features::<FallibleStreamElement>()
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                let info = LoginInfo {
+                    mechanism: candidate.mechanism().to_owned(),
+                    channel_binding: match candidate {
+                        sasl::Candidate::Scram(_, sasl::Binding::Bound(cb)) => {
+                            Some(cb.name().to_owned())
+                        }
+                        _ => None,
+                    },
+                    tls_version,
+                    earlier_failures: plan.failures().to_vec(),
+                };
+                let connection = Connection {
+                    stream: stream.box_stream(),
+                    features,
+                    identity: account.jid.clone(),
+                };
+                return Ok((connection, info));
+            }
+            Exchange::Failed(failure) => {
+                progress.tried.insert(candidate.mechanism());
+                let verdict = plan.on_failure(&candidate, failure);
+                progress.failures = plan.failures().to_vec();
+                match verdict {
+                    Verdict::Continue => failed_here = true,
+                    Verdict::Fatal(error) => {
+                        return Err(Outcome::Failed(AttemptError::Fatal(error)));
+                    }
+                    Verdict::Transient(_) => return Err(Outcome::Failed(AttemptError::Transient)),
+                }
+            }
+            // A server may close the stream after a failed mechanism.
+            Exchange::StreamLost(_) if failed_here => return Err(Outcome::Reconnect),
+            Exchange::StreamLost(error) => return Err(failed(error)),
+        }
+    }
+    Err(Outcome::Failed(AttemptError::Fatal(plan.exhausted())))
 }
 
-/// The server's SASL mechanisms that we are willing to use: all but
-/// ANONYMOUS, which tokio-xmpp would otherwise fall back to, logging us in as
-/// a throw-away identity instead of the account asked for.
-fn usable_mechanisms(offered: BTreeSet<String>) -> BTreeSet<String> {
-    offered.into_iter().filter(|m| m != "ANONYMOUS").collect()
+/// The XEP-0440 name of a channel binding type.
+fn cb_type_name(cb: &sasl_cb::Type) -> &'static str {
+    match cb {
+        sasl_cb::Type::TlsUnique => "tls-unique",
+        sasl_cb::Type::TlsServerEndPoint => "tls-server-end-point",
+        sasl_cb::Type::TlsUniqueForTelnet => "tls-unique-for-telnet",
+        sasl_cb::Type::TlsExporter => "tls-exporter",
+    }
 }
 
-/// The [`LoginError`] for a login failure that retrying cannot fix (a refused
-/// login, or a server certificate that failed verification for `domain`);
-/// `None` for one that a later attempt may overcome (network errors, other
-/// TLS failures, stream errors, `temporary-auth-failure`, `aborted`).
-fn fatal_login_error(error: &tokio_xmpp::Error, domain: &str) -> Option<LoginError> {
-    if let Some(reason) = certificate_problem(error) {
-        return Some(LoginError::UntrustedCertificate {
+/// How a failure to get a stream ends the attempt.
+fn transport_error(error: TransportError, domain: &str) -> AttemptError {
+    match error {
+        TransportError::DomainNotFound { domain } => {
+            AttemptError::Unreachable(LoginError::DomainNotFound { domain })
+        }
+        TransportError::NoXmppService { domain } => {
+            AttemptError::Unreachable(LoginError::NoXmppService { domain })
+        }
+        TransportError::NoAddress { host, .. } => {
+            AttemptError::Unreachable(LoginError::HostNotFound { host })
+        }
+        TransportError::Dns { name, reason } => {
+            AttemptError::Unreachable(LoginError::DnsFailed { name, reason })
+        }
+        TransportError::Connect { address, reason } => {
+            AttemptError::Unreachable(LoginError::Unreachable {
+                address,
+                reason: reason.into(),
+            })
+        }
+        TransportError::NoStartTls => AttemptError::Fatal(LoginError::NoTls {
+            domain: domain.to_owned(),
+        }),
+        TransportError::Stream(error) => stream_error(&error, domain),
+    }
+}
+
+/// A stream or TLS error: fatal if the server's certificate failed
+/// verification for `domain`, transient otherwise (network errors, other
+/// TLS failures, stream errors).
+fn stream_error(error: &tokio_xmpp::Error, domain: &str) -> AttemptError {
+    match certificate_problem(error) {
+        Some(reason) => AttemptError::Fatal(LoginError::UntrustedCertificate {
             domain: domain.to_owned(),
             reason,
-        });
-    }
-    let tokio_xmpp::Error::Auth(auth) = error else {
-        return None;
-    };
-    match auth {
-        AuthError::Fail(condition) => match condition {
-            SaslCondition::NotAuthorized => Some(LoginError::WrongCredentials),
-            SaslCondition::AccountDisabled => Some(LoginError::AccountDisabled),
-            SaslCondition::CredentialsExpired => Some(LoginError::CredentialsExpired),
-            // RFC 6120, 6.5.12: "the client MAY try again later".
-            SaslCondition::TemporaryAuthFailure | SaslCondition::Aborted => None,
-            SaslCondition::EncryptionRequired
-            | SaslCondition::IncorrectEncoding
-            | SaslCondition::InvalidAuthzid
-            | SaslCondition::InvalidMechanism
-            | SaslCondition::MalformedRequest
-            | SaslCondition::MechanismTooWeak => Some(LoginError::Refused {
-                condition: sasl_condition_name(condition).to_owned(),
-            }),
-        },
-        AuthError::NoMechanism => Some(LoginError::NoMechanism),
-        AuthError::Sasl(e) => Some(LoginError::Sasl(e.to_string())),
-        AuthError::ComponentFail => Some(LoginError::Sasl(auth.to_string())),
+        }),
+        None => AttemptError::Transient,
     }
 }
 
@@ -494,7 +968,7 @@ fn classify_certificate_error(error: &CertificateError) -> CertificateProblem {
         },
         CertificateError::NotValidForNameContext { presented, .. } => {
             CertificateProblem::NotValidForName {
-                presented: presented.clone(),
+                presented: presented.iter().filter_map(|n| readable_name(n)).collect(),
             }
         }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
@@ -512,6 +986,27 @@ fn classify_certificate_error(error: &CertificateError) -> CertificateProblem {
         }
         other => CertificateProblem::Other(certificate_error_name(other)),
     }
+}
+
+/// A certificate name as webpki lists it (its `Debug` form:
+/// `DnsName("example.org")`, `IpAddress(192.0.2.1)`, ...) as people write it;
+/// `None` for kinds without a name (`DirectoryName`, `Unsupported(..)`).
+fn readable_name(presented: &str) -> Option<String> {
+    for kind in ["DnsName", "UniformResourceIdentifier", "IpAddress"] {
+        if let Some(inner) = presented
+            .strip_prefix(kind)
+            .and_then(|rest| rest.strip_prefix('('))
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            let inner = inner
+                .strip_prefix('"')
+                .and_then(|i| i.strip_suffix('"'))
+                .unwrap_or(inner);
+            return Some(inner.to_owned());
+        }
+    }
+    // Already plain (another webpki version), unless it is a bare kind.
+    (!presented.contains(['(', ')', '"']) && presented.contains('.')).then(|| presented.to_owned())
 }
 
 /// rustls's name for a certificate error (its `Display` of some variants is
@@ -540,23 +1035,6 @@ fn certificate_error_name(error: &CertificateError) -> String {
         other => return other.to_string(),
     };
     name.to_owned()
-}
-
-/// The XML name of a SASL defined condition (RFC 6120, 6.5).
-fn sasl_condition_name(condition: &SaslCondition) -> &'static str {
-    match condition {
-        SaslCondition::Aborted => "aborted",
-        SaslCondition::AccountDisabled => "account-disabled",
-        SaslCondition::CredentialsExpired => "credentials-expired",
-        SaslCondition::EncryptionRequired => "encryption-required",
-        SaslCondition::IncorrectEncoding => "incorrect-encoding",
-        SaslCondition::InvalidAuthzid => "invalid-authzid",
-        SaslCondition::InvalidMechanism => "invalid-mechanism",
-        SaslCondition::MalformedRequest => "malformed-request",
-        SaslCondition::MechanismTooWeak => "mechanism-too-weak",
-        SaslCondition::NotAuthorized => "not-authorized",
-        SaslCondition::TemporaryAuthFailure => "temporary-auth-failure",
-    }
 }
 
 /// Every address `host` resolves to is a loopback address.
@@ -589,85 +1067,15 @@ fn tls_config_with_ca(path: &PathBuf) -> Result<ClientConfig, ConnectError> {
         .with_no_client_auth())
 }
 
-/// STARTTLS like tokio-xmpp's own connector, but trusting a private CA.
-#[derive(Clone)]
-struct PrivateCaStartTls {
-    dns: DnsConfig,
-    tls: Arc<ClientConfig>,
-}
-
-impl core::fmt::Debug for PrivateCaStartTls {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PrivateCaStartTls")
-            .field("dns", &self.dns)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ServerConnector for PrivateCaStartTls {
-    type Stream = BufStream<TlsStream<TcpStream>>;
-
-    async fn connect(
-        &self,
-        jid: &Jid,
-        ns: &'static str,
-        timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), tokio_xmpp::Error> {
-        let domain = jid.domain().as_str().to_owned();
-        let header = || StreamHeader {
-            to: Some(Cow::Owned(domain.clone())),
-            from: None,
-            id: None,
-        };
-        let tcp = BufStream::new(self.dns.resolve().await?);
-        let stream = initiate_stream(tcp, ns, header(), timeouts).await?;
-        let (features, mut stream) = stream.recv_features::<FallibleStreamElement>().await?;
-        if !features.can_starttls() {
-            return Err(tokio_xmpp::Error::Protocol(
-                tokio_xmpp::error::ProtocolError::NoTls,
-            ));
-        }
-        stream
-            .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
-                starttls::Request,
-            )))
-            .await?;
-        loop {
-            match stream
-                .next()
-                .await
-                .map(|v| v.map(|v| v.into_read_error()).and_then(|v| v))
-            {
-                Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
-                Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
-                Some(Err(ReadError::HardError(e))) => return Err(e.into()),
-                Some(Err(ReadError::ParseError(e))) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into());
-                }
-                None | Some(Err(ReadError::StreamFooterReceived)) => {
-                    return Err(tokio_xmpp::Error::Disconnected);
-                }
-            }
-        }
-        let tcp = stream.into_inner().into_inner();
-        let name = ServerName::try_from(domain.clone())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let tls = TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await?;
-        let binding = {
-            let (_, connection) = tls.get_ref();
-            match connection.protocol_version() {
-                Some(tokio_xmpp::rustls::ProtocolVersion::TLSv1_3) => connection
-                    .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
-                    .map(ChannelBinding::TlsExporter)
-                    .unwrap_or(ChannelBinding::None),
-                _ => ChannelBinding::None,
-            }
-        };
-        let stream = initiate_stream(BufStream::new(tls), ns, header(), timeouts).await?;
-        Ok((stream, binding))
-    }
+/// The system's CA certificates (as tokio-xmpp's `rustls-native-certs`
+/// feature loads them). None found gives an empty store: every server
+/// certificate is then `UnknownIssuer`, which the login reports.
+fn tls_config_with_system_roots() -> ClientConfig {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 #[cfg(test)]
@@ -680,48 +1088,18 @@ mod tests {
     )]
 
     use super::*;
-    use rustls_pki_types::UnixTime;
+    use rustls_pki_types::{ServerName, UnixTime};
 
     fn fatal(error: &tokio_xmpp::Error) -> Option<LoginError> {
-        fatal_login_error(error, "localhost")
+        match stream_error(error, "localhost") {
+            AttemptError::Fatal(e) => Some(e),
+            AttemptError::Unreachable(_) | AttemptError::Transient => None,
+        }
     }
 
-    fn auth_failure(condition: SaslCondition) -> tokio_xmpp::Error {
-        tokio_xmpp::Error::Auth(AuthError::Fail(condition))
-    }
-
-    #[test]
-    fn refused_credentials_are_fatal() {
-        assert_eq!(
-            fatal(&auth_failure(SaslCondition::NotAuthorized)),
-            Some(LoginError::WrongCredentials)
-        );
-        assert_eq!(
-            fatal(&auth_failure(SaslCondition::AccountDisabled)),
-            Some(LoginError::AccountDisabled)
-        );
-        assert_eq!(
-            fatal(&auth_failure(SaslCondition::CredentialsExpired)),
-            Some(LoginError::CredentialsExpired)
-        );
-        assert_eq!(
-            fatal(&auth_failure(SaslCondition::MechanismTooWeak)),
-            Some(LoginError::Refused {
-                condition: "mechanism-too-weak".to_owned()
-            })
-        );
-        assert_eq!(
-            fatal(&tokio_xmpp::Error::Auth(AuthError::NoMechanism)),
-            Some(LoginError::NoMechanism)
-        );
-    }
-
-    /// What a later attempt may overcome is retried, not reported.
+    /// Network trouble in the stream is retried, not reported.
     #[test]
     fn transient_failures_are_retried() {
-        for condition in [SaslCondition::TemporaryAuthFailure, SaslCondition::Aborted] {
-            assert_eq!(fatal(&auth_failure(condition)), None);
-        }
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(fatal(&refused.into()), None);
         assert_eq!(fatal(&tokio_xmpp::Error::Disconnected), None);
@@ -753,12 +1131,21 @@ mod tests {
         );
         let wrong_name = CertificateError::NotValidForNameContext {
             expected: ServerName::try_from("localhost").unwrap(),
-            presented: vec!["example.org".to_owned(), "*.example.org".to_owned()],
+            presented: vec![
+                "DnsName(\"example.org\")".to_owned(),
+                "DnsName(\"*.example.org\")".to_owned(),
+                "IpAddress(192.0.2.1)".to_owned(),
+                "DirectoryName".to_owned(),
+            ],
         };
         assert_eq!(
             fatal(&certificate_failure(wrong_name)),
             untrusted(CertificateProblem::NotValidForName {
-                presented: vec!["example.org".to_owned(), "*.example.org".to_owned()]
+                presented: vec![
+                    "example.org".to_owned(),
+                    "*.example.org".to_owned(),
+                    "192.0.2.1".to_owned()
+                ]
             })
         );
         assert_eq!(
@@ -874,12 +1261,15 @@ mod tests {
     }
 
     #[test]
-    fn untrusted_certificate_message_names_domain_and_reason() {
+    fn untrusted_certificate_message_names_domain_reason_and_remedy() {
         assert_eq!(
             untrusted(CertificateProblem::UnknownIssuer)
                 .unwrap()
                 .to_string(),
-            "the server's TLS certificate for localhost is not trusted (UnknownIssuer)"
+            "The server's TLS certificate for localhost is not trusted (UnknownIssuer): it was \
+             not issued by a certificate authority this client trusts (it may be self-signed, or \
+             from a private CA). The password was not sent. If the server uses a private \
+             certificate authority, trust that CA's certificate (a CA file)."
         );
         assert_eq!(
             untrusted(CertificateProblem::NotValidForName {
@@ -887,12 +1277,114 @@ mod tests {
             })
             .unwrap()
             .to_string(),
-            "the server's TLS certificate for localhost is not trusted \
-             (NotValidForName: it is for a.example, b.example)"
+            "The server's TLS certificate for localhost is not trusted \
+             (NotValidForName: it is for a.example, b.example): it is not valid for localhost. \
+             The password was not sent. Check the domain of the JID: the server must present a \
+             certificate for its XMPP domain."
         );
         assert_eq!(
             untrusted(CertificateProblem::Expired).unwrap().to_string(),
-            "the server's TLS certificate for localhost is not trusted (Expired)"
+            "The server's TLS certificate for localhost is not trusted (Expired): it has expired \
+             (or this computer's clock is wrong). The password was not sent. The server's \
+             administrator must renew it; also check this computer's clock."
+        );
+    }
+
+    /// Every message is made of full sentences: it starts with a capital
+    /// letter and ends with a period, with nothing cut off.
+    #[test]
+    fn every_login_error_is_full_sentences() {
+        let failure = MechanismFailure {
+            mechanism: "SCRAM-SHA-1-PLUS".to_owned(),
+            channel_binding: Some("tls-exporter".to_owned()),
+            reason: "the server answered not-authorized".to_owned(),
+        };
+        let mut errors = vec![
+            LoginError::WrongCredentials,
+            LoginError::AccountDisabled,
+            LoginError::CredentialsExpired,
+            LoginError::Refused {
+                condition: "encryption-required".to_owned(),
+            },
+            LoginError::MechanismsFailed {
+                failures: vec![failure],
+            },
+            LoginError::ServerNotAuthenticated {
+                mechanism: "SCRAM-SHA-1".to_owned(),
+            },
+            LoginError::NoMechanism { offered: vec![] },
+            LoginError::NoMechanism {
+                offered: vec!["X-OAUTH2".to_owned()],
+            },
+            LoginError::NoTls {
+                domain: "example.org".to_owned(),
+            },
+            LoginError::DomainNotFound {
+                domain: "example.invalid".to_owned(),
+            },
+            LoginError::NoXmppService {
+                domain: "example.org".to_owned(),
+            },
+            LoginError::HostNotFound {
+                host: "xmpp.example.org".to_owned(),
+            },
+            LoginError::DnsFailed {
+                name: "example.org".to_owned(),
+                reason: "the DNS server did not answer in time".to_owned(),
+            },
+        ];
+        for reason in [
+            ConnectProblem::Refused,
+            ConnectProblem::TimedOut(Duration::from_millis(2500)),
+            ConnectProblem::NetworkUnreachable,
+            ConnectProblem::HostUnreachable,
+        ] {
+            errors.push(LoginError::Unreachable {
+                address: "127.0.0.1:1".to_owned(),
+                reason,
+            });
+        }
+        for reason in [
+            CertificateProblem::UnknownIssuer,
+            CertificateProblem::BadSignature,
+            CertificateProblem::NotValidForName { presented: vec![] },
+            CertificateProblem::Expired,
+            CertificateProblem::NotValidYet,
+            CertificateProblem::Revoked,
+            CertificateProblem::Other("InvalidPurpose".to_owned()),
+        ] {
+            errors.push(untrusted(reason).unwrap());
+        }
+        for error in errors {
+            let text = error.to_string();
+            assert!(text.starts_with(|c: char| c.is_uppercase()), "{text}");
+            assert!(text.ends_with('.'), "{text}");
+            assert!(!text.contains(".."), "{text}");
+            assert!(!text.contains("{") && !text.contains("\""), "{text}");
+            // What to do is always said.
+            assert!(
+                [
+                    "Check",
+                    "Ask",
+                    "Tell",
+                    "Trust",
+                    "Set",
+                    "If ",
+                    "Trying again",
+                    "The server's administrator"
+                ]
+                .iter()
+                .any(|advice| text.contains(advice)),
+                "{text}"
+            );
+        }
+        assert!(
+            LoginError::Unreachable {
+                address: "127.0.0.1:1".to_owned(),
+                reason: ConnectProblem::TimedOut(Duration::from_millis(2500)),
+            }
+            .to_string()
+            .contains("within 2.5 s")
         );
     }
 
@@ -900,21 +1392,9 @@ mod tests {
     fn wrong_credentials_message_is_actionable() {
         assert_eq!(
             LoginError::WrongCredentials.to_string(),
-            "authentication failed: wrong JID or password"
+            "The server refused the login: the JID or the password is wrong \
+             (servers do not say which). Check both, then try again."
         );
-    }
-
-    /// tokio-xmpp would log in anonymously when the server offers only ANONYMOUS.
-    #[test]
-    fn anonymous_is_never_used() {
-        let offered: BTreeSet<String> = ["ANONYMOUS", "PLAIN", "SCRAM-SHA-1"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let usable: Vec<String> = usable_mechanisms(offered).into_iter().collect();
-        assert_eq!(usable, ["PLAIN", "SCRAM-SHA-1"]);
-        let only_anonymous = BTreeSet::from(["ANONYMOUS".to_owned()]);
-        assert!(usable_mechanisms(only_anonymous).is_empty());
     }
 
     /// A JID without a local part has no SASL username (tokio-xmpp's own
@@ -927,6 +1407,7 @@ mod tests {
             host: None,
             port: None,
             security: TransportSecurity::StartTls { ca_file: None },
+            dns_server: None,
         };
         assert!(matches!(
             client(&options),

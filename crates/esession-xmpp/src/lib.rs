@@ -51,5 +51,6 @@ impl esession::Clock for SystemClock {
     }
 }
 pub use connect::{
-    CertificateProblem, ConnectError, ConnectOptions, LoginError, TransportSecurity, XmppConnection,
+    CertificateProblem, ConnectError, ConnectOptions, ConnectProblem, LoginError, LoginInfo,
+    MechanismFailure, TransportSecurity, XmppConnection,
 };
