@@ -818,8 +818,12 @@ impl Chat {
                 if !self.is_contact(&session.peer) {
                     return;
                 }
-                if self.offer.as_ref() == Some(&session) {
-                    self.offer = None;
+                // Our own offer is moot once a session with the contact
+                // exists (theirs crossed ours): forget it quietly.
+                if let Some(offer) = self.offer.take()
+                    && offer != session
+                {
+                    let _ = client.terminate(&offer).await;
                 }
                 self.receipts_seen = false;
                 self.info(&present::established(&session.peer, &info));

@@ -394,6 +394,14 @@ pub(crate) fn other(event: &Event) -> Option<String> {
             session.peer
         )),
         Event::TrustStoreFailure { error } => Some(format!("!!! {error}")),
+        Event::ProfileSuggested { session, profile } => {
+            let contact = session.peer.split('/').next().unwrap_or(&session.peer);
+            Some(format!(
+                "*** {}'s client looks like Gajim 0.12-0.16 (its negotiation form has Gajim's habits). \
+                 Try `esession trust profile {contact} {}` (or --profile {} for one run), then start again.",
+                session.peer, profile.name, profile.name
+            ))
+        }
         Event::RetryingWithFullKey { session, .. } => Some(format!(
             "*** {} named a key we do not hold; asking again for the full key.",
             session.peer
@@ -468,8 +476,17 @@ mod tests {
                 previous_fingerprints: vec![vec![1; 32]],
             },
         );
-        assert!(text.starts_with("!!! SECURITY ALERT"), "{text}");
-        assert!(text.find("Bob's phone").unwrap() < text.find("abababab").unwrap());
+        // Issue 10: a warning box, old and new fingerprints in full.
+        assert!(text.starts_with(&"!".repeat(72)), "{text}");
+        assert!(
+            text.contains("!!! WARNING: THE PUBLIC KEY OF bob@example.com/laptop HAS CHANGED"),
+            "{text}"
+        );
+        assert!(text.find("Bob's phone").unwrap() < text.find("ABABABAB").unwrap());
+        assert!(text.contains(&["ABABABAB"; 8].join(" ")), "{text}");
+        assert!(text.contains(&["01010101"; 8].join(" ")), "{text}");
+        assert!(text.contains("someone is in the middle"), "{text}");
+        assert!(text.contains("/distrust"), "{text}");
         let new = alert(
             "bob@example.com/laptop",
             &SecurityAlert::NewPeerKey(key(None, false)),

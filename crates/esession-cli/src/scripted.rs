@@ -603,7 +603,7 @@ mod tests {
             message
                 .as_str()
                 .unwrap()
-                .starts_with("!!! SECURITY ALERT: bob@example.com/laptop now shows ANOTHER")
+                .contains("!!! WARNING: THE PUBLIC KEY OF bob@example.com/laptop HAS CHANGED")
         );
         let unknown = alert_json(
             BOB,

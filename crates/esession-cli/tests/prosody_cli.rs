@@ -160,7 +160,7 @@ fn send_and_listen_through_prosody() {
     }
     for stderr in &alice_stderr {
         assert!(
-            stderr.contains(&format!("Logged in as {alice}\n")),
+            stderr.contains(&format!("Logged in as {alice} (")),
             "{stderr}"
         );
     }

@@ -527,8 +527,12 @@ impl Prosody {
         )
     }
 
-    fn start(&mut self, spec: &Spec) -> Result<(), Launch> {
-        let stdout = std::fs::File::create(self.path.join("stdout.log"))
+    /// Runs the prosody process on this instance's configuration.
+    fn spawn(&mut self) -> Result<(), Launch> {
+        let stdout = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join("stdout.log"))
             .map_err(|e| Launch::Failed(e.to_string()))?;
         let stderr = stdout
             .try_clone()
@@ -543,6 +547,34 @@ impl Prosody {
             .spawn()
             .map_err(|e| Launch::Failed(format!("cannot run prosody: {e}")))?;
         self.child = Some(child);
+        Ok(())
+    }
+
+    /// Restarts the server as an administrator would (SIGTERM, then start
+    /// again on the same ports, accounts and data): every client connection
+    /// drops, and clients must log in again. Panics if it does not come back
+    /// within the start-up timeout.
+    pub fn restart(&mut self) {
+        self.stop();
+        let ready = format!("Activated service 'c2s' on [127.0.0.1]:{}", self.c2s_port);
+        let count = |log: &str| log.matches(ready.as_str()).count();
+        let before = count(&self.log());
+        if let Err(Launch::Failed(e) | Launch::PortInUse(e)) = self.spawn() {
+            panic!("prosody restart: {e}");
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while count(&self.log()) <= before {
+            assert!(
+                Instant::now() < deadline,
+                "prosody not back within {READY_TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn start(&mut self, spec: &Spec) -> Result<(), Launch> {
+        self.spawn()?;
         let mut wanted = vec![format!(
             "Activated service 'c2s' on [127.0.0.1]:{}",
             spec.c2s_port

@@ -298,13 +298,15 @@ async fn conversation_retained_secret_and_no_plaintext_on_server() {
         second.alice_info.authenticated_by_retained_secret,
         "initiator: authenticated by the secret retained from session 1"
     );
+    // Issue 10: Alice proves the secret right after message 4, so Bob's
+    // `Established` already carries the answer (no separate event).
     assert!(
-        !second.bob_info.authenticated_by_retained_secret,
-        "responder: provisional until the initiator's first message proves it"
+        second.bob_info.authenticated_by_retained_secret,
+        "responder: authenticated in Established itself"
     );
     assert!(
-        second.bob_proven,
-        "responder: RetainedSecretProven after alice's first message"
+        !second.bob_proven,
+        "responder: no separate RetainedSecretProven when Established has the answer"
     );
     assert!(
         second.bob_info_after.authenticated_by_retained_secret,

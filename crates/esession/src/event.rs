@@ -312,6 +312,16 @@ pub enum Event {
         /// Whether the sender was told.
         answered: bool,
     },
+    /// A refused negotiation looked like it came from a client this profile
+    /// interoperates with (issue 10: Gajim 0.12-0.16's `text-single`
+    /// FORM_TYPE or 8-byte nonces): suggest selecting it for the contact
+    /// ([`crate::SessionManager::set_profile`]). Nothing was changed.
+    ProfileSuggested {
+        /// The refused negotiation.
+        session: SessionId,
+        /// The profile that would likely work.
+        profile: crate::Profile,
+    },
     /// The session ended; its keys are destroyed.
     Terminated {
         /// Which session.

@@ -43,7 +43,7 @@ pub use event::{
     TerminationReason,
 };
 pub use manager::SessionManager;
-pub use profile::Profile;
+pub use profile::{Profile, looks_like_gajim};
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
 pub use session::kinds::StanzaKind;

@@ -771,6 +771,19 @@ impl SessionManager {
             refusal.condition,
             &refusal.fields,
         ));
+        // Issue 10: a refused form that shows Gajim's habits, from a contact
+        // with the standard profile: say which profile would work.
+        if self.config.profile_for(to) == Profile::standard()
+            && wrapper.is_some_and(crate::profile::looks_like_gajim)
+        {
+            out.event(Event::ProfileSuggested {
+                session: SessionId {
+                    peer: to.to_owned(),
+                    thread: thread.to_owned(),
+                },
+                profile: Profile::gajim(),
+            });
+        }
     }
 
     fn failed(out: &mut Output, peer: &str, thread: &str, refusal: Refusal) {

@@ -319,3 +319,33 @@ fn a_connection_reset_ends_every_session_with_an_encrypted_terminate() {
             .is_none()
     );
 }
+
+#[test]
+fn a_refused_gajim_style_offer_suggests_the_gajim_profile() {
+    let mut pair = Pair::new(111);
+    pair.alice
+        .manager
+        .set_profile(BOB, esession::Profile::gajim());
+    let (_, out) = pair.alice.manager.start_session(BOB).unwrap();
+    pair.route(Side::Alice, out);
+    let suggested: Vec<&str> = pair
+        .bob
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ProfileSuggested { profile, .. } => Some(profile.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(suggested, ["gajim"], "{:?}", pair.bob.events);
+    // A standard offer suggests nothing.
+    let mut pair = Pair::new(112);
+    pair.handshake();
+    assert!(
+        !pair
+            .bob
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ProfileSuggested { .. }))
+    );
+}

@@ -1,0 +1,222 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+//! Issue 10 through a real Prosody: nothing typed is lost in silence. A
+//! contact killed (SIGKILL) and restarted on the same store, and a server
+//! restart in the middle of a chat: every message is delivered exactly once,
+//! and both sides are told what happened. Bob is `esession listen --json`;
+//! Alice chats.
+
+use std::io::Write as _;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use esession_testkit::{Archive, Prosody, prosody_or_skip};
+
+mod common;
+use common::*;
+
+/// A running `esession` and the lines it printed so far.
+struct Running {
+    name: &'static str,
+    child: Child,
+    input: Option<ChildStdin>,
+    output: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn wait(&mut self, what: &str, secs: u64) -> Vec<String> {
+        match wait_line(&self.output, what, Duration::from_secs(secs)) {
+            Ok(lines) => {
+                self.seen.extend(lines.iter().cloned());
+                lines
+            }
+            Err(e) => {
+                kill(&mut self.child);
+                panic!("{}: {e}\nbefore: {:#?}", self.name, self.seen);
+            }
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        writeln!(self.input.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Everything printed from now for `secs` seconds.
+    fn drain(&mut self, secs: u64) -> Vec<String> {
+        std::thread::sleep(Duration::from_secs(secs));
+        let more: Vec<String> = self.output.try_iter().collect();
+        self.seen.extend(more.iter().cloned());
+        self.seen.clone()
+    }
+}
+
+fn setup(name: &str) -> Option<(esession_testkit::Installed, tempfile::TempDir)> {
+    let prosody = prosody_or_skip(name)?;
+    let home = tempfile::tempdir().unwrap();
+    for user in ["alice", "bob"] {
+        std::fs::write(
+            home.path().join(format!("{user}.pw")),
+            format!("{user}-pw\n"),
+        )
+        .unwrap();
+        let made = esession(home.path())
+            .arg("key-file")
+            .arg(home.path().join(format!("{user}.key")))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+    }
+    Some((prosody, home))
+}
+
+fn listen(home: &std::path::Path, server: &Prosody) -> Running {
+    let mut child = esession(home)
+        .args(account_args(server, home, "bob", true))
+        .args(["listen", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    if let Err(e) = wait_line(
+        &err,
+        "Logged in as bob@localhost/cli",
+        Duration::from_secs(30),
+    ) {
+        kill(&mut child);
+        panic!("bob's listen: {e}");
+    }
+    Running {
+        name: "bob",
+        child,
+        input: None,
+        output,
+        seen: Vec::new(),
+    }
+}
+
+fn chat(home: &std::path::Path, server: &Prosody) -> Running {
+    let mut child = esession(home)
+        .args(account_args(server, home, "alice", true))
+        .args(["chat", "bob@localhost/cli"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take();
+    let output = lines(child.stdout.take().unwrap());
+    Running {
+        name: "alice",
+        child,
+        input,
+        output,
+        seen: Vec::new(),
+    }
+}
+
+/// The bodies of the encrypted messages Bob's listen printed, in order.
+fn bodies(bob: &Running) -> Vec<String> {
+    bob.seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "message" && e["encrypted"] == true)
+        .filter_map(|e| e["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
+    let Some((prosody, home)) =
+        setup("a_contact_killed_and_restarted_gets_the_next_message_exactly_once")
+    else {
+        return;
+    };
+    let home = home.path();
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let mut bob = listen(home, &server);
+    let mut alice = chat(home, &server);
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
+    alice.type_line("before the crash");
+    bob.wait("before the crash", 10);
+
+    // kill -9, and a restart on the same store (the same resource).
+    kill(&mut bob.child);
+    let mut bob = listen(home, &server);
+    alice.type_line("after the restart");
+    // Alice is told the message did not arrive and why, then that it was re-sent.
+    alice.wait("no longer has this session", 15);
+    alice.wait(
+        "!!! Not delivered — it will be re-sent in a new session: \"after the restart\"",
+        5,
+    );
+    alice.wait("*** Re-sent: \"after the restart\"", 30);
+    alice.wait("*** Delivered: \"after the restart\"", 15);
+    // Bob was told a stanza of a lost session arrived, then got the message once.
+    bob.wait("\"unknown_session\"", 5);
+    bob.wait("after the restart", 10);
+    bob.drain(2);
+    assert_eq!(bodies(&bob), ["after the restart"], "{:#?}", bob.seen);
+    let seen = alice.drain(1);
+    assert!(
+        !seen.iter().any(|l| l.contains("Not yet delivered after")),
+        "{seen:#?}"
+    );
+    alice.type_line("/quit");
+    alice.drain(2);
+    kill(&mut alice.child);
+    kill(&mut bob.child);
+}
+
+#[test]
+fn a_server_restart_mid_chat_loses_nothing() {
+    let Some((prosody, home)) = setup("a_server_restart_mid_chat_loses_nothing") else {
+        return;
+    };
+    let home = home.path();
+    let mut server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let mut bob = listen(home, &server);
+    let mut alice = chat(home, &server);
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
+    alice.type_line("one");
+    bob.wait("\"one\"", 10);
+
+    server.restart();
+    alice.type_line("two, typed during the outage");
+    // Alice: told the session ended with the connection, then reconnected
+    // and re-negotiated (authenticated by the retained secret, no new SAS).
+    alice.wait("Our connection to the server was reset", 60);
+    alice.wait("*** Reconnected as alice@localhost/cli", 60);
+    alice.wait("Authenticated by the secret retained", 60);
+    alice.wait("\"two, typed during the outage\"", 30);
+    alice.wait("*** Delivered: \"two, typed during the outage\"", 30);
+    bob.wait("two, typed during the outage", 10);
+    bob.drain(2);
+    assert_eq!(
+        bodies(&bob),
+        ["one", "two, typed during the outage"],
+        "exactly once each: {:#?}",
+        bob.seen
+    );
+    // Bob's listen saw its own session end with the reset.
+    assert!(
+        bob.seen.iter().any(|l| l.contains("\"connection_reset\"")),
+        "{:#?}",
+        bob.seen
+    );
+    alice.type_line("/quit");
+    alice.drain(2);
+    kill(&mut alice.child);
+    kill(&mut bob.child);
+}
