@@ -735,15 +735,19 @@ impl Chat {
                 ));
             } else {
                 self.info(&format!(
-                    "*** {} shares no presence with you (not in your roster), so we cannot tell whether they are online. Offering a session anyway.",
+                    "*** {} shares no presence with you (not in your roster), so we cannot tell whether they are online.",
                     self.contact
                 ));
-                self.start(client).await;
+                if self.want_session {
+                    self.start(client).await;
+                }
             }
             return;
         }
         if self.offer.is_none() && self.session.is_none() {
-            self.start(client).await;
+            if self.want_session {
+                self.start(client).await;
+            }
         } else if self.session.is_none() {
             self.info(&format!(
                 "*** {} is online ({}); waiting for their client to answer the offer ...",

@@ -220,3 +220,87 @@ fn a_server_restart_mid_chat_loses_nothing() {
     kill(&mut alice.child);
     kill(&mut bob.child);
 }
+
+#[test]
+fn a_contact_offline_gets_the_queued_message_when_back() {
+    let Some((prosody, home)) = setup("a_contact_offline_gets_the_queued_message_when_back") else {
+        return;
+    };
+    let home = home.path();
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let mut bob = listen(home, &server);
+    let mut alice = chat(home, &server);
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
+    // Bob leaves cleanly (SIGINT: his listen ends the session, ESN-45).
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -INT {}", bob.child.id()))
+        .status();
+    alice.wait("ended the session", 15);
+    alice.wait("*** Now [not encrypted]", 5);
+    let _ = bob.child.wait();
+    alice.type_line("while you were away");
+    alice.wait(
+        "*** Queued: it will be sent once the encrypted session is established",
+        5,
+    );
+    // Bob comes back: the offer kept for him by the server is stale (SSN-10),
+    // he offers afresh, and the queued message goes out in that session.
+    let mut bob = listen(home, &server);
+    alice.wait("*** Sent: \"while you were away\"", 60);
+    alice.wait("*** Now [encrypted]", 5);
+    bob.wait("while you were away", 15);
+    bob.drain(2);
+    assert_eq!(bodies(&bob), ["while you were away"], "{:#?}", bob.seen);
+    alice.type_line("/quit");
+    alice.drain(2);
+    kill(&mut alice.child);
+    kill(&mut bob.child);
+}
+
+#[test]
+fn a_contact_that_stops_reading_is_reported_then_delivered_once() {
+    let Some((prosody, home)) =
+        setup("a_contact_that_stops_reading_is_reported_then_delivered_once")
+    else {
+        return;
+    };
+    let home = home.path();
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let mut bob = listen(home, &server);
+    let mut alice = chat(home, &server);
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
+    alice.type_line("first");
+    bob.wait("\"first\"", 10);
+    // The network to Bob is cut: his process stops reading its socket.
+    let signal = |name: &str, pid: u32| {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{name} {pid}"))
+            .status();
+    };
+    signal("STOP", bob.child.id());
+    alice.type_line("second, into the void");
+    alice.wait(
+        "!!! Not yet delivered after 5 s: \"second, into the void\" (no receipt from bob@localhost/cli yet)",
+        15,
+    );
+    signal("CONT", bob.child.id());
+    alice.wait("*** Delivered: \"second, into the void\"", 30);
+    bob.wait("second, into the void", 10);
+    bob.drain(2);
+    assert_eq!(
+        bodies(&bob),
+        ["first", "second, into the void"],
+        "{:#?}",
+        bob.seen
+    );
+    alice.type_line("/quit");
+    alice.drain(2);
+    kill(&mut alice.child);
+    kill(&mut bob.child);
+}

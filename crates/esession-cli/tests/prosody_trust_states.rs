@@ -247,3 +247,180 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     alice.quit();
     kill(&mut bob);
 }
+
+/// `esession keys export 1` of `user`: the SHA-256 fingerprint in hex.
+fn exported_fingerprint(
+    home: &std::path::Path,
+    server: &esession_testkit::Prosody,
+    user: &str,
+) -> String {
+    let out = esession(home)
+        .args(account_args(server, home, user, true))
+        .args(["keys", "export", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("SHA-256 fingerprint: ")
+                .map(|f| f.replace(' ', "").to_lowercase())
+        })
+        .unwrap_or_else(|| panic!("{}", show(&out)))
+}
+
+/// The fingerprint as the chat shows it in full: upper-case groups of 8.
+fn grouped(hex: &str) -> String {
+    hex.to_uppercase()
+        .as_bytes()
+        .chunks(8)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn generate_key(home: &std::path::Path, server: &esession_testkit::Prosody, user: &str) {
+    let out = esession(home)
+        .args(account_args(server, home, user, true))
+        .args(["keys", "generate", "--bits", "2048"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
+    let Some(prosody) =
+        prosody_or_skip("a_changed_public_key_is_a_loud_warning_with_both_fingerprints")
+    else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for user in ["alice", "bob"] {
+        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
+        let made = esession(home)
+            .arg("key-file")
+            .arg(home.join(format!("{user}.key")))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+        generate_key(home, &server, user);
+    }
+    let old = exported_fingerprint(home, &server, "bob");
+    // Alice verified Bob's key out of band.
+    let keyed = |user: &str| {
+        let mut args = account_args(&server, home, user, true);
+        args.push("--public-keys".to_owned());
+        args
+    };
+    let start_bob = || {
+        let mut bob = esession(home)
+            .args(keyed("bob"))
+            .args(["listen", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = lines(bob.stderr.take().unwrap());
+        wait_line(
+            &err,
+            "Logged in as bob@localhost/cli",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        bob
+    };
+    let start_alice = || {
+        let mut child = esession(home)
+            .args(keyed("alice"))
+            .args(["chat", "bob@localhost/cli"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let input = child.stdin.take().unwrap();
+        let output = lines(child.stdout.take().unwrap());
+        AliceChat {
+            child,
+            input,
+            output,
+            seen: Vec::new(),
+        }
+    };
+    let verify = |user: &str, contact: &str, fingerprint: &str| {
+        let out = esession(home)
+            .args(account_args(&server, home, user, true))
+            .args(["trust", "verify", contact, "--fingerprint", fingerprint])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    };
+    let alice_fp = exported_fingerprint(home, &server, "alice");
+    let mut bob = start_bob();
+    // Keys are learned in a first attempt, and only verified keys
+    // authenticate: Bob refuses Alice's unknown key...
+    let mut alice = start_alice();
+    alice.wait("refused the negotiation");
+    alice.quit();
+    verify("bob", "alice@localhost", &alice_fp);
+    // ...then Alice meets Bob's key, and says so.
+    let mut alice = start_alice();
+    alice.wait("shows a public key never seen before");
+    alice.quit();
+    verify("alice", "bob@localhost", &old);
+    let mut alice = start_alice();
+    alice.wait("verified public key");
+    alice.wait("*** Now [encrypted][verified]");
+    alice.quit();
+
+    // Bob's client starts over with a new key (or someone else answers as Bob).
+    kill(&mut bob);
+    std::fs::remove_file(home.join("bob.db")).unwrap();
+    generate_key(home, &server, "bob");
+    let new = exported_fingerprint(home, &server, "bob");
+    assert_ne!(old, new);
+    let mut bob = start_bob();
+    // Bob's new store must learn and verify Alice's key again first.
+    let mut alice = start_alice();
+    alice.wait("refused the negotiation");
+    alice.quit();
+    verify("bob", "alice@localhost", &alice_fp);
+    let mut alice = start_alice();
+    let banner = alice.wait("!!! WARNING: THE PUBLIC KEY OF bob@localhost/cli HAS CHANGED");
+    assert!(
+        banner
+            .iter()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("!!!!!!!!")),
+        "{banner:#?}"
+    );
+    let shown = alice.wait("What to do");
+    let text = shown.join("\n");
+    assert!(
+        text.contains(&grouped(&new)),
+        "new key {new} in full: {text}"
+    );
+    assert!(
+        text.contains(&grouped(&old)),
+        "old key {old} in full: {text}"
+    );
+    assert!(text.contains(&grouped(&old)), "old key in full: {text}");
+    assert!(text.contains("someone is in the middle"), "{text}");
+    let after = alice.wait("refused");
+    assert!(
+        !alice
+            .seen
+            .iter()
+            .any(|l| l.contains("[encrypted][verified]"))
+            || !after.is_empty(),
+        "never verified with the new key"
+    );
+    alice.quit();
+    kill(&mut bob);
+}

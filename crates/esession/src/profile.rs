@@ -553,7 +553,7 @@ pub fn looks_like_gajim(wrapper: &Element) -> bool {
     for field in fields {
         match field.attr("var") {
             Some("FORM_TYPE") if field.attr("type") == Some("text-single") => return true,
-            Some("nonce") => {
+            Some("nonce" | "my_nonce") => {
                 let value = field
                     .get_child("value", ns::DATA_FORMS)
                     .map(|v| v.text())
