@@ -453,6 +453,35 @@ impl Profile {
     }
 }
 
+/// Issue 10: whether a negotiation wrapper (`<feature/>` or `<init/>`) shows
+/// the habits of Gajim 0.12-0.16 (reference-behaviour §2, §17): a
+/// `FORM_TYPE` typed `text-single`, or an 8-byte nonce. Used only to suggest
+/// [`Profile::gajim`] to the user after a refusal; it changes nothing.
+pub fn looks_like_gajim(wrapper: &Element) -> bool {
+    use base64::Engine as _;
+    let fields = wrapper
+        .children()
+        .filter(|x| x.is("x", ns::DATA_FORMS))
+        .flat_map(|x| x.children().filter(|f| f.is("field", ns::DATA_FORMS)));
+    for field in fields {
+        match field.attr("var") {
+            Some("FORM_TYPE") if field.attr("type") == Some("text-single") => return true,
+            Some("nonce" | "my_nonce") => {
+                let value = field
+                    .get_child("value", ns::DATA_FORMS)
+                    .map(|v| v.text())
+                    .unwrap_or_default();
+                let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim());
+                if decoded.is_ok_and(|bytes| bytes.len() == 8) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -538,33 +567,4 @@ mod tests {
         assert_eq!(Profile::by_name("standard"), Some(Profile::standard()));
         assert_eq!(Profile::by_name("psi"), None);
     }
-}
-
-/// Issue 10: whether a negotiation wrapper (`<feature/>` or `<init/>`) shows
-/// the habits of Gajim 0.12-0.16 (reference-behaviour §2, §17): a
-/// `FORM_TYPE` typed `text-single`, or an 8-byte nonce. Used only to suggest
-/// [`Profile::gajim`] to the user after a refusal; it changes nothing.
-pub fn looks_like_gajim(wrapper: &Element) -> bool {
-    use base64::Engine as _;
-    let fields = wrapper
-        .children()
-        .filter(|x| x.is("x", ns::DATA_FORMS))
-        .flat_map(|x| x.children().filter(|f| f.is("field", ns::DATA_FORMS)));
-    for field in fields {
-        match field.attr("var") {
-            Some("FORM_TYPE") if field.attr("type") == Some("text-single") => return true,
-            Some("nonce" | "my_nonce") => {
-                let value = field
-                    .get_child("value", ns::DATA_FORMS)
-                    .map(|v| v.text())
-                    .unwrap_or_default();
-                let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim());
-                if decoded.is_ok_and(|bytes| bytes.len() == 8) {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
 }
