@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use esession::{Event, SecurityAlert, SessionId, StanzaKind, TerminationReason};
@@ -30,6 +29,9 @@ use crate::settings::Settings;
 /// How long after login we wait for the contact's presence before saying
 /// whether it is online (issue 10: within 5 s).
 const PRESENCE_WAIT: Duration = Duration::from_secs(3);
+/// How long the larger bare JID waits for the contact's offer before it
+/// offers itself (see `Chat::start_automatically`).
+const GLARE_WAIT: Duration = Duration::from_secs(3);
 /// A message not acknowledged after this long is reported.
 const LATE_AFTER: Duration = Duration::from_secs(5);
 
@@ -83,11 +85,10 @@ pub(crate) async fn run(
         // This run only: `esession trust profile` is what persists it.
         manager.set_profile(contact, name.profile());
     }
-    let tag = Arc::new(Mutex::new(Status::Connecting.tag().to_owned()));
     let mut screen = Screen::stdout();
-    let (inputs, printer, more_lines) = start_input(Arc::clone(&tag));
-    if let Some(printer) = printer {
-        screen.set_printer(printer);
+    let (keyboard, writer) = Keyboard::open();
+    if let Some(writer) = writer {
+        screen.set_writer(writer);
     }
     screen.line(
         Tone::Info,
@@ -103,7 +104,6 @@ pub(crate) async fn run(
         account,
         store,
         screen,
-        tag,
         status: Status::Connecting,
         session: None,
         offer: None,
@@ -116,7 +116,8 @@ pub(crate) async fn run(
         receipts_seen: false,
         presence_reported: false,
         started: Instant::now(),
-        more_lines,
+        keyboard,
+        auto_start_at: None,
     };
     chat.screen.line(
         Tone::Info,
@@ -126,76 +127,80 @@ pub(crate) async fn run(
     let mut client = client;
     if contact.contains('/') {
         // A full JID: nothing to look up first.
-        chat.start(&mut client).await;
+        chat.start_automatically(&mut client).await;
     }
-    chat.run(client, inputs).await
+    chat.run(client).await
 }
 
-/// Reads the user's lines: through the line editor on a terminal (incoming
-/// lines are printed above the one being typed; history), plainly otherwise.
-/// The user's input, the printer of the line editor (on a terminal), and the
-/// channel that lets the editor read its next line.
-type InputParts = (
-    mpsc::UnboundedReceiver<Input>,
-    Option<Box<dyn rustyline::ExternalPrinter + Send>>,
-    Option<std::sync::mpsc::Sender<bool>>,
-);
+/// Where the user's lines come from: the line editor on a terminal (incoming
+/// lines are printed above the one being typed, with history, and the prompt
+/// carries the status tag), plain standard input otherwise (scripts, tests).
+enum Keyboard {
+    Editor(Box<rustyline_async::Readline>),
+    Lines(mpsc::UnboundedReceiver<Input>),
+}
 
-fn start_input(tag: Arc<Mutex<String>>) -> InputParts {
-    let (tx, rx) = mpsc::unbounded_channel();
-    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        let editor = rustyline::DefaultEditor::new();
-        if let Ok(mut editor) = editor
-            && let Ok(printer) = editor.create_external_printer()
-        {
-            // The editor runs on its own thread; after each line it waits for
-            // the chat to say whether to read another (so that it is never
-            // inside `readline`, with the terminal in raw mode, when we exit).
-            let (more_tx, more_rx) = std::sync::mpsc::channel::<bool>();
-            std::thread::spawn(move || {
-                loop {
-                    let prompt = tag
-                        .lock()
-                        .map(|t| format!("{t} > "))
-                        .unwrap_or_else(|_| "> ".to_owned());
-                    let input = match editor.readline(&prompt) {
-                        Ok(line) => {
-                            if !line.trim().is_empty() && !line.starts_with("/secret") {
-                                let _ = editor.add_history_entry(line.as_str());
-                            }
-                            Input::Line(line)
-                        }
-                        Err(_) => Input::Quit, // Ctrl-C, Ctrl-D, or a terminal error
-                    };
-                    let quit = matches!(input, Input::Quit);
-                    if tx.send(input).is_err() || quit {
-                        break;
-                    }
-                    if !more_rx.recv().unwrap_or(false) {
-                        break;
-                    }
-                }
-            });
-            return (rx, Some(Box::new(printer)), Some(more_tx));
-        }
-    }
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        loop {
-            match lines.next_line().await {
-                Ok(Some(line)) => {
-                    if tx.send(Input::Line(line)).is_err() {
-                        break;
-                    }
-                }
-                _ => {
-                    let _ = tx.send(Input::Quit);
-                    break;
-                }
+impl Keyboard {
+    /// The line editor on a terminal, with the writer that prints above it.
+    fn open() -> (Self, Option<rustyline_async::SharedWriter>) {
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            let prompt = format!("{} > ", Status::Connecting.tag());
+            if let Ok((mut editor, writer)) = rustyline_async::Readline::new(prompt) {
+                // Our own lines come back as "me: ..." with the time.
+                editor.should_print_line_on(false, false);
+                return (Self::Editor(Box::new(editor)), Some(writer));
             }
         }
-    });
-    (rx, None, None)
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(tokio::io::stdin()).lines();
+            loop {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        if tx.send(Input::Line(line)).is_err() {
+                            break;
+                        }
+                    }
+                    _ => {
+                        let _ = tx.send(Input::Quit);
+                        break;
+                    }
+                }
+            }
+        });
+        (Self::Lines(rx), None)
+    }
+
+    /// The next line, or that the user wants out (Ctrl-C, Ctrl-D, end of input).
+    /// Cancel-safe.
+    async fn next(&mut self) -> Input {
+        match self {
+            Self::Editor(editor) => match editor.readline().await {
+                Ok(rustyline_async::ReadlineEvent::Line(line)) => {
+                    if !line.trim().is_empty() && !line.starts_with("/secret") {
+                        editor.add_history_entry(line.clone());
+                    }
+                    Input::Line(line)
+                }
+                _ => Input::Quit,
+            },
+            Self::Lines(lines) => lines.recv().await.unwrap_or(Input::Quit),
+        }
+    }
+
+    /// Shows the status tag in the prompt (the editor redraws it at once).
+    fn show_status(&mut self, status: Status) {
+        if let Self::Editor(editor) = self {
+            let _ = editor.update_prompt(&format!("{} > ", status.tag()));
+        }
+    }
+
+    /// Prints what is still buffered and gives the terminal back.
+    fn close(&mut self) {
+        if let Self::Editor(editor) = self {
+            let _ = editor.flush();
+        }
+    }
 }
 
 struct Chat {
@@ -203,8 +208,6 @@ struct Chat {
     account: String,
     store: Store,
     screen: Screen,
-    /// The status tag the line editor shows in its prompt.
-    tag: Arc<Mutex<String>>,
     status: Status,
     /// The established session with the contact, if any.
     session: Option<SessionId>,
@@ -225,23 +228,14 @@ struct Chat {
     /// Whether the contact's reachability was reported after login.
     presence_reported: bool,
     started: Instant,
-    /// Lets the line editor read its next line (terminal mode only).
-    more_lines: Option<std::sync::mpsc::Sender<bool>>,
+    /// The user's lines.
+    keyboard: Keyboard,
+    /// When to offer a session if the contact has not offered one by then.
+    auto_start_at: Option<Instant>,
 }
 
 impl Chat {
-    /// Lets the line editor read the next line, or (`false`) stop.
-    fn read_next_line(&self, more: bool) {
-        if let Some(tx) = &self.more_lines {
-            let _ = tx.send(more);
-        }
-    }
-
-    async fn run(
-        mut self,
-        mut client: EsessionClient,
-        mut inputs: mpsc::UnboundedReceiver<Input>,
-    ) -> Result<(), String> {
+    async fn run(mut self, mut client: EsessionClient) -> Result<(), String> {
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -251,10 +245,10 @@ impl Chat {
                     self.leave(client).await;
                     return Ok(());
                 }
-                input = inputs.recv() => {
+                input = self.keyboard.next() => {
                     let line = match input {
-                        Some(Input::Line(line)) => line,
-                        Some(Input::Quit) | None => {
+                        Input::Line(line) => line,
+                        Input::Quit => {
                             self.leave(client).await;
                             return Ok(());
                         }
@@ -266,15 +260,14 @@ impl Chat {
                     }
                     self.on_line(&mut client, &line).await;
                     self.update_status(&client);
-                    self.read_next_line(true);
                 }
                 event = client.next_event() => {
                     let Some(event) = event else {
-                        self.read_next_line(false);
+                        self.keyboard.close();
                         return Err("the connection to the server closed for good".to_owned());
                     };
                     if let Some(fatal) = self.on_event(&mut client, event).await {
-                        self.read_next_line(false);
+                        self.keyboard.close();
                         return Err(fatal);
                     }
                     self.update_status(&client);
@@ -316,10 +309,20 @@ impl Chat {
         };
         if status != self.status {
             self.status = status;
-            if let Ok(mut tag) = self.tag.lock() {
-                *tag = status.tag().to_owned();
-            }
+            self.keyboard.show_status(status);
             self.info(&format!("*** Now {}", status.tag()));
+        }
+    }
+
+    /// Starts a session when the contact's client may be starting one too
+    /// (a reconnect, both chats opened at once): only the smaller bare JID
+    /// offers at once, the other waits a moment for that offer. Two crossing
+    /// sessions would leave the two clients with different retained secrets.
+    async fn start_automatically(&mut self, client: &mut EsessionClient) {
+        if self.preferred(true) {
+            self.start(client).await;
+        } else if self.auto_start_at.is_none() {
+            self.auto_start_at = Some(Instant::now() + GLARE_WAIT);
         }
     }
 
@@ -389,7 +392,10 @@ impl Chat {
                 self.want_session = true;
                 self.start(client).await;
             }
-            "/verify" => self.verify(client),
+            "/verify" => {
+                self.verify(client);
+                self.flush_queue(client).await;
+            }
             "/distrust" => self.distrust(client).await,
             "/dismiss" => self.dismiss(client),
             "/ack" => match self.warning.take() {
@@ -430,7 +436,8 @@ impl Chat {
 
     /// Sends, or queues, one typed message.
     async fn send(&mut self, client: &mut EsessionClient, text: &str) {
-        self.screen.message(Tone::Ours, "me", text);
+        let who = self.speaker("me");
+        self.screen.message(Tone::Ours, &who, text);
         let carrying = self
             .session
             .clone()
@@ -685,6 +692,23 @@ impl Chat {
         }
     }
 
+    /// Who wrote a line, with the status tag unless the session is verified
+    /// (the prompt cannot carry it, so the conversation does).
+    fn speaker(&self, who: &str) -> String {
+        if self.status == Status::Verified {
+            who.to_owned()
+        } else {
+            format!("{who} {}", self.status.tag())
+        }
+    }
+
+    /// Whether a session we (`we_initiated`) or the contact started is the
+    /// one both clients keep when two cross: the smaller bare JID's.
+    fn preferred(&self, we_initiated: bool) -> bool {
+        let we_are_smaller = bare(&self.account) < bare(&self.contact);
+        we_initiated == we_are_smaller
+    }
+
     fn is_contact(&self, jid: &str) -> bool {
         bare(jid) == bare(&self.contact)
     }
@@ -702,6 +726,14 @@ impl Chat {
         if self.presence_reported && self.want_session && self.session.is_none() {
             let online = !client.online_resources(bare(&self.contact)).is_empty();
             if online {
+                self.start_automatically(client).await;
+            }
+        }
+        if let Some(at) = self.auto_start_at
+            && Instant::now() >= at
+        {
+            self.auto_start_at = None;
+            if self.want_session {
                 self.start(client).await;
             }
         }
@@ -739,14 +771,14 @@ impl Chat {
                     self.contact
                 ));
                 if self.want_session {
-                    self.start(client).await;
+                    self.start_automatically(client).await;
                 }
             }
             return;
         }
         if self.offer.is_none() && self.session.is_none() {
             if self.want_session {
-                self.start(client).await;
+                self.start_automatically(client).await;
             }
         } else if self.session.is_none() {
             self.info(&format!(
@@ -781,7 +813,7 @@ impl Chat {
                     self.info(&format!("*** {jid} is online."));
                 }
                 if self.want_session {
-                    self.start(client).await;
+                    self.start_automatically(client).await;
                 }
             }
             ClientEvent::Disconnected { reason, fatal, .. } => {
@@ -822,24 +854,31 @@ impl Chat {
                 if !self.is_contact(&session.peer) {
                     return;
                 }
-                // Our own offer is moot once a session with the contact
-                // exists (theirs crossed ours): forget it quietly.
-                if let Some(offer) = self.offer.take()
-                    && offer != session
-                {
-                    let _ = client.terminate(&offer).await;
+                if self.offer.as_ref() == Some(&session) {
+                    self.offer = None;
                 }
+                // Both sides offered at once: two sessions. Both clients keep
+                // the one initiated by the smaller bare JID, so they agree;
+                // the other is ended quietly and its undelivered messages go
+                // out in the one kept.
+                if let Some(current) = self.session.clone()
+                    && current != session
+                {
+                    let current_preferred = client
+                        .manager()
+                        .session_info(&current)
+                        .is_some_and(|i| self.preferred(i.we_initiated));
+                    if current_preferred && !self.preferred(info.we_initiated) {
+                        let _ = client.terminate(&session).await;
+                        return;
+                    }
+                    self.outbox.session_lost(&current);
+                    let _ = client.terminate(&current).await;
+                }
+                self.session = Some(session.clone());
+                self.auto_start_at = None;
                 self.receipts_seen = false;
                 self.info(&present::established(&session.peer, &info));
-                if let Some(old) = self.session.replace(session.clone())
-                    && old != session
-                {
-                    // Two sessions at once (both sides restarted one): keep
-                    // the new one, end the old; its unacknowledged messages
-                    // are sent again in the new one.
-                    self.outbox.session_lost(&old);
-                    let _ = client.terminate(&old).await;
-                }
                 self.want_session = false;
                 if info.stanzas.contains(&StanzaKind::Presence) {
                     self.send_presence(client, &session).await;
@@ -866,7 +905,7 @@ impl Chat {
             }
             Event::MessageReceived { session, message } => {
                 if let Some(body) = present::body(&message) {
-                    let who = session.peer.clone();
+                    let who = self.speaker(&session.peer);
                     self.screen.message(Tone::Theirs, &who, &body);
                 }
             }
@@ -897,9 +936,14 @@ impl Chat {
                 if !self.is_contact(&session.peer) {
                     return;
                 }
-                if current || reason != TerminationReason::LocalRequest {
-                    self.info(&present::terminated(&session.peer, &reason));
+                if !current {
+                    // A session we set aside (two crossed): its undelivered
+                    // messages go out in the current one.
+                    self.outbox.session_lost(&session);
+                    self.flush_queue(client).await;
+                    return;
                 }
+                self.info(&present::terminated(&session.peer, &reason));
                 let lost = self.outbox.session_lost(&session);
                 let renegotiate = matches!(
                     reason,
@@ -928,7 +972,7 @@ impl Chat {
                             | TerminationReason::KeysExhausted
                     ) {
                         self.info("*** Renegotiating ...");
-                        self.start(client).await;
+                        self.start_automatically(client).await;
                     }
                 }
             }
@@ -1010,7 +1054,6 @@ impl Chat {
     /// form, waits a moment for acknowledgements, then disconnects; reports
     /// what was never delivered.
     async fn leave(&mut self, mut client: EsessionClient) {
-        self.read_next_line(false);
         // Receipts still on their way: a moment for them before the session ends.
         if self.session.is_some() && self.outbox.all().iter().any(|p| p.session.is_some()) {
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -1040,13 +1083,14 @@ impl Chat {
             })
             .await;
         }
-        for p in self.outbox.all() {
-            println!(
-                "!!! Not confirmed delivered (no receipt before exit): \"{}\"",
-                p.text
-            );
+        let never: Vec<String> = self.outbox.all().iter().map(|p| p.text.clone()).collect();
+        for text in never {
+            self.alert(&format!(
+                "!!! Not confirmed delivered (no receipt before exit): \"{text}\""
+            ));
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
-        println!("*** Session ended; goodbye.");
+        self.info("*** Session ended; goodbye.");
+        self.keyboard.close();
     }
 }

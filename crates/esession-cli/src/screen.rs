@@ -23,7 +23,8 @@ pub(crate) enum Tone {
 
 /// Prints lines for a person.
 pub(crate) struct Screen {
-    printer: Option<Box<dyn rustyline::ExternalPrinter + Send>>,
+    /// Prints above the line editor's input line, when one runs.
+    writer: Option<rustyline_async::SharedWriter>,
     colour: bool,
     /// Day (year, ordinal) of the last timestamped line.
     last_day: Option<(i32, u32)>,
@@ -34,15 +35,15 @@ impl Screen {
     pub(crate) fn stdout() -> Self {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         Self {
-            printer: None,
+            writer: None,
             colour,
             last_day: None,
         }
     }
 
     /// Lines printed above the line editor's current input.
-    pub(crate) fn set_printer(&mut self, printer: Box<dyn rustyline::ExternalPrinter + Send>) {
-        self.printer = Some(printer);
+    pub(crate) fn set_writer(&mut self, writer: rustyline_async::SharedWriter) {
+        self.writer = Some(writer);
     }
 
     /// Prints `text` (possibly several lines) in the colour of `tone`.
@@ -58,9 +59,10 @@ impl Screen {
         } else {
             text.to_owned()
         };
-        match &mut self.printer {
-            Some(printer) => {
-                if printer.print(format!("{shown}\n")).is_err() {
+        match &mut self.writer {
+            Some(writer) => {
+                use std::io::Write as _;
+                if writeln!(writer, "{shown}").is_err() {
                     println!("{shown}");
                 }
             }

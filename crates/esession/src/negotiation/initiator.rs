@@ -21,7 +21,7 @@ use super::{
     peer_methods, single, unb64, unexpired, use_three_message,
 };
 use crate::config::{FlowPolicy, PubkeyMethod};
-use crate::event::{SecurityAlert, SessionId, SessionInfo};
+use crate::event::{BrokenChain, SecurityAlert, SessionId, SessionInfo};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::kinds::StanzaKind;
@@ -91,6 +91,11 @@ pub(crate) struct AwaitingFinal {
     x_pair: DhKeyPair,
     d_value: DhPublicValue,
     rekey_freq: u32,
+    /// The secrets we held (and claimed in `rshashes`) when we sent message
+    /// 3: if the responder proves none of them, the chain broke (issue 10).
+    /// Read then, not at message 4: a session completed meanwhile (both
+    /// sides offering at once) must not count as a chain to continue.
+    claimed_chain: Option<BrokenChain>,
 }
 
 /// Why a step did not advance.
@@ -583,6 +588,8 @@ impl AwaitingResponse {
             .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
             .with_field(Field::untyped(ACCEPT, vec!["1".to_owned()]))
             .with_field(Field::untyped(NONCE, vec![b64(&n_b)]));
+        // Issue 10: the secrets we claim now are the chain the responder must continue.
+        let mut claimed_chain = None;
         if three_message {
             if first_message
                 .as_ref()
@@ -592,7 +599,8 @@ impl AwaitingResponse {
                     completion.with_field(Field::untyped("terminate", vec!["1".to_owned()]));
             }
         } else {
-            let rshashes = rshashes(ctx, from, hash, &n_a);
+            let (rshashes, chain) = rshashes(ctx, from, hash, &n_a);
+            claimed_chain = chain;
             completion = completion
                 .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
                 .with_field(Field::hidden(RSHASHES, rshashes));
@@ -643,6 +651,7 @@ impl AwaitingResponse {
                     x_pair,
                     d_value: d,
                     rekey_freq,
+                    claimed_chain,
                 }),
                 stanza,
             ));
@@ -707,12 +716,22 @@ impl AwaitingResponse {
 
 /// ESN-30: the rshashes of every unexpired secret retained with `peer`'s
 /// clients plus random decoys, shuffled.
-fn rshashes(ctx: &mut Context<'_>, peer: &str, hash: HashAlgorithm, n_a: &[u8]) -> Vec<String> {
+/// Also returns the chain those secrets continue (`None`: we hold none).
+fn rshashes(
+    ctx: &mut Context<'_>,
+    peer: &str,
+    hash: HashAlgorithm,
+    n_a: &[u8],
+) -> (Vec<String>, Option<BrokenChain>) {
     let retained = ctx.trust.retained_secrets(bare(peer));
-    let retained = ctx.read(retained);
+    let retained: Vec<_> = ctx
+        .read(retained)
+        .into_iter()
+        .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
+        .collect();
+    let chain = super::secrets::broken_chain(&retained);
     let mut rshashes: Vec<String> = retained
         .iter()
-        .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
         .map(|rs| b64(&retained_secret_hash(hash, n_a, &rs.secret)))
         .collect();
     for _ in 0..ctx.config.rshash_decoys.max(2) {
@@ -726,9 +745,9 @@ fn rshashes(ctx: &mut Context<'_>, peer: &str, hash: HashAlgorithm, n_a: &[u8]) 
         .filter_map(|&i| rshashes.get(i).cloned())
         .collect();
     if shuffled.len() == rshashes.len() {
-        shuffled
+        (shuffled, chain)
     } else {
-        rshashes
+        (rshashes, chain)
     }
 }
 
@@ -760,21 +779,21 @@ impl AwaitingFinal {
         // ESN-41: SRS = the stored secret whose HMAC matches srshash.
         let peer_bare = bare(&self.peer).to_owned();
         let stored = ctx.trust.retained_secrets(&peer_bare);
-        let held: Vec<_> = ctx
+        let matched = ctx
             .read(stored)
             .into_iter()
             .filter(|rs| unexpired(ctx.config, ctx.clock, rs.created))
-            .collect();
-        // Issue 10: we hold secrets for this contact and it proved none.
-        let broken = super::secrets::broken_chain(&held);
-        let matched = held
-            .into_iter()
             .find(|rs| ct_eq(&shared_retained_secret_hash(hash, &rs.secret), &srshash))
             .map(|rs| RetainedMatch {
                 secret: rs.secret,
                 verified: rs.verified,
             });
-        let broken = if matched.is_some() { None } else { broken };
+        // Issue 10: we claimed secrets for this contact and it proved none.
+        let broken = if matched.is_some() {
+            None
+        } else {
+            self.claimed_chain.clone()
+        };
         let other = super::secrets::other_shared_secret(ctx, &peer_bare);
         let k_final = final_shared_secret(
             hash,
