@@ -105,7 +105,31 @@ pub(crate) async fn send(
     let result = match established {
         Ok((session, info)) => {
             eprintln!("{}", present::established(&session.peer, &info));
-            let sent = client.send_text(&session, &text).await;
+            let sent = client.send_text_with_receipt(&session, &text).await;
+            // Issue 10: say whether it arrived (the encrypted receipt).
+            if let Ok(id) = &sent {
+                let delivered = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(event) = client.next_event().await {
+                        if let ClientEvent::Session(Event::MessageDelivered { id: acked, .. }) =
+                            event
+                            && acked == *id
+                        {
+                            return true;
+                        }
+                    }
+                    false
+                })
+                .await
+                .unwrap_or(false);
+                if delivered {
+                    eprintln!("*** Delivered (encrypted receipt from {}).", session.peer);
+                } else {
+                    eprintln!(
+                        "!!! Sent, but no delivery receipt from {} within 5 s: their client may not send receipts, or the message was not delivered.",
+                        session.peer
+                    );
+                }
+            }
             if client.terminate(&session).await.is_ok() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), async {
                     while let Some(event) = client.next_event().await {
@@ -116,7 +140,7 @@ pub(crate) async fn send(
                 })
                 .await;
             }
-            sent.map_err(|e| e.to_string())
+            sent.map(|_| ()).map_err(|e| e.to_string())
         }
         Err(e) => Err(e),
     };

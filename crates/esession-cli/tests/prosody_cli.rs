@@ -163,6 +163,11 @@ fn send_and_listen_through_prosody() {
             stderr.contains(&format!("Logged in as {alice} (")),
             "{stderr}"
         );
+        // Issue 10: `send` says the message arrived (encrypted receipt).
+        assert!(
+            stderr.contains("*** Delivered (encrypted receipt from bob@localhost/cli)."),
+            "{stderr}"
+        );
     }
     let established: Vec<&serde_json::Value> = events
         .iter()

@@ -165,7 +165,13 @@ fn a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
     bob.wait("\"unknown_session\"", 5);
     bob.wait("after the restart", 10);
     bob.drain(2);
-    assert_eq!(bodies(&bob), ["after the restart"], "{:#?}", bob.seen);
+    let got = bodies(&bob);
+    assert_eq!(
+        got,
+        ["after the restart"],
+        "bodies {got:?} in {:#?}",
+        bob.seen
+    );
     let seen = alice.drain(1);
     assert!(
         !seen.iter().any(|l| l.contains("Not yet delivered after")),

@@ -492,6 +492,13 @@ impl EsessionClient {
     /// to 10 s for the answer; whatever else arrives meanwhile is handled as
     /// usual and its events are kept for [`Self::next_event`].
     pub async fn query_support(&mut self, jid: &str) -> Result<bool, ClientError> {
+        Ok(self.probe_support(jid).await?.unwrap_or(false))
+    }
+
+    /// Like [`Self::query_support`], but `None` when `jid` answered with an
+    /// error: usually that resource is offline (the server answers for it),
+    /// which says nothing about its ESession support.
+    async fn probe_support(&mut self, jid: &str) -> Result<Option<bool>, ClientError> {
         self.ensure_usable()?;
         let failed = || ClientError::Disco(jid.to_owned());
         let to = Jid::new(jid).map_err(|_| failed())?;
@@ -528,10 +535,11 @@ impl EsessionClient {
         match answer {
             Some(payload) => {
                 let info = DiscoInfoResult::try_from(payload).map_err(|_| failed())?;
-                Ok(disco::supports_esessions(&info))
+                Ok(Some(disco::supports_esessions(&info)))
             }
-            // An error (e.g. service-unavailable) or an empty result: no ESessions.
-            None => Ok(false),
+            // An error (service-unavailable for an offline resource, say)
+            // or an empty result: unknown.
+            None => Ok(None),
         }
     }
 
@@ -552,9 +560,11 @@ impl EsessionClient {
                 .unthreaded_session(full, StanzaKind::Iq)
                 .is_some()
         });
+        // A clear "no" refuses; an error (the resource is offline, say) does
+        // not: the offer is then kept for the contact by its server.
         if let Some(full) = &target
             && !bound
-            && !self.query_support(full).await?
+            && self.probe_support(full).await? == Some(false)
         {
             return Err(ClientError::NoEsessionSupport(full.clone()));
         }
