@@ -135,14 +135,7 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
                         .unwrap_or_default(),
                     fingerprint_full(&key.fingerprint)
                 ),
-                format!(
-                    "Previous key(s):\n    {}",
-                    previous_fingerprints
-                        .iter()
-                        .map(|fp| fingerprint_full(fp))
-                        .collect::<Vec<_>>()
-                        .join("\n    ")
-                ),
+                previous_keys(previous_fingerprints),
                 "Either your contact changed keys (a new device or a reinstall), or someone is \
                  in the middle of this conversation."
                     .to_owned(),
@@ -165,14 +158,7 @@ pub(crate) fn alert(peer: &str, alert: &SecurityAlert) -> String {
             &format!("{peer} NO LONGER SHOWS ITS PUBLIC KEY"),
             &[
                 format!("{peer} identified with a public key before, and now with none."),
-                format!(
-                    "Previous key(s):\n    {}",
-                    previous_fingerprints
-                        .iter()
-                        .map(|fp| fingerprint_full(fp))
-                        .collect::<Vec<_>>()
-                        .join("\n    ")
-                ),
+                previous_keys(previous_fingerprints),
                 "Either your contact's client lost or stopped using its key, or someone is in \
                  the middle of this conversation."
                     .to_owned(),
@@ -234,6 +220,12 @@ fn warning_box(title: &str, paragraphs: &[String]) -> String {
     }
     lines.push(rule);
     lines.join("\n")
+}
+
+/// "Previous key(s):" and each fingerprint in full, one per line.
+fn previous_keys(fingerprints: &[Vec<u8>]) -> String {
+    let keys: Vec<String> = fingerprints.iter().map(|fp| fingerprint_full(fp)).collect();
+    format!("Previous key(s):\n    {}", keys.join("\n    "))
 }
 
 /// One line saying what a loud alert was about (for /status).

@@ -10,116 +10,43 @@
 //! and both sides are told what happened. Bob is `esession listen --json`;
 //! Alice chats.
 
-use std::io::Write as _;
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-use esession_testkit::{Archive, Prosody, prosody_or_skip};
+use esession_testkit::{Prosody, prosody_or_skip};
 
 mod common;
 use common::*;
 
-/// A running `esession` and the lines it printed so far.
-struct Running {
-    name: &'static str,
-    child: Child,
-    input: Option<ChildStdin>,
-    output: mpsc::Receiver<String>,
-    seen: Vec<String>,
+/// A Prosody with alice and bob, Bob's `listen` and Alice's `chat` with an
+/// established session (the directory and server live as long as it does).
+struct Scene {
+    home: tempfile::TempDir,
+    server: Prosody,
+    bob: Running,
+    alice: Running,
 }
 
-impl Running {
-    fn wait(&mut self, what: &str, secs: u64) -> Vec<String> {
-        match wait_line(&self.output, what, Duration::from_secs(secs)) {
-            Ok(lines) => {
-                self.seen.extend(lines.iter().cloned());
-                lines
-            }
-            Err(e) => {
-                kill(&mut self.child);
-                panic!("{}: {e}\nbefore: {:#?}", self.name, self.seen);
-            }
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        writeln!(self.input.as_mut().unwrap(), "{line}").unwrap();
-    }
-
-    /// Everything printed from now for `secs` seconds.
-    fn drain(&mut self, secs: u64) -> Vec<String> {
-        std::thread::sleep(Duration::from_secs(secs));
-        let more: Vec<String> = self.output.try_iter().collect();
-        self.seen.extend(more.iter().cloned());
-        self.seen.clone()
-    }
-}
-
-fn setup(name: &str) -> Option<(esession_testkit::Installed, tempfile::TempDir)> {
+/// `None` (skipped) without Prosody.
+fn scene(name: &str) -> Option<Scene> {
     let prosody = prosody_or_skip(name)?;
     let home = tempfile::tempdir().unwrap();
-    for user in ["alice", "bob"] {
-        std::fs::write(
-            home.path().join(format!("{user}.pw")),
-            format!("{user}-pw\n"),
-        )
-        .unwrap();
-        let made = esession(home.path())
-            .arg("key-file")
-            .arg(home.path().join(format!("{user}.key")))
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "key-file: {}", show(&made));
-    }
-    Some((prosody, home))
+    prepare_home(home.path(), &["alice", "bob"]);
+    let server = localhost_with_alice_and_bob(&prosody);
+    let bob = bob_listens(home.path(), &server);
+    let mut alice = alice_chats(home.path(), &server);
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
+    Some(Scene {
+        home,
+        server,
+        bob,
+        alice,
+    })
 }
 
-fn listen(home: &std::path::Path, server: &Prosody) -> Running {
-    let mut child = esession(home)
-        .args(account_args(server, home, "bob", true))
-        .args(["listen", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
-    if let Err(e) = wait_line(
-        &err,
-        "Logged in as bob@localhost/cli",
-        Duration::from_secs(30),
-    ) {
-        kill(&mut child);
-        panic!("bob's listen: {e}");
-    }
-    Running {
-        name: "bob",
-        child,
-        input: None,
-        output,
-        seen: Vec::new(),
-    }
+fn bob_listens(home: &std::path::Path, server: &Prosody) -> Running {
+    listen(home, server, "bob", &[])
 }
 
-fn chat(home: &std::path::Path, server: &Prosody) -> Running {
-    let mut child = esession(home)
-        .args(account_args(server, home, "alice", true))
-        .args(["chat", "bob@localhost/cli"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let input = child.stdin.take();
-    let output = lines(child.stdout.take().unwrap());
-    Running {
-        name: "alice",
-        child,
-        input,
-        output,
-        seen: Vec::new(),
-    }
+fn alice_chats(home: &std::path::Path, server: &Prosody) -> Running {
+    chat(home, server, "alice", &[], "bob@localhost/cli")
 }
 
 /// The bodies of the encrypted messages Bob's listen printed, in order.
@@ -134,24 +61,22 @@ fn bodies(bob: &Running) -> Vec<String> {
 
 #[test]
 fn a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
-    let Some((prosody, home)) =
-        setup("a_contact_killed_and_restarted_gets_the_next_message_exactly_once")
+    let Some(Scene {
+        home,
+        server,
+        mut bob,
+        mut alice,
+    }) = scene("a_contact_killed_and_restarted_gets_the_next_message_exactly_once")
     else {
         return;
     };
     let home = home.path();
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
-    let mut bob = listen(home, &server);
-    let mut alice = chat(home, &server);
-    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     alice.type_line("before the crash");
     bob.wait("before the crash", 10);
 
     // kill -9, and a restart on the same store (the same resource).
     kill(&mut bob.child);
-    let mut bob = listen(home, &server);
+    let mut bob = bob_listens(home, &server);
     alice.type_line("after the restart");
     // Alice is told the message did not arrive and why, then that it was re-sent.
     alice.wait("no longer has this session", 15);
@@ -185,16 +110,15 @@ fn a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
 
 #[test]
 fn a_server_restart_mid_chat_loses_nothing() {
-    let Some((prosody, home)) = setup("a_server_restart_mid_chat_loses_nothing") else {
+    let Some(Scene {
+        home: _home,
+        mut server,
+        mut bob,
+        mut alice,
+    }) = scene("a_server_restart_mid_chat_loses_nothing")
+    else {
         return;
     };
-    let home = home.path();
-    let mut server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
-    let mut bob = listen(home, &server);
-    let mut alice = chat(home, &server);
-    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     alice.type_line("one");
     bob.wait("\"one\"", 10);
 
@@ -229,16 +153,16 @@ fn a_server_restart_mid_chat_loses_nothing() {
 
 #[test]
 fn a_contact_offline_gets_the_queued_message_when_back() {
-    let Some((prosody, home)) = setup("a_contact_offline_gets_the_queued_message_when_back") else {
+    let Some(Scene {
+        home,
+        server,
+        mut bob,
+        mut alice,
+    }) = scene("a_contact_offline_gets_the_queued_message_when_back")
+    else {
         return;
     };
     let home = home.path();
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
-    let mut bob = listen(home, &server);
-    let mut alice = chat(home, &server);
-    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     // Bob leaves cleanly (SIGINT: his listen ends the session, ESN-45).
     let _ = std::process::Command::new("sh")
         .arg("-c")
@@ -254,7 +178,7 @@ fn a_contact_offline_gets_the_queued_message_when_back() {
     );
     // Bob comes back: the offer kept for him by the server is stale (SSN-10),
     // he offers afresh, and the queued message goes out in that session.
-    let mut bob = listen(home, &server);
+    let mut bob = bob_listens(home, &server);
     alice.wait("*** Sent: \"while you were away\"", 60);
     alice.wait("*** Now [encrypted]", 5);
     bob.wait("while you were away", 15);
@@ -268,18 +192,15 @@ fn a_contact_offline_gets_the_queued_message_when_back() {
 
 #[test]
 fn a_contact_that_stops_reading_is_reported_then_delivered_once() {
-    let Some((prosody, home)) =
-        setup("a_contact_that_stops_reading_is_reported_then_delivered_once")
+    let Some(Scene {
+        home: _home,
+        server: _server,
+        mut bob,
+        mut alice,
+    }) = scene("a_contact_that_stops_reading_is_reported_then_delivered_once")
     else {
         return;
     };
-    let home = home.path();
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
-    let mut bob = listen(home, &server);
-    let mut alice = chat(home, &server);
-    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     alice.type_line("first");
     bob.wait("\"first\"", 10);
     // The network to Bob is cut: his process stops reading its socket.

@@ -11,102 +11,17 @@
 //! retained secrets raises the broken-chain warning, and sending waits for
 //! `/ack`. Bob is `esession listen` (a pure responder); Alice chats.
 
-use std::io::Write as _;
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use esession_testkit::{Archive, prosody_or_skip};
+use esession_testkit::prosody_or_skip;
 
 mod common;
 use common::*;
 
-/// Alice's chat process, its input, and every line it printed so far.
-struct AliceChat {
-    child: Child,
-    input: ChildStdin,
-    output: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl AliceChat {
-    fn start(home: &std::path::Path, server: &esession_testkit::Prosody) -> Self {
-        let mut child = esession(home)
-            .args(account_args(server, home, "alice", true))
-            .args(["chat", "bob@localhost/cli"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let input = child.stdin.take().unwrap();
-        let output = lines(child.stdout.take().unwrap());
-        Self {
-            child,
-            input,
-            output,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `what`; returns the lines up to it.
-    fn wait(&mut self, what: &str) -> Vec<String> {
-        match wait_line(&self.output, what, Duration::from_secs(30)) {
-            Ok(lines) => {
-                self.seen.extend(lines.iter().cloned());
-                lines
-            }
-            Err(e) => {
-                kill(&mut self.child);
-                panic!("alice: {e}\nbefore: {:#?}", self.seen);
-            }
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        writeln!(self.input, "{line}").unwrap();
-    }
-
-    /// `/quit`, and the process exits with success within 5 s.
-    fn quit(mut self) {
-        self.type_line("/quit");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "chat exited with {status}");
-                return;
-            }
-            if Instant::now() > deadline {
-                kill(&mut self.child);
-                panic!("chat did not exit within 5 s of /quit");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn start_listen(
+fn alice_chats(
     home: &std::path::Path,
     server: &esession_testkit::Prosody,
-) -> (Child, mpsc::Receiver<String>) {
-    let mut bob = esession(home)
-        .args(account_args(server, home, "bob", true))
-        .args(["listen", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = lines(bob.stdout.take().unwrap());
-    let err = lines(bob.stderr.take().unwrap());
-    if let Err(e) = wait_line(
-        &err,
-        "Logged in as bob@localhost/cli",
-        Duration::from_secs(30),
-    ) {
-        kill(&mut bob);
-        panic!("bob's listen: {e}");
-    }
-    (bob, out)
+    extra: &[&str],
+) -> Running {
+    chat(home, server, "alice", extra, "bob@localhost/cli")
 }
 
 #[test]
@@ -115,35 +30,28 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     else {
         return;
     };
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
+    let server = localhost_with_alice_and_bob(&prosody);
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    for user in ["alice", "bob"] {
-        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
-        let made = esession(home)
-            .arg("key-file")
-            .arg(home.join(format!("{user}.key")))
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "key-file: {}", show(&made));
-    }
-    let (mut bob, bob_out) = start_listen(home, &server);
+    prepare_home(home, &["alice", "bob"]);
+    let mut bob = listen(home, &server, "bob", &[]);
 
     // Session 1: first contact. UNVERIFIED until /verify, then verified at once.
-    let mut alice = AliceChat::start(home, &server);
-    let banner = alice.wait("SHORT AUTHENTICATION STRING");
+    let mut alice = alice_chats(home, &server, &[]);
+    let banner = alice.wait("SHORT AUTHENTICATION STRING", 30);
     assert!(
         banner
             .iter()
             .any(|l| l.contains("Encrypted session established with bob@localhost/cli"))
     );
-    alice.wait("*** Now [encrypted][UNVERIFIED]");
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     // Bob's first `established`: no retained secret yet.
-    wait_line(&bob_out, "\"established\"", Duration::from_secs(10)).unwrap();
+    bob.wait("\"established\"", 10);
     alice.type_line("/status");
-    let before = alice.wait("Until then this session is encrypted but NOT authenticated");
+    let before = alice.wait(
+        "Until then this session is encrypted but NOT authenticated",
+        30,
+    );
     assert!(
         before
             .iter()
@@ -151,10 +59,10 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
         "{before:#?}"
     );
     alice.type_line("/verify");
-    alice.wait("*** Verified: bob@localhost/cli is who the SAS says");
-    alice.wait("*** Now [encrypted][verified]");
+    alice.wait("*** Verified: bob@localhost/cli is who the SAS says", 30);
+    alice.wait("*** Now [encrypted][verified]", 30);
     alice.type_line("/status");
-    let after = alice.wait("compared and confirmed by you: VERIFIED");
+    let after = alice.wait("compared and confirmed by you: VERIFIED", 30);
     assert!(
         after
             .iter()
@@ -168,8 +76,8 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     alice.quit();
 
     // Session 2: the verified chain continues; /distrust revokes it.
-    let mut alice = AliceChat::start(home, &server);
-    let banner = alice.wait("Authenticated by the secret retained");
+    let mut alice = alice_chats(home, &server, &[]);
+    let banner = alice.wait("Authenticated by the secret retained", 30);
     assert!(
         banner
             .last()
@@ -177,9 +85,9 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
             .contains("(that chain was SAS-verified)"),
         "{banner:#?}"
     );
-    alice.wait("*** Now [encrypted][verified]");
+    alice.wait("*** Now [encrypted][verified]", 30);
     // Bob's listen learned the answer with `established` itself.
-    let established = wait_line(&bob_out, "\"established\"", Duration::from_secs(10)).unwrap();
+    let established = bob.wait("\"established\"", 10);
     let last: Vec<serde_json::Value> = established
         .iter()
         .filter(|l| l.contains("\"established\""))
@@ -188,7 +96,10 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     let json = last.last().unwrap();
     assert_eq!(json["authenticated_by_retained_secret"], true, "{json}");
     alice.type_line("/distrust");
-    alice.wait("!!! SAS mismatch recorded: bob@localhost/cli is NOT verified any more");
+    alice.wait(
+        "!!! SAS mismatch recorded: bob@localhost/cli is NOT verified any more",
+        30,
+    );
     alice.quit();
     let listed = esession(home)
         .args(account_args(&server, home, "alice", true))
@@ -204,25 +115,25 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     assert!(!bob_line.contains("verified (SAS compared)"), "{bob_line}");
 
     // Session 3: continuity, but unverified: the SAS prompt is back.
-    let mut alice = AliceChat::start(home, &server);
-    let banner = alice.wait("SHORT AUTHENTICATION STRING");
+    let mut alice = alice_chats(home, &server, &[]);
+    let banner = alice.wait("SHORT AUTHENTICATION STRING", 30);
     assert!(
         banner.iter().any(|l| l.contains(
             "Authenticated by the secret retained from your last session with this client."
         )),
         "{banner:#?}"
     );
-    alice.wait("*** Now [encrypted][UNVERIFIED]");
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     alice.type_line("/verify");
-    alice.wait("*** Now [encrypted][verified]");
+    alice.wait("*** Now [encrypted][verified]", 30);
     alice.quit();
 
     // Session 4: Bob lost his store. Alice's verified chain is broken: loud.
-    kill(&mut bob);
+    kill(&mut bob.child);
     std::fs::remove_file(home.join("bob.db")).unwrap();
-    let (mut bob, bob_out) = start_listen(home, &server);
-    let mut alice = AliceChat::start(home, &server);
-    let warning = alice.wait("CONTINUITY WITH bob@localhost/cli IS BROKEN");
+    let mut bob = listen(home, &server, "bob", &[]);
+    let mut alice = alice_chats(home, &server, &[]);
+    let warning = alice.wait("CONTINUITY WITH bob@localhost/cli IS BROKEN", 30);
     assert!(
         warning
             .last()
@@ -230,22 +141,28 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
             .contains("WARNING: VERIFIED CONTINUITY"),
         "{warning:#?}"
     );
-    let why = alice.wait("SOMEONE IS IN THE MIDDLE");
+    let why = alice.wait("SOMEONE IS IN THE MIDDLE", 30);
     assert!(why.last().unwrap().contains("lost their data"), "{why:#?}");
-    alice.wait("compare the short authentication string (SAS) shown below");
-    alice.wait("SHORT AUTHENTICATION STRING");
-    alice.wait("*** Now [encrypted][UNVERIFIED]");
+    alice.wait(
+        "compare the short authentication string (SAS) shown below",
+        30,
+    );
+    alice.wait("SHORT AUTHENTICATION STRING", 30);
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
     alice.type_line("hello after the warning");
-    alice.wait("!!! Held back: acknowledge the warning above first");
+    alice.wait("!!! Held back: acknowledge the warning above first", 30);
+    let before_ack = bob.drain(2);
     assert!(
-        wait_line(&bob_out, "hello after the warning", Duration::from_secs(2)).is_err(),
+        !before_ack
+            .iter()
+            .any(|l| l.contains("hello after the warning")),
         "nothing is sent before the user acknowledges"
     );
     alice.type_line("/ack");
-    alice.wait("*** Sent: \"hello after the warning\"");
-    wait_line(&bob_out, "hello after the warning", Duration::from_secs(10)).unwrap();
+    alice.wait("*** Sent: \"hello after the warning\"", 30);
+    bob.wait("hello after the warning", 10);
     alice.quit();
-    kill(&mut bob);
+    kill(&mut bob.child);
 }
 
 /// `esession keys export 1` of `user`: the SHA-256 fingerprint in hex.
@@ -295,63 +212,16 @@ fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
     else {
         return;
     };
-    let server = prosody.server("localhost", Archive::Off);
-    server.register("alice", "alice-pw");
-    server.register("bob", "bob-pw");
+    let server = localhost_with_alice_and_bob(&prosody);
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
+    prepare_home(home, &["alice", "bob"]);
     for user in ["alice", "bob"] {
-        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
-        let made = esession(home)
-            .arg("key-file")
-            .arg(home.join(format!("{user}.key")))
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "key-file: {}", show(&made));
         generate_key(home, &server, user);
     }
     let old = exported_fingerprint(home, &server, "bob");
-    // Alice verified Bob's key out of band.
-    let keyed = |user: &str| {
-        let mut args = account_args(&server, home, user, true);
-        args.push("--public-keys".to_owned());
-        args
-    };
-    let start_bob = || {
-        let mut bob = esession(home)
-            .args(keyed("bob"))
-            .args(["listen", "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = lines(bob.stderr.take().unwrap());
-        wait_line(
-            &err,
-            "Logged in as bob@localhost/cli",
-            Duration::from_secs(30),
-        )
-        .unwrap();
-        bob
-    };
-    let start_alice = || {
-        let mut child = esession(home)
-            .args(keyed("alice"))
-            .args(["chat", "bob@localhost/cli"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let input = child.stdin.take().unwrap();
-        let output = lines(child.stdout.take().unwrap());
-        AliceChat {
-            child,
-            input,
-            output,
-            seen: Vec::new(),
-        }
-    };
+    let start_bob = || listen(home, &server, "bob", &["--public-keys"]);
+    let start_alice = || alice_chats(home, &server, &["--public-keys"]);
     let verify = |user: &str, contact: &str, fingerprint: &str| {
         let out = esession(home)
             .args(account_args(&server, home, user, true))
@@ -365,21 +235,21 @@ fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
     // Keys are learned in a first attempt, and only verified keys
     // authenticate: Bob refuses Alice's unknown key...
     let mut alice = start_alice();
-    alice.wait("refused the negotiation");
+    alice.wait("refused the negotiation", 30);
     alice.quit();
     verify("bob", "alice@localhost", &alice_fp);
     // ...then Alice meets Bob's key, and says so.
     let mut alice = start_alice();
-    alice.wait("shows a public key never seen before");
+    alice.wait("shows a public key never seen before", 30);
     alice.quit();
     verify("alice", "bob@localhost", &old);
     let mut alice = start_alice();
-    alice.wait("verified public key");
-    alice.wait("*** Now [encrypted][verified]");
+    alice.wait("verified public key", 30);
+    alice.wait("*** Now [encrypted][verified]", 30);
     alice.quit();
 
     // Bob's client starts over with a new key (or someone else answers as Bob).
-    kill(&mut bob);
+    kill(&mut bob.child);
     std::fs::remove_file(home.join("bob.db")).unwrap();
     generate_key(home, &server, "bob");
     let new = exported_fingerprint(home, &server, "bob");
@@ -387,11 +257,14 @@ fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
     let mut bob = start_bob();
     // Bob's new store must learn and verify Alice's key again first.
     let mut alice = start_alice();
-    alice.wait("refused the negotiation");
+    alice.wait("refused the negotiation", 30);
     alice.quit();
     verify("bob", "alice@localhost", &alice_fp);
     let mut alice = start_alice();
-    let banner = alice.wait("!!! WARNING: THE PUBLIC KEY OF bob@localhost/cli HAS CHANGED");
+    let banner = alice.wait(
+        "!!! WARNING: THE PUBLIC KEY OF bob@localhost/cli HAS CHANGED",
+        30,
+    );
     assert!(
         banner
             .iter()
@@ -400,7 +273,7 @@ fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
             .is_some_and(|l| l.starts_with("!!!!!!!!")),
         "{banner:#?}"
     );
-    let shown = alice.wait("What to do");
+    let shown = alice.wait("What to do", 30);
     let text = shown.join("\n");
     assert!(
         text.contains(&grouped(&new)),
@@ -412,7 +285,7 @@ fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
     );
     assert!(text.contains(&grouped(&old)), "old key in full: {text}");
     assert!(text.contains("someone is in the middle"), "{text}");
-    let after = alice.wait("refused");
+    let after = alice.wait("refused", 30);
     assert!(
         !alice
             .seen
@@ -422,5 +295,5 @@ fn a_changed_public_key_is_a_loud_warning_with_both_fingerprints() {
         "never verified with the new key"
     );
     alice.quit();
-    kill(&mut bob);
+    kill(&mut bob.child);
 }

@@ -111,3 +111,134 @@ pub(crate) fn show(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A running `esession` with its input (chat) and every line it printed so far.
+pub(crate) struct Running {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
+    pub(crate) input: Option<std::process::ChildStdin>,
+    pub(crate) output: mpsc::Receiver<String>,
+    pub(crate) seen: Vec<String>,
+}
+
+impl Running {
+    /// Waits up to `secs` for a line containing `what`; returns the lines up to it.
+    pub(crate) fn wait(&mut self, what: &str, secs: u64) -> Vec<String> {
+        match wait_line(&self.output, what, Duration::from_secs(secs)) {
+            Ok(lines) => {
+                self.seen.extend(lines.iter().cloned());
+                lines
+            }
+            Err(e) => {
+                kill(&mut self.child);
+                panic!("{}: {e}\nbefore: {:#?}", self.name, self.seen);
+            }
+        }
+    }
+
+    /// Types `line` and Enter.
+    pub(crate) fn type_line(&mut self, line: &str) {
+        use std::io::Write as _;
+        writeln!(self.input.as_mut().expect("a chat"), "{line}").unwrap();
+    }
+
+    /// Everything printed so far, after `secs` more seconds.
+    pub(crate) fn drain(&mut self, secs: u64) -> Vec<String> {
+        std::thread::sleep(Duration::from_secs(secs));
+        let more: Vec<String> = self.output.try_iter().collect();
+        self.seen.extend(more);
+        self.seen.clone()
+    }
+
+    /// `/quit`, and the process exits with success within 5 s.
+    pub(crate) fn quit(mut self) {
+        self.type_line("/quit");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{}: chat exited with {status}", self.name);
+                return;
+            }
+            if Instant::now() > deadline {
+                kill(&mut self.child);
+                panic!("{}: chat did not exit within 5 s of /quit", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Passwords and store key files for `users` in `home`.
+pub(crate) fn prepare_home(home: &Path, users: &[&str]) {
+    for user in users {
+        std::fs::write(home.join(format!("{user}.pw")), format!("{user}-pw\n")).unwrap();
+        let made = esession(home)
+            .arg("key-file")
+            .arg(home.join(format!("{user}.key")))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "key-file: {}", show(&made));
+    }
+}
+
+/// `esession [extra] listen --json` as `user`@localhost/cli, once logged in.
+pub(crate) fn listen(home: &Path, server: &Prosody, user: &'static str, extra: &[&str]) -> Running {
+    let mut child = esession(home)
+        .args(account_args(server, home, user, true))
+        .args(extra)
+        .args(["listen", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    let logged_in = format!("Logged in as {user}@localhost/cli");
+    if let Err(e) = wait_line(&err, &logged_in, Duration::from_secs(30)) {
+        kill(&mut child);
+        panic!("{user}'s listen: {e}");
+    }
+    Running {
+        name: user,
+        child,
+        input: None,
+        output,
+        seen: Vec::new(),
+    }
+}
+
+/// `esession [extra] chat CONTACT` as `user`@localhost/cli, its input piped.
+pub(crate) fn chat(
+    home: &Path,
+    server: &Prosody,
+    user: &'static str,
+    extra: &[&str],
+    contact: &str,
+) -> Running {
+    let mut child = esession(home)
+        .args(account_args(server, home, user, true))
+        .args(extra)
+        .args(["chat", contact])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take();
+    let output = lines(child.stdout.take().unwrap());
+    Running {
+        name: user,
+        child,
+        input,
+        output,
+        seen: Vec::new(),
+    }
+}
+
+/// A private Prosody for `localhost` (no archive) with alice and bob.
+pub(crate) fn localhost_with_alice_and_bob(prosody: &esession_testkit::Installed) -> Prosody {
+    let server = prosody.server("localhost", esession_testkit::Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    server
+}
