@@ -176,15 +176,19 @@ impl Keyboard {
     async fn next(&mut self) -> Input {
         match self {
             Self::Editor(editor) => match editor.readline().await {
-                Ok(rustyline_async::ReadlineEvent::Line(line)) => {
-                    if !line.trim().is_empty() && !line.starts_with("/secret") {
-                        editor.add_history_entry(line.clone());
-                    }
-                    Input::Line(line)
-                }
+                Ok(rustyline_async::ReadlineEvent::Line(line)) => Input::Line(line),
                 _ => Input::Quit,
             },
             Self::Lines(lines) => lines.recv().await.unwrap_or(Input::Quit),
+        }
+    }
+
+    /// Keeps `line` in the editor's history (never a secret).
+    fn remember(&mut self, line: &str) {
+        if let Self::Editor(editor) = self
+            && !line.trim().is_empty()
+        {
+            editor.add_history_entry(line.to_owned());
         }
     }
 
@@ -254,6 +258,9 @@ impl Chat {
                         }
                     };
                     let line = line.trim_end().to_owned();
+                    if !self.awaiting_secret {
+                        self.keyboard.remember(&line);
+                    }
                     if line == "/quit" {
                         self.leave(client).await;
                         return Ok(());
@@ -633,14 +640,29 @@ impl Chat {
     }
 
     fn trust_key(&mut self, fingerprint: &str, verified: bool) {
-        let hex: String = fingerprint.chars().filter(|c| !c.is_whitespace()).collect();
+        let contact = bare(&self.contact).to_owned();
+        let hex: String = fingerprint
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ':')
+            .collect();
         let Ok(fp) = hex::decode(&hex) else {
-            return self.info("*** Give the key's fingerprint in hex (see /fingerprint JID).");
+            return self.info(&format!(
+                "*** Give the key's full fingerprint in hex (see /fingerprint {contact})."
+            ));
         };
+        let shown = self
+            .store
+            .peer_keys_of(&self.account, &contact)
+            .map(|keys| keys.iter().any(|k| k.fingerprint == fp));
+        if !matches!(shown, Ok(true)) {
+            return self.alert(&format!(
+                "!!! Not changed: {contact} has shown no key with that fingerprint (see /fingerprint {contact} for the keys it has shown)."
+            ));
+        }
         match self.store.set_key_verified(&self.account, &fp, verified) {
             Ok(()) if verified => self.info("*** Key marked verified: sessions it signs are authenticated."),
             Ok(()) => self.alert("!!! Key marked NOT verified: sessions it signs are not authenticated by it any more."),
-            Err(e) => self.alert(&format!("!!! Not changed: {e} (see /fingerprint {} for the keys it has shown).", self.contact)),
+            Err(e) => self.alert(&format!("!!! Not changed: the trust store failed ({e}).")),
         }
     }
 

@@ -274,22 +274,43 @@ pub(crate) fn failure(peer: &str, error: &Error) -> String {
         }
         Error::PeerError { condition, fields } => {
             format!(
-                "{peer} refused the negotiation ({}{}).",
+                "{peer} refused the negotiation ({}{}).{}",
                 condition.map_or("no known error condition", |c| c.element()),
-                fields_text(fields)
+                fields_text(fields),
+                why(*condition, fields)
             )
         }
         Error::Refused { condition, fields } => {
             format!(
-                "We refused {peer}'s negotiation message ({}{}).",
+                "We refused {peer}'s negotiation message ({}{}).{}",
                 condition.element(),
-                fields_text(fields)
+                fields_text(fields),
+                why(Some(*condition), fields)
             )
         }
         Error::ConnectionReset => format!(
             "The negotiation with {peer} was cut by the reconnection; it starts again when {peer} is reachable."
         ),
         other => format!("Negotiation with {peer} failed: {other}"),
+    }
+}
+
+/// What a refusal usually means, and what to do (AMB-52: the error itself
+/// never says which check failed).
+fn why(condition: Option<esession::ssn::ErrorCondition>, fields: &[String]) -> &'static str {
+    use esession::ssn::ErrorCondition;
+    match condition {
+        Some(ErrorCondition::FeatureNotImplemented) if fields.is_empty() => {
+            " The identity check of the negotiation failed: most often the two clients hold \
+             different shared secrets (/secret, `esession trust secret`: set the same one on \
+             both sides or remove it), a key is not verified on one side, or the messages were \
+             altered on the way."
+        }
+        Some(ErrorCondition::NotAcceptable) if !fields.is_empty() => {
+            " The two clients have no acceptable choice in common for the fields named \
+             (algorithms, group, stanza kinds); compare both sides' settings."
+        }
+        _ => "",
     }
 }
 

@@ -446,7 +446,7 @@ impl EsessionClient {
         match Stanza::try_from(stanza) {
             Ok(stanza) => self.outbox.push_back(stanza),
             Err(e) => self.queue.push_back(ClientEvent::Disconnected {
-                reason: ClientError::Conversion(format!("{e:?}")).to_string(),
+                reason: ClientError::Conversion(e.to_string()).to_string(),
                 fatal: false,
                 login_error: None,
             }),
