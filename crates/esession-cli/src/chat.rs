@@ -1005,8 +1005,10 @@ impl Chat {
                         session.peer, session.peer
                     ));
                 } else {
-                    self.alert(&format!(
-                        "!!! {} wrote in an encrypted session this client no longer has; it was not answered ({} is not subscribed to your presence).",
+                    // Usually the contact's terminate of a session that just
+                    // ended (a reconnect); nothing of ours is lost.
+                    self.info(&format!(
+                        "*** {} sent a stanza of an encrypted session this client no longer has (one that just ended, or from before a restart); it could not be read. Not answered, as {} is not subscribed to your presence.",
                         session.peer, session.peer
                     ));
                 }
