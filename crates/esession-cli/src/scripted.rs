@@ -30,6 +30,8 @@ other_jids, fingerprint, disclosure}.
 negotiation_failed: error = {kind, condition (the XMPP error condition, e.g. \
 \"feature-not-implemented\", or null), fields, message}.
 terminated: reason (e.g. \"peer_request\", \"peer_unavailable\"), message.
+delivered: id (the encrypted receipt of a message we sent).
+unknown_session: a stanza of a session we no longer have arrived; answered (the sender was told).
 Also: retained_secret_proven, declined, ignored, notice, disconnected.";
 
 /// Which offers `listen` accepts.
