@@ -102,7 +102,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         let now = unix_now();
         Ok(self.shared.write(|conn, _| {
-            ops::mark_verified(conn, account, peer, client)?;
+            ops::set_chain_verified(conn, account, peer, client, true)?;
             ops::set_sas_state(conn, account, peer, client, SasState::Confirmed, now)
         })?)
     }
@@ -111,7 +111,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         let now = unix_now();
         Ok(self.shared.write(|conn, _| {
-            ops::revoke_verification(conn, account, peer, client)?;
+            ops::set_chain_verified(conn, account, peer, client, false)?;
             ops::set_sas_state(conn, account, peer, client, SasState::Pending, now)
         })?)
     }

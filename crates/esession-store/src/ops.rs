@@ -295,28 +295,18 @@ pub(crate) fn confirm_retained_secret(
     Ok(())
 }
 
-pub(crate) fn mark_verified(
+/// Sets whether the secret chain with (`peer`, `client`) was SAS-verified
+/// (ESN-42; cleared by a distrust, issue 10).
+pub(crate) fn set_chain_verified(
     conn: &Connection,
     account: &str,
     peer: &str,
     client: &str,
+    verified: bool,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE retained_secrets SET verified = 1 WHERE account = ?1 AND peer = ?2 AND client = ?3",
-        params![account, peer, client],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn revoke_verification(
-    conn: &Connection,
-    account: &str,
-    peer: &str,
-    client: &str,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE retained_secrets SET verified = 0 WHERE account = ?1 AND peer = ?2 AND client = ?3",
-        params![account, peer, client],
+        "UPDATE retained_secrets SET verified = ?4 WHERE account = ?1 AND peer = ?2 AND client = ?3",
+        params![account, peer, client, verified],
     )?;
     Ok(())
 }
