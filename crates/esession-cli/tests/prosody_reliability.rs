@@ -95,9 +95,11 @@ fn a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
     let home = home.path();
     alice.type_line("before the crash");
     bob.wait("before the crash", 10);
-    // Its receipt is back before the crash: Bob's record of what he showed
-    // lives in his process (README, known limits), so a message whose
-    // receipt was lost in the crash would be shown again after the restart.
+    // Its receipt is back before the crash: this scenario is about the next
+    // message. One whose receipt the crash swallowed is re-sent and not shown
+    // twice, by the store's record of delivered ids (core test
+    // `a_contact_that_crashed_before_its_receipt_left_does_not_show_the_resend_twice`,
+    // store test `delivered_message_ids_survive_a_restart_and_stay_bounded`).
     all_delivered(&mut alice);
 
     // kill -9, and a restart on the same store (the same resource).

@@ -132,6 +132,13 @@ impl TrustStore for AccountStore {
         })?)
     }
 
+    fn record_delivery(&mut self, peer: &str, message_id: &str) -> Result<bool, TrustStoreError> {
+        let account = self.account.as_str();
+        Ok(self
+            .shared
+            .write(|conn, _| ops::record_delivery(conn, account, peer, message_id))?)
+    }
+
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {
         let account = self.account.as_str();
         Ok(self

@@ -11,6 +11,7 @@
 //! | other shared secrets (passwords) per (account, contact) | `other_secrets` | the secret | ESN-36, AMB-58 |
 //! | SAS confirmation state per (account, contact, client) | `sas_states` | – | ESN-34 |
 //! | per-contact compatibility profile | `contacts` | – | AMB-54 |
+//! | ids of messages already shown (newest 512 per contact), so a resend is never shown twice | `delivered_messages` | – | issue 10 |
 //! | format, schema version, KDF salt and parameters, key check, lifetime | `meta`, `PRAGMA user_version` | – | |
 //!
 //! ```no_run
@@ -102,10 +103,10 @@
 //!
 //! # Schema versions
 //!
-//! `PRAGMA user_version` holds the schema version (currently 1). Opening a file
+//! `PRAGMA user_version` holds the schema version (currently 2). Opening a file
 //! of an older version runs the pending migrations in one transaction; a newer
 //! one is refused with [`StoreError::TooNew`]. See `schema.rs` for how to add
-//! version 2.
+//! version 3.
 
 mod account;
 mod error;

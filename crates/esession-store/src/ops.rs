@@ -679,6 +679,42 @@ pub(crate) fn peer_keys(
 
 // ---- SAS state, contact settings -----------------------------------------------
 
+/// Message ids kept per (account, contact): the newest, enough for any burst
+/// a resend can repeat.
+pub(crate) const DELIVERED_IDS_PER_PEER: i64 = 512;
+/// Message ids kept per account in all (a bound however many contacts).
+pub(crate) const DELIVERED_IDS_PER_ACCOUNT: i64 = 65_536;
+
+/// Records that the message `message_id` from `peer` was shown; false if it
+/// was recorded before. Keeps only the newest ids (per contact and in all).
+pub(crate) fn record_delivery(
+    conn: &Connection,
+    account: &str,
+    peer: &str,
+    message_id: &str,
+) -> Result<bool, StoreError> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO delivered_messages (account, peer, message_id) VALUES (?1, ?2, ?3)",
+        params![account, peer, message_id],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "DELETE FROM delivered_messages WHERE account = ?1 AND peer = ?2 AND seq <= (
+             SELECT seq FROM delivered_messages WHERE account = ?1 AND peer = ?2
+             ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+        params![account, peer, DELIVERED_IDS_PER_PEER],
+    )?;
+    conn.execute(
+        "DELETE FROM delivered_messages WHERE account = ?1 AND seq <= (
+             SELECT seq FROM delivered_messages WHERE account = ?1
+             ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        params![account, DELIVERED_IDS_PER_ACCOUNT],
+    )?;
+    Ok(true)
+}
+
 pub(crate) fn set_sas_state(
     conn: &Connection,
     account: &str,
@@ -801,6 +837,7 @@ pub(crate) fn forget_contact(
         "DELETE FROM other_secrets WHERE account = ?1 AND peer = ?2",
         "DELETE FROM sas_states WHERE account = ?1 AND peer = ?2",
         "DELETE FROM contacts WHERE account = ?1 AND peer = ?2",
+        "DELETE FROM delivered_messages WHERE account = ?1 AND peer = ?2",
         "DELETE FROM peer_key_jids WHERE peer = ?2
              AND key_id IN (SELECT id FROM peer_keys WHERE account = ?1)",
     ] {

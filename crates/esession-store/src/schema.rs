@@ -2,8 +2,8 @@
 //!
 //! Migration `n` takes a database from version `n - 1` to `n`. [`migrate`]
 //! applies every pending one and sets the new version in one transaction, so an
-//! interrupted upgrade leaves the old version intact. To add version 2: write
-//! `fn v2`, append `Migration { to: 2, apply: v2 }` to [`MIGRATIONS`]; the
+//! interrupted upgrade leaves the old version intact. To add version 3: write
+//! `fn v3`, append `Migration { to: 3, apply: v3 }` to [`MIGRATIONS`]; the
 //! `meta` table is never changed incompatibly (it holds what unlocks the store).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -12,6 +12,7 @@ use crate::StoreError;
 use crate::seal::DataKey;
 
 /// One step of the migrations list.
+#[derive(Clone, Copy)]
 pub(crate) struct Migration {
     /// The version the database has after this step.
     pub(crate) to: u32,
@@ -21,10 +22,13 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration { to: 1, apply: v1 }];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { to: 1, apply: v1 },
+    Migration { to: 2, apply: v2 },
+];
 
 /// The schema version this build writes.
-pub(crate) const CURRENT_VERSION: u32 = 1;
+pub(crate) const CURRENT_VERSION: u32 = 2;
 
 /// The newest version `migrations` reaches.
 pub(crate) fn newest(migrations: &[Migration]) -> u32 {
@@ -153,6 +157,25 @@ fn v1(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 2 (issue 10): the ids of messages already shown, per contact, so a
+/// message re-sent after its receipt was lost is never shown twice, even
+/// across a crash. `seq` orders them for trimming to the newest few.
+pub(crate) const V2_SQL: &str = "
+CREATE TABLE delivered_messages (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    account    TEXT NOT NULL,
+    peer       TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    UNIQUE (account, peer, message_id)
+) STRICT;
+CREATE INDEX delivered_messages_peer ON delivered_messages (account, peer, seq);
+";
+
+fn v2(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+    tx.execute_batch(V2_SQL)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +184,7 @@ mod tests {
         DataKey::from_key_material(&[1u8; 32], &[2u8; 16]).unwrap()
     }
 
-    fn v2(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+    fn add_note(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
         tx.execute_batch("ALTER TABLE contacts ADD COLUMN note TEXT")?;
         Ok(())
     }
@@ -193,12 +216,16 @@ mod tests {
             [],
         )
         .unwrap();
-        let with_v2 = [
+        let with_v3 = [
             Migration { to: 1, apply: v1 },
             Migration { to: 2, apply: v2 },
+            Migration {
+                to: 3,
+                apply: add_note,
+            },
         ];
-        assert_eq!(migrate(&mut conn, &key(), &with_v2).unwrap(), 1);
-        assert_eq!(user_version(&conn).unwrap(), 2);
+        assert_eq!(migrate(&mut conn, &key(), &with_v3).unwrap(), 2);
+        assert_eq!(user_version(&conn).unwrap(), 3);
         let (profile, note): (String, Option<String>) = conn
             .query_row("SELECT profile, note FROM contacts", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -217,11 +244,15 @@ mod tests {
             Migration { to: 2, apply: v2 },
             Migration {
                 to: 3,
+                apply: add_note,
+            },
+            Migration {
+                to: 4,
                 apply: failing,
             },
         ];
         assert!(migrate(&mut conn, &key(), &broken).is_err());
-        assert_eq!(user_version(&conn).unwrap(), 1);
+        assert_eq!(user_version(&conn).unwrap(), CURRENT_VERSION);
         let tables: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'",
@@ -237,7 +268,24 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(note_column, 0, "v2 rolled back with v3");
+        assert_eq!(note_column, 0, "v3 rolled back with v4");
+    }
+
+    #[test]
+    fn version_1_gains_the_delivered_messages_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &key(), &MIGRATIONS[..1]).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 1);
+        assert_eq!(migrate(&mut conn, &key(), MIGRATIONS).unwrap(), 1);
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'delivered_messages'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1);
     }
 
     #[test]

@@ -779,24 +779,25 @@ mod tests {
     }
 
     #[test]
-    fn opening_a_hand_made_v1_file_runs_the_v2_migration_and_keeps_data() {
+    fn opening_a_hand_made_v1_file_runs_later_migrations_and_keeps_data() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         hand_made_v1(&path, b"pw");
-        let with_v2 = [
+        let with_v3 = [
             Migration {
                 to: 1,
                 apply: |_, _| Ok(()),
             },
-            Migration { to: 2, apply: v2 },
+            schema::MIGRATIONS[1],
+            Migration { to: 3, apply: v2 },
         ];
         let store = Store::open_with_migrations(
             &path,
             Unlock::Passphrase(SecretBytes::from_slice(b"pw")),
-            &with_v2,
+            &with_v3,
         )
         .unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
         let note: String = store
             .shared
             .read(|c, _| Ok(c.query_row("SELECT note FROM contacts", [], |r| r.get(0))?))
@@ -809,12 +810,12 @@ mod tests {
         assert_eq!(secrets[0].secret.expose(), b"rs-1");
         assert!(secrets[0].verified);
         drop(store);
-        // The current build (v1 only) now refuses the upgraded file.
+        // The current build (up to v2) now refuses the upgraded file.
         assert!(matches!(
             Store::open(&path, Unlock::Passphrase(SecretBytes::from_slice(b"pw"))),
             Err(StoreError::TooNew {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
     }
@@ -825,7 +826,13 @@ mod tests {
         let path = dir.path().join("old.db");
         hand_made_v1(&path, b"pw");
         let store = Store::open(&path, Unlock::Passphrase(SecretBytes::from_slice(b"pw"))).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+        // v2's table is there (issue 10).
+        let mut account = store.account("me@x").unwrap();
+        assert_eq!(
+            esession::TrustStore::record_delivery(&mut account, "bob@y", "m1"),
+            Ok(true)
+        );
         assert_eq!(
             store.contact_profile("me@x", "bob@y").unwrap().as_deref(),
             Some("gajim")

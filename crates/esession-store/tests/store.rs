@@ -654,6 +654,41 @@ fn expiry_follows_the_configured_lifetime_and_purges() {
 // ---- persistence ------------------------------------------------------------------
 
 #[test]
+fn delivered_message_ids_survive_a_restart_and_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = new_store(dir.path(), "pw");
+    let mut trust = store.account(ME).unwrap();
+    assert_eq!(trust.record_delivery("bob@y", "m1"), Ok(true));
+    assert_eq!(trust.record_delivery("bob@y", "m1"), Ok(false));
+    // Per contact, and per account.
+    assert_eq!(trust.record_delivery("carol@y", "m1"), Ok(true));
+    assert_eq!(
+        store.account("other@x").unwrap().record_delivery("bob@y", "m1"),
+        Ok(true)
+    );
+    drop(trust);
+    drop(store);
+
+    // A crash and restart: a resend of m1 is still known (issue 10).
+    let store = open(&path, "pw");
+    let mut trust = store.account(ME).unwrap();
+    assert_eq!(trust.record_delivery("bob@y", "m1"), Ok(false));
+    // Only the newest 512 per contact are kept: m1 is forgotten after 512 more.
+    for i in 0..512 {
+        assert_eq!(trust.record_delivery("bob@y", &format!("n{i}")), Ok(true));
+    }
+    assert_eq!(trust.record_delivery("bob@y", "n511"), Ok(false));
+    assert_eq!(trust.record_delivery("bob@y", "n0"), Ok(false));
+    assert_eq!(trust.record_delivery("bob@y", "m1"), Ok(true));
+    // carol's record is untouched by bob's trimming.
+    assert_eq!(trust.record_delivery("carol@y", "m1"), Ok(false));
+
+    // Forgetting a contact forgets what it delivered.
+    store.forget_contact(ME, "carol@y").unwrap();
+    assert_eq!(trust.record_delivery("carol@y", "m1"), Ok(true));
+}
+
+#[test]
 fn reopening_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let (store, path) = new_store(dir.path(), "pw");

@@ -93,9 +93,6 @@ pub struct SessionManager {
     /// Threads of sessions we ended and told the peer about (most recent
     /// last, bounded): a late stanza on one gets no `item-not-found`.
     ended: std::collections::VecDeque<(String, String)>,
-    /// Messages already delivered, by their encrypted origin-id, per bare JID
-    /// (a resend whose receipt was lost is acknowledged, not shown twice).
-    delivered: receipts::DeliveredIds,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -147,7 +144,6 @@ impl SessionManager {
             subscribers: HashSet::new(),
             unannounced: HashMap::new(),
             ended: std::collections::VecDeque::new(),
-            delivered: receipts::DeliveredIds::default(),
         }
     }
 
@@ -692,17 +688,14 @@ impl SessionManager {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
             }
-            let delivery = Delivery {
-                receipts: self.config.delivery_receipts,
-                delivered: &mut self.delivered,
-            };
+            let receipts = self.config.delivery_receipts;
             match on_established(
                 session,
                 stanza,
                 self.rng.as_mut(),
                 self.trust.as_mut(),
                 self.clock.now_unix(),
-                delivery,
+                receipts,
                 &mut out,
             ) {
                 Keep::Keep => {}
@@ -1015,10 +1008,7 @@ impl SessionManager {
                     let mut content = stanza.clone();
                     content.remove_child("feature", ns::FEATURE_NEG);
                     let k = key(&id.peer, &id.thread);
-                    let delivery = Delivery {
-                        receipts: self.config.delivery_receipts,
-                        delivered: &mut self.delivered,
-                    };
+                    let receipts = self.config.delivery_receipts;
                     if let Some(State::Established(s)) = self.sessions.get_mut(&k)
                         && on_established(
                             s,
@@ -1026,7 +1016,7 @@ impl SessionManager {
                             self.rng.as_mut(),
                             self.trust.as_mut(),
                             self.clock.now_unix(),
-                            delivery,
+                            receipts,
                             out,
                         ) == Keep::Remove
                     {
@@ -1380,19 +1370,13 @@ enum Keep {
 }
 
 /// A stanza on an established session's thread.
-/// How received messages are acknowledged (XEP-0184 inside the session).
-struct Delivery<'a> {
-    receipts: bool,
-    delivered: &'a mut receipts::DeliveredIds,
-}
-
 fn on_established(
     session: &mut EstablishedSession,
     stanza: &Element,
     rng: &mut dyn Randomness,
     trust: &mut dyn TrustStore,
     now: u64,
-    delivery: Delivery<'_>,
+    receipts: bool,
     out: &mut Output,
 ) -> Keep {
     let is_error = stanza.attr("type") == Some("error");
@@ -1448,14 +1432,14 @@ fn on_established(
     match opened {
         Ok(Opened::Message(message)) => match session::control::classify(&message) {
             None => {
-                if !delivery.receipts {
+                if !receipts {
                     out.event(Event::MessageReceived {
                         session: session.id().clone(),
                         message,
                     });
                     return Keep::Keep;
                 }
-                receipts::on_message(session, message, delivery.delivered, rng, now, out)
+                receipts::on_message(session, message, trust, rng, now, out)
             }
             Some(Control::Renegotiate(fields)) => {
                 // SSN-14, AMB-39: the agreed parameters stay in force.

@@ -3,7 +3,7 @@
 //! petnames and verified flags (ESN-49..52), behind a trait so storage stays
 //! out of the core (practice 15).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use esession_crypto::{HashAlgorithm, SecretBytes};
 pub use esession_wire::keyvalue::KeyValue;
@@ -129,6 +129,13 @@ pub trait TrustStore {
     /// The other shared secret (password) agreed with `peer` out of band, if any (ESN-36).
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError>;
 
+    /// Records that the message with this encrypted XEP-0359 origin-id from
+    /// `peer` was delivered to the user; `false` if it was recorded before (a
+    /// resend whose receipt was lost: the core acknowledges it again and does
+    /// not deliver it twice, issue 10). Keep at least the newest 512 ids per
+    /// peer; a persistent store keeps them across restarts.
+    fn record_delivery(&mut self, peer: &str, message_id: &str) -> Result<bool, TrustStoreError>;
+
     /// Whether the user asked not to be reminded to compare the SAS with this
     /// client of `peer` (issue 5 item 10: the reminder of ESN-34 repeats at
     /// each session until the SAS is confirmed or the reminder dismissed).
@@ -182,6 +189,43 @@ pub struct MemoryTrustStore {
     keys: Vec<MemoryKey>,
     /// (peer, client) pairs whose SAS reminder the user dismissed.
     sas_dismissed: Vec<(String, String)>,
+    delivered: DeliveredIds,
+}
+
+/// Ids remembered per contact: enough for any burst a resend can repeat.
+const DELIVERED_IDS_PER_CONTACT: usize = 512;
+/// Contacts whose delivered ids are remembered; the oldest is forgotten beyond this.
+const DELIVERED_CONTACTS: usize = 1024;
+
+/// Message ids already delivered, per bare JID, oldest first (bounded).
+#[derive(Default)]
+struct DeliveredIds {
+    by_contact: HashMap<String, VecDeque<String>>,
+    /// Contacts in order of first use, to forget the oldest.
+    order: VecDeque<String>,
+}
+
+impl DeliveredIds {
+    /// Records `id` from `contact`; false if it was delivered before.
+    fn first_delivery(&mut self, contact: &str, id: &str) -> bool {
+        if !self.by_contact.contains_key(contact) {
+            if self.order.len() >= DELIVERED_CONTACTS
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.by_contact.remove(&oldest);
+            }
+            self.order.push_back(contact.to_owned());
+        }
+        let ids = self.by_contact.entry(contact.to_owned()).or_default();
+        if ids.iter().any(|seen| seen == id) {
+            return false;
+        }
+        if ids.len() >= DELIVERED_IDS_PER_CONTACT {
+            ids.pop_front();
+        }
+        ids.push_back(id.to_owned());
+        true
+    }
 }
 
 impl MemoryTrustStore {
@@ -297,6 +341,10 @@ impl TrustStore for MemoryTrustStore {
         self.sas_dismissed
             .retain(|(p, c)| !(p == peer && c == client));
         Ok(())
+    }
+
+    fn record_delivery(&mut self, peer: &str, message_id: &str) -> Result<bool, TrustStoreError> {
+        Ok(self.delivered.first_delivery(peer, message_id))
     }
 
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {
@@ -466,5 +514,39 @@ pub fn key_value_of(key: &esession_crypto::VerifyingKey) -> Option<KeyValue> {
             pgen_counter: None,
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_message_id_is_not_a_first_delivery() {
+        let mut store = MemoryTrustStore::new();
+        assert_eq!(store.record_delivery("bob@example.com", "a1"), Ok(true));
+        assert_eq!(store.record_delivery("bob@example.com", "a1"), Ok(false));
+        // Per contact: the same id from someone else is theirs.
+        assert_eq!(store.record_delivery("carol@example.com", "a1"), Ok(true));
+    }
+
+    #[test]
+    fn delivered_ids_are_bounded_per_contact_and_in_contacts() {
+        let mut ids = DeliveredIds::default();
+        for i in 0..(DELIVERED_IDS_PER_CONTACT + 10) {
+            assert!(ids.first_delivery("bob@example.com", &i.to_string()));
+        }
+        assert_eq!(
+            ids.by_contact.get("bob@example.com").map(VecDeque::len),
+            Some(DELIVERED_IDS_PER_CONTACT)
+        );
+        // The oldest ids were forgotten, the newest are still known.
+        assert!(ids.first_delivery("bob@example.com", "0"));
+        assert!(!ids.first_delivery("bob@example.com", &(DELIVERED_IDS_PER_CONTACT + 9).to_string()));
+        for i in 0..(DELIVERED_CONTACTS + 5) {
+            ids.first_delivery(&format!("c{i}@example.com"), "x");
+        }
+        assert_eq!(ids.by_contact.len(), DELIVERED_CONTACTS);
+        assert_eq!(ids.order.len(), DELIVERED_CONTACTS);
     }
 }

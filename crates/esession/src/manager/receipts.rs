@@ -5,14 +5,13 @@
 //! delivered again: a resend (its receipt was lost) is acknowledged again and
 //! dropped.
 
-use std::collections::{HashMap, VecDeque};
-
 use esession_wire::minidom::Element;
 
 use super::Keep;
 use crate::event::{Event, Output};
 use crate::random::{RandomPurpose, Randomness};
 use crate::session::EstablishedSession;
+use crate::trust::TrustStore;
 use crate::stanza::{bare, message, set_attr};
 
 /// XEP-0184 message delivery receipts.
@@ -20,10 +19,6 @@ pub(crate) const RECEIPTS_NS: &str = "urn:xmpp:receipts";
 /// XEP-0359 unique and stable stanza IDs.
 pub(crate) const SID_NS: &str = "urn:xmpp:sid:0";
 
-/// Ids remembered per contact: enough for any burst a resend can repeat.
-const IDS_PER_CONTACT: usize = 512;
-/// Contacts remembered; the oldest is forgotten beyond this.
-const CONTACTS: usize = 1024;
 /// Longest id accepted from a peer (ours are 32 hex digits).
 const MAX_ID_LEN: usize = 128;
 
@@ -42,37 +37,6 @@ pub(crate) fn request(plain: &mut Element, id: &str) {
     plain.append_child(Element::bare("request", RECEIPTS_NS));
 }
 
-/// Message ids already delivered, per bare JID, oldest first.
-#[derive(Default)]
-pub(crate) struct DeliveredIds {
-    by_contact: HashMap<String, VecDeque<String>>,
-    /// Contacts in order of first use, to forget the oldest.
-    order: VecDeque<String>,
-}
-
-impl DeliveredIds {
-    /// Records `id` from `contact`; false if it was delivered before.
-    fn first_delivery(&mut self, contact: &str, id: &str) -> bool {
-        if !self.by_contact.contains_key(contact) {
-            if self.order.len() >= CONTACTS
-                && let Some(oldest) = self.order.pop_front()
-            {
-                self.by_contact.remove(&oldest);
-            }
-            self.order.push_back(contact.to_owned());
-        }
-        let ids = self.by_contact.entry(contact.to_owned()).or_default();
-        if ids.iter().any(|seen| seen == id) {
-            return false;
-        }
-        if ids.len() >= IDS_PER_CONTACT {
-            ids.pop_front();
-        }
-        ids.push_back(id.to_owned());
-        true
-    }
-}
-
 /// The encrypted id of a decrypted message, if it has a usable one.
 fn origin_id(message: &Element) -> Option<&str> {
     message
@@ -83,11 +47,13 @@ fn origin_id(message: &Element) -> Option<&str> {
 
 /// A decrypted, authenticated message: a receipt becomes
 /// [`Event::MessageDelivered`]; a request is acknowledged (encrypted, ENC-01)
-/// and the message delivered unless it was delivered before.
+/// and the message delivered unless the trust store recorded its id before
+/// (a resend whose receipt was lost, even across our restart). A store that
+/// fails is reported and the message delivered: shown twice rather than lost.
 pub(super) fn on_message(
     session: &mut EstablishedSession,
     message: Element,
-    delivered: &mut DeliveredIds,
+    trust: &mut dyn TrustStore,
     rng: &mut dyn Randomness,
     now: u64,
     out: &mut Output,
@@ -107,7 +73,12 @@ pub(super) fn on_message(
     }
     let requested = message.get_child("request", RECEIPTS_NS).is_some();
     let first = match origin_id(&message) {
-        Some(origin) => delivered.first_delivery(bare(&id.peer), origin),
+        Some(origin) => trust
+            .record_delivery(bare(&id.peer), origin)
+            .unwrap_or_else(|error| {
+                out.event(Event::TrustStoreFailure { error });
+                true
+            }),
         None => true,
     };
     if requested && let Some(origin) = origin_id(&message) {
@@ -137,35 +108,4 @@ pub(super) fn on_message(
 
 fn message_to(peer: &str) -> Element {
     message(peer, None, Some("chat"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_repeated_id_is_not_a_first_delivery() {
-        let mut ids = DeliveredIds::default();
-        assert!(ids.first_delivery("bob@example.com", "a1"));
-        assert!(!ids.first_delivery("bob@example.com", "a1"));
-        // Per contact: the same id from someone else is theirs.
-        assert!(ids.first_delivery("carol@example.com", "a1"));
-    }
-
-    #[test]
-    fn memory_is_bounded_per_contact_and_in_contacts() {
-        let mut ids = DeliveredIds::default();
-        for i in 0..(IDS_PER_CONTACT + 10) {
-            assert!(ids.first_delivery("bob@example.com", &i.to_string()));
-        }
-        assert_eq!(
-            ids.by_contact.get("bob@example.com").map(VecDeque::len),
-            Some(IDS_PER_CONTACT)
-        );
-        for i in 0..(CONTACTS + 5) {
-            ids.first_delivery(&format!("c{i}@example.com"), "x");
-        }
-        assert_eq!(ids.by_contact.len(), CONTACTS);
-        assert_eq!(ids.order.len(), CONTACTS);
-    }
 }

@@ -247,6 +247,63 @@ fn receipts_are_encrypted_and_a_resend_is_acknowledged_but_not_shown_twice() {
 }
 
 #[test]
+fn a_contact_that_crashed_before_its_receipt_left_does_not_show_the_resend_twice() {
+    let mut pair = prompt_pair(110);
+    let thread = pair.handshake();
+    pair.alice.clear();
+    pair.bob.clear();
+    let (id, out) = pair
+        .alice
+        .manager
+        .send_text_with_receipt(&Pair::id(Side::Alice, &thread), "one")
+        .unwrap();
+    // Bob shows it; his receipt never leaves (he crashes at once).
+    pair.route_via(Side::Alice, out, |flight| match flight.from {
+        Side::Alice => vec![flight.stanza],
+        Side::Bob => vec![],
+    });
+    assert_eq!(pair.bob.bodies(), ["one"]);
+    let alice_bare = ALICE.split('/').next().unwrap();
+    // What Bob's trust store recorded: the id, as delivered (issue 10).
+    assert_eq!(
+        pair.bob.manager.trust_mut().record_delivery(alice_bare, &id),
+        Ok(false),
+        "the core records every delivered id in the trust store"
+    );
+    // Bob restarts on the same store: a new manager, the record kept.
+    pair.bob = Party::new(BOB, config_prompt_proof(BOB), 13);
+    assert_eq!(
+        pair.bob.manager.trust_mut().record_delivery(alice_bare, &id),
+        Ok(true)
+    );
+    // Alice's next stanza on the old thread: Bob says the session is gone.
+    pair.chat(Side::Alice, &thread, "two");
+    assert_eq!(
+        pair.alice.terminations(),
+        [&TerminationReason::PeerLostSession]
+    );
+    // A new session; Alice re-sends "one" under its id: acknowledged, not shown.
+    pair.alice.clear();
+    pair.bob.clear();
+    let thread = pair.handshake();
+    pair.alice.clear();
+    let out = pair
+        .alice
+        .manager
+        .resend_text(&Pair::id(Side::Alice, &thread), "one", &id)
+        .unwrap();
+    pair.route(Side::Alice, out);
+    assert!(pair.bob.bodies().is_empty(), "{:?}", pair.bob.bodies());
+    assert!(
+        pair.alice
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::MessageDelivered { id: acked, .. } if *acked == id)),
+        "the resend is acknowledged"
+    );
+}
+
+#[test]
 fn a_peer_that_lost_the_session_says_so_and_the_sender_ends_it() {
     let mut pair = prompt_pair(108);
     let thread = pair.handshake();
