@@ -115,6 +115,7 @@ pub(crate) async fn run(
         awaiting_secret: false,
         receipts_seen: false,
         presence_reported: false,
+        link_down: false,
         started: Instant::now(),
         keyboard,
         auto_start_at: None,
@@ -231,6 +232,8 @@ struct Chat {
     receipts_seen: bool,
     /// Whether the contact's reachability was reported after login.
     presence_reported: bool,
+    /// The connection dropped and has not come back yet.
+    link_down: bool,
     started: Instant,
     /// The user's lines.
     keyboard: Keyboard,
@@ -297,7 +300,7 @@ impl Chat {
 
     /// Recomputes the status tag; shows it when it changed.
     fn update_status(&mut self, client: &EsessionClient) {
-        let status = if client.own_jid().is_none() {
+        let status = if client.own_jid().is_none() || self.link_down {
             Status::Connecting
         } else if let Some(info) = self
             .session
@@ -821,7 +824,14 @@ impl Chat {
             ClientEvent::Online { jid } => {
                 self.info(&format!("*** Online as {jid}."));
             }
+            ClientEvent::Resumed => {
+                self.link_down = false;
+                self.info(
+                    "*** Connection back: the stream was resumed (XEP-0198) and the session continues.",
+                );
+            }
             ClientEvent::Reconnected { jid } => {
+                self.link_down = false;
                 self.info(&format!(
                     "*** Reconnected as {jid}. The old session could not continue; a new one starts when {} is reachable.",
                     self.contact
@@ -840,6 +850,7 @@ impl Chat {
             }
             ClientEvent::Disconnected { reason, fatal, .. } => {
                 self.alert(&format!("!!! {reason}"));
+                self.link_down = true;
                 if fatal {
                     return Some(reason);
                 }

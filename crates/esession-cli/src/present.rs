@@ -334,7 +334,9 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
             "!!! {peer} encrypted a kind of stanza this session did not agree: the session was ended and nothing of it was shown."
         ),
         TerminationReason::IntegrityFailure => format!(
-            "!!! A stanza from {peer} failed verification: the session was ended and nothing of it was shown."
+            "!!! A stanza from {peer} failed verification: the session was ended and nothing of it was shown. \
+             Usually a stanza was lost when a connection dropped (each stanza's keys depend on all before it); \
+             it can also be tampering. Messages not yet delivered are re-sent in a new session."
         ),
         TerminationReason::KeysExhausted => format!(
             "*** The session with {peer} used up its keys and the agreed rekey interval barred new ones: it was ended (your last message was NOT sent). Use /start for a new session."

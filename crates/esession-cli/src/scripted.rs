@@ -32,7 +32,9 @@ negotiation_failed: error = {kind, condition (the XMPP error condition, e.g. \
 terminated: reason (e.g. \"peer_request\", \"peer_unavailable\"), message.
 delivered: id (the encrypted receipt of a message we sent).
 unknown_session: a stanza of a session we no longer have arrived; answered (the sender was told).
-Also: retained_secret_proven, declined, ignored, notice, disconnected.";
+disconnected: reason (the connection dropped; reconnecting). resumed: the stream came back \
+(XEP-0198), sessions continue. reconnected: jid (a new stream; the old sessions ended).
+Also: retained_secret_proven, declined, ignored, notice.";
 
 /// Which offers `listen` accepts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,6 +312,17 @@ pub(crate) async fn listen(
             ClientEvent::PlainMessage { from, body } => emit(
                 json!({"event": "message", "peer": from, "body": body, "encrypted": false, "time": time}),
                 format!("[{time}] {from} (NOT ENCRYPTED): {body}"),
+            ),
+            ClientEvent::Resumed => emit(
+                json!({"event": "resumed", "time": time}),
+                "*** Connection back: the stream was resumed (XEP-0198); sessions continue."
+                    .to_owned(),
+            ),
+            ClientEvent::Reconnected { jid } => emit(
+                json!({"event": "reconnected", "jid": jid, "time": time}),
+                format!(
+                    "*** Reconnected as {jid}: the old sessions ended; new ones start on demand."
+                ),
             ),
             ClientEvent::Disconnected { reason, fatal, .. } => {
                 emit(

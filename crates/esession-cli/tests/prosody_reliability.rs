@@ -7,7 +7,8 @@
 //! Issue 10 through a real Prosody: nothing typed is lost in silence. A
 //! contact killed (SIGKILL) and restarted on the same store, and a server
 //! restart in the middle of a chat: every message is delivered exactly once,
-//! and both sides are told what happened. Bob is `esession listen --json`;
+//! and both sides are told what happened. A cut connection is resumed
+//! (XEP-0198) and the session continues. Bob is `esession listen --json`;
 //! Alice chats.
 
 use esession_testkit::{Prosody, prosody_or_skip};
@@ -253,6 +254,72 @@ fn a_contact_that_stops_reading_is_reported_then_delivered_once() {
         ["first", "second, into the void"],
         "{:#?}",
         bob.seen
+    );
+    alice.type_line("/quit");
+    alice.drain(2);
+    kill(&mut alice.child);
+    kill(&mut bob.child);
+}
+
+#[test]
+fn a_cut_connection_is_resumed_and_the_session_continues() {
+    let Some(prosody) = prosody_or_skip("a_cut_connection_is_resumed_and_the_session_continues")
+    else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    prepare_home(home.path(), &["alice", "bob"]);
+    let server = localhost_with_alice_and_bob(&prosody);
+    let mut bob = bob_listens(home.path(), &server);
+    // Alice's connection goes through a relay the test can cut.
+    let relay = esession_testkit::TcpRelay::to(server.c2s_port());
+    let mut alice = chat_on(
+        home.path(),
+        &server,
+        relay.port(),
+        "alice",
+        &[],
+        "bob@localhost/cli",
+    );
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
+    alice.type_line("before the cut");
+    bob.wait("before the cut", 10);
+    all_delivered(&mut alice);
+
+    assert_eq!(relay.cut(), 1, "Alice's one connection");
+    alice.wait("!!! connection lost; reconnecting", 10);
+    alice.type_line("during the cut");
+    alice.wait(
+        "*** Connection back: the stream was resumed (XEP-0198) and the session continues.",
+        30,
+    );
+    alice.wait("*** Now [encrypted][UNVERIFIED]", 5);
+    alice.type_line("after the cut");
+    bob.wait("during the cut", 15);
+    bob.wait("after the cut", 10);
+    all_delivered(&mut alice);
+    bob.drain(2);
+    assert_eq!(
+        bodies(&bob),
+        ["before the cut", "during the cut", "after the cut"],
+        "{:#?}",
+        bob.seen
+    );
+    // One session all along: no new negotiation on either side.
+    let established = bob
+        .seen
+        .iter()
+        .filter(|l| l.contains("\"event\":\"established\""))
+        .count();
+    assert_eq!(established, 1, "{:#?}", bob.seen);
+    let seen = alice.drain(1);
+    assert!(
+        !alice
+            .seen
+            .iter()
+            .any(|l| l.contains("Reconnected as") || l.contains("Not delivered")),
+        "{seen:#?} {:#?}",
+        alice.seen
     );
     alice.type_line("/quit");
     alice.drain(2);

@@ -663,7 +663,10 @@ fn delivered_message_ids_survive_a_restart_and_stay_bounded() {
     // Per contact, and per account.
     assert_eq!(trust.record_delivery("carol@y", "m1"), Ok(true));
     assert_eq!(
-        store.account("other@x").unwrap().record_delivery("bob@y", "m1"),
+        store
+            .account("other@x")
+            .unwrap()
+            .record_delivery("bob@y", "m1"),
         Ok(true)
     );
     drop(trust);

@@ -6,6 +6,8 @@
 //!   [`mixed_federation`], a Prosody host and an ejabberd host federated;
 //! - [`dns`]: a tiny DNS responder on a loopback UDP port (ejabberd's s2s
 //!   lookups, and the client's own DNS handling);
+//! - [`relay`]: a loopback TCP relay whose connections a test can cut
+//!   (network failures, XEP-0198 resumption);
 //! - [`XmppServer`]: what tests need from either server, so that one test
 //!   runs against both;
 //! - [`peer`]: ESession clients over those servers with persistent stores, and
@@ -36,10 +38,12 @@ pub mod dns;
 pub mod ejabberd;
 pub mod peer;
 pub mod prosody;
+pub mod relay;
 
 pub use dns::DnsResponder;
 pub use ejabberd::Ejabberd;
 pub use prosody::{Archive, Installed, Prosody, Validity, self_signed_certificate};
+pub use relay::TcpRelay;
 
 use esession_xmpp::ConnectOptions;
 

@@ -425,7 +425,9 @@ impl Prosody {
 
     fn config_text(&self, spec: &Spec) -> String {
         let p = |rel: &str| lua_string(&self.path.join(rel));
-        let mut modules = vec!["roster", "saslauth", "tls", "disco", "ping"];
+        // XEP-0198 as in Prosody's default configuration: a client whose
+        // connection drops resumes its stream (issue 10).
+        let mut modules = vec!["roster", "saslauth", "tls", "disco", "ping", "smacks"];
         match spec.archive {
             Archive::Off => {}
             Archive::Mam => modules.push("mam"),

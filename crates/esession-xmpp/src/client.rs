@@ -57,6 +57,10 @@ pub enum ClientEvent {
         /// Our full JID now (the same one when the server kept our resource).
         jid: String,
     },
+    /// The connection dropped and came back as the same stream (XEP-0198
+    /// resumption): every ESession continues, and the stanzas the server had
+    /// not acknowledged were sent again.
+    Resumed,
     /// A contact's resource came online (from its presence).
     ContactOnline {
         /// The full JID.
@@ -126,6 +130,22 @@ pub struct EsessionClient {
     iq_counter: u64,
     tick: tokio::time::Interval,
     online: HashMap<String, Vec<String>>,
+    /// Where the stream stands after a drop (issue 10).
+    link: Link,
+}
+
+/// The stream after our connection dropped: a stanza that arrives before the
+/// stream is resumed can only come from a new stream (tokio-xmpp yields the
+/// stanzas a server sends between resource binding and `<enabled/>` before
+/// its `Reset` event), and must not meet a session of the old one: stanzas
+/// of the old stream may have been lost, so its counters are out of step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Link {
+    Up,
+    /// Dropped; resumed or reset not yet known.
+    Suspended,
+    /// Dropped, and a stanza of the new stream came first: sessions reset.
+    SessionsReset,
 }
 
 impl core::fmt::Debug for EsessionClient {
@@ -155,6 +175,7 @@ impl EsessionClient {
             iq_counter: 0,
             tick,
             online: HashMap::new(),
+            link: Link::Up,
         }
     }
 
@@ -289,11 +310,10 @@ impl EsessionClient {
                 // A second stream (not a resumption): sessions of the old one
                 // cannot continue reliably (issue 10); end them, loudly.
                 let reset = self.own_jid.is_some();
-                if reset {
-                    let out = self.manager.connection_reset();
-                    self.dispatch(out);
-                    self.online.clear();
+                if reset && self.link != Link::SessionsReset {
+                    self.reset_sessions();
                 }
+                self.link = Link::Up;
                 self.own_jid = Some(bound_jid.to_string());
                 // The roster first (RFC 6121 §2.2): who is subscribed to our
                 // presence (SSN-09); the server pushes every change after.
@@ -314,17 +334,37 @@ impl EsessionClient {
             // The connection dropped; tokio-xmpp reconnects (and resumes with
             // XEP-0198 where the server offers it).
             StreamItem::Stream(StreamEvent::Suspended) => {
+                self.link = Link::Suspended;
                 self.queue.push_back(ClientEvent::Disconnected {
                     reason: "connection lost; reconnecting".to_owned(),
                     fatal: false,
                     login_error: None,
                 });
             }
-            StreamItem::Stream(StreamEvent::Resumed) => {}
-            StreamItem::Stanza(Stanza::Message(message)) => self.on_message(message),
-            StreamItem::Stanza(Stanza::Iq(iq)) => self.on_iq(iq),
-            StreamItem::Stanza(Stanza::Presence(presence)) => self.on_presence(presence),
+            StreamItem::Stream(StreamEvent::Resumed) => {
+                self.link = Link::Up;
+                self.queue.push_back(ClientEvent::Resumed);
+            }
+            StreamItem::Stanza(stanza) => {
+                if self.link == Link::Suspended {
+                    self.reset_sessions();
+                    self.link = Link::SessionsReset;
+                }
+                match stanza {
+                    Stanza::Message(message) => self.on_message(message),
+                    Stanza::Iq(iq) => self.on_iq(iq),
+                    Stanza::Presence(presence) => self.on_presence(presence),
+                }
+            }
         }
+    }
+
+    /// Ends every session of the old stream (encrypted terminates, and
+    /// `ConnectionReset` events) and forgets who was online.
+    fn reset_sessions(&mut self) {
+        let out = self.manager.connection_reset();
+        self.dispatch(out);
+        self.online.clear();
     }
 
     fn on_message(&mut self, message: Message) {

@@ -542,7 +542,10 @@ mod tests {
         );
         // The oldest ids were forgotten, the newest are still known.
         assert!(ids.first_delivery("bob@example.com", "0"));
-        assert!(!ids.first_delivery("bob@example.com", &(DELIVERED_IDS_PER_CONTACT + 9).to_string()));
+        assert!(!ids.first_delivery(
+            "bob@example.com",
+            &(DELIVERED_IDS_PER_CONTACT + 9).to_string()
+        ));
         for i in 0..(DELIVERED_CONTACTS + 5) {
             ids.first_delivery(&format!("c{i}@example.com"), "x");
         }

@@ -32,6 +32,17 @@ pub(crate) fn esession(home: &Path) -> Command {
 
 /// The global flags for `user` on `server`.
 pub(crate) fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool) -> Vec<String> {
+    account_args_on(server, home, user, tls, server.c2s_port())
+}
+
+/// Like [`account_args`], connecting to 127.0.0.1:`port` (a relay to `server`).
+pub(crate) fn account_args_on(
+    server: &Prosody,
+    home: &Path,
+    user: &str,
+    tls: bool,
+    port: u16,
+) -> Vec<String> {
     let path = |name: String| home.join(name).display().to_string();
     let mut args = vec![
         "--jid".to_owned(),
@@ -39,7 +50,7 @@ pub(crate) fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool)
         "--host".to_owned(),
         "127.0.0.1".to_owned(),
         "--port".to_owned(),
-        server.c2s_port().to_string(),
+        port.to_string(),
         "--password-file".to_owned(),
         path(format!("{user}.pw")),
         "--store".to_owned(),
@@ -215,8 +226,20 @@ pub(crate) fn chat(
     extra: &[&str],
     contact: &str,
 ) -> Running {
+    chat_on(home, server, server.c2s_port(), user, extra, contact)
+}
+
+/// Like [`chat`], connecting to 127.0.0.1:`port` (a relay to `server`).
+pub(crate) fn chat_on(
+    home: &Path,
+    server: &Prosody,
+    port: u16,
+    user: &'static str,
+    extra: &[&str],
+    contact: &str,
+) -> Running {
     let mut child = esession(home)
-        .args(account_args(server, home, user, true))
+        .args(account_args_on(server, home, user, true, port))
         .args(extra)
         .args(["chat", contact])
         .stdin(Stdio::piped())

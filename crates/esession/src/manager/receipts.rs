@@ -11,8 +11,8 @@ use super::Keep;
 use crate::event::{Event, Output};
 use crate::random::{RandomPurpose, Randomness};
 use crate::session::EstablishedSession;
-use crate::trust::TrustStore;
 use crate::stanza::{bare, message, set_attr};
+use crate::trust::TrustStore;
 
 /// XEP-0184 message delivery receipts.
 pub(crate) const RECEIPTS_NS: &str = "urn:xmpp:receipts";

@@ -266,14 +266,20 @@ fn a_contact_that_crashed_before_its_receipt_left_does_not_show_the_resend_twice
     let alice_bare = ALICE.split('/').next().unwrap();
     // What Bob's trust store recorded: the id, as delivered (issue 10).
     assert_eq!(
-        pair.bob.manager.trust_mut().record_delivery(alice_bare, &id),
+        pair.bob
+            .manager
+            .trust_mut()
+            .record_delivery(alice_bare, &id),
         Ok(false),
         "the core records every delivered id in the trust store"
     );
     // Bob restarts on the same store: a new manager, the record kept.
     pair.bob = Party::new(BOB, config_prompt_proof(BOB), 13);
     assert_eq!(
-        pair.bob.manager.trust_mut().record_delivery(alice_bare, &id),
+        pair.bob
+            .manager
+            .trust_mut()
+            .record_delivery(alice_bare, &id),
         Ok(true)
     );
     // Alice's next stanza on the old thread: Bob says the session is gone.
