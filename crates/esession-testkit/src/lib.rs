@@ -6,6 +6,8 @@
 //!   [`mixed_federation`], a Prosody host and an ejabberd host federated;
 //! - [`dns`]: a tiny DNS responder on a loopback UDP port (ejabberd's s2s
 //!   lookups, and the client's own DNS handling);
+//! - [`plain`]: contacts whose client has no ESessions (or claims them and
+//!   stays silent), over the raw tokio-xmpp stream;
 //! - [`relay`]: a loopback TCP relay whose connections a test can cut
 //!   (network failures, XEP-0198 resumption);
 //! - [`XmppServer`]: what tests need from either server, so that one test
@@ -37,6 +39,7 @@ use std::io::Write as _;
 pub mod dns;
 pub mod ejabberd;
 pub mod peer;
+pub mod plain;
 pub mod prosody;
 pub mod relay;
 

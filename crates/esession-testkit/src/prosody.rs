@@ -426,7 +426,9 @@ impl Prosody {
     fn config_text(&self, spec: &Spec) -> String {
         let p = |rel: &str| lua_string(&self.path.join(rel));
         // XEP-0198 as in Prosody's default configuration: a client whose
-        // connection drops resumes its stream (issue 10).
+        // connection drops resumes its stream (issue 10). Its session
+        // hibernates 4 s here (600 s by default: a killed client looks
+        // online that long, and only receipts tell the sender).
         let mut modules = vec!["roster", "saslauth", "tls", "disco", "ping", "smacks"];
         match spec.archive {
             Archive::Off => {}
@@ -450,6 +452,7 @@ impl Prosody {
              c2s_require_encryption = false\n\
              allow_unencrypted_plain_auth = true\n\
              archive_expires_after = \"1d\"\n\
+             smacks_hibernation_time = 4\n\
              default_archive_policy = true\n\
              max_archive_query_results = 1000\n",
             pid = p("prosody.pid"),
@@ -627,6 +630,44 @@ impl Prosody {
             &format!("prosodyctl register {user} {}", self.domain),
         )
         .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Makes `a` and `b` (local users) mutual contacts: each in the other's
+    /// roster with subscription `both`, as after an accepted subscription
+    /// request. Written to Prosody's storage; call before either logs in.
+    pub fn befriend(&self, a: &str, b: &str) {
+        let dir = self
+            .data_dir()
+            .join(self.domain.replace('.', "%2e"))
+            .join("roster");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (user, contact) in [(a, b), (b, a)] {
+            let path = dir.join(format!("{user}.dat"));
+            let mut entries = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| {
+                    t.strip_prefix("return {\n")
+                        .and_then(|t| t.strip_suffix("};\n"))
+                        .map(|body| {
+                            body.lines()
+                                .filter(|l| !l.contains("[false]"))
+                                .map(|l| format!("{l}\n"))
+                                .collect::<String>()
+                        })
+                })
+                .unwrap_or_default();
+            entries.push_str(&format!(
+                "\t[\"{contact}@{domain}\"] = {{ [\"subscription\"] = \"both\"; [\"groups\"] = {{}}; }};\n",
+                domain = self.domain
+            ));
+            std::fs::write(
+                &path,
+                format!(
+                    "return {{\n\t[false] = {{ [\"version\"] = 1; [\"pending\"] = {{}}; }};\n{entries}}};\n"
+                ),
+            )
+            .unwrap();
+        }
     }
 
     /// The virtual host.

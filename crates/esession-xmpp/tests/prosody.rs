@@ -56,21 +56,19 @@ use esession_testkit::peer::{
     Peer, STORE_PASSPHRASE, both, conversation, create_store, fatal_login, manager, marker,
     open_store, run_token, store_manager,
 };
+use esession_testkit::plain::{NO_ESESSIONS, plain_contact, raw_login, raw_send};
 use esession_testkit::prosody::contains;
 use esession_testkit::{Archive, Validity, prosody_or_skip, self_signed_certificate};
 use esession_wire::ns;
 use esession_xmpp::{
     CertificateProblem, ClientError, ClientEvent, ConnectOptions, EsessionClient, LoginError,
-    TransportSecurity, connect,
+    TransportSecurity,
 };
 use futures::StreamExt;
 use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
-use tokio_xmpp::parsers::disco::{DiscoInfoResult, Identity};
 use tokio_xmpp::parsers::iq::Iq;
-use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
-use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
-use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
+use tokio_xmpp::stanzastream::Event as StreamItem;
 
 const MESSAGES: usize = 200;
 
@@ -92,27 +90,6 @@ fn count(haystack: &[u8], needle: &str) -> usize {
         .windows(needle.len())
         .filter(|w| *w == needle)
         .count()
-}
-
-/// Logs a raw tokio-xmpp stream (no ESession adapter) in and waits until online.
-async fn raw_login(options: &ConnectOptions) -> StanzaStream {
-    let mut stream = connect::client(options).unwrap().into_stream();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match stream.next().await {
-                Some(StreamItem::Stream(StreamEvent::Reset { .. })) => return,
-                Some(_) => {}
-                None => panic!("raw login: closed"),
-            }
-        }
-    })
-    .await
-    .expect("raw client online");
-    stream
-}
-
-async fn raw_send(stream: &StanzaStream, stanza: impl Into<Stanza>) {
-    let _token = stream.send(Box::new(stanza.into())).await;
 }
 
 /// Queries `options`' MAM archive (XEP-0313) over XMPP; returns every archived
@@ -427,51 +404,6 @@ async fn conversation_retained_secret_and_no_plaintext_on_server() {
     );
 }
 
-/// A plain XMPP client without ESessions: answers disco#info without our
-/// features and every other request with service-unavailable, ignores
-/// messages (but reports them), like a client that knows nothing of XEP-0116.
-async fn plain_contact(
-    options: ConnectOptions,
-    seen: tokio::sync::mpsc::UnboundedSender<Element>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) -> StanzaStream {
-    let mut stream = raw_login(&options).await;
-    raw_send(&stream, Presence::new(PresenceType::None)).await;
-    let _ = seen.send(Element::builder("online", "test").build());
-    loop {
-        tokio::select! {
-            _ = &mut stop => return stream,
-            item = stream.next() => match item {
-                Some(StreamItem::Stanza(Stanza::Iq(Iq::Get { from, id, payload, .. }))) => {
-                    let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
-                        Iq::from_result(id, Some(DiscoInfoResult {
-                            node: None,
-                            identities: vec![Identity::new("client", "pc", "en", "plain")],
-                            features: ["http://jabber.org/protocol/disco#info", "urn:xmpp:ping"]
-                                .iter().map(|f| (*f).to_owned()).collect(),
-                            extensions: Vec::new(),
-                        }))
-                    } else {
-                        Iq::from_error(id, StanzaError::new(
-                            ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", ""))
-                    };
-                    let reply = match reply {
-                        Iq::Result { id, payload, .. } => Iq::Result { from: None, to: from, id, payload },
-                        Iq::Error { id, error, payload, .. } => Iq::Error { from: None, to: from, id, error, payload },
-                        other => other,
-                    };
-                    raw_send(&stream, reply).await;
-                }
-                Some(StreamItem::Stanza(Stanza::Message(message))) => {
-                    let _ = seen.send(Element::from(message));
-                }
-                Some(_) => {}
-                None => return stream,
-            },
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contact_without_esession_support() {
     let Some(prosody) = prosody_or_skip("contact_without_esession_support") else {
@@ -488,7 +420,7 @@ async fn contact_without_esession_support() {
     };
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let carol = tokio::spawn(plain_contact(carol_opts, seen_tx, stop_rx));
+    let carol = tokio::spawn(plain_contact(carol_opts, NO_ESESSIONS, seen_tx, stop_rx));
     assert!(seen.recv().await.unwrap().is("online", "test"));
 
     let config = Config {

@@ -1,0 +1,150 @@
+//! XMPP clients without ESessions, over the raw tokio-xmpp stream (no
+//! adapter): a contact whose client does not support XEP-0116 (or claims to
+//! and stays silent), and the building blocks of raw protocol tests.
+
+use std::time::Duration;
+
+use esession_wire::minidom::Element;
+use esession_xmpp::{ConnectOptions, connect};
+use futures::StreamExt;
+use tokio_xmpp::Stanza;
+use tokio_xmpp::parsers::disco::{DiscoInfoResult, Identity};
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::stanzastream::{Event as StreamItem, StanzaStream, StreamEvent};
+
+/// Logs a raw tokio-xmpp stream (no ESession adapter) in and waits until online.
+pub async fn raw_login(options: &ConnectOptions) -> StanzaStream {
+    let mut stream = connect::client(options).unwrap().into_stream();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.next().await {
+                Some(StreamItem::Stream(StreamEvent::Reset { .. })) => return,
+                Some(_) => {}
+                None => panic!("raw login: closed"),
+            }
+        }
+    })
+    .await
+    .expect("raw client online");
+    stream
+}
+
+/// Sends one stanza on a raw stream.
+pub async fn raw_send(stream: &StanzaStream, stanza: impl Into<Stanza>) {
+    let _token = stream.send(Box::new(stanza.into())).await;
+}
+
+/// A contact online with a plain client: it announces presence, answers
+/// disco#info with `features` (service-unavailable to any other query), and
+/// passes every message it receives to `seen`; an `online` element in the
+/// `test` namespace first. Returns the stream when told to stop.
+pub async fn plain_contact(
+    options: ConnectOptions,
+    features: &'static [&'static str],
+    seen: tokio::sync::mpsc::UnboundedSender<Element>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> StanzaStream {
+    let mut stream = raw_login(&options).await;
+    raw_send(&stream, Presence::new(PresenceType::None)).await;
+    let _ = seen.send(Element::builder("online", "test").build());
+    loop {
+        tokio::select! {
+            _ = &mut stop => return stream,
+            item = stream.next() => match item {
+                Some(StreamItem::Stanza(Stanza::Iq(Iq::Get { from, id, payload, .. }))) => {
+                    let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
+                        Iq::Result {
+                            from: None,
+                            to: from,
+                            id,
+                            payload: Some(DiscoInfoResult {
+                                node: None,
+                                identities: vec![Identity::new("client", "pc", "en", "plain")],
+                                features: features.iter().map(|f| (*f).to_owned()).collect(),
+                                extensions: Vec::new(),
+                            }.into()),
+                        }
+                    } else {
+                        Iq::Error {
+                            from: None,
+                            to: from,
+                            id,
+                            error: StanzaError::new(
+                                ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", ""),
+                            payload: None,
+                        }
+                    };
+                    raw_send(&stream, reply).await;
+                }
+                Some(StreamItem::Stanza(Stanza::Message(message))) => {
+                    let _ = seen.send(Element::from(message));
+                }
+                Some(_) => {}
+                None => return stream,
+            },
+        }
+    }
+}
+
+/// disco#info features of a client without ESessions.
+pub const NO_ESESSIONS: &[&str] = &["http://jabber.org/protocol/disco#info", "urn:xmpp:ping"];
+
+/// disco#info features of a client that claims ESessions (XEP-0155, 0116,
+/// 0200) but never answers an offer.
+pub const SILENT_ESESSIONS: &[&str] = &[
+    "http://jabber.org/protocol/disco#info",
+    esession_wire::ns::SSN,
+    esession_wire::ns::ESESSION,
+    esession_wire::ns::STANZA_ENCRYPTION,
+];
+
+/// A [`plain_contact`] on its own thread and runtime (for synchronous tests,
+/// such as the CLI's); it goes offline when dropped.
+pub struct PlainContact {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PlainContact {
+    /// Logs in with `options`, answering disco#info with `features`; returns once online.
+    pub fn online(options: ConnectOptions, features: &'static [&'static str]) -> Self {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let (online_tx, online_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+                let contact = tokio::spawn(plain_contact(options, features, seen_tx, stop_rx));
+                if seen.recv().await.is_some() {
+                    let _ = online_tx.send(());
+                }
+                if let Ok(stream) = contact.await {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), stream.close()).await;
+                }
+            });
+        });
+        online_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("plain contact online");
+        Self {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for PlainContact {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
