@@ -11,42 +11,51 @@
 //! (XEP-0198) and the session continues. Bob is `esession listen --json`;
 //! Alice chats.
 
-use esession_testkit::{Prosody, prosody_or_skip};
+use esession_testkit::{Ejabberd, Prosody, XmppServer, ejabberd_or_skip, prosody_or_skip};
 
 mod common;
 use common::*;
 
 /// A Prosody with alice and bob, Bob's `listen` and Alice's `chat` with an
 /// established session (the directory and server live as long as it does).
-struct Scene {
+struct Scene<S> {
     home: tempfile::TempDir,
-    server: Prosody,
+    server: S,
     bob: Running,
     alice: Running,
 }
 
 /// `None` (skipped) without Prosody.
-fn scene(name: &str) -> Option<Scene> {
+fn scene(name: &str) -> Option<Scene<Prosody>> {
     let prosody = prosody_or_skip(name)?;
+    Some(scene_on(localhost_with_alice_and_bob(&prosody)))
+}
+
+/// The same on ejabberd; `None` (skipped) without it.
+fn ejabberd_scene(name: &str) -> Option<Scene<Ejabberd>> {
+    let ejabberd = ejabberd_or_skip(name)?;
+    Some(scene_on(ejabberd_localhost_with_alice_and_bob(&ejabberd)))
+}
+
+fn scene_on<S: XmppServer>(server: S) -> Scene<S> {
     let home = tempfile::tempdir().unwrap();
     prepare_home(home.path(), &["alice", "bob"]);
-    let server = localhost_with_alice_and_bob(&prosody);
     let bob = bob_listens(home.path(), &server);
     let mut alice = alice_chats(home.path(), &server);
     alice.wait("*** Now [encrypted][UNVERIFIED]", 30);
-    Some(Scene {
+    Scene {
         home,
         server,
         bob,
         alice,
-    })
+    }
 }
 
-fn bob_listens(home: &std::path::Path, server: &Prosody) -> Running {
+fn bob_listens(home: &std::path::Path, server: &dyn XmppServer) -> Running {
     listen(home, server, "bob", &[])
 }
 
-fn alice_chats(home: &std::path::Path, server: &Prosody) -> Running {
+fn alice_chats(home: &std::path::Path, server: &dyn XmppServer) -> Running {
     chat(home, server, "alice", &[], "bob@localhost/cli")
 }
 
@@ -84,15 +93,28 @@ fn bodies(bob: &Running) -> Vec<String> {
 
 #[test]
 fn a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
-    let Some(Scene {
+    if let Some(scene) = scene("a_contact_killed_and_restarted_gets_the_next_message_exactly_once")
+    {
+        killed_and_restarted(scene);
+    }
+}
+
+#[test]
+fn on_ejabberd_a_contact_killed_and_restarted_gets_the_next_message_exactly_once() {
+    if let Some(scene) = ejabberd_scene(
+        "on_ejabberd_a_contact_killed_and_restarted_gets_the_next_message_exactly_once",
+    ) {
+        killed_and_restarted(scene);
+    }
+}
+
+fn killed_and_restarted<S: XmppServer>(scene: Scene<S>) {
+    let Scene {
         home,
         server,
         mut bob,
         mut alice,
-    }) = scene("a_contact_killed_and_restarted_gets_the_next_message_exactly_once")
-    else {
-        return;
-    };
+    } = scene;
     let home = home.path();
     alice.type_line("before the crash");
     bob.wait("before the crash", 10);
@@ -221,15 +243,27 @@ fn a_contact_offline_gets_the_queued_message_when_back() {
 
 #[test]
 fn a_contact_that_stops_reading_is_reported_then_delivered_once() {
-    let Some(Scene {
+    if let Some(scene) = scene("a_contact_that_stops_reading_is_reported_then_delivered_once") {
+        stops_reading(scene);
+    }
+}
+
+#[test]
+fn on_ejabberd_a_contact_that_stops_reading_is_reported_then_delivered_once() {
+    if let Some(scene) =
+        ejabberd_scene("on_ejabberd_a_contact_that_stops_reading_is_reported_then_delivered_once")
+    {
+        stops_reading(scene);
+    }
+}
+
+fn stops_reading<S: XmppServer>(scene: Scene<S>) {
+    let Scene {
         home: _home,
         server: _server,
         mut bob,
         mut alice,
-    }) = scene("a_contact_that_stops_reading_is_reported_then_delivered_once")
-    else {
-        return;
-    };
+    } = scene;
     alice.type_line("first");
     bob.wait("\"first\"", 10);
     // The network to Bob is cut: his process stops reading its socket.

@@ -11,33 +11,40 @@
 //! retained secrets raises the broken-chain warning, and sending waits for
 //! `/ack`. Bob is `esession listen` (a pure responder); Alice chats.
 
-use esession_testkit::prosody_or_skip;
+use esession_testkit::{XmppServer, ejabberd_or_skip, prosody_or_skip};
 
 mod common;
 use common::*;
 
-fn alice_chats(
-    home: &std::path::Path,
-    server: &esession_testkit::Prosody,
-    extra: &[&str],
-) -> Running {
+fn alice_chats(home: &std::path::Path, server: &dyn XmppServer, extra: &[&str]) -> Running {
     chat(home, server, "alice", extra, "bob@localhost/cli")
 }
 
 #[test]
 fn verify_distrust_and_a_broken_chain_show_the_true_state() {
-    let Some(prosody) = prosody_or_skip("verify_distrust_and_a_broken_chain_show_the_true_state")
-    else {
-        return;
-    };
-    let server = localhost_with_alice_and_bob(&prosody);
+    if let Some(prosody) = prosody_or_skip("verify_distrust_and_a_broken_chain_show_the_true_state")
+    {
+        verify_distrust_and_broken_chain(&localhost_with_alice_and_bob(&prosody));
+    }
+}
+
+#[test]
+fn on_ejabberd_verify_distrust_and_a_broken_chain_show_the_true_state() {
+    if let Some(ejabberd) =
+        ejabberd_or_skip("on_ejabberd_verify_distrust_and_a_broken_chain_show_the_true_state")
+    {
+        verify_distrust_and_broken_chain(&ejabberd_localhost_with_alice_and_bob(&ejabberd));
+    }
+}
+
+fn verify_distrust_and_broken_chain(server: &dyn XmppServer) {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     prepare_home(home, &["alice", "bob"]);
-    let mut bob = listen(home, &server, "bob", &[]);
+    let mut bob = listen(home, server, "bob", &[]);
 
     // Session 1: first contact. UNVERIFIED until /verify, then verified at once.
-    let mut alice = alice_chats(home, &server, &[]);
+    let mut alice = alice_chats(home, server, &[]);
     let banner = alice.wait("SHORT AUTHENTICATION STRING", 30);
     assert!(
         banner
@@ -76,7 +83,7 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     alice.quit();
 
     // Session 2: the verified chain continues; /distrust revokes it.
-    let mut alice = alice_chats(home, &server, &[]);
+    let mut alice = alice_chats(home, server, &[]);
     let banner = alice.wait("Authenticated by the secret retained", 30);
     assert!(
         banner
@@ -102,7 +109,7 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     );
     alice.quit();
     let listed = esession(home)
-        .args(account_args(&server, home, "alice", true))
+        .args(account_args(server, home, "alice", true))
         .args(["trust", "list"])
         .output()
         .unwrap();
@@ -115,7 +122,7 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     assert!(!bob_line.contains("verified (SAS compared)"), "{bob_line}");
 
     // Session 3: continuity, but unverified: the SAS prompt is back.
-    let mut alice = alice_chats(home, &server, &[]);
+    let mut alice = alice_chats(home, server, &[]);
     let banner = alice.wait("SHORT AUTHENTICATION STRING", 30);
     assert!(
         banner.iter().any(|l| l.contains(
@@ -131,8 +138,8 @@ fn verify_distrust_and_a_broken_chain_show_the_true_state() {
     // Session 4: Bob lost his store. Alice's verified chain is broken: loud.
     kill(&mut bob.child);
     std::fs::remove_file(home.join("bob.db")).unwrap();
-    let mut bob = listen(home, &server, "bob", &[]);
-    let mut alice = alice_chats(home, &server, &[]);
+    let mut bob = listen(home, server, "bob", &[]);
+    let mut alice = alice_chats(home, server, &[]);
     let warning = alice.wait("CONTINUITY WITH bob@localhost/cli IS BROKEN", 30);
     assert!(
         warning

@@ -93,6 +93,10 @@ pub trait XmppServer {
     fn connect_options(&self, user: &str, resource: &str, password: &str) -> ConnectOptions;
     /// The server's log so far.
     fn log(&self) -> String;
+    /// The c2s port on 127.0.0.1.
+    fn c2s_port(&self) -> u16;
+    /// The certificate file clients trust for this server.
+    fn ca_file(&self) -> std::path::PathBuf;
 }
 
 impl XmppServer for Prosody {
@@ -111,6 +115,12 @@ impl XmppServer for Prosody {
     fn log(&self) -> String {
         Prosody::log(self)
     }
+    fn c2s_port(&self) -> u16 {
+        Prosody::c2s_port(self)
+    }
+    fn ca_file(&self) -> std::path::PathBuf {
+        Prosody::ca_file(self)
+    }
 }
 
 impl XmppServer for Ejabberd {
@@ -128,6 +138,12 @@ impl XmppServer for Ejabberd {
     }
     fn log(&self) -> String {
         Ejabberd::log(self)
+    }
+    fn c2s_port(&self) -> u16 {
+        Ejabberd::c2s_port(self)
+    }
+    fn ca_file(&self) -> std::path::PathBuf {
+        Ejabberd::ca_file(self)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Helpers shared by the CLI's Prosody tests: run `esession`, read its lines.
+//! Helpers shared by the CLI's Prosody and ejabberd tests: run `esession`, read its lines.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use esession_testkit::Prosody;
+use esession_testkit::{Prosody, XmppServer};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_esession");
 
@@ -31,13 +31,18 @@ pub(crate) fn esession(home: &Path) -> Command {
 }
 
 /// The global flags for `user` on `server`.
-pub(crate) fn account_args(server: &Prosody, home: &Path, user: &str, tls: bool) -> Vec<String> {
+pub(crate) fn account_args(
+    server: &dyn XmppServer,
+    home: &Path,
+    user: &str,
+    tls: bool,
+) -> Vec<String> {
     account_args_on(server, home, user, tls, server.c2s_port())
 }
 
 /// Like [`account_args`], connecting to 127.0.0.1:`port` (a relay to `server`).
 pub(crate) fn account_args_on(
-    server: &Prosody,
+    server: &dyn XmppServer,
     home: &Path,
     user: &str,
     tls: bool,
@@ -193,7 +198,12 @@ pub(crate) fn prepare_home(home: &Path, users: &[&str]) {
 }
 
 /// `esession [extra] listen --json` as `user`@localhost/cli, once logged in.
-pub(crate) fn listen(home: &Path, server: &Prosody, user: &'static str, extra: &[&str]) -> Running {
+pub(crate) fn listen(
+    home: &Path,
+    server: &dyn XmppServer,
+    user: &'static str,
+    extra: &[&str],
+) -> Running {
     let mut child = esession(home)
         .args(account_args(server, home, user, true))
         .args(extra)
@@ -221,7 +231,7 @@ pub(crate) fn listen(home: &Path, server: &Prosody, user: &'static str, extra: &
 /// `esession [extra] chat CONTACT` as `user`@localhost/cli, its input piped.
 pub(crate) fn chat(
     home: &Path,
-    server: &Prosody,
+    server: &dyn XmppServer,
     user: &'static str,
     extra: &[&str],
     contact: &str,
@@ -232,7 +242,7 @@ pub(crate) fn chat(
 /// Like [`chat`], connecting to 127.0.0.1:`port` (a relay to `server`).
 pub(crate) fn chat_on(
     home: &Path,
-    server: &Prosody,
+    server: &dyn XmppServer,
     port: u16,
     user: &'static str,
     extra: &[&str],
@@ -263,5 +273,14 @@ pub(crate) fn localhost_with_alice_and_bob(prosody: &esession_testkit::Installed
     let server = prosody.server("localhost", esession_testkit::Archive::Off);
     server.register("alice", "alice-pw");
     server.register("bob", "bob-pw");
+    server
+}
+
+/// A private ejabberd for `localhost` with alice and bob.
+pub(crate) fn ejabberd_localhost_with_alice_and_bob(
+    ejabberd: &esession_testkit::ejabberd::Installed,
+) -> esession_testkit::Ejabberd {
+    let server = ejabberd.server("localhost", &esession_testkit::ejabberd::Options::default());
+    server.register_all(&[("alice", "alice-pw"), ("bob", "bob-pw")]);
     server
 }
