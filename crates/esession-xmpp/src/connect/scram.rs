@@ -7,6 +7,11 @@
 //! data, so it cannot run plain SCRAM on a TLS connection (we fell back to
 //! PLAIN instead) and cannot say "I support channel binding" (`y`).
 //!
+//! Only SCRAM's message flow is written here: PBKDF2 (`Hi()`), HMAC, the
+//! hashes, SASLprep and base64 come from maintained crates (RustCrypto
+//! `pbkdf2`/`hmac`/`sha1`/`sha2`, `stringprep`, `base64`), and the RFC 5802
+//! and RFC 7677 examples are its known-answer tests.
+//!
 //! Sans-IO: [`ScramClient`] turns the server's messages into ours; the
 //! caller moves them over the XMPP stream (see `super::sasl`).
 
@@ -69,12 +74,24 @@ impl ScramHash {
         }
     }
 
-    /// `Hi()` of RFC 5802: PBKDF2 with this HMAC, one output block.
+    /// `Hi()` of RFC 5802: PBKDF2-HMAC with this hash, one output block
+    /// (the hash's length), from the RustCrypto `pbkdf2` crate.
     fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(vec![0u8; self.output_len()]);
         match self {
-            Self::Sha1 => hi_with::<Hmac<Sha1>>(password, salt, iterations),
-            Self::Sha256 => hi_with::<Hmac<Sha256>>(password, salt, iterations),
-            Self::Sha512 => hi_with::<Hmac<Sha512>>(password, salt, iterations),
+            Self::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
+            Self::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out),
+            Self::Sha512 => pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out),
+        }
+        out
+    }
+
+    /// The hash's output length in bytes.
+    fn output_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
         }
     }
 }
@@ -89,28 +106,6 @@ fn hmac_with<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut mac = keyed::<M>(key);
     mac.update(data);
     Zeroizing::new(mac.finalize().into_bytes().to_vec())
-}
-
-fn hi_with<M: Mac + KeyInit + Clone>(
-    password: &[u8],
-    salt: &[u8],
-    iterations: u32,
-) -> Zeroizing<Vec<u8>> {
-    let key = keyed::<M>(password);
-    let mut mac = key.clone();
-    mac.update(salt);
-    mac.update(&1u32.to_be_bytes());
-    let mut u = Zeroizing::new(mac.finalize().into_bytes().to_vec());
-    let mut result = u.clone();
-    for _ in 1..iterations {
-        let mut mac = key.clone();
-        mac.update(&u);
-        u = Zeroizing::new(mac.finalize().into_bytes().to_vec());
-        for (r, b) in result.iter_mut().zip(u.iter()) {
-            *r ^= b;
-        }
-    }
-    result
 }
 
 /// A channel binding type (RFC 5056) that we can compute.
