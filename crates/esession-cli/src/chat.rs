@@ -936,7 +936,9 @@ impl Chat {
                     }
                 }
             }
-            Event::MessageReceived { session, message } => {
+            Event::MessageReceived {
+                session, message, ..
+            } => {
                 if let Some(body) = present::body(&message) {
                     let who = self.speaker(&session.peer);
                     self.screen.message(Tone::Theirs, &who, &body);

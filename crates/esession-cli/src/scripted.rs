@@ -252,7 +252,9 @@ pub(crate) async fn listen(
                     _ => {}
                 }
             }
-            ClientEvent::Session(Event::MessageReceived { session, message }) => {
+            ClientEvent::Session(Event::MessageReceived {
+                session, message, ..
+            }) => {
                 // A message without a body (a chat state, the initiator's
                 // proof of its retained secret) has nothing to show.
                 let Some(body) = present::body(&message) else {

@@ -272,6 +272,7 @@ impl Peer {
                 ClientEvent::Session(Event::MessageReceived {
                     session: s,
                     message,
+                    ..
                 }) => {
                     assert_eq!(&s, session, "{}: message in another session", self.name);
                     let body = message

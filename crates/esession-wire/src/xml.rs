@@ -19,6 +19,14 @@ pub const MAX_DEPTH: usize = 64;
 /// root), malformed XML, undeclared prefixes and nesting deeper than [`MAX_DEPTH`] are
 /// [`Error::MalformedXml`].
 pub fn parse_document(xml: &str) -> Result<Element> {
+    parse_document_bounded(xml, usize::MAX)
+}
+
+/// Like [`parse_document`], refusing more than `max_elements` elements (the
+/// root included) before building them: the memory and time a decrypted
+/// stanza costs are bounded by its element count, not only by its size.
+pub fn parse_document_bounded(xml: &str, max_elements: usize) -> Result<Element> {
+    let mut elements = 0usize;
     let mut reader = RawReader::new(xml.as_bytes());
     let mut builder = TreeBuilder::new();
     let mut root = None;
@@ -36,7 +44,8 @@ pub fn parse_document(xml: &str) -> Result<Element> {
         match &event {
             RawEvent::ElementHeadOpen(..) => {
                 depth += 1;
-                if depth > MAX_DEPTH {
+                elements += 1;
+                if depth > MAX_DEPTH || elements > max_elements {
                     return Err(Error::MalformedXml);
                 }
             }
@@ -61,6 +70,16 @@ pub fn parse_document(xml: &str) -> Result<Element> {
 /// wrapper, trailing garbage or nesting deeper than [`MAX_DEPTH`] - 1 is
 /// [`Error::MalformedXml`].
 pub fn parse_fragment(fragment: &str, default_ns: &str) -> Result<Vec<Node>> {
+    parse_fragment_bounded(fragment, default_ns, usize::MAX)
+}
+
+/// Like [`parse_fragment`], with at most `max_elements` elements in the
+/// fragment (see [`parse_document_bounded`]).
+pub fn parse_fragment_bounded(
+    fragment: &str,
+    default_ns: &str,
+    max_elements: usize,
+) -> Result<Vec<Node>> {
     let mut doc = String::with_capacity(fragment.len() + default_ns.len() + 32);
     doc.push_str("<fragment xmlns=\"");
     for c in default_ns.chars() {
@@ -74,7 +93,8 @@ pub fn parse_fragment(fragment: &str, default_ns: &str) -> Result<Vec<Node>> {
     doc.push_str("\">");
     doc.push_str(fragment);
     doc.push_str("</fragment>");
-    let mut wrapper = parse_document(&doc)?;
+    // The wrapper is one element more.
+    let mut wrapper = parse_document_bounded(&doc, max_elements.saturating_add(1))?;
     Ok(wrapper.take_nodes())
 }
 

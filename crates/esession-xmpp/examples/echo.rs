@@ -79,7 +79,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .send_text(&session, "hello, this is encrypted")
                     .await?;
             }
-            ClientEvent::Session(Event::MessageReceived { session, message }) => {
+            ClientEvent::Session(Event::MessageReceived {
+                session, message, ..
+            }) => {
                 let body = message
                     .get_child("body", ns::JABBER_CLIENT)
                     .map(|b| b.text())

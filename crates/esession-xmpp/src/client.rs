@@ -134,6 +134,11 @@ pub struct EsessionClient {
     link: Link,
 }
 
+/// Contacts whose online resources are tracked at most (issue 11).
+const MAX_ONLINE_CONTACTS: usize = 10_000;
+/// Online resources tracked per contact at most.
+const MAX_RESOURCES: usize = 64;
+
 /// The stream after our connection dropped: a stanza that arrives before the
 /// stream is resumed can only come from a new stream (tokio-xmpp yields the
 /// stanzas a server sends between resource binding and `<enabled/>` before
@@ -464,14 +469,28 @@ impl EsessionClient {
         if let Some(Ok(from)) = presence.from.clone().map(Jid::try_into_full) {
             let bare = from.to_bare().to_string();
             let full = from.to_string();
-            let resources = self.online.entry(bare).or_default();
             match presence.type_ {
-                PresenceType::None if !resources.contains(&full) => {
-                    resources.push(full.clone());
-                    self.queue
-                        .push_back(ClientEvent::ContactOnline { jid: full });
+                PresenceType::None => {
+                    // Issue 11: bounded in contacts and in resources each;
+                    // beyond that a resource is simply not listed as online.
+                    let known = self.online.contains_key(&bare);
+                    if known || self.online.len() < MAX_ONLINE_CONTACTS {
+                        let resources = self.online.entry(bare).or_default();
+                        if !resources.contains(&full) && resources.len() < MAX_RESOURCES {
+                            resources.push(full.clone());
+                            self.queue
+                                .push_back(ClientEvent::ContactOnline { jid: full });
+                        }
+                    }
                 }
-                PresenceType::Unavailable => resources.retain(|r| r != &full),
+                PresenceType::Unavailable => {
+                    if let Some(resources) = self.online.get_mut(&bare) {
+                        resources.retain(|r| r != &full);
+                        if resources.is_empty() {
+                            self.online.remove(&bare);
+                        }
+                    }
+                }
                 _ => {}
             }
         }

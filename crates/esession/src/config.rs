@@ -174,6 +174,68 @@ pub struct Config {
     /// of error is documented in CONFORMANCE.md, "Sessions that are gone"). Subject to
     /// [`Config::answer_only_subscribers`].
     pub answer_unknown_sessions: bool,
+    /// Responder: whose order decides among the acceptable MODP groups and
+    /// compression methods an offer lists (issue 11). Default
+    /// [`ResponderChoice::Ours`]: the first of [`Config::groups`] (and
+    /// [`Config::compression`]) that the peer offered, so a stranger cannot
+    /// make us compute in group 18 when group 14 was offered too, nor hold
+    /// zlib contexts when `none` was offered.
+    pub responder_choice: ResponderChoice,
+    /// What a peer, authenticated or not, can make us spend (issue 11;
+    /// docs/SECURITY.md gives the rationale of each default).
+    pub limits: Limits,
+}
+
+/// Whose preference order a responder follows among acceptable options.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ResponderChoice {
+    /// Ours ([`Config::groups`], [`Config::compression`] order).
+    #[default]
+    Ours,
+    /// The initiator's (XEP-0155: options are listed in its order of
+    /// preference); lets a stranger choose the most expensive group we accept.
+    Peers,
+}
+
+/// Bounds on the work and state peers can cause (issue 11). Every limit
+/// reached is reported as an event; none is silent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Limits {
+    /// Negotiations in progress (offers received or sent, not yet
+    /// established) per bare JID; the oldest is dropped for a new one.
+    pub pending_negotiations_per_peer: usize,
+    /// Negotiations in progress in all; the oldest is dropped for a new one.
+    pub pending_negotiations_total: usize,
+    /// Established sessions per bare JID; a new one beyond this is refused.
+    pub sessions_per_peer: usize,
+    /// Established sessions in all; a new one beyond this is refused.
+    pub sessions_total: usize,
+    /// Negotiations an unauthenticated stanza may make us start (a delayed
+    /// offer re-offered under SSN-10) per bare JID per minute.
+    pub unsolicited_starts_per_minute: u32,
+    /// Elements in one decrypted stanza (with its descendants).
+    pub max_decrypted_elements: usize,
+    /// Incoming rekeys (`<key/>`) per session per minute, on top of the
+    /// agreed `rekey_freq` (ENC-14), which is enforced on the peer too.
+    pub peer_rekeys_per_minute: u32,
+    /// Bytes of the peer's own form echoed in an error reply; a larger one
+    /// is not echoed.
+    pub max_error_echo: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            pending_negotiations_per_peer: 4,
+            pending_negotiations_total: 1000,
+            sessions_per_peer: 16,
+            sessions_total: 10_000,
+            unsolicited_starts_per_minute: 2,
+            max_decrypted_elements: 4096,
+            peer_rekeys_per_minute: 60,
+            max_error_echo: 4096,
+        }
+    }
 }
 
 /// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
@@ -263,6 +325,8 @@ impl Default for Config {
             prove_retained_secret_at_once: true,
             delivery_receipts: true,
             answer_unknown_sessions: true,
+            responder_choice: ResponderChoice::Ours,
+            limits: Limits::default(),
         }
     }
 }

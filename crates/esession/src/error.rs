@@ -64,6 +64,44 @@ pub enum Error {
     /// The caller passed something the API cannot use.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    /// A limit of [`crate::Limits`] was reached (issue 11): the negotiation
+    /// was dropped or refused.
+    #[error("{0}")]
+    LimitReached(LimitKind),
+}
+
+/// Which limit of [`crate::Limits`] was reached.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum LimitKind {
+    /// Too many negotiations in progress with this contact: the oldest was dropped.
+    PendingNegotiationsPerPeer,
+    /// Too many negotiations in progress in all: the oldest was dropped.
+    PendingNegotiationsTotal,
+    /// Too many established sessions with this contact: the offer was refused.
+    SessionsPerPeer,
+    /// Too many established sessions in all: the offer was refused.
+    SessionsTotal,
+    /// This contact's stanzas made us start negotiations too often: not started.
+    UnsolicitedStarts,
+}
+
+impl core::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::PendingNegotiationsPerPeer => {
+                "too many negotiations in progress with this contact (the oldest was dropped)"
+            }
+            Self::PendingNegotiationsTotal => {
+                "too many negotiations in progress (the oldest was dropped)"
+            }
+            Self::SessionsPerPeer => "too many sessions with this contact (the offer was refused)",
+            Self::SessionsTotal => "too many sessions in all (the offer was refused)",
+            Self::UnsolicitedStarts => {
+                "this contact made us start negotiations too often (not started)"
+            }
+        })
+    }
 }
 
 /// ", on field1, field2" for an error's field list, or nothing.

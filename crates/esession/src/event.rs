@@ -217,8 +217,12 @@ pub enum Event {
     MessageReceived {
         /// Which session.
         session: SessionId,
-        /// The message with its encrypted children restored in place of `<c/>`.
+        /// The message with its encrypted children restored in place of
+        /// `<c/>`; of the clear parts only `<thread/>` and `<amp/>`.
         message: Element,
+        /// The `<error/>` of a type='error' message: it travels in clear
+        /// (ENC-02), so it is NOT authenticated; never shown as the peer's.
+        unauthenticated_error: Option<Element>,
     },
     /// A decrypted, authenticated `<presence/>` or `<iq/>` (ENC-01..03, AMB-26):
     /// bound to the one session with that full JID that agreed its kind. Its

@@ -36,8 +36,8 @@ pub mod thread;
 pub mod trust;
 
 pub use clock::{Clock, FixedClock};
-pub use config::{Config, FlowPolicy, PubkeyMethod};
-pub use error::Error;
+pub use config::{Config, FlowPolicy, Limits, PubkeyMethod, ResponderChoice};
+pub use error::{Error, LimitKind};
 pub use event::{
     BrokenChain, Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo,
     TerminationReason,

@@ -7,9 +7,9 @@ use esession_wire::form::DataForm;
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 
-use crate::Error;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::{Error, LimitKind};
 use crate::event::{Event, Output, SecurityAlert, SessionId, SessionInfo, TerminationReason};
 use crate::negotiation::initiator::{self, ResponseOutcome, StepError};
 use crate::negotiation::responder::{self, OfferOutcome};
@@ -25,6 +25,7 @@ use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
 
 mod control;
+mod limits;
 mod receipts;
 mod unthreaded;
 
@@ -93,6 +94,8 @@ pub struct SessionManager {
     /// Threads of sessions we ended and told the peer about (most recent
     /// last, bounded): a late stanza on one gets no `item-not-found`.
     ended: std::collections::VecDeque<(String, String)>,
+    /// Negotiations unauthenticated stanzas made us start (issue 11).
+    start_log: limits::StartLog,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -144,6 +147,7 @@ impl SessionManager {
             subscribers: HashSet::new(),
             unannounced: HashMap::new(),
             ended: std::collections::VecDeque::new(),
+            start_log: limits::StartLog::default(),
         }
     }
 
@@ -306,8 +310,9 @@ impl SessionManager {
         let mut ctx = self.context(profile);
         let (state, stanza) = initiator::offer(&mut ctx, peer, thread.clone())
             .map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
-        self.put(key(peer, &thread), State::Offered(Box::new(state)));
         let mut out = Output::default();
+        self.make_room_for_negotiation(bare(peer), &mut out);
+        self.put(key(peer, &thread), State::Offered(Box::new(state)));
         out.send(stanza);
         Ok((
             SessionId {
@@ -756,11 +761,15 @@ impl SessionManager {
         refusal: &Refusal,
         out: &mut Output,
     ) {
+        // Issue 11: the peer's form is echoed only while it is small.
+        let max = self.config.limits.max_error_echo;
+        let echoed = wrapper
+            .filter(|w| esession_wire::xml::serialize(w, "").is_ok_and(|text| text.len() <= max));
         out.send(ssn::error_reply(
             to,
             self.config.own_jid.as_deref(),
             thread,
-            wrapper,
+            echoed,
             refusal.condition,
             &refusal.fields,
         ));
@@ -817,28 +826,60 @@ impl SessionManager {
         if form.kind != esession_wire::form::FormKind::Form {
             return; // Not an offer: a stray answer for a forgotten attempt.
         }
-        // SSN-10: an offer delivered from offline storage (it carries a XEP-0203
-        // delay) is stale: its sender has long given up waiting. Answer with a
-        // fresh offer on a new thread instead of a reply.
-        if stanza.children().any(|c| c.is("delay", DELAY_NS)) {
-            if self.config.reoffer_delayed_offers
-                && automatic
-                && let Ok((session, fresh)) = self.start_session(from)
-            {
-                out.stanzas.extend(fresh.stanzas);
-                out.event(Event::StaleOfferReplaced {
-                    stale: SessionId {
-                        peer: from.to_owned(),
-                        thread: thread.to_owned(),
-                    },
-                    session,
-                });
+        let delayed = stanza.children().any(|c| c.is("delay", DELAY_NS));
+        if !delayed && let Some(limit) = self.session_cap_reached(bare(from)) {
+            // Issue 11: no key pair, no state, no echo.
+            let refusal = Refusal::new(ErrorCondition::ServiceUnavailable, &[]);
+            if automatic {
+                self.refuse(from, thread, None, &refusal, out);
             }
+            out.event(Event::NegotiationFailed {
+                session: SessionId {
+                    peer: from.to_owned(),
+                    thread: thread.to_owned(),
+                },
+                error: Error::LimitReached(limit),
+            });
             return;
         }
         let mut ctx = self.context(profile);
         let evaluated = responder::evaluate(&mut ctx, from, thread, x, &form);
         report(&mut ctx, out, from, thread);
+        // SSN-10: an offer delivered from offline storage (it carries a XEP-0203
+        // delay) is stale: its sender has long given up waiting. Answer with a
+        // fresh offer on a new thread instead of a reply. The delay is the
+        // sender's word, so (issue 11) only a valid offer, and only a few
+        // times a minute per contact, makes us start one.
+        if delayed {
+            let valid = matches!(evaluated, Ok(OfferOutcome::Esession(_)));
+            if self.config.reoffer_delayed_offers && automatic && valid {
+                let now = self.clock.now_unix();
+                let per_minute = self.config.limits.unsolicited_starts_per_minute;
+                if !self.start_log.allow(bare(from), per_minute, now) {
+                    out.event(Event::NegotiationFailed {
+                        session: SessionId {
+                            peer: from.to_owned(),
+                            thread: thread.to_owned(),
+                        },
+                        error: Error::LimitReached(LimitKind::UnsolicitedStarts),
+                    });
+                } else if let Ok((session, fresh)) = self.start_session(from) {
+                    out.stanzas.extend(fresh.stanzas);
+                    out.events.extend(fresh.events);
+                    out.event(Event::StaleOfferReplaced {
+                        stale: SessionId {
+                            peer: from.to_owned(),
+                            thread: thread.to_owned(),
+                        },
+                        session,
+                    });
+                }
+            }
+            return;
+        }
+        if evaluated.is_ok() {
+            self.make_room_for_negotiation(bare(from), out);
+        }
         match evaluated {
             Ok(OfferOutcome::Esession(offer)) => {
                 if self.config.auto_accept && automatic {
@@ -1430,34 +1471,45 @@ fn on_established(
         prove_peer(session, trust, out);
     }
     match opened {
-        Ok(Opened::Message(message)) => match session::control::classify(&message) {
-            None => {
-                if !receipts {
-                    out.event(Event::MessageReceived {
-                        session: session.id().clone(),
-                        message,
-                    });
-                    return Keep::Keep;
-                }
-                receipts::on_message(session, message, trust, rng, now, out)
-            }
-            Some(Control::Renegotiate(fields)) => {
-                // SSN-14, AMB-39: the agreed parameters stay in force.
-                match session.seal_renegotiation_refusal(&fields, rng, now) {
-                    Ok(reply) => out.stanzas.extend(reply),
-                    Err(Error::KeysExhausted) => {
-                        keys_exhausted(session, rng, now, out);
-                        return Keep::Remove;
+        Ok(Opened::Message(message, unauthenticated_error)) => {
+            match session::control::classify(&message) {
+                None => {
+                    if !receipts {
+                        out.event(Event::MessageReceived {
+                            session: session.id().clone(),
+                            message,
+                            unauthenticated_error: unauthenticated_error.map(|e| *e),
+                        });
+                        return Keep::Keep;
                     }
-                    Err(_) => {}
+                    receipts::on_message(
+                        session,
+                        message,
+                        unauthenticated_error.map(|e| *e),
+                        trust,
+                        rng,
+                        now,
+                        out,
+                    )
                 }
-                out.event(Event::RenegotiationRefused {
-                    session: session.id().clone(),
-                });
-                Keep::Keep
+                Some(Control::Renegotiate(fields)) => {
+                    // SSN-14, AMB-39: the agreed parameters stay in force.
+                    match session.seal_renegotiation_refusal(&fields, rng, now) {
+                        Ok(reply) => out.stanzas.extend(reply),
+                        Err(Error::KeysExhausted) => {
+                            keys_exhausted(session, rng, now, out);
+                            return Keep::Remove;
+                        }
+                        Err(_) => {}
+                    }
+                    out.event(Event::RenegotiationRefused {
+                        session: session.id().clone(),
+                    });
+                    Keep::Keep
+                }
+                Some(Control::Continue(resource)) => Keep::Move(resource),
             }
-            Some(Control::Continue(resource)) => Keep::Move(resource),
-        },
+        }
         Ok(Opened::TerminateRequest) => {
             let id = session.id().clone();
             if session.awaiting_terminate_ack() {

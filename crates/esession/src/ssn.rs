@@ -148,6 +148,9 @@ impl ErrorCondition {
     }
 }
 
+/// Fields named in one error reply at most.
+const MAX_ERROR_FIELDS: usize = 32;
+
 /// A negotiation error reply (SSN-08): `type='error'`, the thread, the received
 /// form echoed, and `<error/>` with the condition and the offending fields. No
 /// `<text/>` names the failed check (AMB-30).
@@ -169,7 +172,8 @@ pub(crate) fn error_reply(
     error.append_child(Element::bare(condition.element(), ns::XMPP_STANZAS));
     if !fields.is_empty() {
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
-        for field in fields {
+        // Issue 11: a bounded list (a peer can name 256 unknown fields).
+        for field in fields.iter().take(MAX_ERROR_FIELDS) {
             let mut f = Element::bare("field", ns::FEATURE_NEG);
             set_attr(&mut f, "var", field.as_str());
             feature.append_child(f);

@@ -32,6 +32,7 @@ mod harness;
 mod two_party {
     mod continuity;
     mod errors;
+    mod limits;
     mod matrix;
     mod misuse;
     mod mitm;

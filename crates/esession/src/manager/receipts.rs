@@ -53,6 +53,7 @@ fn origin_id(message: &Element) -> Option<&str> {
 pub(super) fn on_message(
     session: &mut EstablishedSession,
     message: Element,
+    unauthenticated_error: Option<Element>,
     trust: &mut dyn TrustStore,
     rng: &mut dyn Randomness,
     now: u64,
@@ -101,6 +102,7 @@ pub(super) fn on_message(
         out.event(Event::MessageReceived {
             session: id,
             message,
+            unauthenticated_error,
         });
     }
     Keep::Keep

@@ -688,6 +688,7 @@ impl AwaitingResponse {
             rekey: RekeySetup::new(ctx.config, ctx.clock, rekey_freq, x_pair, d),
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
+            max_elements: ctx.config.limits.max_decrypted_elements,
             unconfirmed_secret: None,
             pending_retained_claim: None,
         });
@@ -875,6 +876,7 @@ impl AwaitingFinal {
             ),
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
+            max_elements: ctx.config.limits.max_decrypted_elements,
             unconfirmed_secret: None,
             pending_retained_claim: None,
         });

@@ -18,7 +18,7 @@ use super::{
     Agreed, Context, Refusal, b64, hash_candidates, have_peer_key, judge_peer_key, own_proof,
     peer_methods, ranked, secrets, single, unb64,
 };
-use crate::config::{Config, PubkeyMethod};
+use crate::config::{Config, PubkeyMethod, ResponderChoice};
 use crate::event::{SecurityAlert, SessionId, SessionInfo};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
@@ -219,13 +219,24 @@ pub(crate) fn evaluate(
         } else if hashes.len() != option_values.len() {
             bad.push(commitments_var);
         } else {
-            for token in ranked(field) {
-                let Ok(group) = ModpGroup::from_name(token) else {
-                    continue;
-                };
-                if !config.groups.contains(&group) {
-                    continue;
-                }
+            // Issue 11: the group is ours to choose among the acceptable ones
+            // offered (our order of `Config::groups`, or the peer's with
+            // `ResponderChoice::Peers`), so that a stranger cannot make us
+            // compute in the most expensive group when a cheaper acceptable
+            // one was offered (CONFORMANCE.md, "Readings").
+            let offered: Vec<(&str, ModpGroup)> = ranked(field)
+                .into_iter()
+                .filter_map(|t| ModpGroup::from_name(t).ok().map(|g| (t, g)))
+                .filter(|(_, g)| config.groups.contains(g))
+                .collect();
+            let pick = match config.responder_choice {
+                ResponderChoice::Peers => offered.first().copied(),
+                ResponderChoice::Ours => config
+                    .groups
+                    .iter()
+                    .find_map(|ours| offered.iter().find(|(_, g)| g == ours).copied()),
+            };
+            if let Some((token, group)) = pick {
                 let index = option_values.iter().position(|o| *o == token);
                 let max = if three_message { 1024 } else { 32 };
                 let he = index
@@ -237,7 +248,6 @@ pub(crate) fn evaluate(
                     }
                     _ => bad.push(commitments_var),
                 }
-                break;
             }
             if group_choice.is_none() && !bad.contains(&commitments_var) {
                 bad.push(MODP);
@@ -260,9 +270,18 @@ pub(crate) fn evaluate(
     let hash = choose(HASH_ALGS, "sha256", &|v| {
         HashAlgorithm::from_name(v).is_ok_and(|h| config.hashes.contains(&h))
     });
-    let compression = choose(COMPRESS, "none", &|v| {
-        CompressionAlgorithm::from_name(v).is_ok_and(|c| config.compression.contains(&c))
-    });
+    // Issue 11: compression costs memory per session (a zlib context each
+    // way); among what the peer offers, ours is the choice.
+    let compression = match (config.responder_choice, options(COMPRESS)) {
+        (ResponderChoice::Ours, Some(values)) => config
+            .compression
+            .iter()
+            .find(|ours| values.contains(&ours.name()))
+            .map(|c| c.name().to_owned()),
+        _ => choose(COMPRESS, "none", &|v| {
+            CompressionAlgorithm::from_name(v).is_ok_and(|c| config.compression.contains(&c))
+        }),
+    };
     // A 3-message offer has no sas_algs (there is no SAS); answer one if sent.
     let sas = match (three_message, options(SAS_ALGS)) {
         (true, None) => Some(String::new()),
@@ -792,6 +811,7 @@ impl AwaitingAccept {
             rekey: RekeySetup::new(ctx.config, ctx.clock, self.rekey_freq, y, e_value),
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
+            max_elements: ctx.config.limits.max_decrypted_elements,
             unconfirmed_secret: None,
             pending_retained_claim: None,
         });
@@ -976,6 +996,7 @@ impl AwaitingAccept {
             rekey: RekeySetup::new(ctx.config, ctx.clock, rekey_freq, y, e),
             pad_to_multiple: ctx.config.pad_to_multiple,
             max_plaintext_len: ctx.config.max_plaintext_len,
+            max_elements: ctx.config.limits.max_decrypted_elements,
             unconfirmed_secret: Some((peer_bare, client)),
             pending_retained_claim: matched.as_ref().map(|m| m.verified),
         });

@@ -112,8 +112,9 @@ pub(crate) enum OpenFailure {
 /// What an incoming encrypted stanza turned out to be.
 #[derive(Debug)]
 pub(crate) enum Opened {
-    /// An ordinary message, decrypted and spliced back together.
-    Message(Element),
+    /// An ordinary message, decrypted and spliced back together, and the
+    /// clear `<error/>` of a type='error' message (unauthenticated).
+    Message(Element, Option<Box<Element>>),
     /// The peer's authenticated terminate request (ESN-46).
     TerminateRequest,
     /// The peer's authenticated acknowledgement of our terminate (ESN-46).
@@ -140,6 +141,8 @@ pub struct EstablishedSession {
     phase: Phase,
     pad_to_multiple: Option<usize>,
     max_plaintext_len: usize,
+    /// Elements in one decrypted stanza at most (issue 11).
+    max_elements: usize,
     /// AMB-57: the retained secret to confirm once the peer proves the final keys.
     pub(crate) unconfirmed_secret: Option<(String, String)>,
     /// The retained secret the peer claimed (responder side), and its chain's
@@ -173,6 +176,7 @@ pub(crate) struct SessionSetup {
     pub(crate) rekey: RekeySetup,
     pub(crate) pad_to_multiple: Option<usize>,
     pub(crate) max_plaintext_len: usize,
+    pub(crate) max_elements: usize,
     pub(crate) unconfirmed_secret: Option<(String, String)>,
     pub(crate) pending_retained_claim: Option<bool>,
 }
@@ -207,6 +211,7 @@ impl EstablishedSession {
             phase: Phase::Active,
             pad_to_multiple: setup.pad_to_multiple,
             max_plaintext_len: setup.max_plaintext_len,
+            max_elements: setup.max_elements,
             unconfirmed_secret: setup.unconfirmed_secret,
             pending_retained_claim: setup.pending_retained_claim,
             // The initiator verified the responder's message 4 under the final
@@ -732,10 +737,19 @@ impl EstablishedSession {
         let mut children = children;
         let mut out = Element::bare("message", ns::JABBER_CLIENT);
         *out.attrs_mut() = stanza.attrs().clone();
+        let mut clear_error = None;
+        let is_error = stanza.attr("type") == Some("error");
         for child in stanza.children() {
             if child.is("c", ns::STANZA_ENCRYPTION) {
                 for decrypted in children.drain(..) {
                     out.append_child(decrypted);
+                }
+            } else if child.is("error", ns::JABBER_CLIENT) {
+                // ENC-02: an <error/> travels in clear, so it is not
+                // authenticated: handed over apart (issue 11), and only
+                // where it belongs, in a type='error' message.
+                if is_error && clear_error.is_none() {
+                    clear_error = Some(Box::new(child.clone()));
                 }
             } else if is_clear_part(child) {
                 out.append_child(child.clone());
@@ -743,7 +757,7 @@ impl EstablishedSession {
             // Anything else arrived in clear beside the <c/>: unauthenticated,
             // so not delivered (a server's <delay/> stays in the raw stanza).
         }
-        Ok(Opened::Message(out))
+        Ok(Opened::Message(out, clear_error))
     }
 
     /// ENC-09/11/12: verifies one `<c/>` under the key set its `<new/>` chose
@@ -819,7 +833,8 @@ impl EstablishedSession {
                 .map_err(|_| Invalid)?,
         };
         let text = String::from_utf8(plaintext).map_err(|_| Invalid)?;
-        let nodes = xml::parse_fragment(&text, ns::JABBER_CLIENT).map_err(|_| Invalid)?;
+        let nodes = xml::parse_fragment_bounded(&text, ns::JABBER_CLIENT, self.max_elements)
+            .map_err(|_| Invalid)?;
         let mut children = Vec::new();
         for node in nodes {
             match node {
@@ -970,10 +985,10 @@ fn pad_with_whitespace(content: &mut String, multiple: usize, rng: &mut dyn Rand
 }
 
 /// ENC-02: the parts of a message that are never encrypted and are delivered
-/// as they arrived: `<thread/>`, `<amp/>` and `<error/>`.
+/// as they arrived: `<thread/>` and `<amp/>` (and `<error/>`, handed over
+/// apart as unauthenticated).
 fn is_clear_part(child: &Element) -> bool {
-    (child.ns() == ns::JABBER_CLIENT && matches!(child.name(), "thread" | "error"))
-        || child.is("amp", ns::AMP)
+    child.is("thread", ns::JABBER_CLIENT) || child.is("amp", ns::AMP)
 }
 
 /// Whether `stanza` carries a `<c/>` (an encrypted stanza).

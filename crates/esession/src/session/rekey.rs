@@ -106,6 +106,8 @@ pub(crate) struct RekeySetup {
     pub(crate) now: u64,
     /// XEP-0200 rekeying allowed by the profile (sent or accepted).
     pub(crate) rekeying: bool,
+    /// The peer's `<key/>`s accepted per minute at most (issue 11).
+    pub(crate) peer_rekeys_per_minute: u32,
 }
 
 impl RekeySetup {
@@ -127,6 +129,7 @@ impl RekeySetup {
             block_limit: config.rekey_block_limit,
             now: clock.now_unix(),
             rekeying: true,
+            peer_rekeys_per_minute: config.limits.peer_rekeys_per_minute,
         }
     }
 }
@@ -176,6 +179,13 @@ pub(crate) struct KeyRing {
     stanzas_since_exchange: u64,
     /// Blocks encrypted both ways since the last key exchange (ENC-19, AMB-28).
     blocks_since_exchange: u64,
+    /// Stanzas both ways since the peer's last `<key/>` (or the
+    /// negotiation): ENC-14 holds the peer to `rekey_freq` too (issue 11).
+    since_peer_key: u64,
+    /// When the peer's recent `<key/>`s were accepted (Unix seconds, at most
+    /// `peer_rekeys_per_minute` of them within a minute).
+    peer_key_times: VecDeque<u64>,
+    peer_rekeys_per_minute: u32,
     /// Last stanza sent or received (for the idle rekey).
     last_activity: u64,
     /// Our own retired MAC keys, each publishable once the peer chose a set
@@ -218,6 +228,9 @@ impl KeyRing {
             keys_since_sent: 0,
             stanzas_since_exchange: 1,
             blocks_since_exchange: 0,
+            since_peer_key: 1,
+            peer_key_times: VecDeque::new(),
+            peer_rekeys_per_minute: setup.peer_rekeys_per_minute,
             last_activity: setup.now,
             retired_own: Vec::new(),
             publishable: VecDeque::new(),
@@ -365,6 +378,7 @@ impl KeyRing {
                 self.sets.push_back(Some(prepared.set));
                 self.stanzas_since_exchange = 1;
                 self.blocks_since_exchange = 0;
+                self.since_peer_key = self.since_peer_key.saturating_add(1);
             }
             None => self.count(blocks),
         }
@@ -372,6 +386,7 @@ impl KeyRing {
 
     fn count(&mut self, blocks: u64) {
         self.stanzas_since_exchange = self.stanzas_since_exchange.saturating_add(1);
+        self.since_peer_key = self.since_peer_key.saturating_add(1);
         self.blocks_since_exchange = self.blocks_since_exchange.saturating_add(blocks);
     }
 
@@ -382,6 +397,21 @@ impl KeyRing {
     pub(crate) fn accept_key(&self, index: u64, key: &[u8], now: u64) -> Result<AcceptedKey, ()> {
         if !self.rekeying {
             return Err(()); // The profile has no rekeying: a <key/> is out of step.
+        }
+        // ENC-14 binds the peer too: not before `rekey_freq` stanzas since its
+        // last <key/> (counted both ways, which never undercounts its view),
+        // and (issue 11) not more often than the configured rate: each costs
+        // us a modular exponentiation.
+        if self.since_peer_key < self.rekey_freq {
+            return Err(());
+        }
+        let recent = self
+            .peer_key_times
+            .iter()
+            .filter(|t| now.saturating_sub(**t) < 60)
+            .count();
+        if recent >= self.peer_rekeys_per_minute as usize {
+            return Err(());
         }
         let peer = DhPublicValue::from_bytes(self.group, key).map_err(|_| ())?;
         let set = self.slot(index).ok_or(())?;
@@ -449,6 +479,15 @@ impl KeyRing {
                 self.keys_since_sent = self.keys_since_sent.saturating_add(1);
                 self.stanzas_since_exchange = 1;
                 self.blocks_since_exchange = 0;
+                self.since_peer_key = 1;
+                while self
+                    .peer_key_times
+                    .front()
+                    .is_some_and(|t| now.saturating_sub(*t) >= 60)
+                {
+                    self.peer_key_times.pop_front();
+                }
+                self.peer_key_times.push_back(now);
             }
             _ => self.count(blocks),
         }

@@ -117,9 +117,11 @@ fn fixture() -> Fixture {
                 block_limit: 1 << 32,
                 now: T0,
                 rekeying: true,
+                peer_rekeys_per_minute: 60,
             },
             pad_to_multiple: None,
             max_plaintext_len: 1 << 16,
+            max_elements: 4096,
             unconfirmed_secret: None,
             pending_retained_claim: None,
         })
@@ -160,7 +162,7 @@ fn text(body: &str) -> Element {
 
 fn body_of(opened: Opened) -> String {
     match opened {
-        Opened::Message(m) => m.get_child("body", ns::JABBER_CLIENT).unwrap().text(),
+        Opened::Message(m, _) => m.get_child("body", ns::JABBER_CLIENT).unwrap().text(),
         other => panic!("not a message: {other:?}"),
     }
 }

@@ -577,13 +577,30 @@ fn an_encrypted_error_message_keeps_the_session_in_step() {
         Some(ErrorCondition::ServiceUnavailable)
     );
     pair.route(Side::Alice, out);
-    // Delivered as an ordinary message, with its clear <error/> and its body.
+    // Delivered as an ordinary message with its body; its clear <error/> is
+    // handed over apart, marked unauthenticated (issue 11).
     let [delivered] = &pair.bob.messages()[..] else {
         panic!("{:?}", pair.bob.events)
     };
     assert_eq!(delivered.attr("type"), Some("error"));
+    assert!(!delivered.has_child("error", ns::JABBER_CLIENT));
+    let unauthenticated: Vec<&Element> = pair
+        .bob
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            esession::Event::MessageReceived {
+                unauthenticated_error: Some(error),
+                ..
+            } => Some(error),
+            _ => None,
+        })
+        .collect();
+    let [error] = unauthenticated[..] else {
+        panic!("{:?}", pair.bob.events)
+    };
     assert_eq!(
-        stanza_error(delivered).unwrap().condition,
+        ErrorCondition::from_error_element(error),
         Some(ErrorCondition::ServiceUnavailable)
     );
     assert_eq!(pair.bob.bodies(), ["original"]);

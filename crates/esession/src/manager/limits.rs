@@ -1,0 +1,141 @@
+//! Issue 11: what peers can make us hold and compute. Negotiations in
+//! progress and established sessions are capped per bare JID and in all
+//! ([`crate::Limits`]); negotiations that an unauthenticated stanza makes us
+//! start are rate-limited per bare JID. Every limit reached is an event.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{SessionManager, State};
+use crate::error::{Error, LimitKind};
+use crate::event::{Event, Output, SessionId};
+
+/// Starts that unauthenticated stanzas caused, per bare JID (Unix seconds,
+/// oldest first), for [`crate::Limits::unsolicited_starts_per_minute`].
+#[derive(Default)]
+pub(crate) struct StartLog {
+    by_peer: HashMap<String, VecDeque<u64>>,
+}
+
+/// Bare JIDs whose start log is kept; the map is pruned beyond this.
+const START_LOG_PEERS: usize = 4096;
+
+impl StartLog {
+    /// Whether another start for `peer` is allowed now; records it if so.
+    pub(crate) fn allow(&mut self, peer: &str, per_minute: u32, now: u64) -> bool {
+        if self.by_peer.len() >= START_LOG_PEERS && !self.by_peer.contains_key(peer) {
+            self.by_peer
+                .retain(|_, times| times.back().is_some_and(|t| now.saturating_sub(*t) < 60));
+            if self.by_peer.len() >= START_LOG_PEERS {
+                return false;
+            }
+        }
+        let times = self.by_peer.entry(peer.to_owned()).or_default();
+        while times.front().is_some_and(|t| now.saturating_sub(*t) >= 60) {
+            times.pop_front();
+        }
+        if times.len() >= per_minute as usize {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+}
+
+impl SessionManager {
+    /// Before a new negotiation with `peer` (bare JID) is kept: drops the
+    /// oldest negotiations in progress (of this peer, then of anyone) so the
+    /// new one fits under the caps, each with a `NegotiationFailed` event.
+    pub(super) fn make_room_for_negotiation(&mut self, peer: &str, out: &mut Output) {
+        let limits = self.config.limits;
+        let per_peer = limits.pending_negotiations_per_peer.max(1);
+        let total = limits.pending_negotiations_total.max(1);
+        loop {
+            let mine: Vec<&(String, String)> =
+                self.started.keys().filter(|(p, _)| p == peer).collect();
+            if mine.len() < per_peer {
+                break;
+            }
+            let Some(oldest) = mine
+                .into_iter()
+                .min_by_key(|k| self.started.get(*k).copied().unwrap_or(0))
+                .cloned()
+            else {
+                break;
+            };
+            self.drop_negotiation(oldest, LimitKind::PendingNegotiationsPerPeer, out);
+        }
+        while self.started.len() >= total {
+            let Some(oldest) = self
+                .started
+                .iter()
+                .min_by_key(|(_, since)| **since)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.drop_negotiation(oldest, LimitKind::PendingNegotiationsTotal, out);
+        }
+    }
+
+    fn drop_negotiation(&mut self, k: (String, String), limit: LimitKind, out: &mut Output) {
+        self.started.remove(&k);
+        if let Some(state) = self.sessions.remove(&k) {
+            if let State::Established(session) = state {
+                self.sessions.insert(k, State::Established(session));
+                return;
+            }
+            out.event(Event::NegotiationFailed {
+                session: SessionId {
+                    peer: state.peer().to_owned(),
+                    thread: k.1,
+                },
+                error: Error::LimitReached(limit),
+            });
+        }
+    }
+
+    /// Whether one more established session with `peer` (bare JID) fits
+    /// under the caps; `Some(limit)` names the cap it would exceed.
+    pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {
+        let limits = self.config.limits;
+        let established = self.sessions.len() - self.started.len();
+        if established >= limits.sessions_total {
+            return Some(LimitKind::SessionsTotal);
+        }
+        let of_peer = self
+            .sessions
+            .iter()
+            .filter(|((p, _), s)| p == peer && matches!(s, State::Established(_)))
+            .count();
+        (of_peer >= limits.sessions_per_peer).then_some(LimitKind::SessionsPerPeer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_are_limited_per_peer_per_minute() {
+        let mut log = StartLog::default();
+        assert!(log.allow("bob@x", 2, 1000));
+        assert!(log.allow("bob@x", 2, 1010));
+        assert!(!log.allow("bob@x", 2, 1020), "a third within the minute");
+        assert!(log.allow("carol@x", 2, 1020), "per peer");
+        assert!(log.allow("bob@x", 2, 1061), "the first one aged out");
+        assert!(!log.allow("bob@x", 0, 5000), "0 allows none");
+    }
+
+    #[test]
+    fn the_start_log_is_bounded_in_peers() {
+        let mut log = StartLog::default();
+        for i in 0..START_LOG_PEERS {
+            assert!(log.allow(&format!("p{i}@x"), 1, 100));
+        }
+        // All recent: a new peer is refused rather than growing the map.
+        assert!(!log.allow("new@x", 1, 101));
+        // A minute later the old entries are pruned.
+        assert!(log.allow("new@x", 1, 200));
+        assert!(log.by_peer.len() <= START_LOG_PEERS);
+    }
+}
