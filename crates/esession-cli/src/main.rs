@@ -135,7 +135,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The stack of the thread everything runs on (issue 11): tokio-xmpp builds
+/// each received stanza recursively (xso, minidom), one frame per nesting
+/// level, and a server relays whatever nesting fits in its stanza size limit
+/// (Prosody: 256 KiB, about 37,000 levels). The main thread's 8 MiB overflow
+/// on that and abort the process; this reserve (address space, committed
+/// only as used) holds it with room to spare.
+const STACK_SIZE: usize = 1 << 30;
+
 fn main() -> ExitCode {
+    match std::thread::Builder::new()
+        .name("esession".to_owned())
+        .stack_size(STACK_SIZE)
+        .spawn(run)
+    {
+        Ok(thread) => thread.join().unwrap_or(ExitCode::FAILURE),
+        Err(_) => run(),
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     let settings = || settings::Settings::resolve(&cli.global);
     match cli.command {

@@ -148,3 +148,67 @@ impl Drop for PlainContact {
         }
     }
 }
+
+/// A hostile client's raw bytes (issue 11): logs `user@domain/resource` in
+/// over plaintext TCP to loopback (PLAIN, which the test Prosody allows
+/// there), then writes each of `stanzas` exactly as given, so that a test
+/// can send what no XMPP library would build (say, 36,000 nested elements).
+/// The connection closes when the returned stream is dropped.
+pub fn send_raw_stanzas(
+    port: u16,
+    domain: &str,
+    user: &str,
+    password: &str,
+    resource: &str,
+    stanzas: &[Vec<u8>],
+) -> std::net::TcpStream {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let read_until = |socket: &mut std::net::TcpStream, marker: &str| {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(marker) {
+            let n = socket.read(&mut buf).expect("read from the server");
+            assert!(n > 0, "server closed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+    };
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream to='{domain}' xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+    );
+    socket.write_all(header.as_bytes()).unwrap();
+    read_until(&mut socket, "</stream:features>");
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+    socket
+        .write_all(
+            format!(
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{credentials}</auth>"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    read_until(&mut socket, "success");
+    socket.write_all(header.as_bytes()).unwrap();
+    read_until(&mut socket, "</stream:features>");
+    socket
+        .write_all(
+            format!(
+                "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+                 <resource>{resource}</resource></bind></iq>"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    read_until(&mut socket, "</iq>");
+    for stanza in stanzas {
+        socket.write_all(stanza).unwrap();
+    }
+    socket.flush().unwrap();
+    socket
+}
