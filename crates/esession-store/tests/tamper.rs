@@ -300,9 +300,10 @@ fn a_key_replaced_under_its_verified_flag_is_detected() {
 
 #[test]
 fn a_key_bound_to_another_jid_is_detected() {
-    // Carol's verified key is bound to mallory's JID: by a new row, or by
-    // changing the JID of carol's binding, or by pointing mallory's... each
-    // would make the key "known" (and verified) for mallory.
+    // Carol's verified key is bound to mallory's JID: by a new row carrying
+    // the tag of carol's binding, by changing the JID of carol's binding, or
+    // by a new row without a tag. Each would make the key "known" (and
+    // verified) for mallory.
     let carol_key = "(SELECT id FROM peer_keys WHERE verified = 1)";
     for sql in [
         format!(
