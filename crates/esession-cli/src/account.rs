@@ -57,6 +57,13 @@ pub(crate) fn store_error(path: &Path, doing: &str, error: &StoreError) -> Strin
             "{what}; it was damaged or changed outside esession: restore it from a backup, or \
              move it away to start a new one (what it remembered is then lost)"
         ),
+        StoreError::Tampered { .. } => format!(
+            "{what}. Someone who could write the file may have tried to change whom you trust: \
+             restore the store from a backup you trust, or run `esession trust forget <contact>` \
+             for the contact named above to drop what is remembered about it (and verify that \
+             contact again)"
+        ),
+        StoreError::KdfOutOfRange { .. } => what,
         StoreError::Rekeyed => format!("{what}; run the command again"),
         StoreError::KeyFilePermissions { .. } | StoreError::KeyFileInvalid { .. } => what,
         _ => format!(

@@ -93,7 +93,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         Ok(self
             .shared
-            .write(|conn, _| ops::confirm_retained_secret(conn, account, peer, client))?)
+            .write(|conn, key| ops::confirm_retained_secret(conn, key, account, peer, client))?)
     }
 
     /// Also records the SAS as confirmed, so that `sas_states` and the
@@ -101,18 +101,18 @@ impl TrustStore for AccountStore {
     fn mark_verified(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         let account = self.account.as_str();
         let now = unix_now();
-        Ok(self.shared.write(|conn, _| {
-            ops::set_chain_verified(conn, account, peer, client, true)?;
-            ops::set_sas_state(conn, account, peer, client, SasState::Confirmed, now)
+        Ok(self.shared.write(|conn, key| {
+            ops::set_chain_verified(conn, key, account, peer, client, true)?;
+            ops::set_sas_state(conn, key, account, peer, client, SasState::Confirmed, now)
         })?)
     }
 
     fn revoke_verification(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         let account = self.account.as_str();
         let now = unix_now();
-        Ok(self.shared.write(|conn, _| {
-            ops::set_chain_verified(conn, account, peer, client, false)?;
-            ops::set_sas_state(conn, account, peer, client, SasState::Pending, now)
+        Ok(self.shared.write(|conn, key| {
+            ops::set_chain_verified(conn, key, account, peer, client, false)?;
+            ops::set_sas_state(conn, key, account, peer, client, SasState::Pending, now)
         })?)
     }
 
@@ -120,15 +120,15 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         let record = self
             .shared
-            .read(|conn, _| ops::sas_state(conn, account, peer, client))?;
+            .read(|conn, key| ops::sas_state(conn, key, account, peer, client))?;
         Ok(record.is_some_and(|r| r.state == SasState::Dismissed))
     }
 
     fn dismiss_sas_reminder(&mut self, peer: &str, client: &str) -> Result<(), TrustStoreError> {
         let account = self.account.as_str();
         let now = unix_now();
-        Ok(self.shared.write(|conn, _| {
-            ops::set_sas_state(conn, account, peer, client, SasState::Dismissed, now)
+        Ok(self.shared.write(|conn, key| {
+            ops::set_sas_state(conn, key, account, peer, client, SasState::Dismissed, now)
         })?)
     }
 
@@ -136,7 +136,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         Ok(self
             .shared
-            .write(|conn, _| ops::record_delivery(conn, account, peer, message_id))?)
+            .write(|conn, key| ops::record_delivery(conn, key, account, peer, message_id))?)
     }
 
     fn other_secret(&self, peer: &str) -> Result<Option<SecretBytes>, TrustStoreError> {
@@ -150,7 +150,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         let keys = self
             .shared
-            .read(|conn, _| ops::peer_keys(conn, account, peer))?;
+            .read(|conn, key| ops::peer_keys(conn, key, account, peer))?;
         // Rows whose key is not a `<KeyValue/>` (stored by other tools) are skipped.
         Ok(keys.into_iter().filter_map(stored_peer_key).collect())
     }
@@ -165,8 +165,16 @@ impl TrustStore for AccountStore {
         let fingerprint = key_fingerprint(key);
         let xml = esession_wire::xml::serialize(&esession_wire::minidom::Element::from(key), "")
             .map_err(|e| TrustStoreError(e.to_string()))?;
-        let observation = self.shared.write(|conn, _| {
-            ops::record_peer_key(conn, account, peer, &fingerprint, xml.as_bytes(), seen_at)
+        let observation = self.shared.write(|conn, store_key| {
+            ops::record_peer_key(
+                conn,
+                store_key,
+                account,
+                peer,
+                &fingerprint,
+                xml.as_bytes(),
+                seen_at,
+            )
         })?;
         Ok(PeerKeyObservation {
             status: match observation.status {
@@ -190,7 +198,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         Ok(self
             .shared
-            .write(|conn, _| ops::set_key_verified(conn, account, fingerprint, verified))?)
+            .write(|conn, key| ops::set_key_verified(conn, key, account, fingerprint, verified))?)
     }
 
     fn set_peer_key_petname(
@@ -201,7 +209,7 @@ impl TrustStore for AccountStore {
         let account = self.account.as_str();
         Ok(self
             .shared
-            .write(|conn, _| ops::set_petname(conn, account, fingerprint, petname))?)
+            .write(|conn, key| ops::set_petname(conn, key, account, fingerprint, petname))?)
     }
 }
 

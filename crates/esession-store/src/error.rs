@@ -72,10 +72,45 @@ pub enum StoreError {
         supported: u32,
     },
 
-    /// Stored data failed authentication or broke an invariant (tampering, or
-    /// storage-level corruption). The text names the table and row, never data.
+    /// A sealed value failed authentication, or stored data broke an invariant
+    /// (tampering, or storage-level corruption). The text names the table and
+    /// row, never data. (A row tag that does not verify is
+    /// [`StoreError::Tampered`].)
     #[error("store is corrupt: {0}")]
     Corrupt(String),
+
+    /// A row that carries a trust decision (a verified flag, a key-to-JID
+    /// binding, a petname, a SAS state, a profile, a retained secret's
+    /// metadata, a delivered-message record, the retained-secret lifetime)
+    /// does not match its authentication tag: it was changed, or moved to
+    /// another account or contact, by someone without the passphrase or key
+    /// file (or the disk damaged it). Nothing from it was used: the operation
+    /// failed as a whole. `what` names the table and row (account, contact,
+    /// client as stored), never secret data.
+    #[error(
+        "the store was changed outside esession (tampering or disk damage): {what} does not \
+         match its authentication tag, so nothing in it was trusted"
+    )]
+    Tampered {
+        /// Which table and row.
+        what: String,
+    },
+
+    /// The key-derivation settings stored in the file are outside the range
+    /// this program accepts (see [`crate::KdfParams::new`]): deriving a key
+    /// with them could take far too long or is not what any esession wrote.
+    /// Nothing was derived or changed.
+    #[error(
+        "{} holds key-derivation settings out of range ({reason}); it was damaged or edited \
+         outside esession: restore it from a backup",
+        path.display()
+    )]
+    KdfOutOfRange {
+        /// The store.
+        path: PathBuf,
+        /// What is out of range.
+        reason: String,
+    },
 
     /// Another handle re-keyed the store ([`crate::Store::rekey`]) since this one
     /// was opened: reopen it with the new passphrase or key file. Nothing was

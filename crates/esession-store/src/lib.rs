@@ -3,16 +3,18 @@
 //!
 //! One SQLite file holds the trust state of any number of our accounts:
 //!
-//! | what | table | secret (sealed) | requirement ids |
-//! |---|---|---|---|
-//! | our signing keys | `signing_keys` | private key | ESN-20 |
-//! | contacts' keys, every JID each was seen with, petnames, verified flags | `peer_keys`, `peer_key_jids` | – | ESN-49..52 |
-//! | retained secrets per (account, contact, client): created, expires, verified | `retained_secrets` | the secret | ESN-35..42, AMB-57 |
-//! | other shared secrets (passwords) per (account, contact) | `other_secrets` | the secret | ESN-36, AMB-58 |
-//! | SAS confirmation state per (account, contact, client) | `sas_states` | – | ESN-34 |
-//! | per-contact compatibility profile | `contacts` | – | AMB-54 |
-//! | ids of messages already shown (newest 512 per contact), so a resend is never shown twice | `delivered_messages` | – | issue 10 |
-//! | format, schema version, KDF salt and parameters, key check, lifetime | `meta`, `PRAGMA user_version` | – | |
+//! | what | table | secret (sealed) | authenticated by | requirement ids |
+//! |---|---|---|---|---|
+//! | our signing keys | `signing_keys` | private key | the seal (account, id, algorithm, public key in its associated data) | ESN-20 |
+//! | contacts' keys, fingerprint bound to key value, petnames, verified flags | `peer_keys` | – | row tag | ESN-49, 52 |
+//! | every JID each key was seen with, first and last sighting | `peer_key_jids` | – | row tag (also over the key's account and fingerprint) | ESN-50, 51 |
+//! | retained secrets per (account, contact, client): created, expires, verified | `retained_secrets` | the secret | seal and row tag | ESN-35..42, AMB-57 |
+//! | other shared secrets (passwords) per (account, contact) | `other_secrets` | the secret | the seal (account, contact) | ESN-36, AMB-58 |
+//! | SAS confirmation state per (account, contact, client) | `sas_states` | – | row tag | ESN-34 |
+//! | per-contact compatibility profile | `contacts` | – | row tag | AMB-54 |
+//! | ids of messages already shown (newest 512 per contact), so a resend is never shown twice | `delivered_messages` | – | row tag | issue 10 |
+//! | retained-secret lifetime | `meta` | – | row tag | |
+//! | format, schema version, KDF salt and parameters, key check | `meta`, `PRAGMA user_version` | – | the key check (any change derives another key) | |
 //!
 //! ```no_run
 //! # fn main() -> Result<(), esession_store::StoreError> {
@@ -37,17 +39,84 @@
 //! key), so a ciphertext moved to another row or column does not decrypt.
 //!
 //! **Stored in clear**: JIDs, client names, fingerprints and public keys,
-//! petnames, timestamps, verified flags, SAS states, profiles, and the `meta`
-//! table. Someone who reads the file learns who we have talked to and when;
-//! someone who can write it can change those fields (they are not
-//! authenticated), delete rows, or roll the file back to an older copy. The
-//! store protects the *secrets*, not the metadata.
+//! petnames, timestamps, verified flags, SAS states, profiles, message ids
+//! and the `meta` table. Someone who reads the file learns who we have talked
+//! to and when. Someone who can write it cannot change what we trust: see
+//! the next section.
+//!
+//! # Tamper detection
+//!
+//! Every row that carries a trust decision has a `tag` column (schema
+//! version 3): HMAC-SHA256 (AWS-LC) under a *row-tag key* derived from the
+//! data key with HKDF-SHA256 and its own info label, over an unambiguous
+//! encoding of the table name and every field of the row, each type-tagged
+//! and length-prefixed (so NULL, an empty string and a moved field boundary
+//! all differ). The fields are the row's whole content, its identity
+//! included: account, contact, client, fingerprint, and the stable row id
+//! where other data refers to it. A key-to-JID binding's tag also covers the
+//! account and fingerprint of the key it points to, so it cannot be pointed
+//! at another key. Exactly which fields each table's tag covers is listed in
+//! `tags.rs`.
+//!
+//! Every read verifies the tag of each row it uses, in constant time, before
+//! anything in the row is used; every write stores a fresh tag in the same
+//! transaction. A write that changes part of a row (a verified flag, a
+//! petname, the last sighting of a key, a new lifetime) or decides which rows
+//! to keep (a client's retained secrets) verifies those rows first, so it
+//! never re-tags someone else's edit nor acts on it; a write that replaces a
+//! whole row (a SAS state, a profile) needs nothing from the old one.
+//! Deleting needs no verification. [`Store::rekey`] verifies
+//! every tag under the old key before re-tagging under the new one, and
+//! [`Store::check`] verifies them all. A mismatch is
+//! [`StoreError::Tampered`], naming the table and row (account, contact,
+//! client as stored; never secret data), and the whole operation fails: the
+//! core's [`esession::TrustStore`] calls return a
+//! [`esession::TrustStoreError`], so nothing is inferred from the row (a key
+//! is never reported verified or known, a secret never returned). An edit
+//! made with plain SQLite without the passphrase (a flipped verified flag, a
+//! petname, a key bound to another JID, a SAS state set to `confirmed`, a
+//! profile, a retained secret's `verified` or `expires`, the lifetime, a
+//! forged delivered-message record) or a row moved to another contact or
+//! account is detected when that row is read. A truncated file is refused
+//! at opening ([`StoreError::Corrupt`]). To recover, restore
+//! a backup, or [`Store::forget_contact`] the contact named (deletion does not
+//! verify) and verify that contact again.
+//!
+//! **What tags cannot detect** (honestly):
+//! - *Deleted rows.* A per-row tag cannot vouch for a row that is gone, and a
+//!   row edited so that no query selects it any more is as good as deleted.
+//!   Deleting a verified flag's row, a petname, a SAS confirmation, a
+//!   retained secret or a profile only makes us trust less (a key becomes new
+//!   and unverified, a secret is renegotiated, a SAS comparison is asked for
+//!   again). Deleting *key-to-JID bindings* is different: if every binding of
+//!   a contact's JID is deleted, a different key shown for that JID later is
+//!   reported as a new key ([`KeyStatus::New`], unverified) instead of a
+//!   changed one ([`KeyStatus::KeyChanged`], ESN-51's alert); the user is not
+//!   told that the key changed, though it is never shown as verified.
+//!   Deleting a delivered-message record lets a resent message be shown
+//!   twice. The exception is the retained-secret lifetime, which every store
+//!   has: its absence is reported as tampering.
+//! - *Rollback.* The whole file (or a row, with its tag) replaced by an older
+//!   copy verifies: a revoked verification or a since-forgotten contact can
+//!   come back. Detecting that needs state kept outside the file.
+//! - *Edits made before the upgrade to version 3*: the migration tags every
+//!   row as it finds it.
+//! - Columns outside any tag: `signing_keys.created` (informational) and the
+//!   row order of `delivered_messages` (which ids are trimmed first).
+//!
+//! Someone who knows the passphrase (or has the key file), or who controls
+//! the process while the store is open, can of course change anything.
 //!
 //! The data key comes from the [`Unlock`] given to [`Store::create`] /
 //! [`Store::open`]:
 //! - a passphrase, through Argon2id with a random 16-byte salt and parameters
 //!   kept in `meta` (default [`KdfParams::RECOMMENDED`]: 64 MiB, 3 passes,
-//!   1 lane; [`Store::rekey`] raises them or changes the passphrase);
+//!   1 lane; [`Store::rekey`] raises them or changes the passphrase). The
+//!   parameters and salt read from a file are checked before any derivation:
+//!   at most 1 GiB, 64 passes, 16 lanes and 4 GiB-passes in all (about 21
+//!   times the default work), and a salt of exactly 16 bytes; anything else
+//!   is [`StoreError::KdfOutOfRange`], so an edited file cannot make opening
+//!   take hours or exhaust memory;
 //! - or a 32-byte key file for unattended use ([`Store::generate_key_file`]),
 //!   through HKDF-SHA256 with the salt. A key file that group or others may
 //!   access is refused.
@@ -103,10 +172,14 @@
 //!
 //! # Schema versions
 //!
-//! `PRAGMA user_version` holds the schema version (currently 2). Opening a file
-//! of an older version runs the pending migrations in one transaction; a newer
-//! one is refused with [`StoreError::TooNew`]. See `schema.rs` for how to add
-//! version 3.
+//! `PRAGMA user_version` holds the schema version (currently 3: version 2
+//! added `delivered_messages`, version 3 the row tags). Opening a file of an
+//! older version runs the pending migrations in one transaction, and keeps
+//! all its data; a newer one is refused with [`StoreError::TooNew`]. The
+//! upgrade to version 3 also writes a fresh key-check value, so a process of
+//! an older build that has the store open fails with [`StoreError::Rekeyed`]
+//! instead of writing rows without tags. See `schema.rs` for how to add
+//! version 4.
 
 mod account;
 mod error;
@@ -115,6 +188,7 @@ mod ops;
 mod schema;
 mod seal;
 mod store;
+mod tags;
 mod types;
 
 pub use account::AccountStore;

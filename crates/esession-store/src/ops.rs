@@ -7,6 +7,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 use crate::seal::{DataKey, aad};
+use crate::tags::{
+    ContactRow, DeliveredRow, KeyJidRow, LifetimeRow, PeerKeyRow, RetainedRow, SasRow, Tagged,
+    select_verified,
+};
 use crate::types::{
     CheckReport, KeyId, KeyObservation, KeyStatus, PeerKey, PeerKeyId, RetainedSecretInfo,
     SasRecord, SasState, SeenJid, SigningKeyInfo,
@@ -69,7 +73,13 @@ pub(crate) fn meta_set(
     Ok(())
 }
 
-fn retained_aad(account: &str, peer: &str, client: &str, id: i64, created: i64) -> Vec<u8> {
+pub(crate) fn retained_aad(
+    account: &str,
+    peer: &str,
+    client: &str,
+    id: i64,
+    created: i64,
+) -> Vec<u8> {
     aad(
         "retained_secrets",
         "secret",
@@ -83,7 +93,7 @@ fn retained_aad(account: &str, peer: &str, client: &str, id: i64, created: i64) 
     )
 }
 
-fn other_aad(account: &str, peer: &str) -> Vec<u8> {
+pub(crate) fn other_aad(account: &str, peer: &str) -> Vec<u8> {
     aad(
         "other_secrets",
         "secret",
@@ -91,7 +101,7 @@ fn other_aad(account: &str, peer: &str) -> Vec<u8> {
     )
 }
 
-fn signing_aad(account: &str, id: i64, algorithm: &str, public_key: &[u8]) -> Vec<u8> {
+pub(crate) fn signing_aad(account: &str, id: i64, algorithm: &str, public_key: &[u8]) -> Vec<u8> {
     aad(
         "signing_keys",
         "private_key",
@@ -109,11 +119,34 @@ fn signing_aad(account: &str, id: i64, algorithm: &str, public_key: &[u8]) -> Ve
 /// Default lifetime of retained secrets: the core's default (180 days).
 pub(crate) const DEFAULT_RETAINED_LIFETIME: u64 = 180 * 24 * 3600;
 
-pub(crate) fn retained_lifetime(conn: &Connection) -> Result<u64, StoreError> {
-    match meta_get_i64(conn, "retained_lifetime")? {
-        Some(v) => from_db_time(v),
-        None => Ok(DEFAULT_RETAINED_LIFETIME),
-    }
+/// The retained-secret lifetime, its tag verified. Every store has the row
+/// from creation (or from the version-3 migration) on, so a missing one is
+/// tampering too.
+pub(crate) fn retained_lifetime(conn: &Connection, key: &DataKey) -> Result<u64, StoreError> {
+    let row = select_verified::<LifetimeRow>(conn, key, "", [])?
+        .pop()
+        .ok_or_else(LifetimeRow::missing)?;
+    from_db_time(row.value)
+}
+
+/// Sets the retained-secret lifetime in `meta`, with its tag.
+pub(crate) fn set_lifetime_meta(
+    conn: &Connection,
+    key: &DataKey,
+    lifetime: u64,
+) -> Result<(), StoreError> {
+    let value = db_time(lifetime)?;
+    let row = LifetimeRow {
+        rowid: 0,
+        value,
+        tag: Vec::new(),
+    };
+    conn.execute(
+        "INSERT INTO meta (name, value, tag) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, tag = excluded.tag",
+        params![LifetimeRow::NAME, value, row.tag(key)],
+    )?;
+    Ok(())
 }
 
 /// `created + lifetime`, saturating at SQLite's largest integer.
@@ -130,35 +163,31 @@ pub(crate) fn retained_secrets(
     account: &str,
     peer: &str,
 ) -> Result<Vec<RetainedSecret>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, client, secret, created, verified FROM retained_secrets
-         WHERE account = ?1 AND peer = ?2 ORDER BY id DESC",
+    let rows = select_verified::<RetainedRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND peer = ?2 ORDER BY id DESC",
+        [account, peer],
     )?;
-    let rows = stmt.query_map([account, peer], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, bool>(4)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, client, sealed, created, verified) = row?;
-        let secret = key.open(
-            &retained_aad(account, peer, &client, id, created),
-            &sealed,
-            &|| format!("retained secret row {id}"),
-        )?;
-        out.push(RetainedSecret {
-            client,
-            secret,
-            created: from_db_time(created)?,
-            verified,
-        });
-    }
-    Ok(out)
+    rows.into_iter()
+        .map(|row| retained_secret(key, row))
+        .collect()
+}
+
+/// The core's view of a retained-secret row whose tag was verified.
+fn retained_secret(key: &DataKey, row: RetainedRow) -> Result<RetainedSecret, StoreError> {
+    let id = row.id;
+    let secret = key.open(
+        &retained_aad(&row.account, &row.peer, &row.client, id, row.created),
+        &row.secret,
+        &|| format!("retained secret row {id}"),
+    )?;
+    Ok(RetainedSecret {
+        client: row.client,
+        secret,
+        created: from_db_time(row.created)?,
+        verified: row.verified == 1,
+    })
 }
 
 /// ESN-35's extended search: secrets of every peer but `except_peer`, created
@@ -173,69 +202,39 @@ pub(crate) fn retained_secrets_of_other_peers(
 ) -> Result<Vec<(String, RetainedSecret)>, StoreError> {
     let since = i64::try_from(created_since).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, peer, client, secret, created, verified FROM retained_secrets
-         WHERE account = ?1 AND peer <> ?2 AND created >= ?3 ORDER BY id DESC LIMIT ?4",
+    let rows = select_verified::<RetainedRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND peer <> ?2 AND created >= ?3 ORDER BY id DESC LIMIT ?4",
+        params![account, except_peer, since, limit],
     )?;
-    let rows = stmt.query_map(params![account, except_peer, since, limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Vec<u8>>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, bool>(5)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, peer, client, sealed, created, verified) = row?;
-        let secret = key.open(
-            &retained_aad(account, &peer, &client, id, created),
-            &sealed,
-            &|| format!("retained secret row {id}"),
-        )?;
-        out.push((
-            peer,
-            RetainedSecret {
-                client,
-                secret,
-                created: from_db_time(created)?,
-                verified,
-            },
-        ));
-    }
-    Ok(out)
+    rows.into_iter()
+        .map(|row| Ok((row.peer.clone(), retained_secret(key, row)?)))
+        .collect()
 }
 
 pub(crate) fn retained_secret_info(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
 ) -> Result<Vec<RetainedSecretInfo>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT client, created, expires, verified FROM retained_secrets
-         WHERE account = ?1 AND peer = ?2 ORDER BY id DESC",
-    )?;
-    let rows = stmt.query_map([account, peer], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, bool>(3)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (client, created, expires, verified) = row?;
-        out.push(RetainedSecretInfo {
-            client,
-            created: from_db_time(created)?,
-            expires: from_db_time(expires)?,
-            verified,
-        });
-    }
-    Ok(out)
+    select_verified::<RetainedRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND peer = ?2 ORDER BY id DESC",
+        [account, peer],
+    )?
+    .into_iter()
+    .map(|row| {
+        Ok(RetainedSecretInfo {
+            created: from_db_time(row.created)?,
+            expires: from_db_time(row.expires)?,
+            verified: row.verified == 1,
+            client: row.client,
+        })
+    })
+    .collect()
 }
 
 pub(crate) fn store_retained_secret(
@@ -246,8 +245,10 @@ pub(crate) fn store_retained_secret(
     secret: &RetainedSecret,
 ) -> Result<(), StoreError> {
     let created = db_time(secret.created)?;
-    let expires = expiry(created, retained_lifetime(conn)?);
-    // The row id is part of the associated data, so insert first, then seal.
+    let expires = expiry(created, retained_lifetime(conn, key)?);
+    verify_chain(conn, key, account, peer, &secret.client)?;
+    // The row id is part of the associated data and of the tag, so insert
+    // first, then seal and tag.
     conn.execute(
         "INSERT INTO retained_secrets (account, peer, client, secret, created, expires, verified)
          VALUES (?1, ?2, ?3, X'', ?4, ?5, ?6)",
@@ -265,9 +266,20 @@ pub(crate) fn store_retained_secret(
         &retained_aad(account, peer, &secret.client, id, created),
         secret.secret.expose(),
     )?;
+    let row = RetainedRow {
+        id,
+        account: account.to_owned(),
+        peer: peer.to_owned(),
+        client: secret.client.clone(),
+        secret: sealed,
+        created,
+        expires,
+        verified: i64::from(secret.verified),
+        tag: Vec::new(),
+    };
     conn.execute(
-        "UPDATE retained_secrets SET secret = ?1 WHERE id = ?2",
-        params![sealed, id],
+        "UPDATE retained_secrets SET secret = ?1, tag = ?2 WHERE id = ?3",
+        params![row.secret, row.tag(key), id],
     )?;
     // Keep the new secret and at most its predecessor (AMB-57).
     conn.execute(
@@ -280,12 +292,32 @@ pub(crate) fn store_retained_secret(
     Ok(())
 }
 
+/// The rows of (`peer`, `client`), verified: what decides which of them a
+/// write keeps (a forged row with a high id must not make us delete the
+/// genuine ones).
+fn verify_chain(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+    peer: &str,
+    client: &str,
+) -> Result<Vec<RetainedRow>, StoreError> {
+    select_verified::<RetainedRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND peer = ?2 AND client = ?3",
+        [account, peer, client],
+    )
+}
+
 pub(crate) fn confirm_retained_secret(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     client: &str,
 ) -> Result<(), StoreError> {
+    verify_chain(conn, key, account, peer, client)?;
     conn.execute(
         "DELETE FROM retained_secrets
          WHERE account = ?1 AND peer = ?2 AND client = ?3 AND id < (
@@ -297,17 +329,24 @@ pub(crate) fn confirm_retained_secret(
 
 /// Sets whether the secret chain with (`peer`, `client`) was SAS-verified
 /// (ESN-42; cleared by a distrust, issue 10).
+///
+/// Every row is verified before it is re-tagged, so a rewrite never launders
+/// a row someone else changed.
 pub(crate) fn set_chain_verified(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     client: &str,
     verified: bool,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE retained_secrets SET verified = ?4 WHERE account = ?1 AND peer = ?2 AND client = ?3",
-        params![account, peer, client, verified],
-    )?;
+    for mut row in verify_chain(conn, key, account, peer, client)? {
+        row.verified = i64::from(verified);
+        conn.execute(
+            "UPDATE retained_secrets SET verified = ?1, tag = ?2 WHERE id = ?3",
+            params![row.verified, row.tag(key), row.id],
+        )?;
+    }
     Ok(())
 }
 
@@ -317,14 +356,21 @@ pub(crate) fn purge_expired(conn: &Connection, now: u64) -> Result<usize, StoreE
     Ok(conn.execute("DELETE FROM retained_secrets WHERE expires <= ?1", [now])?)
 }
 
-pub(crate) fn set_retained_lifetime(conn: &Connection, lifetime: u64) -> Result<(), StoreError> {
-    let life = db_time(lifetime)?;
-    meta_set(conn, "retained_lifetime", &life)?;
-    conn.execute(
-        "UPDATE retained_secrets SET expires =
-             CASE WHEN created > ?2 - ?1 THEN ?2 ELSE created + ?1 END",
-        params![life, i64::MAX],
-    )?;
+/// Sets the lifetime and recomputes (and re-tags) `expires` of every retained
+/// secret, each verified first.
+pub(crate) fn set_retained_lifetime(
+    conn: &Connection,
+    key: &DataKey,
+    lifetime: u64,
+) -> Result<(), StoreError> {
+    set_lifetime_meta(conn, key, lifetime)?;
+    for mut row in select_verified::<RetainedRow>(conn, key, "", [])? {
+        row.expires = expiry(row.created, lifetime);
+        conn.execute(
+            "UPDATE retained_secrets SET expires = ?1, tag = ?2 WHERE id = ?3",
+            params![row.expires, row.tag(key), row.id],
+        )?;
+    }
     Ok(())
 }
 
@@ -477,6 +523,7 @@ pub(crate) fn delete_signing_key(
 
 pub(crate) fn record_peer_key(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     fingerprint: &[u8],
@@ -484,33 +531,40 @@ pub(crate) fn record_peer_key(
     seen_at: u64,
 ) -> Result<KeyObservation, StoreError> {
     let seen = db_time(seen_at)?;
-    let existing: Option<(i64, bool, Option<String>)> = conn
-        .query_row(
-            "SELECT id, verified, petname FROM peer_keys WHERE account = ?1 AND fingerprint = ?2",
-            params![account, fingerprint],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+    // Every row this decision reads is verified: the key's own row (its
+    // verified flag and petname are reported), the JIDs it was seen with
+    // (ESN-50), and the other keys this JID used before (ESN-51).
+    let existing = select_verified::<PeerKeyRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND fingerprint = ?2",
+        params![account, fingerprint],
+    )?
+    .pop();
 
-    // Other keys this JID used before (ESN-51), most recently seen first.
-    let mut stmt = conn.prepare_cached(
-        "SELECT k.fingerprint FROM peer_key_jids j JOIN peer_keys k ON k.id = j.key_id
-         WHERE k.account = ?1 AND j.peer = ?2 AND k.fingerprint <> ?3
+    // Other keys this JID used before (ESN-51), most recently seen first. The
+    // binding's tag covers the key's fingerprint, so the binding alone is
+    // evidence that this JID used that key.
+    let previous_fingerprints: Vec<Vec<u8>> = select_verified::<KeyJidRow>(
+        conn,
+        key,
+        "WHERE k.account = ?1 AND j.peer = ?2 AND k.fingerprint <> ?3
          ORDER BY j.last_seen DESC, k.id DESC",
-    )?;
-    let previous_fingerprints = stmt
-        .query_map(params![account, peer, fingerprint], |r| r.get(0))?
-        .collect::<Result<Vec<Vec<u8>>, _>>()?;
+        params![account, peer, fingerprint],
+    )?
+    .into_iter()
+    .map(|j| j.fingerprint)
+    .collect();
 
     let (key_id, verified, petname, jids) = match existing {
-        Some((id, verified, petname)) => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT peer FROM peer_key_jids WHERE key_id = ?1 ORDER BY first_seen, rowid",
+        Some(row) => {
+            let jids = select_verified::<KeyJidRow>(
+                conn,
+                key,
+                "WHERE j.key_id = ?1 ORDER BY j.first_seen, j.rowid",
+                [row.id],
             )?;
-            let jids = stmt
-                .query_map([id], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            (id, verified, petname, jids)
+            (row.id, row.verified == 1, row.petname, jids)
         }
         None => {
             conn.execute(
@@ -518,17 +572,57 @@ pub(crate) fn record_peer_key(
                  VALUES (?1, ?2, ?3, ?4)",
                 params![account, fingerprint, keyvalue, seen],
             )?;
-            (conn.last_insert_rowid(), false, None, Vec::new())
+            let row = PeerKeyRow {
+                id: conn.last_insert_rowid(),
+                account: account.to_owned(),
+                fingerprint: fingerprint.to_vec(),
+                keyvalue: keyvalue.to_vec(),
+                petname: None,
+                verified: 0,
+                first_seen: seen,
+                tag: Vec::new(),
+            };
+            row.store_tag(conn, key)?;
+            (row.id, false, None, Vec::new())
         }
     };
-    let bound_here = jids.iter().any(|j| j == peer);
-    let other_jids: Vec<String> = jids.into_iter().filter(|j| j != peer).collect();
+    let mut binding = None;
+    let mut other_jids = Vec::new();
+    for jid in jids {
+        if jid.peer == peer {
+            binding = Some(jid);
+        } else {
+            other_jids.push(jid.peer);
+        }
+    }
+    let bound_here = binding.is_some();
 
-    conn.execute(
-        "INSERT INTO peer_key_jids (key_id, peer, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (key_id, peer) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
-        params![key_id, peer, seen],
-    )?;
+    match binding {
+        Some(mut row) => {
+            row.last_seen = row.last_seen.max(seen);
+            conn.execute(
+                "UPDATE peer_key_jids SET last_seen = ?1, tag = ?2 WHERE rowid = ?3",
+                params![row.last_seen, row.tag(key), row.rowid],
+            )?;
+        }
+        None => {
+            let row = KeyJidRow {
+                rowid: 0,
+                key_id,
+                account: account.to_owned(),
+                fingerprint: fingerprint.to_vec(),
+                peer: peer.to_owned(),
+                first_seen: seen,
+                last_seen: seen,
+                tag: Vec::new(),
+            };
+            conn.execute(
+                "INSERT INTO peer_key_jids (key_id, peer, first_seen, last_seen, tag)
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![key_id, peer, seen, row.tag(key)],
+            )?;
+        }
+    }
 
     let status = if bound_here {
         KeyStatus::Known
@@ -549,48 +643,53 @@ pub(crate) fn record_peer_key(
     })
 }
 
+/// Reads and verifies the row of a contact key, lets `change` edit it, and
+/// stores it with a new tag.
 fn update_peer_key(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     fingerprint: &[u8],
-    sql: &str,
-    value: &dyn rusqlite::ToSql,
+    change: impl FnOnce(&mut PeerKeyRow),
 ) -> Result<(), StoreError> {
-    let n = conn.execute(sql, params![value, account, fingerprint])?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("contact key of {account}")));
-    }
+    let mut row = select_verified::<PeerKeyRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND fingerprint = ?2",
+        params![account, fingerprint],
+    )?
+    .pop()
+    .ok_or_else(|| StoreError::NotFound(format!("contact key of {account}")))?;
+    change(&mut row);
+    conn.execute(
+        "UPDATE peer_keys SET petname = ?1, verified = ?2, tag = ?3 WHERE id = ?4",
+        params![row.petname, row.verified, row.tag(key), row.id],
+    )?;
     Ok(())
 }
 
 pub(crate) fn set_petname(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     fingerprint: &[u8],
     petname: Option<&str>,
 ) -> Result<(), StoreError> {
-    update_peer_key(
-        conn,
-        account,
-        fingerprint,
-        "UPDATE peer_keys SET petname = ?1 WHERE account = ?2 AND fingerprint = ?3",
-        &petname,
-    )
+    update_peer_key(conn, key, account, fingerprint, |row| {
+        row.petname = petname.map(str::to_owned);
+    })
 }
 
 pub(crate) fn set_key_verified(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     fingerprint: &[u8],
     verified: bool,
 ) -> Result<(), StoreError> {
-    update_peer_key(
-        conn,
-        account,
-        fingerprint,
-        "UPDATE peer_keys SET verified = ?1 WHERE account = ?2 AND fingerprint = ?3",
-        &verified,
-    )
+    update_peer_key(conn, key, account, fingerprint, |row| {
+        row.verified = i64::from(verified);
+    })
 }
 
 pub(crate) fn delete_peer_key(
@@ -609,68 +708,62 @@ pub(crate) fn delete_peer_key(
 }
 
 /// Contacts' keys of `account`; only those seen with `peer` if given (most
-/// recently seen with it first), else all in order of first sighting.
+/// recently seen with it first), else all in order of first sighting. Every
+/// key row and every JID binding is verified.
 pub(crate) fn peer_keys(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: Option<&str>,
 ) -> Result<Vec<PeerKey>, StoreError> {
-    type Row = (i64, Vec<u8>, Vec<u8>, Option<String>, bool, i64);
-    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    };
-    let keys: Vec<Row> = match peer {
-        None => conn
-            .prepare_cached(
-                "SELECT id, fingerprint, keyvalue, petname, verified, first_seen FROM peer_keys
-                 WHERE account = ?1 ORDER BY id",
-            )?
-            .query_map([account], row)?
-            .collect::<Result<_, _>>()?,
-        Some(peer) => conn
-            .prepare_cached(
-                "SELECT k.id, k.fingerprint, k.keyvalue, k.petname, k.verified, k.first_seen
-                 FROM peer_keys k JOIN peer_key_jids j ON j.key_id = k.id
-                 WHERE k.account = ?1 AND j.peer = ?2 ORDER BY j.last_seen DESC, k.id DESC",
-            )?
-            .query_map([account, peer], row)?
-            .collect::<Result<_, _>>()?,
-    };
-    let mut jid_stmt = conn.prepare_cached(
-        "SELECT peer, first_seen, last_seen FROM peer_key_jids WHERE key_id = ?1
-         ORDER BY first_seen, rowid",
-    )?;
-    let mut out = Vec::with_capacity(keys.len());
-    for (id, fingerprint, keyvalue, petname, verified, first_seen) in keys {
-        let mut jids = Vec::new();
-        for j in jid_stmt.query_map([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })? {
-            let (jid, first, last) = j?;
-            jids.push(SeenJid {
-                jid,
-                first_seen: from_db_time(first)?,
-                last_seen: from_db_time(last)?,
-            });
+    let keys: Vec<PeerKeyRow> = match peer {
+        None => select_verified(conn, key, "WHERE account = ?1 ORDER BY id", [account])?,
+        Some(peer) => {
+            // The bindings that select the keys are verified too (below, with
+            // every other binding of each key).
+            let ids: Vec<i64> = conn
+                .prepare_cached(
+                    "SELECT k.id FROM peer_keys k JOIN peer_key_jids j ON j.key_id = k.id
+                     WHERE k.account = ?1 AND j.peer = ?2 ORDER BY j.last_seen DESC, k.id DESC",
+                )?
+                .query_map([account, peer], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut keys = Vec::with_capacity(ids.len());
+            for id in ids {
+                keys.extend(select_verified::<PeerKeyRow>(
+                    conn,
+                    key,
+                    "WHERE id = ?1",
+                    [id],
+                )?);
+            }
+            keys
         }
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for row in keys {
+        let jids = select_verified::<KeyJidRow>(
+            conn,
+            key,
+            "WHERE j.key_id = ?1 ORDER BY j.first_seen, j.rowid",
+            [row.id],
+        )?
+        .into_iter()
+        .map(|j| {
+            Ok(SeenJid {
+                first_seen: from_db_time(j.first_seen)?,
+                last_seen: from_db_time(j.last_seen)?,
+                jid: j.peer,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
         out.push(PeerKey {
-            id: PeerKeyId(id),
-            fingerprint,
-            keyvalue,
-            petname,
-            verified,
-            first_seen: from_db_time(first_seen)?,
+            id: PeerKeyId(row.id),
+            first_seen: from_db_time(row.first_seen)?,
+            verified: row.verified == 1,
+            fingerprint: row.fingerprint,
+            keyvalue: row.keyvalue,
+            petname: row.petname,
             jids,
         });
     }
@@ -687,17 +780,35 @@ pub(crate) const DELIVERED_IDS_PER_ACCOUNT: i64 = 65_536;
 
 /// Records that the message `message_id` from `peer` was shown; false if it
 /// was recorded before. Keeps only the newest ids (per contact and in all).
+///
+/// A row that is already there counts only if its tag verifies: a forged
+/// record would otherwise hide a message that was never shown.
 pub(crate) fn record_delivery(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     message_id: &str,
 ) -> Result<bool, StoreError> {
+    let row = DeliveredRow {
+        seq: 0,
+        account: account.to_owned(),
+        peer: peer.to_owned(),
+        message_id: message_id.to_owned(),
+        tag: Vec::new(),
+    };
     let inserted = conn.execute(
-        "INSERT OR IGNORE INTO delivered_messages (account, peer, message_id) VALUES (?1, ?2, ?3)",
-        params![account, peer, message_id],
+        "INSERT OR IGNORE INTO delivered_messages (account, peer, message_id, tag)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![account, peer, message_id, row.tag(key)],
     )?;
     if inserted == 0 {
+        select_verified::<DeliveredRow>(
+            conn,
+            key,
+            "WHERE account = ?1 AND peer = ?2 AND message_id = ?3",
+            [account, peer, message_id],
+        )?;
         return Ok(false);
     }
     conn.execute(
@@ -715,80 +826,105 @@ pub(crate) fn record_delivery(
     Ok(true)
 }
 
+/// Replaces the whole row (the old one is not read, so not verified: the
+/// new state is the caller's decision, whatever was there).
 pub(crate) fn set_sas_state(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     client: &str,
     state: SasState,
     now: u64,
 ) -> Result<(), StoreError> {
+    let row = SasRow {
+        rowid: 0,
+        account: account.to_owned(),
+        peer: peer.to_owned(),
+        client: client.to_owned(),
+        state: state.as_str().to_owned(),
+        updated: db_time(now)?,
+        tag: Vec::new(),
+    };
     conn.execute(
-        "INSERT INTO sas_states (account, peer, client, state, updated) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO sas_states (account, peer, client, state, updated, tag)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (account, peer, client)
-         DO UPDATE SET state = excluded.state, updated = excluded.updated",
-        params![account, peer, client, state.as_str(), db_time(now)?],
+         DO UPDATE SET state = excluded.state, updated = excluded.updated, tag = excluded.tag",
+        params![account, peer, client, row.state, row.updated, row.tag(key)],
     )?;
     Ok(())
 }
 
-fn sas_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-}
-
-fn sas_record(row: (String, String, String, i64)) -> Result<SasRecord, StoreError> {
-    let (peer, client, state, updated) = row;
+/// A SAS-state row whose tag was verified.
+fn sas_record(row: SasRow) -> Result<SasRecord, StoreError> {
     Ok(SasRecord {
-        state: SasState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("SAS state {state:?}")))?,
-        peer,
-        client,
-        updated: from_db_time(updated)?,
+        state: SasState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("SAS state {:?}", row.state)))?,
+        updated: from_db_time(row.updated)?,
+        peer: row.peer,
+        client: row.client,
     })
 }
 
 pub(crate) fn sas_state(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     client: &str,
 ) -> Result<Option<SasRecord>, StoreError> {
-    conn.query_row(
-        "SELECT peer, client, state, updated FROM sas_states
-         WHERE account = ?1 AND peer = ?2 AND client = ?3",
+    select_verified::<SasRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND peer = ?2 AND client = ?3",
         [account, peer, client],
-        sas_row,
-    )
-    .optional()?
+    )?
+    .pop()
     .map(sas_record)
     .transpose()
 }
 
-pub(crate) fn sas_states(conn: &Connection, account: &str) -> Result<Vec<SasRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT peer, client, state, updated FROM sas_states WHERE account = ?1
-         ORDER BY peer, client",
-    )?;
-    let rows = stmt.query_map([account], sas_row)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(sas_record(row?)?);
-    }
-    Ok(out)
+pub(crate) fn sas_states(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+) -> Result<Vec<SasRecord>, StoreError> {
+    select_verified::<SasRow>(
+        conn,
+        key,
+        "WHERE account = ?1 ORDER BY peer, client",
+        [account],
+    )?
+    .into_iter()
+    .map(sas_record)
+    .collect()
 }
 
+/// Replaces the whole row, like [`set_sas_state`].
 pub(crate) fn set_contact_profile(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
     profile: Option<&str>,
 ) -> Result<(), StoreError> {
     match profile {
-        Some(profile) => conn.execute(
-            "INSERT INTO contacts (account, peer, profile) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account, peer) DO UPDATE SET profile = excluded.profile",
-            params![account, peer, profile],
-        )?,
+        Some(profile) => {
+            let row = ContactRow {
+                rowid: 0,
+                account: account.to_owned(),
+                peer: peer.to_owned(),
+                profile: Some(profile.to_owned()),
+                tag: Vec::new(),
+            };
+            conn.execute(
+                "INSERT INTO contacts (account, peer, profile, tag) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account, peer)
+                 DO UPDATE SET profile = excluded.profile, tag = excluded.tag",
+                params![account, peer, profile, row.tag(key)],
+            )?
+        }
         // The row holds nothing else: clearing the profile deletes it, so a
         // contact known only by a cleared setting is not listed any more.
         None => conn.execute(
@@ -801,30 +937,33 @@ pub(crate) fn set_contact_profile(
 
 pub(crate) fn contact_profiles(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT peer, profile FROM contacts WHERE account = ?1 AND profile IS NOT NULL
-         ORDER BY peer",
-    )?;
-    Ok(stmt
-        .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?)
+    // Every row of the account is verified, also one whose profile was
+    // cleared behind our back.
+    Ok(
+        select_verified::<ContactRow>(conn, key, "WHERE account = ?1 ORDER BY peer", [account])?
+            .into_iter()
+            .filter_map(|row| Some((row.peer, row.profile?)))
+            .collect(),
+    )
 }
 
 pub(crate) fn contact_profile(
     conn: &Connection,
+    key: &DataKey,
     account: &str,
     peer: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT profile FROM contacts WHERE account = ?1 AND peer = ?2",
-            [account, peer],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .optional()?
-        .flatten())
+    Ok(select_verified::<ContactRow>(
+        conn,
+        key,
+        "WHERE account = ?1 AND peer = ?2",
+        [account, peer],
+    )?
+    .pop()
+    .and_then(|row| row.profile))
 }
 
 pub(crate) fn forget_contact(
@@ -970,22 +1109,28 @@ fn open_cell(key: &DataKey, cell: &SealedCell) -> Result<SecretBytes, StoreError
     })
 }
 
-/// Re-seals every secret under `new` (inside the caller's transaction).
+/// Re-seals every secret and re-tags every tagged row under `new` (inside the
+/// caller's transaction). Every tag is verified under `old` first, so a
+/// re-key never turns a row someone changed into a row with a valid tag.
 pub(crate) fn reseal_all(
     conn: &Connection,
     old: &DataKey,
     new: &DataKey,
 ) -> Result<(), StoreError> {
+    crate::tags::visit_all(conn, Some(old), None)?;
     for cell in sealed_cells(conn)? {
         let plain = open_cell(old, &cell)?;
         let sealed = new.seal(&cell.aad, plain.expose())?;
         conn.execute(cell.key_sql, params![sealed, cell.rowid])?;
     }
+    // After the re-sealing: a retained secret's tag covers its sealed value.
+    crate::tags::visit_all(conn, None, Some(new))?;
     Ok(())
 }
 
 /// Full consistency check: SQLite's integrity and foreign-key checks, every
-/// sealed value opens, and no client has more than two retained secrets.
+/// sealed value opens, every row tag verifies, and no client has more than
+/// two retained secrets.
 pub(crate) fn check(conn: &Connection, key: &DataKey) -> Result<CheckReport, StoreError> {
     let integrity: Vec<String> = conn
         .prepare("PRAGMA integrity_check")?
@@ -1017,6 +1162,9 @@ pub(crate) fn check(conn: &Connection, key: &DataKey) -> Result<CheckReport, Sto
             "{crowded} clients with more than two retained secrets"
         )));
     }
+    // Tags first: an edit made without the key is reported as tampering even
+    // where it also breaks a seal's associated data.
+    crate::tags::visit_all(conn, Some(key), None)?;
     let mut report = CheckReport {
         schema_version: crate::schema::user_version(conn)?,
         signing_keys: 0,

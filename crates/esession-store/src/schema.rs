@@ -2,14 +2,18 @@
 //!
 //! Migration `n` takes a database from version `n - 1` to `n`. [`migrate`]
 //! applies every pending one and sets the new version in one transaction, so an
-//! interrupted upgrade leaves the old version intact. To add version 3: write
-//! `fn v3`, append `Migration { to: 3, apply: v3 }` to [`MIGRATIONS`]; the
-//! `meta` table is never changed incompatibly (it holds what unlocks the store).
+//! interrupted upgrade leaves the old version intact. To add version 4: write
+//! `fn v4`, append `Migration { to: 4, apply: v4 }` to [`MIGRATIONS`]; the
+//! `meta` table is never changed incompatibly (it holds what unlocks the store:
+//! version 3 only added a nullable column to it).
+//!
+//! Version 3 tags rows with the *current* definitions in `tags.rs`: a later
+//! version that changes what a tag covers must re-tag in its own migration.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::StoreError;
 use crate::seal::DataKey;
+use crate::{StoreError, ops, tags};
 
 /// One step of the migrations list.
 #[derive(Clone, Copy)]
@@ -25,10 +29,11 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { to: 1, apply: v1 },
     Migration { to: 2, apply: v2 },
+    Migration { to: 3, apply: v3 },
 ];
 
 /// The schema version this build writes.
-pub(crate) const CURRENT_VERSION: u32 = 2;
+pub(crate) const CURRENT_VERSION: u32 = 3;
 
 /// The newest version `migrations` reaches.
 pub(crate) fn newest(migrations: &[Migration]) -> u32 {
@@ -176,6 +181,46 @@ fn v2(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 3 (issue 11): a `tag` column on every table whose rows carry a
+/// trust decision (see `tags.rs`), so that a row edited or moved without the
+/// passphrase is detected when it is read. In `meta` only the
+/// `retained_lifetime` row is tagged, hence a nullable column there.
+pub(crate) const V3_SQL: &str = "
+ALTER TABLE retained_secrets ADD COLUMN tag BLOB NOT NULL DEFAULT X'';
+ALTER TABLE peer_keys ADD COLUMN tag BLOB NOT NULL DEFAULT X'';
+ALTER TABLE peer_key_jids ADD COLUMN tag BLOB NOT NULL DEFAULT X'';
+ALTER TABLE sas_states ADD COLUMN tag BLOB NOT NULL DEFAULT X'';
+ALTER TABLE contacts ADD COLUMN tag BLOB NOT NULL DEFAULT X'';
+ALTER TABLE delivered_messages ADD COLUMN tag BLOB NOT NULL DEFAULT X'';
+ALTER TABLE meta ADD COLUMN tag BLOB;
+";
+
+/// Adds the tag columns and tags every existing row under `key`: the tags
+/// vouch for the file as it is at the upgrade (an edit made before it cannot
+/// be told apart). A store without a `retained_lifetime` row (only a
+/// hand-made one) gets the default, so that from now on a missing row is
+/// evidence of tampering.
+///
+/// It also writes a fresh key-check value (same key, new nonce): a handle an
+/// older build opened before the upgrade then fails with
+/// [`StoreError::Rekeyed`] at its next transaction instead of writing rows
+/// without tags, and reopening with that build gives [`StoreError::TooNew`].
+fn v3(tx: &Transaction<'_>, key: &DataKey) -> Result<(), StoreError> {
+    tx.execute_batch(V3_SQL)?;
+    if ops::meta_get_i64(tx, tags::LifetimeRow::NAME)?.is_none() {
+        ops::meta_set(
+            tx,
+            tags::LifetimeRow::NAME,
+            &ops::db_time(ops::DEFAULT_RETAINED_LIFETIME)?,
+        )?;
+    }
+    tags::visit_all(tx, None, Some(key))?;
+    if ops::meta_get_blob(tx, "key_check")?.is_some() {
+        ops::meta_set(tx, "key_check", &key.key_check()?)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,16 +261,17 @@ mod tests {
             [],
         )
         .unwrap();
-        let with_v3 = [
+        let with_v4 = [
             Migration { to: 1, apply: v1 },
             Migration { to: 2, apply: v2 },
+            Migration { to: 3, apply: v3 },
             Migration {
-                to: 3,
+                to: 4,
                 apply: add_note,
             },
         ];
-        assert_eq!(migrate(&mut conn, &key(), &with_v3).unwrap(), 2);
-        assert_eq!(user_version(&conn).unwrap(), 3);
+        assert_eq!(migrate(&mut conn, &key(), &with_v4).unwrap(), 3);
+        assert_eq!(user_version(&conn).unwrap(), 4);
         let (profile, note): (String, Option<String>) = conn
             .query_row("SELECT profile, note FROM contacts", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -242,12 +288,13 @@ mod tests {
         let broken = [
             Migration { to: 1, apply: v1 },
             Migration { to: 2, apply: v2 },
+            Migration { to: 3, apply: v3 },
             Migration {
-                to: 3,
+                to: 4,
                 apply: add_note,
             },
             Migration {
-                to: 4,
+                to: 5,
                 apply: failing,
             },
         ];
@@ -268,7 +315,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(note_column, 0, "v3 rolled back with v4");
+        assert_eq!(note_column, 0, "v4 rolled back with v5");
     }
 
     #[test]
@@ -276,7 +323,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, &key(), &MIGRATIONS[..1]).unwrap();
         assert_eq!(user_version(&conn).unwrap(), 1);
-        assert_eq!(migrate(&mut conn, &key(), MIGRATIONS).unwrap(), 1);
+        assert_eq!(migrate(&mut conn, &key(), &MIGRATIONS[..2]).unwrap(), 1);
         assert_eq!(user_version(&conn).unwrap(), 2);
         let tables: i64 = conn
             .query_row(

@@ -124,6 +124,18 @@ fn read_unlock_meta(path: &Path, migrations: &[Migration]) -> Result<UnlockMeta,
     if version == 0 {
         return Err(not_a_store());
     }
+    // SQLite refuses a file cut at a page boundary (its header says how many
+    // pages there are), but reads a cut-off last page as zeros: a store file
+    // is always a whole number of pages, so anything else was truncated.
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let size = std::fs::metadata(path)
+        .map_err(|e| StoreError::io(path, e))?
+        .len();
+    if !u64::try_from(page_size).is_ok_and(|page| page != 0 && size.is_multiple_of(page)) {
+        return Err(StoreError::Corrupt(format!(
+            "the file is truncated ({size} bytes is not a whole number of {page_size}-byte pages)"
+        )));
+    }
     let supported = schema::newest(migrations);
     if version > supported {
         return Err(StoreError::TooNew {
@@ -139,14 +151,32 @@ fn read_unlock_meta(path: &Path, migrations: &[Migration]) -> Result<UnlockMeta,
     let kdf = ops::meta_get_text(&conn, "kdf")?.ok_or_else(|| missing("kdf"))?;
     let salt = ops::meta_get_blob(&conn, "salt")?.ok_or_else(|| missing("salt"))?;
     let key_check = ops::meta_get_blob(&conn, "key_check")?.ok_or_else(|| missing("key_check"))?;
+    // Everything that steers the key derivation is checked before it runs: a
+    // file must not be able to make opening take hours or exhaust memory.
+    let out_of_range = |reason: String| StoreError::KdfOutOfRange {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if salt.len() != SALT_LEN {
+        return Err(out_of_range(format!(
+            "the salt is {} bytes, not {SALT_LEN}",
+            salt.len()
+        )));
+    }
     let params = if kdf == KDF_ARGON2ID {
-        let get = |name: &str| -> Result<u32, StoreError> {
+        let get = |name: &str| -> Result<u64, StoreError> {
             let v = ops::meta_get_i64(&conn, name)?.ok_or_else(|| missing(name))?;
-            u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("meta.{name} = {v}")))
+            u64::try_from(v).map_err(|_| out_of_range(format!("{name} is negative ({v})")))
         };
+        let (m, t, p) = (get("argon2_m_kib")?, get("argon2_t")?, get("argon2_p")?);
+        if let Some(reason) = KdfParams::out_of_range(m, t, p) {
+            return Err(out_of_range(reason));
+        }
+        // Within the bounds, so each fits in a u32.
+        let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         Some(
-            KdfParams::new(get("argon2_m_kib")?, get("argon2_t")?, get("argon2_p")?)
-                .map_err(|_| StoreError::Corrupt("meta: bad Argon2 parameters".into()))?,
+            KdfParams::new(narrow(m), narrow(t), narrow(p))
+                .map_err(|e| out_of_range(e.to_string()))?,
         )
     } else {
         None
@@ -157,6 +187,22 @@ fn read_unlock_meta(path: &Path, migrations: &[Migration]) -> Result<UnlockMeta,
         params,
         key_check,
     })
+}
+
+/// SQLite's "malformed" at opening (a truncated or overwritten file) as
+/// [`StoreError::Corrupt`], which says to restore a backup.
+fn damaged(err: StoreError) -> StoreError {
+    match err {
+        StoreError::Database(rusqlite::Error::SqliteFailure(e, detail))
+            if e.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+        {
+            StoreError::Corrupt(format!(
+                "the file is damaged or truncated ({})",
+                detail.unwrap_or_else(|| e.to_string())
+            ))
+        }
+        other => other,
+    }
 }
 
 fn derive_existing(unlock: &Unlock, meta: &UnlockMeta) -> Result<DataKey, StoreError> {
@@ -334,11 +380,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         schema::apply_pending(&tx, &derived.key, MIGRATIONS)?;
         ops::meta_set(&tx, "format", &FORMAT)?;
-        ops::meta_set(
-            &tx,
-            "retained_lifetime",
-            &ops::db_time(ops::DEFAULT_RETAINED_LIFETIME)?,
-        )?;
+        ops::set_lifetime_meta(&tx, &derived.key, ops::DEFAULT_RETAINED_LIFETIME)?;
         let key_check = write_unlock_meta(&tx, derived)?;
         tx.commit()?;
         fsutil::restrict_db_files(path)?;
@@ -366,12 +408,19 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
-        let unlock_meta = read_unlock_meta(path, migrations)?;
+        let unlock_meta = read_unlock_meta(path, migrations).map_err(damaged)?;
         let key = derive_existing(&unlock, &unlock_meta)?;
         let mut conn = open_rw(path)?;
         schema::migrate(&mut conn, &key, migrations)?;
         fsutil::restrict_db_files(path)?;
-        Ok(Self::from_parts(path, conn, key, unlock_meta.key_check))
+        // The key check as it is now: the version-3 migration (here or in
+        // another process that opened the file at the same time) writes a
+        // fresh one for the same key; a re-key in between gives a key check
+        // this key does not open.
+        let key_check = ops::meta_get_blob(&conn, "key_check")?
+            .filter(|check| key.verifies(check))
+            .ok_or(StoreError::Rekeyed)?;
+        Ok(Self::from_parts(path, conn, key, key_check))
     }
 
     fn from_parts(path: &Path, conn: Connection, key: DataKey, key_check: Vec<u8>) -> Self {
@@ -396,12 +445,15 @@ impl Store {
         fsutil::create_private_file(path, key.as_ref())
     }
 
-    /// Re-encrypts every secret under a key derived from `unlock` (a new
-    /// passphrase, new Argon2id parameters, or a switch to or from a key file),
-    /// with a fresh salt, in one transaction. Handles on the store opened
-    /// elsewhere (other processes, other [`Store::open`] calls) fail with
-    /// [`StoreError::Rekeyed`] from then on and must be reopened; the
-    /// [`AccountStore`]s of this handle follow at once.
+    /// Re-encrypts every secret and re-tags every tagged row under a key
+    /// derived from `unlock` (a new passphrase, new Argon2id parameters, or a
+    /// switch to or from a key file), with a fresh salt, in one transaction.
+    /// Every row tag is verified under the old key first: a store someone
+    /// tampered with is refused ([`StoreError::Tampered`]) rather than
+    /// re-tagged. Handles on the store opened elsewhere (other processes,
+    /// other [`Store::open`] calls) fail with [`StoreError::Rekeyed`] from
+    /// then on and must be reopened; the [`AccountStore`]s of this handle
+    /// follow at once.
     pub fn rekey(&self, unlock: Unlock, params: KdfParams) -> Result<(), StoreError> {
         let derived = derive_new(&unlock, params)?;
         let mut guard = self.shared.lock();
@@ -471,7 +523,9 @@ impl Store {
     }
 
     /// Verifies the whole store: SQLite's integrity and foreign-key checks,
-    /// every sealed value decrypts, at most two retained secrets per client.
+    /// every sealed value decrypts, every row tag verifies
+    /// ([`StoreError::Tampered`] otherwise), at most two retained secrets per
+    /// client.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         self.shared.read(ops::check)
     }
@@ -481,14 +535,14 @@ impl Store {
     /// The lifetime (seconds) used to compute `expires` of retained secrets.
     /// Defaults to the core's default, 180 days.
     pub fn retained_secret_lifetime(&self) -> Result<u64, StoreError> {
-        self.shared.read(|conn, _| ops::retained_lifetime(conn))
+        self.shared.read(ops::retained_lifetime)
     }
 
     /// Sets the retained-secret lifetime and recomputes `expires` of every stored
     /// secret. (The core still applies its own lifetime when it reads them.)
     pub fn set_retained_secret_lifetime(&self, seconds: u64) -> Result<(), StoreError> {
         self.shared
-            .write(|conn, _| ops::set_retained_lifetime(conn, seconds))
+            .write(|conn, key| ops::set_retained_lifetime(conn, key, seconds))
     }
 
     /// Metadata of the retained secrets of (`account`, `peer`), newest first.
@@ -499,7 +553,7 @@ impl Store {
     ) -> Result<Vec<RetainedSecretInfo>, StoreError> {
         ops::check_account(account)?;
         self.shared
-            .read(|conn, _| ops::retained_secret_info(conn, account, peer))
+            .read(|conn, key| ops::retained_secret_info(conn, key, account, peer))
     }
 
     /// Deletes every retained secret (all accounts) whose `expires <= now`.
@@ -609,8 +663,8 @@ impl Store {
         seen_at: u64,
     ) -> Result<KeyObservation, StoreError> {
         ops::check_account(account)?;
-        self.shared.write(|conn, _| {
-            ops::record_peer_key(conn, account, peer, &fingerprint, &keyvalue, seen_at)
+        self.shared.write(|conn, key| {
+            ops::record_peer_key(conn, key, account, peer, &fingerprint, &keyvalue, seen_at)
         })
     }
 
@@ -623,7 +677,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         ops::check_account(account)?;
         self.shared
-            .write(|conn, _| ops::set_petname(conn, account, fingerprint, petname))
+            .write(|conn, key| ops::set_petname(conn, key, account, fingerprint, petname))
     }
 
     /// Sets whether the user verified a contact key (ESN-49).
@@ -635,7 +689,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         ops::check_account(account)?;
         self.shared
-            .write(|conn, _| ops::set_key_verified(conn, account, fingerprint, verified))
+            .write(|conn, key| ops::set_key_verified(conn, key, account, fingerprint, verified))
     }
 
     /// Deletes a contact key and its JID bindings.
@@ -649,7 +703,7 @@ impl Store {
     pub fn peer_keys(&self, account: &str) -> Result<Vec<PeerKey>, StoreError> {
         ops::check_account(account)?;
         self.shared
-            .read(|conn, _| ops::peer_keys(conn, account, None))
+            .read(|conn, key| ops::peer_keys(conn, key, account, None))
     }
 
     /// The keys `peer` was seen with, most recently seen first (empty: the JID
@@ -657,7 +711,7 @@ impl Store {
     pub fn peer_keys_of(&self, account: &str, peer: &str) -> Result<Vec<PeerKey>, StoreError> {
         ops::check_account(account)?;
         self.shared
-            .read(|conn, _| ops::peer_keys(conn, account, Some(peer)))
+            .read(|conn, key| ops::peer_keys(conn, key, account, Some(peer)))
     }
 
     // ---- SAS confirmation state (ESN-34) -----------------------------------------------
@@ -673,7 +727,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         ops::check_account(account)?;
         self.shared
-            .write(|conn, _| ops::set_sas_state(conn, account, peer, client, state, now))
+            .write(|conn, key| ops::set_sas_state(conn, key, account, peer, client, state, now))
     }
 
     /// The SAS state of (`peer`, `client`), if any was set.
@@ -685,13 +739,14 @@ impl Store {
     ) -> Result<Option<SasRecord>, StoreError> {
         ops::check_account(account)?;
         self.shared
-            .read(|conn, _| ops::sas_state(conn, account, peer, client))
+            .read(|conn, key| ops::sas_state(conn, key, account, peer, client))
     }
 
     /// Every SAS state of `account`, sorted by contact and client.
     pub fn sas_states(&self, account: &str) -> Result<Vec<SasRecord>, StoreError> {
         ops::check_account(account)?;
-        self.shared.read(|conn, _| ops::sas_states(conn, account))
+        self.shared
+            .read(|conn, key| ops::sas_states(conn, key, account))
     }
 
     // ---- per-contact settings -------------------------------------------------------------
@@ -707,14 +762,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         ops::check_account(account)?;
         self.shared
-            .write(|conn, _| ops::set_contact_profile(conn, account, peer, profile))
+            .write(|conn, key| ops::set_contact_profile(conn, key, account, peer, profile))
     }
 
     /// The compatibility profile of a contact, if set.
     pub fn contact_profile(&self, account: &str, peer: &str) -> Result<Option<String>, StoreError> {
         ops::check_account(account)?;
         self.shared
-            .read(|conn, _| ops::contact_profile(conn, account, peer))
+            .read(|conn, key| ops::contact_profile(conn, key, account, peer))
     }
 
     /// Every contact of `account` with a compatibility profile set, as
@@ -723,7 +778,7 @@ impl Store {
     pub fn contact_profiles(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
         ops::check_account(account)?;
         self.shared
-            .read(|conn, _| ops::contact_profiles(conn, account))
+            .read(|conn, key| ops::contact_profiles(conn, key, account))
     }
 
     /// Deletes everything `account` stores about `peer`, in one transaction:
@@ -739,19 +794,28 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::V1_SQL;
+    use crate::schema::{V1_SQL, V2_SQL};
+    use crate::types::{KeyStatus, SeenJid};
+    use esession::TrustStore;
 
-    fn v2(tx: &rusqlite::Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+    fn v_note(tx: &rusqlite::Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
         tx.execute_batch("ALTER TABLE contacts ADD COLUMN note TEXT DEFAULT 'migrated'")?;
         Ok(())
     }
 
-    /// A version-1 file built by hand from the frozen v1 schema, the way the
-    /// v1 code lays it out, with one retained secret in it.
-    fn hand_made_v1(path: &Path, pass: &[u8]) {
+    fn pw(p: &[u8]) -> Unlock {
+        Unlock::Passphrase(SecretBytes::from_slice(p))
+    }
+
+    /// Creates the file, its schema at `version` (1 or 2) and its `meta`, as
+    /// the v1/v2 code did; returns the connection and the data key.
+    fn hand_made(path: &Path, pass: &[u8], version: u32) -> (Connection, DataKey) {
         let conn = Connection::open(path).unwrap();
         conn.execute_batch(V1_SQL).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        if version >= 2 {
+            conn.execute_batch(V2_SQL).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version).unwrap();
         let params = KdfParams::insecure_fast_for_tests();
         let salt = [9u8; SALT_LEN];
         let derived = Derived {
@@ -762,20 +826,297 @@ mod tests {
         };
         ops::meta_set(&conn, "format", &FORMAT).unwrap();
         write_unlock_meta(&conn, &derived).unwrap();
-        ops::store_retained_secret(
-            &conn,
-            &derived.key,
-            "me@x",
-            "bob@y",
-            &esession::RetainedSecret {
-                client: "laptop".into(),
-                secret: SecretBytes::from_slice(b"rs-1"),
-                created: 100,
-                verified: true,
-            },
+        (conn, derived.key)
+    }
+
+    /// A retained secret inserted with the v1/v2 code's statements (no tag).
+    /// `row`: peer, client, secret, created, expires, verified.
+    fn old_retained_secret(
+        conn: &Connection,
+        key: &DataKey,
+        row: (&str, &str, &[u8], i64, i64, bool),
+    ) {
+        let (peer, client, secret, created, expires, verified) = row;
+        conn.execute(
+            "INSERT INTO retained_secrets (account, peer, client, secret, created, expires, verified)
+             VALUES ('me@x', ?1, ?2, X'', ?3, ?4, ?5)",
+            rusqlite::params![peer, client, created, expires, verified],
         )
         .unwrap();
-        ops::set_contact_profile(&conn, "me@x", "bob@y", Some("gajim")).unwrap();
+        let id = conn.last_insert_rowid();
+        let sealed = key
+            .seal(
+                &ops::retained_aad("me@x", peer, client, id, created),
+                secret,
+            )
+            .unwrap();
+        conn.execute(
+            "UPDATE retained_secrets SET secret = ?1 WHERE id = ?2",
+            rusqlite::params![sealed, id],
+        )
+        .unwrap();
+    }
+
+    /// A version-1 file built by hand from the frozen v1 schema, the way the
+    /// v1 code lays it out, with one retained secret and one profile in it
+    /// (and, like the oldest hand-made files, no `retained_lifetime` row).
+    fn hand_made_v1(path: &Path, pass: &[u8]) {
+        let (conn, key) = hand_made(path, pass, 1);
+        old_retained_secret(
+            &conn,
+            &key,
+            ("bob@y", "laptop", b"rs-1".as_slice(), 100, 200, true),
+        );
+        conn.execute(
+            "INSERT INTO contacts (account, peer, profile) VALUES ('me@x', 'bob@y', 'gajim')",
+            [],
+        )
+        .unwrap();
+    }
+
+    /// A version-2 file with a row in every table, written with the v2
+    /// code's statements: what an existing store looks like before the
+    /// upgrade to tagged rows.
+    fn hand_made_v2(path: &Path, pass: &[u8]) {
+        let (conn, key) = hand_made(path, pass, 2);
+        const DAY: i64 = 24 * 3600;
+        ops::meta_set(&conn, "retained_lifetime", &(30 * DAY)).unwrap();
+        // Retained secrets: two for bob's laptop (the older verified), one for carol.
+        old_retained_secret(
+            &conn,
+            &key,
+            (
+                "bob@y",
+                "laptop",
+                b"rs-old".as_slice(),
+                100,
+                100 + 30 * DAY,
+                true,
+            ),
+        );
+        old_retained_secret(
+            &conn,
+            &key,
+            (
+                "bob@y",
+                "laptop",
+                b"rs-new".as_slice(),
+                200,
+                200 + 30 * DAY,
+                false,
+            ),
+        );
+        old_retained_secret(
+            &conn,
+            &key,
+            (
+                "carol@z",
+                "phone",
+                b"rs-carol".as_slice(),
+                300,
+                300 + 30 * DAY,
+                true,
+            ),
+        );
+        // Another shared secret.
+        conn.execute(
+            "INSERT INTO other_secrets (account, peer, secret) VALUES ('me@x', 'bob@y', ?1)",
+            [key.seal(&ops::other_aad("me@x", "bob@y"), b"oss-bob")
+                .unwrap()],
+        )
+        .unwrap();
+        // One of our signing keys.
+        conn.execute(
+            "INSERT INTO signing_keys (account, algorithm, public_key, private_key, created)
+             VALUES ('me@x', 'rsa', X'0102', X'', 50)",
+            [],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        let sealed = key
+            .seal(&ops::signing_aad("me@x", id, "rsa", &[1, 2]), b"private")
+            .unwrap();
+        conn.execute(
+            "UPDATE signing_keys SET private_key = ?1 WHERE id = ?2",
+            rusqlite::params![sealed, id],
+        )
+        .unwrap();
+        // Contacts' keys: bob's verified key with a petname, also seen with
+        // bob's other JID; an older unverified one of bob's.
+        conn.execute_batch(
+            "INSERT INTO peer_keys (account, fingerprint, keyvalue, petname, verified, first_seen)
+                 VALUES ('me@x', X'AA', X'4B31', NULL, 0, 10);
+             INSERT INTO peer_keys (account, fingerprint, keyvalue, petname, verified, first_seen)
+                 VALUES ('me@x', X'BB', X'4B32', 'Bob at work', 1, 20);
+             INSERT INTO peer_key_jids (key_id, peer, first_seen, last_seen) VALUES (1, 'bob@y', 10, 15);
+             INSERT INTO peer_key_jids (key_id, peer, first_seen, last_seen) VALUES (2, 'bob@y', 20, 40);
+             INSERT INTO peer_key_jids (key_id, peer, first_seen, last_seen) VALUES (2, 'bob@work', 30, 30);
+             INSERT INTO sas_states (account, peer, client, state, updated)
+                 VALUES ('me@x', 'bob@y', 'laptop', 'confirmed', 60);
+             INSERT INTO sas_states (account, peer, client, state, updated)
+                 VALUES ('me@x', 'carol@z', 'phone', 'dismissed', 70);
+             INSERT INTO contacts (account, peer, profile) VALUES ('me@x', 'bob@y', 'gajim');
+             INSERT INTO delivered_messages (account, peer, message_id) VALUES ('me@x', 'bob@y', 'm1');
+             INSERT INTO delivered_messages (account, peer, message_id) VALUES ('me@x', 'bob@y', 'm2');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_2_store_upgrades_to_tagged_rows_and_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        hand_made_v2(&path, b"pw");
+        let store = Store::open(&path, pw(b"pw")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let report = store.check().unwrap();
+        assert_eq!(
+            (
+                report.signing_keys,
+                report.peer_keys,
+                report.retained_secrets,
+                report.other_secrets
+            ),
+            (1, 2, 3, 1)
+        );
+
+        // Retained secrets, through the core's trait and the typed API.
+        const DAY: u64 = 24 * 3600;
+        let mut trust = store.account("me@x").unwrap();
+        let bob: Vec<_> = trust
+            .retained_secrets("bob@y")
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.client, s.secret.expose().to_vec(), s.created, s.verified))
+            .collect();
+        assert_eq!(
+            bob,
+            [
+                ("laptop".to_owned(), b"rs-new".to_vec(), 200, false),
+                ("laptop".to_owned(), b"rs-old".to_vec(), 100, true),
+            ]
+        );
+        let others = trust
+            .retained_secrets_of_other_peers("bob@y", 0, 10)
+            .unwrap();
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].0, "carol@z");
+        assert_eq!(others[0].1.secret.expose(), b"rs-carol");
+        assert!(others[0].1.verified);
+        let info = store.retained_secret_info("me@x", "carol@z").unwrap();
+        assert_eq!((info[0].created, info[0].expires), (300, 300 + 30 * DAY));
+        assert_eq!(store.retained_secret_lifetime().unwrap(), 30 * DAY);
+
+        // Other secret and signing key.
+        assert_eq!(
+            store
+                .other_secret("me@x", "bob@y")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            b"oss-bob"
+        );
+        let signing = store.signing_keys("me@x").unwrap();
+        assert_eq!(signing.len(), 1);
+        assert_eq!(
+            store
+                .signing_key_private("me@x", signing[0].id)
+                .unwrap()
+                .expose(),
+            b"private"
+        );
+
+        // Contacts' keys, with every binding.
+        let keys = store.peer_keys("me@x").unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            (
+                keys[0].fingerprint.as_slice(),
+                keys[0].verified,
+                keys[0].petname.as_deref()
+            ),
+            (&[0xAA][..], false, None)
+        );
+        assert_eq!(
+            (
+                keys[1].fingerprint.as_slice(),
+                keys[1].verified,
+                keys[1].petname.as_deref()
+            ),
+            (&[0xBB][..], true, Some("Bob at work"))
+        );
+        assert_eq!(keys[1].keyvalue, b"K2");
+        assert_eq!(
+            keys[1].jids,
+            [
+                SeenJid {
+                    jid: "bob@y".into(),
+                    first_seen: 20,
+                    last_seen: 40
+                },
+                SeenJid {
+                    jid: "bob@work".into(),
+                    first_seen: 30,
+                    last_seen: 30
+                }
+            ]
+        );
+        let of_bob = store.peer_keys_of("me@x", "bob@y").unwrap();
+        assert_eq!(of_bob[0].fingerprint, [0xBB]);
+        assert_eq!(of_bob[1].fingerprint, [0xAA]);
+        let seen = store
+            .record_peer_key("me@x", "bob@y", vec![0xBB], b"K2".to_vec(), 50)
+            .unwrap();
+        assert_eq!(seen.status, KeyStatus::Known);
+        assert!(seen.verified);
+
+        // SAS states, profiles, delivered ids.
+        let sas = store.sas_states("me@x").unwrap();
+        assert_eq!(sas.len(), 2);
+        assert_eq!(sas[0].state, crate::SasState::Confirmed);
+        assert!(trust.sas_reminder_dismissed("carol@z", "phone").unwrap());
+        assert_eq!(
+            store.contact_profile("me@x", "bob@y").unwrap().as_deref(),
+            Some("gajim")
+        );
+        assert_eq!(trust.record_delivery("bob@y", "m1"), Ok(false));
+        assert_eq!(trust.record_delivery("bob@y", "m3"), Ok(true));
+        drop(trust);
+        drop(store);
+
+        // Opening again does not migrate again, and the tags written by the
+        // upgrade are enforced: an edit made now is detected.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE peer_keys SET verified = 1 WHERE fingerprint = X'AA'",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(&path, pw(b"pw")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert!(matches!(
+            store.peer_keys("me@x"),
+            Err(StoreError::Tampered { .. })
+        ));
+    }
+
+    #[test]
+    fn the_upgrade_stops_handles_an_older_build_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        hand_made_v2(&path, b"pw");
+        // A handle opened before the upgrade (by the same code, here, limited to v2).
+        let old = Store::open_with_migrations(&path, pw(b"pw"), &MIGRATIONS[..2]).unwrap();
+        assert_eq!(old.schema_version().unwrap(), 2);
+        let new = Store::open(&path, pw(b"pw")).unwrap();
+        assert_eq!(new.schema_version().unwrap(), 3);
+        // The old handle's next transaction fails before writing an untagged row.
+        assert!(matches!(
+            old.set_sas_state("me@x", "dave@w", "pc", crate::SasState::Confirmed, 1),
+            Err(StoreError::Rekeyed)
+        ));
+        assert!(new.check().is_ok());
     }
 
     #[test]
@@ -783,39 +1124,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         hand_made_v1(&path, b"pw");
-        let with_v3 = [
+        let with_v4 = [
             Migration {
                 to: 1,
                 apply: |_, _| Ok(()),
             },
             schema::MIGRATIONS[1],
-            Migration { to: 3, apply: v2 },
+            schema::MIGRATIONS[2],
+            Migration {
+                to: 4,
+                apply: v_note,
+            },
         ];
-        let store = Store::open_with_migrations(
-            &path,
-            Unlock::Passphrase(SecretBytes::from_slice(b"pw")),
-            &with_v3,
-        )
-        .unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        let store = Store::open_with_migrations(&path, pw(b"pw"), &with_v4).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 4);
         let note: String = store
             .shared
             .read(|c, _| Ok(c.query_row("SELECT note FROM contacts", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(note, "migrated");
-        let secrets =
-            esession::TrustStore::retained_secrets(&store.account("me@x").unwrap(), "bob@y")
-                .unwrap();
+        let secrets = store
+            .account("me@x")
+            .unwrap()
+            .retained_secrets("bob@y")
+            .unwrap();
         assert_eq!(secrets.len(), 1);
         assert_eq!(secrets[0].secret.expose(), b"rs-1");
         assert!(secrets[0].verified);
+        // The missing lifetime row was filled in with the default.
+        assert_eq!(
+            store.retained_secret_lifetime().unwrap(),
+            ops::DEFAULT_RETAINED_LIFETIME
+        );
         drop(store);
-        // The current build (up to v2) now refuses the upgraded file.
+        // The current build (up to v3) now refuses the upgraded file.
         assert!(matches!(
-            Store::open(&path, Unlock::Passphrase(SecretBytes::from_slice(b"pw"))),
+            Store::open(&path, pw(b"pw")),
             Err(StoreError::TooNew {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             })
         ));
     }
@@ -825,14 +1172,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         hand_made_v1(&path, b"pw");
-        let store = Store::open(&path, Unlock::Passphrase(SecretBytes::from_slice(b"pw"))).unwrap();
+        let store = Store::open(&path, pw(b"pw")).unwrap();
         assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
         // v2's table is there (issue 10).
         let mut account = store.account("me@x").unwrap();
-        assert_eq!(
-            esession::TrustStore::record_delivery(&mut account, "bob@y", "m1"),
-            Ok(true)
-        );
+        assert_eq!(account.record_delivery("bob@y", "m1"), Ok(true));
         assert_eq!(
             store.contact_profile("me@x", "bob@y").unwrap().as_deref(),
             Some("gajim")
@@ -850,14 +1194,13 @@ mod tests {
                 to: 1,
                 apply: |_, _| Ok(()),
             },
-            Migration { to: 2, apply: v2 },
+            Migration {
+                to: 2,
+                apply: v_note,
+            },
         ];
         assert!(matches!(
-            Store::open_with_migrations(
-                &path,
-                Unlock::Passphrase(SecretBytes::from_slice(b"wrong")),
-                &with_v2,
-            ),
+            Store::open_with_migrations(&path, pw(b"wrong"), &with_v2),
             Err(StoreError::WrongPassphrase)
         ));
         let conn = Connection::open(&path).unwrap();
