@@ -12,66 +12,11 @@ use std::hint::black_box;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
-use esession::{
-    Config, Event, FixedClock, MemoryTrustStore, SessionId, SessionManager, SystemRandomness,
-};
+use esession::Event;
+use esession_bench::{ALICE, BOB, manager, negotiate};
 use esession_crypto::{CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, ModpGroup};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
-
-struct Rng(u64);
-impl esession_crypto::rand_core::TryRng for Rng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        Ok(self.0)
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-impl esession_crypto::rand_core::TryCryptoRng for Rng {}
-
-const ALICE: &str = "alice@example.org/pda";
-const BOB: &str = "bob@example.com/laptop";
-
-fn manager(jid: &str, groups: Vec<ModpGroup>, seed: u64) -> SessionManager {
-    let config = Config {
-        own_jid: Some(jid.to_owned()),
-        groups,
-        ..Config::default()
-    };
-    SessionManager::new(
-        config,
-        Box::new(SystemRandomness::new(Rng(seed))),
-        Box::new(MemoryTrustStore::new()),
-        Box::new(FixedClock(1_000)),
-    )
-}
-
-/// Runs one negotiation; returns both parties' session ids.
-fn negotiate(alice: &mut SessionManager, bob: &mut SessionManager) -> (SessionId, SessionId) {
-    let (alice_id, offer) = alice.start_session(BOB).unwrap();
-    let answer = bob.handle_stanza(&offer.stanzas[0]);
-    let completion = alice.handle_stanza(&answer.stanzas[0]);
-    let last = bob.handle_stanza(&completion.stanzas[0]);
-    let bob_id = match &last.events[..] {
-        [Event::Established { session, .. }] => session.clone(),
-        other => panic!("{other:?}"),
-    };
-    let done = alice.handle_stanza(&last.stanzas[0]);
-    assert!(matches!(done.events[..], [Event::Established { .. }]));
-    (alice_id, bob_id)
-}
 
 fn bench_negotiation(c: &mut Criterion) {
     let mut group = c.benchmark_group("negotiation");
