@@ -693,6 +693,18 @@ impl SessionManager {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
             }
+            // Issue 11: "session gone" is unauthenticated and makes the
+            // application negotiate anew: only a few times a minute per contact.
+            if is_error && !session::is_encrypted(stanza) && ssn::is_session_gone(stanza) {
+                let now = self.clock.now_unix();
+                let per_minute = self.config.limits.unsolicited_starts_per_minute;
+                if !self.start_log.allow(bare(from), per_minute, now) {
+                    return out;
+                }
+            }
+            let Some(State::Established(session)) = self.sessions.get_mut(&k) else {
+                return out;
+            };
             let receipts = self.config.delivery_receipts;
             match on_established(
                 session,

@@ -375,3 +375,29 @@ fn a_peer_rekeying_faster_than_allowed_has_its_session_ended() {
         "the third <key/> within a minute"
     );
 }
+
+#[test]
+fn forged_session_gone_errors_end_sessions_only_twice_a_minute() {
+    let mut pair = Pair::new(316);
+    let threads: Vec<String> = (0..3).map(|_| pair.handshake()).collect();
+    pair.alice.clear();
+    for thread in &threads {
+        let forged: Element = format!(
+            "<message xmlns='jabber:client' type='error' from='{BOB}' to='{ALICE}'>\
+             <thread>{thread}</thread><error type='cancel'>\
+             <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        )
+        .parse()
+        .unwrap();
+        pair.alice.receive(&forged);
+    }
+    assert_eq!(
+        pair.alice.terminations(),
+        [
+            &esession::TerminationReason::PeerLostSession,
+            &esession::TerminationReason::PeerLostSession
+        ],
+        "the third is ignored within the minute"
+    );
+    assert!(pair.session_info(Side::Alice, &threads[2]).is_some());
+}
