@@ -7,7 +7,8 @@
 //! * `unsolicited/garbage_form`: 16 KiB of a form that is no offer;
 //! * `established/max_elements`: an authenticated peer's stanza at the
 //!   default element limit (4,096 elements) and near the 1 MiB plaintext
-//!   limit, beside `established/ordinary` (a 1 KiB body).
+//!   limit, its two halves (`big_body`: 800 KiB of text; `many_elements`:
+//!   4,096 empty elements), beside `established/ordinary` (a 1 KiB body).
 
 use std::hint::black_box;
 
@@ -111,17 +112,33 @@ fn bench_established(c: &mut Criterion) {
     let mut body = Element::bare("body", ns::JABBER_CLIENT);
     body.append_text_node("x".repeat(1024));
     ordinary.append_child(body);
-    // 4,096 elements (the body and 4,095 more), about 1 MiB in all.
+    // 4,096 elements (the body and 4,095 more), about 0.9 MiB in all (under
+    // the 1 MiB plaintext limit).
     let mut heavy = Element::bare("message", ns::JABBER_CLIENT);
     let mut body = Element::bare("body", ns::JABBER_CLIENT);
-    body.append_text_node("y".repeat(900 * 1024));
+    body.append_text_node("y".repeat(800 * 1024));
     heavy.append_child(body);
     for _ in 0..4095 {
         let mut item = Element::bare("i", "urn:example:hostile");
         esession_wire::xml::set_attr(&mut item, "a", "0123456789abcdef").unwrap();
         heavy.append_child(item);
     }
-    for (name, plain) in [("ordinary", &ordinary), ("max_elements", &heavy)] {
+    let mut big_body = Element::bare("message", ns::JABBER_CLIENT);
+    let mut body = Element::bare("body", ns::JABBER_CLIENT);
+    body.append_text_node("y".repeat(800 * 1024));
+    big_body.append_child(body);
+    let mut many = Element::bare("message", ns::JABBER_CLIENT);
+    for _ in 0..4096 {
+        let mut item = Element::bare("i", "urn:example:hostile");
+        esession_wire::xml::set_attr(&mut item, "a", "0123456789abcdef").unwrap();
+        many.append_child(item);
+    }
+    for (name, plain) in [
+        ("ordinary", &ordinary),
+        ("max_elements", &heavy),
+        ("big_body", &big_body),
+        ("many_elements", &many),
+    ] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || alice.send_message(&alice_id, plain).unwrap().stanzas,
