@@ -221,6 +221,13 @@ pub struct Limits {
     /// Bytes of the peer's own form echoed in an error reply; a larger one
     /// is not echoed.
     pub max_error_echo: usize,
+    /// Bytes of an offer's `<feature/>` (serialized) we evaluate; a larger
+    /// one is refused (`not-acceptable`) before anything is kept, so an
+    /// answered offer leaves at most about 16 KiB of state. Our own offers
+    /// are about 3 KiB (all eight groups). With
+    /// [`Config::accept_three_message`] at least 12 KiB apply (such offers
+    /// carry every group's public value).
+    pub max_offer_len: usize,
 }
 
 impl Default for Limits {
@@ -234,6 +241,7 @@ impl Default for Limits {
             max_decrypted_elements: 4096,
             peer_rekeys_per_minute: 60,
             max_error_echo: 4096,
+            max_offer_len: 6 * 1024,
         }
     }
 }

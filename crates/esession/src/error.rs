@@ -84,6 +84,8 @@ pub enum LimitKind {
     SessionsTotal,
     /// This contact's stanzas made us start negotiations too often: not started.
     UnsolicitedStarts,
+    /// The offer was larger than we evaluate: refused.
+    OfferTooLarge,
 }
 
 impl core::fmt::Display for LimitKind {
@@ -100,6 +102,7 @@ impl core::fmt::Display for LimitKind {
             Self::UnsolicitedStarts => {
                 "this contact made us start negotiations too often (not started)"
             }
+            Self::OfferTooLarge => "the offer was larger than we accept (refused)",
         })
     }
 }

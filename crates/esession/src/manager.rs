@@ -106,6 +106,9 @@ impl core::fmt::Debug for SessionManager {
     }
 }
 
+/// The least `Limits::max_offer_len` in effect when 3-message offers are accepted.
+const THREE_MESSAGE_OFFER_LEN: usize = 12 * 1024;
+
 /// XEP-0203 delayed delivery.
 const DELAY_NS: &str = "urn:xmpp:delay";
 
@@ -826,6 +829,27 @@ impl SessionManager {
         }
         // SSN-09, ESN-07: to a stranger we send nothing, not even an error.
         let automatic = self.may_answer_automatically(from);
+        // Issue 11: what we evaluate, and then keep, is bounded in size.
+        let mut max = self.config.limits.max_offer_len;
+        if self.config.accept_three_message {
+            // A 3-message offer carries every group's public value (about
+            // 4.5 KiB for all eight) besides the form.
+            max = max.max(THREE_MESSAGE_OFFER_LEN);
+        }
+        if esession_wire::xml::serialize(wrapper, "").map_or(true, |text| text.len() > max) {
+            let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
+            if automatic {
+                self.refuse(from, thread, None, &refusal, out);
+            }
+            out.event(Event::NegotiationFailed {
+                session: SessionId {
+                    peer: from.to_owned(),
+                    thread: thread.to_owned(),
+                },
+                error: Error::LimitReached(LimitKind::OfferTooLarge),
+            });
+            return;
+        }
         let profile = self.config.profile_for(from);
         let Some((x, form)) = parse_wrapper(wrapper, &profile) else {
             let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
