@@ -13,7 +13,10 @@
 //!   working keys): no accepted completion that the initiator did not send;
 //! * a stanza that was neither delivered nor ended the session left the session exactly as it
 //!   was (practice 12): the initiator's genuine next stanza is still delivered;
-//! * without the fuzzing MAC bypass, whatever is delivered is what the initiator encrypted.
+//! * without the fuzzing MAC bypass, whatever is delivered is what the initiator encrypted;
+//! * (issue 11) one offer costs the responder at most one DH key pair, or one fresh offer of
+//!   its own when it carries a `<delay/>` (SSN-10), and it refuses offers beyond
+//!   `Limits::max_offer_len` before computing anything.
 //!
 //! The first input byte selects a configuration variant (`input[0] % N`); the rest is the
 //! stanza's XML text. Corpus files start with an ASCII digit so that they stay readable.
@@ -139,6 +142,32 @@ struct Party {
     jid: &'static str,
     manager: SessionManager,
     events: Vec<Event>,
+    /// DH key pairs the manager made so far (issue 11's cost properties).
+    key_pairs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Seeded randomness that counts the DH key pairs made.
+struct CountingRandomness {
+    inner: SystemRandomness<ChaCha20Rng>,
+    key_pairs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl crate::Randomness for CountingRandomness {
+    fn fill(&mut self, purpose: crate::RandomPurpose, out: &mut [u8]) {
+        self.inner.fill(purpose, out);
+    }
+    fn dh_key_pair(
+        &mut self,
+        group: esession_crypto::ModpGroup,
+        size: esession_crypto::ExponentSize,
+    ) -> esession_crypto::DhKeyPair {
+        self.key_pairs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.dh_key_pair(group, size)
+    }
+    fn permutation(&mut self, n: usize) -> Vec<usize> {
+        self.inner.permutation(n)
+    }
 }
 
 impl Party {
@@ -147,9 +176,14 @@ impl Party {
     }
 
     fn with_trust(jid: &'static str, config: Config, seed: u64, trust: MemoryTrustStore) -> Self {
+        let key_pairs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let rng = CountingRandomness {
+            inner: SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed)),
+            key_pairs: std::sync::Arc::clone(&key_pairs),
+        };
         let manager = SessionManager::new(
             config,
-            Box::new(SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed))),
+            Box::new(rng),
             Box::new(trust),
             Box::new(FixedClock(NOW)),
         );
@@ -157,6 +191,7 @@ impl Party {
             jid,
             manager,
             events: Vec::new(),
+            key_pairs,
         }
     }
 
@@ -276,9 +311,20 @@ pub fn responder_offer(data: &[u8]) -> Outcome {
         return Outcome::default();
     };
     let variant = variant % OFFER_VARIANTS;
-    let mut bob = Party::new(BOB, offer_config(variant), BOB_SEED);
+    let config = offer_config(variant);
+    let own_offer_pairs = config.groups.len();
+    let mut bob = Party::new(BOB, config, BOB_SEED);
     let out = bob.manager.handle_stanza(&stanza);
     let mut replies = bob.absorb(out);
+    let reoffered = bob
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::StaleOfferReplaced { .. }));
+    let pairs = bob.key_pairs.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        pairs <= 1 || (reoffered && pairs <= own_offer_pairs),
+        "one offer cost {pairs} key pairs"
+    );
     let offered: Vec<SessionId> = bob
         .events
         .iter()
