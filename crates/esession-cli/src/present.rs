@@ -270,7 +270,9 @@ pub(crate) fn failure(peer: &str, error: &Error) -> String {
             condition: Some(esession::ssn::ErrorCondition::ServiceUnavailable),
             ..
         } => {
-            format!("{peer} does not support encrypted sessions (service-unavailable).")
+            format!(
+                "{peer} does not support encrypted sessions, or holds as many as it allows (service-unavailable)."
+            )
         }
         Error::PeerError { condition, fields } => {
             format!(
