@@ -98,15 +98,19 @@ impl SessionManager {
     /// under the caps; `Some(limit)` names the cap it would exceed.
     pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {
         let limits = self.config.limits;
-        let established = self.sessions.len() - self.started.len();
-        if established >= limits.sessions_total {
+        // One pass (at most `sessions_total` entries plus negotiations).
+        let (mut all, mut of_peer) = (0usize, 0usize);
+        for ((p, _), state) in &self.sessions {
+            if matches!(state, State::Established(_)) {
+                all += 1;
+                if p == peer {
+                    of_peer += 1;
+                }
+            }
+        }
+        if all >= limits.sessions_total {
             return Some(LimitKind::SessionsTotal);
         }
-        let of_peer = self
-            .sessions
-            .iter()
-            .filter(|((p, _), s)| p == peer && matches!(s, State::Established(_)))
-            .count();
         (of_peer >= limits.sessions_per_peer).then_some(LimitKind::SessionsPerPeer)
     }
 }
