@@ -8,7 +8,8 @@
 //! the server. One stanza nested 36,000 deep (what fits in Prosody's
 //! 256 KiB stanza limit) used to abort `esession` with a stack overflow, and
 //! with more stack kept it busy for minutes (tokio-xmpp's xso built it in
-//! O(depth^2)); now it is handled like any stanza and the next one arrives.
+//! O(depth^2)); now it is built in linear time, dropped without recursion
+//! (no real payload nests beyond 128 levels), and the next one arrives.
 
 use std::time::Instant;
 
@@ -52,8 +53,8 @@ fn a_stanza_nested_36000_deep_neither_crashes_nor_stalls_the_client() {
         started.elapsed()
     );
     assert!(
-        bob.seen.iter().any(|l| l.contains("\"the bomb\"")),
-        "{:#?}",
+        !bob.seen.iter().any(|l| l.contains("\"the bomb\"")),
+        "the over-deep stanza is not passed on: {:#?}",
         bob.seen
     );
     assert!(

@@ -351,6 +351,12 @@ impl EsessionClient {
                 self.queue.push_back(ClientEvent::Resumed);
             }
             StreamItem::Stanza(stanza) => {
+                if crate::nesting::too_deep(&stanza, crate::nesting::MAX_STANZA_DEPTH) {
+                    // Issue 11: no real payload nests this deep; taken apart
+                    // without recursion, it reaches neither core nor application.
+                    crate::nesting::dispose(stanza);
+                    return;
+                }
                 if self.link == Link::Suspended {
                     self.reset_sessions();
                     self.link = Link::SessionsReset;

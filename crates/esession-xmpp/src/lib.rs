@@ -35,6 +35,7 @@
 mod client;
 pub mod connect;
 pub mod disco;
+mod nesting;
 mod roster;
 
 pub use client::{ClientError, ClientEvent, EsessionClient};

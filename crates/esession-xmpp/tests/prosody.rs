@@ -1351,3 +1351,47 @@ async fn disconnect_ends_sessions_with_the_terminate_form() {
     assert!(alice.client().manager().session_info(&a_session).is_none());
     alice.disconnect().await;
 }
+
+/// Issue 11: a stanza nested 36,000 deep (what fits in Prosody's 256 KiB
+/// stanza limit), from any user, reaches a library client polled on a test
+/// thread (2 MiB stack): it is dropped without recursion (minidom's own drop
+/// overflowed that stack) and the next stanza arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_stanza_reaches_a_library_client_harmlessly() {
+    let Some(prosody) =
+        prosody_or_skip("a_deeply_nested_stanza_reaches_a_library_client_harmlessly")
+    else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    let mut bob = Peer::login(
+        "bob",
+        &server.connect_options("bob", "laptop", "bob-pw"),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await;
+    let depth = 36_000;
+    let mut bomb = b"<message to='bob@localhost/laptop' type='chat'><body>the bomb</body>".to_vec();
+    bomb.extend(b"<a>".repeat(depth));
+    bomb.extend(b"</a>".repeat(depth));
+    bomb.extend(b"</message>");
+    let after =
+        b"<message to='bob@localhost/laptop' type='chat'><body>after</body></message>".to_vec();
+    let port = server.c2s_port();
+    let _alice = tokio::task::spawn_blocking(move || {
+        esession_testkit::plain::send_raw_stanzas(
+            port,
+            "localhost",
+            "alice",
+            "alice-pw",
+            "raw",
+            &[bomb, after],
+        )
+    })
+    .await
+    .unwrap();
+    let (_, first) = bob.plain_message().await;
+    assert_eq!(first, "after", "the bomb is dropped, the next one arrives");
+}
