@@ -49,6 +49,9 @@ fn bench_unsolicited(c: &mut Criterion) {
             BOB,
             Config {
                 responder_choice: choice,
+                // Measure the answer itself (the expensive-group budget
+                // would refuse `peers` after two).
+                limits: esession_bench::unlimited(),
                 ..Config::default()
             },
             12,

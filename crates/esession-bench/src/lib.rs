@@ -38,31 +38,51 @@ pub const ALICE: &str = "alice@example.org/pda";
 pub const BOB: &str = "bob@example.com/laptop";
 
 pub fn manager(jid: &str, groups: Vec<ModpGroup>, seed: u64) -> SessionManager {
-    let config = Config {
-        own_jid: Some(jid.to_owned()),
-        groups,
-        ..Config::default()
-    };
-    SessionManager::new(
-        config,
-        Box::new(SystemRandomness::new(Rng(seed))),
-        Box::new(MemoryTrustStore::new()),
-        Box::new(FixedClock(1_000)),
+    manager_with(
+        jid,
+        Config {
+            groups,
+            limits: unlimited(),
+            ..Config::default()
+        },
+        seed,
     )
 }
 
-/// Runs one negotiation; returns both parties' session ids.
+/// Limits that never bite: the protocol benches negotiate thousands of
+/// sessions between the same two JIDs and measure the protocol, not the
+/// caps (`benches/hostile.rs` measures those).
+pub fn unlimited() -> esession::Limits {
+    esession::Limits {
+        sessions_per_peer: usize::MAX,
+        sessions_total: usize::MAX,
+        expensive_answers_per_peer: u32::MAX,
+        expensive_answers_total: u32::MAX,
+        ..esession::Limits::default()
+    }
+}
+
+/// Runs one negotiation; returns both parties' session ids. Bob's
+/// `Established` may wait for Alice's proof of the retained secret (issue
+/// 10), which she sends right after message 4: it is delivered too.
 pub fn negotiate(alice: &mut SessionManager, bob: &mut SessionManager) -> (SessionId, SessionId) {
     let (alice_id, offer) = alice.start_session(BOB).unwrap();
     let answer = bob.handle_stanza(&offer.stanzas[0]);
     let completion = alice.handle_stanza(&answer.stanzas[0]);
     let last = bob.handle_stanza(&completion.stanzas[0]);
-    let bob_id = match &last.events[..] {
-        [Event::Established { session, .. }] => session.clone(),
-        other => panic!("{other:?}"),
-    };
     let done = alice.handle_stanza(&last.stanzas[0]);
     assert!(matches!(done.events[..], [Event::Established { .. }]));
+    let mut bob_events = last.events;
+    for stanza in &done.stanzas {
+        bob_events.extend(bob.handle_stanza(stanza).events);
+    }
+    let bob_id = bob_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Established { session, .. } => Some(session.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("Bob not established: {bob_events:?}"));
     (alice_id, bob_id)
 }
 

@@ -86,6 +86,9 @@ pub enum LimitKind {
     UnsolicitedStarts,
     /// The offer was larger than we evaluate: refused.
     OfferTooLarge,
+    /// The offer left only an expensive group, and such answers are
+    /// rate-limited: refused.
+    ExpensiveGroup,
 }
 
 impl core::fmt::Display for LimitKind {
@@ -103,6 +106,9 @@ impl core::fmt::Display for LimitKind {
                 "this contact made us start negotiations too often (not started)"
             }
             Self::OfferTooLarge => "the offer was larger than we accept (refused)",
+            Self::ExpensiveGroup => {
+                "the offer allowed only an expensive group, and too many were answered this minute (refused)"
+            }
         })
     }
 }

@@ -96,6 +96,8 @@ pub struct SessionManager {
     ended: std::collections::VecDeque<(String, String)>,
     /// Negotiations unauthenticated stanzas made us start (issue 11).
     start_log: limits::StartLog,
+    /// Offers answered in an expensive group, per bare JID and in all ("*").
+    expensive_log: limits::StartLog,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -151,6 +153,7 @@ impl SessionManager {
             unannounced: HashMap::new(),
             ended: std::collections::VecDeque::new(),
             start_log: limits::StartLog::default(),
+            expensive_log: limits::StartLog::default(),
         }
     }
 
@@ -919,6 +922,18 @@ impl SessionManager {
         match evaluated {
             Ok(OfferOutcome::Esession(offer)) => {
                 if self.config.auto_accept && automatic {
+                    if !self.may_answer_in(offer.group(), bare(from)) {
+                        let refusal = Refusal::new(ErrorCondition::NotAcceptable, &["modp"]);
+                        self.refuse(from, thread, None, &refusal, out);
+                        out.event(Event::NegotiationFailed {
+                            session: SessionId {
+                                peer: from.to_owned(),
+                                thread: thread.to_owned(),
+                            },
+                            error: Error::LimitReached(LimitKind::ExpensiveGroup),
+                        });
+                        return;
+                    }
                     self.answer_offer(*offer, out);
                 } else {
                     let session = SessionId {

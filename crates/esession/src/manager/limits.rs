@@ -94,6 +94,24 @@ impl SessionManager {
         }
     }
 
+    /// Whether an automatic answer in `group` to `peer` (bare JID) is within
+    /// the budget for expensive groups ([`crate::Limits::expensive_group_bits`]);
+    /// records it if so.
+    pub(super) fn may_answer_in(&mut self, group: esession_crypto::ModpGroup, peer: &str) -> bool {
+        let limits = self.config.limits;
+        if group.bits() <= limits.expensive_group_bits {
+            return true;
+        }
+        let now = self.clock.now_unix();
+        // The peer's own budget first: one that is over it does not use up
+        // everyone's.
+        self.expensive_log
+            .allow(peer, limits.expensive_answers_per_peer, now)
+            && self
+                .expensive_log
+                .allow("*", limits.expensive_answers_total, now)
+    }
+
     /// Whether one more established session with `peer` (bare JID) fits
     /// under the caps; `Some(limit)` names the cap it would exceed.
     pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {

@@ -45,6 +45,13 @@ pub(crate) struct EvaluatedOffer {
     rekey_freq: u32,
 }
 
+impl EvaluatedOffer {
+    /// The group the answer would compute in.
+    pub(crate) fn group(&self) -> esession_crypto::ModpGroup {
+        self.agreed.group
+    }
+}
+
 /// What an offer asks for.
 pub(crate) enum OfferOutcome {
     /// An ESession we can establish.

@@ -401,3 +401,29 @@ fn forged_session_gone_errors_end_sessions_only_twice_a_minute() {
     );
     assert!(pair.session_info(Side::Alice, &threads[2]).is_some());
 }
+
+#[test]
+fn offers_leaving_only_expensive_groups_are_answered_twice_a_minute() {
+    let bob_config = Config {
+        groups: Config::default().groups,
+        ..config(BOB)
+    };
+    let (mut bob, pairs) = counted_bob(bob_config, 317);
+    // Group 16 (4096 bits) only: above the default 3072-bit threshold.
+    let mut alice = alice_offering(vec![ModpGroup::Group16], 318);
+    for _ in 0..3 {
+        bob.receive(&offer(&mut alice));
+    }
+    assert_eq!(
+        *pairs.lock().unwrap(),
+        [ModpGroup::Group16, ModpGroup::Group16],
+        "the third is refused before any key pair"
+    );
+    assert_eq!(limit_failures(&bob), [LimitKind::ExpensiveGroup]);
+    let refusal = bob.sent.last().unwrap();
+    assert_eq!(refusal.attr("type"), Some("error"));
+    // A cheap group is never limited this way.
+    let mut alice = alice_offering(vec![ModpGroup::Group14], 319);
+    bob.receive(&offer(&mut alice));
+    assert_eq!(pairs.lock().unwrap().len(), 3);
+}
