@@ -20,30 +20,8 @@ use esession_crypto::{
     SigningKey,
 };
 
-/// A deterministic, non-cryptographic RNG: benchmarks need repeatable inputs only.
-struct BenchRng(u64);
-impl esession_crypto_rng::TryRng for BenchRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        Ok(self.0)
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-impl esession_crypto_rng::TryCryptoRng for BenchRng {}
-
-use esession_crypto::rand_core as esession_crypto_rng;
+/// The deterministic, non-cryptographic bench generator: repeatable inputs only.
+use esession_bench::Rng as BenchRng;
 
 const GROUPS: [ModpGroup; 8] = [
     ModpGroup::Group1,
@@ -256,7 +234,7 @@ mod openssl_floor {
     }
 
     fn random_exponent(bits: u32, rng: &mut BenchRng) -> BigNum {
-        use esession_crypto_rng::Rng as _;
+        use esession_crypto::rand_core::Rng as _;
         let mut bytes = vec![0u8; (bits / 8) as usize];
         rng.fill_bytes(&mut bytes);
         bytes[0] |= 0x80;

@@ -844,13 +844,7 @@ impl SessionManager {
             if automatic {
                 self.refuse(from, thread, None, &refusal, out);
             }
-            out.event(Event::NegotiationFailed {
-                session: SessionId {
-                    peer: from.to_owned(),
-                    thread: thread.to_owned(),
-                },
-                error: Error::LimitReached(LimitKind::OfferTooLarge),
-            });
+            limit_reached(out, from, thread, LimitKind::OfferTooLarge);
             return;
         }
         let profile = self.config.profile_for(from);
@@ -872,13 +866,7 @@ impl SessionManager {
             if automatic {
                 self.refuse(from, thread, None, &refusal, out);
             }
-            out.event(Event::NegotiationFailed {
-                session: SessionId {
-                    peer: from.to_owned(),
-                    thread: thread.to_owned(),
-                },
-                error: Error::LimitReached(limit),
-            });
+            limit_reached(out, from, thread, limit);
             return;
         }
         let mut ctx = self.context(profile);
@@ -895,13 +883,7 @@ impl SessionManager {
                 let now = self.clock.now_unix();
                 let per_minute = self.config.limits.unsolicited_starts_per_minute;
                 if !self.start_log.allow(bare(from), per_minute, now) {
-                    out.event(Event::NegotiationFailed {
-                        session: SessionId {
-                            peer: from.to_owned(),
-                            thread: thread.to_owned(),
-                        },
-                        error: Error::LimitReached(LimitKind::UnsolicitedStarts),
-                    });
+                    limit_reached(out, from, thread, LimitKind::UnsolicitedStarts);
                 } else if let Ok((session, fresh)) = self.start_session(from) {
                     out.stanzas.extend(fresh.stanzas);
                     out.events.extend(fresh.events);
@@ -925,13 +907,7 @@ impl SessionManager {
                     if !self.may_answer_in(offer.group(), bare(from)) {
                         let refusal = Refusal::new(ErrorCondition::NotAcceptable, &["modp"]);
                         self.refuse(from, thread, None, &refusal, out);
-                        out.event(Event::NegotiationFailed {
-                            session: SessionId {
-                                peer: from.to_owned(),
-                                thread: thread.to_owned(),
-                            },
-                            error: Error::LimitReached(LimitKind::ExpensiveGroup),
-                        });
+                        limit_reached(out, from, thread, LimitKind::ExpensiveGroup);
                         return;
                     }
                     self.answer_offer(*offer, out);
@@ -1459,6 +1435,17 @@ enum Keep {
     Remove,
     /// The peer asked to continue on this resource (SSN-13, AMB-39).
     Move(String),
+}
+
+/// Issue 11: the negotiation `from` started on `thread` stopped at `limit`.
+fn limit_reached(out: &mut Output, from: &str, thread: &str, limit: LimitKind) {
+    out.event(Event::NegotiationFailed {
+        session: SessionId {
+            peer: from.to_owned(),
+            thread: thread.to_owned(),
+        },
+        error: Error::LimitReached(limit),
+    });
 }
 
 /// A stanza on an established session's thread.
