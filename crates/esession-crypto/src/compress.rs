@@ -4,6 +4,11 @@
 //! stanza with a sync flush, so every stanza decompresses on arrival. `lzw`
 //! is refused: ECMA-151 is not implemented (the negotiation answers
 //! not-acceptable).
+//!
+//! A zlib context is large (about 300 KB to compress, 40 KB to decompress
+//! with the pure-Rust backend), so each side is created on first use
+//! (issue 11): a session in which one direction never carries a stanza
+//! holds nothing for it.
 
 use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -42,31 +47,63 @@ impl CompressionAlgorithm {
     }
 }
 
+/// One direction's zlib stream: not yet needed, or live.
+enum Lazy<T> {
+    /// `none`: nothing to keep.
+    Identity,
+    /// `zlib`, before the first stanza in this direction.
+    Unused,
+    /// `zlib`, after it.
+    Live(Box<T>),
+}
+
+impl<T> Lazy<T> {
+    fn new(algorithm: CompressionAlgorithm) -> Self {
+        match algorithm {
+            CompressionAlgorithm::None => Self::Identity,
+            CompressionAlgorithm::Zlib => Self::Unused,
+        }
+    }
+
+    /// The stream, created by `create` on first use; `None` for `none`.
+    fn get(&mut self, create: impl FnOnce() -> T) -> Option<&mut T> {
+        if matches!(self, Self::Unused) {
+            *self = Self::Live(Box::new(create()));
+        }
+        match self {
+            Self::Live(stream) => Some(stream),
+            Self::Identity | Self::Unused => None,
+        }
+    }
+
+    fn is_identity(&self) -> bool {
+        matches!(self, Self::Identity)
+    }
+}
+
 /// The compressing side of one direction.
-pub struct Compressor(Option<Compress>);
+pub struct Compressor(Lazy<Compress>);
 
 impl Compressor {
-    /// A fresh stream for `algorithm`.
+    /// A stream for `algorithm` (allocated when the first stanza is compressed).
     pub fn new(algorithm: CompressionAlgorithm) -> Self {
-        match algorithm {
-            CompressionAlgorithm::None => Self(None),
-            CompressionAlgorithm::Zlib => {
-                Self(Some(Compress::new(flate2::Compression::default(), true)))
-            }
-        }
+        Self(Lazy::new(algorithm))
     }
 
     /// Compresses one stanza's content and sync-flushes the stream.
     pub fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        match &self.0 {
-            None => Ok(input.to_vec()),
-            Some(_) => self.compress_owned(input.to_vec()),
+        if self.0.is_identity() {
+            return Ok(input.to_vec());
         }
+        self.compress_owned(input.to_vec())
     }
 
     /// As [`Self::compress`], taking ownership: `none` returns `input` without copying.
     pub fn compress_owned(&mut self, input: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
-        let Some(stream) = &mut self.0 else {
+        let Some(stream) = self
+            .0
+            .get(|| Compress::new(flate2::Compression::default(), true))
+        else {
             return Ok(input);
         };
         let input = input.as_slice();
@@ -93,25 +130,24 @@ impl Compressor {
 }
 
 /// The decompressing side of one direction.
-pub struct Decompressor(Option<Decompress>);
+pub struct Decompressor(Lazy<Decompress>);
 
 impl Decompressor {
-    /// A fresh stream for `algorithm`.
+    /// A stream for `algorithm` (allocated when the first stanza arrives).
     pub fn new(algorithm: CompressionAlgorithm) -> Self {
-        match algorithm {
-            CompressionAlgorithm::None => Self(None),
-            CompressionAlgorithm::Zlib => Self(Some(Decompress::new(true))),
-        }
+        Self(Lazy::new(algorithm))
     }
 
     /// Decompresses one stanza. Output beyond `max_len` bytes is an error, so a
     /// hostile peer cannot make us allocate without bound (a "zip bomb").
     pub fn decompress(&mut self, input: &[u8], max_len: usize) -> Result<Vec<u8>, CryptoError> {
-        match &self.0 {
-            None if input.len() > max_len => Err(CryptoError::DecompressedTooLarge),
-            None => Ok(input.to_vec()),
-            Some(_) => self.decompress_owned(input.to_vec(), max_len),
+        if self.0.is_identity() {
+            if input.len() > max_len {
+                return Err(CryptoError::DecompressedTooLarge);
+            }
+            return Ok(input.to_vec());
         }
+        self.decompress_owned(input.to_vec(), max_len)
     }
 
     /// As [`Self::decompress`], taking ownership: `none` returns `input` without copying.
@@ -120,7 +156,7 @@ impl Decompressor {
         input: Vec<u8>,
         max_len: usize,
     ) -> Result<Vec<u8>, CryptoError> {
-        let Some(stream) = &mut self.0 else {
+        let Some(stream) = self.0.get(|| Decompress::new(true)) else {
             if input.len() > max_len {
                 return Err(CryptoError::DecompressedTooLarge);
             }

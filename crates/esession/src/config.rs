@@ -25,7 +25,12 @@ pub struct Config {
     pub ciphers: Vec<CipherAlgorithm>,
     /// Hashes to offer and accept, best first.
     pub hashes: Vec<HashAlgorithm>,
-    /// Compression to offer and accept, best first.
+    /// Compression to offer and accept, best first. Default `none` only:
+    /// ESN-05 does not recommend compression (the length of a compressed
+    /// stanza tells an observer about its content), and a zlib session
+    /// costs about 340 KB once both directions carry stanzas (issue 11).
+    /// Add [`CompressionAlgorithm::Zlib`] to offer and accept it; then
+    /// [`Limits::compressed_sessions_total`] bounds what peers can make us hold.
     pub compression: Vec<CompressionAlgorithm>,
     /// SAS algorithms.
     pub sas: Vec<SasAlgorithm>,
@@ -240,6 +245,12 @@ pub struct Limits {
     pub expensive_answers_per_peer: u32,
     /// See [`Limits::expensive_group_bits`].
     pub expensive_answers_total: u32,
+    /// Established sessions compressed with zlib, in all (only where
+    /// [`Config::compression`] allows zlib). Each holds up to about 340 KB
+    /// of compression state, so the default bounds it to about 85 MB; an
+    /// offer beyond it that leaves only zlib is refused (`not-acceptable`
+    /// on `compress`).
+    pub compressed_sessions_total: usize,
 }
 
 impl Default for Limits {
@@ -257,6 +268,7 @@ impl Default for Limits {
             expensive_group_bits: 3072,
             expensive_answers_per_peer: 2,
             expensive_answers_total: 30,
+            compressed_sessions_total: 256,
         }
     }
 }
@@ -313,7 +325,7 @@ impl Default for Config {
             groups: ModpGroup::ALL.to_vec(),
             ciphers: CipherAlgorithm::CONFIDENTIAL.to_vec(),
             hashes: HashAlgorithm::ALL.to_vec(),
-            compression: CompressionAlgorithm::ALL.to_vec(),
+            compression: vec![CompressionAlgorithm::None],
             sas: vec![SasAlgorithm::Sas28x5],
             logging: vec![Logging::May, Logging::MustNot],
             stanzas: vec![StanzaKind::Message],

@@ -89,6 +89,8 @@ pub enum LimitKind {
     /// The offer left only an expensive group, and such answers are
     /// rate-limited: refused.
     ExpensiveGroup,
+    /// The offer left only zlib, and the zlib sessions are at their cap: refused.
+    CompressedSessions,
 }
 
 impl core::fmt::Display for LimitKind {
@@ -108,6 +110,9 @@ impl core::fmt::Display for LimitKind {
             Self::OfferTooLarge => "the offer was larger than we accept (refused)",
             Self::ExpensiveGroup => {
                 "the offer allowed only an expensive group, and too many were answered this minute (refused)"
+            }
+            Self::CompressedSessions => {
+                "the offer allowed only zlib compression, and too many compressed sessions are open (refused)"
             }
         })
     }

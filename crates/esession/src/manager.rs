@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use esession_crypto::CompressionAlgorithm;
 use esession_wire::form::DataForm;
 use esession_wire::minidom::Element;
 use esession_wire::ns;
@@ -896,6 +897,18 @@ impl SessionManager {
                     });
                 }
             }
+            return;
+        }
+        if let Ok(OfferOutcome::Esession(offer)) = &evaluated
+            && offer.compression() != CompressionAlgorithm::None
+            && self.compressed_cap_reached()
+        {
+            // Issue 11: zlib state is large; its sessions are capped.
+            if automatic {
+                let refusal = Refusal::new(ErrorCondition::NotAcceptable, &["compress"]);
+                self.refuse(from, thread, None, &refusal, out);
+            }
+            limit_reached(out, from, thread, LimitKind::CompressedSessions);
             return;
         }
         if evaluated.is_ok() {

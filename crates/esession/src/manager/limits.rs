@@ -112,6 +112,22 @@ impl SessionManager {
                 .allow("*", limits.expensive_answers_total, now)
     }
 
+    /// Whether one more zlib session fits under
+    /// [`crate::Limits::compressed_sessions_total`].
+    pub(super) fn compressed_cap_reached(&self) -> bool {
+        let compressed = self
+            .sessions
+            .values()
+            .filter(|state| match state {
+                State::Established(session) => {
+                    session.info().compression != esession_crypto::CompressionAlgorithm::None
+                }
+                _ => false,
+            })
+            .count();
+        compressed >= self.config.limits.compressed_sessions_total
+    }
+
     /// Whether one more established session with `peer` (bare JID) fits
     /// under the caps; `Some(limit)` names the cap it would exceed.
     pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {

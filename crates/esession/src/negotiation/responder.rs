@@ -50,6 +50,11 @@ impl EvaluatedOffer {
     pub(crate) fn group(&self) -> esession_crypto::ModpGroup {
         self.agreed.group
     }
+
+    /// The compression the answer would agree.
+    pub(crate) fn compression(&self) -> esession_crypto::CompressionAlgorithm {
+        self.agreed.compression
+    }
 }
 
 /// What an offer asks for.

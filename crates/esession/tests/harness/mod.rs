@@ -23,7 +23,7 @@ use esession::{
     SessionId, SessionInfo, SessionManager, StanzaKind, SystemRandomness, TerminationReason,
     key_fingerprint,
 };
-use esession_crypto::{ModpGroup, SigningKey};
+use esession_crypto::{CompressionAlgorithm, ModpGroup, SigningKey};
 use esession_wire::minidom::{Element, Node};
 use esession_wire::{ns, xml};
 use rand_chacha::ChaCha20Rng;
@@ -67,6 +67,9 @@ pub(crate) fn config(own_jid: &str) -> Config {
     Config {
         own_jid: Some(own_jid.to_owned()),
         groups: vec![ModpGroup::Group1, ModpGroup::Group2],
+        // Both methods, so the tamper matrix covers a `compress` field with a
+        // choice (the default is `none` only since issue 11).
+        compression: CompressionAlgorithm::ALL.to_vec(),
         // These tests pin AMB-57's provisional claim on the responder, as a
         // peer that does not prove its retained secret at once shows it
         // (issue 10's prompt proof is tested in two_party/continuity.rs).

@@ -427,3 +427,69 @@ fn offers_leaving_only_expensive_groups_are_answered_twice_a_minute() {
     bob.receive(&offer(&mut alice));
     assert_eq!(pairs.lock().unwrap().len(), 3);
 }
+
+fn zlib_only(own_jid: &str) -> Config {
+    Config {
+        compression: vec![CompressionAlgorithm::Zlib],
+        ..config(own_jid)
+    }
+}
+
+#[test]
+fn by_default_a_peer_cannot_make_us_compress() {
+    // Issue 11: an offer that allows only zlib is refused by the default
+    // policy (`none` only), so no zlib context is ever made.
+    let bob_config = Config {
+        compression: Config::default().compression,
+        ..config(BOB)
+    };
+    let mut pair = Pair::with_configs(zlib_only(ALICE), bob_config, 321);
+    let (_, out) = pair.alice.manager.start_session(BOB).unwrap();
+    pair.route(Side::Alice, out);
+    assert!(pair.bob.established().is_empty());
+    assert!(pair.alice.established().is_empty());
+    let refusal = pair.bob.sent.first().expect("Bob refuses");
+    assert_eq!(refusal.attr("type"), Some("error"));
+    assert!(
+        esession_wire::xml::serialize(refusal, "")
+            .unwrap()
+            .contains("not-acceptable"),
+        "not-acceptable"
+    );
+}
+
+#[test]
+fn zlib_sessions_are_capped_in_all() {
+    let bob_config = Config {
+        compression: vec![CompressionAlgorithm::None, CompressionAlgorithm::Zlib],
+        limits: esession::Limits {
+            compressed_sessions_total: 1,
+            ..esession::Limits::default()
+        },
+        ..config(BOB)
+    };
+    let mut pair = Pair::with_configs(zlib_only(ALICE), bob_config, 322);
+    let first = pair.handshake();
+    assert_eq!(
+        pair.info(Side::Bob).compression,
+        CompressionAlgorithm::Zlib,
+        "the first one is within the cap"
+    );
+    pair.bob.clear();
+    pair.alice.clear();
+    let (_, out) = pair.alice.manager.start_session(BOB).unwrap();
+    pair.route(Side::Alice, out);
+    assert_eq!(limit_failures(&pair.bob), [LimitKind::CompressedSessions]);
+    let refusal = pair.bob.sent.first().expect("Bob refuses");
+    let text = esession_wire::xml::serialize(refusal, "").unwrap();
+    assert!(
+        text.contains("not-acceptable") && text.contains("compress"),
+        "{text}"
+    );
+    // The refusal names the field (XEP-0155) but echoes none of the offer.
+    assert!(
+        !text.contains("<value") && !text.contains("<option"),
+        "no echo: {text}"
+    );
+    assert!(pair.session_info(Side::Bob, &first).is_some());
+}
