@@ -78,9 +78,10 @@ pub enum LimitKind {
     PendingNegotiationsPerPeer,
     /// Too many negotiations in progress in all: the oldest was dropped.
     PendingNegotiationsTotal,
-    /// Too many established sessions with this contact: the offer was refused.
+    /// Too many sessions with this contact (established, or started by us
+    /// and in progress): the offer was refused, or ours not started.
     SessionsPerPeer,
-    /// Too many established sessions in all: the offer was refused.
+    /// Too many sessions in all: the offer was refused, or ours not started.
     SessionsTotal,
     /// This contact's stanzas made us start negotiations too often: not started.
     UnsolicitedStarts,
@@ -102,8 +103,12 @@ impl core::fmt::Display for LimitKind {
             Self::PendingNegotiationsTotal => {
                 "too many negotiations in progress (the oldest was dropped)"
             }
-            Self::SessionsPerPeer => "too many sessions with this contact (the offer was refused)",
-            Self::SessionsTotal => "too many sessions in all (the offer was refused)",
+            Self::SessionsPerPeer => {
+                "too many sessions with this contact: no new one is started or accepted until one ends"
+            }
+            Self::SessionsTotal => {
+                "too many sessions in all: no new one is started or accepted until one ends"
+            }
             Self::UnsolicitedStarts => {
                 "this contact made us start negotiations too often (not started)"
             }

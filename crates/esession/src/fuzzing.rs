@@ -16,7 +16,10 @@
 //! * without the fuzzing MAC bypass, whatever is delivered is what the initiator encrypted;
 //! * (issue 11) one offer costs the responder at most one DH key pair, or one fresh offer of
 //!   its own when it carries a `<delay/>` (SSN-10), and it refuses offers beyond
-//!   `Limits::max_offer_len` before computing anything.
+//!   `Limits::max_offer_len` before computing anything;
+//! * (issue 11, [`hostile_peers`]) whatever several peers do in whatever order, the caps on
+//!   negotiations and sessions hold after every stanza, as do the key pairs per stanza, the
+//!   rate of negotiations started by unauthenticated stanzas and the size of error replies.
 //!
 //! The first input byte selects a configuration variant (`input[0] % N`); the rest is the
 //! stanza's XML text. Corpus files start with an ASCII digit so that they stay readable.
@@ -69,6 +72,8 @@ pub struct Outcome {
     pub terminated: bool,
     /// The responder raised `NegotiationFailed`.
     pub failed: bool,
+    /// The limits the responder reported reached (issue 11), in order.
+    pub limits_reached: Vec<crate::LimitKind>,
 }
 
 /// The variant byte and the stanza, parsed; `None` for input that is not an XML document.
@@ -255,6 +260,16 @@ impl Party {
             failed: new
                 .iter()
                 .any(|e| matches!(e, Event::NegotiationFailed { .. })),
+            limits_reached: new
+                .iter()
+                .filter_map(|e| match e {
+                    Event::NegotiationFailed {
+                        error: crate::Error::LimitReached(limit),
+                        ..
+                    } => Some(*limit),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 }
@@ -610,4 +625,419 @@ pub fn decrypt_stanza(data: &[u8]) -> Outcome {
 pub fn genuine_encrypted(variant: u8) -> Vec<u8> {
     let setup = established(variant);
     with_variant(variant, setup.first.first())
+}
+
+// ---------------------------------------------------------------------------------------------
+// (f) many hostile peers at once (issue 11: the caps and rates hold whatever the interleaving)
+
+/// The peers of [`hostile_peers`]: four bare JIDs with two resources each; the `z` resources
+/// offer only zlib.
+pub const HOSTILE_PEERS: [&str; 8] = [
+    "p0@example.org/a",
+    "p1@example.org/a",
+    "p2@example.org/a",
+    "p3@example.org/a",
+    "p0@example.org/z",
+    "p1@example.org/z",
+    "p2@example.org/z",
+    "p3@example.org/z",
+];
+
+/// At most this many operations of an input are run.
+const MAX_OPERATIONS: usize = 48;
+
+/// Limits small enough for a short input to reach every one of them.
+pub fn tight_limits() -> crate::Limits {
+    crate::Limits {
+        pending_negotiations_per_peer: 2,
+        pending_negotiations_total: 5,
+        sessions_per_peer: 2,
+        sessions_total: 5,
+        unsolicited_starts_per_minute: 1,
+        max_error_echo: 512,
+        compressed_sessions_total: 1,
+        ..crate::Limits::default()
+    }
+}
+
+/// A clock that the input moves forward.
+struct SteppedClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl crate::Clock for SteppedClock {
+    fn now_unix(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One operation of a [`hostile_peers`] input: two bytes, `[peer + 8 * kind, argument]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostileOperation {
+    /// The peer negotiates a session to the end.
+    Negotiate,
+    /// The peer sends an offer; what we answer is held back.
+    Offer,
+    /// What we sent to the peer is delivered now, and the exchange runs to the end.
+    Release,
+    /// The peer sends a valid offer with a forged `<delay/>` (SSN-10).
+    DelayedOffer,
+    /// The clock moves on by the argument in seconds; our timers run.
+    Wait,
+    /// The peer sends its offer with one byte changed (at the argument times 7).
+    MutatedOffer,
+    /// The peer sends a message in its newest session.
+    Message,
+    /// The peer sends an encrypted-looking stanza on a thread we do not know.
+    UnknownThread,
+}
+
+impl HostileOperation {
+    /// Every operation, in the order of their codes.
+    pub const ALL: [Self; 8] = [
+        Self::Negotiate,
+        Self::Offer,
+        Self::Release,
+        Self::DelayedOffer,
+        Self::Wait,
+        Self::MutatedOffer,
+        Self::Message,
+        Self::UnknownThread,
+    ];
+
+    /// The two input bytes that run this operation for `peer` (an index of [`HOSTILE_PEERS`]).
+    pub fn encode(self, peer: usize, argument: u8) -> [u8; 2] {
+        let kind = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        #[allow(clippy::cast_possible_truncation, reason = "both are below 8")]
+        let first = ((kind << 3) | (peer & 7)) as u8;
+        [first, argument]
+    }
+}
+
+/// Us (the responder, with [`tight_limits`]) and the hostile peers.
+struct HostileWorld {
+    us: Party,
+    peers: Vec<Party>,
+    clock: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Stanzas we sent to each peer, not yet delivered.
+    held: Vec<Vec<Element>>,
+    /// Each peer's newest session.
+    newest: Vec<Option<SessionId>>,
+    /// When we replaced a stale offer, per bare JID (the SSN-10 rate).
+    reoffers: std::collections::HashMap<String, Vec<u64>>,
+    /// Messages the peers sent in sessions.
+    messages_sent: usize,
+    /// Stanzas we sent.
+    replies: usize,
+}
+
+fn is_offer(stanza: &Element) -> bool {
+    stanza
+        .get_child("feature", ns::FEATURE_NEG)
+        .and_then(|f| f.get_child("x", ns::DATA_FORMS))
+        .is_some_and(|x| x.attr("type") == Some("form"))
+}
+
+impl HostileWorld {
+    fn new() -> Self {
+        let clock = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(NOW));
+        let mut config = base_config(BOB);
+        config.compression = vec![CompressionAlgorithm::None, CompressionAlgorithm::Zlib];
+        config.limits = tight_limits();
+        let key_pairs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let rng = CountingRandomness {
+            inner: SystemRandomness::new(ChaCha20Rng::seed_from_u64(BOB_SEED)),
+            key_pairs: std::sync::Arc::clone(&key_pairs),
+        };
+        let manager = SessionManager::new(
+            config,
+            Box::new(rng),
+            Box::new(MemoryTrustStore::new()),
+            Box::new(SteppedClock(std::sync::Arc::clone(&clock))),
+        );
+        let us = Party {
+            jid: BOB,
+            manager,
+            events: Vec::new(),
+            key_pairs,
+        };
+        let peers = HOSTILE_PEERS
+            .iter()
+            .zip(0u64..)
+            .map(|(jid, n)| {
+                let mut config = base_config(jid);
+                if n >= 4 {
+                    config.compression = vec![CompressionAlgorithm::Zlib];
+                }
+                Party::new(jid, config, ALICE_SEED + n)
+            })
+            .collect();
+        Self {
+            us,
+            peers,
+            clock,
+            held: vec![Vec::new(); HOSTILE_PEERS.len()],
+            newest: vec![None; HOSTILE_PEERS.len()],
+            reoffers: std::collections::HashMap::new(),
+            messages_sent: 0,
+            replies: 0,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn key_pairs(&self) -> usize {
+        self.us.key_pairs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The peer a stanza of ours is addressed to.
+    fn addressee(&self, stanza: &Element) -> Option<usize> {
+        let to = stanza.attr("to")?;
+        HOSTILE_PEERS.iter().position(|jid| *jid == to).or_else(|| {
+            HOSTILE_PEERS
+                .iter()
+                .position(|jid| jid.split('/').next() == Some(to))
+        })
+    }
+
+    /// Hands `stanza` from peer `i` to us; checks the cost and returns our replies.
+    fn deliver_to_us(&mut self, i: usize, stanza: &Element) -> Vec<Element> {
+        let mut stanza = over_the_wire(stanza);
+        if stanza.attr("from").is_none() {
+            let _ = xml::set_attr(&mut stanza, "from", HOSTILE_PEERS[i]);
+        }
+        let (pairs, events) = (self.key_pairs(), self.us.events.len());
+        let out = self.us.manager.handle_stanza(&stanza);
+        let replies = self.us.absorb(out);
+        let reoffered = self.us.events[events..]
+            .iter()
+            .filter(|e| matches!(e, Event::StaleOfferReplaced { .. }))
+            .count();
+        let spent = self.key_pairs() - pairs;
+        let allowed = usize::from(is_offer(&stanza)) + 2 * reoffered;
+        assert!(
+            spent <= allowed,
+            "one stanza cost {spent} key pairs (allowed {allowed})"
+        );
+        if reoffered > 0 {
+            let now = self.now();
+            let bare = bare_of(HOSTILE_PEERS[i]).to_owned();
+            let times = self.reoffers.entry(bare).or_default();
+            times.extend(std::iter::repeat_n(now, reoffered));
+            let recent = times.iter().filter(|t| now - **t < 60).count();
+            assert!(
+                recent <= tight_limits().unsolicited_starts_per_minute as usize,
+                "{recent} negotiations started by unauthenticated stanzas within a minute"
+            );
+        }
+        self.check_replies(&replies);
+        self.check_census();
+        replies
+    }
+
+    /// Our replies go to a hostile peer, and errors stay small.
+    fn check_replies(&mut self, replies: &[Element]) {
+        self.replies += replies.len();
+        for reply in replies {
+            assert!(
+                self.addressee(reply).is_some(),
+                "a reply to a stranger: {:?}",
+                reply.attr("to")
+            );
+            if reply.attr("type") == Some("error") {
+                let len = xml::serialize(reply, "").map_or(0, |t| t.len());
+                assert!(
+                    len <= tight_limits().max_error_echo + 1024,
+                    "an error reply of {len} bytes"
+                );
+            }
+        }
+    }
+
+    /// Every cap of [`tight_limits`] holds.
+    fn check_census(&self) {
+        let limits = tight_limits();
+        let census = self.us.manager.census();
+        let negotiating: usize = census.negotiating.values().sum();
+        let established: usize = census.established.values().sum();
+        for (peer, n) in &census.negotiating {
+            assert!(
+                *n <= limits.pending_negotiations_per_peer,
+                "{n} negotiations with {peer}"
+            );
+        }
+        for (peer, n) in &census.established {
+            assert!(*n <= limits.sessions_per_peer, "{n} sessions with {peer}");
+        }
+        assert!(negotiating <= limits.pending_negotiations_total);
+        assert!(established <= limits.sessions_total);
+        assert!(census.compressed <= limits.compressed_sessions_total);
+        assert!(census.timed <= limits.pending_negotiations_total);
+        // (Chat states that prove retained secrets are delivered too; bodies only count.)
+        let delivered = self
+            .us
+            .delivered_bodies(0)
+            .iter()
+            .filter(|body| !body.is_empty())
+            .count();
+        assert!(
+            delivered <= self.messages_sent,
+            "delivered what nobody sent"
+        );
+    }
+
+    /// Runs an exchange: `first` from peer `i` to us, every reply to its peer, and so on.
+    fn run(&mut self, i: usize, first: Vec<Element>) {
+        let mut to_us: Vec<(usize, Element)> = first.into_iter().map(|s| (i, s)).collect();
+        for _ in 0..MAX_ROUNDS {
+            if to_us.is_empty() {
+                return;
+            }
+            let mut to_peers = Vec::new();
+            for (from, stanza) in std::mem::take(&mut to_us) {
+                to_peers.extend(self.deliver_to_us(from, &stanza));
+            }
+            for stanza in to_peers {
+                self.deliver_to_peer(stanza, &mut to_us);
+            }
+        }
+    }
+
+    /// Delivers one stanza of ours to its peer; the peer's replies join `to_us`.
+    fn deliver_to_peer(&mut self, stanza: Element, to_us: &mut Vec<(usize, Element)>) {
+        let Some(j) = self.addressee(&stanza) else {
+            return;
+        };
+        let mut stanza = over_the_wire(&stanza);
+        if stanza.attr("from").is_none() {
+            let _ = xml::set_attr(&mut stanza, "from", BOB);
+        }
+        let events = self.peers[j].events.len();
+        let replies = self.peers[j].receive(&stanza);
+        if let Some((id, _)) = self.peers[j].established_since(events) {
+            self.newest[j] = Some(id.clone());
+        }
+        to_us.extend(replies.into_iter().map(|s| (j, s)));
+    }
+
+    /// Our replies to peer `i` are held back.
+    fn hold(&mut self, replies: Vec<Element>) {
+        for reply in replies {
+            if let Some(j) = self.addressee(&reply) {
+                self.held[j].push(reply);
+            }
+        }
+    }
+
+    fn offer(&mut self, i: usize) -> Option<Element> {
+        let out = self.peers[i].manager.start_session(BOB).ok()?;
+        self.peers[i].absorb(out.1).into_iter().next()
+    }
+
+    fn step(&mut self, operation: HostileOperation, i: usize, argument: u8) {
+        match operation {
+            HostileOperation::Negotiate => {
+                if let Some(offer) = self.offer(i) {
+                    self.run(i, vec![offer]);
+                }
+            }
+            HostileOperation::Offer => {
+                if let Some(offer) = self.offer(i) {
+                    let replies = self.deliver_to_us(i, &offer);
+                    self.hold(replies);
+                }
+            }
+            HostileOperation::Release => {
+                let mut to_us = Vec::new();
+                for stanza in std::mem::take(&mut self.held[i]) {
+                    self.deliver_to_peer(stanza, &mut to_us);
+                }
+                for (from, stanza) in to_us {
+                    self.run(from, vec![stanza]);
+                }
+            }
+            HostileOperation::DelayedOffer => {
+                if let Some(mut offer) = self.offer(i) {
+                    let mut delay = Element::bare("delay", "urn:xmpp:delay");
+                    let _ = xml::set_attr(&mut delay, "stamp", "2002-09-10T23:08:25Z");
+                    offer.append_child(delay);
+                    let replies = self.deliver_to_us(i, &offer);
+                    self.hold(replies);
+                }
+            }
+            HostileOperation::Wait => {
+                self.clock
+                    .fetch_add(u64::from(argument), std::sync::atomic::Ordering::Relaxed);
+                let mut out = self.us.manager.poll_timers();
+                let expired = self.us.manager.expire_negotiations();
+                out.stanzas.extend(expired.stanzas);
+                out.events.extend(expired.events);
+                let replies = self.us.absorb(out);
+                self.check_replies(&replies);
+                self.check_census();
+                self.hold(replies);
+            }
+            HostileOperation::MutatedOffer => {
+                let Some(offer) = self.offer(i) else { return };
+                let Ok(mut text) = xml::serialize(&offer, "").map(String::into_bytes) else {
+                    return;
+                };
+                if text.is_empty() {
+                    return;
+                }
+                let at = usize::from(argument) * 7 % text.len();
+                text[at] = argument;
+                let mutated = std::str::from_utf8(&text)
+                    .ok()
+                    .and_then(|t| xml::parse_document(t).ok());
+                if let Some(mutated) = mutated {
+                    let replies = self.deliver_to_us(i, &mutated);
+                    self.hold(replies);
+                }
+            }
+            HostileOperation::Message => {
+                let Some(session) = self.newest[i].clone() else {
+                    return;
+                };
+                let Ok(out) = self.peers[i].manager.send_text(&session, FIRST_BODY) else {
+                    return;
+                };
+                self.messages_sent += 1;
+                let stanzas = self.peers[i].absorb(out);
+                self.run(i, stanzas);
+            }
+            HostileOperation::UnknownThread => {
+                let mut stanza = Element::bare("message", ns::JABBER_CLIENT);
+                let _ = xml::set_attr(&mut stanza, "to", BOB);
+                let mut thread = Element::bare("thread", ns::JABBER_CLIENT);
+                thread.append_text_node(format!("gone{argument}"));
+                stanza.append_child(thread);
+                stanza.append_child(Element::bare("c", ns::STANZA_ENCRYPTION));
+                let replies = self.deliver_to_us(i, &stanza);
+                self.hold(replies);
+            }
+        }
+    }
+}
+
+fn bare_of(jid: &str) -> &str {
+    jid.split('/').next().unwrap_or(jid)
+}
+
+/// Many hostile peers at once, target `hostile_peers` (issue 11). The input is a script of
+/// operations ([`HostileOperation::encode`]) run against one responder with [`tight_limits`];
+/// after every stanza the caps on negotiations and sessions (per bare JID, in all, zlib),
+/// the key pairs per stanza, the rate of negotiations started by unauthenticated stanzas,
+/// the size and addressees of replies, and what was delivered are checked.
+pub fn hostile_peers(data: &[u8]) -> Outcome {
+    let mut world = HostileWorld::new();
+    for pair in data.chunks_exact(2).take(MAX_OPERATIONS) {
+        let (first, argument) = (pair[0], pair[1]);
+        let peer = usize::from(first & 7);
+        let operation = HostileOperation::ALL[usize::from(first >> 3) % 8];
+        world.step(operation, peer, argument);
+    }
+    let mut outcome = world.us.outcome(0, world.replies);
+    outcome.parsed = !data.is_empty();
+    outcome
 }

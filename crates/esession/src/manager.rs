@@ -312,11 +312,47 @@ impl SessionManager {
         if peer.is_empty() || peer.len() > 3071 {
             return Err(Error::InvalidInput("peer JID"));
         }
+        if let Some(limit) = self.session_cap_reached(bare(peer)) {
+            return Err(Error::LimitReached(limit));
+        }
         let thread = new_thread_id(self.rng.as_mut());
         let profile = self.config.profile_for(peer);
-        let mut ctx = self.context(profile);
-        let (state, stanza) = initiator::offer(&mut ctx, peer, thread.clone())
-            .map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
+        // Issue 11: with the zlib sessions at their cap, offer no zlib.
+        let without_zlib = (self
+            .config
+            .compression
+            .contains(&CompressionAlgorithm::Zlib)
+            && self.compressed_cap_reached())
+        .then(|| {
+            let mut config = profile.restrict(&self.config).into_owned();
+            config
+                .compression
+                .retain(|c| *c == CompressionAlgorithm::None);
+            config
+        });
+        let offered = match &without_zlib {
+            Some(config) if config.compression.is_empty() => {
+                return Err(Error::LimitReached(LimitKind::CompressedSessions));
+            }
+            Some(config) => {
+                let mut ctx = Context {
+                    config,
+                    profile,
+                    rng: self.rng.as_mut(),
+                    trust: self.trust.as_mut(),
+                    clock: self.clock.as_ref(),
+                    trust_failures: Vec::new(),
+                    alerts: Vec::new(),
+                };
+                initiator::offer(&mut ctx, peer, thread.clone())
+            }
+            None => {
+                let mut ctx = self.context(profile);
+                initiator::offer(&mut ctx, peer, thread.clone())
+            }
+        };
+        let (state, stanza) =
+            offered.map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
         let mut out = Output::default();
         self.make_room_for_negotiation(bare(peer), &mut out);
         self.put(key(peer, &thread), State::Offered(Box::new(state)));
@@ -759,6 +795,7 @@ impl SessionManager {
                     fields: error.map(ssn::error_fields).unwrap_or_default(),
                 },
             });
+            self.started.remove(&k);
             return out;
         }
         match state {
@@ -766,8 +803,12 @@ impl SessionManager {
             State::Answered(bob) => self.on_completion(*bob, stanza, &mut out),
             State::Completed(alice) => self.on_final(*alice, stanza, &mut out),
             pending @ (State::PendingOffer(_) | State::PendingPlain(_) | State::Established(_)) => {
-                self.sessions.insert(k, pending); // no step taken: the timeout keeps running
+                self.sessions.insert(k.clone(), pending); // no step taken: the timeout keeps running
             }
+        }
+        if !self.sessions.contains_key(&k) {
+            // The step ended the negotiation: it no longer counts (issue 11).
+            self.started.remove(&k);
         }
         out
     }
@@ -885,16 +926,24 @@ impl SessionManager {
                 let per_minute = self.config.limits.unsolicited_starts_per_minute;
                 if !self.start_log.allow(bare(from), per_minute, now) {
                     limit_reached(out, from, thread, LimitKind::UnsolicitedStarts);
-                } else if let Ok((session, fresh)) = self.start_session(from) {
-                    out.stanzas.extend(fresh.stanzas);
-                    out.events.extend(fresh.events);
-                    out.event(Event::StaleOfferReplaced {
-                        stale: SessionId {
-                            peer: from.to_owned(),
-                            thread: thread.to_owned(),
-                        },
-                        session,
-                    });
+                } else {
+                    match self.start_session(from) {
+                        Ok((session, fresh)) => {
+                            out.stanzas.extend(fresh.stanzas);
+                            out.events.extend(fresh.events);
+                            out.event(Event::StaleOfferReplaced {
+                                stale: SessionId {
+                                    peer: from.to_owned(),
+                                    thread: thread.to_owned(),
+                                },
+                                session,
+                            });
+                        }
+                        Err(Error::LimitReached(limit)) => {
+                            limit_reached(out, from, thread, limit);
+                        }
+                        Err(_) => {}
+                    }
                 }
             }
             return;
@@ -1069,6 +1118,18 @@ impl SessionManager {
                 .insert(key(&peer, &thread), State::Answered(Box::new(bob)));
             return;
         };
+        // Issue 11: the caps are checked again here, as offers within them
+        // may complete after others did.
+        let over_cap = self.session_cap_reached(bare(&peer)).or_else(|| {
+            (bob.compression() != CompressionAlgorithm::None && self.compressed_cap_reached())
+                .then_some(LimitKind::CompressedSessions)
+        });
+        if let Some(limit) = over_cap {
+            let refusal = Refusal::new(ErrorCondition::ServiceUnavailable, &[]);
+            self.refuse(&peer, &thread, None, &refusal, out);
+            limit_reached(out, &peer, &thread, limit);
+            return;
+        }
         let parsed = parse_wrapper(wrapper, &bob.profile);
         let mut ctx = self.context(bob.profile);
         let result = match parsed {

@@ -74,6 +74,77 @@ fn decrypt_stanza_corpus_replays() {
     replay("decrypt_stanza", fuzzing::decrypt_stanza);
 }
 
+#[test]
+fn hostile_peers_corpus_replays() {
+    replay("hostile_peers", fuzzing::hostile_peers);
+}
+
+/// A [`fuzzing::hostile_peers`] script, as input bytes.
+fn script(operations: &[(fuzzing::HostileOperation, usize, u8)]) -> Vec<u8> {
+    operations
+        .iter()
+        .flat_map(|(operation, peer, argument)| operation.encode(*peer, *argument))
+        .collect()
+}
+
+/// The script that [`hostile_peers_reach_every_limit`] runs, and the seed of the corpus.
+fn every_limit_script() -> Vec<u8> {
+    use fuzzing::HostileOperation::{
+        DelayedOffer, Message, Negotiate, Offer, Release, UnknownThread, Wait,
+    };
+    script(&[
+        // p0 negotiates three sessions: the third is refused (2 per bare JID).
+        (Negotiate, 0, 0),
+        (Negotiate, 0, 0),
+        (Negotiate, 0, 0),
+        (Message, 0, 0),
+        // zlib only, from p1 then p2: one zlib session in all.
+        (Negotiate, 5, 0),
+        (Negotiate, 6, 0),
+        // Forged delays from p3: one restart a minute.
+        (DelayedOffer, 3, 0),
+        (DelayedOffer, 3, 0),
+        // p1 opens three negotiations: the first is dropped (2 per bare JID);
+        // with p2's they exceed 5 in all: the oldest are dropped.
+        (Offer, 1, 0),
+        (Offer, 1, 0),
+        (Offer, 1, 0),
+        (Offer, 2, 0),
+        (Offer, 2, 0),
+        (Offer, 3, 0),
+        // Released: at most 5 sessions in all complete.
+        (Release, 1, 0),
+        (Release, 2, 0),
+        (Release, 3, 0),
+        (UnknownThread, 3, 1),
+        (Wait, 0, 200),
+    ])
+}
+
+/// Issue 11: one script run against the tight limits reaches each cap and
+/// rate, and the checks inside `hostile_peers` hold throughout.
+#[test]
+fn hostile_peers_reach_every_limit() {
+    use esession::LimitKind;
+    let outcome = fuzzing::hostile_peers(&every_limit_script());
+    assert!(outcome.established, "{outcome:?}");
+    assert!(outcome.delivered >= 1, "{outcome:?}");
+    for limit in [
+        LimitKind::SessionsPerPeer,
+        LimitKind::CompressedSessions,
+        LimitKind::UnsolicitedStarts,
+        LimitKind::PendingNegotiationsPerPeer,
+        LimitKind::PendingNegotiationsTotal,
+        LimitKind::SessionsTotal,
+    ] {
+        assert!(
+            outcome.limits_reached.contains(&limit),
+            "{limit:?} not reached: {:?}",
+            outcome.limits_reached
+        );
+    }
+}
+
 /// Replays the working corpora grown by fuzzing (`fuzz/work/<target>`, not committed) on a
 /// normal build, where the checks that the fuzzing MAC bypass disables (nothing unauthenticated
 /// delivered) apply. Run by hand after a fuzzing campaign.
@@ -159,6 +230,25 @@ fn non_xml_input_runs_nothing() {
         assert_eq!(fuzzing::responder_offer(data), Outcome::default());
         assert_eq!(fuzzing::responder_completion(data), Outcome::default());
         assert_eq!(fuzzing::decrypt_stanza(data), Outcome::default());
+    }
+    assert_eq!(fuzzing::hostile_peers(b""), Outcome::default());
+}
+
+/// Writes the seeds of `hostile_peers`: the script that reaches every limit, and each
+/// operation alone. Run by hand when the operations change.
+#[test]
+#[ignore = "writes files; run by hand to refresh the seeds"]
+fn write_hostile_seeds() {
+    let dir = corpus_dir("hostile_peers");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("every-limit.bin"), every_limit_script()).unwrap();
+    for operation in fuzzing::HostileOperation::ALL {
+        let name = format!("{operation:?}.bin").to_lowercase();
+        let data = script(&[
+            (fuzzing::HostileOperation::Negotiate, 1, 0),
+            (operation, 1, 30),
+        ]);
+        std::fs::write(dir.join(name), data).unwrap();
     }
 }
 

@@ -41,7 +41,42 @@ impl StartLog {
     }
 }
 
+/// What a manager holds, for the fuzz properties of issue 11
+/// (`crate::fuzzing::hostile_peers`).
+#[derive(Debug, Default)]
+pub(crate) struct Census {
+    /// Negotiations in progress, per bare JID.
+    pub(crate) negotiating: HashMap<String, usize>,
+    /// Established sessions, per bare JID.
+    pub(crate) established: HashMap<String, usize>,
+    /// Established sessions compressed with zlib.
+    pub(crate) compressed: usize,
+    /// Entries of the negotiation timeout map.
+    pub(crate) timed: usize,
+}
+
 impl SessionManager {
+    /// Counts what the manager holds.
+    pub(crate) fn census(&self) -> Census {
+        let mut census = Census {
+            timed: self.started.len(),
+            ..Census::default()
+        };
+        for ((peer, _), state) in &self.sessions {
+            let count = match state {
+                State::Established(session) => {
+                    if session.info().compression != esession_crypto::CompressionAlgorithm::None {
+                        census.compressed += 1;
+                    }
+                    &mut census.established
+                }
+                _ => &mut census.negotiating,
+            };
+            *count.entry(peer.clone()).or_default() += 1;
+        }
+        census
+    }
+
     /// Before a new negotiation with `peer` (bare JID) is kept: drops the
     /// oldest negotiations in progress (of this peer, then of anyone) so the
     /// new one fits under the caps, each with a `NegotiationFailed` event.
@@ -113,29 +148,39 @@ impl SessionManager {
     }
 
     /// Whether one more zlib session fits under
-    /// [`crate::Limits::compressed_sessions_total`].
+    /// [`crate::Limits::compressed_sessions_total`]. Negotiations that may
+    /// still end in zlib count (our offers that allow it, agreed ones in
+    /// progress), so the cap holds however the steps interleave.
     pub(super) fn compressed_cap_reached(&self) -> bool {
+        use esession_crypto::CompressionAlgorithm::None as Identity;
         let compressed = self
             .sessions
             .values()
             .filter(|state| match state {
-                State::Established(session) => {
-                    session.info().compression != esession_crypto::CompressionAlgorithm::None
-                }
-                _ => false,
+                State::Established(session) => session.info().compression != Identity,
+                State::Offered(alice) => alice.allows_zlib(),
+                State::Completed(alice) => alice.compression() != Identity,
+                State::Answered(bob) => bob.compression() != Identity,
+                State::PendingOffer(offer) => offer.compression() != Identity,
+                State::PendingPlain(_) => false,
             })
             .count();
         compressed >= self.config.limits.compressed_sessions_total
     }
 
     /// Whether one more established session with `peer` (bare JID) fits
-    /// under the caps; `Some(limit)` names the cap it would exceed.
+    /// under the caps; `Some(limit)` names the cap it would exceed. Our own
+    /// negotiations in progress count as sessions (each may complete without
+    /// a further check), so the caps hold however the steps interleave.
     pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {
         let limits = self.config.limits;
         // One pass (at most `sessions_total` entries plus negotiations).
         let (mut all, mut of_peer) = (0usize, 0usize);
         for ((p, _), state) in &self.sessions {
-            if matches!(state, State::Established(_)) {
+            if matches!(
+                state,
+                State::Established(_) | State::Offered(_) | State::Completed(_)
+            ) {
                 all += 1;
                 if p == peer {
                     of_peer += 1;

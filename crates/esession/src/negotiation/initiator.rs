@@ -71,6 +71,13 @@ pub(crate) enum ResponseOutcome {
     },
 }
 
+impl AwaitingResponse {
+    /// Whether the offer allows zlib (the peer may choose it).
+    pub(crate) fn allows_zlib(&self) -> bool {
+        self.compression.contains(&CompressionAlgorithm::Zlib)
+    }
+}
+
 /// Alice after sending her completion, waiting for Bob's `<init/>`.
 pub(crate) struct AwaitingFinal {
     /// The peer's wire profile.
@@ -96,6 +103,13 @@ pub(crate) struct AwaitingFinal {
     /// Read then, not at message 4: a session completed meanwhile (both
     /// sides offering at once) must not count as a chain to continue.
     claimed_chain: Option<BrokenChain>,
+}
+
+impl AwaitingFinal {
+    /// The compression the session will use.
+    pub(crate) fn compression(&self) -> CompressionAlgorithm {
+        self.agreed.compression
+    }
 }
 
 /// Why a step did not advance.

@@ -83,6 +83,13 @@ pub(crate) struct AwaitingAccept {
     flow: Flow,
 }
 
+impl AwaitingAccept {
+    /// The compression the session will use.
+    pub(crate) fn compression(&self) -> esession_crypto::CompressionAlgorithm {
+        self.agreed.compression
+    }
+}
+
 /// What Bob keeps until Alice's completion.
 enum Flow {
     /// 4 messages: y and Alice's commitment He (ESN-31).

@@ -493,3 +493,104 @@ fn zlib_sessions_are_capped_in_all() {
     );
     assert!(pair.session_info(Side::Bob, &first).is_some());
 }
+
+fn from(stanza: &Element, jid: &str) -> Element {
+    let mut stanza = stanza.clone();
+    set_attr(&mut stanza, "from", jid);
+    stanza
+}
+
+#[test]
+fn offers_within_the_cap_cannot_complete_beyond_it() {
+    // Two offers arrive while no session exists, so both are answered; the
+    // cap is checked again at each completion, and the second is refused.
+    let bob_config = Config {
+        limits: esession::Limits {
+            sessions_per_peer: 1,
+            ..esession::Limits::default()
+        },
+        ..config(BOB)
+    };
+    let mut alice = Party::new(ALICE, config(ALICE), 331);
+    let mut bob = Party::new(BOB, bob_config, 332);
+    let offers = [offer(&mut alice), offer(&mut alice)];
+    let answers: Vec<Element> = offers.iter().map(|o| bob.receive(o).remove(0)).collect();
+    assert!(answers.iter().all(|a| a.attr("type") != Some("error")));
+    let completions: Vec<Element> = answers
+        .iter()
+        .map(|a| alice.receive(&from(a, BOB)).remove(0))
+        .collect();
+    let fourth = bob.receive(&from(&completions[0], ALICE));
+    assert!(fourth.iter().all(|s| s.attr("type") != Some("error")));
+    let refusal = bob.receive(&from(&completions[1], ALICE));
+    assert_eq!(refusal.len(), 1);
+    let text = esession_wire::xml::serialize(&refusal[0], "").unwrap();
+    assert!(text.contains("service-unavailable"), "{text}");
+    assert_eq!(limit_failures(&bob), [LimitKind::SessionsPerPeer]);
+    let established = bob
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Established { .. }))
+        .count();
+    assert_eq!(established, 1);
+}
+
+#[test]
+fn our_own_start_beyond_the_cap_is_refused_with_the_reason() {
+    let alice_config = Config {
+        limits: esession::Limits {
+            sessions_per_peer: 1,
+            ..esession::Limits::default()
+        },
+        ..config(ALICE)
+    };
+    let mut pair = Pair::with_configs(alice_config, config(BOB), 333);
+    pair.handshake();
+    let refused = pair.alice.manager.start_session(BOB);
+    assert!(matches!(
+        refused,
+        Err(Error::LimitReached(LimitKind::SessionsPerPeer))
+    ));
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("until one ends"), "{message}");
+}
+
+#[test]
+fn at_the_zlib_cap_our_own_offers_leave_zlib_out() {
+    let zlib_first = Config {
+        compression: vec![CompressionAlgorithm::Zlib, CompressionAlgorithm::None],
+        limits: esession::Limits {
+            compressed_sessions_total: 1,
+            ..esession::Limits::default()
+        },
+        ..config(ALICE)
+    };
+    let mut pair = Pair::with_configs(zlib_first, zlib_only(BOB), 334);
+    pair.handshake();
+    assert_eq!(
+        pair.info(Side::Alice).compression,
+        CompressionAlgorithm::Zlib
+    );
+    let (_, out) = pair.alice.manager.start_session(BOB).unwrap();
+    let offer = esession_wire::xml::serialize(&out.stanzas[0], "").unwrap();
+    assert!(offer.contains("compress"), "{offer}");
+    assert!(!offer.contains("zlib"), "zlib left out: {offer}");
+
+    // With zlib as the only method, no offer is made, and the reason is given.
+    let mut pair = Pair::with_configs(
+        Config {
+            limits: esession::Limits {
+                compressed_sessions_total: 1,
+                ..esession::Limits::default()
+            },
+            ..zlib_only(ALICE)
+        },
+        zlib_only(BOB),
+        335,
+    );
+    pair.handshake();
+    assert!(matches!(
+        pair.alice.manager.start_session(BOB),
+        Err(Error::LimitReached(LimitKind::CompressedSessions))
+    ));
+}
