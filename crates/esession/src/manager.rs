@@ -224,6 +224,19 @@ impl SessionManager {
 
     /// The context of a negotiation step with a peer of `profile`: its policy
     /// is [`Config`] narrowed by the profile ([`Profile::restrict`]).
+    /// A step's context with a one-off `config` (narrower than ours).
+    fn context_with<'a>(&'a mut self, config: &'a Config, profile: Profile) -> Context<'a> {
+        Context {
+            config,
+            profile,
+            rng: self.rng.as_mut(),
+            trust: self.trust.as_mut(),
+            clock: self.clock.as_ref(),
+            trust_failures: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+
     fn context(&mut self, profile: Profile) -> Context<'_> {
         let cached = self.restricted.iter().position(|(p, _)| *p == profile);
         let index = match cached {
@@ -335,15 +348,7 @@ impl SessionManager {
                 return Err(Error::LimitReached(LimitKind::CompressedSessions));
             }
             Some(config) => {
-                let mut ctx = Context {
-                    config,
-                    profile,
-                    rng: self.rng.as_mut(),
-                    trust: self.trust.as_mut(),
-                    clock: self.clock.as_ref(),
-                    trust_failures: Vec::new(),
-                    alerts: Vec::new(),
-                };
+                let mut ctx = self.context_with(config, profile);
                 initiator::offer(&mut ctx, peer, thread.clone())
             }
             None => {
@@ -1233,15 +1238,7 @@ impl SessionManager {
             .peer_identification
             .retain(|m| *m != crate::config::PubkeyMethod::Hash);
         let thread = new_thread_id(self.rng.as_mut());
-        let mut ctx = Context {
-            config: &config,
-            profile,
-            rng: self.rng.as_mut(),
-            trust: self.trust.as_mut(),
-            clock: self.clock.as_ref(),
-            trust_failures: Vec::new(),
-            alerts: Vec::new(),
-        };
+        let mut ctx = self.context_with(&config, profile);
         let offered = initiator::offer(&mut ctx, peer, thread.clone());
         report(&mut ctx, out, peer, &thread);
         if let Ok((state, stanza)) = offered {
