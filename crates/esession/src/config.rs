@@ -1,4 +1,4 @@
-//! Policy: what we offer and accept. Defaults follow requirements.md; risky
+//! Policy: what we offer and accept. Defaults follow docs/requirements.md; risky
 //! options carry `dangerously_` in their names (style practice 13).
 
 use std::collections::HashMap;

@@ -25,6 +25,7 @@ mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+mod identity;
 mod manager;
 mod negotiation;
 pub mod profile;

@@ -1,4 +1,4 @@
-//! Wire profiles: the spec-correct behaviour of requirements.md
+//! Wire profiles: the spec-correct behaviour of docs/requirements.md
 //! ([`Profile::standard`], the default for every contact) and the opt-in
 //! compatibility profile for the one deployed implementation, Gajim 0.12-0.16
 //! ([`Profile::gajim`], reference-behaviour.md, issue 6).
@@ -262,7 +262,7 @@ impl Default for Profile {
 }
 
 impl Profile {
-    /// Today's behaviour: the specs as resolved in requirements.md.
+    /// Today's behaviour: the specs as resolved in docs/requirements.md.
     pub const fn standard() -> Self {
         Self {
             name: "standard",

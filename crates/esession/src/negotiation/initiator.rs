@@ -13,19 +13,20 @@ use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 
+use super::establish::{Agreement, establish};
 use super::fields::*;
 use super::responder::{open_identity, session_info};
-use super::sigma::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
 use super::{
     Agreed, Context, Refusal, RetainedMatch, b64, have_peer_key, judge_peer_key, own_proof,
     peer_methods, single, unb64, unexpired, use_three_message,
 };
 use crate::config::{FlowPolicy, PubkeyMethod};
 use crate::event::{BrokenChain, SecurityAlert, SessionId, SessionInfo};
+use crate::identity::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
+use crate::session::EstablishedSession;
 use crate::session::kinds::StanzaKind;
-use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
 use crate::stanza::{bare, message, set_attr, text_child};
 
@@ -576,13 +577,13 @@ impl AwaitingResponse {
 
         // ESN-27 (3 messages): verify Bob before anything else is sent.
         let mut c_b_after = c_b;
-        let mut bob_key = None;
+        let (mut bob_key, mut bob_proof) = (None, None);
         if three_message {
             let (Some(identity), Some(m_b)) = bob_identity else {
                 return Err(Refusal::crypto().into());
             };
             let responder = IdentityKeys::of(profile, cipher, hash, &provisional.responder);
-            let proven = open_identity(
+            let peer_identity = open_identity(
                 ctx,
                 &responder,
                 &mut c_b_after,
@@ -594,7 +595,8 @@ impl AwaitingResponse {
                 &identity,
                 &m_b,
             )?;
-            bob_key = judge_peer_key(ctx, from, proven)?;
+            bob_key = judge_peer_key(ctx, from, peer_identity.key)?;
+            bob_proof = Some(peer_identity.proof);
         }
 
         // ESN-29/30: the completion form; with 4 messages e and rshashes with decoys.
@@ -627,7 +629,7 @@ impl AwaitingResponse {
         let mut c_a_after = c_a;
         let keys = IdentityKeys::of(profile, cipher, hash, &provisional.initiator);
         let proof = own_proof(ctx.config, init_pubkey, sign_alg).ok_or_else(Refusal::crypto)?;
-        let sealed = sigma::seal(
+        let sealed = identity::seal(
             &keys,
             &mut c_a_after,
             &Transcript {
@@ -635,7 +637,8 @@ impl AwaitingResponse {
                 tail: &[&form_a, &form_a2],
             },
             proof,
-        )?;
+        )
+        .map_err(Refusal::from)?;
         completion = completion
             .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
             .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
@@ -672,40 +675,31 @@ impl AwaitingResponse {
         }
         drop(k);
         let info = session_info(ctx, &agreed, String::new(), bob_key, true);
-        let send = Direction::new(
-            cipher,
-            hash,
-            &provisional.initiator.cipher,
-            &provisional.initiator.mac,
-            c_a_after,
-        )
-        .map_err(Refusal::from)?;
-        let receive = Direction::new(
-            cipher,
-            hash,
-            &provisional.responder.cipher,
-            &provisional.responder.mac,
-            c_b_after,
-        )
-        .map_err(Refusal::from)?;
-        let mut session = EstablishedSession::new(SessionSetup {
-            profile,
-            id: SessionId {
-                peer: from.to_owned(),
-                thread,
+        let Some(proof) = bob_proof else {
+            return Err(Refusal::crypto().into());
+        };
+        let mut session = establish(
+            ctx,
+            proof,
+            Agreement {
+                profile,
+                id: SessionId {
+                    peer: from.to_owned(),
+                    thread,
+                },
+                info: info.clone(),
+                cipher,
+                hash,
+                keys: &provisional,
+                c_a: c_a_after,
+                c_b: c_b_after,
+                rekey_freq,
+                own_pair: x_pair,
+                peer_value: d,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
             },
-            info: info.clone(),
-            own_jid: ctx.config.own_jid.clone(),
-            send,
-            receive,
-            // ENC-15/18: x and d stay for rekeying in the 3-message flow too.
-            rekey: RekeySetup::new(ctx.config, ctx.clock, rekey_freq, x_pair, d),
-            pad_to_multiple: ctx.config.pad_to_multiple,
-            max_plaintext_len: ctx.config.max_plaintext_len,
-            max_elements: ctx.config.limits.max_decrypted_elements,
-            unconfirmed_secret: None,
-            pending_retained_claim: None,
-        });
+        )?;
         // ESN-29, AMB-44: content after the identity, under the same C_A,
         // counted under the session's first keys like any stanza (ENC-19).
         let mut terminated = false;
@@ -826,7 +820,7 @@ impl AwaitingFinal {
             .map_err(|_| Refusal::crypto())?;
         let mut c_b = self.c_b;
         let responder = IdentityKeys::of(self.profile, self.agreed.cipher, hash, &keys.responder);
-        let proven = open_identity(
+        let peer_identity = open_identity(
             ctx,
             &responder,
             &mut c_b,
@@ -838,7 +832,7 @@ impl AwaitingFinal {
             &identity,
             &m_b,
         )?;
-        let peer_key = judge_peer_key(ctx, &self.peer, proven)?;
+        let peer_key = judge_peer_key(ctx, &self.peer, peer_identity.key)?;
 
         // ESN-40: replace the retained secret; carry the verified flag forward (ESN-42).
         let verified = matched.as_ref().is_some_and(|m| m.verified);
@@ -857,43 +851,28 @@ impl AwaitingFinal {
                 .push(SecurityAlert::RetainedSecretNotProven(broken.clone()));
             info.broken_chain = Some(broken);
         }
-        let send = Direction::new(
-            self.agreed.cipher,
-            hash,
-            &keys.initiator.cipher,
-            &keys.initiator.mac,
-            self.c_a,
-        )?;
-        let receive = Direction::new(
-            self.agreed.cipher,
-            hash,
-            &keys.responder.cipher,
-            &keys.responder.mac,
-            c_b,
-        )?;
-        let session = EstablishedSession::new(SessionSetup {
-            profile: self.profile,
-            id: SessionId {
-                peer: self.peer,
-                thread: self.thread,
+        let session = establish(
+            ctx,
+            peer_identity.proof,
+            Agreement {
+                profile: self.profile,
+                id: SessionId {
+                    peer: self.peer,
+                    thread: self.thread,
+                },
+                info: info.clone(),
+                cipher: self.agreed.cipher,
+                hash,
+                keys: &keys,
+                c_a: self.c_a,
+                c_b,
+                rekey_freq: self.rekey_freq,
+                own_pair: self.x_pair,
+                peer_value: self.d_value,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
             },
-            info: info.clone(),
-            own_jid: ctx.config.own_jid.clone(),
-            send,
-            receive,
-            rekey: RekeySetup::new(
-                ctx.config,
-                ctx.clock,
-                self.rekey_freq,
-                self.x_pair,
-                self.d_value,
-            ),
-            pad_to_multiple: ctx.config.pad_to_multiple,
-            max_plaintext_len: ctx.config.max_plaintext_len,
-            max_elements: ctx.config.limits.max_decrypted_elements,
-            unconfirmed_secret: None,
-            pending_retained_claim: None,
-        });
+        )?;
         Ok((session, info))
     }
 }

@@ -22,11 +22,11 @@
 //! Each state is a struct consumed by the step that advances it: a failed step
 //! leaves nothing behind (ESN-10) and a finished one cannot run twice.
 
+pub(crate) mod establish;
 pub(crate) mod fields;
 pub(crate) mod initiator;
 pub(crate) mod responder;
 pub(crate) mod secrets;
-pub(crate) mod sigma;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -124,6 +124,18 @@ impl Refusal {
 }
 
 /// Base64 of bytes (CMN-02, RFC 4648 §4 with padding).
+impl From<crate::identity::OpenError> for Refusal {
+    fn from(_: crate::identity::OpenError) -> Self {
+        Refusal::crypto()
+    }
+}
+
+impl From<crate::identity::SealError> for Refusal {
+    fn from(_: crate::identity::SealError) -> Self {
+        Refusal::crypto()
+    }
+}
+
 pub(crate) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
@@ -266,7 +278,7 @@ pub(crate) fn judge_peer_key(
         }
         return Ok(None);
     };
-    let Some(algorithm) = sigma::verifying_key_of(&key).map(|k| k.algorithm()) else {
+    let Some(algorithm) = crate::identity::verifying_key_of(&key).map(|k| k.algorithm()) else {
         return Err(Refusal::crypto());
     };
     let fingerprint = key_fingerprint(&key);
@@ -338,10 +350,10 @@ pub(crate) fn own_proof<'c>(
     config: &'c Config,
     method: PubkeyMethod,
     alg: Option<esession_crypto::SignatureAlgorithm>,
-) -> Option<sigma::Proof<'c>> {
+) -> Option<crate::identity::Proof<'c>> {
     match method {
-        PubkeyMethod::None => Some(sigma::Proof::None),
-        PubkeyMethod::Key | PubkeyMethod::Hash => Some(sigma::Proof::Signed {
+        PubkeyMethod::None => Some(crate::identity::Proof::None),
+        PubkeyMethod::Key | PubkeyMethod::Hash => Some(crate::identity::Proof::Signed {
             method,
             key: config.signing_key(alg?)?,
         }),

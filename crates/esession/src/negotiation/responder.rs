@@ -11,19 +11,20 @@ use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 
+use super::establish::{Agreement, establish};
 use super::fields::*;
 use super::initiator::StepError;
-use super::sigma::{self, Expect, IdentityKeys, MAX_IDENTITY_LEN, OpenError, Transcript};
 use super::{
     Agreed, Context, Refusal, b64, hash_candidates, have_peer_key, judge_peer_key, own_proof,
     peer_methods, ranked, secrets, single, unb64,
 };
 use crate::config::{Config, PubkeyMethod, ResponderChoice};
 use crate::event::{SecurityAlert, SessionId, SessionInfo};
+use crate::identity::{self, Expect, IdentityKeys, MAX_IDENTITY_LEN, OpenError, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
+use crate::session::EstablishedSession;
 use crate::session::kinds::StanzaKind;
-use crate::session::{Direction, EstablishedSession, RekeySetup, SessionSetup};
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::{bare, message, text_child};
 
@@ -648,7 +649,7 @@ impl EvaluatedOffer {
                 .ok_or_else(Refusal::crypto)?;
             let mut c_b = c_a.flip_top_bit();
             let responder = IdentityKeys::of(profile, agreed.cipher, agreed.hash, &keys.responder);
-            let sealed = sigma::seal(
+            let sealed = identity::seal(
                 &responder,
                 &mut c_b,
                 &Transcript {
@@ -703,16 +704,16 @@ pub(crate) fn open_identity(
     counter: &mut Counter,
     transcript: &Transcript<'_>,
     (method, algorithm): (PubkeyMethod, Option<SignatureAlgorithm>),
-    identity: &[u8],
+    sealed: &[u8],
     m: &[u8],
-) -> Result<Option<esession_wire::keyvalue::KeyValue>, Refusal> {
+) -> Result<identity::VerifiedIdentity, Refusal> {
     let candidates = hash_candidates(ctx, method);
     let expect = Expect {
         method,
         algorithm,
         candidates: &candidates,
     };
-    sigma::open(keys, counter, transcript, &expect, identity, m).map_err(|e| {
+    identity::open(keys, counter, transcript, &expect, sealed, m).map_err(|e| {
         if let OpenError::UnknownFingerprint(fingerprint) = e {
             ctx.alerts
                 .push(crate::event::SecurityAlert::UnknownKeyFingerprint { fingerprint });
@@ -787,7 +788,7 @@ impl AwaitingAccept {
             .map_err(|_| Refusal::crypto())?;
         let mut c_a = self.c_a;
         let initiator = IdentityKeys::of(self.profile, agreed.cipher, agreed.hash, &keys.initiator);
-        let proven = open_identity(
+        let peer_identity = open_identity(
             ctx,
             &initiator,
             &mut c_a,
@@ -799,41 +800,30 @@ impl AwaitingAccept {
             &identity,
             &m_a,
         )?;
-        let peer_key = judge_peer_key(ctx, &self.peer, proven)?;
+        let peer_key = judge_peer_key(ctx, &self.peer, peer_identity.key)?;
         let info = session_info(ctx, &agreed, String::new(), peer_key, false);
-        let send = Direction::new(
-            agreed.cipher,
-            agreed.hash,
-            &keys.responder.cipher,
-            &keys.responder.mac,
-            c_b,
-        )
-        .map_err(Refusal::from)?;
-        let receive = Direction::new(
-            agreed.cipher,
-            agreed.hash,
-            &keys.initiator.cipher,
-            &keys.initiator.mac,
-            c_a,
-        )
-        .map_err(Refusal::from)?;
-        let session = EstablishedSession::new(SessionSetup {
-            profile: self.profile,
-            id: SessionId {
-                peer: self.peer,
-                thread: self.thread,
+        let session = establish(
+            ctx,
+            peer_identity.proof,
+            Agreement {
+                profile: self.profile,
+                id: SessionId {
+                    peer: self.peer,
+                    thread: self.thread,
+                },
+                info: info.clone(),
+                cipher: agreed.cipher,
+                hash: agreed.hash,
+                keys: &keys,
+                c_a,
+                c_b,
+                rekey_freq: self.rekey_freq,
+                own_pair: y,
+                peer_value: e_value,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
             },
-            info: info.clone(),
-            own_jid: ctx.config.own_jid.clone(),
-            send,
-            receive,
-            rekey: RekeySetup::new(ctx.config, ctx.clock, self.rekey_freq, y, e_value),
-            pad_to_multiple: ctx.config.pad_to_multiple,
-            max_plaintext_len: ctx.config.max_plaintext_len,
-            max_elements: ctx.config.limits.max_decrypted_elements,
-            unconfirmed_secret: None,
-            pending_retained_claim: None,
-        });
+        )?;
         Ok(Accepted {
             session,
             reply: None,
@@ -903,7 +893,7 @@ impl AwaitingAccept {
             .map_err(|_| Refusal::crypto())?;
         let mut c_a_after = c_a;
         let initiator = IdentityKeys::of(profile, agreed.cipher, hash, &provisional.initiator);
-        let proven = open_identity(
+        let peer_identity = open_identity(
             ctx,
             &initiator,
             &mut c_a_after,
@@ -915,7 +905,7 @@ impl AwaitingAccept {
             &identity,
             &m_a,
         )?;
-        let peer_key = judge_peer_key(ctx, &peer, proven)?;
+        let peer_key = judge_peer_key(ctx, &peer, peer_identity.key)?;
         let sas = profile.sas(hash, &m_a, &form_b);
 
         // ESN-35: a retained secret of one of Alice's clients, then (SHOULD)
@@ -955,7 +945,7 @@ impl AwaitingAccept {
         let responder = IdentityKeys::of(profile, agreed.cipher, hash, &keys.responder);
         let proof = own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg)
             .ok_or_else(Refusal::crypto)?;
-        let sealed = sigma::seal(
+        let sealed = identity::seal(
             &responder,
             &mut c_b_after,
             &Transcript {
@@ -963,7 +953,8 @@ impl AwaitingAccept {
                 tail: &[&form_b, &form_b2],
             },
             proof,
-        )?;
+        )
+        .map_err(Refusal::from)?;
         final_form = final_form
             .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
             .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
@@ -989,36 +980,25 @@ impl AwaitingAccept {
                 .push(SecurityAlert::RetainedSecretNotProven(broken.clone()));
             info.broken_chain = Some(broken);
         }
-        let send = Direction::new(
-            agreed.cipher,
-            hash,
-            &keys.responder.cipher,
-            &keys.responder.mac,
-            c_b_after,
-        )
-        .map_err(Refusal::from)?;
-        let receive = Direction::new(
-            agreed.cipher,
-            hash,
-            &keys.initiator.cipher,
-            &keys.initiator.mac,
-            c_a_after,
-        )
-        .map_err(Refusal::from)?;
-        let session = EstablishedSession::new(SessionSetup {
-            profile,
-            id: SessionId { peer, thread },
-            info: info.clone(),
-            own_jid: ctx.config.own_jid.clone(),
-            send,
-            receive,
-            rekey: RekeySetup::new(ctx.config, ctx.clock, rekey_freq, y, e),
-            pad_to_multiple: ctx.config.pad_to_multiple,
-            max_plaintext_len: ctx.config.max_plaintext_len,
-            max_elements: ctx.config.limits.max_decrypted_elements,
-            unconfirmed_secret: Some((peer_bare, client)),
-            pending_retained_claim: matched.as_ref().map(|m| m.verified),
-        });
+        let session = establish(
+            ctx,
+            peer_identity.proof,
+            Agreement {
+                profile,
+                id: SessionId { peer, thread },
+                info: info.clone(),
+                cipher: agreed.cipher,
+                hash,
+                keys: &keys,
+                c_a: c_a_after,
+                c_b: c_b_after,
+                rekey_freq,
+                own_pair: y,
+                peer_value: e,
+                unconfirmed_secret: Some((peer_bare, client)),
+                pending_retained_claim: matched.as_ref().map(|m| m.verified),
+            },
+        )?;
         Ok(Accepted {
             session,
             reply: Some(stanza),

@@ -41,6 +41,7 @@ use esession_wire::{ns, xml};
 
 use crate::Error;
 use crate::event::{SessionId, SessionInfo};
+use crate::identity::IdentityProof;
 use crate::profile::{
     ClearTerminate, FormParsing, Keystream, Padding, Profile, StanzaMacCounter, Termination,
 };
@@ -182,7 +183,9 @@ pub(crate) struct SessionSetup {
 }
 
 impl EstablishedSession {
-    pub(crate) fn new(setup: SessionSetup) -> Self {
+    /// Only [`crate::negotiation::establish::establish`] calls this; the
+    /// [`IdentityProof`] shows the peer's identity verified.
+    pub(crate) fn new(setup: SessionSetup, _verified: IdentityProof) -> Self {
         // With 3 messages there is no message 4: Alice's identity proved the
         // session keys to the responder.
         let peer_proven = setup.info.we_initiated || setup.info.three_message;

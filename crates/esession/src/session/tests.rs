@@ -97,34 +97,37 @@ fn fixture() -> Fixture {
                 "alice@example.org/pda",
             )
         };
-        EstablishedSession::new(SessionSetup {
-            profile: crate::profile::Profile::standard(),
-            id: SessionId {
-                peer: peer_jid.to_owned(),
-                thread: "thread".to_owned(),
+        EstablishedSession::new(
+            SessionSetup {
+                profile: crate::profile::Profile::standard(),
+                id: SessionId {
+                    peer: peer_jid.to_owned(),
+                    thread: "thread".to_owned(),
+                },
+                info: info(we_initiated),
+                own_jid: None,
+                send: direction(send, c_send),
+                receive: direction(receive, c_receive),
+                rekey: RekeySetup {
+                    group: GROUP,
+                    exponent_size: ExponentSize::Recommended,
+                    rekey_freq: 1,
+                    own: pair_of(own),
+                    peer: pair_of(peer).public().clone(),
+                    idle_rekey_after: None,
+                    block_limit: 1 << 32,
+                    now: T0,
+                    rekeying: true,
+                    peer_rekeys_per_minute: 60,
+                },
+                pad_to_multiple: None,
+                max_plaintext_len: 1 << 16,
+                max_elements: 4096,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
             },
-            info: info(we_initiated),
-            own_jid: None,
-            send: direction(send, c_send),
-            receive: direction(receive, c_receive),
-            rekey: RekeySetup {
-                group: GROUP,
-                exponent_size: ExponentSize::Recommended,
-                rekey_freq: 1,
-                own: pair_of(own),
-                peer: pair_of(peer).public().clone(),
-                idle_rekey_after: None,
-                block_limit: 1 << 32,
-                now: T0,
-                rekeying: true,
-                peer_rekeys_per_minute: 60,
-            },
-            pad_to_multiple: None,
-            max_plaintext_len: 1 << 16,
-            max_elements: 4096,
-            unconfirmed_secret: None,
-            pending_retained_claim: None,
-        })
+            crate::identity::IdentityProof::assumed_in_tests(),
+        )
     };
     Fixture {
         alice: session(true, &X, &Y),

@@ -6,6 +6,11 @@
 //! where pubKey_X' is the key or its `<fingerprint/>` (ESN-20..22, AMB-16/19).
 //! ID_X = CTR(KC_X, C_X, payload); M_X = HMAC(HASH, KM_X, CTRB(C_X before) | ID_X),
 //! counter first (ESN-24).
+//!
+//! [`open`] is the only maker of [`IdentityProof`], which
+//! [`crate::session::EstablishedSession::new`] requires: no session exists
+//! whose peer's identity was not verified. This module sits below both the
+//! negotiation and the session (it imports neither).
 
 use esession_crypto::{
     CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, SecretBytes, SignatureAlgorithm,
@@ -13,7 +18,6 @@ use esession_crypto::{
 };
 use esession_wire::keyvalue::{KeyValue, PresentedKey, SignedIdentity};
 
-use super::Refusal;
 use crate::config::PubkeyMethod;
 use crate::trust::{StoredPeerKey, key_value_of};
 
@@ -94,21 +98,26 @@ pub(crate) fn verifying_key_of(key: &KeyValue) -> Option<VerifyingKey> {
     }
 }
 
+/// Our own identity proof could not be made (a key or cipher the crypto
+/// layer refused): a local failure, answered as a failed negotiation.
+#[derive(Debug)]
+pub(crate) struct SealError;
+
 /// Computes and encrypts an identity proof, advancing `counter` past ID (ESN-43).
 pub(crate) fn seal(
     keys: &IdentityKeys<'_>,
     counter: &mut Counter,
     transcript: &Transcript<'_>,
     proof: Proof<'_>,
-) -> Result<SealedIdentity, Refusal> {
+) -> Result<SealedIdentity, SealError> {
     let mut payload = match proof {
         Proof::None => transcript.mac(keys, &[]),
         Proof::Signed { method, key } => {
-            let key_value = key_value_of(key.verifying_key()).ok_or_else(Refusal::crypto)?;
+            let key_value = key_value_of(key.verifying_key()).ok_or(SealError)?;
             let pub_key = key_value.normalized_bytes();
             let mac = transcript.mac(keys, &pub_key);
             // ESN-20, AMB-19: the signature covers the raw mac bytes.
-            let signature = key.sign(&mac).map_err(|_| Refusal::crypto())?;
+            let signature = key.sign(&mac).map_err(|_| SealError)?;
             let presented = match method {
                 PubkeyMethod::Hash => PresentedKey::Fingerprint(keys.hash.digest(&[&pub_key])),
                 _ => PresentedKey::Key(key_value),
@@ -120,7 +129,7 @@ pub(crate) fn seal(
             .to_bytes()
         }
     };
-    let cipher = CtrCipher::new(keys.cipher, keys.kc.expose()).map_err(|_| Refusal::crypto())?;
+    let cipher = CtrCipher::new(keys.cipher, keys.kc.expose()).map_err(|_| SealError)?;
     let before = *counter;
     // The identity starts the direction's keystream: no spare bytes yet.
     let mut used = 16;
@@ -153,16 +162,33 @@ pub(crate) enum OpenError {
     UnknownFingerprint(Vec<u8>),
 }
 
-impl From<OpenError> for Refusal {
-    fn from(_: OpenError) -> Self {
-        Refusal::crypto()
+/// Evidence that a peer's identity proof verified (ESN-27, ESN-32): made
+/// only by [`open`], required to build an established session. Zero-sized.
+#[derive(Debug)]
+pub(crate) struct IdentityProof {
+    _made_by_open: (),
+}
+
+impl IdentityProof {
+    /// For unit tests of the session alone, which have no negotiation.
+    #[cfg(test)]
+    pub(crate) fn assumed_in_tests() -> Self {
+        Self { _made_by_open: () }
     }
+}
+
+/// A verified identity: the key the peer proved it holds (none for `none`)
+/// and the proof token.
+pub(crate) struct VerifiedIdentity {
+    /// The peer's key; whether it is trusted is the caller's question.
+    pub(crate) key: Option<KeyValue>,
+    pub(crate) proof: IdentityProof,
 }
 
 /// Verifies a received identity proof: M first (constant time), then the
 /// decrypted payload against the recomputed mac (ESN-27, ESN-32). Advances
 /// `counter` only on success. Returns the key the peer proved it holds (none
-/// for `none`); whether that key is trusted is the caller's question.
+/// for `none`) with the [`IdentityProof`].
 pub(crate) fn open(
     keys: &IdentityKeys<'_>,
     counter: &mut Counter,
@@ -170,7 +196,7 @@ pub(crate) fn open(
     expect: &Expect<'_>,
     identity: &[u8],
     m: &[u8],
-) -> Result<Option<KeyValue>, OpenError> {
+) -> Result<VerifiedIdentity, OpenError> {
     let before = *counter;
     let mac_key = MacKey::new(keys.hash, keys.km.expose());
     let counter_bytes = keys.profile.identity_mac_counter.encode(before);
@@ -220,7 +246,10 @@ pub(crate) fn open(
         }
     };
     *counter = next;
-    Ok(proven)
+    Ok(VerifiedIdentity {
+        key: proven,
+        proof: IdentityProof { _made_by_open: () },
+    })
 }
 
 #[cfg(test)]
@@ -335,6 +364,7 @@ mod tests {
             &id,
             &m,
         )
+        .map(|verified| verified.key)
     }
 
     /// The identity payload Bob's key 0 produces.
