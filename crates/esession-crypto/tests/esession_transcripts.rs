@@ -5,7 +5,7 @@
     reason = "test code"
 )]
 //! Crypto-level replay of the independent ESession transcripts in `vectors/`
-//! (produced from requirements.md by another implementation, seeded RNG).
+//! (produced from docs/requirements.md by another implementation, seeded RNG).
 //! Every derived value the crypto suite is responsible for must match byte for
 //! byte: DH values and commitments (ESN-06), K (ESN-26/31), the six keys
 //! (ESN-16), identity MACs and their encryption (ESN-19/22/24/28), the SAS
