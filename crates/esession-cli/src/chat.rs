@@ -352,7 +352,7 @@ impl Chat {
             let profile = client.manager().profile_for(&self.contact);
             eprintln!(
                 "The {} profile needs a full JID: starting the session with {target}.",
-                profile.name
+                profile.name()
             );
         }
         match client.start_session(&target).await {

@@ -416,7 +416,9 @@ pub(crate) fn other(event: &Event) -> Option<String> {
             Some(format!(
                 "*** {}'s client looks like Gajim 0.12-0.16 (its negotiation form has Gajim's habits). \
                  Try `esession trust profile {contact} {}` (or --profile {} for one run), then start again.",
-                session.peer, profile.name, profile.name
+                session.peer,
+                profile.name(),
+                profile.name()
             ))
         }
         Event::RetryingWithFullKey { session, .. } => Some(format!(

@@ -50,7 +50,7 @@ pub(crate) fn bare(jid: &str) -> &str {
 /// request to the full JID and keys sessions by it: reference-behaviour.md
 /// §1 and §14 item 15).
 pub(crate) fn needs_full_jid(profile: &Profile) -> bool {
-    *profile == Profile::gajim()
+    profile.needs_full_jid()
 }
 
 /// The stored profiles of `account`'s contacts, for `Config::profiles`.
@@ -82,7 +82,7 @@ pub(crate) fn announce(client: &EsessionClient, contact: &str) {
     if profile != Profile::standard() {
         eprintln!(
             "Using the {} compatibility profile with {} (less standard; see `esession chat --help`).",
-            profile.name,
+            profile.name(),
             bare(contact)
         );
     }
@@ -106,7 +106,7 @@ pub(crate) async fn session_target(
             if target != contact {
                 eprintln!(
                     "The {} profile needs a full JID: starting the session with {target}.",
-                    profile.name
+                    profile.name()
                 );
             }
             return Ok((target, seen));
@@ -116,7 +116,7 @@ pub(crate) async fn session_target(
                 Some(event) => seen.push(event),
                 None => return Err("the connection closed".to_owned()),
             },
-            () = &mut deadline => return Err(no_resource(contact, profile.name)),
+            () = &mut deadline => return Err(no_resource(contact, profile.name())),
         }
     }
 }
@@ -133,7 +133,7 @@ pub(crate) fn target_now(client: &EsessionClient, contact: &str) -> Result<Strin
         .online_resources(contact)
         .first()
         .cloned()
-        .ok_or_else(|| no_resource(contact, profile.name))
+        .ok_or_else(|| no_resource(contact, profile.name()))
 }
 
 /// Why a bare JID cannot be used under a profile that needs the full JID.
@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(ProfileName::Standard.profile(), Profile::standard());
         for name in [ProfileName::Gajim, ProfileName::Standard] {
             let profile = name.profile();
-            assert_eq!(Profile::by_name(profile.name), Some(profile));
+            assert_eq!(Profile::by_name(profile.name()), Some(profile));
         }
         assert!(needs_full_jid(&Profile::gajim()));
         assert!(!needs_full_jid(&Profile::standard()));

@@ -207,7 +207,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
                     println!("{contact}: profile standard (the default); no profile saved.");
                 }
                 (Some(name @ ProfileName::Gajim), _) => {
-                    let name = name.profile().name;
+                    let name = name.profile().name();
                     store
                         .set_contact_profile(&account, contact, Some(name))
                         .map_err(write)?;

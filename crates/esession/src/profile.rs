@@ -1,7 +1,7 @@
 //! Wire profiles: the spec-correct behaviour of docs/requirements.md
-//! ([`Profile::standard`], the default for every contact) and the opt-in
+//! (`standard`, the default for every contact) and the opt-in
 //! compatibility profile for the one deployed implementation, Gajim 0.12-0.16
-//! ([`Profile::gajim`], reference-behaviour.md, issue 6).
+//! (`gajim`, reference-behaviour.md, issue 6).
 //!
 //! Every place where Gajim departs from our resolution of the specs is a named
 //! parameter here; the negotiation and the record layer read the parameters,
@@ -9,27 +9,29 @@
 //! [`crate::Config::profiles`] or [`crate::SessionManager::set_profile`]: the
 //! offers we send to that contact and the offers we receive from it use it.
 //!
+//! The parameters are private: only these two tested combinations exist.
+//!
 //! | parameter | standard | gajim |
 //! |---|---|---|
-//! | [`Profile::cipher_key`] | rightmost key-size bytes (AMB-12) | full HMAC output: `aes128-ctr` is AES-256 (fact 1) |
-//! | [`Profile::keystream`] | fresh block per stanza from C (AMB-08/09) | one stream from C+1, spare bytes carried (fact 2) |
-//! | [`Profile::stanza_mac_counter`] | 16 bytes | send 16 bytes, accept minimal too (fact 4, §17) |
-//! | [`Profile::identity_mac_counter`] | 16 bytes (AMB-10) | minimal MPI (fact 6, §7) |
-//! | [`Profile::counter_field`] | 16 bytes (AMB-10) | minimal MPI (fact 3) |
-//! | [`Profile::padding`] | [`crate::Config::pad_to_multiple`] | spaces to a multiple of 16 bytes (fact 5) |
-//! | [`Profile::normalization`] | NORM (CMN-06) | nbxmpp c14n (fact 7, §4) |
-//! | [`Profile::form_parsing`] | strict | Gajim's `type="text-single"` accepted (§2) |
-//! | [`Profile::nonce_len`] | config, at least 16 (AMB-40) | 8 bytes (fact 6, §17) |
-//! | [`Profile::sas`] | padded to 5 (AMB-21) | unpadded (fact 9) |
-//! | [`Profile::responder_counter`] | uniform | top octet neither 00 nor 80 (§17) |
-//! | [`Profile::answer_accept`] | `1` | `true` (§2 message 2) |
-//! | [`Profile::version`] | `1.0` | `1.0` (same) |
-//! | [`Profile::logging_field`] | `logging` | `logging` (same) |
-//! | [`Profile::responder_group`] | initiator's order | initiator's order (same) |
-//! | [`Profile::termination`] | encrypted, acknowledged (ESN-45/46) | encrypted then clear, no ack (fact 10, §11) |
-//! | [`Profile::clear_terminate`] | reported, not honoured (AMB-54) | honoured (AMB-54) |
-//! | [`Profile::fallback_body`] | none | Gajim's sentence after `<c/>` (§10) |
-//! | [`Profile::subset`] | everything [`crate::Config`] allows | 4 messages, `none`, no rekey, `message`, groups 15, 16, 14 |
+//! | `cipher_key` | rightmost key-size bytes (AMB-12) | full HMAC output: `aes128-ctr` is AES-256 (fact 1) |
+//! | `keystream` | fresh block per stanza from C (AMB-08/09) | one stream from C+1, spare bytes carried (fact 2) |
+//! | `stanza_mac_counter` | 16 bytes | send 16 bytes, accept minimal too (fact 4, §17) |
+//! | `identity_mac_counter` | 16 bytes (AMB-10) | minimal MPI (fact 6, §7) |
+//! | `counter_field` | 16 bytes (AMB-10) | minimal MPI (fact 3) |
+//! | `padding` | [`crate::Config::pad_to_multiple`] | spaces to a multiple of 16 bytes (fact 5) |
+//! | `normalization` | NORM (CMN-06) | nbxmpp c14n (fact 7, §4) |
+//! | `form_parsing` | strict | Gajim's `type="text-single"` accepted (§2) |
+//! | `nonce_len` | config, at least 16 (AMB-40) | 8 bytes (fact 6, §17) |
+//! | `sas` | padded to 5 (AMB-21) | unpadded (fact 9) |
+//! | `responder_counter` | uniform | top octet neither 00 nor 80 (§17) |
+//! | `answer_accept` | `1` | `true` (§2 message 2) |
+//! | `version` | `1.0` | `1.0` (same) |
+//! | `logging_field` | `logging` | `logging` (same) |
+//! | `full_jid` | bare or full JID | full JID: Gajim keys sessions by it (§1, §14 item 15) |
+//! | `termination` | encrypted, acknowledged (ESN-45/46) | encrypted then clear, no ack (fact 10, §11) |
+//! | `clear_terminate` | reported, not honoured (AMB-54) | honoured (AMB-54) |
+//! | `fallback_body` | none | Gajim's sentence after `<c/>` (§10) |
+//! | `subset` | everything [`crate::Config`] allows | 4 messages, `none`, no rekey, `message`, groups 15, 16, 14 |
 //!
 //! The negotiation's key schedule is the same in both: K = HASH(MPI(g^xy)),
 //! K_final = HASH(K | SRS), mac_A/mac_B over `N | N | MPI(e or d) | form | form2`,
@@ -149,14 +151,6 @@ pub enum ResponderCounter {
     TopOctetNot00Or80,
 }
 
-/// Which MODP group the responder takes from an offer.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum GroupChoice {
-    /// The first group in the initiator's order that we support (Gajim-as-Bob
-    /// takes the first offered: with Gajim's own offer the same group).
-    InitiatorOrder,
-}
-
 /// How we end an established session.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Termination {
@@ -213,46 +207,46 @@ pub const GAJIM_FALLBACK_BODY: &str =
 #[non_exhaustive]
 pub struct Profile {
     /// A short name for logs and settings (`standard`, `gajim`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Cipher key length versus the advertised algorithm.
-    pub cipher_key: CipherKey,
+    pub(crate) cipher_key: CipherKey,
     /// The CTR keystream over identities and stanzas.
-    pub keystream: Keystream,
+    pub(crate) keystream: Keystream,
     /// Counter bytes in the stanza MAC.
-    pub stanza_mac_counter: StanzaMacCounter,
+    pub(crate) stanza_mac_counter: StanzaMacCounter,
     /// Counter bytes in M_A / M_B.
-    pub identity_mac_counter: CounterBytes,
+    pub(crate) identity_mac_counter: CounterBytes,
     /// Bytes of C_A in the `counter` field we send (any length up to 16 is accepted).
-    pub counter_field: CounterBytes,
+    pub(crate) counter_field: CounterBytes,
     /// Padding of encrypted content we send.
-    pub padding: Padding,
+    pub(crate) padding: Padding,
     /// Normalization of the MACed forms.
-    pub normalization: Normalization,
+    pub(crate) normalization: Normalization,
     /// Parsing of received negotiation forms.
-    pub form_parsing: FormParsing,
+    pub(crate) form_parsing: FormParsing,
     /// Length of the nonces we send; `None`: [`Config::nonce_len`], at least 16.
     /// Peer nonces of [`Config::min_peer_nonce_len`] (8) bytes are accepted by both.
-    pub nonce_len: Option<usize>,
+    pub(crate) nonce_len: Option<usize>,
     /// SAS text.
-    pub sas: SasDigits,
+    pub(crate) sas: SasDigits,
     /// How the responder draws C_A.
-    pub responder_counter: ResponderCounter,
+    pub(crate) responder_counter: ResponderCounter,
     /// The `accept` value of the responder's answer (message 2).
-    pub answer_accept: &'static str,
+    pub(crate) answer_accept: &'static str,
     /// The `ver` value offered, answered and required.
-    pub version: &'static str,
+    pub(crate) version: &'static str,
     /// The name of the logging field we offer (`logging`, not `otr`).
-    pub logging_field: &'static str,
-    /// The responder's group choice.
-    pub responder_group: GroupChoice,
+    pub(crate) logging_field: &'static str,
+    /// Sessions must be addressed to, and are keyed by, the full JID.
+    pub(crate) full_jid: bool,
     /// How we end a session.
-    pub termination: Termination,
+    pub(crate) termination: Termination,
     /// What a received clear-text terminate form does.
-    pub clear_terminate: ClearTerminate,
+    pub(crate) clear_terminate: ClearTerminate,
     /// A clear `<body/>` after `<c/>` on every encrypted message we send.
-    pub fallback_body: Option<&'static str>,
+    pub(crate) fallback_body: Option<&'static str>,
     /// What is negotiated at all; `None`: whatever [`Config`] allows.
-    pub subset: Option<Subset>,
+    pub(crate) subset: Option<Subset>,
 }
 
 impl Default for Profile {
@@ -280,7 +274,7 @@ impl Profile {
             answer_accept: "1",
             version: "1.0",
             logging_field: "logging",
-            responder_group: GroupChoice::InitiatorOrder,
+            full_jid: false,
             termination: Termination::EncryptedAwaitAck,
             clear_terminate: ClearTerminate::Report,
             fallback_body: None,
@@ -306,7 +300,7 @@ impl Profile {
             answer_accept: "true",
             version: "1.0",
             logging_field: "logging",
-            responder_group: GroupChoice::InitiatorOrder,
+            full_jid: true,
             termination: Termination::EncryptedThenClearNoAck,
             clear_terminate: ClearTerminate::Honour,
             fallback_body: Some(GAJIM_FALLBACK_BODY),
@@ -321,6 +315,23 @@ impl Profile {
                 rekeying: false,
             }),
         }
+    }
+
+    /// Its short name for logs and settings (`standard`, `gajim`).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether sessions with a contact of this profile must be addressed to
+    /// its full JID (Gajim keys sessions by it: reference-behaviour.md §1,
+    /// §14 item 15).
+    pub const fn needs_full_jid(&self) -> bool {
+        self.full_jid
+    }
+
+    /// The clear `<body/>` we put after `<c/>` on every encrypted message, if any.
+    pub const fn fallback_body(&self) -> Option<&'static str> {
+        self.fallback_body
     }
 
     /// The profile named `name` (`standard` or `gajim`).

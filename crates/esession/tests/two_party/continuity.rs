@@ -396,7 +396,7 @@ fn a_refused_gajim_style_offer_suggests_the_gajim_profile() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::ProfileSuggested { profile, .. } => Some(profile.name),
+            Event::ProfileSuggested { profile, .. } => Some(profile.name()),
             _ => None,
         })
         .collect();
