@@ -48,7 +48,7 @@ impl HashAlgorithm {
         }
     }
 
-    /// HASH(parts[0] | parts[1] | ...), for public values (He, fingerprints, SAS input).
+    /// `HASH(parts[0] | parts[1] | ...)`, for public values (He, fingerprints, SAS input).
     pub fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
         match self {
             Self::Sha256 => digest_parts::<Sha256>(parts),
@@ -61,7 +61,7 @@ impl HashAlgorithm {
         SecretBytes::new(self.digest(parts))
     }
 
-    /// HMAC(HASH, key, parts[0] | parts[1] | ...): a public tag (a MAC on the wire).
+    /// `HMAC(HASH, key, parts[0] | parts[1] | ...)`: a public tag (a MAC on the wire).
     pub fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         MacKey::new(self, key).compute(parts)
     }
