@@ -23,22 +23,32 @@
 //! must be answered by the application, through `send_stanza` (or
 //! [`EsessionClient::refuse_iq`]).
 //!
-//! The few lines an application needs are in `examples/echo.rs`
-//! (`cargo run -p esession-xmpp --example echo`): build a
-//! [`SessionManager`](esession::SessionManager) with a CSPRNG, a trust store and
-//! [`SystemClock`], wrap a connection made by [`connect::client`] in an
-//! [`EsessionClient`], then loop on [`EsessionClient::next_event`] and call
-//! [`EsessionClient::start_session`] / [`EsessionClient::send_text`].
+//! Two ways in:
+//!
+//! - **A whole client of ours**: the few lines are in `examples/echo.rs`
+//!   (`cargo run -p esession-xmpp --example echo`): build a
+//!   [`SessionManager`](esession::SessionManager) with a CSPRNG, a trust store
+//!   and [`SystemClock`], wrap a connection made by [`connect::client`] (or
+//!   any tokio-xmpp `StanzaStream`, [`EsessionClient::from_stream`]) in an
+//!   [`EsessionClient`], then loop on [`EsessionClient::next_event`] and call
+//!   [`EsessionClient::start_session`] / [`EsessionClient::send_text`].
+//! - **Bring your own stream**: an application that already drives a
+//!   tokio-xmpp client keeps it and adds the [`Esessions`] layer
+//!   ([`Mode::Embedded`]): it hands the layer every event, sends what the
+//!   layer queues, and gets back every stanza that is not ESession traffic
+//!   (15 lines, in the `layer` documentation of [`Esessions`]).
 
 #![forbid(unsafe_code)]
 
 mod client;
 pub mod connect;
 pub mod disco;
+mod layer;
 mod nesting;
 mod roster;
 
-pub use client::{ClientError, ClientEvent, EsessionClient};
+pub use client::EsessionClient;
+pub use layer::{ClientError, ClientEvent, Esessions, Mode};
 
 /// The operating system's clock, for [`esession::SessionManager`].
 #[derive(Clone, Copy, Debug, Default)]

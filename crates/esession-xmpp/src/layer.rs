@@ -1,0 +1,864 @@
+//! [`Esessions`]: the XMPP side of ESessions without the connection, for an
+//! application that already has its tokio-xmpp stream ("bring your own
+//! stream", issue 12). It routes received stanzas to the core, keeps the
+//! roster's subscriptions and the contacts' online resources the core needs,
+//! answers what a client must, runs the core's timers, and queues the stanzas
+//! to send and the events for the application; it performs no I/O.
+//! [`crate::EsessionClient`] is this layer driven by a connection of ours.
+//!
+//! An existing tokio-xmpp application adds ESessions in 15 lines (here with
+//! a `tokio_xmpp::Client`; a `StanzaStream` works the same way through
+//! [`Esessions::handle_stream_event`]): it hands every event to the layer,
+//! ticks its timers, sends what it queued and reads its events.
+//!
+//! ```no_run
+//! # async fn run(mut client: tokio_xmpp::Client, manager: esession::SessionManager)
+//! #     -> Result<(), esession_xmpp::ClientError> {
+//! use esession_xmpp::{ClientEvent, Esessions};
+//! use futures::StreamExt;
+//! let mut esessions = Esessions::embedded(manager);
+//! let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+//! loop {
+//!     tokio::select! {
+//!         Some(event) = client.next() => if let Some(_stanza) = esessions.handle_client_event(event) { /* the application's */ },
+//!         _ = tick.tick() => esessions.poll_timers(),
+//!     }
+//!     while let Some(event) = esessions.next_event() {
+//!         if let ClientEvent::Online { .. } = event { esessions.start_session("juliet@example.com")?; }
+//!         if let ClientEvent::Session(esession::Event::Established { session, .. }) = event { esessions.send_text(&session, "Hi, in private.")?; }
+//!     }
+//!     for stanza in esessions.take_outgoing() { client.send_stanza(stanza).await.ok(); }
+//! }
+//! # }
+//! ```
+//!
+//! In [`Mode::Embedded`] every stanza that is not ESession traffic is handed
+//! back, presence and roster pushes included (after the layer read them), and
+//! the application answers disco#info itself, listing [`crate::disco::FEATURES`].
+
+use std::collections::{HashMap, VecDeque};
+
+use esession::{Event, SessionId, SessionManager, StanzaKind};
+use esession_wire::minidom::Element;
+use esession_wire::ns;
+use tokio_xmpp::Stanza;
+use tokio_xmpp::jid::Jid;
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::message::Message;
+use tokio_xmpp::parsers::ping::Ping;
+use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use tokio_xmpp::stanzastream::{Event as StreamItem, StreamEvent};
+
+use crate::connect::LoginError;
+use crate::{disco, roster};
+
+/// Something the application should know about.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Logged in, with the server-bound full JID.
+    Online {
+        /// Our full JID.
+        jid: String,
+    },
+    /// An ESession event (established, message received, alerts, terminated, ...).
+    Session(Event),
+    /// A message outside any ESession: NOT end-to-end encrypted.
+    PlainMessage {
+        /// Sender.
+        from: String,
+        /// Its body.
+        body: String,
+    },
+    /// The connection was re-established as a new stream (the server
+    /// restarted, or XEP-0198 resumption was not possible), with this full
+    /// JID. Every ESession of the old stream was ended
+    /// ([`esession::TerminationReason::ConnectionReset`] events precede this
+    /// one); start new ones. Presence was announced again.
+    Reconnected {
+        /// Our full JID now (the same one when the server kept our resource).
+        jid: String,
+    },
+    /// The connection dropped and came back as the same stream (XEP-0198
+    /// resumption): every ESession continues, and the stanzas the server had
+    /// not acknowledged were sent again.
+    Resumed,
+    /// A contact's resource came online (from its presence).
+    ContactOnline {
+        /// The full JID.
+        jid: String,
+    },
+    /// The connection dropped. tokio-xmpp reconnects by itself unless `fatal`.
+    /// A login the server refuses (wrong JID or password, disabled account)
+    /// is fatal and carries the [`LoginError`]; after a fatal event
+    /// [`crate::EsessionClient::next_event`] returns `None` and sending fails with
+    /// [`ClientError::LoginFailed`].
+    #[non_exhaustive]
+    Disconnected {
+        /// Why, for the user.
+        reason: String,
+        /// No point in retrying.
+        fatal: bool,
+        /// Set when logging in failed for good.
+        login_error: Option<LoginError>,
+    },
+}
+
+/// Errors of the client API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The ESession core refused the request.
+    #[error(transparent)]
+    Session(#[from] esession::Error),
+    /// Sending failed: the connection is down.
+    #[error("cannot send: {0}")]
+    Send(String),
+    /// A stanza built by the core could not be converted for tokio-xmpp (a bug).
+    #[error("internal stanza conversion failed: {0}")]
+    Conversion(String),
+    /// The contact's client does not advertise ESessions.
+    #[error("{0} does not support encrypted sessions (XEP-0116)")]
+    NoEsessionSupport(String),
+    /// A disco#info query failed or timed out.
+    #[error("service discovery of {0} failed")]
+    Disco(String),
+    /// Not connected, and never will be: the server refused the login.
+    #[error("not connected: {0}")]
+    LoginFailed(LoginError),
+}
+
+/// Contacts whose online resources are tracked at most (issue 11).
+const MAX_ONLINE_CONTACTS: usize = 10_000;
+/// Online resources tracked per contact at most.
+const MAX_RESOURCES: usize = 64;
+
+/// The stream after our connection dropped: a stanza that arrives before the
+/// stream is resumed can only come from a new stream (tokio-xmpp yields the
+/// stanzas a server sends between resource binding and `<enabled/>` before
+/// its `Reset` event), and must not meet a session of the old one: stanzas
+/// of the old stream may have been lost, so its counters are out of step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Link {
+    Up,
+    /// Dropped; resumed or reset not yet known.
+    Suspended,
+    /// Dropped, and a stanza of the new stream came first: sessions reset.
+    SessionsReset,
+}
+
+/// Who else handles the stream's stanzas.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// We are the whole client ([`crate::EsessionClient`]): we send initial
+    /// presence, answer disco#info and ping, refuse other requests, answer
+    /// roster pushes, and report plain messages as
+    /// [`ClientEvent::PlainMessage`].
+    WholeClient,
+    /// Inside an application that handles its own stanzas: everything that is
+    /// not ESession traffic is handed back to it, unanswered.
+    Embedded,
+}
+
+/// The XMPP layer of ESessions over a stream someone else drives (see the
+/// module documentation).
+pub struct Esessions {
+    mode: Mode,
+    manager: SessionManager,
+    own_jid: Option<String>,
+    queue: VecDeque<ClientEvent>,
+    /// Stanzas produced but not yet handed to the stream, in order.
+    outbox: VecDeque<Stanza>,
+    /// For the ids of our IQ requests.
+    iq_counter: u64,
+    online: HashMap<String, Vec<String>>,
+    /// Where the stream stands after a drop (issue 10).
+    link: Link,
+}
+
+impl core::fmt::Debug for Esessions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Esessions")
+            .field("mode", &self.mode)
+            .field("own_jid", &self.own_jid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Esessions {
+    /// The layer of a whole client of ours ([`Mode::WholeClient`]).
+    pub fn new(manager: SessionManager) -> Self {
+        Self::with_mode(manager, Mode::WholeClient)
+    }
+
+    /// The layer inside an application that handles its own stanzas
+    /// ([`Mode::Embedded`]).
+    pub fn embedded(manager: SessionManager) -> Self {
+        Self::with_mode(manager, Mode::Embedded)
+    }
+
+    fn with_mode(manager: SessionManager, mode: Mode) -> Self {
+        Self {
+            mode,
+            manager,
+            own_jid: None,
+            queue: VecDeque::new(),
+            outbox: VecDeque::new(),
+            iq_counter: 0,
+            online: HashMap::new(),
+            link: Link::Up,
+        }
+    }
+
+    /// The session manager (for session info, trust store access).
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+
+    /// The session manager, mutably. What its methods return must be handed
+    /// to [`Self::dispatch_output`]; the methods of this type do that themselves.
+    pub fn manager_mut(&mut self) -> &mut SessionManager {
+        &mut self.manager
+    }
+
+    /// Our full JID once online.
+    pub fn own_jid(&self) -> Option<&str> {
+        self.own_jid.as_deref()
+    }
+
+    /// Online full JIDs of `contact` (bare JID) seen in presence.
+    pub fn online_resources(&self, contact: &str) -> &[String] {
+        self.online.get(contact).map_or(&[], Vec::as_slice)
+    }
+
+    /// The next event for the application, if any.
+    pub fn next_event(&mut self) -> Option<ClientEvent> {
+        self.queue.pop_front()
+    }
+
+    /// Every stanza waiting to be sent, in order; send them all, in this
+    /// order (a lost or reordered encrypted stanza breaks its session).
+    pub fn take_outgoing(&mut self) -> Vec<Stanza> {
+        self.outbox.drain(..).collect()
+    }
+
+    /// The first stanza waiting to be sent (it stays queued).
+    pub(crate) fn peek_outgoing(&self) -> Option<&Stanza> {
+        self.outbox.front()
+    }
+
+    /// Removes the first stanza waiting to be sent (after the stream took it).
+    pub(crate) fn pop_outgoing(&mut self) {
+        self.outbox.pop_front();
+    }
+
+    /// Forgets what was waiting to be sent (it never will be).
+    pub(crate) fn clear_outgoing(&mut self) {
+        self.outbox.clear();
+    }
+
+    /// Queues an event for the application.
+    pub(crate) fn push_event(&mut self, event: ClientEvent) {
+        self.queue.push_back(event);
+    }
+
+    /// Queues a stanza to send as it is (not encrypted).
+    pub(crate) fn push_outgoing(&mut self, stanza: Stanza) {
+        self.outbox.push_back(stanza);
+    }
+
+    /// A fresh id for one of our IQ requests.
+    pub(crate) fn next_iq_id(&mut self, purpose: &str) -> String {
+        self.iq_counter += 1;
+        format!("esession-{purpose}-{}", self.iq_counter)
+    }
+
+    /// Runs the core's timers (negotiation timeouts, expired key sets,
+    /// due rekeys): call it about once a second.
+    pub fn poll_timers(&mut self) {
+        let out = self.manager.poll_timers();
+        self.dispatch(out);
+    }
+
+    /// Handles one event of a `tokio_xmpp::Client`; returns the stanza if it
+    /// is the application's (see [`Self::handle_stream_event`]).
+    pub fn handle_client_event(&mut self, event: tokio_xmpp::Event) -> Option<Stanza> {
+        match event {
+            tokio_xmpp::Event::Online {
+                bound_jid,
+                features,
+                resumed: false,
+            } => self.handle_stream_event(StreamItem::Stream(StreamEvent::Reset {
+                bound_jid,
+                features,
+            })),
+            tokio_xmpp::Event::Online { resumed: true, .. } => {
+                self.handle_stream_event(StreamItem::Stream(StreamEvent::Resumed))
+            }
+            tokio_xmpp::Event::Disconnected(error) => {
+                self.link = Link::Suspended;
+                self.queue.push_back(ClientEvent::Disconnected {
+                    reason: format!("connection lost ({error}); reconnecting"),
+                    fatal: false,
+                    login_error: None,
+                });
+                None
+            }
+            tokio_xmpp::Event::Stanza(stanza) => self.handle_stanza(stanza),
+        }
+    }
+
+    /// Handles one item of a tokio-xmpp [`StanzaStream`](tokio_xmpp::stanzastream::StanzaStream): stream events
+    /// (new stream, suspended, resumed) and stanzas. Stanzas that are not
+    /// ESession traffic are returned in [`Mode::Embedded`] (and handled as a
+    /// whole client would in [`Mode::WholeClient`]).
+    pub fn handle_stream_event(&mut self, item: StreamItem) -> Option<Stanza> {
+        match item {
+            StreamItem::Stream(StreamEvent::Reset { bound_jid, .. }) => {
+                // A second stream (not a resumption): sessions of the old one
+                // cannot continue reliably (issue 10); end them, loudly.
+                let reset = self.own_jid.is_some();
+                if reset && self.link != Link::SessionsReset {
+                    self.reset_sessions();
+                }
+                self.link = Link::Up;
+                self.own_jid = Some(bound_jid.to_string());
+                // The roster first (RFC 6121 §2.2): who is subscribed to our
+                // presence (SSN-09); the server pushes every change after.
+                self.enqueue(roster::request());
+                if self.mode == Mode::WholeClient {
+                    // Initial presence with our capabilities (XEP-0115); an
+                    // embedding application sends its own.
+                    let mut presence = Presence::new(PresenceType::None);
+                    if let Some(caps) = disco::our_caps() {
+                        presence.add_payload(caps);
+                    }
+                    self.outbox.push_back(presence.into());
+                }
+                let jid = bound_jid.to_string();
+                self.queue.push_back(if reset {
+                    ClientEvent::Reconnected { jid }
+                } else {
+                    ClientEvent::Online { jid }
+                });
+                None
+            }
+            // The connection dropped; tokio-xmpp reconnects (and resumes with
+            // XEP-0198 where the server offers it).
+            StreamItem::Stream(StreamEvent::Suspended) => {
+                self.link = Link::Suspended;
+                self.queue.push_back(ClientEvent::Disconnected {
+                    reason: "connection lost; reconnecting".to_owned(),
+                    fatal: false,
+                    login_error: None,
+                });
+                None
+            }
+            StreamItem::Stream(StreamEvent::Resumed) => {
+                self.link = Link::Up;
+                self.queue.push_back(ClientEvent::Resumed);
+                None
+            }
+            StreamItem::Stanza(stanza) => self.handle_stanza(stanza),
+        }
+    }
+
+    /// Handles one received stanza; returns it if it is the application's
+    /// ([`Mode::Embedded`]).
+    pub fn handle_stanza(&mut self, stanza: Stanza) -> Option<Stanza> {
+        if crate::nesting::too_deep(&stanza, crate::nesting::MAX_STANZA_DEPTH) {
+            // Issue 11: no real payload nests this deep; taken apart
+            // without recursion, it reaches neither core nor application.
+            crate::nesting::dispose(stanza);
+            return None;
+        }
+        if self.link == Link::Suspended {
+            self.reset_sessions();
+            self.link = Link::SessionsReset;
+        }
+        match stanza {
+            Stanza::Message(message) => self.on_message(message),
+            Stanza::Iq(iq) => self.on_iq(iq),
+            Stanza::Presence(presence) => self.on_presence(presence),
+        }
+    }
+
+    /// Ends every session of the old stream (encrypted terminates, and
+    /// `ConnectionReset` events) and forgets who was online.
+    fn reset_sessions(&mut self) {
+        let out = self.manager.connection_reset();
+        self.dispatch(out);
+        self.online.clear();
+    }
+
+    fn on_message(&mut self, message: Message) -> Option<Stanza> {
+        let original = (self.mode == Mode::Embedded).then(|| message.clone());
+        let body = message.bodies.values().next().cloned();
+        let from = message
+            .from
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let element = Element::from(message);
+        let out = self.manager.handle_stanza(&element);
+        let quiet = out.stanzas.is_empty() && out.events.is_empty();
+        let ours = element.children().any(|c| {
+            c.is("c", ns::STANZA_ENCRYPTION)
+                || c.is("feature", ns::FEATURE_NEG)
+                || c.is("init", ns::ESESSION_INIT)
+        });
+        self.dispatch(out);
+        if !quiet || ours {
+            return None;
+        }
+        if let Some(original) = original {
+            return Some(original.into());
+        }
+        if let Some(body) = body {
+            self.queue
+                .push_back(ClientEvent::PlainMessage { from, body });
+        }
+        None
+    }
+
+    /// Routes a received `<iq/>` (ENC-01..03, AMB-26, ESN-44):
+    ///
+    /// - one carrying an XEP-0200 `<c/>` (or whose `<error/>` does) goes to
+    ///   the core, which decrypts it into [`Event::StanzaReceived`] (answered
+    ///   here when it is a ping or disco#info request, see [`Self::dispatch`])
+    ///   or refuses it;
+    /// - a clear one from a full JID whose session agreed `iq` belongs to that
+    ///   session and should have been encrypted: it also goes to the core, its
+    ///   content is not acted on, a request gets an encrypted `not-acceptable`
+    ///   (RFC 6120 §8.2.3 wants an answer; ESN-44 wants it encrypted), and the
+    ///   application is told ([`Event::ClearStanzaDropped`], or
+    ///   [`Event::DeliveryError`] for an error: servers bounce stanzas in clear);
+    /// - the roster result and the server's roster pushes update who is
+    ///   subscribed to our presence in the core (SSN-09);
+    /// - any other clear one is ours: disco#info and ping are answered, other
+    ///   requests refused with `service-unavailable`, in clear.
+    fn on_iq(&mut self, iq: Iq) -> Option<Stanza> {
+        let element = Element::from(iq);
+        if has_encrypted_part(&element) {
+            let out = self.manager.handle_stanza(&element);
+            self.dispatch(out);
+            return None;
+        }
+        if let Some(update) = roster::update(&element, self.own_jid.as_deref()) {
+            if update.full {
+                self.manager.clear_presence_subscriptions();
+            }
+            for (jid, subscribed) in &update.items {
+                self.manager.set_presence_subscription(jid, *subscribed);
+            }
+            if self.mode == Mode::Embedded && update.reply.is_some() {
+                // A roster push: the application's too, and it answers it.
+                return Stanza::try_from(element).ok();
+            }
+            if let Some(reply) = update.reply {
+                self.enqueue(reply);
+            }
+            return None;
+        }
+        let bound = element
+            .attr("from")
+            .and_then(|from| self.manager.unthreaded_session(from, StanzaKind::Iq));
+        if let Some(session) = bound {
+            let out = self.manager.handle_stanza(&element);
+            self.dispatch(out);
+            match element.attr("type") {
+                Some("get" | "set") => {
+                    if let Some(refusal) = iq_error_reply(&element, DefinedCondition::NotAcceptable)
+                    {
+                        self.send_in_session(&session, &refusal);
+                    }
+                    self.queue
+                        .push_back(ClientEvent::Session(Event::ClearStanzaDropped { session }));
+                }
+                Some("error") => self
+                    .queue
+                    .push_back(ClientEvent::Session(Event::DeliveryError { session })),
+                _ => self
+                    .queue
+                    .push_back(ClientEvent::Session(Event::ClearStanzaDropped { session })),
+            }
+            return None;
+        }
+        if self.mode == Mode::Embedded {
+            // Not ESession traffic: the application's (it answers disco#info
+            // with our features too, see `disco::FEATURES`).
+            return Stanza::try_from(element).ok();
+        }
+        let reply = builtin_answer(&element)
+            .or_else(|| iq_error_reply(&element, DefinedCondition::ServiceUnavailable));
+        if let Some(reply) = reply {
+            self.enqueue(reply);
+        }
+        None
+    }
+
+    /// A received `<presence/>`: our record of the contact's resources
+    /// (broadcast presence, from its clear type, ENC-02), then the core, which
+    /// decrypts encrypted (directed) presence into [`Event::StanzaReceived`]
+    /// and ends the sessions bound to a full JID that went unavailable
+    /// (SSN-16: [`esession::TerminationReason::PeerUnavailable`]).
+    fn on_presence(&mut self, presence: Presence) -> Option<Stanza> {
+        let encrypted = presence
+            .payloads
+            .iter()
+            .any(|p| p.is("c", ns::STANZA_ENCRYPTION));
+        let original = (self.mode == Mode::Embedded && !encrypted).then(|| presence.clone());
+        if let Some(Ok(from)) = presence.from.clone().map(Jid::try_into_full) {
+            let bare = from.to_bare().to_string();
+            let full = from.to_string();
+            match presence.type_ {
+                PresenceType::None => {
+                    // Issue 11: bounded in contacts and in resources each;
+                    // beyond that a resource is simply not listed as online.
+                    let known = self.online.contains_key(&bare);
+                    if known || self.online.len() < MAX_ONLINE_CONTACTS {
+                        let resources = self.online.entry(bare).or_default();
+                        if !resources.contains(&full) && resources.len() < MAX_RESOURCES {
+                            resources.push(full.clone());
+                            self.queue
+                                .push_back(ClientEvent::ContactOnline { jid: full });
+                        }
+                    }
+                }
+                PresenceType::Unavailable => {
+                    if let Some(resources) = self.online.get_mut(&bare) {
+                        resources.retain(|r| r != &full);
+                        if resources.is_empty() {
+                            self.online.remove(&bare);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let out = self.manager.handle_stanza(&Element::from(presence));
+        self.dispatch(out);
+        original.map(Stanza::from)
+    }
+
+    /// Converts a stanza for tokio-xmpp and queues it in the outbox. A stanza
+    /// the core built always converts; a failure is reported, never sent
+    /// some other way.
+    fn enqueue(&mut self, stanza: Element) {
+        match Stanza::try_from(stanza) {
+            Ok(stanza) => self.outbox.push_back(stanza),
+            Err(e) => self.queue.push_back(ClientEvent::Disconnected {
+                reason: ClientError::Conversion(e.to_string()).to_string(),
+                fatal: false,
+                login_error: None,
+            }),
+        }
+    }
+
+    /// Encrypts `stanza` in `session` and queues it; if the core refuses
+    /// (the session just ended, say), nothing is sent, least of all in clear.
+    fn send_in_session(&mut self, session: &SessionId, stanza: &Element) {
+        if let Ok(out) = self.manager.send_stanza(session, stanza) {
+            self.dispatch(out);
+        }
+    }
+
+    /// Queues the core's stanzas in the outbox and its events for the
+    /// application; does not await, so it cannot be interrupted half-way.
+    /// A decrypted ping (XEP-0199) or disco#info (XEP-0030) request is
+    /// answered here, encrypted in its session, and not passed on; every
+    /// other [`Event::StanzaReceived`] is the application's.
+    pub(crate) fn dispatch(&mut self, out: esession::Output) {
+        for stanza in out.stanzas {
+            self.enqueue(stanza);
+        }
+        for event in out.events {
+            if let Event::StanzaReceived { session, stanza } = &event
+                && let Some(reply) = builtin_answer(stanza)
+            {
+                let session = session.clone();
+                self.send_in_session(&session, &reply);
+                continue;
+            }
+            self.queue.push_back(ClientEvent::Session(event));
+        }
+    }
+
+    /// Queues the core's output (stanzas to send, events for the
+    /// application) after a call through [`Self::manager_mut`].
+    pub fn dispatch_output(&mut self, out: esession::Output) {
+        self.dispatch(out);
+    }
+
+    /// Starts an ESession with `peer` (bare or full JID): queues the offer.
+    /// Unlike [`crate::EsessionClient::start_session`] it does not ask the
+    /// contact's disco#info first.
+    pub fn start_session(&mut self, peer: &str) -> Result<SessionId, ClientError> {
+        let (id, out) = self.manager.start_session(peer)?;
+        self.dispatch(out);
+        Ok(id)
+    }
+
+    /// Encrypts a chat message and queues it.
+    pub fn send_text(&mut self, session: &SessionId, text: &str) -> Result<(), ClientError> {
+        let out = self.manager.send_text(session, text)?;
+        self.dispatch(out);
+        Ok(())
+    }
+
+    /// Encrypts a `<message/>`, a directed `<presence/>` or an `<iq/>` in
+    /// `session` and queues it (see [`crate::EsessionClient::send_stanza`]).
+    pub fn send_stanza(
+        &mut self,
+        session: &SessionId,
+        stanza: &Element,
+    ) -> Result<(), ClientError> {
+        let out = self.manager.send_stanza(session, stanza)?;
+        self.dispatch(out);
+        Ok(())
+    }
+
+    /// Ends a session (encrypted terminate; it ends when acknowledged).
+    pub fn terminate(&mut self, session: &SessionId) -> Result<(), ClientError> {
+        let out = self.manager.terminate(session)?;
+        self.dispatch(out);
+        Ok(())
+    }
+
+    /// Ends every established session (ESN-45: before going offline).
+    pub fn terminate_all(&mut self) {
+        let out = self.manager.terminate_all();
+        self.dispatch(out);
+    }
+
+    /// An encrypted XEP-0199 ping to the session's peer (the session must
+    /// have agreed `iq`), queued; returns its `id`.
+    pub fn send_ping(&mut self, session: &SessionId) -> Result<String, ClientError> {
+        let to = Jid::new(&session.peer)
+            .map_err(|_| ClientError::Send(format!("invalid JID {}", session.peer)))?;
+        let id = self.next_iq_id("ping");
+        let ping = Iq::from_get(id.clone(), Ping).with_to(to);
+        self.send_stanza(session, &Element::from(ping))?;
+        Ok(id)
+    }
+
+    /// An encrypted `service-unavailable` answer to a decrypted request the
+    /// application does not handle (see [`crate::EsessionClient::refuse_iq`]).
+    pub fn refuse_iq(&mut self, session: &SessionId, request: &Element) -> Result<(), ClientError> {
+        match iq_error_reply(request, DefinedCondition::ServiceUnavailable) {
+            Some(refusal) => self.send_stanza(session, &refusal),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether the stanza carries an XEP-0200 `<c/>`, at the top or inside its
+/// `<error/>` (ENC-03): then it is the core's to open.
+fn has_encrypted_part(stanza: &Element) -> bool {
+    let is_c = |c: &Element| c.is("c", ns::STANZA_ENCRYPTION);
+    stanza
+        .children()
+        .any(|c| is_c(c) || (c.is("error", ns::JABBER_CLIENT) && c.children().any(is_c)))
+}
+
+/// The `<iq/>` request `element`, if it is one: its id, sender and payload.
+fn request(element: &Element) -> Option<(String, Option<Jid>, Option<&Element>)> {
+    if !element.is("iq", ns::JABBER_CLIENT) || !matches!(element.attr("type"), Some("get" | "set"))
+    {
+        return None;
+    }
+    let id = element.attr("id")?.to_owned();
+    let from = element.attr("from").and_then(|f| Jid::new(f).ok());
+    Some((id, from, element.children().next()))
+}
+
+/// Our answer to the requests every client answers itself: disco#info
+/// (XEP-0030, with our features) and ping (XEP-0199).
+fn builtin_answer(element: &Element) -> Option<Element> {
+    let (id, from, payload) = request(element)?;
+    let payload = payload.filter(|_| element.attr("type") == Some("get"))?;
+    let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
+        let node = payload.attr("node").map(str::to_owned);
+        Iq::from_result(id, Some(disco::our_disco_info(node)))
+    } else if payload.is("ping", "urn:xmpp:ping") {
+        Iq::Result {
+            from: None,
+            to: None,
+            id,
+            payload: None,
+        }
+    } else {
+        return None;
+    };
+    Some(reply.with_to_opt(from).into())
+}
+
+/// An `error` answer with `condition` to the request `element` (without its
+/// payload); `None` if it is not a request.
+fn iq_error_reply(element: &Element, condition: DefinedCondition) -> Option<Element> {
+    let (id, from, _) = request(element)?;
+    let error_type = match condition {
+        DefinedCondition::NotAcceptable => ErrorType::Modify,
+        _ => ErrorType::Cancel,
+    };
+    let error = StanzaError {
+        type_: error_type,
+        by: None,
+        defined_condition: condition,
+        texts: Default::default(),
+        other: None,
+    };
+    Some(Iq::from_error(id, error).with_to_opt(from).into())
+}
+
+trait WithTo {
+    fn with_to_opt(self, to: Option<Jid>) -> Self;
+}
+
+impl WithTo for Iq {
+    fn with_to_opt(mut self, to: Option<Jid>) -> Self {
+        match &mut self {
+            Iq::Get { to: t, .. }
+            | Iq::Set { to: t, .. }
+            | Iq::Result { to: t, .. }
+            | Iq::Error { to: t, .. } => *t = to,
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use super::*;
+
+    fn parse(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    const C: &str = "<c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'>\
+                     <data>AAAA</data><mac>BBBB</mac></c>";
+
+    #[test]
+    fn a_c_at_the_top_or_inside_error_is_the_cores() {
+        let top = parse(&format!(
+            "<iq xmlns='jabber:client' type='get' id='1'>{C}</iq>"
+        ));
+        let inner = parse(&format!(
+            "<iq xmlns='jabber:client' type='error' id='1'><error type='cancel'>\
+             <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>{C}</error></iq>"
+        ));
+        let clear = parse(
+            "<iq xmlns='jabber:client' type='get' id='1'>\
+             <c xmlns='http://jabber.org/protocol/caps'/></iq>",
+        );
+        assert!(has_encrypted_part(&top));
+        assert!(has_encrypted_part(&inner));
+        assert!(!has_encrypted_part(&clear), "entity caps is not XEP-0200");
+    }
+
+    #[test]
+    fn ping_and_disco_info_requests_get_our_answer() {
+        let ping = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='p1'>\
+             <ping xmlns='urn:xmpp:ping'/></iq>",
+        );
+        let pong = builtin_answer(&ping).unwrap();
+        assert_eq!(
+            (pong.attr("type"), pong.attr("id"), pong.attr("to")),
+            (Some("result"), Some("p1"), Some("bob@example.com/phone"))
+        );
+        assert_eq!(pong.children().count(), 0);
+        let disco = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='d1'>\
+             <query xmlns='http://jabber.org/protocol/disco#info' node='n#v'/></iq>",
+        );
+        let info = builtin_answer(&disco).unwrap();
+        let query = info
+            .get_child("query", "http://jabber.org/protocol/disco#info")
+            .unwrap();
+        assert_eq!(query.attr("node"), Some("n#v"));
+        let features: Vec<&str> = query.children().filter_map(|f| f.attr("var")).collect();
+        assert!(features.contains(&ns::ESESSION) && features.contains(&"urn:xmpp:ping"));
+        // Not ours: other requests, a ping as `set`, answers.
+        for other in [
+            "<iq xmlns='jabber:client' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>",
+            "<iq xmlns='jabber:client' type='set' id='s'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<iq xmlns='jabber:client' type='result' id='r'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<presence xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></presence>",
+        ] {
+            assert_eq!(builtin_answer(&parse(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_answers_requests_only_and_leaves_their_payload_out() {
+        let get = parse(
+            "<iq xmlns='jabber:client' from='bob@example.com/phone' type='set' id='s1'>\
+             <secret xmlns='urn:example'>do not echo</secret></iq>",
+        );
+        let refusal = iq_error_reply(&get, DefinedCondition::NotAcceptable).unwrap();
+        assert_eq!(
+            (refusal.attr("type"), refusal.attr("id"), refusal.attr("to")),
+            (Some("error"), Some("s1"), Some("bob@example.com/phone"))
+        );
+        let error = refusal.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("modify"));
+        assert!(error.has_child("not-acceptable", ns::XMPP_STANZAS));
+        assert_eq!(error.children().count(), 1, "no empty <text/>: {error:?}");
+        assert!(!String::from(&refusal).contains("do not echo"));
+        let unavailable = iq_error_reply(&get, DefinedCondition::ServiceUnavailable).unwrap();
+        let error = unavailable.get_child("error", ns::JABBER_CLIENT).unwrap();
+        assert_eq!(error.attr("type"), Some("cancel"));
+        let result = parse("<iq xmlns='jabber:client' type='result' id='r'/>");
+        assert_eq!(
+            iq_error_reply(&result, DefinedCondition::NotAcceptable),
+            None
+        );
+    }
+
+    #[test]
+    fn encrypted_presence_and_iq_convert_for_tokio_xmpp_with_their_c() {
+        // The shapes the core seals (ENC-01..03): <c/> alone, or beside a
+        // clear <error/> holding a second <c/>.
+        for xml in [
+            format!("<presence xmlns='jabber:client' to='b@example.com/r'>{C}</presence>"),
+            format!(
+                "<presence xmlns='jabber:client' to='b@example.com/r' type='unavailable'>{C}</presence>"
+            ),
+            format!("<iq xmlns='jabber:client' to='b@example.com/r' type='get' id='1'>{C}</iq>"),
+            format!("<iq xmlns='jabber:client' to='b@example.com/r' type='result' id='1'>{C}</iq>"),
+            format!(
+                "<iq xmlns='jabber:client' to='b@example.com/r' type='error' id='1'>{C}\
+                 <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+                 {C}</error></iq>"
+            ),
+        ] {
+            let element = parse(&xml);
+            let stanza =
+                Stanza::try_from(element.clone()).unwrap_or_else(|e| panic!("{xml}: {e:?}"));
+            let back = match stanza {
+                Stanza::Iq(iq) => Element::from(iq),
+                Stanza::Presence(p) => Element::from(p),
+                Stanza::Message(m) => Element::from(m),
+            };
+            assert_eq!(back.name(), element.name());
+            assert_eq!(back.attr("type"), element.attr("type"));
+            let count = |e: &Element| {
+                e.children()
+                    .flat_map(|c| std::iter::once(c).chain(c.children()))
+                    .filter(|c| c.is("c", ns::STANZA_ENCRYPTION))
+                    .count()
+            };
+            assert_eq!(count(&back), count(&element), "{xml} -> {back:?}");
+            assert!(has_encrypted_part(&back));
+        }
+    }
+}
