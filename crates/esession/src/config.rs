@@ -1,6 +1,7 @@
 //! Policy: what we offer and accept. Defaults follow docs/requirements.md; risky
 //! options carry `dangerously_` in their names (style practice 13).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -10,8 +11,8 @@ use esession_crypto::{
 };
 
 use crate::profile::Profile;
-use crate::session::kinds::StanzaKind;
 use crate::ssn::{Disclosure, Logging};
+use crate::stanza::StanzaKind;
 
 /// Configuration of a [`crate::SessionManager`].
 #[derive(Clone, Debug)]
@@ -376,6 +377,44 @@ impl Config {
             .unwrap_or_else(Profile::standard)
     }
 
+    /// The policy for a contact of `profile`: this one, or a copy narrowed
+    /// to what the profile allows (its `Subset`).
+    pub fn for_profile(&self, profile: &Profile) -> Cow<'_, Config> {
+        let Some(subset) = profile.subset() else {
+            return Cow::Borrowed(self);
+        };
+        let mut c = self.clone();
+        c.groups = subset.groups.to_vec();
+        c.ciphers = vec![subset.cipher];
+        c.dangerously_allow_none_cipher = false;
+        c.hashes = vec![subset.hash];
+        c.compression = vec![subset.compression];
+        c.sas = vec![SasAlgorithm::Sas28x5];
+        c.stanzas = subset.stanzas.to_vec();
+        if !subset.three_message {
+            c.initiate_flow = FlowPolicy::FourMessage;
+            c.accept_three_message = false;
+        }
+        if !subset.public_keys {
+            c.own_identification = vec![PubkeyMethod::None];
+            c.peer_identification = vec![PubkeyMethod::None];
+        }
+        if !subset.rekeying {
+            c.idle_rekey_after = None;
+        }
+        if let Some(len) = profile.nonce_len() {
+            c.nonce_len = len;
+        }
+        c.accept_plain_sessions = false;
+        c.accept_disclosure = false;
+        Cow::Owned(c)
+    }
+
+    /// The length of the nonces we send to a contact of `profile`.
+    pub(crate) fn own_nonce_len(&self, profile: &Profile) -> usize {
+        profile.nonce_len().unwrap_or(self.nonce_len.max(16))
+    }
+
     /// Our first signing key for `algorithm`, if any.
     pub(crate) fn signing_key(&self, algorithm: SignatureAlgorithm) -> Option<&SigningKey> {
         self.signing_keys
@@ -398,5 +437,60 @@ impl Config {
             .iter()
             .copied()
             .filter(|c| c.is_confidential() || self.dangerously_allow_none_cipher)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    #[test]
+    fn the_standard_profile_leaves_the_config_untouched() {
+        let config = Config::default();
+        assert!(matches!(
+            config.for_profile(&Profile::standard()),
+            Cow::Borrowed(_)
+        ));
+        assert!(Profile::standard().allows_rekeying());
+        assert_eq!(Profile::default(), Profile::standard());
+        assert_eq!(
+            Profile::standard().effective_cipher(CipherAlgorithm::Aes128Ctr),
+            CipherAlgorithm::Aes128Ctr
+        );
+    }
+
+    #[test]
+    fn the_gajim_profile_narrows_the_config_to_gajims_subset() {
+        // §17: 4 messages, no public keys, no rekey, message only, groups 15, 16, 14.
+        let config = Config {
+            accept_three_message: true,
+            own_identification: vec![PubkeyMethod::Key, PubkeyMethod::None],
+            stanzas: vec![StanzaKind::Message, StanzaKind::Iq],
+            ..Config::default()
+        };
+        let gajim = Profile::gajim();
+        let c = config.for_profile(&gajim);
+        assert_eq!(
+            c.groups,
+            vec![ModpGroup::Group15, ModpGroup::Group16, ModpGroup::Group14]
+        );
+        assert_eq!(c.ciphers, vec![CipherAlgorithm::Aes128Ctr]);
+        assert_eq!(c.hashes, vec![HashAlgorithm::Sha256]);
+        assert_eq!(c.compression, vec![CompressionAlgorithm::None]);
+        assert_eq!(c.stanzas, vec![StanzaKind::Message]);
+        assert!(!c.accept_three_message);
+        assert_eq!(c.initiate_flow, FlowPolicy::FourMessage);
+        assert_eq!(c.own_identification, vec![PubkeyMethod::None]);
+        assert_eq!(c.peer_identification, vec![PubkeyMethod::None]);
+        assert_eq!(c.idle_rekey_after, None);
+        assert_eq!(c.nonce_len, 8);
+        assert!(!gajim.allows_rekeying());
+        // Fact 1: aes128-ctr on the wire, AES-256 in use.
+        assert_eq!(
+            gajim.effective_cipher(CipherAlgorithm::Aes128Ctr),
+            CipherAlgorithm::Aes256Ctr
+        );
     }
 }

@@ -7,8 +7,8 @@ use esession_wire::minidom::Element;
 
 use crate::Error;
 use crate::config::PubkeyMethod;
-use crate::session::kinds::StanzaKind;
 use crate::ssn::{Disclosure, Logging};
+use crate::stanza::StanzaKind;
 
 /// The result of one call into the core: stanzas to send, in order, and events.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@
 //! counter first (ESN-24).
 //!
 //! [`open`] is the only maker of [`IdentityProof`], which
-//! [`crate::session::EstablishedSession::new`] requires: no session exists
+//! the established session's constructor requires: no session exists
 //! whose peer's identity was not verified. This module sits below both the
 //! negotiation and the session (it imports neither).
 

@@ -47,7 +47,7 @@ pub use manager::SessionManager;
 pub use profile::{Profile, looks_like_gajim};
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
 pub use session::EstablishedSession;
-pub use session::kinds::StanzaKind;
+pub use stanza::StanzaKind;
 pub use trust::{
     MemoryTrustStore, PeerKeyObservation, PeerKeyStatus, RetainedSecret, StoredPeerKey, TrustStore,
     TrustStoreError, key_fingerprint,

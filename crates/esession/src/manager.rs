@@ -12,15 +12,16 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, LimitKind};
 use crate::event::{Event, Output, SecurityAlert, SessionId, SessionInfo, TerminationReason};
-use crate::negotiation::initiator::{self, ResponseOutcome, StepError};
+use crate::negotiation::StepError;
+use crate::negotiation::initiator::{self, ResponseOutcome};
 use crate::negotiation::responder::{self, OfferOutcome};
 use crate::negotiation::{Context, Refusal};
 use crate::profile::Profile;
 use crate::random::Randomness;
 use crate::session::control::Control;
-use crate::session::kinds::StanzaKind;
 use crate::session::{self, EstablishedSession, OpenFailure, Opened};
 use crate::ssn::{self, Disclosure, ErrorCondition};
+use crate::stanza::StanzaKind;
 use crate::stanza::{bare, message, resource, text_child, thread_of};
 use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
@@ -241,7 +242,7 @@ impl SessionManager {
         let cached = self.restricted.iter().position(|(p, _)| *p == profile);
         let index = match cached {
             Some(index) => Some(index),
-            None => match profile.restrict(&self.config) {
+            None => match self.config.for_profile(&profile) {
                 Cow::Borrowed(_) => None,
                 Cow::Owned(restricted) => {
                     self.restricted.push((profile, restricted));
@@ -337,7 +338,7 @@ impl SessionManager {
             .contains(&CompressionAlgorithm::Zlib)
             && self.compressed_cap_reached())
         .then(|| {
-            let mut config = profile.restrict(&self.config).into_owned();
+            let mut config = self.config.for_profile(&profile).into_owned();
             config
                 .compression
                 .retain(|c| *c == CompressionAlgorithm::None);
@@ -1233,7 +1234,7 @@ impl SessionManager {
     /// full key this time (XEP-0116 §4.5.2 "MAY then request a new ESession").
     fn retry_with_key(&mut self, peer: &str, failed_thread: &str, out: &mut Output) {
         let profile = self.config.profile_for(peer);
-        let mut config = profile.restrict(&self.config).into_owned();
+        let mut config = self.config.for_profile(&profile).into_owned();
         config
             .peer_identification
             .retain(|m| *m != crate::config::PubkeyMethod::Hash);

@@ -38,17 +38,13 @@
 //! ID_A under the provisional keys and ID_B under the final keys (facts 6 and 8),
 //! feature-neg wrappers for messages 1-3 and `<init/>` for message 4 (fact 10).
 
-use std::borrow::Cow;
-
 use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, CtrCipher, HashAlgorithm, ModpGroup,
-    SasAlgorithm,
 };
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 
-use crate::config::{Config, FlowPolicy, PubkeyMethod};
-use crate::session::kinds::StanzaKind;
+use crate::stanza::StanzaKind;
 
 /// How the cipher key is cut from `HMAC(K, "... Cipher Key")`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -105,7 +101,7 @@ pub enum StanzaMacCounter {
 /// Padding of the encrypted stanza content.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Padding {
-    /// Random white space to [`Config::pad_to_multiple`], or none (ENC-04).
+    /// Random white space to [`crate::Config::pad_to_multiple`], or none (ENC-04).
     AsConfigured,
     /// ASCII spaces up to the next multiple of 16 bytes, never a whole extra
     /// block (fact 5, §10 item 3, §17: bytes, so no spare keystream arises).
@@ -173,7 +169,7 @@ pub enum ClearTerminate {
     Honour,
 }
 
-/// The part of the protocol a profile allows, on top of [`Config`].
+/// The part of the protocol a profile allows, on top of [`crate::Config`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Subset {
     /// Groups offered, in this order, and accepted.
@@ -224,8 +220,8 @@ pub struct Profile {
     pub(crate) normalization: Normalization,
     /// Parsing of received negotiation forms.
     pub(crate) form_parsing: FormParsing,
-    /// Length of the nonces we send; `None`: [`Config::nonce_len`], at least 16.
-    /// Peer nonces of [`Config::min_peer_nonce_len`] (8) bytes are accepted by both.
+    /// Length of the nonces we send; `None`: [`crate::Config::nonce_len`], at least 16.
+    /// Peer nonces of [`crate::Config::min_peer_nonce_len`] (8) bytes are accepted by both.
     pub(crate) nonce_len: Option<usize>,
     /// SAS text.
     pub(crate) sas: SasDigits,
@@ -245,7 +241,7 @@ pub struct Profile {
     pub(crate) clear_terminate: ClearTerminate,
     /// A clear `<body/>` after `<c/>` on every encrypted message we send.
     pub(crate) fallback_body: Option<&'static str>,
-    /// What is negotiated at all; `None`: whatever [`Config`] allows.
+    /// What is negotiated at all; `None`: whatever [`crate::Config`] allows.
     pub(crate) subset: Option<Subset>,
 }
 
@@ -343,37 +339,14 @@ impl Profile {
         }
     }
 
-    /// The policy for a contact of this profile: `config` itself, or a copy
-    /// narrowed to the profile's [`Subset`].
-    pub fn restrict<'c>(&self, config: &'c Config) -> Cow<'c, Config> {
-        let Some(subset) = self.subset else {
-            return Cow::Borrowed(config);
-        };
-        let mut c = config.clone();
-        c.groups = subset.groups.to_vec();
-        c.ciphers = vec![subset.cipher];
-        c.dangerously_allow_none_cipher = false;
-        c.hashes = vec![subset.hash];
-        c.compression = vec![subset.compression];
-        c.sas = vec![SasAlgorithm::Sas28x5];
-        c.stanzas = subset.stanzas.to_vec();
-        if !subset.three_message {
-            c.initiate_flow = FlowPolicy::FourMessage;
-            c.accept_three_message = false;
-        }
-        if !subset.public_keys {
-            c.own_identification = vec![PubkeyMethod::None];
-            c.peer_identification = vec![PubkeyMethod::None];
-        }
-        if !subset.rekeying {
-            c.idle_rekey_after = None;
-        }
-        if let Some(len) = self.nonce_len {
-            c.nonce_len = len;
-        }
-        c.accept_plain_sessions = false;
-        c.accept_disclosure = false;
-        Cow::Owned(c)
+    /// What the profile narrows in a policy (see [`crate::Config::for_profile`]).
+    pub(crate) const fn subset(&self) -> Option<Subset> {
+        self.subset
+    }
+
+    /// The nonce length the profile imposes, if any.
+    pub(crate) const fn nonce_len(&self) -> Option<usize> {
+        self.nonce_len
     }
 
     /// Whether XEP-0200 rekeying is allowed.
@@ -398,11 +371,6 @@ impl Profile {
             ) => CipherAlgorithm::Serpent256Ctr,
             _ => advertised,
         }
-    }
-
-    /// The length of the nonces we send.
-    pub(crate) fn own_nonce_len(&self, config: &Config) -> usize {
-        self.nonce_len.unwrap_or(config.nonce_len.max(16))
     }
 
     /// The normalized content of a MACed form (minus `without` fields).
@@ -503,54 +471,6 @@ mod tests {
     )]
 
     use super::*;
-
-    #[test]
-    fn the_standard_profile_leaves_the_config_untouched() {
-        let config = Config::default();
-        assert!(matches!(
-            Profile::standard().restrict(&config),
-            Cow::Borrowed(_)
-        ));
-        assert!(Profile::standard().allows_rekeying());
-        assert_eq!(Profile::default(), Profile::standard());
-        assert_eq!(
-            Profile::standard().effective_cipher(CipherAlgorithm::Aes128Ctr),
-            CipherAlgorithm::Aes128Ctr
-        );
-    }
-
-    #[test]
-    fn the_gajim_profile_narrows_the_config_to_gajims_subset() {
-        // §17: 4 messages, no public keys, no rekey, message only, groups 15, 16, 14.
-        let config = Config {
-            accept_three_message: true,
-            own_identification: vec![PubkeyMethod::Key, PubkeyMethod::None],
-            stanzas: vec![StanzaKind::Message, StanzaKind::Iq],
-            ..Config::default()
-        };
-        let gajim = Profile::gajim();
-        let c = gajim.restrict(&config);
-        assert_eq!(
-            c.groups,
-            vec![ModpGroup::Group15, ModpGroup::Group16, ModpGroup::Group14]
-        );
-        assert_eq!(c.ciphers, vec![CipherAlgorithm::Aes128Ctr]);
-        assert_eq!(c.hashes, vec![HashAlgorithm::Sha256]);
-        assert_eq!(c.compression, vec![CompressionAlgorithm::None]);
-        assert_eq!(c.stanzas, vec![StanzaKind::Message]);
-        assert!(!c.accept_three_message);
-        assert_eq!(c.initiate_flow, FlowPolicy::FourMessage);
-        assert_eq!(c.own_identification, vec![PubkeyMethod::None]);
-        assert_eq!(c.peer_identification, vec![PubkeyMethod::None]);
-        assert_eq!(c.idle_rekey_after, None);
-        assert_eq!(c.nonce_len, 8);
-        assert!(!gajim.allows_rekeying());
-        // Fact 1: aes128-ctr on the wire, AES-256 in use.
-        assert_eq!(
-            gajim.effective_cipher(CipherAlgorithm::Aes128Ctr),
-            CipherAlgorithm::Aes256Ctr
-        );
-    }
 
     #[test]
     fn the_gajim_responder_counter_avoids_top_octets_00_and_80() {

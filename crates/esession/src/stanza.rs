@@ -1,4 +1,6 @@
-//! Small helpers to build and read `<message/>` stanzas.
+//! Stanza vocabulary shared by every layer of the core ([`StanzaKind`]) and
+//! small helpers to build and read `<message/>` stanzas. A bottom module: it
+//! imports nothing of the crate.
 
 use esession_wire::minidom::Element;
 use esession_wire::ns;
@@ -53,4 +55,47 @@ pub(crate) fn bare(jid: &str) -> &str {
 /// The resource of a full JID, if any.
 pub(crate) fn resource(jid: &str) -> Option<&str> {
     jid.split_once('/').map(|(_, r)| r)
+}
+
+/// A stanza kind the `stanzas` field can name (ESN-05).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum StanzaKind {
+    /// `<message/>`.
+    Message,
+    /// `<presence/>`: only directed presence is ever encrypted (ENC-01).
+    Presence,
+    /// `<iq/>` of type get, set, result or error.
+    Iq,
+}
+
+impl StanzaKind {
+    /// Every kind, in the order XEP-0116's registry lists them.
+    pub const ALL: [Self; 3] = [Self::Message, Self::Presence, Self::Iq];
+
+    /// The wire value (and the stanza's element name).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Presence => "presence",
+            Self::Iq => "iq",
+        }
+    }
+
+    /// Parses a `stanzas` value; unknown values are unusable options.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "message" => Some(Self::Message),
+            "presence" => Some(Self::Presence),
+            "iq" => Some(Self::Iq),
+            _ => None,
+        }
+    }
+
+    /// The kind of a `jabber:client` stanza.
+    pub(crate) fn of(stanza: &Element) -> Option<Self> {
+        if stanza.ns() != ns::JABBER_CLIENT {
+            return None;
+        }
+        Self::from_name(stanza.name())
+    }
 }

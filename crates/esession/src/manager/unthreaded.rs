@@ -14,8 +14,8 @@ use super::{SessionManager, State, key, keys_exhausted, prove_peer};
 use crate::Error;
 use crate::event::{Event, Output, SessionId, TerminationReason};
 use crate::random::Randomness;
-use crate::session::kinds::StanzaKind;
 use crate::session::{EstablishedSession, OpenFailure};
+use crate::stanza::StanzaKind;
 use crate::stanza::set_attr;
 
 /// Whether the stanza carries a `<c/>`, at the top or inside its `<error/>` (ENC-03).

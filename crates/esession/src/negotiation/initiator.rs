@@ -15,19 +15,19 @@ use esession_wire::ns;
 
 use super::establish::{Agreement, establish};
 use super::fields::*;
-use super::responder::{open_identity, session_info};
 use super::{
     Agreed, Context, Refusal, RetainedMatch, b64, have_peer_key, judge_peer_key, own_proof,
     peer_methods, single, unb64, unexpired, use_three_message,
 };
+use super::{StepError, open_identity, session_info};
 use crate::config::{FlowPolicy, PubkeyMethod};
 use crate::event::{BrokenChain, SecurityAlert, SessionId, SessionInfo};
 use crate::identity::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
-use crate::session::kinds::StanzaKind;
 use crate::ssn::{Disclosure, ErrorCondition, Logging};
+use crate::stanza::StanzaKind;
 use crate::stanza::{bare, message, set_attr, text_child};
 
 /// Alice after sending her offer, waiting for Bob's answer.
@@ -113,21 +113,6 @@ impl AwaitingFinal {
     }
 }
 
-/// Why a step did not advance.
-#[derive(Debug)]
-pub(crate) enum StepError {
-    /// Refuse with this error reply and forget the attempt.
-    Refuse(Refusal),
-    /// The peer declined (SSN-07): forget silently.
-    Declined,
-}
-
-impl From<Refusal> for StepError {
-    fn from(r: Refusal) -> Self {
-        Self::Refuse(r)
-    }
-}
-
 fn list_single(var: &str, values: impl IntoIterator<Item = String>) -> Field {
     Field::list_single(var, values)
 }
@@ -195,7 +180,7 @@ pub(crate) fn offer(
     let config = ctx.config;
     let profile = ctx.profile;
 
-    let mut nonce = vec![0u8; profile.own_nonce_len(config)];
+    let mut nonce = vec![0u8; config.own_nonce_len(&profile)];
     ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
     let key_pairs: Vec<DhKeyPair> = config
         .groups

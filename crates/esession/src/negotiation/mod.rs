@@ -30,13 +30,14 @@ pub(crate) mod secrets;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use esession_crypto::{Counter, SignatureAlgorithm};
 use esession_wire::form::DataForm;
-
 use esession_wire::keyvalue::KeyValue;
 
 use crate::clock::Clock;
 use crate::config::{Config, FlowPolicy, PubkeyMethod};
-use crate::event::{PeerKeyInfo, SecurityAlert};
+use crate::event::{PeerKeyInfo, SecurityAlert, SessionInfo};
+use crate::identity::{self, Expect, IdentityKeys, OpenError, Transcript};
 use crate::random::Randomness;
 use crate::ssn::ErrorCondition;
 use crate::trust::{PeerKeyObservation, PeerKeyStatus, TrustStore, key_fingerprint};
@@ -180,7 +181,7 @@ pub(crate) struct Agreed {
     /// `sign_algs`, when either side signs.
     pub(crate) sign_alg: Option<esession_crypto::SignatureAlgorithm>,
     /// Agreed `stanzas`: a non-empty subset of the offer (ENC-01, AMB-29).
-    pub(crate) stanzas: Vec<crate::session::kinds::StanzaKind>,
+    pub(crate) stanzas: Vec<crate::stanza::StanzaKind>,
 }
 
 /// A retained secret matched during negotiation, and what to do with it.
@@ -357,5 +358,87 @@ pub(crate) fn own_proof<'c>(
             method,
             key: config.signing_key(alg?)?,
         }),
+    }
+}
+
+/// Why a step did not advance.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// Refuse with this error reply and forget the attempt.
+    Refuse(Refusal),
+    /// The peer declined (SSN-07): forget silently.
+    Declined,
+}
+
+impl From<Refusal> for StepError {
+    fn from(r: Refusal) -> Self {
+        Self::Refuse(r)
+    }
+}
+
+/// ESN-27/32: verifies the peer's identity proof, turning an unknown
+/// fingerprint into an alert (ESN-27: terminate).
+pub(crate) fn open_identity(
+    ctx: &mut Context<'_>,
+    keys: &IdentityKeys<'_>,
+    counter: &mut Counter,
+    transcript: &Transcript<'_>,
+    (method, algorithm): (PubkeyMethod, Option<SignatureAlgorithm>),
+    sealed: &[u8],
+    m: &[u8],
+) -> Result<identity::VerifiedIdentity, Refusal> {
+    let candidates = hash_candidates(ctx, method);
+    let expect = Expect {
+        method,
+        algorithm,
+        candidates: &candidates,
+    };
+    identity::open(keys, counter, transcript, &expect, sealed, m).map_err(|e| {
+        if let OpenError::UnknownFingerprint(fingerprint) = e {
+            ctx.alerts
+                .push(crate::event::SecurityAlert::UnknownKeyFingerprint { fingerprint });
+        }
+        Refusal::crypto()
+    })
+}
+
+/// What was agreed, for the application; retained-secret facts start false
+/// (the caller or the session fills them in). The SAS reminder is off only
+/// once the peer is authenticated by a key the user verified (ESN-34).
+pub(crate) fn session_info(
+    ctx: &Context<'_>,
+    agreed: &Agreed,
+    sas: String,
+    peer_key: Option<crate::event::PeerKeyInfo>,
+    we_initiated: bool,
+) -> SessionInfo {
+    let (own, peer) = if we_initiated {
+        (agreed.init_pubkey, agreed.resp_pubkey)
+    } else {
+        (agreed.resp_pubkey, agreed.init_pubkey)
+    };
+    let key_verified = peer_key.as_ref().is_some_and(|k| k.verified);
+    SessionInfo {
+        sas,
+        authenticated_by_retained_secret: false,
+        retained_chain_verified: false,
+        other_secret_used: false,
+        sas_reminder: !agreed.three_message && !key_verified,
+        logging: agreed.logging,
+        disclosure: agreed.disclosure,
+        group: agreed.group,
+        cipher: agreed.cipher,
+        hash: agreed.hash,
+        compression: agreed.compression,
+        stanzas: agreed.stanzas.clone(),
+        we_initiated,
+        three_message: agreed.three_message,
+        peer_identification: peer,
+        own_identification: own,
+        peer_key,
+        key_alerts: ctx.alerts.clone(),
+        sas_confirmed: false,
+        broken_chain: None,
+        retained_secret_unproven: false,
     }
 }

@@ -13,19 +13,19 @@ use esession_wire::ns;
 
 use super::establish::{Agreement, establish};
 use super::fields::*;
-use super::initiator::StepError;
 use super::{
-    Agreed, Context, Refusal, b64, hash_candidates, have_peer_key, judge_peer_key, own_proof,
-    peer_methods, ranked, secrets, single, unb64,
+    Agreed, Context, Refusal, b64, have_peer_key, judge_peer_key, own_proof, peer_methods, ranked,
+    secrets, single, unb64,
 };
+use super::{StepError, open_identity, session_info};
 use crate::config::{Config, PubkeyMethod, ResponderChoice};
 use crate::event::{SecurityAlert, SessionId, SessionInfo};
-use crate::identity::{self, Expect, IdentityKeys, MAX_IDENTITY_LEN, OpenError, Transcript};
+use crate::identity::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
-use crate::session::kinds::StanzaKind;
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
+use crate::stanza::StanzaKind;
 use crate::stanza::{bare, message, text_child};
 
 /// The largest `rekey_freq` (2^32 - 1, ESN-05).
@@ -604,7 +604,7 @@ impl EvaluatedOffer {
         ctx: &mut Context<'_>,
     ) -> Result<(AwaitingAccept, Element), Refusal> {
         let profile = self.profile;
-        let mut n_b = vec![0u8; profile.own_nonce_len(ctx.config)];
+        let mut n_b = vec![0u8; ctx.config.own_nonce_len(&profile)];
         ctx.rng.fill(RandomPurpose::Nonce, &mut n_b);
         let mut c_a_bytes = [0u8; 16];
         ctx.rng.fill(RandomPurpose::Counter, &mut c_a_bytes);
@@ -694,32 +694,6 @@ impl EvaluatedOffer {
             stanza,
         ))
     }
-}
-
-/// ESN-27/32: verifies the peer's identity proof, turning an unknown
-/// fingerprint into an alert (ESN-27: terminate).
-pub(crate) fn open_identity(
-    ctx: &mut Context<'_>,
-    keys: &IdentityKeys<'_>,
-    counter: &mut Counter,
-    transcript: &Transcript<'_>,
-    (method, algorithm): (PubkeyMethod, Option<SignatureAlgorithm>),
-    sealed: &[u8],
-    m: &[u8],
-) -> Result<identity::VerifiedIdentity, Refusal> {
-    let candidates = hash_candidates(ctx, method);
-    let expect = Expect {
-        method,
-        algorithm,
-        candidates: &candidates,
-    };
-    identity::open(keys, counter, transcript, &expect, sealed, m).map_err(|e| {
-        if let OpenError::UnknownFingerprint(fingerprint) = e {
-            ctx.alerts
-                .push(crate::event::SecurityAlert::UnknownKeyFingerprint { fingerprint });
-        }
-        Refusal::crypto()
-    })
 }
 
 impl AwaitingAccept {
@@ -1005,46 +979,5 @@ impl AwaitingAccept {
             info,
             terminate: false,
         })
-    }
-}
-
-/// What was agreed, for the application; retained-secret facts start false
-/// (the caller or the session fills them in). The SAS reminder is off only
-/// once the peer is authenticated by a key the user verified (ESN-34).
-pub(crate) fn session_info(
-    ctx: &Context<'_>,
-    agreed: &Agreed,
-    sas: String,
-    peer_key: Option<crate::event::PeerKeyInfo>,
-    we_initiated: bool,
-) -> SessionInfo {
-    let (own, peer) = if we_initiated {
-        (agreed.init_pubkey, agreed.resp_pubkey)
-    } else {
-        (agreed.resp_pubkey, agreed.init_pubkey)
-    };
-    let key_verified = peer_key.as_ref().is_some_and(|k| k.verified);
-    SessionInfo {
-        sas,
-        authenticated_by_retained_secret: false,
-        retained_chain_verified: false,
-        other_secret_used: false,
-        sas_reminder: !agreed.three_message && !key_verified,
-        logging: agreed.logging,
-        disclosure: agreed.disclosure,
-        group: agreed.group,
-        cipher: agreed.cipher,
-        hash: agreed.hash,
-        compression: agreed.compression,
-        stanzas: agreed.stanzas.clone(),
-        we_initiated,
-        three_message: agreed.three_message,
-        peer_identification: peer,
-        own_identification: own,
-        peer_key,
-        key_alerts: ctx.alerts.clone(),
-        sas_confirmed: false,
-        broken_chain: None,
-        retained_secret_unproven: false,
     }
 }

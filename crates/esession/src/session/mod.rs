@@ -183,7 +183,7 @@ pub(crate) struct SessionSetup {
 }
 
 impl EstablishedSession {
-    /// Only [`crate::negotiation::establish::establish`] calls this; the
+    /// Only the negotiation's `establish` calls this; the
     /// [`IdentityProof`] shows the peer's identity verified.
     pub(crate) fn new(setup: SessionSetup, _verified: IdentityProof) -> Self {
         // With 3 messages there is no message 4: Alice's identity proved the

@@ -31,8 +31,6 @@ use esession_crypto::{
 use esession_wire::encrypted::MAX_OLD;
 
 use crate::Error;
-use crate::clock::Clock;
-use crate::config::Config;
 use crate::random::Randomness;
 
 /// ENC-17: old incoming keys and exponents live this many seconds after the
@@ -40,7 +38,7 @@ use crate::random::Randomness;
 pub(crate) const KEY_SET_LIFETIME: u64 = 60;
 /// ENC-19: fewer than 2^32 encrypted blocks per key exchange.
 pub(crate) const MAX_BLOCKS_PER_EXCHANGE: u64 = 1 << 32;
-/// The smallest block limit [`Config::rekey_block_limit`] may set.
+/// The smallest block limit `Config::rekey_block_limit` may set.
 pub(crate) const MIN_BLOCK_LIMIT: u64 = 256;
 /// Most of our `<key/>`s that may be unanswered at once (bounds the key sets).
 pub(crate) const MAX_KEY_SETS: usize = 8;
@@ -108,30 +106,6 @@ pub(crate) struct RekeySetup {
     pub(crate) rekeying: bool,
     /// The peer's `<key/>`s accepted per minute at most (issue 11).
     pub(crate) peer_rekeys_per_minute: u32,
-}
-
-impl RekeySetup {
-    /// The setup for a session agreed now with these values.
-    pub(crate) fn new(
-        config: &Config,
-        clock: &dyn Clock,
-        rekey_freq: u32,
-        own: DhKeyPair,
-        peer: DhPublicValue,
-    ) -> Self {
-        Self {
-            group: own.group(),
-            exponent_size: config.exponent_size,
-            rekey_freq,
-            own,
-            peer,
-            idle_rekey_after: config.idle_rekey_after,
-            block_limit: config.rekey_block_limit,
-            now: clock.now_unix(),
-            rekeying: true,
-            peer_rekeys_per_minute: config.limits.peer_rekeys_per_minute,
-        }
-    }
 }
 
 /// A rekey of ours, computed but not yet committed (ENC-15).

@@ -19,12 +19,12 @@ use esession_wire::ns;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
-use super::kinds::StanzaKind;
 use super::*;
 use crate::config::PubkeyMethod;
 use crate::event::{SessionId, SessionInfo};
 use crate::random::SystemRandomness;
 use crate::ssn::{Disclosure, Logging};
+use crate::stanza::StanzaKind;
 
 const GROUP: ModpGroup = ModpGroup::Group1;
 const HASH: HashAlgorithm = HashAlgorithm::Sha256;
