@@ -97,4 +97,5 @@ pub fn manager_with(jid: &str, config: Config, seed: u64) -> SessionManager {
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(1_000)),
     )
+    .unwrap()
 }

@@ -90,7 +90,7 @@ pub(crate) fn manager(
     };
     let mut profiles = std::mem::take(&mut config.profiles);
     profiles.extend(crate::profile::stored_profiles(store, &account)?);
-    Ok(SessionManager::new(
+    SessionManager::new(
         Config {
             own_jid: None,
             stanzas: settings.stanzas.clone(),
@@ -100,7 +100,8 @@ pub(crate) fn manager(
         Box::new(SystemRandomness::new(rng)),
         Box::new(trust),
         Box::new(SystemClock),
-    ))
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Our stored signing keys injected into the policy (the core never reads

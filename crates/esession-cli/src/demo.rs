@@ -29,7 +29,8 @@ fn party(name: &'static str, jid: &str) -> Result<Party, String> {
         Box::new(SystemRandomness::new(rng)),
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(1_700_000_000)),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Party {
         name,
         manager,

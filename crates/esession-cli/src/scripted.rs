@@ -514,6 +514,7 @@ mod tests {
             Box::new(MemoryTrustStore::new()),
             Box::new(FixedClock(1_700_000_000)),
         )
+        .unwrap()
     }
 
     /// Alice's view of a real 4-message negotiation with Bob, in memory.

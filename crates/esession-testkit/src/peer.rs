@@ -55,6 +55,7 @@ pub fn manager(trust: Box<dyn TrustStore + Send>, config: Config) -> SessionMana
         trust,
         Box::new(SystemClock),
     )
+    .expect("a valid test configuration")
 }
 
 /// A manager for `account` (bare JID) over `store`.

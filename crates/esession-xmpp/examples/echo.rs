@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(SystemRandomness::new(ChaCha20Rng::from_seed(seed))),
         Box::new(MemoryTrustStore::new()),
         Box::new(SystemClock),
-    );
+    )?;
     // 2. The XMPP connection around it.
     let mut client = EsessionClient::new(connect::client(&options)?, manager);
     let contact = std::env::args().nth(1);

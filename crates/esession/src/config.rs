@@ -10,6 +10,7 @@ use esession_crypto::{
     SignatureAlgorithm, SigningKey,
 };
 
+use crate::error::ConfigError;
 use crate::profile::Profile;
 use crate::ssn::{Disclosure, Logging};
 use crate::stanza::StanzaKind;
@@ -432,6 +433,37 @@ impl Config {
     }
 
     /// The ciphers we may use, with `none` removed unless explicitly allowed.
+    /// Checks that this policy can work (run by [`crate::SessionManager::new`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let lists = [
+            ("groups", self.groups.is_empty()),
+            ("ciphers", self.ciphers.is_empty()),
+            ("hashes", self.hashes.is_empty()),
+            ("compression", self.compression.is_empty()),
+            ("sas", self.sas.is_empty()),
+            ("logging", self.logging.is_empty()),
+            ("stanzas", self.stanzas.is_empty()),
+            ("own_identification", self.own_identification.is_empty()),
+            ("peer_identification", self.peer_identification.is_empty()),
+        ];
+        if let Some((name, _)) = lists.iter().find(|(_, empty)| *empty) {
+            return Err(ConfigError::Empty(name));
+        }
+        if self.usable_ciphers().next().is_none() {
+            return Err(ConfigError::NoConfidentialCipher);
+        }
+        if self.limits.sessions_total == 0 {
+            return Err(ConfigError::ZeroLimit("sessions_total"));
+        }
+        if self.limits.sessions_per_peer == 0 {
+            return Err(ConfigError::ZeroLimit("sessions_per_peer"));
+        }
+        if self.max_plaintext_len == 0 {
+            return Err(ConfigError::ZeroPlaintextLen);
+        }
+        Ok(())
+    }
+
     pub(crate) fn usable_ciphers(&self) -> impl Iterator<Item = CipherAlgorithm> + '_ {
         self.ciphers
             .iter()
@@ -492,5 +524,67 @@ mod tests {
             gajim.effective_cipher(CipherAlgorithm::Aes128Ctr),
             CipherAlgorithm::Aes256Ctr
         );
+    }
+
+    #[test]
+    fn a_policy_that_cannot_work_is_refused_with_what_to_change() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let cases: [(Config, ConfigError); 5] = [
+            (
+                Config {
+                    groups: Vec::new(),
+                    ..Config::default()
+                },
+                ConfigError::Empty("groups"),
+            ),
+            (
+                Config {
+                    sas: Vec::new(),
+                    ..Config::default()
+                },
+                ConfigError::Empty("sas"),
+            ),
+            (
+                Config {
+                    ciphers: vec![CipherAlgorithm::None],
+                    ..Config::default()
+                },
+                ConfigError::NoConfidentialCipher,
+            ),
+            (
+                Config {
+                    limits: Limits {
+                        sessions_total: 0,
+                        ..Limits::default()
+                    },
+                    ..Config::default()
+                },
+                ConfigError::ZeroLimit("sessions_total"),
+            ),
+            (
+                Config {
+                    max_plaintext_len: 0,
+                    ..Config::default()
+                },
+                ConfigError::ZeroPlaintextLen,
+            ),
+        ];
+        for (config, expected) in cases {
+            let error = config.validate().unwrap_err();
+            assert_eq!(error, expected);
+            // Every message names what to do.
+            let text = error.to_string();
+            assert!(
+                text.contains("list") || text.contains("use") || text.contains("set"),
+                "{text}"
+            );
+        }
+        // `none` alone is fine when explicitly allowed.
+        let allowed = Config {
+            ciphers: vec![CipherAlgorithm::None],
+            dangerously_allow_none_cipher: true,
+            ..Config::default()
+        };
+        assert_eq!(allowed.validate(), Ok(()));
     }
 }

@@ -68,6 +68,90 @@ pub enum Error {
     /// was dropped or refused.
     #[error("{0}")]
     LimitReached(LimitKind),
+    /// The [`crate::Config`] given to [`crate::SessionManager::new`] cannot
+    /// work: nothing was built.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(ConfigError),
+}
+
+/// Who is at fault for an [`Error`], so an application can tell the user
+/// whom to suspect: a peer that misbehaves is an alarm, one that cannot
+/// agree with us is not.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The peer (or someone between us) sent something wrong: a forged or
+    /// corrupt stanza, a negotiation step that fails verification.
+    Peer,
+    /// The peer is not at fault but we cannot agree: no common algorithm,
+    /// it declined, it answered with an error.
+    Incompatible,
+    /// The application asked for something impossible (no such session,
+    /// not established yet, invalid input or configuration).
+    Application,
+    /// Our side or the network: a timeout, a reset connection, a limit of ours.
+    Local,
+}
+
+impl Error {
+    /// Who is at fault (see [`Fault`]).
+    pub fn fault(&self) -> Fault {
+        match self {
+            // Messages 3 and 4 fail without detail (AMB-52): a MAC, a
+            // signature or a value that did not verify. A named field is an
+            // option we could not accept.
+            Self::Refused { condition, fields } => match (condition, fields.is_empty()) {
+                (ErrorCondition::FeatureNotImplemented, true) => Fault::Peer,
+                (ErrorCondition::NotAcceptable, true) => Fault::Peer,
+                _ => Fault::Incompatible,
+            },
+            Self::Decrypt => Fault::Peer,
+            Self::PeerError { .. } | Self::Declined => Fault::Incompatible,
+            Self::UnknownSession
+            | Self::NotEstablished
+            | Self::SessionEnded
+            | Self::RekeyTooSoon
+            | Self::StanzaKindNotAgreed(_)
+            | Self::AmbiguousSession
+            | Self::InvalidInput(_)
+            | Self::InvalidConfig(_) => Fault::Application,
+            Self::Timeout | Self::ConnectionReset | Self::KeysExhausted | Self::LimitReached(_) => {
+                Fault::Local
+            }
+        }
+    }
+
+    /// The XEP-0155 condition we sent to the peer for this error, if we sent one.
+    pub fn condition_sent(&self) -> Option<ErrorCondition> {
+        match self {
+            Self::Refused { condition, .. } => Some(*condition),
+            _ => None,
+        }
+    }
+}
+
+/// Why a [`crate::Config`] cannot work (checked by [`crate::SessionManager::new`]).
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A list of algorithms or options is empty: nothing could be offered or accepted.
+    #[error(
+        "`{0}` lists nothing we could offer or accept; list at least one value (the default lists them all)"
+    )]
+    Empty(&'static str),
+    /// Only the `none` cipher is listed, and it is not allowed.
+    #[error(
+        "`ciphers` lists only `none`, which is refused unless `dangerously_allow_none_cipher` is set; list a confidential cipher"
+    )]
+    NoConfidentialCipher,
+    /// A limit is zero where no session could ever be established.
+    #[error("`limits.{0}` is 0: no session could ever be established; use a positive number")]
+    ZeroLimit(&'static str),
+    /// `max_plaintext_len` is 0: no stanza could ever be delivered.
+    #[error(
+        "`max_plaintext_len` is 0: no stanza could ever be delivered; use a positive number (default 1 MiB)"
+    )]
+    ZeroPlaintextLen,
 }
 
 /// Which limit of [`crate::Limits`] was reached.
@@ -129,5 +213,44 @@ fn fields_text(fields: &[String]) -> String {
         String::new()
     } else {
         format!(", on {}", fields.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_names_who_is_at_fault() {
+        let refused = |condition, fields: &[&str]| Error::Refused {
+            condition,
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        // AMB-52: a failure in messages 3-4 carries no detail: a forgery.
+        assert_eq!(
+            refused(ErrorCondition::FeatureNotImplemented, &[]).fault(),
+            Fault::Peer
+        );
+        assert_eq!(
+            refused(ErrorCondition::NotAcceptable, &["crypt_algs"]).fault(),
+            Fault::Incompatible
+        );
+        assert_eq!(Error::Decrypt.fault(), Fault::Peer);
+        assert_eq!(Error::Declined.fault(), Fault::Incompatible);
+        assert_eq!(Error::UnknownSession.fault(), Fault::Application);
+        assert_eq!(
+            Error::InvalidConfig(ConfigError::ZeroPlaintextLen).fault(),
+            Fault::Application
+        );
+        assert_eq!(Error::Timeout.fault(), Fault::Local);
+        assert_eq!(
+            Error::LimitReached(LimitKind::SessionsTotal).fault(),
+            Fault::Local
+        );
+        assert_eq!(
+            refused(ErrorCondition::NotAcceptable, &["modp"]).condition_sent(),
+            Some(ErrorCondition::NotAcceptable)
+        );
+        assert_eq!(Error::Timeout.condition_sent(), None);
     }
 }

@@ -142,6 +142,15 @@ fn session_config(own_jid: &str, variant: u8) -> Config {
 /// The policies of [`responder_completion`] (both parties).
 const COMPLETION_VARIANTS: u8 = 3;
 
+/// The manager of a fuzz configuration (all fixed and valid).
+#[allow(
+    clippy::expect_used,
+    reason = "the fuzz configurations are constants; an invalid one is a finding"
+)]
+fn valid(built: Result<SessionManager, crate::Error>) -> SessionManager {
+    built.expect("the fuzz configurations are valid")
+}
+
 /// One party, with every event it raised.
 struct Party {
     jid: &'static str,
@@ -186,12 +195,12 @@ impl Party {
             inner: SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed)),
             key_pairs: std::sync::Arc::clone(&key_pairs),
         };
-        let manager = SessionManager::new(
+        let manager = valid(SessionManager::new(
             config,
             Box::new(rng),
             Box::new(trust),
             Box::new(FixedClock(NOW)),
-        );
+        ));
         Self {
             jid,
             manager,
@@ -747,12 +756,12 @@ impl HostileWorld {
             inner: SystemRandomness::new(ChaCha20Rng::seed_from_u64(BOB_SEED)),
             key_pairs: std::sync::Arc::clone(&key_pairs),
         };
-        let manager = SessionManager::new(
+        let manager = valid(SessionManager::new(
             config,
             Box::new(rng),
             Box::new(MemoryTrustStore::new()),
             Box::new(SteppedClock(std::sync::Arc::clone(&clock))),
-        );
+        ));
         let us = Party {
             jid: BOB,
             manager,

@@ -38,7 +38,7 @@ pub mod trust;
 
 pub use clock::{Clock, FixedClock};
 pub use config::{Config, FlowPolicy, Limits, PubkeyMethod, ResponderChoice};
-pub use error::{Error, LimitKind};
+pub use error::{ConfigError, Error, Fault, LimitKind};
 pub use event::{
     BrokenChain, Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo,
     TerminationReason,

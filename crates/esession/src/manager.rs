@@ -136,14 +136,18 @@ fn parse_wrapper<'w>(wrapper: &'w Element, profile: &Profile) -> Option<(&'w Ele
 }
 
 impl SessionManager {
-    /// A manager with the given policy and injected dependencies.
+    /// A manager with the given policy and injected dependencies; fails with
+    /// [`Error::InvalidConfig`] when the policy cannot work
+    /// ([`Config::validate`]), so a bad configuration surfaces here and not
+    /// at the first negotiation.
     pub fn new(
         config: Config,
         rng: Box<dyn Randomness + Send>,
         trust: Box<dyn TrustStore + Send>,
         clock: Box<dyn Clock + Send>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        config.validate().map_err(Error::InvalidConfig)?;
+        Ok(Self {
             config,
             rng,
             trust,
@@ -156,7 +160,7 @@ impl SessionManager {
             ended: std::collections::VecDeque::new(),
             start_log: limits::StartLog::default(),
             expensive_log: limits::StartLog::default(),
-        }
+        })
     }
 
     /// Selects the wire profile for a contact (issue 6), by bare JID (a full

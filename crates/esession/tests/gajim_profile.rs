@@ -289,6 +289,7 @@ fn our_manager(seed: u64) -> SessionManager {
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(1_700_000_000)),
     )
+    .unwrap()
 }
 
 fn established(out: &Output) -> SessionInfo {

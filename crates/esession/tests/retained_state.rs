@@ -42,6 +42,7 @@ fn manager(jid: &str, config: Config, seed: u64) -> SessionManager {
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(1_700_000_000)),
     )
+    .unwrap()
 }
 
 /// `offer` with an optional field of `pad` bytes added to its form.

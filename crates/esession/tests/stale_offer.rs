@@ -26,6 +26,7 @@ fn manager(jid: &str, seed: u64, reoffer: bool) -> SessionManager {
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(1_000)),
     )
+    .unwrap()
 }
 
 fn delayed(mut offer: Element) -> Element {

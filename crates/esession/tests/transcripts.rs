@@ -183,13 +183,15 @@ fn replay(name: &str, oss: Option<&str>) {
         Box::new(alice_rng),
         Box::new(alice_trust),
         Box::new(FixedClock(2_000)),
-    );
+    )
+    .unwrap();
     let mut bob = SessionManager::new(
         config(bob_jid),
         Box::new(bob_rng),
         Box::new(bob_trust),
         Box::new(FixedClock(2_000)),
-    );
+    )
+    .unwrap();
 
     // Message 1.
     let (alice_id, out) = alice.start_session(bob_jid).unwrap();

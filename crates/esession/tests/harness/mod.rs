@@ -160,6 +160,15 @@ pub(crate) fn manager_with_clock(
     seed: u64,
     clock: Box<dyn Clock + Send>,
 ) -> SessionManager {
+    try_manager(config, seed, clock).unwrap()
+}
+
+/// A manager, or why `config` cannot work (issue 12: checked when built).
+pub(crate) fn try_manager(
+    config: Config,
+    seed: u64,
+    clock: Box<dyn Clock + Send>,
+) -> Result<SessionManager, esession::Error> {
     SessionManager::new(
         config,
         Box::new(SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed))),

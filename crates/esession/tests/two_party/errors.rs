@@ -203,3 +203,50 @@ fn a_clear_error_from_another_resource_does_not_end_the_responders_session() {
             .all(|e| !matches!(e, Event::NegotiationFailed { .. }))
     );
 }
+
+/// Issue 12: every failure says who is at fault. A forged completion is the
+/// peer's (or an attacker's) doing; an offer without a common cipher is an
+/// incompatibility; neither is the application's.
+#[test]
+fn a_failed_negotiation_says_who_is_at_fault() {
+    use esession::Fault;
+    // Message 3 with a flipped byte in Alice's identity: Bob refuses it.
+    let mut pair = Pair::new(93);
+    pair.negotiate_with(|n, stanza| {
+        if n == 2 {
+            let text = xml::serialize(stanza, "").unwrap();
+            let tampered = text.replacen("<value>", "<value>AAAA", 1);
+            *stanza = xml::parse_document(&tampered).unwrap();
+        }
+    });
+    let faults: Vec<Fault> = pair.bob.failures().iter().map(|e| e.fault()).collect();
+    assert!(faults.contains(&Fault::Peer), "{:?}", pair.bob.failures());
+
+    // No cipher in common: an incompatibility, and Bob says which field.
+    let alice = esession::Config {
+        ciphers: vec![esession_crypto::CipherAlgorithm::Twofish256Ctr],
+        ..crate::harness::config(ALICE)
+    };
+    let bob = esession::Config {
+        ciphers: vec![esession_crypto::CipherAlgorithm::Aes128Ctr],
+        ..crate::harness::config(BOB)
+    };
+    let mut pair = Pair::with_configs(alice, bob, 94);
+    let (_, out) = pair.alice.manager.start_session(BOB).unwrap();
+    pair.route(Side::Alice, out);
+    let refused = pair.bob.failures();
+    assert!(
+        matches!(
+            refused.as_slice(),
+            [error @ Error::Refused { .. }]
+                if error.fault() == Fault::Incompatible
+                    && error.condition_sent() == Some(ErrorCondition::NotAcceptable)
+        ),
+        "{refused:?}"
+    );
+    let peer_side = pair.alice.failures();
+    assert!(
+        peer_side.iter().all(|e| e.fault() == Fault::Incompatible),
+        "{peer_side:?}"
+    );
+}

@@ -51,7 +51,8 @@ fn counted_bob(config: Config, seed: u64) -> (Party, Arc<Mutex<Vec<ModpGroup>>>)
         Box::new(rng),
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(NOW)),
-    );
+    )
+    .unwrap();
     (Party::with_manager(BOB, manager), pairs)
 }
 

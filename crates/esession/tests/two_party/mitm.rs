@@ -436,7 +436,8 @@ fn replaying_alices_nonce_and_rshashes_gives_mallory_no_session_and_keeps_the_ch
         }),
         Box::new(MemoryTrustStore::new()),
         Box::new(FixedClock(crate::harness::NOW)),
-    );
+    )
+    .unwrap();
     let bob_sessions = pair.bob.established().len();
     let (id, out) = mallory.start_session(BOB).unwrap();
     let mut to_bob = out.stanzas;

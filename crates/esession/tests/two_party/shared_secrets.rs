@@ -27,7 +27,8 @@ fn party(jid: &'static str, config: Config, seed: u64, store: MemoryTrustStore) 
             Box::new(SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed))),
             Box::new(store),
             Box::new(FixedClock(NOW)),
-        ),
+        )
+        .unwrap(),
     )
 }
 
