@@ -16,6 +16,43 @@
 //!
 //! A negotiation advances through states that are consumed by each step; only
 //! an established session holds stanza keys, and only it can encrypt.
+//!
+//! The whole driving loop, with two managers and the network in memory:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use esession::{Config, Event, FixedClock, MemoryTrustStore, SessionManager, SystemRandomness};
+//! use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+//!
+//! let manager = |jid: &str, seed| {
+//!     SessionManager::new(
+//!         Config { own_jid: Some(jid.to_owned()), ..Config::default() },
+//!         // Seeded for the example; seed from the operating system in real use.
+//!         Box::new(SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed))),
+//!         Box::new(MemoryTrustStore::new()),
+//!         Box::new(FixedClock(1_700_000_000)),
+//!     )
+//! };
+//! let mut alice = manager("alice@example.org/pda", 1)?;
+//! let mut bob = manager("bob@example.com/laptop", 2)?;
+//!
+//! // Alice offers; each side hands what it receives to its manager and
+//! // sends what comes out, until both are quiet (4 messages).
+//! let (session, offer) = alice.start_session("bob@example.com/laptop")?;
+//! let mut to_bob = offer.stanzas;
+//! while !to_bob.is_empty() {
+//!     let to_alice: Vec<_> = to_bob.iter().flat_map(|s| bob.handle_stanza(s).stanzas).collect();
+//!     to_bob = to_alice.iter().flat_map(|s| alice.handle_stanza(s).stanzas).collect();
+//! }
+//! assert!(alice.is_established(&session));
+//!
+//! // Encrypted: only <c/> goes over the wire; Bob's manager delivers the message.
+//! let sealed = alice.send_text(&session, "hello, Bob")?;
+//! let received = bob.handle_stanza(&sealed.stanzas[0]);
+//! assert!(received.events.iter().any(|e| matches!(e, Event::MessageReceived { .. })));
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 
