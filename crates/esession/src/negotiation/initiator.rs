@@ -334,40 +334,39 @@ fn offline_drop_rule() -> Element {
     amp
 }
 
-impl AwaitingResponse {
-    /// Sets content to send bundled with a 3-message completion (ESN-29):
-    /// `terminate` ends the session with it (one-shot object encryption).
-    pub(crate) fn bundle(&mut self, plain: Element, terminate: bool) -> Result<(), Refusal> {
-        if !self.three_message {
-            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
-        }
-        self.first_message = Some((plain, terminate));
-        Ok(())
-    }
+/// The fields of message 2, each parsed or `None` (and then named in
+/// `bad`), before they are checked against our offer.
+struct AnswerFields<'f> {
+    /// Fields missing or unparsable so far, in the order read.
+    bad: Vec<&'static str>,
+    logging: Option<Logging>,
+    disclosure: Option<Disclosure>,
+    security: Option<&'f str>,
+    group: Option<ModpGroup>,
+    cipher: Option<CipherAlgorithm>,
+    hash: Option<HashAlgorithm>,
+    compression: Option<CompressionAlgorithm>,
+    init_pubkey: Option<PubkeyMethod>,
+    resp_pubkey: Option<PubkeyMethod>,
+    ver: Option<&'f str>,
+    rekey_freq: Option<u32>,
+    sas: Option<SasAlgorithm>,
+    n_b: Option<Vec<u8>>,
+    d_bytes: Option<Vec<u8>>,
+    echoed_nonce: Option<Vec<u8>>,
+    counter: Option<Counter>,
+    bob_identity: (Option<Vec<u8>>, Option<Vec<u8>>),
+    /// Both identification choices are valid and one of them signs.
+    signs: bool,
+    sign_alg: Option<SignatureAlgorithm>,
+    stanzas: Option<Vec<StanzaKind>>,
+}
 
-    /// Message 2 -> message 3 (ESN-25..30; with 3 messages also ESN-27 and the
-    /// end of the negotiation). `from` is the full JID that answered (SSN-11).
-    pub(crate) fn on_response(
-        self,
-        ctx: &mut Context<'_>,
-        from: &str,
-        x: &Element,
-        form: &DataForm,
-    ) -> Result<ResponseOutcome, StepError> {
-        if form.form_type_value() != Some(ns::SSN) {
-            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
-        }
-        if form.kind != FormKind::Submit {
-            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
-        }
-        match form.field(ACCEPT).map(|f| f.as_bool()) {
-            Some(Ok(true)) => {}
-            Some(Ok(false)) => return Err(StepError::Declined),
-            _ => return Err(Refusal::new(ErrorCondition::NotAcceptable, &[ACCEPT]).into()),
-        }
-        let three_message = self.three_message;
+impl<'f> AnswerFields<'f> {
+    /// Reads every field of `form` that `offer`'s flow expects.
+    fn parse(offer: &AwaitingResponse, form: &'f DataForm) -> Self {
         let mut bad: Vec<&str> = Vec::new();
-        let mut pick = |var: &'static str| -> Option<&str> {
+        let mut pick = |var: &'static str| -> Option<&'f str> {
             let value = single(form, var);
             if value.is_none() {
                 bad.push(var);
@@ -386,7 +385,7 @@ impl AwaitingResponse {
         let ver = pick(VER);
         let rekey_freq = pick(REKEY_FREQ).and_then(|v| v.parse::<u32>().ok());
         // A 3-message negotiation has no SAS.
-        let sas = if three_message {
+        let sas = if offer.three_message {
             Some(SasAlgorithm::Sas28x5)
         } else {
             pick(SAS_ALGS).and_then(|v| SasAlgorithm::from_name(v).ok())
@@ -398,7 +397,7 @@ impl AwaitingResponse {
             .and_then(|v| unb64(v, 16))
             .and_then(|c| Counter::from_wire(&c).ok());
         // ESN-23: with 3 messages Bob's identity comes with his answer.
-        let bob_identity = if three_message {
+        let bob_identity = if offer.three_message {
             (
                 pick(IDENTITY).and_then(|v| unb64(v, MAX_IDENTITY_LEN)),
                 pick(MAC).and_then(|v| unb64(v, 64)),
@@ -407,8 +406,8 @@ impl AwaitingResponse {
             (None, None)
         };
         // sign_algs matters only once both identification choices are valid.
-        let init_pubkey = init_pubkey.filter(|m| self.init_offer.contains(m));
-        let resp_pubkey = resp_pubkey.filter(|m| self.resp_offer.contains(m));
+        let init_pubkey = init_pubkey.filter(|m| offer.init_offer.contains(m));
+        let resp_pubkey = resp_pubkey.filter(|m| offer.resp_offer.contains(m));
         let signs = matches!(
             (init_pubkey, resp_pubkey),
             (Some(i), Some(r)) if i != PubkeyMethod::None || r != PubkeyMethod::None
@@ -418,8 +417,99 @@ impl AwaitingResponse {
         } else {
             None
         };
-        let stanzas = chosen_stanzas(form, &self.stanzas);
+        let stanzas = chosen_stanzas(form, &offer.stanzas);
 
+        Self {
+            bad,
+            logging,
+            disclosure,
+            security,
+            group,
+            cipher,
+            hash,
+            compression,
+            init_pubkey,
+            resp_pubkey,
+            ver,
+            rekey_freq,
+            sas,
+            n_b,
+            d_bytes,
+            echoed_nonce,
+            counter,
+            bob_identity,
+            signs,
+            sign_alg,
+            stanzas,
+        }
+    }
+}
+
+/// Message 2 as read by [`AwaitingResponse::read_answer`]: what Bob chose,
+/// all of it offered by us.
+struct Answer {
+    agreed: Agreed,
+    /// N_B.
+    n_b: Vec<u8>,
+    /// C_A, drawn by Bob (ESN-26).
+    c_a: Counter,
+    /// Bob's DH value, in range (ESN-26).
+    d: DhPublicValue,
+    rekey_freq: u32,
+    /// With 3 messages: Bob's ID_B and M_B (ESN-23).
+    bob_identity: (Option<Vec<u8>>, Option<Vec<u8>>),
+}
+
+impl AwaitingResponse {
+    /// Sets content to send bundled with a 3-message completion (ESN-29):
+    /// `terminate` ends the session with it (one-shot object encryption).
+    pub(crate) fn bundle(&mut self, plain: Element, terminate: bool) -> Result<(), Refusal> {
+        if !self.three_message {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
+        }
+        self.first_message = Some((plain, terminate));
+        Ok(())
+    }
+
+    /// Message 2, read and checked against our offer (ESN-25, ESN-26):
+    /// every choice must be one we offered; a bad one is named in the
+    /// `not-acceptable` refusal, in the order the fields are read.
+    fn read_answer(&self, ctx: &Context<'_>, form: &DataForm) -> Result<Answer, StepError> {
+        if form.form_type_value() != Some(ns::SSN) {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
+        }
+        if form.kind != FormKind::Submit {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
+        }
+        match form.field(ACCEPT).map(|f| f.as_bool()) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return Err(StepError::Declined),
+            _ => return Err(Refusal::new(ErrorCondition::NotAcceptable, &[ACCEPT]).into()),
+        }
+        let AnswerFields {
+            mut bad,
+            logging,
+            disclosure,
+            security,
+            group,
+            cipher,
+            hash,
+            compression,
+            init_pubkey,
+            resp_pubkey,
+            ver,
+            rekey_freq,
+            sas,
+            n_b,
+            d_bytes,
+            echoed_nonce,
+            counter,
+            bob_identity,
+            signs,
+            sign_alg,
+            stanzas,
+        } = AnswerFields::parse(self, form);
+        let three_message = self.three_message;
         // ESN-25: every choice must come from the offer.
         let mut check = |ok: bool, var: &'static str| {
             if !ok && !bad.contains(&var) {
@@ -513,12 +603,57 @@ impl AwaitingResponse {
         else {
             return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad).into());
         };
+        Ok(Answer {
+            agreed: Agreed {
+                group,
+                // Issue 6: the cipher that really runs for the advertised one.
+                cipher: self.profile.effective_cipher(cipher),
+                hash,
+                compression,
+                logging,
+                disclosure,
+                three_message,
+                init_pubkey,
+                resp_pubkey,
+                sign_alg,
+                stanzas,
+            },
+            n_b,
+            c_a,
+            d,
+            // Checked above: Bob's rekey_freq is at least ours (ENC-14).
+            rekey_freq: rekey_freq.unwrap_or(u32::MAX),
+            bob_identity,
+        })
+    }
 
-        // Checked above: Bob's rekey_freq is at least ours (ENC-14).
-        let rekey_freq = rekey_freq.unwrap_or(u32::MAX);
-        // Issue 6: the cipher that really runs for the advertised one.
-        let profile = self.profile;
-        let cipher = profile.effective_cipher(cipher);
+    /// Message 2 -> message 3 (ESN-25..30; with 3 messages also ESN-27 and the
+    /// end of the negotiation). `from` is the full JID that answered (SSN-11).
+    pub(crate) fn on_response(
+        self,
+        ctx: &mut Context<'_>,
+        from: &str,
+        x: &Element,
+        form: &DataForm,
+    ) -> Result<ResponseOutcome, StepError> {
+        let answer = self.read_answer(ctx, form)?;
+        let Answer {
+            agreed,
+            n_b,
+            c_a,
+            d,
+            rekey_freq,
+            bob_identity,
+        } = answer;
+        let (three_message, profile, group, cipher, hash) = (
+            agreed.three_message,
+            self.profile,
+            agreed.group,
+            agreed.cipher,
+            agreed.hash,
+        );
+        let (init_pubkey, resp_pubkey, sign_alg) =
+            (agreed.init_pubkey, agreed.resp_pubkey, agreed.sign_alg);
 
         // ESN-26: K from the chosen group's x; provisional initiator keys.
         let Self {
@@ -546,19 +681,6 @@ impl AwaitingResponse {
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
         let c_b = c_a.flip_top_bit();
         let d_mpi = d.to_mpi().to_vec();
-        let agreed = Agreed {
-            group,
-            cipher,
-            hash,
-            compression,
-            logging,
-            disclosure,
-            three_message,
-            init_pubkey,
-            resp_pubkey,
-            sign_alg,
-            stanzas,
-        };
 
         // ESN-27 (3 messages): verify Bob before anything else is sent.
         let mut c_b_after = c_b;
