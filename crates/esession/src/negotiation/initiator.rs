@@ -637,157 +637,182 @@ impl AwaitingResponse {
         form: &DataForm,
     ) -> Result<ResponseOutcome, StepError> {
         let answer = self.read_answer(ctx, form)?;
-        let Answer {
-            agreed,
-            n_b,
-            c_a,
-            d,
-            rekey_freq,
-            bob_identity,
-        } = answer;
-        let (three_message, profile, group, cipher, hash) = (
-            agreed.three_message,
-            self.profile,
-            agreed.group,
-            agreed.cipher,
-            agreed.hash,
-        );
-        let (init_pubkey, resp_pubkey, sign_alg) =
-            (agreed.init_pubkey, agreed.resp_pubkey, agreed.sign_alg);
+        let keyed = self.agree(answer, x)?;
+        if keyed.answer.agreed.three_message {
+            keyed.complete_three(ctx, from)
+        } else {
+            keyed.complete_four(ctx, from)
+        }
+    }
 
-        // ESN-26: K from the chosen group's x; provisional initiator keys.
-        let Self {
-            key_pairs,
-            nonce: n_a,
-            form_a,
-            thread,
-            first_message,
-            ..
-        } = self;
-        let Some(x_pair) = key_pairs.into_iter().find(|p| p.group() == group) else {
+    /// ESN-26: K from the chosen group's x, the provisional keys, and form_B.
+    fn agree(self, answer: Answer, x: &Element) -> Result<Keyed, StepError> {
+        let agreed = &answer.agreed;
+        let (profile, hash) = (self.profile, agreed.hash);
+        let Some(x_pair) = self
+            .key_pairs
+            .into_iter()
+            .find(|p| p.group() == agreed.group)
+        else {
             return Err(Refusal::new(ErrorCondition::NotAcceptable, &[MODP]).into());
         };
         let e = x_pair.public().to_mpi().to_vec();
         let raw = x_pair
-            .agree_keeping(&d)
+            .agree_keeping(&answer.d)
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]))?;
         let k = negotiation_secret(hash, &raw);
         drop(raw);
-        let provisional = SessionKeys::derive(hash, cipher, &k).map_err(|_| Refusal::crypto())?;
+        let provisional =
+            SessionKeys::derive(hash, agreed.cipher, &k).map_err(|_| Refusal::crypto())?;
         // ESN-18: form_B without Bob's identity/mac (only 3-message answers carry them).
-        let excluded: &[&str] = if three_message { &[IDENTITY, MAC] } else { &[] };
+        let excluded: &[&str] = if agreed.three_message {
+            &[IDENTITY, MAC]
+        } else {
+            &[]
+        };
         let form_b = profile
             .normalize(x, excluded)
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
-        let c_b = c_a.flip_top_bit();
-        let d_mpi = d.to_mpi().to_vec();
+        let d_mpi = answer.d.to_mpi().to_vec();
+        Ok(Keyed {
+            profile,
+            thread: self.thread,
+            n_a: self.nonce,
+            form_a: self.form_a,
+            first_message: self.first_message,
+            x_pair,
+            e,
+            k,
+            provisional,
+            form_b,
+            d_mpi,
+            answer,
+        })
+    }
+}
 
-        // ESN-27 (3 messages): verify Bob before anything else is sent.
-        let mut c_b_after = c_b;
-        let (mut bob_key, mut bob_proof) = (None, None);
-        if three_message {
-            let (Some(identity), Some(m_b)) = bob_identity else {
-                return Err(Refusal::crypto().into());
-            };
-            let responder = IdentityKeys::of(profile, cipher, hash, &provisional.responder);
-            let peer_identity = open_identity(
-                ctx,
-                &responder,
-                &mut c_b_after,
-                &Transcript {
-                    head: &[&n_a, &n_b, &d_mpi],
-                    tail: &[&form_b],
-                },
-                (resp_pubkey, sign_alg),
-                &identity,
-                &m_b,
-            )?;
-            bob_key = judge_peer_key(ctx, from, peer_identity.key)?;
-            bob_proof = Some(peer_identity.proof);
-        }
+/// Alice once message 2 is read and K agreed: what both flows' completions need.
+struct Keyed {
+    profile: Profile,
+    thread: String,
+    n_a: Vec<u8>,
+    form_a: Vec<u8>,
+    /// Content to bundle with a 3-message completion (ESN-29).
+    first_message: Option<(Element, bool)>,
+    x_pair: DhKeyPair,
+    /// MPI(e).
+    e: Vec<u8>,
+    k: SecretBytes,
+    provisional: SessionKeys,
+    form_b: Vec<u8>,
+    /// MPI(d).
+    d_mpi: Vec<u8>,
+    answer: Answer,
+}
 
-        // ESN-29/30: the completion form; with 4 messages e and rshashes with decoys.
-        let mut completion = DataForm::new(FormKind::Result)
-            .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
-            .with_field(Field::untyped(ACCEPT, vec!["1".to_owned()]))
-            .with_field(Field::untyped(NONCE, vec![b64(&n_b)]));
+impl Keyed {
+    /// 4 messages: the completion with e and the rshashes (ESN-29/30), then
+    /// wait for Bob's final message.
+    fn complete_four(
+        self,
+        ctx: &mut Context<'_>,
+        from: &str,
+    ) -> Result<ResponseOutcome, StepError> {
+        let hash = self.answer.agreed.hash;
         // Issue 10: the secrets we claim now are the chain the responder must continue.
-        let mut claimed_chain = None;
-        if three_message {
-            if first_message
-                .as_ref()
-                .is_some_and(|(_, terminate)| *terminate)
-            {
-                completion =
-                    completion.with_field(Field::untyped("terminate", vec!["1".to_owned()]));
-            }
-        } else {
-            let (rshashes, chain) = rshashes(ctx, from, hash, &n_a);
-            claimed_chain = chain;
-            completion = completion
-                .with_field(Field::hidden(DHKEYS, vec![b64(&e)]))
-                .with_field(Field::hidden(RSHASHES, rshashes));
-        }
-        let form_a2 = profile
-            .normalize(&Element::from(&completion), &[])
-            .map_err(|_| Refusal::crypto())?;
+        let (rshashes, claimed_chain) = rshashes(ctx, from, hash, &self.n_a);
+        let fields = vec![
+            Field::hidden(DHKEYS, vec![b64(&self.e)]),
+            Field::hidden(RSHASHES, rshashes),
+        ];
+        let (stanza, m_a, c_a_after) = self.completion(ctx, from, fields)?;
+        let sas = self.profile.sas(hash, &m_a, &self.form_b);
+        let Self {
+            profile,
+            thread,
+            n_a,
+            x_pair,
+            k,
+            form_b,
+            d_mpi,
+            answer,
+            ..
+        } = self;
+        Ok(ResponseOutcome::Completed(
+            Box::new(AwaitingFinal {
+                profile,
+                peer: from.to_owned(),
+                thread,
+                agreed: answer.agreed,
+                n_a,
+                n_b: answer.n_b,
+                d: d_mpi,
+                k,
+                c_a: c_a_after,
+                c_b: answer.c_a.flip_top_bit(),
+                form_b,
+                sas,
+                x_pair,
+                d_value: answer.d,
+                rekey_freq: answer.rekey_freq,
+                claimed_chain,
+            }),
+            stanza,
+        ))
+    }
 
-        // ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | pubKey_A | form_A | form_A2).
-        let mut c_a_after = c_a;
-        let keys = IdentityKeys::of(profile, cipher, hash, &provisional.initiator);
-        let proof = own_proof(ctx.config, init_pubkey, sign_alg).ok_or_else(Refusal::crypto)?;
-        let sealed = identity::seal(
-            &keys,
-            &mut c_a_after,
-            &Transcript {
-                head: &[&n_b, &n_a, &e],
-                tail: &[&form_a, &form_a2],
-            },
-            proof,
-        )
-        .map_err(Refusal::from)?;
-        completion = completion
-            .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
-            .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
-
-        let mut stanza = message(from, ctx.config.own_jid.as_deref(), None);
-        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
-        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
-        feature.append_child(Element::from(&completion));
-        stanza.append_child(feature);
-
-        if !three_message {
-            let sas = profile.sas(hash, &sealed.m, &form_b);
-            return Ok(ResponseOutcome::Completed(
-                Box::new(AwaitingFinal {
-                    profile,
-                    peer: from.to_owned(),
-                    thread,
-                    agreed,
-                    n_a,
-                    n_b,
-                    d: d_mpi,
-                    k,
-                    c_a: c_a_after,
-                    c_b,
-                    form_b,
-                    sas,
-                    x_pair,
-                    d_value: d,
-                    rekey_freq,
-                    claimed_chain,
-                }),
-                stanza,
-            ));
-        }
-        drop(k);
-        let info = session_info(ctx, &agreed, String::new(), bob_key, true);
-        let Some(proof) = bob_proof else {
+    /// 3 messages (ESN-27, ESN-29): verify Bob's identity before anything
+    /// else is sent, then the completion (maybe with content) establishes.
+    fn complete_three(
+        self,
+        ctx: &mut Context<'_>,
+        from: &str,
+    ) -> Result<ResponseOutcome, StepError> {
+        let agreed = &self.answer.agreed;
+        let (cipher, hash) = (agreed.cipher, agreed.hash);
+        let mut c_b_after = self.answer.c_a.flip_top_bit();
+        let (Some(identity), Some(m_b)) = &self.answer.bob_identity else {
             return Err(Refusal::crypto().into());
         };
+        let responder = IdentityKeys::of(self.profile, cipher, hash, &self.provisional.responder);
+        let peer_identity = open_identity(
+            ctx,
+            &responder,
+            &mut c_b_after,
+            &Transcript {
+                head: &[&self.n_a, &self.answer.n_b, &self.d_mpi],
+                tail: &[&self.form_b],
+            },
+            (agreed.resp_pubkey, agreed.sign_alg),
+            identity,
+            m_b,
+        )?;
+        let bob_key = judge_peer_key(ctx, from, peer_identity.key)?;
+        let terminate = self
+            .first_message
+            .as_ref()
+            .is_some_and(|(_, terminate)| *terminate);
+        let fields = if terminate {
+            vec![Field::untyped("terminate", vec!["1".to_owned()])]
+        } else {
+            Vec::new()
+        };
+        let (mut stanza, _, c_a_after) = self.completion(ctx, from, fields)?;
+        let info = session_info(ctx, &self.answer.agreed, String::new(), bob_key, true);
+        let Self {
+            profile,
+            thread,
+            first_message,
+            x_pair,
+            k,
+            provisional,
+            answer,
+            ..
+        } = self;
+        drop(k);
         let mut session = establish(
             ctx,
-            proof,
+            peer_identity.proof,
             Agreement {
                 profile,
                 id: SessionId {
@@ -800,9 +825,9 @@ impl AwaitingResponse {
                 keys: &provisional,
                 c_a: c_a_after,
                 c_b: c_b_after,
-                rekey_freq,
+                rekey_freq: answer.rekey_freq,
                 own_pair: x_pair,
-                peer_value: d,
+                peer_value: answer.d,
                 unconfirmed_secret: None,
                 pending_retained_claim: None,
             },
@@ -827,6 +852,57 @@ impl AwaitingResponse {
             info,
             terminated,
         })
+    }
+
+    /// Message 3: FORM_TYPE, accept, nonce, the flow's `fields`, then ID_A
+    /// and M_A (ESN-28: mac_A = HMAC(KS_A, N_B | N_A | e | pubKey_A | form_A
+    /// | form_A2)). Returns the stanza, M_A and C_A after the identity.
+    fn completion(
+        &self,
+        ctx: &mut Context<'_>,
+        from: &str,
+        fields: Vec<Field>,
+    ) -> Result<(Element, Vec<u8>, Counter), StepError> {
+        let agreed = &self.answer.agreed;
+        let mut completion = DataForm::new(FormKind::Result)
+            .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
+            .with_field(Field::untyped(ACCEPT, vec!["1".to_owned()]))
+            .with_field(Field::untyped(NONCE, vec![b64(&self.answer.n_b)]));
+        for field in fields {
+            completion = completion.with_field(field);
+        }
+        let form_a2 = self
+            .profile
+            .normalize(&Element::from(&completion), &[])
+            .map_err(|_| Refusal::crypto())?;
+        let mut c_a_after = self.answer.c_a;
+        let keys = IdentityKeys::of(
+            self.profile,
+            agreed.cipher,
+            agreed.hash,
+            &self.provisional.initiator,
+        );
+        let proof = own_proof(ctx.config, agreed.init_pubkey, agreed.sign_alg)
+            .ok_or_else(Refusal::crypto)?;
+        let sealed = identity::seal(
+            &keys,
+            &mut c_a_after,
+            &Transcript {
+                head: &[&self.answer.n_b, &self.n_a, &self.e],
+                tail: &[&self.form_a, &form_a2],
+            },
+            proof,
+        )
+        .map_err(Refusal::from)?;
+        completion = completion
+            .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
+            .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
+        let mut stanza = message(from, ctx.config.own_jid.as_deref(), None);
+        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.thread));
+        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
+        feature.append_child(Element::from(&completion));
+        stanza.append_child(feature);
+        Ok((stanza, sealed.m, c_a_after))
     }
 }
 
