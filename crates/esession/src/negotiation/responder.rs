@@ -119,15 +119,10 @@ pub(crate) struct Accepted {
     pub(crate) terminate: bool,
 }
 
-/// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
-pub(crate) fn evaluate(
-    ctx: &mut Context<'_>,
-    from: &str,
-    thread: &str,
-    x: &Element,
-    form: &DataForm,
-) -> Result<OfferOutcome, Refusal> {
-    let config: &Config = ctx.config;
+/// What refuses an offer before its options are read (AMB-52, ESN-08):
+/// not an SSN form, an unknown required field, a 3-message offer we do not
+/// accept. Returns whether the offer is for 3 messages (AMB-07).
+fn check_offer_form(config: &Config, form: &DataForm) -> Result<bool, Refusal> {
     if form.form_type_value() != Some(ns::SSN) || form.kind != FormKind::Form {
         return Err(Refusal::new(ErrorCondition::ServiceUnavailable, &[]));
     }
@@ -152,21 +147,16 @@ pub(crate) fn evaluate(
             &[DHKEYS],
         ));
     }
-    let three_message = form.field(DHKEYS).is_some() && form.field(DHHASHES).is_none();
-    let commitments_var = if three_message { DHKEYS } else { DHHASHES };
-    let mut bad: Vec<&str> = Vec::new();
-    let accept = form.field(ACCEPT).and_then(|f| {
-        ranked(f)
-            .first()
-            .map(|v| esession_wire::form::parse_bool(v))
-    });
-    if accept != Some(Ok(true)) {
-        bad.push(ACCEPT);
-    }
-    let options = |var: &str| form.field(var).map(ranked);
+    Ok(form.field(DHKEYS).is_some() && form.field(DHHASHES).is_none())
+}
 
-    // logging (AMB-01 legacy `otr`); absent means `may` (ARC-03).
-    let logging = match (options(LOGGING), options(OTR)) {
+/// The `logging` we accept (AMB-01 legacy `otr`); absent means `may` (ARC-03).
+fn choose_logging(
+    config: &Config,
+    logging: Option<Vec<&str>>,
+    otr: Option<Vec<&str>>,
+) -> Option<Logging> {
+    match (logging, otr) {
         (Some(values), _) => values
             .iter()
             .filter_map(|v| Logging::from_value(v))
@@ -177,52 +167,33 @@ pub(crate) fn evaluate(
             .map(Logging::from_legacy_otr)
             .filter(|l| config.logging.contains(l)),
         (None, None) => Some(Logging::May).filter(|l| config.logging.contains(l)),
-    };
-    if logging.is_none() {
-        bad.push(LOGGING);
     }
-    // ESN-53/54: `never` whenever offered; anything else only with
-    // `accept_disclosure` (the user is alerted on establishment).
-    let disclosure = options(DISCLOSURE).and_then(|values| {
+}
+
+/// ESN-53/54: `never` whenever offered; anything else only with
+/// `accept_disclosure` (the user is alerted on establishment).
+fn choose_disclosure(config: &Config, offered: Option<Vec<&str>>) -> Option<Disclosure> {
+    offered.and_then(|values| {
         let mut offered = values.iter().filter_map(|v| Disclosure::from_value(v));
         let first = offered.clone().next();
         offered
             .find(|d| *d == Disclosure::Never)
             .or(first.filter(|_| config.accept_disclosure))
-    });
-    if disclosure.is_none() {
-        bad.push(DISCLOSURE);
-    }
-    let security_options: Vec<Security> = options(SECURITY)
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| Security::from_value(v))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !security_options.contains(&Security::E2e) {
-        let plain = security_options
-            .iter()
-            .copied()
-            .find(|s| *s != Security::E2e);
-        if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
-            config.accept_plain_sessions,
-            plain,
-            logging,
-            disclosure,
-            bad.is_empty(),
-        ) {
-            return Ok(OfferOutcome::Plain(plain_answer(
-                config, from, thread, logging, disclosure, plain,
-            )));
-        }
-        bad.push(SECURITY);
-    }
+    })
+}
 
+/// The MODP group we compute in, its option token and Alice's commitment
+/// for it (He, or e with 3 messages); a bad field is pushed to `bad`.
+fn choose_group(
+    config: &Config,
+    form: &DataForm,
+    three_message: bool,
+    bad: &mut Vec<&'static str>,
+) -> Option<(ModpGroup, String, Vec<u8>)> {
     // modp and its commitment (AMB-51: dhhashes, or dhkeys with 3 messages,
     // follow the <option/>s).
     let modp_field = form.field(MODP);
+    let commitments_var = if three_message { DHKEYS } else { DHHASHES };
     let mut group_choice: Option<(ModpGroup, String, Vec<u8>)> = None;
     if let Some(field) = modp_field {
         let option_values: Vec<&str> = field.options.iter().map(|o| o.value.as_str()).collect();
@@ -276,7 +247,21 @@ pub(crate) fn evaluate(
     } else {
         bad.push(MODP);
     }
+    group_choice
+}
 
+/// The algorithms we answer with (wire names), each `None` when nothing
+/// offered is acceptable.
+struct Algorithms {
+    cipher: Option<String>,
+    hash: Option<String>,
+    compression: Option<String>,
+    sas: Option<String>,
+}
+
+/// Chooses cipher, hash, compression and SAS among the offered options.
+fn choose_algorithms(config: &Config, form: &DataForm, three_message: bool) -> Algorithms {
+    let options = |var: &str| form.field(var).map(ranked);
     let usable_ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
     let choose = |var: &str, default: &str, accept: &dyn Fn(&str) -> bool| -> Option<String> {
         match options(var) {
@@ -309,6 +294,131 @@ pub(crate) fn evaluate(
             SasAlgorithm::from_name(v).is_ok_and(|s| config.sas.contains(&s))
         }),
     };
+    Algorithms {
+        cipher,
+        hash,
+        compression,
+        sas,
+    }
+}
+
+/// What Bob chose, for [`answer_choices`].
+struct Chosen<'c> {
+    logging: Logging,
+    disclosure: Disclosure,
+    group_token: &'c str,
+    algorithms: &'c Algorithms,
+    stanzas: &'c [String],
+    pubkeys: &'c PubkeyChoice,
+    rekey_freq: u32,
+}
+
+/// The answer's values: one choice per received field, in received order
+/// (ESN-14); fields we do not know are left out.
+fn answer_choices(
+    form: &DataForm,
+    profile: Profile,
+    chosen: &Chosen<'_>,
+) -> Vec<(String, Vec<String>)> {
+    let mut choices: Vec<(String, Vec<String>)> = Vec::new();
+    for field in &form.fields {
+        let Some(var) = field.var.as_deref() else {
+            continue;
+        };
+        let answer: Option<Vec<String>> = match var {
+            FORM_TYPE => Some(vec![ns::SSN.to_owned()]),
+            ACCEPT => Some(vec![profile.answer_accept.to_owned()]),
+            LOGGING => Some(vec![chosen.logging.value().to_owned()]),
+            OTR => Some(vec![(chosen.logging == Logging::MustNot).to_string()]),
+            DISCLOSURE => Some(vec![chosen.disclosure.value().to_owned()]),
+            SECURITY => Some(vec![Security::E2e.value().to_owned()]),
+            MODP => Some(vec![chosen.group_token.to_owned()]),
+            CRYPT_ALGS => chosen.algorithms.cipher.clone().map(|v| vec![v]),
+            HASH_ALGS => chosen.algorithms.hash.clone().map(|v| vec![v]),
+            COMPRESS => chosen.algorithms.compression.clone().map(|v| vec![v]),
+            SAS_ALGS => chosen.algorithms.sas.clone().map(|v| vec![v]),
+            STANZAS => Some(chosen.stanzas.to_vec()),
+            INIT_PUBKEY => Some(vec![chosen.pubkeys.init.value().to_owned()]),
+            RESP_PUBKEY => Some(vec![chosen.pubkeys.resp.value().to_owned()]),
+            SIGN_ALGS => chosen.pubkeys.sign_token.clone().map(|v| vec![v]),
+            VER => Some(vec![profile.version.to_owned()]),
+            REKEY_FREQ => Some(vec![chosen.rekey_freq.to_string()]),
+            MY_NONCE => Some(Vec::new()), // filled with N_B by `answer`
+            DHHASHES => Some(Vec::new()), // replaced by dhkeys (ESN-14)
+            DHKEYS => Some(Vec::new()),   // Bob's d replaces Alice's e (ESN-14)
+            _ => None,
+        };
+        if let Some(values) = answer {
+            choices.push((var.to_owned(), values));
+        }
+    }
+    choices
+}
+
+/// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
+pub(crate) fn evaluate(
+    ctx: &mut Context<'_>,
+    from: &str,
+    thread: &str,
+    x: &Element,
+    form: &DataForm,
+) -> Result<OfferOutcome, Refusal> {
+    let config: &Config = ctx.config;
+    let three_message = check_offer_form(config, form)?;
+    let mut bad: Vec<&str> = Vec::new();
+    let accept = form.field(ACCEPT).and_then(|f| {
+        ranked(f)
+            .first()
+            .map(|v| esession_wire::form::parse_bool(v))
+    });
+    if accept != Some(Ok(true)) {
+        bad.push(ACCEPT);
+    }
+    let options = |var: &str| form.field(var).map(ranked);
+
+    let logging = choose_logging(config, options(LOGGING), options(OTR));
+    if logging.is_none() {
+        bad.push(LOGGING);
+    }
+    let disclosure = choose_disclosure(config, options(DISCLOSURE));
+    if disclosure.is_none() {
+        bad.push(DISCLOSURE);
+    }
+    let security_options: Vec<Security> = options(SECURITY)
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| Security::from_value(v))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !security_options.contains(&Security::E2e) {
+        let plain = security_options
+            .iter()
+            .copied()
+            .find(|s| *s != Security::E2e);
+        if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
+            config.accept_plain_sessions,
+            plain,
+            logging,
+            disclosure,
+            bad.is_empty(),
+        ) {
+            return Ok(OfferOutcome::Plain(plain_answer(
+                config, from, thread, logging, disclosure, plain,
+            )));
+        }
+        bad.push(SECURITY);
+    }
+
+    let group_choice = choose_group(config, form, three_message, &mut bad);
+
+    let Algorithms {
+        cipher,
+        hash,
+        compression,
+        sas,
+    } = choose_algorithms(config, form, three_message);
     let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
     let config: &Config = ctx.config;
     let version = ctx.profile.version;
@@ -405,38 +515,24 @@ pub(crate) fn evaluate(
         .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
 
     // The answer: one choice per received field, in received order (ESN-14).
-    let mut choices: Vec<(String, Vec<String>)> = Vec::new();
-    for field in &form.fields {
-        let Some(var) = field.var.as_deref() else {
-            continue;
-        };
-        let answer: Option<Vec<String>> = match var {
-            FORM_TYPE => Some(vec![ns::SSN.to_owned()]),
-            ACCEPT => Some(vec![profile.answer_accept.to_owned()]),
-            LOGGING => Some(vec![logging.value().to_owned()]),
-            OTR => Some(vec![(logging == Logging::MustNot).to_string()]),
-            DISCLOSURE => Some(vec![disclosure.value().to_owned()]),
-            SECURITY => Some(vec![Security::E2e.value().to_owned()]),
-            MODP => Some(vec![group_token.clone()]),
-            CRYPT_ALGS => cipher.clone().map(|v| vec![v]),
-            HASH_ALGS => hash.clone().map(|v| vec![v]),
-            COMPRESS => compression.clone().map(|v| vec![v]),
-            SAS_ALGS => sas.clone().map(|v| vec![v]),
-            STANZAS => Some(stanzas.clone()),
-            INIT_PUBKEY => Some(vec![pubkeys.init.value().to_owned()]),
-            RESP_PUBKEY => Some(vec![pubkeys.resp.value().to_owned()]),
-            SIGN_ALGS => pubkeys.sign_token.clone().map(|v| vec![v]),
-            VER => Some(vec![profile.version.to_owned()]),
-            REKEY_FREQ => Some(vec![rekey_freq.to_string()]),
-            MY_NONCE => Some(Vec::new()), // filled with N_B by `answer`
-            DHHASHES => Some(Vec::new()), // replaced by dhkeys (ESN-14)
-            DHKEYS => Some(Vec::new()),   // Bob's d replaces Alice's e (ESN-14)
-            _ => None,
-        };
-        if let Some(values) = answer {
-            choices.push((var.to_owned(), values));
-        }
-    }
+    let choices = answer_choices(
+        form,
+        profile,
+        &Chosen {
+            logging,
+            disclosure,
+            group_token: &group_token,
+            algorithms: &Algorithms {
+                cipher,
+                hash,
+                compression,
+                sas,
+            },
+            stanzas: &stanzas,
+            pubkeys: &pubkeys,
+            rekey_freq,
+        },
+    );
     Ok(OfferOutcome::Esession(Box::new(EvaluatedOffer {
         profile,
         peer: from.to_owned(),
