@@ -355,6 +355,78 @@ fn answer_choices(
     choices
 }
 
+/// When an offer does not allow `e2e`: `Some(the plain mode offered, if any)`
+/// (ESN-11); `None` when `e2e` is offered.
+fn plain_security(offered: Option<Vec<&str>>) -> Option<Option<Security>> {
+    let security_options: Vec<Security> = offered
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| Security::from_value(v))
+                .collect()
+        })
+        .unwrap_or_default();
+    if security_options.contains(&Security::E2e) {
+        return None;
+    }
+    Some(
+        security_options
+            .iter()
+            .copied()
+            .find(|s| *s != Security::E2e),
+    )
+}
+
+/// The rest of an offer's parameters, each `None` (or empty) when unusable.
+struct Parameters {
+    ver: Option<String>,
+    stanza_kinds: Vec<StanzaKind>,
+    /// `stanza_kinds` by name, for the answer.
+    stanzas: Vec<String>,
+    rekey_freq: Option<u32>,
+    n_a: Option<Vec<u8>>,
+}
+
+/// Reads `ver` (ours: `version`), `stanzas`, `rekey_freq` and N_A.
+fn read_parameters(config: &Config, form: &DataForm, version: &str) -> Parameters {
+    let options = |var: &str| form.field(var).map(ranked);
+    let ver = options(VER).and_then(|values| {
+        values
+            .into_iter()
+            .find(|v| *v == version)
+            .map(str::to_owned)
+    });
+    // ESN-12, AMB-29: every offered kind we accept, in the offer's order.
+    let mut stanza_kinds: Vec<StanzaKind> = Vec::new();
+    for kind in options(STANZAS)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(StanzaKind::from_name)
+    {
+        if config.stanzas.contains(&kind) && !stanza_kinds.contains(&kind) {
+            stanza_kinds.push(kind);
+        }
+    }
+    let stanzas: Vec<String> = stanza_kinds.iter().map(|k| k.name().to_owned()).collect();
+    let rekey_freq = match form.field(REKEY_FREQ) {
+        None => Some(MAX_REKEY_FREQ),
+        Some(_) => single(form, REKEY_FREQ)
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|r| *r >= 1)
+            .map(|r| r.max(config.rekey_freq)),
+    };
+    let n_a = single(form, MY_NONCE)
+        .and_then(|v| unb64(v, MAX_NONCE_LEN))
+        .filter(|n| n.len() >= config.min_peer_nonce_len);
+    Parameters {
+        ver,
+        stanza_kinds,
+        stanzas,
+        rekey_freq,
+        n_a,
+    }
+}
+
 /// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
 pub(crate) fn evaluate(
     ctx: &mut Context<'_>,
@@ -384,19 +456,8 @@ pub(crate) fn evaluate(
     if disclosure.is_none() {
         bad.push(DISCLOSURE);
     }
-    let security_options: Vec<Security> = options(SECURITY)
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| Security::from_value(v))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !security_options.contains(&Security::E2e) {
-        let plain = security_options
-            .iter()
-            .copied()
-            .find(|s| *s != Security::E2e);
+    // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
+    if let Some(plain) = plain_security(options(SECURITY)) {
         if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
             config.accept_plain_sessions,
             plain,
@@ -420,36 +481,13 @@ pub(crate) fn evaluate(
         sas,
     } = choose_algorithms(config, form, three_message);
     let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
-    let config: &Config = ctx.config;
-    let version = ctx.profile.version;
-    let ver = options(VER).and_then(|values| {
-        values
-            .into_iter()
-            .find(|v| *v == version)
-            .map(str::to_owned)
-    });
-    // ESN-12, AMB-29: every offered kind we accept, in the offer's order.
-    let mut stanza_kinds: Vec<StanzaKind> = Vec::new();
-    for kind in options(STANZAS)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(StanzaKind::from_name)
-    {
-        if config.stanzas.contains(&kind) && !stanza_kinds.contains(&kind) {
-            stanza_kinds.push(kind);
-        }
-    }
-    let stanzas: Vec<String> = stanza_kinds.iter().map(|k| k.name().to_owned()).collect();
-    let rekey_freq = match form.field(REKEY_FREQ) {
-        None => Some(MAX_REKEY_FREQ),
-        Some(_) => single(form, REKEY_FREQ)
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|r| *r >= 1)
-            .map(|r| r.max(config.rekey_freq)),
-    };
-    let n_a = single(form, MY_NONCE)
-        .and_then(|v| unb64(v, MAX_NONCE_LEN))
-        .filter(|n| n.len() >= config.min_peer_nonce_len);
+    let Parameters {
+        ver,
+        stanza_kinds,
+        stanzas,
+        rekey_freq,
+        n_a,
+    } = read_parameters(ctx.config, form, ctx.profile.version);
     for (value, var) in [
         (cipher.is_some(), CRYPT_ALGS),
         (hash.is_some(), HASH_ALGS),
