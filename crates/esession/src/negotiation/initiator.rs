@@ -20,7 +20,7 @@ use super::{
     peer_methods, single, unb64, unexpired, use_three_message,
 };
 use super::{StepError, open_identity, session_info};
-use crate::config::{FlowPolicy, PubkeyMethod};
+use crate::config::{Config, FlowPolicy, PubkeyMethod};
 use crate::event::{BrokenChain, SecurityAlert, SessionId, SessionInfo};
 use crate::identity::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
 use crate::profile::Profile;
@@ -118,26 +118,23 @@ fn list_single(var: &str, values: impl IntoIterator<Item = String>) -> Field {
 }
 
 /// Message 1: the offer (ESN-04..06, SSN-01, SSN-04, AMB-60).
-pub(crate) fn offer(
+/// Our identification offer (ESN-03/04, ESN-17): the methods we offer for
+/// us and for the peer (`none` never with 3 messages) and the signature
+/// algorithms, those we can sign with first.
+struct Identification {
+    init_offer: Vec<PubkeyMethod>,
+    resp_offer: Vec<PubkeyMethod>,
+    sign_algs: Vec<SignatureAlgorithm>,
+    /// Some method signs: `sign_algs` is offered.
+    signs: bool,
+}
+
+fn identification(
     ctx: &mut Context<'_>,
     peer: &str,
-    thread: String,
-) -> Result<(AwaitingResponse, Element), Refusal> {
+    three_message: bool,
+) -> Result<Identification, Refusal> {
     let config = ctx.config;
-    let ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
-    if ciphers.is_empty()
-        || config.groups.is_empty()
-        || config.hashes.is_empty()
-        || config.logging.is_empty()
-        || config.stanzas.is_empty()
-    {
-        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
-    }
-    // ESN-03/04: identification methods, `none` never with 3 messages.
-    let three_message = use_three_message(config, peer);
-    if config.initiate_flow == FlowPolicy::ThreeMessage && !three_message {
-        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
-    }
     let can_sign: Vec<SignatureAlgorithm> = config
         .sign_algs
         .iter()
@@ -177,17 +174,36 @@ pub(crate) fn offer(
     } else if sign_algs.is_empty() {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[SIGN_ALGS]));
     }
-    let config = ctx.config;
-    let profile = ctx.profile;
+    Ok(Identification {
+        init_offer,
+        resp_offer,
+        sign_algs,
+        signs,
+    })
+}
 
-    let mut nonce = vec![0u8; config.own_nonce_len(&profile)];
-    ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
-    let key_pairs: Vec<DhKeyPair> = config
-        .groups
-        .iter()
-        .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
-        .collect();
+/// The identification part of [`offer_form`].
+struct OfferedIdentification<'a> {
+    init: &'a [PubkeyMethod],
+    resp: &'a [PubkeyMethod],
+    sign_algs: &'a [SignatureAlgorithm],
+    signs: bool,
+}
 
+/// The offer's form (ESN-04..06, SSN-01, AMB-60), fields in our order.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is one part of the form, named"
+)]
+fn offer_form(
+    config: &Config,
+    profile: Profile,
+    identification: &OfferedIdentification<'_>,
+    ciphers: &[CipherAlgorithm],
+    nonce: &[u8],
+    key_pairs: &[DhKeyPair],
+    three_message: bool,
+) -> DataForm {
     let mut form = DataForm::new(FormKind::Form)
         .with_field(Field::hidden(FORM_TYPE, vec![ns::SSN.to_owned()]))
         .with_field(Field::boolean(ACCEPT, true).required())
@@ -218,10 +234,10 @@ pub(crate) fn offer(
             HASH_ALGS,
             config.hashes.iter().map(|h| h.name().to_owned()),
         ));
-    if signs {
+    if identification.signs {
         form = form.with_field(list_single(
             SIGN_ALGS,
-            sign_algs.iter().map(|a| a.uri().to_owned()),
+            identification.sign_algs.iter().map(|a| a.uri().to_owned()),
         ));
     }
     let value = |m: &PubkeyMethod| m.value().to_owned();
@@ -234,15 +250,21 @@ pub(crate) fn offer(
             STANZAS,
             offered_stanzas(&config.stanzas).iter().map(|k| k.name()),
         ))
-        .with_field(list_single(INIT_PUBKEY, init_offer.iter().map(value)))
-        .with_field(list_single(RESP_PUBKEY, resp_offer.iter().map(value)))
+        .with_field(list_single(
+            INIT_PUBKEY,
+            identification.init.iter().map(value),
+        ))
+        .with_field(list_single(
+            RESP_PUBKEY,
+            identification.resp.iter().map(value),
+        ))
         .with_field(list_single(VER, [profile.version.to_owned()]))
         .with_field(Field::text_single(
             REKEY_FREQ,
             config.rekey_freq.max(1).to_string(),
         ))
-        .with_field(Field::hidden(MY_NONCE, vec![b64(&nonce)]));
-    form = if three_message {
+        .with_field(Field::hidden(MY_NONCE, vec![b64(nonce)]));
+    if three_message {
         // AMB-07: e itself in `dhkeys`, no SAS.
         form.with_field(Field::hidden(
             DHKEYS,
@@ -263,7 +285,60 @@ pub(crate) fn offer(
                 .map(|p| b64(&p.public().commitment()))
                 .collect::<Vec<String>>(),
         ))
-    };
+    }
+}
+
+pub(crate) fn offer(
+    ctx: &mut Context<'_>,
+    peer: &str,
+    thread: String,
+) -> Result<(AwaitingResponse, Element), Refusal> {
+    let config = ctx.config;
+    let ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
+    if ciphers.is_empty()
+        || config.groups.is_empty()
+        || config.hashes.is_empty()
+        || config.logging.is_empty()
+        || config.stanzas.is_empty()
+    {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
+    }
+    // ESN-03/04: identification methods, `none` never with 3 messages.
+    let three_message = use_three_message(config, peer);
+    if config.initiate_flow == FlowPolicy::ThreeMessage && !three_message {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
+    }
+    let Identification {
+        init_offer,
+        resp_offer,
+        sign_algs,
+        signs,
+    } = identification(ctx, peer, three_message)?;
+    let config = ctx.config;
+    let profile = ctx.profile;
+
+    let mut nonce = vec![0u8; config.own_nonce_len(&profile)];
+    ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
+    let key_pairs: Vec<DhKeyPair> = config
+        .groups
+        .iter()
+        .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
+        .collect();
+
+    let form = offer_form(
+        config,
+        profile,
+        &OfferedIdentification {
+            init: &init_offer,
+            resp: &resp_offer,
+            sign_algs: &sign_algs,
+            signs,
+        },
+        &ciphers,
+        &nonce,
+        &key_pairs,
+        three_message,
+    );
     let x = Element::from(&form);
     let form_a = profile.normalize(&x, &[]).map_err(|_| Refusal::crypto())?;
 
