@@ -53,7 +53,7 @@ impl State {
             Self::Offered(s) => &s.peer,
             Self::PendingOffer(s) => &s.peer,
             Self::PendingPlain(s) => &s.peer,
-            Self::Answered(s) => &s.peer,
+            Self::Answered(s) => s.peer(),
             Self::Completed(s) => &s.peer,
             Self::Established(s) => &s.id().peer,
         }
@@ -1113,7 +1113,7 @@ impl SessionManager {
         stanza: &Element,
         out: &mut Output,
     ) {
-        let (peer, thread) = (bob.peer.clone(), bob.thread.clone());
+        let (peer, thread) = (bob.peer().to_owned(), bob.thread().to_owned());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
             if session::is_encrypted(stanza) {
                 // Nothing can be decrypted before message 3 (AMB-44): drop it.
@@ -1140,8 +1140,8 @@ impl SessionManager {
             limit_reached(out, &peer, &thread, limit);
             return;
         }
-        let parsed = parse_wrapper(wrapper, &bob.profile);
-        let mut ctx = self.context(bob.profile);
+        let parsed = parse_wrapper(wrapper, &bob.profile());
+        let mut ctx = self.context(bob.profile());
         let result = match parsed {
             Some((x, form)) => bob.on_accept(&mut ctx, x, &form),
             None => Err(StepError::Refuse(Refusal::crypto())),

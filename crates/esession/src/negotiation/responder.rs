@@ -68,10 +68,16 @@ pub(crate) enum OfferOutcome {
 
 /// Bob after answering, waiting for Alice's completion.
 pub(crate) struct AwaitingAccept {
+    accepting: Accepting,
+    flow: Flow,
+}
+
+/// What Bob keeps until Alice's completion in both flows.
+struct Accepting {
     /// The peer's wire profile.
-    pub(crate) profile: Profile,
-    pub(crate) peer: String,
-    pub(crate) thread: String,
+    profile: Profile,
+    peer: String,
+    thread: String,
     agreed: Agreed,
     n_a: Vec<u8>,
     n_b: Vec<u8>,
@@ -81,13 +87,27 @@ pub(crate) struct AwaitingAccept {
     form_b: Vec<u8>,
     /// The agreed `rekey_freq` (ENC-14).
     rekey_freq: u32,
-    flow: Flow,
 }
 
 impl AwaitingAccept {
     /// The compression the session will use.
     pub(crate) fn compression(&self) -> esession_crypto::CompressionAlgorithm {
-        self.agreed.compression
+        self.accepting.agreed.compression
+    }
+
+    /// The full JID that answered.
+    pub(crate) fn peer(&self) -> &str {
+        &self.accepting.peer
+    }
+
+    /// The session's thread.
+    pub(crate) fn thread(&self) -> &str {
+        &self.accepting.thread
+    }
+
+    /// The peer's wire profile.
+    pub(crate) fn profile(&self) -> Profile {
+        self.accepting.profile
     }
 }
 
@@ -812,17 +832,19 @@ impl EvaluatedOffer {
         stanza.append_child(feature);
         Ok((
             AwaitingAccept {
-                profile,
-                peer: self.peer,
-                thread: self.thread,
-                agreed,
-                n_a: self.n_a,
-                n_b,
-                d,
-                c_a,
-                form_a: self.form_a,
-                form_b,
-                rekey_freq: self.rekey_freq,
+                accepting: Accepting {
+                    profile,
+                    peer: self.peer,
+                    thread: self.thread,
+                    agreed,
+                    n_a: self.n_a,
+                    n_b,
+                    d,
+                    c_a,
+                    form_a: self.form_a,
+                    form_b,
+                    rekey_freq: self.rekey_freq,
+                },
                 flow,
             },
             stanza,
@@ -851,28 +873,28 @@ impl AwaitingAccept {
             _ => return Err(Refusal::crypto().into()),
         }
         match self.flow {
-            Flow::Three(_) => self.on_accept_three(ctx, x, form),
-            Flow::Four { .. } => self.on_accept_four(ctx, x, form),
+            Flow::Three(three) => self.accepting.on_accept_three(ctx, *three, x, form),
+            Flow::Four { y, he } => self.accepting.on_accept_four(ctx, y, he, x, form),
         }
     }
+}
 
+impl Accepting {
     /// ESN-29, ESN-32 (3 messages): Alice's identity completes the negotiation.
     fn on_accept_three(
         self,
         ctx: &mut Context<'_>,
+        three: ThreeFlow,
         x: &Element,
         form: &DataForm,
     ) -> Result<Accepted, StepError> {
-        let Flow::Three(three) = self.flow else {
-            return Err(Refusal::crypto().into());
-        };
         let ThreeFlow {
             keys,
             e,
             c_b,
             y,
             e_value,
-        } = *three;
+        } = three;
         let agreed = self.agreed;
         let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
         let (Some(nonce), Some(identity), Some(m_a)) = (
@@ -944,6 +966,8 @@ impl AwaitingAccept {
     fn on_accept_four(
         self,
         ctx: &mut Context<'_>,
+        y: DhKeyPair,
+        he: Vec<u8>,
         x: &Element,
         form: &DataForm,
     ) -> Result<Accepted, StepError> {
@@ -964,9 +988,6 @@ impl AwaitingAccept {
         if !ct_eq(&nonce, &self.n_b) {
             return Err(Refusal::crypto().into());
         }
-        let Flow::Four { y, he } = self.flow else {
-            return Err(Refusal::crypto().into());
-        };
         // ESN-31: the commitment and the range of e.
         let e = DhPublicValue::from_bytes(self.agreed.group, &e_bytes)
             .map_err(|_| Refusal::crypto())?;
