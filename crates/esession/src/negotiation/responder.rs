@@ -617,6 +617,77 @@ pub(crate) fn evaluate(
     })))
 }
 
+/// What Bob's final message (4) is made of, for [`final_message`].
+struct FinalInputs<'a> {
+    profile: Profile,
+    agreed: &'a Agreed,
+    peer: &'a str,
+    thread: &'a str,
+    n_a: &'a [u8],
+    n_b: &'a [u8],
+    /// MPI(d).
+    d: &'a [u8],
+    form_b: &'a [u8],
+    /// C_B before Bob's identity.
+    c_b: Counter,
+}
+
+/// Message 4 (ESN-37..39): the srshash of the matched retained secret (or a
+/// random placeholder), then ID_B and M_B under the final `keys`; returns
+/// the stanza and C_B after the identity.
+fn final_message(
+    ctx: &mut Context<'_>,
+    inputs: FinalInputs<'_>,
+    matched: Option<&super::RetainedMatch>,
+    keys: &SessionKeys,
+) -> Result<(Element, Counter), Refusal> {
+    let agreed = inputs.agreed;
+    let hash = agreed.hash;
+    let srshash = match matched {
+        Some(m) => shared_retained_secret_hash(hash, &m.secret),
+        None => {
+            let mut placeholder = vec![0u8; hash.output_len()];
+            ctx.rng
+                .fill(RandomPurpose::SrshashPlaceholder, &mut placeholder);
+            placeholder
+        }
+    };
+    let mut final_form = DataForm::new(FormKind::Result)
+        .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
+        .with_field(Field::untyped(NONCE, vec![b64(inputs.n_a)]))
+        .with_field(Field::untyped(SRSHASH, vec![b64(&srshash)]));
+    let form_b2 = inputs
+        .profile
+        .normalize(&Element::from(&final_form), &[])
+        .map_err(|_| Refusal::crypto())?;
+    let mut c_b_after = inputs.c_b;
+    let responder = IdentityKeys::of(inputs.profile, agreed.cipher, hash, &keys.responder);
+    let proof =
+        own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg).ok_or_else(Refusal::crypto)?;
+    let sealed = identity::seal(
+        &responder,
+        &mut c_b_after,
+        &Transcript {
+            head: &[inputs.n_a, inputs.n_b, inputs.d],
+            tail: &[inputs.form_b, &form_b2],
+        },
+        proof,
+    )
+    .map_err(Refusal::from)?;
+    final_form = final_form
+        .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
+        .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
+    let stanza = wrap(
+        ctx.config,
+        inputs.peer,
+        inputs.thread,
+        "init",
+        ns::ESESSION_INIT,
+        &final_form,
+    );
+    Ok((stanza, c_b_after))
+}
+
 /// Bob's identification choices (ESN-14, ESN-17).
 struct PubkeyChoice {
     init: PubkeyMethod,
@@ -1053,48 +1124,22 @@ impl Accepting {
             SessionKeys::derive(hash, agreed.cipher, &k_final).map_err(|_| Refusal::crypto())?;
 
         // ESN-37/38/39: srshash and Bob's identity under the final keys.
-        let srshash = match &matched {
-            Some(m) => shared_retained_secret_hash(hash, &m.secret),
-            None => {
-                let mut placeholder = vec![0u8; hash.output_len()];
-                ctx.rng
-                    .fill(RandomPurpose::SrshashPlaceholder, &mut placeholder);
-                placeholder
-            }
-        };
-        let mut final_form = DataForm::new(FormKind::Result)
-            .with_field(Field::untyped(FORM_TYPE, vec![ns::SSN.to_owned()]))
-            .with_field(Field::untyped(NONCE, vec![b64(&n_a)]))
-            .with_field(Field::untyped(SRSHASH, vec![b64(&srshash)]));
-        let form_b2 = profile
-            .normalize(&Element::from(&final_form), &[])
-            .map_err(|_| Refusal::crypto())?;
-        let c_b = c_a.flip_top_bit();
-        let mut c_b_after = c_b;
-        let responder = IdentityKeys::of(profile, agreed.cipher, hash, &keys.responder);
-        let proof = own_proof(ctx.config, agreed.resp_pubkey, agreed.sign_alg)
-            .ok_or_else(Refusal::crypto)?;
-        let sealed = identity::seal(
-            &responder,
-            &mut c_b_after,
-            &Transcript {
-                head: &[&n_a, &n_b, &d],
-                tail: &[&form_b, &form_b2],
+        let (stanza, c_b_after) = final_message(
+            ctx,
+            FinalInputs {
+                profile,
+                agreed: &agreed,
+                peer: &peer,
+                thread: &thread,
+                n_a: &n_a,
+                n_b: &n_b,
+                d: &d,
+                form_b: &form_b,
+                c_b: c_a.flip_top_bit(),
             },
-            proof,
-        )
-        .map_err(Refusal::from)?;
-        final_form = final_form
-            .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
-            .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
-        let stanza = wrap(
-            ctx.config,
-            &peer,
-            &thread,
-            "init",
-            ns::ESESSION_INIT,
-            &final_form,
-        );
+            matched.as_ref(),
+            &keys,
+        )?;
 
         // ESN-40/42, AMB-57: new retained secret, confirmed on Alice's first stanza.
         let verified = matched.as_ref().is_some_and(|m| m.verified);
