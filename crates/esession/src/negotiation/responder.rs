@@ -617,6 +617,15 @@ pub(crate) fn evaluate(
     })))
 }
 
+/// Alice's 4-message completion, read and checked against her commitment.
+struct FourCompletion {
+    e: DhPublicValue,
+    /// ID_A, still encrypted.
+    identity: Vec<u8>,
+    m_a: Vec<u8>,
+    rshashes: Vec<Vec<u8>>,
+}
+
 /// What Bob's final message (4) is made of, for [`final_message`].
 struct FinalInputs<'a> {
     profile: Profile,
@@ -1033,6 +1042,39 @@ impl Accepting {
         })
     }
 
+    /// Message 3 of the 4-message flow, read (ESN-31): N_B echoed, e in
+    /// range and matching Alice's commitment He.
+    fn read_four_completion(&self, form: &DataForm, he: &[u8]) -> Result<FourCompletion, Refusal> {
+        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
+        let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) = (
+            value(NONCE, MAX_NONCE_LEN),
+            value(DHKEYS, 1024),
+            value(IDENTITY, MAX_IDENTITY_LEN),
+            value(MAC, 64),
+        ) else {
+            return Err(Refusal::crypto());
+        };
+        let rshashes: Vec<Vec<u8>> = match form.field(RSHASHES) {
+            Some(field) => field.values.iter().filter_map(|v| unb64(v, 64)).collect(),
+            None => Vec::new(),
+        };
+        if !ct_eq(&nonce, &self.n_b) {
+            return Err(Refusal::crypto());
+        }
+        // ESN-31: the commitment and the range of e.
+        let e = DhPublicValue::from_bytes(self.agreed.group, &e_bytes)
+            .map_err(|_| Refusal::crypto())?;
+        if !ct_eq(&e.commitment(), he) {
+            return Err(Refusal::crypto());
+        }
+        Ok(FourCompletion {
+            e,
+            identity,
+            m_a,
+            rshashes,
+        })
+    }
+
     /// Message 3 -> message 4 (ESN-31..41).
     fn on_accept_four(
         self,
@@ -1043,28 +1085,12 @@ impl Accepting {
         form: &DataForm,
     ) -> Result<Accepted, StepError> {
         let hash = self.agreed.hash;
-        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
-        let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) = (
-            value(NONCE, MAX_NONCE_LEN),
-            value(DHKEYS, 1024),
-            value(IDENTITY, MAX_IDENTITY_LEN),
-            value(MAC, 64),
-        ) else {
-            return Err(Refusal::crypto().into());
-        };
-        let rshashes: Vec<Vec<u8>> = match form.field(RSHASHES) {
-            Some(field) => field.values.iter().filter_map(|v| unb64(v, 64)).collect(),
-            None => Vec::new(),
-        };
-        if !ct_eq(&nonce, &self.n_b) {
-            return Err(Refusal::crypto().into());
-        }
-        // ESN-31: the commitment and the range of e.
-        let e = DhPublicValue::from_bytes(self.agreed.group, &e_bytes)
-            .map_err(|_| Refusal::crypto())?;
-        if !ct_eq(&e.commitment(), &he) {
-            return Err(Refusal::crypto().into());
-        }
+        let FourCompletion {
+            e,
+            identity,
+            m_a,
+            rshashes,
+        } = self.read_four_completion(form, &he)?;
         let e_mpi = e.to_mpi().to_vec();
         let Self {
             profile,
