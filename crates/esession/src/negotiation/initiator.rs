@@ -546,6 +546,93 @@ impl AwaitingResponse {
         Ok(())
     }
 
+    /// ESN-25, ESN-26: every choice of message 2 must come from our offer;
+    /// what does not is added to `f.bad`, in reading order. Returns the
+    /// disclosure we offered and Bob's DH value, when acceptable.
+    fn check_answer(
+        &self,
+        ctx: &Context<'_>,
+        f: &mut AnswerFields<'_>,
+    ) -> (Option<Disclosure>, Option<DhPublicValue>) {
+        // ESN-25: every choice must come from the offer.
+        let mut bad = std::mem::take(&mut f.bad);
+        let mut check = |ok: bool, var: &'static str| {
+            if !ok && !bad.contains(&var) {
+                bad.push(var);
+            }
+        };
+        check(
+            f.logging.is_some_and(|l| self.logging.contains(&l)),
+            LOGGING,
+        );
+        // ESN-25, ESN-53: a disclosure we offered (only `never` by default).
+        let disclosure = f
+            .disclosure
+            .filter(|d| ctx.config.offered_disclosure().contains(d));
+        check(disclosure.is_some(), DISCLOSURE);
+        check(f.security == Some("e2e"), SECURITY);
+        check(
+            f.group
+                .is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)),
+            MODP,
+        );
+        check(
+            f.cipher.is_some_and(|c| self.ciphers.contains(&c)),
+            CRYPT_ALGS,
+        );
+        check(f.hash.is_some_and(|h| self.hashes.contains(&h)), HASH_ALGS);
+        check(
+            f.compression.is_some_and(|c| self.compression.contains(&c)),
+            COMPRESS,
+        );
+        check(f.stanzas.is_some(), STANZAS);
+        check(
+            f.init_pubkey.is_some_and(|m| self.init_offer.contains(&m)),
+            INIT_PUBKEY,
+        );
+        check(
+            f.resp_pubkey.is_some_and(|m| self.resp_offer.contains(&m)),
+            RESP_PUBKEY,
+        );
+        // The agreed algorithm: one we offered, and one we sign with if we must.
+        let own_proof_ok = f
+            .init_pubkey
+            .is_some_and(|m| own_proof(ctx.config, m, f.sign_alg).is_some());
+        check(
+            !f.signs
+                || (f.sign_alg.is_some_and(|a| self.sign_algs.contains(&a))
+                    && (own_proof_ok || f.init_pubkey.is_none())),
+            SIGN_ALGS,
+        );
+        check(f.ver == Some(self.profile.version), VER);
+        check(
+            f.rekey_freq.is_some_and(|r| r >= self.rekey_freq),
+            REKEY_FREQ,
+        );
+        check(f.sas.is_some(), SAS_ALGS);
+        check(
+            f.n_b
+                .as_ref()
+                .is_some_and(|n| n.len() >= ctx.config.min_peer_nonce_len),
+            MY_NONCE,
+        );
+        check(
+            f.echoed_nonce
+                .as_ref()
+                .is_some_and(|n| ct_eq(n, &self.nonce)),
+            NONCE,
+        );
+        check(f.counter.is_some(), COUNTER);
+        let d = match (f.group, f.d_bytes.as_ref()) {
+            // ESN-26: 1 < d < p-1, else not-acceptable.
+            (Some(g), Some(bytes)) => DhPublicValue::from_bytes(g, bytes).ok(),
+            _ => None,
+        };
+        check(d.is_some(), DHKEYS);
+        f.bad = bad;
+        (disclosure, d)
+    }
+
     /// Message 2, read and checked against our offer (ESN-25, ESN-26):
     /// every choice must be one we offered; a bad one is named in the
     /// `not-acceptable` refusal, in the order the fields are read.
@@ -561,91 +648,26 @@ impl AwaitingResponse {
             Some(Ok(false)) => return Err(StepError::Declined),
             _ => return Err(Refusal::new(ErrorCondition::NotAcceptable, &[ACCEPT]).into()),
         }
+        let mut fields = AnswerFields::parse(self, form);
+        let (disclosure, d) = self.check_answer(ctx, &mut fields);
+        let three_message = self.three_message;
         let AnswerFields {
-            mut bad,
+            bad,
             logging,
-            disclosure,
-            security,
             group,
             cipher,
             hash,
             compression,
             init_pubkey,
             resp_pubkey,
-            ver,
             rekey_freq,
-            sas,
             n_b,
-            d_bytes,
-            echoed_nonce,
             counter,
             bob_identity,
-            signs,
             sign_alg,
             stanzas,
-        } = AnswerFields::parse(self, form);
-        let three_message = self.three_message;
-        // ESN-25: every choice must come from the offer.
-        let mut check = |ok: bool, var: &'static str| {
-            if !ok && !bad.contains(&var) {
-                bad.push(var);
-            }
-        };
-        check(logging.is_some_and(|l| self.logging.contains(&l)), LOGGING);
-        // ESN-25, ESN-53: a disclosure we offered (only `never` by default).
-        let disclosure = disclosure.filter(|d| ctx.config.offered_disclosure().contains(d));
-        check(disclosure.is_some(), DISCLOSURE);
-        check(security == Some("e2e"), SECURITY);
-        check(
-            group.is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)),
-            MODP,
-        );
-        check(
-            cipher.is_some_and(|c| self.ciphers.contains(&c)),
-            CRYPT_ALGS,
-        );
-        check(hash.is_some_and(|h| self.hashes.contains(&h)), HASH_ALGS);
-        check(
-            compression.is_some_and(|c| self.compression.contains(&c)),
-            COMPRESS,
-        );
-        check(stanzas.is_some(), STANZAS);
-        check(
-            init_pubkey.is_some_and(|m| self.init_offer.contains(&m)),
-            INIT_PUBKEY,
-        );
-        check(
-            resp_pubkey.is_some_and(|m| self.resp_offer.contains(&m)),
-            RESP_PUBKEY,
-        );
-        // The agreed algorithm: one we offered, and one we sign with if we must.
-        let own_proof_ok =
-            init_pubkey.is_some_and(|m| own_proof(ctx.config, m, sign_alg).is_some());
-        check(
-            !signs
-                || (sign_alg.is_some_and(|a| self.sign_algs.contains(&a))
-                    && (own_proof_ok || init_pubkey.is_none())),
-            SIGN_ALGS,
-        );
-        check(ver == Some(self.profile.version), VER);
-        check(rekey_freq.is_some_and(|r| r >= self.rekey_freq), REKEY_FREQ);
-        check(sas.is_some(), SAS_ALGS);
-        check(
-            n_b.as_ref()
-                .is_some_and(|n| n.len() >= ctx.config.min_peer_nonce_len),
-            MY_NONCE,
-        );
-        check(
-            echoed_nonce.as_ref().is_some_and(|n| ct_eq(n, &self.nonce)),
-            NONCE,
-        );
-        check(counter.is_some(), COUNTER);
-        let d = match (group, d_bytes.as_ref()) {
-            // ESN-26: 1 < d < p-1, else not-acceptable.
-            (Some(g), Some(bytes)) => DhPublicValue::from_bytes(g, bytes).ok(),
-            _ => None,
-        };
-        check(d.is_some(), DHKEYS);
+            ..
+        } = fields;
         let (
             Some(logging),
             Some(disclosure),
