@@ -279,6 +279,53 @@ struct Algorithms {
     sas: Option<String>,
 }
 
+impl Algorithms {
+    /// The cipher, hash and compression as typed values.
+    fn parsed(
+        &self,
+    ) -> (
+        Option<CipherAlgorithm>,
+        Option<HashAlgorithm>,
+        Option<CompressionAlgorithm>,
+    ) {
+        (
+            self.cipher
+                .as_deref()
+                .and_then(|c| CipherAlgorithm::from_name(c).ok()),
+            self.hash
+                .as_deref()
+                .and_then(|h| HashAlgorithm::from_name(h).ok()),
+            self.compression
+                .as_deref()
+                .and_then(|c| CompressionAlgorithm::from_name(c).ok()),
+        )
+    }
+}
+
+/// The cipher that really runs for the advertised one (issue 6), which the
+/// hash must be long enough to key; with 3 messages, Alice's e for `group`
+/// must be in range (ESN-12: 1 < e < p-1, else feature-not-implemented).
+fn check_keys(
+    profile: Profile,
+    advertised: CipherAlgorithm,
+    hash: HashAlgorithm,
+    three_message_e: Option<(ModpGroup, &[u8])>,
+) -> Result<CipherAlgorithm, Refusal> {
+    let cipher = profile.effective_cipher(advertised);
+    if esession_crypto::kdf::check_hash_covers_cipher(hash, cipher).is_err() {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[HASH_ALGS]));
+    }
+    if let Some((group, e)) = three_message_e
+        && DhPublicValue::from_bytes(group, e).is_err()
+    {
+        return Err(Refusal::new(
+            ErrorCondition::FeatureNotImplemented,
+            &[DHKEYS],
+        ));
+    }
+    Ok(cipher)
+}
+
 /// Chooses cipher, hash, compression and SAS among the offered options.
 fn choose_algorithms(config: &Config, form: &DataForm, three_message: bool) -> Algorithms {
     let options = |var: &str| form.field(var).map(ranked);
@@ -494,12 +541,7 @@ pub(crate) fn evaluate(
 
     let group_choice = choose_group(config, form, three_message, &mut bad);
 
-    let Algorithms {
-        cipher,
-        hash,
-        compression,
-        sas,
-    } = choose_algorithms(config, form, three_message);
+    let algorithms = choose_algorithms(config, form, three_message);
     let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
     let Parameters {
         ver,
@@ -509,10 +551,10 @@ pub(crate) fn evaluate(
         n_a,
     } = read_parameters(ctx.config, form, ctx.profile.version);
     for (value, var) in [
-        (cipher.is_some(), CRYPT_ALGS),
-        (hash.is_some(), HASH_ALGS),
-        (compression.is_some(), COMPRESS),
-        (sas.is_some(), SAS_ALGS),
+        (algorithms.cipher.is_some(), CRYPT_ALGS),
+        (algorithms.hash.is_some(), HASH_ALGS),
+        (algorithms.compression.is_some(), COMPRESS),
+        (algorithms.sas.is_some(), SAS_ALGS),
         (ver.is_some(), VER),
         (!stanzas.is_empty(), STANZAS),
         (rekey_freq.is_some(), REKEY_FREQ),
@@ -522,18 +564,14 @@ pub(crate) fn evaluate(
             bad.push(var);
         }
     }
+    let (cipher, hash, compression) = algorithms.parsed();
     let parsed = (
         logging,
         disclosure,
         group_choice,
-        cipher
-            .as_deref()
-            .and_then(|c| CipherAlgorithm::from_name(c).ok()),
-        hash.as_deref()
-            .and_then(|h| HashAlgorithm::from_name(h).ok()),
-        compression
-            .as_deref()
-            .and_then(|c| CompressionAlgorithm::from_name(c).ok()),
+        cipher,
+        hash,
+        compression,
         rekey_freq,
         n_a,
         pubkeys,
@@ -555,19 +593,13 @@ pub(crate) fn evaluate(
     if !bad.is_empty() {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
     }
-    // Issue 6: the cipher that really runs for the advertised one.
     let profile = ctx.profile;
-    let cipher_alg = profile.effective_cipher(cipher_alg);
-    if esession_crypto::kdf::check_hash_covers_cipher(hash_alg, cipher_alg).is_err() {
-        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[HASH_ALGS]));
-    }
-    // ESN-12: with 3 messages, 1 < e < p-1, else feature-not-implemented.
-    if three_message && DhPublicValue::from_bytes(group, &he).is_err() {
-        return Err(Refusal::new(
-            ErrorCondition::FeatureNotImplemented,
-            &[DHKEYS],
-        ));
-    }
+    let cipher_alg = check_keys(
+        profile,
+        cipher_alg,
+        hash_alg,
+        three_message.then_some((group, &he)),
+    )?;
     let form_a = profile
         .normalize(x, &[])
         .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
@@ -580,12 +612,7 @@ pub(crate) fn evaluate(
             logging,
             disclosure,
             group_token: &group_token,
-            algorithms: &Algorithms {
-                cipher,
-                hash,
-                compression,
-                sas,
-            },
+            algorithms: &algorithms,
             stanzas: &stanzas,
             pubkeys: &pubkeys,
             rekey_freq,
