@@ -871,6 +871,98 @@ impl SessionManager {
         });
     }
 
+    /// SSN-10: an offer delivered from offline storage (it carries a XEP-0203
+    /// delay) is stale: its sender has long given up waiting. Answer with a
+    /// fresh offer on a new thread instead of a reply. The delay is the
+    /// sender's word, so (issue 11) only a valid offer we would answer
+    /// (`answerable`), and only a few times a minute per contact, makes us
+    /// start one.
+    fn on_stale_offer(&mut self, from: &str, thread: &str, answerable: bool, out: &mut Output) {
+        if !self.config.reoffer_delayed_offers || !answerable {
+            return;
+        }
+        let now = self.clock.now_unix();
+        let per_minute = self.config.limits.unsolicited_starts_per_minute;
+        if !self.start_log.allow(bare(from), per_minute, now) {
+            limit_reached(out, from, thread, LimitKind::UnsolicitedStarts);
+        } else {
+            match self.start_session(from) {
+                Ok((session, fresh)) => {
+                    out.stanzas.extend(fresh.stanzas);
+                    out.events.extend(fresh.events);
+                    out.event(Event::StaleOfferReplaced {
+                        stale: SessionId {
+                            peer: from.to_owned(),
+                            thread: thread.to_owned(),
+                        },
+                        session,
+                    });
+                }
+                Err(Error::LimitReached(limit)) => {
+                    limit_reached(out, from, thread, limit);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// What an evaluated offer leads to: an automatic answer, an offer held
+    /// for the user (SSN-09), or a refusal (echoing `wrapper` while small).
+    fn on_offer_outcome(
+        &mut self,
+        evaluated: Result<OfferOutcome, Refusal>,
+        wrapper: &Element,
+        from: &str,
+        thread: &str,
+        automatic: bool,
+        out: &mut Output,
+    ) {
+        match evaluated {
+            Ok(OfferOutcome::Esession(offer)) => {
+                if self.config.auto_accept && automatic {
+                    if !self.may_answer_in(offer.group(), bare(from)) {
+                        let refusal = Refusal::new(ErrorCondition::NotAcceptable, &["modp"]);
+                        self.refuse(from, thread, None, &refusal, out);
+                        limit_reached(out, from, thread, LimitKind::ExpensiveGroup);
+                        return;
+                    }
+                    self.answer_offer(*offer, out);
+                } else {
+                    let session = SessionId {
+                        peer: from.to_owned(),
+                        thread: thread.to_owned(),
+                    };
+                    self.put(key(from, thread), State::PendingOffer(offer));
+                    out.event(Event::OfferReceived { session });
+                }
+            }
+            Ok(OfferOutcome::Plain(answer)) => {
+                let session = SessionId {
+                    peer: from.to_owned(),
+                    thread: thread.to_owned(),
+                };
+                if self.config.auto_accept && automatic {
+                    out.send(answer);
+                    out.event(Event::PlainSessionAccepted { session });
+                } else {
+                    let plain = PlainOffer {
+                        peer: from.to_owned(),
+                        thread: thread.to_owned(),
+                        answer,
+                    };
+                    self.put(key(from, thread), State::PendingPlain(Box::new(plain)));
+                    out.event(Event::OfferReceived { session });
+                }
+            }
+            Err(refusal) => {
+                if automatic {
+                    self.refuse(from, thread, Some(wrapper), &refusal, out);
+                }
+                Self::failed(out, from, thread, refusal);
+            }
+        }
+    }
+
     /// A stanza on a thread we do not know: maybe an offer (message 1).
     fn on_new_thread(&mut self, stanza: &Element, from: &str, thread: &str, out: &mut Output) {
         let Some(wrapper) = negotiation_wrapper(stanza) else {
@@ -924,38 +1016,9 @@ impl SessionManager {
         let mut ctx = self.context(profile);
         let evaluated = responder::evaluate(&mut ctx, from, thread, x, &form);
         report(&mut ctx, out, from, thread);
-        // SSN-10: an offer delivered from offline storage (it carries a XEP-0203
-        // delay) is stale: its sender has long given up waiting. Answer with a
-        // fresh offer on a new thread instead of a reply. The delay is the
-        // sender's word, so (issue 11) only a valid offer, and only a few
-        // times a minute per contact, makes us start one.
         if delayed {
             let valid = matches!(evaluated, Ok(OfferOutcome::Esession(_)));
-            if self.config.reoffer_delayed_offers && automatic && valid {
-                let now = self.clock.now_unix();
-                let per_minute = self.config.limits.unsolicited_starts_per_minute;
-                if !self.start_log.allow(bare(from), per_minute, now) {
-                    limit_reached(out, from, thread, LimitKind::UnsolicitedStarts);
-                } else {
-                    match self.start_session(from) {
-                        Ok((session, fresh)) => {
-                            out.stanzas.extend(fresh.stanzas);
-                            out.events.extend(fresh.events);
-                            out.event(Event::StaleOfferReplaced {
-                                stale: SessionId {
-                                    peer: from.to_owned(),
-                                    thread: thread.to_owned(),
-                                },
-                                session,
-                            });
-                        }
-                        Err(Error::LimitReached(limit)) => {
-                            limit_reached(out, from, thread, limit);
-                        }
-                        Err(_) => {}
-                    }
-                }
-            }
+            self.on_stale_offer(from, thread, valid && automatic, out);
             return;
         }
         if let Ok(OfferOutcome::Esession(offer)) = &evaluated
@@ -973,50 +1036,7 @@ impl SessionManager {
         if evaluated.is_ok() {
             self.make_room_for_negotiation(bare(from), out);
         }
-        match evaluated {
-            Ok(OfferOutcome::Esession(offer)) => {
-                if self.config.auto_accept && automatic {
-                    if !self.may_answer_in(offer.group(), bare(from)) {
-                        let refusal = Refusal::new(ErrorCondition::NotAcceptable, &["modp"]);
-                        self.refuse(from, thread, None, &refusal, out);
-                        limit_reached(out, from, thread, LimitKind::ExpensiveGroup);
-                        return;
-                    }
-                    self.answer_offer(*offer, out);
-                } else {
-                    let session = SessionId {
-                        peer: from.to_owned(),
-                        thread: thread.to_owned(),
-                    };
-                    self.put(key(from, thread), State::PendingOffer(offer));
-                    out.event(Event::OfferReceived { session });
-                }
-            }
-            Ok(OfferOutcome::Plain(answer)) => {
-                let session = SessionId {
-                    peer: from.to_owned(),
-                    thread: thread.to_owned(),
-                };
-                if self.config.auto_accept && automatic {
-                    out.send(answer);
-                    out.event(Event::PlainSessionAccepted { session });
-                } else {
-                    let plain = PlainOffer {
-                        peer: from.to_owned(),
-                        thread: thread.to_owned(),
-                        answer,
-                    };
-                    self.put(key(from, thread), State::PendingPlain(Box::new(plain)));
-                    out.event(Event::OfferReceived { session });
-                }
-            }
-            Err(refusal) => {
-                if automatic {
-                    self.refuse(from, thread, Some(wrapper), &refusal, out);
-                }
-                Self::failed(out, from, thread, refusal);
-            }
-        }
+        self.on_offer_outcome(evaluated, wrapper, from, thread, automatic, out);
     }
 
     fn answer_offer(&mut self, offer: responder::EvaluatedOffer, out: &mut Output) {
