@@ -1544,18 +1544,18 @@ fn limit_reached(out: &mut Output, from: &str, thread: &str, limit: LimitKind) {
     });
 }
 
-/// A stanza on an established session's thread.
-fn on_established(
+/// A clear stanza on an established session's thread: unauthenticated, so
+/// never delivered. A "session gone" error ends the session (issue 10), an
+/// error before the peer proved itself ends the negotiation (ESN-10), a
+/// clear terminate form is reported or, with the Gajim profile, honoured
+/// (AMB-54); anything else is reported as dropped.
+fn on_clear_stanza(
     session: &mut EstablishedSession,
     stanza: &Element,
-    rng: &mut dyn Randomness,
-    trust: &mut dyn TrustStore,
-    now: u64,
-    receipts: bool,
+    is_error: bool,
     out: &mut Output,
 ) -> Keep {
-    let is_error = stanza.attr("type") == Some("error");
-    if is_error && !session::is_encrypted(stanza) {
+    if is_error {
         if ssn::is_session_gone(stanza) {
             // Issue 10: the peer no longer holds this session (it restarted).
             // Unauthenticated, but all it can cause is a new negotiation; the
@@ -1582,23 +1582,37 @@ fn on_established(
         });
         return Keep::Remove;
     }
-    if !session::is_encrypted(stanza) {
-        let id = session.id().clone();
-        if session::is_clear_terminate(stanza, session.profile().form_parsing) {
-            if session.honours_clear_terminate() {
-                // AMB-54, Gajim profile: the peer ended the session in clear
-                // text and expects no acknowledgement (§11).
-                out.event(Event::Terminated {
-                    session: id,
-                    reason: TerminationReason::PeerRequest,
-                });
-                return Keep::Remove;
-            }
-            out.event(Event::UnauthenticatedTerminateRequest { session: id });
-        } else {
-            out.event(Event::ClearStanzaDropped { session: id });
-        }
+    let id = session.id().clone();
+    if !session::is_clear_terminate(stanza, session.profile().form_parsing) {
+        out.event(Event::ClearStanzaDropped { session: id });
         return Keep::Keep;
+    }
+    if session.honours_clear_terminate() {
+        // AMB-54, Gajim profile: the peer ended the session in clear
+        // text and expects no acknowledgement (§11).
+        out.event(Event::Terminated {
+            session: id,
+            reason: TerminationReason::PeerRequest,
+        });
+        return Keep::Remove;
+    }
+    out.event(Event::UnauthenticatedTerminateRequest { session: id });
+    Keep::Keep
+}
+
+/// A stanza on an established session's thread.
+fn on_established(
+    session: &mut EstablishedSession,
+    stanza: &Element,
+    rng: &mut dyn Randomness,
+    trust: &mut dyn TrustStore,
+    now: u64,
+    receipts: bool,
+    out: &mut Output,
+) -> Keep {
+    let is_error = stanza.attr("type") == Some("error");
+    if !session::is_encrypted(stanza) {
+        return on_clear_stanza(session, stanza, is_error, out);
     }
     let opened = session.open(stanza, now);
     if opened.is_ok() {

@@ -494,6 +494,52 @@ fn read_parameters(config: &Config, form: &DataForm, version: &str) -> Parameter
     }
 }
 
+/// `accept`, `logging` and `disclosure` of an offer; what is unusable goes
+/// to `bad`, in this order.
+fn read_terms(
+    config: &Config,
+    form: &DataForm,
+    bad: &mut Vec<&'static str>,
+) -> (Option<Logging>, Option<Disclosure>) {
+    let accept = form.field(ACCEPT).and_then(|f| {
+        ranked(f)
+            .first()
+            .map(|v| esession_wire::form::parse_bool(v))
+    });
+    if accept != Some(Ok(true)) {
+        bad.push(ACCEPT);
+    }
+    let options = |var: &str| form.field(var).map(ranked);
+    let logging = choose_logging(config, options(LOGGING), options(OTR));
+    if logging.is_none() {
+        bad.push(LOGGING);
+    }
+    let disclosure = choose_disclosure(config, options(DISCLOSURE));
+    if disclosure.is_none() {
+        bad.push(DISCLOSURE);
+    }
+    (logging, disclosure)
+}
+
+/// Adds to `bad`, in the order of the answer's fields, what no acceptable
+/// option was found for among the algorithms and parameters.
+fn note_unusable(algorithms: &Algorithms, parameters: &Parameters, bad: &mut Vec<&'static str>) {
+    for (value, var) in [
+        (algorithms.cipher.is_some(), CRYPT_ALGS),
+        (algorithms.hash.is_some(), HASH_ALGS),
+        (algorithms.compression.is_some(), COMPRESS),
+        (algorithms.sas.is_some(), SAS_ALGS),
+        (parameters.ver.is_some(), VER),
+        (!parameters.stanzas.is_empty(), STANZAS),
+        (parameters.rekey_freq.is_some(), REKEY_FREQ),
+        (parameters.n_a.is_some(), MY_NONCE),
+    ] {
+        if !value {
+            bad.push(var);
+        }
+    }
+}
+
 /// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
 pub(crate) fn evaluate(
     ctx: &mut Context<'_>,
@@ -505,24 +551,8 @@ pub(crate) fn evaluate(
     let config: &Config = ctx.config;
     let three_message = check_offer_form(config, form)?;
     let mut bad: Vec<&str> = Vec::new();
-    let accept = form.field(ACCEPT).and_then(|f| {
-        ranked(f)
-            .first()
-            .map(|v| esession_wire::form::parse_bool(v))
-    });
-    if accept != Some(Ok(true)) {
-        bad.push(ACCEPT);
-    }
+    let (logging, disclosure) = read_terms(config, form, &mut bad);
     let options = |var: &str| form.field(var).map(ranked);
-
-    let logging = choose_logging(config, options(LOGGING), options(OTR));
-    if logging.is_none() {
-        bad.push(LOGGING);
-    }
-    let disclosure = choose_disclosure(config, options(DISCLOSURE));
-    if disclosure.is_none() {
-        bad.push(DISCLOSURE);
-    }
     // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
     if let Some(plain) = plain_security(options(SECURITY)) {
         if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
@@ -543,39 +573,16 @@ pub(crate) fn evaluate(
 
     let algorithms = choose_algorithms(config, form, three_message);
     let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
+    let parameters = read_parameters(ctx.config, form, ctx.profile.version);
+    note_unusable(&algorithms, &parameters, &mut bad);
     let Parameters {
-        ver,
         stanza_kinds,
         stanzas,
         rekey_freq,
         n_a,
-    } = read_parameters(ctx.config, form, ctx.profile.version);
-    for (value, var) in [
-        (algorithms.cipher.is_some(), CRYPT_ALGS),
-        (algorithms.hash.is_some(), HASH_ALGS),
-        (algorithms.compression.is_some(), COMPRESS),
-        (algorithms.sas.is_some(), SAS_ALGS),
-        (ver.is_some(), VER),
-        (!stanzas.is_empty(), STANZAS),
-        (rekey_freq.is_some(), REKEY_FREQ),
-        (n_a.is_some(), MY_NONCE),
-    ] {
-        if !value {
-            bad.push(var);
-        }
-    }
+        ..
+    } = parameters;
     let (cipher, hash, compression) = algorithms.parsed();
-    let parsed = (
-        logging,
-        disclosure,
-        group_choice,
-        cipher,
-        hash,
-        compression,
-        rekey_freq,
-        n_a,
-        pubkeys,
-    );
     let (
         Some(logging),
         Some(disclosure),
@@ -586,7 +593,17 @@ pub(crate) fn evaluate(
         Some(rekey_freq),
         Some(n_a),
         Some(pubkeys),
-    ) = parsed
+    ) = (
+        logging,
+        disclosure,
+        group_choice,
+        cipher,
+        hash,
+        compression,
+        rekey_freq,
+        n_a,
+        pubkeys,
+    )
     else {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
     };
@@ -1102,6 +1119,53 @@ impl Accepting {
         })
     }
 
+    /// K from y and Alice's e, then Alice's identity under the provisional
+    /// keys with form_A2 (ESN-32). Returns K, the verified identity and C_A
+    /// after it. (y stays for XEP-0200 rekeying: ENC-18.)
+    fn verify_alice(
+        &self,
+        ctx: &mut Context<'_>,
+        y: &DhKeyPair,
+        completion: &FourCompletion,
+        x: &Element,
+    ) -> Result<
+        (
+            esession_crypto::SecretBytes,
+            identity::VerifiedIdentity,
+            Counter,
+        ),
+        StepError,
+    > {
+        let (profile, agreed) = (self.profile, &self.agreed);
+        let raw = y
+            .agree_keeping(&completion.e)
+            .map_err(|_| Refusal::crypto())?;
+        let k = negotiation_secret(agreed.hash, &raw);
+        drop(raw);
+        let provisional =
+            SessionKeys::derive(agreed.hash, agreed.cipher, &k).map_err(|_| Refusal::crypto())?;
+        let form_a2 = profile
+            .normalize(x, &[IDENTITY, MAC])
+            .map_err(|_| Refusal::crypto())?;
+        let mut c_a_after = self.c_a;
+        let initiator =
+            IdentityKeys::of(profile, agreed.cipher, agreed.hash, &provisional.initiator);
+        let e_mpi = completion.e.to_mpi().to_vec();
+        let peer_identity = open_identity(
+            ctx,
+            &initiator,
+            &mut c_a_after,
+            &Transcript {
+                head: &[&self.n_b, &self.n_a, &e_mpi],
+                tail: &[&self.form_a, &form_a2],
+            },
+            (agreed.init_pubkey, agreed.sign_alg),
+            &completion.identity,
+            &completion.m_a,
+        )?;
+        Ok((k, peer_identity, c_a_after))
+    }
+
     /// Message 3 -> message 4 (ESN-31..41).
     fn on_accept_four(
         self,
@@ -1112,13 +1176,11 @@ impl Accepting {
         form: &DataForm,
     ) -> Result<Accepted, StepError> {
         let hash = self.agreed.hash;
+        let completion = self.read_four_completion(form, &he)?;
+        let (k, peer_identity, c_a_after) = self.verify_alice(ctx, &y, &completion, x)?;
         let FourCompletion {
-            e,
-            identity,
-            m_a,
-            rshashes,
-        } = self.read_four_completion(form, &he)?;
-        let e_mpi = e.to_mpi().to_vec();
+            e, m_a, rshashes, ..
+        } = completion;
         let Self {
             profile,
             agreed,
@@ -1126,38 +1188,12 @@ impl Accepting {
             n_b,
             d,
             c_a,
-            form_a,
             form_b,
             peer,
             thread,
             rekey_freq,
             ..
         } = self;
-        // y stays for XEP-0200 rekeying (ENC-18: Alice's first <key/> uses it).
-        let raw = y.agree_keeping(&e).map_err(|_| Refusal::crypto())?;
-        let k = negotiation_secret(hash, &raw);
-        drop(raw);
-        let provisional =
-            SessionKeys::derive(hash, agreed.cipher, &k).map_err(|_| Refusal::crypto())?;
-
-        // ESN-32: verify Alice with form_A2.
-        let form_a2 = profile
-            .normalize(x, &[IDENTITY, MAC])
-            .map_err(|_| Refusal::crypto())?;
-        let mut c_a_after = c_a;
-        let initiator = IdentityKeys::of(profile, agreed.cipher, hash, &provisional.initiator);
-        let peer_identity = open_identity(
-            ctx,
-            &initiator,
-            &mut c_a_after,
-            &Transcript {
-                head: &[&n_b, &n_a, &e_mpi],
-                tail: &[&form_a, &form_a2],
-            },
-            (agreed.init_pubkey, agreed.sign_alg),
-            &identity,
-            &m_a,
-        )?;
         let peer_key = judge_peer_key(ctx, &peer, peer_identity.key)?;
         let sas = profile.sas(hash, &m_a, &form_b);
 
