@@ -1712,3 +1712,57 @@ fn on_established(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    fn stanza(xml: &str) -> Element {
+        esession_wire::xml::parse_document(xml).unwrap()
+    }
+
+    #[test]
+    fn a_negotiation_wrapper_holds_exactly_one_form() {
+        let one = stanza(
+            "<message xmlns='jabber:client'><feature xmlns='http://jabber.org/protocol/feature-neg'>\
+             <x xmlns='jabber:x:data' type='form'/></feature></message>",
+        );
+        let wrapper = negotiation_wrapper(&one).unwrap();
+        assert!(parse_wrapper(wrapper, &Profile::standard()).is_some());
+        // Two forms: which one the peer meant is unknowable, so neither is read.
+        let two = stanza(
+            "<message xmlns='jabber:client'><feature xmlns='http://jabber.org/protocol/feature-neg'>\
+             <x xmlns='jabber:x:data' type='form'/><x xmlns='jabber:x:data' type='form'/>\
+             </feature></message>",
+        );
+        let wrapper = negotiation_wrapper(&two).unwrap();
+        assert!(parse_wrapper(wrapper, &Profile::standard()).is_none());
+        // Message 4's <init/> is a wrapper too (ESN-39); a plain message has none.
+        let init = stanza(
+            "<message xmlns='jabber:client'><init xmlns='http://www.xmpp.org/extensions/xep-0116.html#ns-init'/></message>",
+        );
+        assert!(negotiation_wrapper(&init).is_some());
+        assert!(
+            negotiation_wrapper(&stanza(
+                "<message xmlns='jabber:client'><body>hi</body></message>"
+            ))
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn sessions_are_keyed_by_bare_jid_and_thread() {
+        // SSN-11: another resource of the same contact meets the same key;
+        // the state then checks the resource itself.
+        assert_eq!(
+            key("bob@example.com/phone", "t"),
+            key("bob@example.com/laptop", "t")
+        );
+        assert_ne!(
+            key("bob@example.com/phone", "t"),
+            key("bob@example.com/phone", "u")
+        );
+    }
+}

@@ -1162,3 +1162,109 @@ impl From<crate::Error> for Refusal {
         Refusal::crypto()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use esession_wire::form::DataForm;
+
+    use super::*;
+    use crate::negotiation::responder::{OfferOutcome, evaluate};
+    use crate::negotiation::testing::{ALICE, BOB, Env, form_of, small};
+
+    /// Alice's state after her offer, and Bob's genuine answer (message 2).
+    fn offer_and_answer(alice: &mut Env) -> (AwaitingResponse, Element) {
+        let (state, offer) = offer(&mut alice.ctx(), BOB, "t".into()).unwrap();
+        let x = form_of(&offer);
+        let form = DataForm::try_from(&x).unwrap();
+        let mut bob = Env::new(BOB, small(), 2);
+        let Ok(OfferOutcome::Esession(evaluated)) = evaluate(&mut bob.ctx(), ALICE, "t", &x, &form)
+        else {
+            panic!("Bob refused the offer");
+        };
+        let (_, answer) = evaluated.answer(&mut bob.ctx()).unwrap();
+        (state, form_of(&answer))
+    }
+
+    /// `answer` with the value of `var` replaced by `value`.
+    fn with_value(answer: &Element, var: &str, value: &str) -> DataForm {
+        let mut form = DataForm::try_from(answer).unwrap();
+        for field in &mut form.fields {
+            if field.var.as_deref() == Some(var) {
+                field.values = vec![value.to_owned()];
+            }
+        }
+        form
+    }
+
+    fn refused_fields(result: Result<Answer, StepError>, what: &str) -> Vec<String> {
+        match result {
+            Err(StepError::Refuse(r)) => {
+                assert_eq!(r.condition, ErrorCondition::NotAcceptable);
+                r.fields
+            }
+            Err(StepError::Declined) => panic!("{what}: declined"),
+            Ok(_) => panic!("{what}: accepted"),
+        }
+    }
+
+    #[test]
+    fn a_genuine_answer_is_read_into_what_bob_chose() {
+        let mut alice = Env::new(ALICE, small(), 1);
+        let (state, answer) = offer_and_answer(&mut alice);
+        let form = DataForm::try_from(&answer).unwrap();
+        let read = state.read_answer(&alice.ctx(), &form);
+        let Ok(read) = read else {
+            panic!("refused");
+        };
+        assert_eq!(read.agreed.group, ModpGroup::Group1);
+        assert!(!read.agreed.three_message);
+    }
+
+    #[test]
+    fn a_choice_we_did_not_offer_is_refused_by_name() {
+        // ESN-25: every choice must come from the offer (Alice offers one
+        // hash and one cipher).
+        let sha256_only = Config {
+            hashes: vec![HashAlgorithm::Sha256],
+            ciphers: vec![CipherAlgorithm::Aes128Ctr],
+            ..small()
+        };
+        let mut alice = Env::new(ALICE, sha256_only, 1);
+        let (state, answer) = offer_and_answer(&mut alice);
+        let ctx = alice.ctx();
+        for (var, value) in [
+            (CRYPT_ALGS, "twofish256-ctr"),
+            (MODP, "18"),
+            (HASH_ALGS, "whirlpool"),
+            (REKEY_FREQ, "0"),
+        ] {
+            let form = with_value(&answer, var, value);
+            assert_eq!(refused_fields(state.read_answer(&ctx, &form), var), [var]);
+        }
+        // The nonce must echo ours (constant-time compare).
+        let form = with_value(&answer, NONCE, "AAAAAAAAAAAAAAAAAAAAAA==");
+        assert_eq!(
+            refused_fields(state.read_answer(&ctx, &form), NONCE),
+            [NONCE]
+        );
+    }
+
+    #[test]
+    fn a_declining_answer_is_not_a_refusal() {
+        // SSN-07: accept=0 declines; nothing is sent back.
+        let mut alice = Env::new(ALICE, small(), 1);
+        let (state, answer) = offer_and_answer(&mut alice);
+        let form = with_value(&answer, ACCEPT, "0");
+        assert!(matches!(
+            state.read_answer(&alice.ctx(), &form),
+            Err(StepError::Declined)
+        ));
+    }
+}

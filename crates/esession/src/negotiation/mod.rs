@@ -442,3 +442,75 @@ pub(crate) fn session_info(
         retained_secret_unproven: false,
     }
 }
+
+/// A negotiation step's environment for the unit tests of the steps.
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+    use esession_wire::minidom::Element;
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+
+    use super::Context;
+    use crate::{Config, FixedClock, MemoryTrustStore, SystemRandomness};
+
+    pub(crate) const ALICE: &str = "alice@example.org/pda";
+    pub(crate) const BOB: &str = "bob@example.com/laptop";
+
+    /// What a [`Context`] borrows.
+    pub(crate) struct Env {
+        pub(crate) config: Config,
+        rng: SystemRandomness<ChaCha20Rng>,
+        trust: MemoryTrustStore,
+        clock: FixedClock,
+    }
+
+    impl Env {
+        /// `config` (small groups, like the two-party tests) with its own JID.
+        pub(crate) fn new(own_jid: &str, config: Config, seed: u64) -> Self {
+            Self {
+                config: Config {
+                    own_jid: Some(own_jid.to_owned()),
+                    ..config
+                },
+                rng: SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed)),
+                trust: MemoryTrustStore::new(),
+                clock: FixedClock(1_700_000_000),
+            }
+        }
+
+        pub(crate) fn ctx(&mut self) -> Context<'_> {
+            Context {
+                config: &self.config,
+                profile: crate::Profile::standard(),
+                rng: &mut self.rng,
+                trust: &mut self.trust,
+                clock: &self.clock,
+                trust_failures: Vec::new(),
+                alerts: Vec::new(),
+            }
+        }
+    }
+
+    /// The small, fast policy of the tests.
+    pub(crate) fn small() -> Config {
+        Config {
+            groups: vec![
+                esession_crypto::ModpGroup::Group1,
+                esession_crypto::ModpGroup::Group2,
+            ],
+            ..Config::default()
+        }
+    }
+
+    /// The data form inside a negotiation stanza, with the stanza's sender set.
+    pub(crate) fn form_of(stanza: &Element) -> Element {
+        stanza
+            .children()
+            .find(|c| c.name() == "feature" || c.name() == "init")
+            .and_then(|w| w.children().find(|c| c.name() == "x"))
+            .cloned()
+            .expect("a negotiation form")
+    }
+}

@@ -1270,3 +1270,152 @@ impl Accepting {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use esession_crypto::ModpGroup;
+    use esession_wire::form::{DataForm, Field};
+
+    use super::*;
+    use crate::negotiation::testing::{ALICE, BOB, Env, form_of, small};
+
+    /// Alice's offer under `config`, as Bob parses it.
+    fn offer_from(config: Config) -> (Element, DataForm) {
+        let mut alice = Env::new(ALICE, config, 1);
+        let (_, stanza) = crate::negotiation::initiator::offer(&mut alice.ctx(), BOB, "t".into())
+            .expect("an offer");
+        let x = form_of(&stanza);
+        let form = DataForm::try_from(&x).unwrap();
+        (x, form)
+    }
+
+    fn refusal(result: Result<OfferOutcome, Refusal>) -> (ErrorCondition, Vec<String>) {
+        match result {
+            Err(r) => (r.condition, r.fields),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn a_genuine_offer_is_evaluated_into_our_choices() {
+        let (x, form) = offer_from(small());
+        let mut bob = Env::new(BOB, small(), 2);
+        let Ok(OfferOutcome::Esession(offer)) = evaluate(&mut bob.ctx(), ALICE, "t", &x, &form)
+        else {
+            panic!("not an ESession offer");
+        };
+        assert_eq!(offer.group(), ModpGroup::Group1, "our first group");
+        assert_eq!(offer.compression(), CompressionAlgorithm::None);
+    }
+
+    #[test]
+    fn an_unknown_required_field_is_refused_by_name_first() {
+        // AMB-52: feature-not-implemented naming it, before anything else.
+        let (_, form) = offer_from(small());
+        let form = form.with_field(Field::text_single("x-future", "1").required());
+        assert_eq!(
+            check_offer_form(&small(), &form)
+                .map(|_| ())
+                .map_err(|r| (r.condition, r.fields)),
+            Err((
+                ErrorCondition::FeatureNotImplemented,
+                vec!["x-future".to_owned()]
+            ))
+        );
+    }
+
+    #[test]
+    fn a_three_message_offer_needs_our_consent() {
+        // ESN-08: dhkeys to a responder without accept_three_message.
+        let (_, form) = offer_from(small());
+        let form = form.with_field(Field::hidden(DHKEYS, vec!["AQ==".to_owned()]));
+        let refused = check_offer_form(&small(), &form).map_err(|r| (r.condition, r.fields));
+        assert_eq!(
+            refused,
+            Err((
+                ErrorCondition::FeatureNotImplemented,
+                vec![DHKEYS.to_owned()]
+            ))
+        );
+    }
+
+    #[test]
+    fn logging_and_disclosure_follow_our_policy() {
+        let config = small();
+        // The offer's order among what we allow; `otr` is the legacy name (AMB-01).
+        assert_eq!(
+            choose_logging(&config, Some(vec!["mustnot", "may"]), None),
+            Some(Logging::MustNot)
+        );
+        assert_eq!(
+            choose_logging(&config, None, Some(vec!["true"])),
+            Some(Logging::MustNot)
+        );
+        // Absent means `may` (ARC-03).
+        assert_eq!(choose_logging(&config, None, None), Some(Logging::May));
+        // ESN-53: `never` whenever offered; anything else needs accept_disclosure.
+        assert_eq!(
+            choose_disclosure(&config, Some(vec!["disabled", "never"])),
+            Some(Disclosure::Never)
+        );
+        assert_eq!(choose_disclosure(&config, Some(vec!["disabled"])), None);
+    }
+
+    #[test]
+    fn the_group_is_ours_to_choose_among_those_offered() {
+        // Issue 11: Alice lists 2 before 1; Bob's order (1 first) decides.
+        let alice = Config {
+            groups: vec![ModpGroup::Group2, ModpGroup::Group1],
+            ..small()
+        };
+        let (_, form) = offer_from(alice);
+        let mut bad = Vec::new();
+        let ours = choose_group(&small(), &form, false, &mut bad).map(|(g, _, _)| g);
+        assert_eq!(ours, Some(ModpGroup::Group1));
+        let peers = Config {
+            responder_choice: ResponderChoice::Peers,
+            ..small()
+        };
+        let theirs = choose_group(&peers, &form, false, &mut bad).map(|(g, _, _)| g);
+        assert_eq!(theirs, Some(ModpGroup::Group2));
+        assert!(bad.is_empty());
+        // A group we do not allow: `modp` is named.
+        let only_5 = Config {
+            groups: vec![ModpGroup::Group5],
+            ..small()
+        };
+        assert_eq!(choose_group(&only_5, &form, false, &mut bad), None);
+        assert_eq!(bad, [MODP]);
+    }
+
+    #[test]
+    fn an_offer_without_an_acceptable_hash_is_refused_naming_hash_algs() {
+        let alice = Config {
+            hashes: vec![esession_crypto::HashAlgorithm::Whirlpool],
+            ..small()
+        };
+        let (x, form) = offer_from(alice);
+        let bob_config = Config {
+            hashes: vec![esession_crypto::HashAlgorithm::Sha256],
+            ..small()
+        };
+        let mut bob = Env::new(BOB, bob_config, 3);
+        let (condition, fields) = refusal(evaluate(&mut bob.ctx(), ALICE, "t", &x, &form));
+        assert_eq!(condition, ErrorCondition::NotAcceptable);
+        assert_eq!(fields, [HASH_ALGS]);
+    }
+
+    #[test]
+    fn without_e2e_an_offer_is_a_plain_session_only_if_we_accept_those() {
+        assert_eq!(plain_security(Some(vec!["e2e", "c2s"])), None);
+        assert_eq!(plain_security(Some(vec!["c2s"])), Some(Some(Security::C2s)));
+        assert_eq!(plain_security(None), Some(None));
+    }
+}
