@@ -67,8 +67,14 @@ pub(crate) fn establish(
     } else {
         ((&keys.responder, c_b), (&keys.initiator, c_a))
     };
-    let send = Direction::new(cipher, hash, &ours.cipher, &ours.mac, our_counter)?;
-    let receive = Direction::new(cipher, hash, &theirs.cipher, &theirs.mac, their_counter)?;
+    // Stanza keys the crypto layer refuses (a key of the wrong size) fail
+    // the negotiation like any failure in messages 3-4 (AMB-52).
+    let stanza_keys = |keys: &esession_crypto::kdf::DirectionKeys, counter| {
+        Direction::new(cipher, hash, &keys.cipher, &keys.mac, counter)
+            .map_err(|_| Refusal::crypto())
+    };
+    let send = stanza_keys(ours, our_counter)?;
+    let receive = stanza_keys(theirs, their_counter)?;
     let setup = SessionSetup {
         profile,
         id,

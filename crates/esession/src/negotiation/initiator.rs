@@ -1157,12 +1157,6 @@ impl AwaitingFinal {
     }
 }
 
-impl From<crate::Error> for Refusal {
-    fn from(_: crate::Error) -> Self {
-        Refusal::crypto()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(

@@ -108,6 +108,23 @@ pub(crate) struct RekeySetup {
     pub(crate) peer_rekeys_per_minute: u32,
 }
 
+/// Why a peer's `<key/>` is refused (each ends the session: ENC-13).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum KeyRefused {
+    /// The profile has no rekeying (Gajim): a `<key/>` is out of step.
+    RekeyingNotAgreed,
+    /// Before `rekey_freq` stanzas since the peer's last `<key/>` (ENC-14).
+    TooSoon,
+    /// Beyond `Limits::peer_rekeys_per_minute` (issue 11).
+    TooOften,
+    /// Not 1 < e < p-1 (AMB-27).
+    OutOfRange,
+    /// The stanza chose a key set we no longer hold.
+    UnknownKeySet,
+    /// The new keys could not be derived.
+    Derivation,
+}
+
 /// A rekey of ours, computed but not yet committed (ENC-15).
 pub(crate) struct PreparedRekey {
     /// MPI(e) for `<key/>`.
@@ -368,16 +385,21 @@ impl KeyRing {
 
     /// Checks the peer's `<key/>` (1 < e < p-1, AMB-27) and computes what it
     /// changes for a stanza that chose set `index`; commits nothing.
-    pub(crate) fn accept_key(&self, index: u64, key: &[u8], now: u64) -> Result<AcceptedKey, ()> {
+    pub(crate) fn accept_key(
+        &self,
+        index: u64,
+        key: &[u8],
+        now: u64,
+    ) -> Result<AcceptedKey, KeyRefused> {
         if !self.rekeying {
-            return Err(()); // The profile has no rekeying: a <key/> is out of step.
+            return Err(KeyRefused::RekeyingNotAgreed);
         }
         // ENC-14 binds the peer too: not before `rekey_freq` stanzas since its
         // last <key/> (counted both ways, which never undercounts its view),
         // and (issue 11) not more often than the configured rate: each costs
         // us a modular exponentiation.
         if self.since_peer_key < self.rekey_freq {
-            return Err(());
+            return Err(KeyRefused::TooSoon);
         }
         let recent = self
             .peer_key_times
@@ -385,13 +407,19 @@ impl KeyRing {
             .filter(|t| now.saturating_sub(**t) < 60)
             .count();
         if recent >= self.peer_rekeys_per_minute as usize {
-            return Err(());
+            return Err(KeyRefused::TooOften);
         }
-        let peer = DhPublicValue::from_bytes(self.group, key).map_err(|_| ())?;
-        let set = self.slot(index).ok_or(())?;
+        let peer =
+            DhPublicValue::from_bytes(self.group, key).map_err(|_| KeyRefused::OutOfRange)?;
+        let set = self.slot(index).ok_or(KeyRefused::UnknownKeySet)?;
         // ENC-18: y from the oldest set we keep, which is the chosen one.
-        let k = set.exponent.agree_keeping(&peer).map_err(|_| ())?;
-        let derive = |role| RekeyKeys::derive(self.hash, self.cipher, &k, role).map_err(|_| ());
+        let k = set
+            .exponent
+            .agree_keeping(&peer)
+            .map_err(|_| KeyRefused::OutOfRange)?;
+        let derive = |role| {
+            RekeyKeys::derive(self.hash, self.cipher, &k, role).map_err(|_| KeyRefused::Derivation)
+        };
         let theirs = derive(RekeyRole::Initiator)?;
         let remaining: Vec<&KeySet> = (index..=self.newest())
             .filter_map(|i| self.slot(i))
@@ -401,10 +429,13 @@ impl KeyRing {
             .iter()
             .map(|_| StanzaKeys::from_rekey(self.cipher, self.hash, &theirs))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ())?;
+            .map_err(|_| KeyRefused::Derivation)?;
         let send = if remaining.len() == 1 {
             let ours = derive(RekeyRole::Acceptor)?;
-            Some(StanzaKeys::from_rekey(self.cipher, self.hash, &ours).map_err(|_| ())?)
+            Some(
+                StanzaKeys::from_rekey(self.cipher, self.hash, &ours)
+                    .map_err(|_| KeyRefused::Derivation)?,
+            )
         } else {
             None
         };
