@@ -444,3 +444,25 @@ fn the_two_c_of_one_stanza_must_choose_the_same_key_set() {
     assert_eq!(f.bob.key_ring().live_set_numbers(), [1]);
     assert_eq!(f.bob.receive_counter, next(next(f.c_a)));
 }
+
+#[test]
+fn a_refused_key_says_why() {
+    // Issue 12: each refusal of a peer's <key/> names its reason (all end the
+    // session, ENC-13); here checked on the key ring directly.
+    let mut f = fixture();
+    let stanza = f.alice.seal_rekey(&mut f.rng, T0).unwrap();
+    let e = key_from(&stanza).to_mpi().to_vec();
+    let ring = f.bob.key_ring();
+    // 1 < e < p-1 (AMB-27): 1 is out of range.
+    assert_eq!(
+        ring.accept_key(0, &[1], T0).err(),
+        Some(rekey::KeyRefused::OutOfRange)
+    );
+    // A key set Bob never had.
+    assert_eq!(
+        ring.accept_key(7, &e, T0).err(),
+        Some(rekey::KeyRefused::UnknownKeySet)
+    );
+    // The genuine key is accepted.
+    assert!(ring.accept_key(0, &e, T0).is_ok());
+}
