@@ -45,17 +45,25 @@ pub(crate) struct AwaitingResponse {
     logging: Vec<Logging>,
     stanzas: Vec<StanzaKind>,
     rekey_freq: u32,
-    /// The 3-message flow (SIGMA-I, ESN-03).
-    three_message: bool,
+    /// Which flow the offer started (ESN-03).
+    flow: OfferFlow,
     /// The `init_pubkey` options we offered (how we identify).
     init_offer: Vec<PubkeyMethod>,
     /// The `resp_pubkey` options we offered (what we accept from the peer).
     resp_offer: Vec<PubkeyMethod>,
     /// The `sign_algs` we offered.
     sign_algs: Vec<SignatureAlgorithm>,
-    /// Content to bundle with a 3-message completion, and whether to end the
-    /// session at once (ESN-29, AMB-44).
-    first_message: Option<(Element, bool)>,
+}
+
+/// The flow an offer started.
+enum OfferFlow {
+    /// 4 messages (SIGMA-R): the completion carries e and the rshashes.
+    Four,
+    /// 3 messages (SIGMA-I): content to bundle with the completion, and
+    /// whether to end the session with it (ESN-29, AMB-44).
+    Three {
+        first_message: Option<(Element, bool)>,
+    },
 }
 
 /// Alice's result of Bob's answer.
@@ -362,11 +370,16 @@ pub(crate) fn offer(
         logging: config.logging.clone(),
         stanzas: offered_stanzas(&config.stanzas),
         rekey_freq: config.rekey_freq.max(1),
-        three_message,
+        flow: if three_message {
+            OfferFlow::Three {
+                first_message: None,
+            }
+        } else {
+            OfferFlow::Four
+        },
         init_offer,
         resp_offer,
         sign_algs,
-        first_message: None,
     };
     Ok((state, stanza))
 }
@@ -460,7 +473,7 @@ impl<'f> AnswerFields<'f> {
         let ver = pick(VER);
         let rekey_freq = pick(REKEY_FREQ).and_then(|v| v.parse::<u32>().ok());
         // A 3-message negotiation has no SAS.
-        let sas = if offer.three_message {
+        let sas = if offer.three_message() {
             Some(SasAlgorithm::Sas28x5)
         } else {
             pick(SAS_ALGS).and_then(|v| SasAlgorithm::from_name(v).ok())
@@ -472,7 +485,7 @@ impl<'f> AnswerFields<'f> {
             .and_then(|v| unb64(v, 16))
             .and_then(|c| Counter::from_wire(&c).ok());
         // ESN-23: with 3 messages Bob's identity comes with his answer.
-        let bob_identity = if offer.three_message {
+        let bob_identity = if offer.three_message() {
             (
                 pick(IDENTITY).and_then(|v| unb64(v, MAX_IDENTITY_LEN)),
                 pick(MAC).and_then(|v| unb64(v, 64)),
@@ -539,11 +552,18 @@ impl AwaitingResponse {
     /// Sets content to send bundled with a 3-message completion (ESN-29):
     /// `terminate` ends the session with it (one-shot object encryption).
     pub(crate) fn bundle(&mut self, plain: Element, terminate: bool) -> Result<(), Refusal> {
-        if !self.three_message {
-            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]));
+        match &mut self.flow {
+            OfferFlow::Three { first_message } => {
+                *first_message = Some((plain, terminate));
+                Ok(())
+            }
+            OfferFlow::Four => Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS])),
         }
-        self.first_message = Some((plain, terminate));
-        Ok(())
+    }
+
+    /// Whether the offer started the 3-message flow.
+    fn three_message(&self) -> bool {
+        matches!(self.flow, OfferFlow::Three { .. })
     }
 
     /// ESN-25, ESN-26: every choice of message 2 must come from our offer;
@@ -650,7 +670,7 @@ impl AwaitingResponse {
         }
         let mut fields = AnswerFields::parse(self, form);
         let (disclosure, d) = self.check_answer(ctx, &mut fields);
-        let three_message = self.three_message;
+        let three_message = self.three_message();
         let AnswerFields {
             bad,
             logging,
@@ -734,16 +754,15 @@ impl AwaitingResponse {
         form: &DataForm,
     ) -> Result<ResponseOutcome, StepError> {
         let answer = self.read_answer(ctx, form)?;
-        let keyed = self.agree(answer, x)?;
-        if keyed.answer.agreed.three_message {
-            keyed.complete_three(ctx, from)
-        } else {
-            keyed.complete_four(ctx, from)
+        let (keyed, flow) = self.agree(answer, x)?;
+        match flow {
+            OfferFlow::Three { first_message } => keyed.complete_three(ctx, from, first_message),
+            OfferFlow::Four => keyed.complete_four(ctx, from),
         }
     }
 
     /// ESN-26: K from the chosen group's x, the provisional keys, and form_B.
-    fn agree(self, answer: Answer, x: &Element) -> Result<Keyed, StepError> {
+    fn agree(self, answer: Answer, x: &Element) -> Result<(Keyed, OfferFlow), StepError> {
         let agreed = &answer.agreed;
         let (profile, hash) = (self.profile, agreed.hash);
         let Some(x_pair) = self
@@ -771,12 +790,11 @@ impl AwaitingResponse {
             .normalize(x, excluded)
             .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
         let d_mpi = answer.d.to_mpi().to_vec();
-        Ok(Keyed {
+        let keyed = Keyed {
             profile,
             thread: self.thread,
             n_a: self.nonce,
             form_a: self.form_a,
-            first_message: self.first_message,
             x_pair,
             e,
             k,
@@ -784,7 +802,8 @@ impl AwaitingResponse {
             form_b,
             d_mpi,
             answer,
-        })
+        };
+        Ok((keyed, self.flow))
     }
 }
 
@@ -794,8 +813,6 @@ struct Keyed {
     thread: String,
     n_a: Vec<u8>,
     form_a: Vec<u8>,
-    /// Content to bundle with a 3-message completion (ESN-29).
-    first_message: Option<(Element, bool)>,
     x_pair: DhKeyPair,
     /// MPI(e).
     e: Vec<u8>,
@@ -864,6 +881,7 @@ impl Keyed {
         self,
         ctx: &mut Context<'_>,
         from: &str,
+        first_message: Option<(Element, bool)>,
     ) -> Result<ResponseOutcome, StepError> {
         let agreed = &self.answer.agreed;
         let (cipher, hash) = (agreed.cipher, agreed.hash);
@@ -885,8 +903,7 @@ impl Keyed {
             m_b,
         )?;
         let bob_key = judge_peer_key(ctx, from, peer_identity.key)?;
-        let terminate = self
-            .first_message
+        let terminate = first_message
             .as_ref()
             .is_some_and(|(_, terminate)| *terminate);
         let fields = if terminate {
@@ -899,7 +916,6 @@ impl Keyed {
         let Self {
             profile,
             thread,
-            first_message,
             x_pair,
             k,
             provisional,
