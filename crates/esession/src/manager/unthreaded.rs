@@ -10,7 +10,8 @@
 use esession_wire::minidom::Element;
 use esession_wire::ns;
 
-use super::{SessionManager, State, key, keys_exhausted, prove_peer};
+use super::established::prove_peer;
+use super::{SessionManager, State, key, keys_exhausted};
 use crate::Error;
 use crate::event::{Event, Output, SessionId, TerminationReason};
 use crate::random::Randomness;
