@@ -80,8 +80,12 @@ pub enum Error {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum Fault {
-    /// The peer (or someone between us) sent something wrong: a forged or
-    /// corrupt stanza, a negotiation step that fails verification.
+    /// What the peer (or someone between us) sent failed verification: a
+    /// forged or corrupt stanza, a negotiation step whose MAC or signature
+    /// does not check. Also what two honest clients see when they hold
+    /// different secrets (a shared password set on one side only): the
+    /// protocol cannot tell the two apart (AMB-52), so treat it as an alarm
+    /// until the secrets are ruled out.
     Peer,
     /// The peer is not at fault but we cannot agree: no common algorithm,
     /// it declined, it answered with an error.
