@@ -1277,4 +1277,82 @@ mod tests {
             Err(StepError::Declined)
         ));
     }
+
+    /// Bob's state after his answer too, for the later steps.
+    fn through_answer(
+        alice: &mut Env,
+        bob: &mut Env,
+    ) -> (
+        AwaitingResponse,
+        crate::negotiation::responder::AwaitingAccept,
+        Element,
+    ) {
+        let (state, offer) = offer(&mut alice.ctx(), BOB, "t".into()).unwrap();
+        let x = form_of(&offer);
+        let form = DataForm::try_from(&x).unwrap();
+        let Ok(OfferOutcome::Esession(evaluated)) = evaluate(&mut bob.ctx(), ALICE, "t", &x, &form)
+        else {
+            panic!("Bob refused the offer");
+        };
+        let (bob_state, answer) = evaluated.answer(&mut bob.ctx()).unwrap();
+        (state, bob_state, form_of(&answer))
+    }
+
+    #[test]
+    fn each_step_of_the_four_message_flow_advances_both_sides() {
+        // ESN-25..41, step by step without the manager: offer, answer,
+        // completion, final; both sides end with the same SAS and keys.
+        let (mut alice, mut bob) = (Env::new(ALICE, small(), 1), Env::new(BOB, small(), 2));
+        let (state, bob_state, answer) = through_answer(&mut alice, &mut bob);
+        let form = DataForm::try_from(&answer).unwrap();
+        let Ok(ResponseOutcome::Completed(awaiting_final, completion)) =
+            state.on_response(&mut alice.ctx(), BOB, &answer, &form)
+        else {
+            panic!("no completion");
+        };
+        let x3 = form_of(&completion);
+        let form3 = DataForm::try_from(&x3).unwrap();
+        let Ok(accepted) = bob_state.on_accept(&mut bob.ctx(), &x3, &form3) else {
+            panic!("Bob refused the completion");
+        };
+        let final_message = accepted.reply.expect("message 4");
+        let x4 = form_of(&final_message);
+        let form4 = DataForm::try_from(&x4).unwrap();
+        let Ok((session, info)) = awaiting_final.on_final(&mut alice.ctx(), &x4, &form4) else {
+            panic!("Alice refused the final message");
+        };
+        assert_eq!(info.sas, accepted.info.sas, "both sides show one SAS");
+        assert!(!info.sas.is_empty());
+        assert!(info.we_initiated && !accepted.info.we_initiated);
+        assert_eq!(session.id().thread, "t");
+    }
+
+    #[test]
+    fn a_completion_that_fails_verification_is_refused_without_detail() {
+        // AMB-52: feature-not-implemented, no field named.
+        let (mut alice, mut bob) = (Env::new(ALICE, small(), 1), Env::new(BOB, small(), 2));
+        let (state, bob_state, answer) = through_answer(&mut alice, &mut bob);
+        let form = DataForm::try_from(&answer).unwrap();
+        let Ok(ResponseOutcome::Completed(_, completion)) =
+            state.on_response(&mut alice.ctx(), BOB, &answer, &form)
+        else {
+            panic!("no completion");
+        };
+        let x3 = form_of(&completion);
+        // Alice's MAC (M_A) altered: Bob refuses.
+        let mut form3 = DataForm::try_from(&x3).unwrap();
+        for field in &mut form3.fields {
+            if field.var.as_deref() == Some(MAC) {
+                field.values = vec![b64(&[0u8; 32])];
+            }
+        }
+        match bob_state.on_accept(&mut bob.ctx(), &x3, &form3) {
+            Err(StepError::Refuse(r)) => {
+                assert_eq!(r.condition, ErrorCondition::FeatureNotImplemented);
+                assert!(r.fields.is_empty());
+            }
+            Err(StepError::Declined) => panic!("declined"),
+            Ok(_) => panic!("a forged completion was accepted"),
+        }
+    }
 }
