@@ -7,6 +7,7 @@ use esession_crypto::CompressionAlgorithm;
 use esession_wire::form::DataForm;
 use esession_wire::minidom::Element;
 use esession_wire::ns;
+use jid::{BareJid, Jid};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -85,9 +86,9 @@ pub struct SessionManager {
     rng: Box<dyn Randomness + Send>,
     trust: Box<dyn TrustStore + Send>,
     clock: Box<dyn Clock + Send>,
-    sessions: HashMap<(String, String), State>,
+    sessions: HashMap<Key, State>,
     /// When each negotiation in progress started (Unix seconds), for timeouts.
-    started: HashMap<(String, String), u64>,
+    started: HashMap<Key, u64>,
     /// [`Config`] narrowed by each non-standard profile in use (issue 6).
     restricted: Vec<(Profile, Config)>,
     /// Bare JIDs subscribed to our presence, as the application reports them
@@ -96,10 +97,10 @@ pub struct SessionManager {
     /// Responder sessions whose [`Event::Established`] waits for the
     /// initiator to prove the retained secret it claimed (Unix seconds since
     /// established, [`Config::retained_secret_proof_wait`]).
-    unannounced: HashMap<(String, String), u64>,
+    unannounced: HashMap<Key, u64>,
     /// Threads of sessions we ended and told the peer about (most recent
     /// last, bounded): a late stanza on one gets no `item-not-found`.
-    ended: std::collections::VecDeque<(String, String)>,
+    ended: std::collections::VecDeque<Key>,
     /// Negotiations unauthenticated stanzas made us start (issue 11).
     start_log: limits::StartLog,
     /// Offers answered in an expensive group, per bare JID and in all ("*").
@@ -120,8 +121,17 @@ const THREE_MESSAGE_OFFER_LEN: usize = 12 * 1024;
 /// XEP-0203 delayed delivery.
 const DELAY_NS: &str = "urn:xmpp:delay";
 
-fn key(peer: &str, thread: &str) -> (String, String) {
-    (bare(peer).to_owned(), thread.to_owned())
+/// Where a session is kept: its peer's bare JID, typed and normalized (RFC
+/// 7622: `Bob@Example.com` and `bob@example.com` are one contact), and its
+/// thread (XEP-0201). Another resource of the contact finds the same entry;
+/// the state then checks the resource (SSN-11).
+type Key = (BareJid, String);
+
+/// The key of `peer`'s session on `thread`; `None` for a string that is not
+/// a JID (nothing is ever kept for one).
+fn key(peer: &str, thread: &str) -> Option<Key> {
+    let jid = Jid::new(peer).ok()?;
+    Some((jid.to_bare(), thread.to_owned()))
 }
 
 fn negotiation_wrapper(stanza: &Element) -> Option<&Element> {
@@ -274,7 +284,12 @@ impl SessionManager {
     }
 
     /// Records `state` under `k`, with the time a negotiation step was taken.
-    fn put(&mut self, k: (String, String), state: State) {
+    fn put(&mut self, k: Option<Key>, state: State) {
+        // Peers are JIDs by the time a state exists (checked on arrival and
+        // by `start_session`): `None` cannot happen, and would keep nothing.
+        let Some(k) = k else {
+            return;
+        };
         if matches!(state, State::Established(_)) {
             self.started.remove(&k);
         } else {
@@ -290,7 +305,7 @@ impl SessionManager {
         let mut out = Output::default();
         let now = self.clock.now_unix();
         let timeout = self.config.negotiation_timeout;
-        let stale: Vec<(String, String)> = self
+        let stale: Vec<Key> = self
             .started
             .iter()
             .filter(|(_, since)| now.saturating_sub(**since) > timeout)
@@ -317,7 +332,7 @@ impl SessionManager {
 
     /// What was agreed in an established session.
     pub fn session_info(&self, session: &SessionId) -> Option<&SessionInfo> {
-        match self.sessions.get(&key(&session.peer, &session.thread))? {
+        match key(&session.peer, &session.thread).and_then(|k| self.sessions.get(&k))? {
             State::Established(s) if s.id() == session => Some(s.info()),
             _ => None,
         }
@@ -331,7 +346,7 @@ impl SessionManager {
     /// Starts an ESession with `peer` (a bare or full JID) on a new thread (THR-02):
     /// returns its id and the offer to send (message 1).
     pub fn start_session(&mut self, peer: &str) -> Result<(SessionId, Output), Error> {
-        if peer.is_empty() || peer.len() > 3071 {
+        if peer.len() > 3071 || Jid::new(peer).is_err() {
             return Err(Error::InvalidInput("peer JID"));
         }
         if let Some(limit) = self.session_cap_reached(bare(peer)) {
@@ -394,15 +409,19 @@ impl SessionManager {
             return Err(Error::InvalidInput("not a jabber:client <message/>"));
         }
         let (id, out) = self.start_session(peer)?;
-        let bundled = match self.sessions.get_mut(&key(peer, &id.thread)) {
+        let bundled = match key(peer, &id.thread).and_then(|k| self.sessions.get_mut(&k)) {
             Some(State::Offered(alice)) => alice.bundle(plain.clone(), terminate).is_ok(),
             _ => false,
         };
         match bundled {
             true => Ok((id, out)),
             false => {
-                self.sessions.remove(&key(peer, &id.thread));
-                self.started.remove(&key(peer, &id.thread));
+                if let Some(k) = key(peer, &id.thread) {
+                    self.sessions.remove(&k);
+                }
+                if let Some(k) = key(peer, &id.thread) {
+                    self.started.remove(&k);
+                }
                 Err(Error::InvalidInput(
                     "content can be bundled only with a 3-message negotiation",
                 ))
@@ -412,7 +431,7 @@ impl SessionManager {
 
     /// Takes the offer held for the user under `session`, if there is one.
     fn take_pending(&mut self, session: &SessionId) -> Result<State, Error> {
-        let k = key(&session.peer, &session.thread);
+        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
         match self.sessions.get(&k) {
             Some(state @ (State::PendingOffer(_) | State::PendingPlain(_)))
                 if state.peer() == session.peer =>
@@ -473,7 +492,7 @@ impl SessionManager {
     /// message is NOT sent: the output then holds the encrypted terminate form
     /// and [`Event::Terminated`] with [`TerminationReason::KeysExhausted`].
     pub fn send_message(&mut self, session: &SessionId, plain: &Element) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread);
+        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
         let rng = self.rng.as_mut();
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
@@ -541,7 +560,7 @@ impl SessionManager {
     /// when the peer's acknowledgement verifies (ESN-46); nothing else may be
     /// sent meanwhile (ESN-47). A negotiation in progress is simply forgotten.
     pub fn terminate(&mut self, session: &SessionId) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread);
+        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
         let mut out = Output::default();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
@@ -577,7 +596,7 @@ impl SessionManager {
             .mark_verified(bare(&session.peer), client)
             .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))?;
         if let Some(State::Established(s)) =
-            self.sessions.get_mut(&key(&session.peer, &session.thread))
+            key(&session.peer, &session.thread).and_then(|k| self.sessions.get_mut(&k))
         {
             s.mark_sas_confirmed();
         }
@@ -604,7 +623,7 @@ impl SessionManager {
     /// now or later: stop reminding at each session (ESN-34 reminder, issue 5
     /// item 10). Confirming it with [`Self::confirm_sas`] is the better answer.
     pub fn dismiss_sas_reminder(&mut self, session: &SessionId) -> Result<(), Error> {
-        let k = key(&session.peer, &session.thread);
+        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
         let Some(State::Established(s)) = self.sessions.get_mut(&k) else {
             return Err(Error::UnknownSession);
         };
@@ -649,7 +668,7 @@ impl SessionManager {
     /// [`Error::RekeyTooSoon`] before `rekey_freq` stanzas have passed since the
     /// last key exchange (ENC-14, AMB-55).
     pub fn rekey(&mut self, session: &SessionId) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread);
+        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
@@ -727,7 +746,9 @@ impl SessionManager {
                 if self.ended.len() >= REMEMBERED {
                     self.ended.pop_front();
                 }
-                self.ended.push_back(key(&session.peer, &session.thread));
+                if let Some(k) = key(&session.peer, &session.thread) {
+                    self.ended.push_back(k);
+                }
             }
         }
     }
@@ -743,7 +764,10 @@ impl SessionManager {
         let (Some(from), Some(thread)) = (stanza.attr("from"), thread_of(stanza)) else {
             return out;
         };
-        let k = key(from, &thread);
+        // A `from` that is not a JID (RFC 7622) is nobody's: dropped.
+        let Some(k) = key(from, &thread) else {
+            return out;
+        };
         let is_error = stanza.attr("type") == Some("error");
         // Hot path: an established session handles the stanza in place.
         if let Some(State::Established(session)) = self.sessions.get_mut(&k) {
@@ -832,7 +856,7 @@ impl SessionManager {
     /// with `item-not-found` on the thread (issue 10, CONFORMANCE.md
     /// "Sessions that are gone") unless policy keeps us silent (SSN-09).
     fn on_unknown_session(&mut self, from: &str, thread: &str, out: &mut Output) {
-        if self.ended.contains(&key(from, thread)) {
+        if key(from, thread).is_some_and(|k| self.ended.contains(&k)) {
             return; // Crossed our termination, which the peer gets.
         }
         let answered = self.config.answer_unknown_sessions && self.may_answer_automatically(from);
@@ -861,7 +885,7 @@ impl SessionManager {
     pub fn connection_reset(&mut self) -> Output {
         let mut out = Output::default();
         let now = self.clock.now_unix();
-        let mut keys: Vec<(String, String)> = self.sessions.keys().cloned().collect();
+        let mut keys: Vec<Key> = self.sessions.keys().cloned().collect();
         keys.sort();
         for k in keys {
             let Some(state) = self.sessions.remove(&k) else {
@@ -984,5 +1008,14 @@ mod tests {
             key("bob@example.com/phone", "t"),
             key("bob@example.com/phone", "u")
         );
+        assert!(key("bob@example.com/phone", "t").is_some());
+        // Typed and normalized (RFC 7622): one contact however it is spelled.
+        assert_eq!(
+            key("Bob@Example.COM/phone", "t"),
+            key("bob@example.com/phone", "t")
+        );
+        // Not a JID: no key, so nothing is ever kept for it.
+        assert_eq!(key("bob@@example.com", "t"), None);
+        assert_eq!(key("", "t"), None);
     }
 }

@@ -11,7 +11,7 @@ impl SessionManager {
     /// encrypted terminate form to the old resource (ESN-45; its
     /// acknowledgement ends the old session, ESN-46) and offer a new session to
     /// the new resource on a new thread (SSN-16: never the old thread).
-    pub(super) fn move_session(&mut self, k: &(String, String), resource: &str, out: &mut Output) {
+    pub(super) fn move_session(&mut self, k: &super::Key, resource: &str, out: &mut Output) {
         let now = self.clock.now_unix();
         let Some(State::Established(session)) = self.sessions.get_mut(k) else {
             return;

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{SessionManager, State};
+use super::{Key, SessionManager, State, key};
 use crate::error::{Error, LimitKind};
 use crate::event::{Event, Output, SessionId};
 
@@ -72,7 +72,7 @@ impl SessionManager {
                 }
                 _ => &mut census.negotiating,
             };
-            *count.entry(peer.clone()).or_default() += 1;
+            *count.entry(peer.to_string()).or_default() += 1;
         }
         census
     }
@@ -81,12 +81,14 @@ impl SessionManager {
     /// oldest negotiations in progress (of this peer, then of anyone) so the
     /// new one fits under the caps, each with a `NegotiationFailed` event.
     pub(super) fn make_room_for_negotiation(&mut self, peer: &str, out: &mut Output) {
+        let Some((peer, _)) = key(peer, "") else {
+            return;
+        };
         let limits = self.config.limits;
         let per_peer = limits.pending_negotiations_per_peer.max(1);
         let total = limits.pending_negotiations_total.max(1);
         loop {
-            let mine: Vec<&(String, String)> =
-                self.started.keys().filter(|(p, _)| p == peer).collect();
+            let mine: Vec<&Key> = self.started.keys().filter(|(p, _)| *p == peer).collect();
             if mine.len() < per_peer {
                 break;
             }
@@ -112,7 +114,7 @@ impl SessionManager {
         }
     }
 
-    fn drop_negotiation(&mut self, k: (String, String), limit: LimitKind, out: &mut Output) {
+    fn drop_negotiation(&mut self, k: Key, limit: LimitKind, out: &mut Output) {
         self.started.remove(&k);
         if let Some(state) = self.sessions.remove(&k) {
             if let State::Established(session) = state {
@@ -174,6 +176,8 @@ impl SessionManager {
     /// a further check), so the caps hold however the steps interleave.
     pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {
         let limits = self.config.limits;
+        // Normalized as the keys are (RFC 7622), so no spelling escapes the cap.
+        let peer = key(peer, "").map(|(peer, _)| peer);
         // One pass (at most `sessions_total` entries plus negotiations).
         let (mut all, mut of_peer) = (0usize, 0usize);
         for ((p, _), state) in &self.sessions {
@@ -182,7 +186,7 @@ impl SessionManager {
                 State::Established(_) | State::Offered(_) | State::Completed(_)
             ) {
                 all += 1;
-                if p == peer {
+                if Some(p) == peer.as_ref() {
                     of_peer += 1;
                 }
             }

@@ -267,8 +267,9 @@ impl SessionManager {
     ) {
         let thread = alice.thread.clone();
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions
-                .insert(key(from, &thread), State::Offered(Box::new(alice)));
+            if let Some(k) = key(from, &thread) {
+                self.sessions.insert(k, State::Offered(Box::new(alice)));
+            }
             return;
         };
         let Some((x, form)) = parse_wrapper(wrapper, &alice.profile) else {
@@ -298,7 +299,9 @@ impl SessionManager {
                 self.established(*session, info, out);
                 if terminated {
                     // A one-shot: the session ends with its only stanza.
-                    self.sessions.remove(&key(&id.peer, &id.thread));
+                    if let Some(k) = key(&id.peer, &id.thread) {
+                        self.sessions.remove(&k);
+                    }
                     out.event(Event::Terminated {
                         session: id,
                         reason: TerminationReason::LocalRequest,
@@ -340,8 +343,9 @@ impl SessionManager {
                     },
                 });
             }
-            self.sessions
-                .insert(key(&peer, &thread), State::Answered(Box::new(bob)));
+            if let Some(k) = key(&peer, &thread) {
+                self.sessions.insert(k, State::Answered(Box::new(bob)));
+            }
             return;
         };
         // Issue 11: the caps are checked again here, as offers within them
@@ -377,7 +381,8 @@ impl SessionManager {
                     content.remove_child("feature", ns::FEATURE_NEG);
                     let k = key(&id.peer, &id.thread);
                     let receipts = self.config.delivery_receipts;
-                    if let Some(State::Established(s)) = self.sessions.get_mut(&k)
+                    if let Some(k) = &k
+                        && let Some(State::Established(s)) = self.sessions.get_mut(k)
                         && on_established(
                             s,
                             &content,
@@ -388,13 +393,15 @@ impl SessionManager {
                             out,
                         ) == Keep::Remove
                     {
-                        self.sessions.remove(&k);
+                        self.sessions.remove(k);
                         return;
                     }
                 }
                 if accepted.terminate {
                     // ESN-29: `terminate` in the completion ends the session at once.
-                    self.sessions.remove(&key(&id.peer, &id.thread));
+                    if let Some(k) = key(&id.peer, &id.thread) {
+                        self.sessions.remove(&k);
+                    }
                     out.event(Event::Terminated {
                         session: id,
                         reason: TerminationReason::PeerRequest,
@@ -421,8 +428,9 @@ impl SessionManager {
     ) {
         let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            self.sessions
-                .insert(key(&peer, &thread), State::Completed(Box::new(alice)));
+            if let Some(k) = key(&peer, &thread) {
+                self.sessions.insert(k, State::Completed(Box::new(alice)));
+            }
             return;
         };
         let parsed = parse_wrapper(wrapper, &alice.profile);
@@ -515,7 +523,9 @@ impl SessionManager {
                 alert: SecurityAlert::NoConfidentiality,
             });
         }
-        let k = key(&id.peer, &id.thread);
+        let Some(k) = key(&id.peer, &id.thread) else {
+            return;
+        };
         // Issue 10: the responder announces the session once the initiator
         // proved the retained secret it claimed, so that the event carries
         // the final answer (see `settle_announcements`).
@@ -527,14 +537,16 @@ impl SessionManager {
                 info,
             });
         }
-        self.put(k, State::Established(Box::new(session)));
+        self.put(Some(k), State::Established(Box::new(session)));
     }
 
     /// Issue 10, initiator: the responder showed it holds one of our retained
     /// secrets; one encrypted XEP-0085 `<active/>` chat state under the final
     /// keys proves at once that we hold it too.
     pub(super) fn prove_retained_secret(&mut self, id: &SessionId, out: &mut Output) {
-        let k = key(&id.peer, &id.thread);
+        let Some(k) = key(&id.peer, &id.thread) else {
+            return;
+        };
         let now = self.clock.now_unix();
         if let Some(State::Established(s)) = self.sessions.get_mut(&k) {
             let mut active = message(&id.peer, None, Some("chat"));
@@ -554,7 +566,9 @@ impl SessionManager {
                 Event::RetainedSecretProven { session, .. } => session.clone(),
                 _ => continue,
             };
-            let k = key(&proven.peer, &proven.thread);
+            let Some(k) = key(&proven.peer, &proven.thread) else {
+                continue;
+            };
             if self.unannounced.remove(&k).is_none() {
                 continue;
             }
@@ -574,7 +588,7 @@ impl SessionManager {
     /// sessions whose initiator did not prove it within the wait.
     pub(super) fn announce_unproven(&mut self, now: u64, out: &mut Output) {
         let wait = self.config.retained_secret_proof_wait;
-        let due: Vec<(String, String)> = self
+        let due: Vec<Key> = self
             .unannounced
             .iter()
             .filter(|(_, since)| now >= since.saturating_add(wait))

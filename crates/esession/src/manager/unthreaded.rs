@@ -11,7 +11,7 @@ use esession_wire::minidom::Element;
 use esession_wire::ns;
 
 use super::established::prove_peer;
-use super::{SessionManager, State, key, keys_exhausted};
+use super::{Key, SessionManager, State, key, keys_exhausted};
 use crate::Error;
 use crate::event::{Event, Output, SessionId, TerminationReason};
 use crate::random::Randomness;
@@ -97,7 +97,7 @@ impl SessionManager {
             return self.send_message(session, stanza);
         }
         let carriers = self.carriers(&session.peer, kind).len();
-        let k = key(&session.peer, &session.thread);
+        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
@@ -142,7 +142,7 @@ impl SessionManager {
     }
 
     /// The established sessions bound to the full JID `peer` (SSN-11).
-    fn bound_to(&self, peer: &str) -> Vec<(String, String)> {
+    fn bound_to(&self, peer: &str) -> Vec<Key> {
         self.sessions
             .iter()
             .filter(|(_, state)| matches!(state, State::Established(s) if s.id().peer == peer))
@@ -151,7 +151,7 @@ impl SessionManager {
     }
 
     /// Those of them that agreed `kind` (AMB-26).
-    fn carriers(&self, peer: &str, kind: StanzaKind) -> Vec<(String, String)> {
+    fn carriers(&self, peer: &str, kind: StanzaKind) -> Vec<Key> {
         self.bound_to(peer)
             .into_iter()
             .filter(|k| {
@@ -213,7 +213,7 @@ impl SessionManager {
     /// An encrypted presence or iq for the session at `k`.
     fn open_bound(
         &mut self,
-        k: &(String, String),
+        k: &Key,
         kind: StanzaKind,
         stanza: &Element,
         from: &str,

@@ -595,3 +595,20 @@ fn at_the_zlib_cap_our_own_offers_leave_zlib_out() {
         Err(Error::LimitReached(LimitKind::CompressedSessions))
     ));
 }
+
+#[test]
+fn a_stanza_whose_sender_is_not_a_jid_is_dropped() {
+    // Issue 12: sessions are keyed by typed JIDs; a `from` that is not a JID
+    // (RFC 7622) gets nothing: no answer, no event, no state.
+    let mut alice = Party::new(ALICE, config(ALICE), 341);
+    let mut bob = Party::new(BOB, config(BOB), 342);
+    let mut stanza = offer(&mut alice);
+    set_attr(&mut stanza, "from", "alice@@example.org/pda");
+    assert!(bob.receive(&stanza).is_empty());
+    assert!(bob.events.is_empty(), "{:?}", bob.events);
+    // And our own start towards a non-JID is refused with the reason.
+    assert!(matches!(
+        bob.manager.start_session("not a jid@@"),
+        Err(Error::InvalidInput("peer JID"))
+    ));
+}
