@@ -1050,3 +1050,76 @@ pub fn hostile_peers(data: &[u8]) -> Outcome {
     outcome.parsed = !data.is_empty();
     outcome
 }
+
+// ---------------------------------------------------------------------------------------------
+// (g) message 2 at the initiator
+
+/// Alice after her genuine offer, and Bob's genuine answer (not delivered).
+fn offered(variant: u8) -> (Party, Party, Vec<Element>) {
+    let mut alice = Party::new(ALICE, base_config(ALICE), ALICE_SEED);
+    let mut bob = Party::new(BOB, offer_config(variant), BOB_SEED);
+    let offer = alice
+        .manager
+        .start_session(BOB)
+        .map(|(_, out)| alice.absorb(out))
+        .unwrap_or_default();
+    let mut answer = Vec::new();
+    for stanza in &offer {
+        answer.extend(bob.receive(stanza));
+    }
+    (alice, bob, answer)
+}
+
+/// The initiator's handling of an answer (negotiation message 2), target `initiator_answer`
+/// (issue 12: one target per message type). The input is delivered to Alice on the thread of
+/// her genuine offer, from Bob. Properties: replies go to Bob only; nothing is delivered; one
+/// answer never establishes a 4-message session (that needs message 4), and whatever Alice
+/// sends back is a completion Bob's genuine state can judge without panicking.
+///
+/// Variants: 0 default policy; 1 Bob permissive (plain sessions, disclosure, `none` cipher).
+pub fn initiator_answer(data: &[u8]) -> Outcome {
+    let Some((variant, mut stanza)) = split(data) else {
+        return Outcome::default();
+    };
+    let variant = variant % 2;
+    let (mut alice, mut bob, genuine) = offered(variant);
+    // On Alice's thread, from Bob: what reaches her state machine.
+    if let Some(thread) = genuine
+        .first()
+        .and_then(|g| g.get_child("thread", ns::JABBER_CLIENT))
+        .map(Element::text)
+    {
+        for child in stanza.children_mut() {
+            if child.is("thread", ns::JABBER_CLIENT) {
+                *child = Element::builder("thread", ns::JABBER_CLIENT)
+                    .append(thread.as_str())
+                    .build();
+            }
+        }
+    }
+    let _ = xml::set_attr(&mut stanza, "from", BOB);
+    let before = alice.events.len();
+    let out = alice.manager.handle_stanza(&stanza);
+    let replies = alice.absorb(out);
+    for reply in &replies {
+        assert_eq!(reply.attr("to"), Some(BOB), "replies go to the sender only");
+    }
+    let outcome = alice.outcome(before, replies.len());
+    assert!(
+        !outcome.established,
+        "one answer cannot establish a 4-message session"
+    );
+    assert_eq!(
+        outcome.delivered, 0,
+        "nothing is delivered before keys exist"
+    );
+    // Bob's genuine state judges whatever Alice sent (no panic, no loop).
+    exchange(&mut alice, &mut bob, replies);
+    outcome
+}
+
+/// Bob's genuine answer (message 2), as [`initiator_answer`] input for `variant`.
+pub fn genuine_answer(variant: u8) -> Vec<u8> {
+    let (_, _, answer) = offered(variant % 2);
+    with_variant(variant % 2, answer.first())
+}

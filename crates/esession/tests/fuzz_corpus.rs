@@ -75,6 +75,37 @@ fn decrypt_stanza_corpus_replays() {
 }
 
 #[test]
+fn initiator_answer_corpus_replays() {
+    replay("initiator_answer", fuzzing::initiator_answer);
+}
+
+/// ESN-25..30: the genuine answer gets Alice's completion in both variants.
+#[test]
+fn genuine_answers_get_a_completion() {
+    for variant in 0..2 {
+        let outcome = fuzzing::initiator_answer(&fuzzing::genuine_answer(variant));
+        assert!(outcome.parsed, "variant {variant}");
+        assert_eq!(outcome.replies, 1, "variant {variant}: {outcome:?}");
+        assert!(!outcome.failed, "variant {variant}: {outcome:?}");
+    }
+}
+
+/// Writes the genuine seeds of `initiator_answer`. Run by hand after protocol changes.
+#[test]
+#[ignore = "writes files; run by hand to refresh the seeds"]
+fn write_answer_seeds() {
+    let dir = corpus_dir("initiator_answer");
+    std::fs::create_dir_all(&dir).unwrap();
+    for variant in 0..2 {
+        std::fs::write(
+            dir.join(format!("{variant}-genuine-answer.xml")),
+            fuzzing::genuine_answer(variant),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
 fn hostile_peers_corpus_replays() {
     replay("hostile_peers", fuzzing::hostile_peers);
 }
@@ -232,6 +263,7 @@ fn non_xml_input_runs_nothing() {
         assert_eq!(fuzzing::decrypt_stanza(data), Outcome::default());
     }
     assert_eq!(fuzzing::hostile_peers(b""), Outcome::default());
+    assert_eq!(fuzzing::initiator_answer(b"0<message"), Outcome::default());
 }
 
 /// Writes the seeds of `hostile_peers`: the script that reaches every limit, and each
