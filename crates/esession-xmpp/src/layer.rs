@@ -393,7 +393,6 @@ impl Esessions {
     }
 
     fn on_message(&mut self, message: Message) -> Option<Stanza> {
-        let original = (self.mode == Mode::Embedded).then(|| message.clone());
         let body = message.bodies.values().next().cloned();
         let from = message
             .from
@@ -412,8 +411,9 @@ impl Esessions {
         if !quiet || ours {
             return None;
         }
-        if let Some(original) = original {
-            return Some(original.into());
+        if self.mode == Mode::Embedded {
+            // Not ESession traffic: the application's, as it arrived.
+            return Stanza::try_from(element).ok();
         }
         if let Some(body) = body {
             self.queue
@@ -508,7 +508,6 @@ impl Esessions {
             .payloads
             .iter()
             .any(|p| p.is("c", ns::STANZA_ENCRYPTION));
-        let original = (self.mode == Mode::Embedded && !encrypted).then(|| presence.clone());
         if let Some(Ok(from)) = presence.from.clone().map(Jid::try_into_full) {
             let bare = from.to_bare().to_string();
             let full = from.to_string();
@@ -537,9 +536,13 @@ impl Esessions {
                 _ => {}
             }
         }
-        let out = self.manager.handle_stanza(&Element::from(presence));
+        let element = Element::from(presence);
+        let out = self.manager.handle_stanza(&element);
         self.dispatch(out);
-        original.map(Stanza::from)
+        // Clear presence is the application's too (after we read it).
+        (self.mode == Mode::Embedded && !encrypted)
+            .then(|| Stanza::try_from(element).ok())
+            .flatten()
     }
 
     /// Converts a stanza for tokio-xmpp and queues it in the outbox. A stanza

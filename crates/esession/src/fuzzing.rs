@@ -190,6 +190,16 @@ impl Party {
     }
 
     fn with_trust(jid: &'static str, config: Config, seed: u64, trust: MemoryTrustStore) -> Self {
+        Self::with_clock(jid, config, seed, trust, Box::new(FixedClock(NOW)))
+    }
+
+    fn with_clock(
+        jid: &'static str,
+        config: Config,
+        seed: u64,
+        trust: MemoryTrustStore,
+        clock: Box<dyn crate::Clock + Send>,
+    ) -> Self {
         let key_pairs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let rng = CountingRandomness {
             inner: SystemRandomness::new(ChaCha20Rng::seed_from_u64(seed)),
@@ -199,7 +209,7 @@ impl Party {
             config,
             Box::new(rng),
             Box::new(trust),
-            Box::new(FixedClock(NOW)),
+            clock,
         ));
         Self {
             jid,
@@ -751,23 +761,13 @@ impl HostileWorld {
         let mut config = base_config(BOB);
         config.compression = vec![CompressionAlgorithm::None, CompressionAlgorithm::Zlib];
         config.limits = tight_limits();
-        let key_pairs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let rng = CountingRandomness {
-            inner: SystemRandomness::new(ChaCha20Rng::seed_from_u64(BOB_SEED)),
-            key_pairs: std::sync::Arc::clone(&key_pairs),
-        };
-        let manager = valid(SessionManager::new(
+        let us = Party::with_clock(
+            BOB,
             config,
-            Box::new(rng),
-            Box::new(MemoryTrustStore::new()),
+            BOB_SEED,
+            MemoryTrustStore::new(),
             Box::new(SteppedClock(std::sync::Arc::clone(&clock))),
-        ));
-        let us = Party {
-            jid: BOB,
-            manager,
-            events: Vec::new(),
-            key_pairs,
-        };
+        );
         let peers = HOSTILE_PEERS
             .iter()
             .zip(0u64..)

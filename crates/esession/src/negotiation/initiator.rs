@@ -1190,16 +1190,9 @@ mod tests {
 
     /// Alice's state after her offer, and Bob's genuine answer (message 2).
     fn offer_and_answer(alice: &mut Env) -> (AwaitingResponse, Element) {
-        let (state, offer) = offer(&mut alice.ctx(), BOB, "t".into()).unwrap();
-        let x = form_of(&offer);
-        let form = DataForm::try_from(&x).unwrap();
         let mut bob = Env::new(BOB, small(), 2);
-        let Ok(OfferOutcome::Esession(evaluated)) = evaluate(&mut bob.ctx(), ALICE, "t", &x, &form)
-        else {
-            panic!("Bob refused the offer");
-        };
-        let (_, answer) = evaluated.answer(&mut bob.ctx()).unwrap();
-        (state, form_of(&answer))
+        let (state, _, answer) = through_answer(alice, &mut bob);
+        (state, answer)
     }
 
     /// `answer` with the value of `var` replaced by `value`.
