@@ -220,6 +220,7 @@ mod openssl_floor {
     //! object costs ~4.5 µs of setup per message, performance.md).
 
     use super::*;
+    use esession_crypto::GroupPrime;
     use openssl::bn::{BigNum, BigNumContext};
     use openssl::cipher::Cipher;
     use openssl::cipher_ctx::CipherCtx;

@@ -1,5 +1,6 @@
 //! The crypto-suite self-test shown by `esession demo` until the protocol core lands.
 
+use esession_crypto::Hashing;
 use std::time::Instant;
 
 use base64::Engine as _;

@@ -1,6 +1,7 @@
 //! Where settings come from: flags, then the config file, then defaults; the
 //! password from a file, an environment variable or a prompt — never a flag.
 
+use esession_crypto::Hashing;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 

@@ -12,101 +12,10 @@ use cipher::{BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCiph
 use serpent::Serpent;
 use twofish::Twofish;
 
+use crate::CryptoError;
 use crate::encoding::{Counter, blocks_for};
-use crate::{AlgorithmKind, CryptoError};
 
-/// A cipher of the `crypt_algs` field (ESN-05).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[non_exhaustive]
-pub enum CipherAlgorithm {
-    /// `aes128-ctr` (MUST).
-    Aes128Ctr,
-    /// `aes192-ctr`.
-    Aes192Ctr,
-    /// `aes256-ctr`.
-    Aes256Ctr,
-    /// `twofish128-ctr`.
-    Twofish128Ctr,
-    /// `twofish192-ctr`.
-    Twofish192Ctr,
-    /// `twofish256-ctr`.
-    Twofish256Ctr,
-    /// `serpent128-ctr` (NESSIE byte order, AMB-46).
-    Serpent128Ctr,
-    /// `serpent192-ctr`.
-    Serpent192Ctr,
-    /// `serpent256-ctr`.
-    Serpent256Ctr,
-    /// `none`: no confidentiality; the counter still advances by one per
-    /// message (ENC-06). Never offered unless explicitly enabled.
-    None,
-}
-
-impl CipherAlgorithm {
-    /// Every cipher with confidentiality, in our default order of preference.
-    pub const CONFIDENTIAL: [Self; 9] = [
-        Self::Aes128Ctr,
-        Self::Aes256Ctr,
-        Self::Aes192Ctr,
-        Self::Twofish256Ctr,
-        Self::Twofish192Ctr,
-        Self::Twofish128Ctr,
-        Self::Serpent256Ctr,
-        Self::Serpent192Ctr,
-        Self::Serpent128Ctr,
-    ];
-
-    /// The wire name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Aes128Ctr => "aes128-ctr",
-            Self::Aes192Ctr => "aes192-ctr",
-            Self::Aes256Ctr => "aes256-ctr",
-            Self::Twofish128Ctr => "twofish128-ctr",
-            Self::Twofish192Ctr => "twofish192-ctr",
-            Self::Twofish256Ctr => "twofish256-ctr",
-            Self::Serpent128Ctr => "serpent128-ctr",
-            Self::Serpent192Ctr => "serpent192-ctr",
-            Self::Serpent256Ctr => "serpent256-ctr",
-            Self::None => "none",
-        }
-    }
-
-    /// Parses a `crypt_algs` value.
-    pub fn from_name(name: &str) -> Result<Self, CryptoError> {
-        let found = [Self::None]
-            .into_iter()
-            .chain(Self::CONFIDENTIAL)
-            .find(|alg| alg.name() == name);
-        found.ok_or(CryptoError::Unsupported(AlgorithmKind::Cipher))
-    }
-
-    /// Key length in bytes (0 for `none`).
-    pub const fn key_len(self) -> usize {
-        match self {
-            Self::Aes128Ctr | Self::Twofish128Ctr | Self::Serpent128Ctr => 16,
-            Self::Aes192Ctr | Self::Twofish192Ctr | Self::Serpent192Ctr => 24,
-            Self::Aes256Ctr | Self::Twofish256Ctr | Self::Serpent256Ctr => 32,
-            Self::None => 0,
-        }
-    }
-
-    /// Block size n in bits: 128 for every defined cipher (and the counter width of `none`).
-    pub const fn block_bits(self) -> u32 {
-        128
-    }
-
-    /// Whether this cipher provides confidentiality (ESN-54: `none` is never shown as confidential).
-    pub const fn is_confidential(self) -> bool {
-        !matches!(self, Self::None)
-    }
-}
-
-impl fmt::Display for CipherAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use esession_algorithms::CipherAlgorithm;
 
 /// A keyed CTR cipher. The key schedule is zeroized on drop.
 pub struct CtrCipher(Keyed);

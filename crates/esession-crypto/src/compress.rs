@@ -12,40 +12,9 @@
 
 use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
-use crate::{AlgorithmKind, CryptoError};
+use crate::CryptoError;
 
-/// A `compress` field value.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[non_exhaustive]
-pub enum CompressionAlgorithm {
-    /// `none` (MUST): the identity.
-    None,
-    /// `zlib` (RFC 1950).
-    Zlib,
-}
-
-impl CompressionAlgorithm {
-    /// Every supported algorithm, in our order of preference (compression is NOT
-    /// RECOMMENDED by ESN-05, so `none` first).
-    pub const ALL: [Self; 2] = [Self::None, Self::Zlib];
-
-    /// The wire name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Zlib => "zlib",
-        }
-    }
-
-    /// Parses a `compress` value; `lzw` and anything else are unsupported.
-    pub fn from_name(name: &str) -> Result<Self, CryptoError> {
-        match name {
-            "none" => Ok(Self::None),
-            "zlib" => Ok(Self::Zlib),
-            _ => Err(CryptoError::Unsupported(AlgorithmKind::Compression)),
-        }
-    }
-}
+pub use esession_algorithms::CompressionAlgorithm;
 
 /// One direction's zlib stream: not yet needed, or live.
 enum Lazy<T> {
@@ -214,7 +183,9 @@ mod tests {
     fn refuses_lzw_as_unsupported() {
         assert_eq!(
             CompressionAlgorithm::from_name("lzw"),
-            Err(CryptoError::Unsupported(AlgorithmKind::Compression))
+            Err(crate::UnsupportedAlgorithm::Unknown(
+                crate::AlgorithmKind::Compression
+            ))
         );
     }
 

@@ -15,29 +15,13 @@ use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::modp_primes::*;
-use crate::{AlgorithmKind, CryptoError, HashAlgorithm, SecretBytes, encoding::mpi};
+use crate::{CryptoError, HashAlgorithm, Hashing, SecretBytes, encoding::mpi};
 
-/// A MODP group usable in the `modp` field.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum ModpGroup {
-    /// RFC 2409 group 1, 768 bits.
-    Group1,
-    /// RFC 2409 group 2, 1024 bits.
-    Group2,
-    /// RFC 3526 group 5, 1536 bits.
-    Group5,
-    /// RFC 3526 group 14, 2048 bits.
-    Group14,
-    /// RFC 3526 group 15, 3072 bits.
-    Group15,
-    /// RFC 3526 group 16, 4096 bits.
-    Group16,
-    /// RFC 3526 group 17, 6144 bits.
-    Group17,
-    /// RFC 3526 group 18, 8192 bits.
-    Group18,
-}
+pub use esession_algorithms::ModpGroup;
+
+/// The lower bound 2^(2n-1) of ESN-06/ESN-13/ENC-15 is 2^255: every defined
+/// cipher has n = 128-bit blocks.
+const MIN_EXPONENT_BITS: u32 = 256;
 
 /// How large a private exponent to draw.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -51,154 +35,47 @@ pub enum ExponentSize {
     Full,
 }
 
-/// The lower bound 2^(2n-1) of ESN-06/ESN-13/ENC-15 is 2^255: every defined
-/// cipher has n = 128-bit blocks.
-const MIN_EXPONENT_BITS: u32 = 256;
-
-impl ModpGroup {
-    /// Every group, in our default order of preference for an offer.
-    pub const ALL: [Self; 8] = [
-        Self::Group14,
-        Self::Group15,
-        Self::Group16,
-        Self::Group17,
-        Self::Group18,
-        Self::Group5,
-        Self::Group2,
-        Self::Group1,
-    ];
-
-    /// The group number used in the `modp` field.
-    pub const fn id(self) -> u32 {
-        match self {
-            Self::Group1 => 1,
-            Self::Group2 => 2,
-            Self::Group5 => 5,
-            Self::Group14 => 14,
-            Self::Group15 => 15,
-            Self::Group16 => 16,
-            Self::Group17 => 17,
-            Self::Group18 => 18,
-        }
-    }
-
-    /// The group with number `id`. Groups 3 and 4 are elliptic, not MODP (AMB-22).
-    pub fn from_id(id: u32) -> Result<Self, CryptoError> {
-        match id {
-            1 => Ok(Self::Group1),
-            2 => Ok(Self::Group2),
-            5 => Ok(Self::Group5),
-            14 => Ok(Self::Group14),
-            15 => Ok(Self::Group15),
-            16 => Ok(Self::Group16),
-            17 => Ok(Self::Group17),
-            18 => Ok(Self::Group18),
-            3 | 4 => Err(CryptoError::EllipticGroup),
-            _ => Err(CryptoError::Unsupported(AlgorithmKind::Modp)),
-        }
-    }
-
-    /// Parses a `modp` value: a decimal group number, digits only.
-    pub fn from_name(name: &str) -> Result<Self, CryptoError> {
-        if name.is_empty() || name.len() > 3 || !name.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CryptoError::Unsupported(AlgorithmKind::Modp));
-        }
-        let id = name
-            .parse::<u32>()
-            .map_err(|_| CryptoError::Unsupported(AlgorithmKind::Modp))?;
-        Self::from_id(id)
-    }
-
-    /// The wire name (the decimal group number).
-    pub fn name(self) -> String {
-        self.id().to_string()
-    }
-
-    /// Size of the prime p in bits.
-    pub const fn bits(self) -> u32 {
-        match self {
-            Self::Group1 => 768,
-            Self::Group2 => 1024,
-            Self::Group5 => 1536,
-            Self::Group14 => 2048,
-            Self::Group15 => 3072,
-            Self::Group16 => 4096,
-            Self::Group17 => 6144,
-            Self::Group18 => 8192,
-        }
-    }
-
-    /// Size of p in bytes.
-    pub const fn byte_len(self) -> usize {
-        (self.bits() / 8) as usize
-    }
-
-    /// Estimated strength in bits (NIST SP 800-57 Part 1 Table 2, interpolated).
-    pub const fn strength_bits(self) -> u32 {
-        match self {
-            Self::Group1 => 64,
-            Self::Group2 => 80,
-            Self::Group5 => 96,
-            Self::Group14 => 112,
-            Self::Group15 => 128,
-            Self::Group16 => 152,
-            Self::Group17 => 176,
-            Self::Group18 => 200,
-        }
-    }
-
-    /// Size of a [`ExponentSize::Recommended`] private exponent in bits: the
-    /// smallest multiple of 8 whose entropy (bits - 1, the top bit is fixed) is at
-    /// least twice [`Self::strength_bits`], and never below 256.
-    ///
-    /// | group | 1 | 2 | 5 | 14 | 15 | 16 | 17 | 18 |
-    /// |---|---|---|---|---|---|---|---|---|
-    /// | bits | 256 | 256 | 256 | 256 | 264 | 312 | 360 | 408 |
-    pub const fn exponent_bits(self) -> u32 {
-        let wanted = 2 * self.strength_bits() + 1;
-        let rounded = wanted.div_ceil(8) * 8;
-        if rounded < MIN_EXPONENT_BITS {
-            MIN_EXPONENT_BITS
-        } else {
-            rounded
-        }
-    }
-
+/// The prime of a [`ModpGroup`] (its name and sizes live in `esession-algorithms`).
+pub trait GroupPrime {
     /// The prime p as big-endian bytes.
-    pub fn prime_bytes(self) -> Vec<u8> {
-        self.params().p.as_ref().to_be_bytes().to_vec()
-    }
+    fn prime_bytes(self) -> Vec<u8>;
+}
 
-    fn hex(self) -> &'static str {
-        match self {
-            Self::Group1 => GROUP_1_HEX,
-            Self::Group2 => GROUP_2_HEX,
-            Self::Group5 => GROUP_5_HEX,
-            Self::Group14 => GROUP_14_HEX,
-            Self::Group15 => GROUP_15_HEX,
-            Self::Group16 => GROUP_16_HEX,
-            Self::Group17 => GROUP_17_HEX,
-            Self::Group18 => GROUP_18_HEX,
-        }
+impl GroupPrime for ModpGroup {
+    fn prime_bytes(self) -> Vec<u8> {
+        params(self).p.as_ref().to_be_bytes().to_vec()
     }
+}
 
-    fn index(self) -> usize {
-        match self {
-            Self::Group1 => 0,
-            Self::Group2 => 1,
-            Self::Group5 => 2,
-            Self::Group14 => 3,
-            Self::Group15 => 4,
-            Self::Group16 => 5,
-            Self::Group17 => 6,
-            Self::Group18 => 7,
-        }
+fn hex(group: ModpGroup) -> &'static str {
+    match group {
+        ModpGroup::Group1 => GROUP_1_HEX,
+        ModpGroup::Group2 => GROUP_2_HEX,
+        ModpGroup::Group5 => GROUP_5_HEX,
+        ModpGroup::Group14 => GROUP_14_HEX,
+        ModpGroup::Group15 => GROUP_15_HEX,
+        ModpGroup::Group16 => GROUP_16_HEX,
+        ModpGroup::Group17 => GROUP_17_HEX,
+        ModpGroup::Group18 => GROUP_18_HEX,
     }
+}
 
-    fn params(self) -> &'static GroupParams {
-        static PARAMS: [OnceLock<GroupParams>; 8] = [const { OnceLock::new() }; 8];
-        PARAMS[self.index()].get_or_init(|| GroupParams::new(self))
+fn index(group: ModpGroup) -> usize {
+    match group {
+        ModpGroup::Group1 => 0,
+        ModpGroup::Group2 => 1,
+        ModpGroup::Group5 => 2,
+        ModpGroup::Group14 => 3,
+        ModpGroup::Group15 => 4,
+        ModpGroup::Group16 => 5,
+        ModpGroup::Group17 => 6,
+        ModpGroup::Group18 => 7,
     }
+}
+
+fn params(group: ModpGroup) -> &'static GroupParams {
+    static PARAMS: [OnceLock<GroupParams>; 8] = [const { OnceLock::new() }; 8];
+    PARAMS[index(group)].get_or_init(|| GroupParams::new(group))
 }
 
 /// Per-group constants, computed once: the prime, p - 1 and the Montgomery
@@ -218,7 +95,7 @@ impl GroupParams {
     )]
     fn new(group: ModpGroup) -> Self {
         let bits = group.bits();
-        let p = BoxedUint::from_be_hex(group.hex(), bits)
+        let p = BoxedUint::from_be_hex(hex(group), bits)
             .into_option()
             .expect("embedded MODP prime is valid hex of the group's size");
         let p = Odd::new(p).into_option().expect("MODP primes are odd");
@@ -255,7 +132,7 @@ impl DhPublicValue {
         }
         let value = BoxedUint::from_be_slice(digits, group.bits())
             .map_err(|_| CryptoError::InvalidPublicValue)?;
-        let params = group.params();
+        let params = params(group);
         if value <= params.one || value >= params.p_minus_one {
             return Err(CryptoError::InvalidPublicValue);
         }
@@ -309,7 +186,7 @@ impl DhKeyPair {
         size: ExponentSize,
         rng: &mut R,
     ) -> Self {
-        let params = group.params();
+        let params = params(group);
         let (exponent, exponent_bits) = match size {
             ExponentSize::Recommended => {
                 let bits = group.exponent_bits();
@@ -339,7 +216,7 @@ impl DhKeyPair {
             BoxedUint::from_be_slice(digits, group.bits())
                 .map_err(|_| CryptoError::InvalidPrivateExponent)?,
         );
-        if *x <= lower_bound(group) || *x >= group.params().p_minus_one {
+        if *x <= lower_bound(group) || *x >= params(group).p_minus_one {
             return Err(CryptoError::InvalidPrivateExponent);
         }
         let exponent_bits = (digits.len() * 8) as u32;
@@ -347,7 +224,7 @@ impl DhKeyPair {
     }
 
     fn from_exponent(group: ModpGroup, exponent: Zeroizing<BoxedUint>, exponent_bits: u32) -> Self {
-        let e_bytes = power(group, &group.params().two, &exponent, exponent_bits);
+        let e_bytes = power(group, &params(group).two, &exponent, exponent_bits);
         let mpi = mpi(&e_bytes).to_vec();
         // `e_bytes` has exactly the group's length, so this cannot fail.
         let value = BoxedUint::from_be_slice(&e_bytes, group.bits())
@@ -431,7 +308,7 @@ fn power_portable(
     exponent: &BoxedUint,
     exponent_bits: u32,
 ) -> Zeroizing<Vec<u8>> {
-    let params = group.params();
+    let params = params(group);
     let base = BoxedMontyForm::new(base.clone(), &params.monty);
     let mut result = base.pow_bounded_exp(exponent, exponent_bits).retrieve();
     let bytes = Zeroizing::new(result.to_be_bytes().to_vec());
@@ -508,8 +385,14 @@ mod tests {
 
     #[test]
     fn refuses_elliptic_groups_3_and_4() {
-        assert_eq!(ModpGroup::from_id(3), Err(CryptoError::EllipticGroup));
-        assert_eq!(ModpGroup::from_name("4"), Err(CryptoError::EllipticGroup));
+        assert_eq!(
+            ModpGroup::from_id(3),
+            Err(crate::UnsupportedAlgorithm::EllipticGroup)
+        );
+        assert_eq!(
+            ModpGroup::from_name("4"),
+            Err(crate::UnsupportedAlgorithm::EllipticGroup)
+        );
         assert!(ModpGroup::from_name("6").is_err());
         assert!(ModpGroup::from_name("+14").is_err());
         assert!(ModpGroup::from_name("014").is_ok());

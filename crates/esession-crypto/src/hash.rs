@@ -6,75 +6,41 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use whirlpool::Whirlpool;
 
-use crate::{AlgorithmKind, CryptoError, SecretBytes};
+use crate::SecretBytes;
 
-/// A hash algorithm ESessions can negotiate (ESN-05). sha1 and md5 are not offered.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[non_exhaustive]
-pub enum HashAlgorithm {
-    /// `sha256` (MUST).
-    Sha256,
-    /// `whirlpool` (SHOULD), ISO/IEC 10118-3:2004.
-    Whirlpool,
+pub use esession_algorithms::HashAlgorithm;
+
+/// Computing with a [`HashAlgorithm`]: its digest and HMAC. A trait because the
+/// algorithm's name lives in `esession-algorithms`, below this crate.
+pub trait Hashing {
+    /// `HASH(parts[0] | parts[1] | ...)`, for public values (He, fingerprints, SAS input).
+    fn digest(self, parts: &[&[u8]]) -> Vec<u8>;
+    /// HASH(parts...) whose output is a secret (K, K_final).
+    fn digest_secret(self, parts: &[&[u8]]) -> SecretBytes;
+    /// `HMAC(HASH, key, parts[0] | parts[1] | ...)`: a public tag (a MAC on the wire).
+    fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8>;
+    /// HMAC whose output is secret (derived keys, retained secrets).
+    fn hmac_secret(self, key: &[u8], parts: &[&[u8]]) -> SecretBytes;
 }
 
-impl HashAlgorithm {
-    /// Every supported hash, in our order of preference.
-    pub const ALL: [Self; 2] = [Self::Sha256, Self::Whirlpool];
-
-    /// The wire name in `hash_algs`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Sha256 => "sha256",
-            Self::Whirlpool => "whirlpool",
-        }
-    }
-
-    /// Parses a `hash_algs` value. Names we do not offer (sha1, md5, anything
-    /// else) are unsupported, which the negotiation reports as not-acceptable.
-    pub fn from_name(name: &str) -> Result<Self, CryptoError> {
-        match name {
-            "sha256" => Ok(Self::Sha256),
-            "whirlpool" => Ok(Self::Whirlpool),
-            _ => Err(CryptoError::Unsupported(AlgorithmKind::Hash)),
-        }
-    }
-
-    /// Output length in bytes.
-    pub const fn output_len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Whirlpool => 64,
-        }
-    }
-
-    /// `HASH(parts[0] | parts[1] | ...)`, for public values (He, fingerprints, SAS input).
-    pub fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
+impl Hashing for HashAlgorithm {
+    fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
         match self {
             Self::Sha256 => digest_parts::<Sha256>(parts),
             Self::Whirlpool => digest_parts::<Whirlpool>(parts),
         }
     }
 
-    /// HASH(parts...) whose output is a secret (K, K_final).
-    pub fn digest_secret(self, parts: &[&[u8]]) -> SecretBytes {
+    fn digest_secret(self, parts: &[&[u8]]) -> SecretBytes {
         SecretBytes::new(self.digest(parts))
     }
 
-    /// `HMAC(HASH, key, parts[0] | parts[1] | ...)`: a public tag (a MAC on the wire).
-    pub fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         MacKey::new(self, key).compute(parts)
     }
 
-    /// HMAC whose output is secret (derived keys, retained secrets).
-    pub fn hmac_secret(self, key: &[u8], parts: &[&[u8]]) -> SecretBytes {
+    fn hmac_secret(self, key: &[u8], parts: &[&[u8]]) -> SecretBytes {
         SecretBytes::new(self.hmac(key, parts))
-    }
-}
-
-impl fmt::Display for HashAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -4,7 +4,7 @@
 //! (least-significant) key-size bytes of the HMAC output; MAC keys, SIGMA keys
 //! and retained secrets take the whole output (CMN-04, AMB-12).
 
-use crate::{CipherAlgorithm, CryptoError, HashAlgorithm, SecretBytes};
+use crate::{CipherAlgorithm, CryptoError, HashAlgorithm, Hashing, SecretBytes};
 
 /// The ASCII labels of ESN-16 and ENC-15 (no terminator).
 pub mod labels {

@@ -33,39 +33,23 @@ pub mod sign;
 
 pub use cipher::{CipherAlgorithm, CtrCipher};
 pub use compress::{CompressionAlgorithm, Compressor, Decompressor};
-pub use dh::{DhKeyPair, DhPublicValue, ExponentSize, ModpGroup};
+pub use dh::{DhKeyPair, DhPublicValue, ExponentSize, GroupPrime, ModpGroup};
 pub use encoding::{Counter, mpi};
-pub use hash::{HashAlgorithm, MacKey};
+pub use hash::{HashAlgorithm, Hashing, MacKey};
 /// Re-exported so callers can implement or name the injected RNG traits.
 pub use rand_core;
 pub use sas::{SasAlgorithm, sas28x5, sas28x5_unpadded};
 pub use secret::{SecretBytes, ct_eq};
 pub use sign::{KeyComponents, SignatureAlgorithm, SigningKey, VerifyingKey};
 
-/// Which negotiated field an unsupported algorithm name belongs to.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[non_exhaustive]
-pub enum AlgorithmKind {
-    /// `modp`.
-    Modp,
-    /// `crypt_algs`.
-    Cipher,
-    /// `hash_algs`.
-    Hash,
-    /// `compress`.
-    Compression,
-    /// `sas_algs`.
-    Sas,
-    /// `sign_algs`.
-    Signature,
-}
+pub use esession_algorithms::{AlgorithmKind, UnsupportedAlgorithm};
 
 /// Errors of the crypto suite. None carries secret data.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {
     /// The algorithm name is not one we support (the negotiation answers not-acceptable).
-    #[error("unsupported {0:?} algorithm")]
+    #[error("unsupported {0} algorithm")]
     Unsupported(AlgorithmKind),
     /// Groups 3 and 4 of RFC 2409 are elliptic-curve groups, not MODP (AMB-22).
     #[error("groups 3 and 4 are elliptic-curve groups, not MODP")]
@@ -106,4 +90,13 @@ pub enum CryptoError {
     /// Decompressed data beyond the allowed size.
     #[error("decompressed data too large")]
     DecompressedTooLarge,
+}
+
+impl From<UnsupportedAlgorithm> for CryptoError {
+    fn from(error: UnsupportedAlgorithm) -> Self {
+        match error {
+            UnsupportedAlgorithm::Unknown(kind) => Self::Unsupported(kind),
+            UnsupportedAlgorithm::EllipticGroup => Self::EllipticGroup,
+        }
+    }
 }

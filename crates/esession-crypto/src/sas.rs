@@ -1,33 +1,12 @@
 //! The `sas28x5` short authentication string (ESN-33, AMB-21).
 
-use crate::HashAlgorithm;
 use crate::kdf::labels::SHORT_AUTHENTICATION_STRING;
+use crate::{HashAlgorithm, Hashing};
 
 /// The 28 characters of sas28x5, digit value 0 first.
 pub const SAS28_ALPHABET: &[u8; 28] = b"acdefghikmopqruvwxy123456789";
 
-/// The SAS algorithms of `sas_algs`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[non_exhaustive]
-pub enum SasAlgorithm {
-    /// `sas28x5` (MUST).
-    Sas28x5,
-}
-
-impl SasAlgorithm {
-    /// The wire name.
-    pub const fn name(self) -> &'static str {
-        "sas28x5"
-    }
-
-    /// Parses a `sas_algs` value.
-    pub fn from_name(name: &str) -> Result<Self, crate::CryptoError> {
-        match name {
-            "sas28x5" => Ok(Self::Sas28x5),
-            _ => Err(crate::CryptoError::Unsupported(crate::AlgorithmKind::Sas)),
-        }
-    }
-}
+pub use esession_algorithms::SasAlgorithm;
 
 /// sas28x5: h = HASH(M_A | form_B | "Short Authentication String"); the last
 /// three bytes of h as a big-endian integer, written as five base-28 digits,

@@ -17,52 +17,12 @@ use crypto_bigint::BoxedUint;
 use dsa::signature::{Signer, Verifier};
 use rand_core::CryptoRng;
 
-use crate::{AlgorithmKind, CryptoError, SecretBytes, encoding::mpi};
+use crate::{CryptoError, SecretBytes, encoding::mpi};
 
-/// XEP-0116's name for RSASSA-PKCS1-v1_5 with SHA-256 (emitted, AMB-18).
-pub const RSA_SHA256_URI: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha256";
-/// XEP-0116's name for DSA with SHA-256 (emitted, AMB-18).
-pub const DSA_SHA256_URI: &str = "http://www.w3.org/2000/09/xmldsig#dsa-sha256";
+pub use esession_algorithms::{DSA_SHA256_URI, RSA_SHA256_URI, SignatureAlgorithm};
 
 /// Largest RSA modulus we accept from a peer, in bits.
 pub const MAX_RSA_BITS: usize = 8192;
-
-/// A `sign_algs` value.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[non_exhaustive]
-pub enum SignatureAlgorithm {
-    /// RSASSA-PKCS1-v1_5 / SHA-256 (MUST).
-    RsaSha256,
-    /// DSA / SHA-256 (SHOULD).
-    DsaSha256,
-}
-
-impl SignatureAlgorithm {
-    /// Every supported algorithm, in our order of preference.
-    pub const ALL: [Self; 2] = [Self::RsaSha256, Self::DsaSha256];
-
-    /// The URI we emit (XEP-0116's spelling).
-    pub const fn uri(self) -> &'static str {
-        match self {
-            Self::RsaSha256 => RSA_SHA256_URI,
-            Self::DsaSha256 => DSA_SHA256_URI,
-        }
-    }
-
-    /// Parses a `sign_algs` value, accepting the aliases of AMB-18: RFC 6931's
-    /// real URIs and XEP-0187's short names.
-    pub fn from_uri(uri: &str) -> Result<Self, CryptoError> {
-        match uri {
-            RSA_SHA256_URI | "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" | "rsa" => {
-                Ok(Self::RsaSha256)
-            }
-            DSA_SHA256_URI | "http://www.w3.org/2009/xmldsig11#dsa-sha256" | "dsa" => {
-                Ok(Self::DsaSha256)
-            }
-            _ => Err(CryptoError::Unsupported(AlgorithmKind::Signature)),
-        }
-    }
-}
 
 /// The numbers of a public key, big-endian without leading zeros (the XML-DSig
 /// `<KeyValue/>` content, ESN-55).

@@ -12,6 +12,7 @@
 //! (ESN-33), K_final with SRS and OSS (ESN-36), srshash/rshash/RS_new
 //! (ESN-30/37/40), and per-stanza data and MACs (ENC-06/09).
 
+use esession_crypto::Hashing;
 use esession_crypto::dh::negotiation_secret;
 use esession_crypto::kdf::{
     SessionKeys, final_shared_secret, new_retained_secret, retained_secret_hash,

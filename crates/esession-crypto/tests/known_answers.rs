@@ -7,6 +7,7 @@
 //! Known-answer tests typed in from the publications (TV-02..TV-08), loaded from
 //! `tests/data/*.json`. Each file names its source; none was produced by this code.
 
+use esession_crypto::Hashing;
 use esession_crypto::{
     CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, SigningKey, VerifyingKey,
 };

@@ -8,6 +8,7 @@
 //! formula p = 2^N - 2^(N-64) - 1 + 2^64 * (floor(2^(N-130) * π) + k), with π
 //! computed here from Machin's formula in big-integer fixed point.
 
+use esession_crypto::{GroupPrime, Hashing};
 use esession_crypto::{HashAlgorithm, ModpGroup};
 use num_bigint::{BigInt, Sign};
 use serde_json::Value;

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`ns`] | namespace constants | AMB-05 |
 //! | [`normalize`] | `NORM(x)` and "form content" | CMN-06, AMB-15, AMB-47, AMB-48, AMB-50 |
+//! | [`negotiation`] | messages 1-4 of the negotiation, typed | SSN-05/12, ESN-14, ESN-23..39, AMB-52 |
 //! | [`form`] | XEP-0004 `<x xmlns='jabber:x:data'/>` | SSN-01..19, ESN-04..39, AMB-29, AMB-32 |
 //! | [`encrypted`] | XEP-0200 `<c/>` and its `m_content` | ENC-07..10, ENC-16, ENC-20, AMB-24, AMB-49 |
 //! | [`keyvalue`] | XML-DSig `<KeyValue/>`, identity payload | ESN-17, ESN-20..22, ESN-55, AMB-16, AMB-17, AMB-61 |
@@ -50,6 +51,7 @@ pub mod form;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyvalue;
+pub mod negotiation;
 pub mod normalize;
 pub mod ns;
 pub mod xml;

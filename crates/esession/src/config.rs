@@ -275,38 +275,7 @@ impl Default for Limits {
     }
 }
 
-/// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum PubkeyMethod {
-    /// The full public key as an XML-DSig `<KeyValue/>`, with a signature.
-    Key,
-    /// The key's fingerprint (the verifier must hold the key), with a signature (ESN-21).
-    Hash,
-    /// No public key: authentication by SAS, retained secrets or password
-    /// only (4-message negotiations only, ESN-03).
-    None,
-}
-
-impl PubkeyMethod {
-    /// The field value.
-    pub const fn value(self) -> &'static str {
-        match self {
-            Self::Key => "key",
-            Self::Hash => "hash",
-            Self::None => "none",
-        }
-    }
-
-    /// Parses a field value.
-    pub fn from_value(value: &str) -> Option<Self> {
-        match value {
-            "key" => Some(Self::Key),
-            "hash" => Some(Self::Hash),
-            "none" => Some(Self::None),
-            _ => None,
-        }
-    }
-}
+pub use esession_wire::negotiation::PubkeyMethod;
 
 /// Which negotiation the initiator starts (ESN-03).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

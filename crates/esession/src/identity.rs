@@ -12,6 +12,7 @@
 //! whose peer's identity was not verified. This module sits below both the
 //! negotiation and the session (it imports neither).
 
+use esession_crypto::Hashing;
 use esession_crypto::{
     CipherAlgorithm, Counter, CtrCipher, HashAlgorithm, MacKey, SecretBytes, SignatureAlgorithm,
     SigningKey, VerifyingKey, ct_eq,
@@ -20,9 +21,6 @@ use esession_wire::keyvalue::{KeyValue, PresentedKey, SignedIdentity};
 
 use crate::config::PubkeyMethod;
 use crate::trust::{StoredPeerKey, key_value_of};
-
-/// Largest encrypted identity accepted, in bytes (an 8192-bit RSA key and signature fit).
-pub(crate) const MAX_IDENTITY_LEN: usize = 8192;
 
 /// The keys one side proves its identity with.
 pub(crate) struct IdentityKeys<'a> {

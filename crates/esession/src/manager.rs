@@ -755,7 +755,7 @@ impl SessionManager {
 
     fn route_stanza(&mut self, stanza: &Element) -> Output {
         let mut out = Output::default();
-        if StanzaKind::of(stanza).is_some_and(|k| k != StanzaKind::Message) {
+        if crate::stanza::kind_of(stanza).is_some_and(|k| k != StanzaKind::Message) {
             return self.handle_unthreaded(stanza); // presence and iq (AMB-26, SSN-16)
         }
         if !stanza.is("message", ns::JABBER_CLIENT) {

@@ -57,45 +57,12 @@ pub(crate) fn resource(jid: &str) -> Option<&str> {
     jid.split_once('/').map(|(_, r)| r)
 }
 
-/// A stanza kind the `stanzas` field can name (ESN-05).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum StanzaKind {
-    /// `<message/>`.
-    Message,
-    /// `<presence/>`: only directed presence is ever encrypted (ENC-01).
-    Presence,
-    /// `<iq/>` of type get, set, result or error.
-    Iq,
-}
+pub use esession_wire::negotiation::StanzaKind;
 
-impl StanzaKind {
-    /// Every kind, in the order XEP-0116's registry lists them.
-    pub const ALL: [Self; 3] = [Self::Message, Self::Presence, Self::Iq];
-
-    /// The wire value (and the stanza's element name).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Message => "message",
-            Self::Presence => "presence",
-            Self::Iq => "iq",
-        }
+/// The kind of a `jabber:client` stanza.
+pub(crate) fn kind_of(stanza: &Element) -> Option<StanzaKind> {
+    if stanza.ns() != ns::JABBER_CLIENT {
+        return None;
     }
-
-    /// Parses a `stanzas` value; unknown values are unusable options.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "message" => Some(Self::Message),
-            "presence" => Some(Self::Presence),
-            "iq" => Some(Self::Iq),
-            _ => None,
-        }
-    }
-
-    /// The kind of a `jabber:client` stanza.
-    pub(crate) fn of(stanza: &Element) -> Option<Self> {
-        if stanza.ns() != ns::JABBER_CLIENT {
-            return None;
-        }
-        Self::from_name(stanza.name())
-    }
+    StanzaKind::from_name(stanza.name())
 }

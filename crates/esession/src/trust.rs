@@ -3,6 +3,7 @@
 //! petnames and verified flags (ESN-49..52), behind a trait so storage stays
 //! out of the core (practice 15).
 
+use esession_crypto::Hashing;
 use std::collections::{HashMap, VecDeque};
 
 use esession_crypto::{HashAlgorithm, SecretBytes};

@@ -20,6 +20,7 @@
 #[allow(dead_code, unreachable_pub, reason = "shared with two_party")]
 mod harness;
 
+use esession_crypto::GroupPrime;
 use std::collections::HashMap;
 
 use aes::Aes256;

@@ -90,7 +90,7 @@ impl SessionManager {
     /// (ENC-19), and keys used up while `rekey_freq` bars a rekey end the
     /// session instead ([`TerminationReason::KeysExhausted`], AMB-28).
     pub fn send_stanza(&mut self, session: &SessionId, stanza: &Element) -> Result<Output, Error> {
-        let kind = StanzaKind::of(stanza).ok_or(Error::InvalidInput(
+        let kind = crate::stanza::kind_of(stanza).ok_or(Error::InvalidInput(
             "not a jabber:client message, presence or iq",
         ))?;
         if kind == StanzaKind::Message {
@@ -164,7 +164,7 @@ impl SessionManager {
     /// A received `<presence/>` or `<iq/>`.
     pub(super) fn handle_unthreaded(&mut self, stanza: &Element) -> Output {
         let mut out = Output::default();
-        let (Some(kind), Some(from)) = (StanzaKind::of(stanza), stanza.attr("from")) else {
+        let (Some(kind), Some(from)) = (crate::stanza::kind_of(stanza), stanza.attr("from")) else {
             return out;
         };
         let from = from.to_owned();

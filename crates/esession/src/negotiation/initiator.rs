@@ -11,22 +11,23 @@ use esession_crypto::{
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
+use esession_wire::negotiation::{Answer as AnswerMessage, Final, Response, Single, Unreadable};
 use esession_wire::ns;
 
 use super::establish::{Agreement, establish};
 use super::fields::*;
 use super::{
     Agreed, Context, Refusal, RetainedMatch, b64, have_peer_key, judge_peer_key, own_proof,
-    peer_methods, single, unb64, unexpired, use_three_message,
+    peer_methods, unexpired, use_three_message,
 };
 use super::{StepError, open_identity, session_info};
 use crate::config::{Config, FlowPolicy, PubkeyMethod};
 use crate::event::{BrokenChain, SecurityAlert, SessionId, SessionInfo};
-use crate::identity::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
+use crate::identity::{self, IdentityKeys, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
-use crate::ssn::{Disclosure, ErrorCondition, Logging};
+use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::StanzaKind;
 use crate::stanza::{bare, message, set_attr, text_child};
 
@@ -397,11 +398,13 @@ fn offered_stanzas(configured: &[StanzaKind]) -> Vec<StanzaKind> {
 
 /// AMB-29: Bob's `stanzas` answer is a non-empty subset of what we offered,
 /// each kind at most once; anything else is unusable.
-fn chosen_stanzas(form: &DataForm, offered: &[StanzaKind]) -> Option<Vec<StanzaKind>> {
-    let field = form.field(STANZAS)?;
+fn chosen_stanzas(
+    answered: Option<Vec<Option<StanzaKind>>>,
+    offered: &[StanzaKind],
+) -> Option<Vec<StanzaKind>> {
     let mut chosen: Vec<StanzaKind> = Vec::new();
-    for value in &field.values {
-        let kind = StanzaKind::from_name(value).filter(|k| offered.contains(k))?;
+    for kind in answered? {
+        let kind = kind.filter(|k| offered.contains(k))?;
         if chosen.contains(&kind) {
             return None;
         }
@@ -424,19 +427,19 @@ fn offline_drop_rule() -> Element {
 
 /// The fields of message 2, each parsed or `None` (and then named in
 /// `bad`), before they are checked against our offer.
-struct AnswerFields<'f> {
-    /// Fields missing or unparsable so far, in the order read.
+struct AnswerFields {
+    /// Fields missing so far, in the order read.
     bad: Vec<&'static str>,
     logging: Option<Logging>,
     disclosure: Option<Disclosure>,
-    security: Option<&'f str>,
+    security: Option<Security>,
     group: Option<ModpGroup>,
     cipher: Option<CipherAlgorithm>,
     hash: Option<HashAlgorithm>,
     compression: Option<CompressionAlgorithm>,
     init_pubkey: Option<PubkeyMethod>,
     resp_pubkey: Option<PubkeyMethod>,
-    ver: Option<&'f str>,
+    ver: Option<String>,
     rekey_freq: Option<u32>,
     sas: Option<SasAlgorithm>,
     n_b: Option<Vec<u8>>,
@@ -450,46 +453,44 @@ struct AnswerFields<'f> {
     stanzas: Option<Vec<StanzaKind>>,
 }
 
-impl<'f> AnswerFields<'f> {
-    /// Reads every field of `form` that `offer`'s flow expects.
-    fn parse(offer: &AwaitingResponse, form: &'f DataForm) -> Self {
+/// The value of a field of message 2, noting in `bad` when it had no single value.
+fn pick<T>(bad: &mut Vec<&'static str>, var: &'static str, field: Single<T>) -> Option<T> {
+    if field.is_missing() {
+        bad.push(var);
+    }
+    field.valid()
+}
+
+impl AnswerFields {
+    /// Takes every field of `answer` that `offer`'s flow expects, in the
+    /// order of the refusal's field list.
+    fn parse(offer: &AwaitingResponse, answer: AnswerMessage) -> Self {
         let mut bad: Vec<&str> = Vec::new();
-        let mut pick = |var: &'static str| -> Option<&'f str> {
-            let value = single(form, var);
-            if value.is_none() {
-                bad.push(var);
-            }
-            value
-        };
-        let logging = pick(LOGGING).and_then(Logging::from_value);
-        let disclosure = pick(DISCLOSURE).and_then(Disclosure::from_value);
-        let security = pick(SECURITY);
-        let group = pick(MODP).and_then(|v| ModpGroup::from_name(v).ok());
-        let cipher = pick(CRYPT_ALGS).and_then(|v| CipherAlgorithm::from_name(v).ok());
-        let hash = pick(HASH_ALGS).and_then(|v| HashAlgorithm::from_name(v).ok());
-        let compression = pick(COMPRESS).and_then(|v| CompressionAlgorithm::from_name(v).ok());
-        let init_pubkey = pick(INIT_PUBKEY).and_then(PubkeyMethod::from_value);
-        let resp_pubkey = pick(RESP_PUBKEY).and_then(PubkeyMethod::from_value);
-        let ver = pick(VER);
-        let rekey_freq = pick(REKEY_FREQ).and_then(|v| v.parse::<u32>().ok());
+        let b = &mut bad;
+        let logging = pick(b, LOGGING, answer.logging);
+        let disclosure = pick(b, DISCLOSURE, answer.disclosure);
+        let security = pick(b, SECURITY, answer.security);
+        let group = pick(b, MODP, answer.modp);
+        let cipher = pick(b, CRYPT_ALGS, answer.crypt_algs);
+        let hash = pick(b, HASH_ALGS, answer.hash_algs);
+        let compression = pick(b, COMPRESS, answer.compress);
+        let init_pubkey = pick(b, INIT_PUBKEY, answer.init_pubkey);
+        let resp_pubkey = pick(b, RESP_PUBKEY, answer.resp_pubkey);
+        let ver = pick(b, VER, answer.ver);
+        let rekey_freq = pick(b, REKEY_FREQ, answer.rekey_freq);
         // A 3-message negotiation has no SAS.
         let sas = if offer.three_message() {
             Some(SasAlgorithm::Sas28x5)
         } else {
-            pick(SAS_ALGS).and_then(|v| SasAlgorithm::from_name(v).ok())
+            pick(b, SAS_ALGS, answer.sas_algs)
         };
-        let n_b = pick(MY_NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
-        let d_bytes = pick(DHKEYS).and_then(|v| unb64(v, 1024));
-        let echoed_nonce = pick(NONCE).and_then(|v| unb64(v, MAX_NONCE_LEN));
-        let counter = pick(COUNTER)
-            .and_then(|v| unb64(v, 16))
-            .and_then(|c| Counter::from_wire(&c).ok());
+        let n_b = pick(b, MY_NONCE, answer.my_nonce);
+        let d_bytes = pick(b, DHKEYS, answer.dhkeys);
+        let echoed_nonce = pick(b, NONCE, answer.nonce);
+        let counter = pick(b, COUNTER, answer.counter).and_then(|c| Counter::from_wire(&c).ok());
         // ESN-23: with 3 messages Bob's identity comes with his answer.
         let bob_identity = if offer.three_message() {
-            (
-                pick(IDENTITY).and_then(|v| unb64(v, MAX_IDENTITY_LEN)),
-                pick(MAC).and_then(|v| unb64(v, 64)),
-            )
+            (pick(b, IDENTITY, answer.identity), pick(b, MAC, answer.mac))
         } else {
             (None, None)
         };
@@ -501,11 +502,11 @@ impl<'f> AnswerFields<'f> {
             (Some(i), Some(r)) if i != PubkeyMethod::None || r != PubkeyMethod::None
         );
         let sign_alg = if signs {
-            pick(SIGN_ALGS).and_then(|v| SignatureAlgorithm::from_uri(v).ok())
+            pick(b, SIGN_ALGS, answer.sign_algs)
         } else {
             None
         };
-        let stanzas = chosen_stanzas(form, &offer.stanzas);
+        let stanzas = chosen_stanzas(answer.stanzas, &offer.stanzas);
 
         Self {
             bad,
@@ -572,7 +573,7 @@ impl AwaitingResponse {
     fn check_answer(
         &self,
         ctx: &Context<'_>,
-        f: &mut AnswerFields<'_>,
+        f: &mut AnswerFields,
     ) -> (Option<Disclosure>, Option<DhPublicValue>) {
         // ESN-25: every choice must come from the offer.
         let mut bad = std::mem::take(&mut f.bad);
@@ -590,7 +591,7 @@ impl AwaitingResponse {
             .disclosure
             .filter(|d| ctx.config.offered_disclosure().contains(d));
         check(disclosure.is_some(), DISCLOSURE);
-        check(f.security == Some("e2e"), SECURITY);
+        check(f.security == Some(Security::E2e), SECURITY);
         check(
             f.group
                 .is_some_and(|g| self.key_pairs.iter().any(|p| p.group() == g)),
@@ -624,7 +625,7 @@ impl AwaitingResponse {
                     && (own_proof_ok || f.init_pubkey.is_none())),
             SIGN_ALGS,
         );
-        check(f.ver == Some(self.profile.version), VER);
+        check(f.ver.as_deref() == Some(self.profile.version), VER);
         check(
             f.rekey_freq.is_some_and(|r| r >= self.rekey_freq),
             REKEY_FREQ,
@@ -657,18 +658,14 @@ impl AwaitingResponse {
     /// every choice must be one we offered; a bad one is named in the
     /// `not-acceptable` refusal, in the order the fields are read.
     fn read_answer(&self, ctx: &Context<'_>, form: &DataForm) -> Result<Answer, StepError> {
-        if form.form_type_value() != Some(ns::SSN) {
-            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
-        }
-        if form.kind != FormKind::Submit {
-            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[FORM_TYPE]).into());
-        }
-        match form.field(ACCEPT).map(|f| f.as_bool()) {
-            Some(Ok(true)) => {}
-            Some(Ok(false)) => return Err(StepError::Declined),
-            _ => return Err(Refusal::new(ErrorCondition::NotAcceptable, &[ACCEPT]).into()),
-        }
-        let mut fields = AnswerFields::parse(self, form);
+        let answer = match Response::try_from(form) {
+            Ok(Response::Accepted(answer)) => answer,
+            Ok(Response::Declined) => return Err(StepError::Declined),
+            Err(Unreadable(field)) => {
+                return Err(Refusal::new(ErrorCondition::NotAcceptable, &[field]).into());
+            }
+        };
+        let mut fields = AnswerFields::parse(self, *answer);
         let (disclosure, d) = self.check_answer(ctx, &mut fields);
         let three_message = self.three_message();
         let AnswerFields {
@@ -1065,19 +1062,13 @@ impl AwaitingFinal {
         form: &DataForm,
     ) -> Result<(EstablishedSession, SessionInfo), Refusal> {
         // AMB-52: any problem in message 4 is feature-not-implemented.
-        if form.form_type_value() != Some(ns::SSN) || form.kind != FormKind::Result {
-            return Err(Refusal::crypto());
-        }
+        let Final {
+            nonce,
+            srshash,
+            identity,
+            mac: m_b,
+        } = Final::try_from(form).map_err(|_| Refusal::crypto())?;
         let hash = self.agreed.hash;
-        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
-        let (Some(nonce), Some(srshash), Some(identity), Some(m_b)) = (
-            value(NONCE, MAX_NONCE_LEN),
-            value(SRSHASH, 64),
-            value(IDENTITY, MAX_IDENTITY_LEN),
-            value(MAC, 64),
-        ) else {
-            return Err(Refusal::crypto());
-        };
         if !ct_eq(&nonce, &self.n_a) {
             return Err(Refusal::crypto());
         }

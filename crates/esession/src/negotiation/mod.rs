@@ -31,7 +31,6 @@ pub(crate) mod secrets;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use esession_crypto::{Counter, SignatureAlgorithm};
-use esession_wire::form::DataForm;
 use esession_wire::keyvalue::KeyValue;
 
 use crate::clock::Clock;
@@ -141,27 +140,7 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-/// Decodes a Base64 form value, skipping white space (CMN-02). At most `max` bytes.
-pub(crate) fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
-    if text.len() > max.saturating_mul(2).saturating_add(64) {
-        return None;
-    }
-    let compact: String = text
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
-        .collect();
-    let bytes = STANDARD.decode(compact).ok()?;
-    (!bytes.is_empty() && bytes.len() <= max).then_some(bytes)
-}
-
-/// The single value of `var`, if present exactly once.
-pub(crate) fn single<'f>(form: &'f DataForm, var: &str) -> Option<&'f str> {
-    let field = form.field(var)?;
-    match field.values.as_slice() {
-        [value] => Some(value.as_str()),
-        _ => None,
-    }
-}
+pub(crate) use esession_wire::negotiation::{ranked, single, unb64};
 
 /// What both sides agreed in messages 1-2.
 #[derive(Clone, Debug)]
@@ -188,23 +167,6 @@ pub(crate) struct Agreed {
 pub(crate) struct RetainedMatch {
     pub(crate) secret: esession_crypto::SecretBytes,
     pub(crate) verified: bool,
-}
-
-/// The options of a list field in rank order: a `<value/>` default first
-/// (AMB-31), then the `<option/>`s; a field without options offers its values.
-pub(crate) fn ranked(field: &esession_wire::form::Field) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
-    for v in field
-        .values
-        .iter()
-        .map(String::as_str)
-        .chain(field.options.iter().map(|o| o.value.as_str()))
-    {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
 }
 
 /// Whether a retained secret created at `created` is still usable (ESN-35).

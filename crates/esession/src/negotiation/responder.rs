@@ -9,6 +9,7 @@ use esession_crypto::{
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
+use esession_wire::negotiation::{Completion, CompletionFields};
 use esession_wire::ns;
 
 use super::establish::{Agreement, establish};
@@ -20,7 +21,7 @@ use super::{
 use super::{StepError, open_identity, session_info};
 use crate::config::{Config, PubkeyMethod, ResponderChoice};
 use crate::event::{SecurityAlert, SessionId, SessionInfo};
-use crate::identity::{self, IdentityKeys, MAX_IDENTITY_LEN, Transcript};
+use crate::identity::{self, IdentityKeys, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
@@ -985,20 +986,15 @@ impl AwaitingAccept {
         x: &Element,
         form: &DataForm,
     ) -> Result<Accepted, StepError> {
-        if form.form_type_value() != Some(ns::SSN) {
-            return Err(Refusal::crypto().into());
-        }
-        match (form.kind, form.field(ACCEPT).map(|f| f.as_bool())) {
+        let fields = match Completion::try_from(form) {
+            Ok(Completion::Accepted(fields)) => fields,
             // SSN-12: the initiator cancels.
-            (FormKind::Result, Some(Ok(false))) | (FormKind::Cancel, _) => {
-                return Err(StepError::Declined);
-            }
-            (FormKind::Result, Some(Ok(true))) => {}
-            _ => return Err(Refusal::crypto().into()),
-        }
+            Ok(Completion::Declined) => return Err(StepError::Declined),
+            Err(_) => return Err(Refusal::crypto().into()),
+        };
         match self.flow {
-            Flow::Three(three) => self.accepting.on_accept_three(ctx, *three, x, form),
-            Flow::Four { y, he } => self.accepting.on_accept_four(ctx, y, he, x, form),
+            Flow::Three(three) => self.accepting.on_accept_three(ctx, *three, x, fields),
+            Flow::Four { y, he } => self.accepting.on_accept_four(ctx, y, he, x, fields),
         }
     }
 }
@@ -1010,7 +1006,7 @@ impl Accepting {
         ctx: &mut Context<'_>,
         three: ThreeFlow,
         x: &Element,
-        form: &DataForm,
+        fields: CompletionFields,
     ) -> Result<Accepted, StepError> {
         let ThreeFlow {
             keys,
@@ -1020,22 +1016,14 @@ impl Accepting {
             e_value,
         } = three;
         let agreed = self.agreed;
-        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
-        let (Some(nonce), Some(identity), Some(m_a)) = (
-            value(NONCE, MAX_NONCE_LEN),
-            value(IDENTITY, MAX_IDENTITY_LEN),
-            value(MAC, 64),
-        ) else {
+        let (Some(nonce), Some(identity), Some(m_a)) = (fields.nonce, fields.identity, fields.mac)
+        else {
             return Err(Refusal::crypto().into());
         };
         if !ct_eq(&nonce, &self.n_b) {
             return Err(Refusal::crypto().into());
         }
-        let terminate = match form.field("terminate").map(|f| f.as_bool()) {
-            None | Some(Ok(false)) => false,
-            Some(Ok(true)) => true,
-            Some(Err(_)) => return Err(Refusal::crypto().into()),
-        };
+        let terminate = fields.terminate.map_err(|_| Refusal::crypto())?;
         let form_a2 = self
             .profile
             .normalize(x, &[IDENTITY, MAC])
@@ -1088,20 +1076,17 @@ impl Accepting {
 
     /// Message 3 of the 4-message flow, read (ESN-31): N_B echoed, e in
     /// range and matching Alice's commitment He.
-    fn read_four_completion(&self, form: &DataForm, he: &[u8]) -> Result<FourCompletion, Refusal> {
-        let value = |var: &str, max: usize| single(form, var).and_then(|v| unb64(v, max));
-        let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) = (
-            value(NONCE, MAX_NONCE_LEN),
-            value(DHKEYS, 1024),
-            value(IDENTITY, MAX_IDENTITY_LEN),
-            value(MAC, 64),
-        ) else {
+    fn read_four_completion(
+        &self,
+        fields: CompletionFields,
+        he: &[u8],
+    ) -> Result<FourCompletion, Refusal> {
+        let (Some(nonce), Some(e_bytes), Some(identity), Some(m_a)) =
+            (fields.nonce, fields.dhkeys, fields.identity, fields.mac)
+        else {
             return Err(Refusal::crypto());
         };
-        let rshashes: Vec<Vec<u8>> = match form.field(RSHASHES) {
-            Some(field) => field.values.iter().filter_map(|v| unb64(v, 64)).collect(),
-            None => Vec::new(),
-        };
+        let rshashes = fields.rshashes;
         if !ct_eq(&nonce, &self.n_b) {
             return Err(Refusal::crypto());
         }
@@ -1173,10 +1158,10 @@ impl Accepting {
         y: DhKeyPair,
         he: Vec<u8>,
         x: &Element,
-        form: &DataForm,
+        fields: CompletionFields,
     ) -> Result<Accepted, StepError> {
         let hash = self.agreed.hash;
-        let completion = self.read_four_completion(form, &he)?;
+        let completion = self.read_four_completion(fields, &he)?;
         let (k, peer_identity, c_a_after) = self.verify_alice(ctx, &y, &completion, x)?;
         let FourCompletion {
             e, m_a, rshashes, ..

@@ -80,7 +80,7 @@ impl EstablishedSession {
         if self.phase != Phase::Active {
             return Err(Error::SessionEnded);
         }
-        let kind = StanzaKind::of(plain)
+        let kind = crate::stanza::kind_of(plain)
             .filter(|k| *k != StanzaKind::Message)
             .ok_or(Error::InvalidInput(
                 "not a jabber:client <presence/> or <iq/>",

@@ -13,6 +13,7 @@ use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, Counter, DhKeyPair, DhPublicValue, ExponentSize,
     HashAlgorithm, MacKey, ModpGroup, SecretBytes,
 };
+use esession_crypto::{GroupPrime, Hashing};
 use esession_wire::encrypted::EncryptedContent;
 use esession_wire::minidom::Element;
 use esession_wire::ns;

@@ -1,0 +1,493 @@
+//! The negotiation messages of XEP-0155, XEP-0116 and XEP-0217, each read
+//! once from its data form into a typed value with closed enums.
+//!
+//! | message | type | who reads it |
+//! |---|---|---|
+//! | 1, the offer | [`Offer`] | the responder |
+//! | 2, the answer | [`Response`] ([`Answer`] or a decline) | the initiator |
+//! | 3, the completion (both flows) | [`Completion`] ([`CompletionFields`] or a decline) | the responder |
+//! | 4, the final message (4 messages only) | [`Final`] | the initiator |
+//!
+//! Reading is *syntax only*: every field is parsed into its type, and what is
+//! missing or unparsable stays visible ([`Single`]) so that the protocol core
+//! can name it in its refusal in the order it checks (ESN-25, AMB-52). Whether a
+//! value is acceptable (offered by us, in our policy, matching a commitment)
+//! is the core's decision, not this module's. The bytes the protocol MACs
+//! are never taken from these values: they come from the element as received
+//! ([`crate::normalize`]).
+//!
+//! A form is parsed from the element by [`DataForm::try_from`] (or the relaxed
+//! reading of the Gajim profile, [`DataForm::try_from_relaxed`]); each message
+//! type then reads that form with `TryFrom<&DataForm>`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+pub use esession_algorithms::{
+    CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup, SasAlgorithm,
+    SignatureAlgorithm,
+};
+
+use crate::form::{DataForm, Field, FormKind, parse_bool};
+use crate::ns;
+
+/// Field names of the negotiation forms, as on the wire.
+pub mod fields {
+    #![allow(missing_docs)]
+    pub const FORM_TYPE: &str = "FORM_TYPE";
+    pub const ACCEPT: &str = "accept";
+    pub const LOGGING: &str = "logging";
+    pub const OTR: &str = "otr";
+    pub const DISCLOSURE: &str = "disclosure";
+    pub const SECURITY: &str = "security";
+    pub const MODP: &str = "modp";
+    pub const CRYPT_ALGS: &str = "crypt_algs";
+    pub const HASH_ALGS: &str = "hash_algs";
+    pub const COMPRESS: &str = "compress";
+    pub const STANZAS: &str = "stanzas";
+    pub const INIT_PUBKEY: &str = "init_pubkey";
+    pub const RESP_PUBKEY: &str = "resp_pubkey";
+    pub const SIGN_ALGS: &str = "sign_algs";
+    pub const VER: &str = "ver";
+    pub const REKEY_FREQ: &str = "rekey_freq";
+    pub const MY_NONCE: &str = "my_nonce";
+    pub const SAS_ALGS: &str = "sas_algs";
+    pub const DHHASHES: &str = "dhhashes";
+    pub const DHKEYS: &str = "dhkeys";
+    pub const NONCE: &str = "nonce";
+    pub const COUNTER: &str = "counter";
+    pub const RSHASHES: &str = "rshashes";
+    pub const SRSHASH: &str = "srshash";
+    pub const IDENTITY: &str = "identity";
+    pub const MAC: &str = "mac";
+    pub const TERMINATE: &str = "terminate";
+}
+
+use fields::*;
+
+/// Largest nonce accepted from a peer, in bytes.
+pub const MAX_NONCE_LEN: usize = 64;
+/// Largest encrypted identity (`identity` field) accepted from a peer, in bytes.
+pub const MAX_IDENTITY_LEN: usize = 8192;
+/// Largest MAC or hash value (`mac`, `srshash`, `rshashes`): Whirlpool's 64 bytes.
+pub const MAX_MAC_LEN: usize = 64;
+/// Largest DH public value (`dhkeys`): group 18's 8192 bits.
+pub const MAX_DH_VALUE_LEN: usize = 1024;
+/// Largest counter (`counter`): one 128-bit block.
+pub const MAX_COUNTER_LEN: usize = 16;
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant,)* }
+
+        impl $name {
+            /// The wire value.
+            pub const fn value(self) -> &'static str {
+                match self { $(Self::$variant => $value,)* }
+            }
+
+            /// Parses a wire value; an unknown value is an unusable option.
+            pub fn from_value(value: &str) -> Option<Self> {
+                match value { $($value => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// `logging` (SSN-02, AMB-01).
+    Logging {
+        /// `may`: either side may log the conversation.
+        May = "may",
+        /// `mustnot`: off the record.
+        MustNot = "mustnot",
+    }
+);
+
+impl Logging {
+    /// AMB-01: the legacy boolean `otr` field (true = off the record).
+    pub fn from_legacy_otr(value: bool) -> Self {
+        if value { Self::MustNot } else { Self::May }
+    }
+}
+
+wire_enum!(
+    /// `disclosure` (SSN-02, ESN-53/54).
+    Disclosure {
+        /// No content is disclosed to third parties. The only value we offer or accept.
+        Never = "never",
+        /// A disclosure mechanism exists but is switched off.
+        Disabled = "disabled",
+        /// Content may be disclosed to third parties.
+        Enabled = "enabled",
+    }
+);
+
+wire_enum!(
+    /// `security` (SSN-02).
+    Security {
+        /// End-to-end encryption: an ESession.
+        E2e = "e2e",
+        /// Client-to-server encryption only.
+        C2s = "c2s",
+        /// No encryption.
+        None = "none",
+    }
+);
+
+wire_enum!(
+    /// An identification method of `init_pubkey`/`resp_pubkey` (ESN-05, ESN-17).
+    PubkeyMethod {
+        /// The full public key as an XML-DSig `<KeyValue/>`, with a signature.
+        Key = "key",
+        /// The key's fingerprint (the verifier must hold the key), with a signature (ESN-21).
+        Hash = "hash",
+        /// No public key: authentication by SAS, retained secrets or password
+        /// only (4-message negotiations only, ESN-03).
+        None = "none",
+    }
+);
+
+wire_enum!(
+    /// A stanza kind the `stanzas` field can name (ESN-05).
+    StanzaKind {
+        /// `<message/>`.
+        Message = "message",
+        /// `<presence/>`: only directed presence is ever encrypted (ENC-01).
+        Presence = "presence",
+        /// `<iq/>` of type get, set, result or error.
+        Iq = "iq",
+    }
+);
+
+impl StanzaKind {
+    /// Every kind, in the order XEP-0116's registry lists them.
+    pub const ALL: [Self; 3] = [Self::Message, Self::Presence, Self::Iq];
+
+    /// The wire value (and the stanza's element name).
+    pub const fn name(self) -> &'static str {
+        self.value()
+    }
+
+    /// Parses a `stanzas` value; unknown values are unusable options.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::from_value(name)
+    }
+}
+
+/// Decodes a Base64 form value, skipping white space (CMN-02). At most `max`
+/// bytes, never empty; the text is refused unread when it is far too long.
+pub fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
+    if text.len() > max.saturating_mul(2).saturating_add(64) {
+        return None;
+    }
+    let compact: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
+        .collect();
+    let bytes = STANDARD.decode(compact).ok()?;
+    (!bytes.is_empty() && bytes.len() <= max).then_some(bytes)
+}
+
+/// The single value of `var`, if the field is present with exactly one value.
+pub fn single<'f>(form: &'f DataForm, var: &str) -> Option<&'f str> {
+    match form.field(var)?.values.as_slice() {
+        [value] => Some(value.as_str()),
+        _ => None,
+    }
+}
+
+/// A field's values then its options, each once, in that order: the
+/// offerer's ranking (the default value is its first choice).
+pub fn ranked(field: &Field) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for v in field
+        .values
+        .iter()
+        .map(String::as_str)
+        .chain(field.options.iter().map(|o| o.value.as_str()))
+    {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// A single-valued field as received.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Single<T> {
+    /// Absent, or present without exactly one value.
+    Missing,
+    /// One value that does not parse as this field's type.
+    Invalid,
+    /// One value, parsed.
+    Valid(T),
+}
+
+impl<T> Single<T> {
+    /// Reads `var` of `form` with `parse`.
+    pub fn read(form: &DataForm, var: &str, parse: impl FnOnce(&str) -> Option<T>) -> Self {
+        match single(form, var) {
+            None => Self::Missing,
+            Some(value) => parse(value).map_or(Self::Invalid, Self::Valid),
+        }
+    }
+
+    /// Whether the field had no single value.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Missing)
+    }
+
+    /// The value, when it parsed.
+    pub fn valid(self) -> Option<T> {
+        match self {
+            Self::Valid(value) => Some(value),
+            Self::Missing | Self::Invalid => None,
+        }
+    }
+
+    /// The value by reference, when it parsed.
+    pub fn as_valid(&self) -> Option<&T> {
+        match self {
+            Self::Valid(value) => Some(value),
+            Self::Missing | Self::Invalid => None,
+        }
+    }
+}
+
+/// Reads a Base64 field of at most `max` bytes.
+fn bytes(form: &DataForm, var: &str, max: usize) -> Single<Vec<u8>> {
+    Single::read(form, var, |v| unb64(v, max))
+}
+
+/// Why a negotiation form cannot be read as the message expected: the
+/// field at fault (`FORM_TYPE` for the form's type or kind).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("the negotiation form cannot be read: {0}")]
+pub struct Unreadable(pub &'static str);
+
+/// Whether `form` is an SSN form (`FORM_TYPE` `urn:xmpp:ssn`) of `kind`.
+fn is_ssn(form: &DataForm, kind: FormKind) -> bool {
+    form.form_type_value() == Some(ns::SSN) && form.kind == kind
+}
+
+/// The `accept` field: absent, a boolean, or not a boolean.
+fn accept(form: &DataForm) -> Option<Result<bool, ()>> {
+    form.field(ACCEPT).map(|f| f.as_bool().map_err(|_| ()))
+}
+
+/// Message 2 as sent: an answer, or Bob declining (SSN-05).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Response {
+    /// `accept` true: Bob's choices.
+    Accepted(Box<Answer>),
+    /// `accept` false.
+    Declined,
+}
+
+/// Message 2 (ESN-14, ESN-23/25/26): one choice per offered field, each read
+/// into its type. Whether each choice was offered is checked by the initiator.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Answer {
+    /// `logging`.
+    pub logging: Single<Logging>,
+    /// `disclosure`.
+    pub disclosure: Single<Disclosure>,
+    /// `security`.
+    pub security: Single<Security>,
+    /// `modp`.
+    pub modp: Single<ModpGroup>,
+    /// `crypt_algs`.
+    pub crypt_algs: Single<CipherAlgorithm>,
+    /// `hash_algs`.
+    pub hash_algs: Single<HashAlgorithm>,
+    /// `compress`.
+    pub compress: Single<CompressionAlgorithm>,
+    /// `init_pubkey`.
+    pub init_pubkey: Single<PubkeyMethod>,
+    /// `resp_pubkey`.
+    pub resp_pubkey: Single<PubkeyMethod>,
+    /// `ver`, as sent.
+    pub ver: Single<String>,
+    /// `rekey_freq`.
+    pub rekey_freq: Single<u32>,
+    /// `sas_algs` (4 messages only).
+    pub sas_algs: Single<SasAlgorithm>,
+    /// `my_nonce`: N_B.
+    pub my_nonce: Single<Vec<u8>>,
+    /// `dhkeys`: MPI(d).
+    pub dhkeys: Single<Vec<u8>>,
+    /// `nonce`: N_A echoed.
+    pub nonce: Single<Vec<u8>>,
+    /// `counter`: C_A, big-endian, at most one block.
+    pub counter: Single<Vec<u8>>,
+    /// `identity`: ID_B, encrypted (3 messages only, ESN-23).
+    pub identity: Single<Vec<u8>>,
+    /// `mac`: M_B (3 messages only).
+    pub mac: Single<Vec<u8>>,
+    /// `sign_algs`.
+    pub sign_algs: Single<SignatureAlgorithm>,
+    /// `stanzas`: every value, `None` where unknown; `None` when the field is absent.
+    pub stanzas: Option<Vec<Option<StanzaKind>>>,
+}
+
+impl TryFrom<&DataForm> for Response {
+    type Error = Unreadable;
+
+    /// An SSN `submit` form with a boolean `accept` (ESN-25); anything else
+    /// names `FORM_TYPE` or `accept`.
+    fn try_from(form: &DataForm) -> Result<Self, Unreadable> {
+        if !is_ssn(form, FormKind::Submit) {
+            return Err(Unreadable(FORM_TYPE));
+        }
+        match accept(form) {
+            Some(Ok(true)) => Ok(Self::Accepted(Box::new(Answer::read(form)))),
+            Some(Ok(false)) => Ok(Self::Declined),
+            _ => Err(Unreadable(ACCEPT)),
+        }
+    }
+}
+
+impl Answer {
+    fn read(form: &DataForm) -> Self {
+        Self {
+            logging: Single::read(form, LOGGING, Logging::from_value),
+            disclosure: Single::read(form, DISCLOSURE, Disclosure::from_value),
+            security: Single::read(form, SECURITY, Security::from_value),
+            modp: Single::read(form, MODP, |v| ModpGroup::from_name(v).ok()),
+            crypt_algs: Single::read(form, CRYPT_ALGS, |v| CipherAlgorithm::from_name(v).ok()),
+            hash_algs: Single::read(form, HASH_ALGS, |v| HashAlgorithm::from_name(v).ok()),
+            compress: Single::read(form, COMPRESS, |v| CompressionAlgorithm::from_name(v).ok()),
+            init_pubkey: Single::read(form, INIT_PUBKEY, PubkeyMethod::from_value),
+            resp_pubkey: Single::read(form, RESP_PUBKEY, PubkeyMethod::from_value),
+            ver: Single::read(form, VER, |v| Some(v.to_owned())),
+            rekey_freq: Single::read(form, REKEY_FREQ, |v| v.parse::<u32>().ok()),
+            sas_algs: Single::read(form, SAS_ALGS, |v| SasAlgorithm::from_name(v).ok()),
+            my_nonce: bytes(form, MY_NONCE, MAX_NONCE_LEN),
+            dhkeys: bytes(form, DHKEYS, MAX_DH_VALUE_LEN),
+            nonce: bytes(form, NONCE, MAX_NONCE_LEN),
+            counter: bytes(form, COUNTER, MAX_COUNTER_LEN),
+            identity: bytes(form, IDENTITY, MAX_IDENTITY_LEN),
+            mac: bytes(form, MAC, MAX_MAC_LEN),
+            sign_algs: Single::read(form, SIGN_ALGS, |v| SignatureAlgorithm::from_uri(v).ok()),
+            stanzas: form.field(STANZAS).map(|field| {
+                field
+                    .values
+                    .iter()
+                    .map(|v| StanzaKind::from_name(v))
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Message 3 as sent: Alice's completion, or Alice cancelling (SSN-12).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Completion {
+    /// `accept` true in a `result` form.
+    Accepted(CompletionFields),
+    /// `accept` false in a `result` form, or a `cancel` form.
+    Declined,
+}
+
+/// Message 3's fields, for both flows (ESN-29..32): the 4-message flow needs
+/// `dhkeys` and may carry `rshashes`; the 3-message flow may carry `terminate`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CompletionFields {
+    /// `nonce`: N_B echoed.
+    pub nonce: Option<Vec<u8>>,
+    /// `dhkeys`: MPI(e) (4 messages).
+    pub dhkeys: Option<Vec<u8>>,
+    /// `identity`: ID_A, encrypted.
+    pub identity: Option<Vec<u8>>,
+    /// `mac`: M_A.
+    pub mac: Option<Vec<u8>>,
+    /// `rshashes`: every value that decodes (4 messages, ESN-30).
+    pub rshashes: Vec<Vec<u8>>,
+    /// `terminate` (3 messages, ESN-29): absent is `false`; `Err` when not a boolean.
+    pub terminate: Result<bool, Unreadable>,
+}
+
+impl TryFrom<&DataForm> for Completion {
+    type Error = Unreadable;
+
+    fn try_from(form: &DataForm) -> Result<Self, Unreadable> {
+        if form.form_type_value() != Some(ns::SSN) {
+            return Err(Unreadable(FORM_TYPE));
+        }
+        match (form.kind, accept(form)) {
+            (FormKind::Result, Some(Ok(false))) | (FormKind::Cancel, _) => Ok(Self::Declined),
+            (FormKind::Result, Some(Ok(true))) => Ok(Self::Accepted(CompletionFields::read(form))),
+            (FormKind::Result, _) => Err(Unreadable(ACCEPT)),
+            _ => Err(Unreadable(FORM_TYPE)),
+        }
+    }
+}
+
+impl CompletionFields {
+    fn read(form: &DataForm) -> Self {
+        let terminate = match form.field(TERMINATE).map(Field::as_bool) {
+            None => Ok(false),
+            Some(Ok(value)) => Ok(value),
+            Some(Err(_)) => Err(Unreadable(TERMINATE)),
+        };
+        Self {
+            nonce: bytes(form, NONCE, MAX_NONCE_LEN).valid(),
+            dhkeys: bytes(form, DHKEYS, MAX_DH_VALUE_LEN).valid(),
+            identity: bytes(form, IDENTITY, MAX_IDENTITY_LEN).valid(),
+            mac: bytes(form, MAC, MAX_MAC_LEN).valid(),
+            rshashes: form
+                .field(RSHASHES)
+                .map(|field| {
+                    field
+                        .values
+                        .iter()
+                        .filter_map(|v| unb64(v, MAX_MAC_LEN))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            terminate,
+        }
+    }
+}
+
+/// Message 4 (ESN-37..39), Bob's final message of the 4-message flow.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Final {
+    /// `nonce`: N_A echoed.
+    pub nonce: Vec<u8>,
+    /// `srshash`: the proof of a retained secret, or a random placeholder.
+    pub srshash: Vec<u8>,
+    /// `identity`: ID_B, encrypted.
+    pub identity: Vec<u8>,
+    /// `mac`: M_B.
+    pub mac: Vec<u8>,
+}
+
+impl TryFrom<&DataForm> for Final {
+    type Error = Unreadable;
+
+    /// An SSN `result` form with all four fields (AMB-52: any problem here is
+    /// one refusal, whichever field it is).
+    fn try_from(form: &DataForm) -> Result<Self, Unreadable> {
+        if !is_ssn(form, FormKind::Result) {
+            return Err(Unreadable(FORM_TYPE));
+        }
+        let need =
+            |var: &'static str, max: usize| bytes(form, var, max).valid().ok_or(Unreadable(var));
+        Ok(Self {
+            nonce: need(NONCE, MAX_NONCE_LEN)?,
+            srshash: need(SRSHASH, MAX_MAC_LEN)?,
+            identity: need(IDENTITY, MAX_IDENTITY_LEN)?,
+            mac: need(MAC, MAX_MAC_LEN)?,
+        })
+    }
+}
+
+/// Parses the boolean of a field value (`1`/`true`/`0`/`false`).
+pub fn boolean(value: &str) -> Option<bool> {
+    parse_bool(value).ok()
+}
