@@ -491,3 +491,213 @@ impl TryFrom<&DataForm> for Final {
 pub fn boolean(value: &str) -> Option<bool> {
     parse_bool(value).ok()
 }
+
+/// Fields an offer may carry that we understand; an unknown *required*
+/// field gets feature-not-implemented (SSN-08).
+pub const KNOWN_OFFER_FIELDS: &[&str] = &[
+    FORM_TYPE,
+    ACCEPT,
+    LOGGING,
+    OTR,
+    DISCLOSURE,
+    SECURITY,
+    MODP,
+    CRYPT_ALGS,
+    HASH_ALGS,
+    COMPRESS,
+    STANZAS,
+    INIT_PUBKEY,
+    RESP_PUBKEY,
+    SIGN_ALGS,
+    VER,
+    REKEY_FREQ,
+    MY_NONCE,
+    SAS_ALGS,
+    DHHASHES,
+    DHKEYS,
+    "multisession",
+    "language",
+    "http://jabber.org/protocol/chatstates",
+    "http://jabber.org/protocol/xhtml-im",
+    "presence",
+    "reason",
+];
+
+/// One offered option: the token as sent (an answer echoes it) and what it
+/// means, when it is one of ours.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Offered<T> {
+    /// The value as sent.
+    pub token: String,
+    /// Its meaning; `None` for a name we do not implement.
+    pub value: Option<T>,
+}
+
+/// A field's options in the offerer's order of preference ([`ranked`]),
+/// each parsed with `parse`; `None` when the field is absent.
+fn offered<T>(
+    form: &DataForm,
+    var: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<Vec<Offered<T>>> {
+    form.field(var).map(|field| {
+        ranked(field)
+            .into_iter()
+            .map(|token| Offered {
+                token: token.to_owned(),
+                value: parse(token),
+            })
+            .collect()
+    })
+}
+
+/// A field's options in the offerer's order of preference, each parsed
+/// with `parse`; `None` when the field is absent.
+fn choices<T>(form: &DataForm, var: &str, parse: fn(&str) -> Option<T>) -> Option<Vec<Option<T>>> {
+    form.field(var)
+        .map(|field| ranked(field).into_iter().map(parse).collect())
+}
+
+/// The `modp` field of an offer and the commitment per group (AMB-51).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ModpOffer {
+    /// Every `<option/>` value, in the order sent: the commitments follow it.
+    pub options: Vec<String>,
+    /// Whether every default `<value/>` is one of the options.
+    pub defaults_are_options: bool,
+    /// The groups in the offerer's order of preference.
+    pub ranked: Vec<Offered<ModpGroup>>,
+}
+
+impl ModpOffer {
+    /// The position of `token` among the `<option/>`s: the index of its commitment.
+    pub fn option_index(&self, token: &str) -> Option<usize> {
+        self.options.iter().position(|o| o == token)
+    }
+}
+
+/// Message 1, the offer (SSN-02/08, ESN-04..12): every field read into its
+/// type, in the offerer's order of preference. Which options are acceptable,
+/// and which one is chosen, is the responder's policy.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Offer {
+    /// Every field's `var`, in the order received: the answer makes one
+    /// choice per field in this order (ESN-14).
+    pub vars: Vec<String>,
+    /// Required fields not in [`KNOWN_OFFER_FIELDS`], in the order received.
+    pub unknown_required: Vec<String>,
+    /// `accept`: the offerer's first value, when it is a boolean.
+    pub accept: Option<bool>,
+    /// `logging`.
+    pub logging: Option<Vec<Option<Logging>>>,
+    /// The legacy `otr` field (AMB-01): its first value, when a boolean.
+    pub otr: Option<Option<bool>>,
+    /// `disclosure`.
+    pub disclosure: Option<Vec<Option<Disclosure>>>,
+    /// `security`.
+    pub security: Option<Vec<Option<Security>>>,
+    /// `modp`.
+    pub modp: Option<ModpOffer>,
+    /// `dhhashes` (4 messages): He per group option, Base64 as sent.
+    pub dhhashes: Option<Vec<String>>,
+    /// `dhkeys` (3 messages): e per group option, Base64 as sent.
+    pub dhkeys: Option<Vec<String>>,
+    /// `crypt_algs`.
+    pub crypt_algs: Option<Vec<Offered<CipherAlgorithm>>>,
+    /// `hash_algs`.
+    pub hash_algs: Option<Vec<Offered<HashAlgorithm>>>,
+    /// `compress`.
+    pub compress: Option<Vec<Offered<CompressionAlgorithm>>>,
+    /// `sas_algs`.
+    pub sas_algs: Option<Vec<Offered<SasAlgorithm>>>,
+    /// `sign_algs`.
+    pub sign_algs: Option<Vec<Offered<SignatureAlgorithm>>>,
+    /// `init_pubkey`.
+    pub init_pubkey: Option<Vec<Option<PubkeyMethod>>>,
+    /// `resp_pubkey`.
+    pub resp_pubkey: Option<Vec<Option<PubkeyMethod>>>,
+    /// `ver`, as sent.
+    pub ver: Option<Vec<String>>,
+    /// `stanzas`.
+    pub stanzas: Option<Vec<Option<StanzaKind>>>,
+    /// `rekey_freq`: `None` when absent.
+    pub rekey_freq: Option<Single<u32>>,
+    /// `my_nonce`: N_A.
+    pub my_nonce: Single<Vec<u8>>,
+}
+
+impl Offer {
+    /// Whether the offer is for the 3-message flow: `dhkeys` without
+    /// `dhhashes` (AMB-07).
+    pub fn is_three_message(&self) -> bool {
+        self.dhkeys.is_some() && self.dhhashes.is_none()
+    }
+}
+
+impl TryFrom<&DataForm> for Offer {
+    type Error = Unreadable;
+
+    /// An SSN `form`; anything else names `FORM_TYPE` (AMB-52: the
+    /// responder answers service-unavailable).
+    fn try_from(form: &DataForm) -> Result<Self, Unreadable> {
+        if !is_ssn(form, FormKind::Form) {
+            return Err(Unreadable(FORM_TYPE));
+        }
+        let vars: Vec<String> = form.fields.iter().filter_map(|f| f.var.clone()).collect();
+        let unknown_required = form
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .filter_map(|f| f.var.as_deref())
+            .filter(|var| !KNOWN_OFFER_FIELDS.contains(var))
+            .map(str::to_owned)
+            .collect();
+        let first_bool = |var: &str| {
+            form.field(var)
+                .map(|f| ranked(f).first().and_then(|v| boolean(v)))
+        };
+        let values = |var: &str| form.field(var).map(|f| f.values.clone());
+        let names = |var: &str| {
+            form.field(var)
+                .map(|f| ranked(f).into_iter().map(str::to_owned).collect())
+        };
+        Ok(Self {
+            vars,
+            unknown_required,
+            accept: first_bool(ACCEPT).flatten(),
+            logging: choices(form, LOGGING, Logging::from_value),
+            otr: first_bool(OTR),
+            disclosure: choices(form, DISCLOSURE, Disclosure::from_value),
+            security: choices(form, SECURITY, Security::from_value),
+            modp: form.field(MODP).map(|field| {
+                let options: Vec<String> = field.options.iter().map(|o| o.value.clone()).collect();
+                ModpOffer {
+                    defaults_are_options: field.values.iter().all(|v| options.contains(v)),
+                    options,
+                    ranked: ranked(field)
+                        .into_iter()
+                        .map(|token| Offered {
+                            token: token.to_owned(),
+                            value: ModpGroup::from_name(token).ok(),
+                        })
+                        .collect(),
+                }
+            }),
+            dhhashes: values(DHHASHES),
+            dhkeys: values(DHKEYS),
+            crypt_algs: offered(form, CRYPT_ALGS, |v| CipherAlgorithm::from_name(v).ok()),
+            hash_algs: offered(form, HASH_ALGS, |v| HashAlgorithm::from_name(v).ok()),
+            compress: offered(form, COMPRESS, |v| CompressionAlgorithm::from_name(v).ok()),
+            sas_algs: offered(form, SAS_ALGS, |v| SasAlgorithm::from_name(v).ok()),
+            sign_algs: offered(form, SIGN_ALGS, |v| SignatureAlgorithm::from_uri(v).ok()),
+            init_pubkey: choices(form, INIT_PUBKEY, PubkeyMethod::from_value),
+            resp_pubkey: choices(form, RESP_PUBKEY, PubkeyMethod::from_value),
+            ver: names(VER),
+            stanzas: choices(form, STANZAS, StanzaKind::from_name),
+            rekey_freq: form
+                .field(REKEY_FREQ)
+                .map(|_| Single::read(form, REKEY_FREQ, |v| v.parse::<u32>().ok())),
+            my_nonce: bytes(form, MY_NONCE, MAX_NONCE_LEN),
+        })
+    }
+}

@@ -140,7 +140,7 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-pub(crate) use esession_wire::negotiation::{ranked, single, unb64};
+pub(crate) use esession_wire::negotiation::unb64;
 
 /// What both sides agreed in messages 1-2.
 #[derive(Clone, Debug)]

@@ -9,14 +9,14 @@ use esession_crypto::{
 };
 use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
-use esession_wire::negotiation::{Completion, CompletionFields};
+use esession_wire::negotiation::{Completion, CompletionFields, Offer, Offered};
 use esession_wire::ns;
 
 use super::establish::{Agreement, establish};
 use super::fields::*;
 use super::{
-    Agreed, Context, Refusal, b64, have_peer_key, judge_peer_key, own_proof, peer_methods, ranked,
-    secrets, single, unb64,
+    Agreed, Context, Refusal, b64, have_peer_key, judge_peer_key, own_proof, peer_methods, secrets,
+    unb64,
 };
 use super::{StepError, open_identity, session_info};
 use crate::config::{Config, PubkeyMethod, ResponderChoice};
@@ -143,48 +143,37 @@ pub(crate) struct Accepted {
 /// What refuses an offer before its options are read (AMB-52, ESN-08):
 /// not an SSN form, an unknown required field, a 3-message offer we do not
 /// accept. Returns whether the offer is for 3 messages (AMB-07).
-fn check_offer_form(config: &Config, form: &DataForm) -> Result<bool, Refusal> {
-    if form.form_type_value() != Some(ns::SSN) || form.kind != FormKind::Form {
-        return Err(Refusal::new(ErrorCondition::ServiceUnavailable, &[]));
-    }
+fn check_offer_form(config: &Config, form: &DataForm) -> Result<(Offer, bool), Refusal> {
+    let offer =
+        Offer::try_from(form).map_err(|_| Refusal::new(ErrorCondition::ServiceUnavailable, &[]))?;
     // Unknown required fields take precedence (AMB-52).
-    let unknown: Vec<&str> = form
-        .fields
-        .iter()
-        .filter(|f| f.required)
-        .filter_map(|f| f.var.as_deref())
-        .filter(|var| !KNOWN_OFFER_FIELDS.contains(var))
-        .collect();
-    if !unknown.is_empty() {
+    if !offer.unknown_required.is_empty() {
+        let unknown: Vec<&str> = offer.unknown_required.iter().map(String::as_str).collect();
         return Err(Refusal::new(
             ErrorCondition::FeatureNotImplemented,
             &unknown,
         ));
     }
     // ESN-08: a 3-message offer (dhkeys, AMB-07) to a responder configured for 4 messages.
-    if form.field(DHKEYS).is_some() && !config.accept_three_message {
+    if offer.dhkeys.is_some() && !config.accept_three_message {
         return Err(Refusal::new(
             ErrorCondition::FeatureNotImplemented,
             &[DHKEYS],
         ));
     }
-    Ok(form.field(DHKEYS).is_some() && form.field(DHHASHES).is_none())
+    let three_message = offer.is_three_message();
+    Ok((offer, three_message))
 }
 
 /// The `logging` we accept (AMB-01 legacy `otr`); absent means `may` (ARC-03).
-fn choose_logging(
-    config: &Config,
-    logging: Option<Vec<&str>>,
-    otr: Option<Vec<&str>>,
-) -> Option<Logging> {
-    match (logging, otr) {
+fn choose_logging(config: &Config, offer: &Offer) -> Option<Logging> {
+    match (&offer.logging, offer.otr) {
         (Some(values), _) => values
             .iter()
-            .filter_map(|v| Logging::from_value(v))
+            .flatten()
+            .copied()
             .find(|l| config.logging.contains(l)),
-        (None, Some(values)) => values
-            .first()
-            .and_then(|v| esession_wire::form::parse_bool(v).ok())
+        (None, Some(otr)) => otr
             .map(Logging::from_legacy_otr)
             .filter(|l| config.logging.contains(l)),
         (None, None) => Some(Logging::May).filter(|l| config.logging.contains(l)),
@@ -193,9 +182,12 @@ fn choose_logging(
 
 /// ESN-53/54: `never` whenever offered; anything else only with
 /// `accept_disclosure` (the user is alerted on establishment).
-fn choose_disclosure(config: &Config, offered: Option<Vec<&str>>) -> Option<Disclosure> {
+fn choose_disclosure(
+    config: &Config,
+    offered: Option<&[Option<Disclosure>]>,
+) -> Option<Disclosure> {
     offered.and_then(|values| {
-        let mut offered = values.iter().filter_map(|v| Disclosure::from_value(v));
+        let mut offered = values.iter().flatten().copied();
         let first = offered.clone().next();
         offered
             .find(|d| *d == Disclosure::Never)
@@ -207,68 +199,64 @@ fn choose_disclosure(config: &Config, offered: Option<Vec<&str>>) -> Option<Disc
 /// for it (He, or e with 3 messages); a bad field is pushed to `bad`.
 fn choose_group(
     config: &Config,
-    form: &DataForm,
+    offer: &Offer,
     three_message: bool,
     bad: &mut Vec<&'static str>,
 ) -> Option<(ModpGroup, String, Vec<u8>)> {
     // modp and its commitment (AMB-51: dhhashes, or dhkeys with 3 messages,
     // follow the <option/>s).
-    let modp_field = form.field(MODP);
-    let commitments_var = if three_message { DHKEYS } else { DHHASHES };
-    let mut group_choice: Option<(ModpGroup, String, Vec<u8>)> = None;
-    if let Some(field) = modp_field {
-        let option_values: Vec<&str> = field.options.iter().map(|o| o.value.as_str()).collect();
-        let hashes = form
-            .field(commitments_var)
-            .map(|f| f.values.clone())
-            .unwrap_or_default();
-        let default_ok = field
-            .values
-            .iter()
-            .all(|v| option_values.contains(&v.as_str()));
-        if !default_ok {
-            bad.push(MODP);
-        } else if hashes.len() != option_values.len() {
-            bad.push(commitments_var);
-        } else {
-            // Issue 11: the group is ours to choose among the acceptable ones
-            // offered (our order of `Config::groups`, or the peer's with
-            // `ResponderChoice::Peers`), so that a stranger cannot make us
-            // compute in the most expensive group when a cheaper acceptable
-            // one was offered (CONFORMANCE.md, "Readings").
-            let offered: Vec<(&str, ModpGroup)> = ranked(field)
-                .into_iter()
-                .filter_map(|t| ModpGroup::from_name(t).ok().map(|g| (t, g)))
-                .filter(|(_, g)| config.groups.contains(g))
-                .collect();
-            let pick = match config.responder_choice {
-                ResponderChoice::Peers => offered.first().copied(),
-                ResponderChoice::Ours => config
-                    .groups
-                    .iter()
-                    .find_map(|ours| offered.iter().find(|(_, g)| g == ours).copied()),
-            };
-            if let Some((token, group)) = pick {
-                let index = option_values.iter().position(|o| *o == token);
-                let max = if three_message { 1024 } else { 32 };
-                let he = index
-                    .and_then(|i| hashes.get(i))
-                    .and_then(|h| unb64(h, max));
-                match he {
-                    Some(he) if he.len() == 32 || three_message => {
-                        group_choice = Some((group, token.to_owned(), he))
-                    }
-                    _ => bad.push(commitments_var),
-                }
-            }
-            if group_choice.is_none() && !bad.contains(&commitments_var) {
-                bad.push(MODP);
-            }
-        }
-    } else {
+    let Some(modp) = &offer.modp else {
         bad.push(MODP);
+        return None;
+    };
+    let (commitments_var, commitments) = if three_message {
+        (DHKEYS, &offer.dhkeys)
+    } else {
+        (DHHASHES, &offer.dhhashes)
+    };
+    let commitments: &[String] = commitments.as_deref().unwrap_or_default();
+    if !modp.defaults_are_options {
+        bad.push(MODP);
+        return None;
     }
-    group_choice
+    if commitments.len() != modp.options.len() {
+        bad.push(commitments_var);
+        return None;
+    }
+    // Issue 11: the group is ours to choose among the acceptable ones
+    // offered (our order of `Config::groups`, or the peer's with
+    // `ResponderChoice::Peers`), so that a stranger cannot make us
+    // compute in the most expensive group when a cheaper acceptable
+    // one was offered (CONFORMANCE.md, "Readings").
+    let offered: Vec<(&str, ModpGroup)> = modp
+        .ranked
+        .iter()
+        .filter_map(|o| o.value.map(|g| (o.token.as_str(), g)))
+        .filter(|(_, g)| config.groups.contains(g))
+        .collect();
+    let pick = match config.responder_choice {
+        ResponderChoice::Peers => offered.first().copied(),
+        ResponderChoice::Ours => config
+            .groups
+            .iter()
+            .find_map(|ours| offered.iter().find(|(_, g)| g == ours).copied()),
+    };
+    let Some((token, group)) = pick else {
+        bad.push(MODP);
+        return None;
+    };
+    let max = if three_message { 1024 } else { 32 };
+    let commitment = modp
+        .option_index(token)
+        .and_then(|i| commitments.get(i))
+        .and_then(|c| unb64(c, max));
+    match commitment {
+        Some(he) if he.len() == 32 || three_message => Some((group, token.to_owned(), he)),
+        _ => {
+            bad.push(commitments_var);
+            None
+        }
+    }
 }
 
 /// The algorithms we answer with (wire names), each `None` when nothing
@@ -328,38 +316,31 @@ fn check_keys(
 }
 
 /// Chooses cipher, hash, compression and SAS among the offered options.
-fn choose_algorithms(config: &Config, form: &DataForm, three_message: bool) -> Algorithms {
-    let options = |var: &str| form.field(var).map(ranked);
+fn choose_algorithms(config: &Config, offer: &Offer, three_message: bool) -> Algorithms {
     let usable_ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
-    let choose = |var: &str, default: &str, accept: &dyn Fn(&str) -> bool| -> Option<String> {
-        match options(var) {
-            Some(values) => values.into_iter().find(|v| accept(v)).map(str::to_owned),
-            None => accept(default).then(|| default.to_owned()),
-        }
-    };
-    let cipher = choose(CRYPT_ALGS, "aes128-ctr", &|v| {
-        CipherAlgorithm::from_name(v).is_ok_and(|c| usable_ciphers.contains(&c))
+    let cipher = choose(&offer.crypt_algs, CipherAlgorithm::Aes128Ctr, |c| {
+        usable_ciphers.contains(c)
     });
-    let hash = choose(HASH_ALGS, "sha256", &|v| {
-        HashAlgorithm::from_name(v).is_ok_and(|h| config.hashes.contains(&h))
+    let hash = choose(&offer.hash_algs, HashAlgorithm::Sha256, |h| {
+        config.hashes.contains(h)
     });
     // Issue 11: compression costs memory per session (a zlib context each
     // way); among what the peer offers, ours is the choice.
-    let compression = match (config.responder_choice, options(COMPRESS)) {
+    let compression = match (config.responder_choice, &offer.compress) {
         (ResponderChoice::Ours, Some(values)) => config
             .compression
             .iter()
-            .find(|ours| values.contains(&ours.name()))
+            .find(|ours| values.iter().any(|o| o.token == ours.name()))
             .map(|c| c.name().to_owned()),
-        _ => choose(COMPRESS, "none", &|v| {
-            CompressionAlgorithm::from_name(v).is_ok_and(|c| config.compression.contains(&c))
+        _ => choose(&offer.compress, CompressionAlgorithm::None, |c| {
+            config.compression.contains(c)
         }),
     };
     // A 3-message offer has no sas_algs (there is no SAS); answer one if sent.
-    let sas = match (three_message, options(SAS_ALGS)) {
+    let sas = match (three_message, &offer.sas_algs) {
         (true, None) => Some(String::new()),
-        _ => choose(SAS_ALGS, "sas28x5", &|v| {
-            SasAlgorithm::from_name(v).is_ok_and(|s| config.sas.contains(&s))
+        _ => choose(&offer.sas_algs, SasAlgorithm::Sas28x5, |s| {
+            config.sas.contains(s)
         }),
     };
     Algorithms {
@@ -369,6 +350,44 @@ fn choose_algorithms(config: &Config, form: &DataForm, three_message: bool) -> A
         sas,
     }
 }
+
+/// The first offered option we accept, as sent; when the field is absent,
+/// its default if we accept that.
+fn choose<T: Copy + WireName>(
+    offered: &Option<Vec<Offered<T>>>,
+    default: T,
+    accept: impl Fn(&T) -> bool,
+) -> Option<String> {
+    match offered {
+        Some(options) => options
+            .iter()
+            .find(|o| o.value.as_ref().is_some_and(&accept))
+            .map(|o| o.token.clone()),
+        None => accept(&default).then(|| default.wire_name().to_owned()),
+    }
+}
+
+/// The wire name of an algorithm, for [`choose`]'s defaults.
+trait WireName {
+    fn wire_name(self) -> &'static str;
+}
+
+macro_rules! wire_name_is_name {
+    ($($ty:ty),*) => {
+        $(impl WireName for $ty {
+            fn wire_name(self) -> &'static str {
+                self.name()
+            }
+        })*
+    };
+}
+
+wire_name_is_name!(
+    CipherAlgorithm,
+    HashAlgorithm,
+    CompressionAlgorithm,
+    SasAlgorithm
+);
 
 /// What Bob chose, for [`answer_choices`].
 struct Chosen<'c> {
@@ -384,15 +403,12 @@ struct Chosen<'c> {
 /// The answer's values: one choice per received field, in received order
 /// (ESN-14); fields we do not know are left out.
 fn answer_choices(
-    form: &DataForm,
+    offer: &Offer,
     profile: Profile,
     chosen: &Chosen<'_>,
 ) -> Vec<(String, Vec<String>)> {
     let mut choices: Vec<(String, Vec<String>)> = Vec::new();
-    for field in &form.fields {
-        let Some(var) = field.var.as_deref() else {
-            continue;
-        };
+    for var in offer.vars.iter().map(String::as_str) {
         let answer: Option<Vec<String>> = match var {
             FORM_TYPE => Some(vec![ns::SSN.to_owned()]),
             ACCEPT => Some(vec![profile.answer_accept.to_owned()]),
@@ -425,14 +441,9 @@ fn answer_choices(
 
 /// When an offer does not allow `e2e`: `Some(the plain mode offered, if any)`
 /// (ESN-11); `None` when `e2e` is offered.
-fn plain_security(offered: Option<Vec<&str>>) -> Option<Option<Security>> {
+fn plain_security(offered: Option<&[Option<Security>]>) -> Option<Option<Security>> {
     let security_options: Vec<Security> = offered
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| Security::from_value(v))
-                .collect()
-        })
+        .map(|values| values.iter().flatten().copied().collect())
         .unwrap_or_default();
     if security_options.contains(&Security::E2e) {
         return None;
@@ -456,36 +467,32 @@ struct Parameters {
 }
 
 /// Reads `ver` (ours: `version`), `stanzas`, `rekey_freq` and N_A.
-fn read_parameters(config: &Config, form: &DataForm, version: &str) -> Parameters {
-    let options = |var: &str| form.field(var).map(ranked);
-    let ver = options(VER).and_then(|values| {
-        values
-            .into_iter()
-            .find(|v| *v == version)
-            .map(str::to_owned)
-    });
+fn read_parameters(config: &Config, offer: &Offer, version: &str) -> Parameters {
+    let ver = offer
+        .ver
+        .as_ref()
+        .and_then(|values| values.iter().find(|v| *v == version).cloned());
     // ESN-12, AMB-29: every offered kind we accept, in the offer's order.
     let mut stanza_kinds: Vec<StanzaKind> = Vec::new();
-    for kind in options(STANZAS)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(StanzaKind::from_name)
-    {
-        if config.stanzas.contains(&kind) && !stanza_kinds.contains(&kind) {
-            stanza_kinds.push(kind);
+    for kind in offer.stanzas.iter().flatten().flatten() {
+        if config.stanzas.contains(kind) && !stanza_kinds.contains(kind) {
+            stanza_kinds.push(*kind);
         }
     }
     let stanzas: Vec<String> = stanza_kinds.iter().map(|k| k.name().to_owned()).collect();
-    let rekey_freq = match form.field(REKEY_FREQ) {
+    let rekey_freq = match &offer.rekey_freq {
         None => Some(MAX_REKEY_FREQ),
-        Some(_) => single(form, REKEY_FREQ)
-            .and_then(|v| v.parse::<u32>().ok())
+        Some(value) => value
+            .as_valid()
+            .copied()
             .filter(|r| *r >= 1)
             .map(|r| r.max(config.rekey_freq)),
     };
-    let n_a = single(form, MY_NONCE)
-        .and_then(|v| unb64(v, MAX_NONCE_LEN))
-        .filter(|n| n.len() >= config.min_peer_nonce_len);
+    let n_a = offer
+        .my_nonce
+        .as_valid()
+        .filter(|n| n.len() >= config.min_peer_nonce_len)
+        .cloned();
     Parameters {
         ver,
         stanza_kinds,
@@ -499,23 +506,17 @@ fn read_parameters(config: &Config, form: &DataForm, version: &str) -> Parameter
 /// to `bad`, in this order.
 fn read_terms(
     config: &Config,
-    form: &DataForm,
+    offer: &Offer,
     bad: &mut Vec<&'static str>,
 ) -> (Option<Logging>, Option<Disclosure>) {
-    let accept = form.field(ACCEPT).and_then(|f| {
-        ranked(f)
-            .first()
-            .map(|v| esession_wire::form::parse_bool(v))
-    });
-    if accept != Some(Ok(true)) {
+    if offer.accept != Some(true) {
         bad.push(ACCEPT);
     }
-    let options = |var: &str| form.field(var).map(ranked);
-    let logging = choose_logging(config, options(LOGGING), options(OTR));
+    let logging = choose_logging(config, offer);
     if logging.is_none() {
         bad.push(LOGGING);
     }
-    let disclosure = choose_disclosure(config, options(DISCLOSURE));
+    let disclosure = choose_disclosure(config, offer.disclosure.as_deref());
     if disclosure.is_none() {
         bad.push(DISCLOSURE);
     }
@@ -550,12 +551,11 @@ pub(crate) fn evaluate(
     form: &DataForm,
 ) -> Result<OfferOutcome, Refusal> {
     let config: &Config = ctx.config;
-    let three_message = check_offer_form(config, form)?;
+    let (offer, three_message) = check_offer_form(config, form)?;
     let mut bad: Vec<&str> = Vec::new();
-    let (logging, disclosure) = read_terms(config, form, &mut bad);
-    let options = |var: &str| form.field(var).map(ranked);
+    let (logging, disclosure) = read_terms(config, &offer, &mut bad);
     // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
-    if let Some(plain) = plain_security(options(SECURITY)) {
+    if let Some(plain) = plain_security(offer.security.as_deref()) {
         if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
             config.accept_plain_sessions,
             plain,
@@ -570,11 +570,11 @@ pub(crate) fn evaluate(
         bad.push(SECURITY);
     }
 
-    let group_choice = choose_group(config, form, three_message, &mut bad);
+    let group_choice = choose_group(config, &offer, three_message, &mut bad);
 
-    let algorithms = choose_algorithms(config, form, three_message);
-    let pubkeys = choose_pubkeys(ctx, from, form, three_message, &mut bad);
-    let parameters = read_parameters(ctx.config, form, ctx.profile.version);
+    let algorithms = choose_algorithms(config, &offer, three_message);
+    let pubkeys = choose_pubkeys(ctx, from, &offer, three_message, &mut bad);
+    let parameters = read_parameters(ctx.config, &offer, ctx.profile.version);
     note_unusable(&algorithms, &parameters, &mut bad);
     let Parameters {
         stanza_kinds,
@@ -624,7 +624,7 @@ pub(crate) fn evaluate(
 
     // The answer: one choice per received field, in received order (ESN-14).
     let choices = answer_choices(
-        form,
+        &offer,
         profile,
         &Chosen {
             logging,
@@ -758,35 +758,28 @@ struct PubkeyChoice {
 fn choose_pubkeys(
     ctx: &mut Context<'_>,
     from: &str,
-    form: &DataForm,
+    offer: &Offer,
     three_message: bool,
     bad: &mut Vec<&'static str>,
 ) -> Option<PubkeyChoice> {
     let config: &Config = ctx.config;
-    let offered = |var: &str| -> Vec<Option<PubkeyMethod>> {
-        match form.field(var) {
-            Some(field) => ranked(field)
-                .into_iter()
-                .map(PubkeyMethod::from_value)
-                .collect(),
-            None => vec![Some(PubkeyMethod::None)],
-        }
+    // An absent field offers `none` only.
+    let offered = |methods: &Option<Vec<Option<PubkeyMethod>>>| {
+        methods
+            .clone()
+            .unwrap_or_else(|| vec![Some(PubkeyMethod::None)])
     };
-    let (init_offer, resp_offer) = (offered(INIT_PUBKEY), offered(RESP_PUBKEY));
-    let algs: Vec<(String, SignatureAlgorithm)> = form
-        .field(SIGN_ALGS)
-        .map(|field| {
-            ranked(field)
-                .into_iter()
-                .filter_map(|v| {
-                    SignatureAlgorithm::from_uri(v)
-                        .ok()
-                        .filter(|a| config.sign_algs.contains(a))
-                        .map(|a| (v.to_owned(), a))
-                })
-                .collect()
+    let (init_offer, resp_offer) = (offered(&offer.init_pubkey), offered(&offer.resp_pubkey));
+    let algs: Vec<(String, SignatureAlgorithm)> = offer
+        .sign_algs
+        .iter()
+        .flatten()
+        .filter_map(|o| {
+            o.value
+                .filter(|a| config.sign_algs.contains(a))
+                .map(|a| (o.token.clone(), a))
         })
-        .unwrap_or_default();
+        .collect();
     let signing = algs
         .iter()
         .find(|(_, a)| config.signing_key(*a).is_some())
@@ -1331,26 +1324,46 @@ mod tests {
         );
     }
 
+    /// An SSN offer form with `field` only, read.
+    fn offer_of(field: Field) -> Offer {
+        let form = DataForm::new(esession_wire::form::FormKind::Form)
+            .with_field(Field::hidden(FORM_TYPE, [ns::SSN]))
+            .with_field(field);
+        Offer::try_from(&form).unwrap()
+    }
+
     #[test]
     fn logging_and_disclosure_follow_our_policy() {
         let config = small();
         // The offer's order among what we allow; `otr` is the legacy name (AMB-01).
         assert_eq!(
-            choose_logging(&config, Some(vec!["mustnot", "may"]), None),
+            choose_logging(
+                &config,
+                &offer_of(Field::list_single(LOGGING, ["mustnot", "may"]))
+            ),
             Some(Logging::MustNot)
         );
         assert_eq!(
-            choose_logging(&config, None, Some(vec!["true"])),
+            choose_logging(&config, &offer_of(Field::untyped(OTR, ["true"]))),
             Some(Logging::MustNot)
         );
         // Absent means `may` (ARC-03).
-        assert_eq!(choose_logging(&config, None, None), Some(Logging::May));
+        assert_eq!(
+            choose_logging(&config, &offer_of(Field::boolean(ACCEPT, true))),
+            Some(Logging::May)
+        );
         // ESN-53: `never` whenever offered; anything else needs accept_disclosure.
         assert_eq!(
-            choose_disclosure(&config, Some(vec!["disabled", "never"])),
+            choose_disclosure(
+                &config,
+                Some(&[Some(Disclosure::Disabled), Some(Disclosure::Never)])
+            ),
             Some(Disclosure::Never)
         );
-        assert_eq!(choose_disclosure(&config, Some(vec!["disabled"])), None);
+        assert_eq!(
+            choose_disclosure(&config, Some(&[Some(Disclosure::Disabled)])),
+            None
+        );
     }
 
     #[test]
@@ -1362,13 +1375,15 @@ mod tests {
         };
         let (_, form) = offer_from(alice);
         let mut bad = Vec::new();
-        let ours = choose_group(&small(), &form, false, &mut bad).map(|(g, _, _)| g);
+        let ours = choose_group(&small(), &Offer::try_from(&form).unwrap(), false, &mut bad)
+            .map(|(g, _, _)| g);
         assert_eq!(ours, Some(ModpGroup::Group1));
         let peers = Config {
             responder_choice: ResponderChoice::Peers,
             ..small()
         };
-        let theirs = choose_group(&peers, &form, false, &mut bad).map(|(g, _, _)| g);
+        let theirs = choose_group(&peers, &Offer::try_from(&form).unwrap(), false, &mut bad)
+            .map(|(g, _, _)| g);
         assert_eq!(theirs, Some(ModpGroup::Group2));
         assert!(bad.is_empty());
         // A group we do not allow: `modp` is named.
@@ -1376,7 +1391,10 @@ mod tests {
             groups: vec![ModpGroup::Group5],
             ..small()
         };
-        assert_eq!(choose_group(&only_5, &form, false, &mut bad), None);
+        assert_eq!(
+            choose_group(&only_5, &Offer::try_from(&form).unwrap(), false, &mut bad),
+            None
+        );
         assert_eq!(bad, [MODP]);
     }
 
@@ -1399,8 +1417,14 @@ mod tests {
 
     #[test]
     fn without_e2e_an_offer_is_a_plain_session_only_if_we_accept_those() {
-        assert_eq!(plain_security(Some(vec!["e2e", "c2s"])), None);
-        assert_eq!(plain_security(Some(vec!["c2s"])), Some(Some(Security::C2s)));
+        assert_eq!(
+            plain_security(Some(&[Some(Security::E2e), Some(Security::C2s)])),
+            None
+        );
+        assert_eq!(
+            plain_security(Some(&[Some(Security::C2s)])),
+            Some(Some(Security::C2s))
+        );
         assert_eq!(plain_security(None), Some(None));
     }
 }
