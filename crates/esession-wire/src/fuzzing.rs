@@ -15,7 +15,7 @@ use crate::form::DataForm;
 use crate::normalize::{
     normalize, normalize_form_content, try_normalize, try_normalize_form_content,
 };
-use crate::{ns, xml};
+use crate::{negotiation, ns, xml};
 
 /// Inputs longer than this are ignored: every parser here is linear, and the limit keeps the
 /// fuzzer on structure rather than size.
@@ -223,4 +223,165 @@ fn serialize_nodes(nodes: Vec<Node>) -> Option<String> {
         .and_then(|t| t.strip_suffix("</w>"))
         .unwrap_or("");
     Some(inner.to_owned())
+}
+
+/// The data form of `data`, read strictly and, failing that, the relaxed
+/// way of the Gajim profile: the two ways the core reads a negotiation form.
+fn negotiation_form(data: &[u8]) -> Option<DataForm> {
+    let x = document(data)?;
+    DataForm::try_from(&x)
+        .or_else(|_| DataForm::try_from_relaxed(&x))
+        .ok()
+}
+
+/// Every decoded byte field of a message respects its bound.
+fn within(value: Option<&Vec<u8>>, max: usize) -> bool {
+    value.is_none_or(|v| !v.is_empty() && v.len() <= max)
+}
+
+/// Message 1 ([`negotiation::Offer`]), target `negotiation_offer`.
+///
+/// Properties: reading is deterministic; every field `var` the offer lists
+/// is one of the form's; unknown required fields are never known ones; the
+/// nonce respects its bound; a ranked list never repeats a token.
+pub fn negotiation_offer(data: &[u8]) -> bool {
+    let Some(form) = negotiation_form(data) else {
+        return false;
+    };
+    let Ok(offer) = negotiation::Offer::try_from(&form) else {
+        return false;
+    };
+    assert_eq!(negotiation::Offer::try_from(&form).as_ref(), Ok(&offer));
+    assert!(offer.vars.iter().all(|v| form.field(v).is_some()));
+    assert!(
+        offer
+            .unknown_required
+            .iter()
+            .all(|v| !negotiation::KNOWN_OFFER_FIELDS.contains(&v.as_str()))
+    );
+    assert!(within(
+        offer.my_nonce.as_valid(),
+        negotiation::MAX_NONCE_LEN
+    ));
+    for tokens in [
+        offer
+            .crypt_algs
+            .as_ref()
+            .map(|o| o.iter().map(|t| &t.token).collect::<Vec<_>>()),
+        offer
+            .hash_algs
+            .as_ref()
+            .map(|o| o.iter().map(|t| &t.token).collect()),
+        offer
+            .modp
+            .as_ref()
+            .map(|m| m.ranked.iter().map(|t| &t.token).collect()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut unique = tokens.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), tokens.len(), "a ranked list repeats a token");
+    }
+    true
+}
+
+/// Message 2 ([`negotiation::Response`]), target `negotiation_answer`.
+///
+/// Properties: deterministic; every decoded field respects its bound.
+pub fn negotiation_answer(data: &[u8]) -> bool {
+    let Some(form) = negotiation_form(data) else {
+        return false;
+    };
+    let Ok(response) = negotiation::Response::try_from(&form) else {
+        return false;
+    };
+    assert_eq!(
+        negotiation::Response::try_from(&form).as_ref(),
+        Ok(&response)
+    );
+    if let negotiation::Response::Accepted(answer) = &response {
+        assert!(within(
+            answer.my_nonce.as_valid(),
+            negotiation::MAX_NONCE_LEN
+        ));
+        assert!(within(answer.nonce.as_valid(), negotiation::MAX_NONCE_LEN));
+        assert!(within(
+            answer.dhkeys.as_valid(),
+            negotiation::MAX_DH_VALUE_LEN
+        ));
+        assert!(within(
+            answer.counter.as_valid(),
+            negotiation::MAX_COUNTER_LEN
+        ));
+        assert!(within(
+            answer.identity.as_valid(),
+            negotiation::MAX_IDENTITY_LEN
+        ));
+        assert!(within(answer.mac.as_valid(), negotiation::MAX_MAC_LEN));
+    }
+    true
+}
+
+/// Message 3 ([`negotiation::Completion`]), target `negotiation_completion`.
+///
+/// Properties: deterministic; every decoded field respects its bound; a
+/// `cancel` form is always a decline.
+pub fn negotiation_completion(data: &[u8]) -> bool {
+    let Some(form) = negotiation_form(data) else {
+        return false;
+    };
+    let Ok(completion) = negotiation::Completion::try_from(&form) else {
+        return false;
+    };
+    assert_eq!(
+        negotiation::Completion::try_from(&form).as_ref(),
+        Ok(&completion)
+    );
+    match &completion {
+        negotiation::Completion::Accepted(fields) => {
+            assert_ne!(form.kind, crate::form::FormKind::Cancel);
+            assert!(within(fields.nonce.as_ref(), negotiation::MAX_NONCE_LEN));
+            assert!(within(
+                fields.dhkeys.as_ref(),
+                negotiation::MAX_DH_VALUE_LEN
+            ));
+            assert!(within(
+                fields.identity.as_ref(),
+                negotiation::MAX_IDENTITY_LEN
+            ));
+            assert!(within(fields.mac.as_ref(), negotiation::MAX_MAC_LEN));
+            assert!(
+                fields
+                    .rshashes
+                    .iter()
+                    .all(|h| within(Some(h), negotiation::MAX_MAC_LEN))
+            );
+        }
+        negotiation::Completion::Declined => {}
+    }
+    true
+}
+
+/// Message 4 ([`negotiation::Final`]), target `negotiation_final`.
+///
+/// Properties: deterministic; all four fields present and within bounds.
+pub fn negotiation_final(data: &[u8]) -> bool {
+    let Some(form) = negotiation_form(data) else {
+        return false;
+    };
+    let Ok(message) = negotiation::Final::try_from(&form) else {
+        return false;
+    };
+    assert_eq!(negotiation::Final::try_from(&form).as_ref(), Ok(&message));
+    assert!(within(Some(&message.nonce), negotiation::MAX_NONCE_LEN));
+    assert!(within(Some(&message.srshash), negotiation::MAX_MAC_LEN));
+    assert!(within(
+        Some(&message.identity),
+        negotiation::MAX_IDENTITY_LEN
+    ));
+    assert!(within(Some(&message.mac), negotiation::MAX_MAC_LEN));
+    true
 }

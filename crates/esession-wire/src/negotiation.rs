@@ -701,3 +701,202 @@ impl TryFrom<&DataForm> for Offer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use super::*;
+
+    fn ssn(kind: FormKind, fields: Vec<Field>) -> DataForm {
+        let mut form = DataForm::new(kind).with_field(Field::hidden(FORM_TYPE, [ns::SSN]));
+        for field in fields {
+            form = form.with_field(field);
+        }
+        form
+    }
+
+    #[test]
+    fn an_offer_keeps_unknown_names_as_sent_beside_the_known_ones() {
+        let form = ssn(
+            FormKind::Form,
+            vec![
+                Field::boolean(ACCEPT, true),
+                Field::list_single(MODP, ["3", "14", "99"]).with_value("14"),
+                Field::list_multi(CRYPT_ALGS, ["des-ctr", "aes128-ctr", "aes128-ctr"]),
+                Field::text_single("x-future", "1").required(),
+                Field::untyped(DHHASHES, ["AA==", "AA==", "AA=="]),
+            ],
+        );
+        let offer = Offer::try_from(&form).unwrap();
+        assert_eq!(offer.accept, Some(true));
+        assert_eq!(offer.unknown_required, ["x-future"]);
+        assert_eq!(
+            offer.vars,
+            [FORM_TYPE, ACCEPT, MODP, CRYPT_ALGS, "x-future", DHHASHES]
+        );
+        let modp = offer.modp.clone().unwrap();
+        // The default first, each token once; 3 is elliptic (AMB-22), 99 unknown.
+        let ranked: Vec<(&str, Option<ModpGroup>)> = modp
+            .ranked
+            .iter()
+            .map(|o| (o.token.as_str(), o.value))
+            .collect();
+        assert_eq!(
+            ranked,
+            [("14", Some(ModpGroup::Group14)), ("3", None), ("99", None)]
+        );
+        assert!(modp.defaults_are_options);
+        assert_eq!(modp.option_index("14"), Some(1));
+        let ciphers: Vec<Option<CipherAlgorithm>> = offer
+            .crypt_algs
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|o| o.value)
+            .collect();
+        assert_eq!(ciphers, [None, Some(CipherAlgorithm::Aes128Ctr)]);
+        assert!(!offer.is_three_message());
+        assert_eq!(offer.rekey_freq, None);
+        assert_eq!(offer.my_nonce, Single::Missing);
+    }
+
+    #[test]
+    fn an_offer_with_dhkeys_and_no_dhhashes_is_for_three_messages() {
+        let three = ssn(FormKind::Form, vec![Field::untyped(DHKEYS, ["AQ=="])]);
+        assert!(Offer::try_from(&three).unwrap().is_three_message());
+        let both = ssn(
+            FormKind::Form,
+            vec![
+                Field::untyped(DHKEYS, ["AQ=="]),
+                Field::untyped(DHHASHES, ["AQ=="]),
+            ],
+        );
+        assert!(!Offer::try_from(&both).unwrap().is_three_message());
+    }
+
+    #[test]
+    fn only_an_ssn_form_of_the_right_kind_is_read() {
+        let submit = ssn(FormKind::Submit, vec![Field::boolean(ACCEPT, true)]);
+        assert_eq!(Offer::try_from(&submit), Err(Unreadable(FORM_TYPE)));
+        let other = DataForm::new(FormKind::Form)
+            .with_field(Field::hidden(FORM_TYPE, ["urn:example"]))
+            .with_field(Field::boolean(ACCEPT, true));
+        assert_eq!(Offer::try_from(&other), Err(Unreadable(FORM_TYPE)));
+        let offer = ssn(FormKind::Form, vec![Field::boolean(ACCEPT, true)]);
+        assert_eq!(Response::try_from(&offer), Err(Unreadable(FORM_TYPE)));
+        assert_eq!(Final::try_from(&offer), Err(Unreadable(FORM_TYPE)));
+        assert_eq!(Completion::try_from(&offer), Err(Unreadable(FORM_TYPE)));
+    }
+
+    #[test]
+    fn an_answer_tells_a_missing_field_from_an_unparsable_one() {
+        let form = ssn(
+            FormKind::Submit,
+            vec![
+                Field::boolean(ACCEPT, true),
+                Field::text_single(LOGGING, "sometimes"),
+                Field::untyped(DISCLOSURE, ["never", "never"]),
+                Field::text_single(MY_NONCE, "not base64!"),
+                Field::text_single(NONCE, &STANDARD.encode([7u8; 65])),
+                Field::text_single(COUNTER, &STANDARD.encode([1u8; 16])),
+                Field::text_single(REKEY_FREQ, "4294967296"),
+                Field::untyped(STANZAS, ["message", "telepathy"]),
+            ],
+        );
+        let Response::Accepted(answer) = Response::try_from(&form).unwrap() else {
+            panic!("accept is true");
+        };
+        assert_eq!(answer.logging, Single::Invalid);
+        assert_eq!(answer.disclosure, Single::Missing, "two values are not one");
+        assert_eq!(answer.security, Single::Missing);
+        assert_eq!(answer.my_nonce, Single::Invalid);
+        assert_eq!(
+            answer.nonce,
+            Single::Invalid,
+            "65 bytes exceed MAX_NONCE_LEN"
+        );
+        assert_eq!(answer.counter, Single::Valid(vec![1u8; 16]));
+        assert_eq!(answer.rekey_freq, Single::Invalid, "beyond 2^32 - 1");
+        assert_eq!(answer.stanzas, Some(vec![Some(StanzaKind::Message), None]));
+    }
+
+    #[test]
+    fn accept_decides_between_an_answer_a_decline_and_an_error() {
+        let with = |accept: Field| ssn(FormKind::Submit, vec![accept]);
+        assert_eq!(
+            Response::try_from(&with(Field::boolean(ACCEPT, false))),
+            Ok(Response::Declined)
+        );
+        assert_eq!(
+            Response::try_from(&with(Field::text_single(ACCEPT, "perhaps"))),
+            Err(Unreadable(ACCEPT))
+        );
+        assert_eq!(
+            Response::try_from(&ssn(FormKind::Submit, vec![])),
+            Err(Unreadable(ACCEPT))
+        );
+    }
+
+    #[test]
+    fn a_completion_is_a_decline_when_cancelled_and_keeps_a_bad_terminate() {
+        assert_eq!(
+            Completion::try_from(&ssn(FormKind::Cancel, vec![])),
+            Ok(Completion::Declined)
+        );
+        assert_eq!(
+            Completion::try_from(&ssn(FormKind::Result, vec![Field::boolean(ACCEPT, false)])),
+            Ok(Completion::Declined)
+        );
+        let form = ssn(
+            FormKind::Result,
+            vec![
+                Field::boolean(ACCEPT, true),
+                Field::text_single(NONCE, "AQID"),
+                Field::text_single(TERMINATE, "maybe"),
+                Field::untyped(RSHASHES, ["AQ==", "???", "Ag=="]),
+            ],
+        );
+        let Ok(Completion::Accepted(fields)) = Completion::try_from(&form) else {
+            panic!("accept is true");
+        };
+        assert_eq!(fields.nonce, Some(vec![1, 2, 3]));
+        assert_eq!(fields.identity, None);
+        assert_eq!(fields.terminate, Err(Unreadable(TERMINATE)));
+        assert_eq!(
+            fields.rshashes,
+            [vec![1u8], vec![2u8]],
+            "undecodable hashes are skipped"
+        );
+    }
+
+    #[test]
+    fn a_final_message_needs_all_four_fields() {
+        let all = |skip: &str| {
+            let fields = [NONCE, SRSHASH, IDENTITY, MAC]
+                .into_iter()
+                .filter(|v| *v != skip)
+                .map(|v| Field::text_single(v, "AQID"))
+                .collect();
+            ssn(FormKind::Result, fields)
+        };
+        let message = Final::try_from(&all("")).unwrap();
+        assert_eq!(message.srshash, [1, 2, 3]);
+        for var in [NONCE, SRSHASH, IDENTITY, MAC] {
+            assert_eq!(Final::try_from(&all(var)), Err(Unreadable(var)));
+        }
+    }
+
+    #[test]
+    fn base64_values_skip_white_space_and_refuse_empty_or_oversized_input() {
+        assert_eq!(unb64(" AQ\nID ", 3), Some(vec![1, 2, 3]));
+        assert_eq!(unb64("", 3), None);
+        assert_eq!(unb64("AQID", 2), None);
+        assert_eq!(unb64(&"A".repeat(200), 64), None);
+    }
+}

@@ -75,3 +75,11 @@ fn fuzz_functions_refuse_non_xml() {
     assert!(!fuzzing::xml_fragment(b"<a>"));
     assert!(fuzzing::xml_fragment(b"just text"));
 }
+
+#[test]
+fn negotiation_message_corpora_replay() {
+    replay("negotiation_offer", fuzzing::negotiation_offer);
+    replay("negotiation_answer", fuzzing::negotiation_answer);
+    replay("negotiation_completion", fuzzing::negotiation_completion);
+    replay("negotiation_final", fuzzing::negotiation_final);
+}

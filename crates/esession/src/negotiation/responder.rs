@@ -389,24 +389,128 @@ wire_name_is_name!(
     SasAlgorithm
 );
 
-/// What Bob chose, for [`answer_choices`].
-struct Chosen<'c> {
+/// What our policy answers to an ESession offer, every choice made.
+pub(crate) struct Choices {
     logging: Logging,
     disclosure: Disclosure,
-    group_token: &'c str,
-    algorithms: &'c Algorithms,
-    stanzas: &'c [String],
-    pubkeys: &'c PubkeyChoice,
+    group: ModpGroup,
+    /// The `modp` option as Alice spelled it.
+    group_token: String,
+    /// Alice's commitment for `group`: He, or e with 3 messages.
+    commitment: Vec<u8>,
+    cipher: CipherAlgorithm,
+    hash: HashAlgorithm,
+    compression: CompressionAlgorithm,
+    /// The algorithms' answers as Alice spelled them.
+    algorithms: Algorithms,
+    stanza_kinds: Vec<StanzaKind>,
+    /// `stanza_kinds` by name.
+    stanzas: Vec<String>,
+    pubkeys: PubkeyChoice,
     rekey_freq: u32,
+    /// N_A.
+    n_a: Vec<u8>,
+}
+
+/// What our policy answers to an offer.
+pub(crate) enum Choice {
+    /// A plain stanza session (ESN-11).
+    Plain(Logging, Disclosure, Security),
+    /// An ESession.
+    Esession(Box<Choices>),
+}
+
+/// What the answer is chosen by: our configuration, the peer's wire profile,
+/// and whether we hold a key for the peer (it decides `init_pubkey`).
+pub(crate) struct Policy<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) profile: Profile,
+    pub(crate) peer_key_known: bool,
+}
+
+/// Chooses the answer to `offer` under `policy`, or the refusal naming every
+/// unusable field in the order of the answer (ESN-08/09/11/12, AMB-52). Pure:
+/// no store, no randomness, no keys computed.
+pub(crate) fn choose_answer(
+    policy: &Policy<'_>,
+    offer: &Offer,
+    three_message: bool,
+) -> Result<Choice, Refusal> {
+    let config = policy.config;
+    let mut bad: Vec<&str> = Vec::new();
+    let (logging, disclosure) = read_terms(config, offer, &mut bad);
+    // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
+    if let Some(plain) = plain_security(offer.security.as_deref()) {
+        if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
+            config.accept_plain_sessions,
+            plain,
+            logging,
+            disclosure,
+            bad.is_empty(),
+        ) {
+            return Ok(Choice::Plain(logging, disclosure, plain));
+        }
+        bad.push(SECURITY);
+    }
+    let group_choice = choose_group(config, offer, three_message, &mut bad);
+    let algorithms = choose_algorithms(config, offer, three_message);
+    let pubkeys = choose_pubkeys(
+        config,
+        policy.peer_key_known,
+        offer,
+        three_message,
+        &mut bad,
+    );
+    let parameters = read_parameters(config, offer, policy.profile.version);
+    note_unusable(&algorithms, &parameters, &mut bad);
+    let (cipher, hash, compression) = algorithms.parsed();
+    let (
+        Some(logging),
+        Some(disclosure),
+        Some((group, group_token, commitment)),
+        Some(cipher),
+        Some(hash),
+        Some(compression),
+        Some(rekey_freq),
+        Some(n_a),
+        Some(pubkeys),
+        true,
+    ) = (
+        logging,
+        disclosure,
+        group_choice,
+        cipher,
+        hash,
+        compression,
+        parameters.rekey_freq,
+        parameters.n_a,
+        pubkeys,
+        bad.is_empty(),
+    )
+    else {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
+    };
+    Ok(Choice::Esession(Box::new(Choices {
+        logging,
+        disclosure,
+        group,
+        group_token,
+        commitment,
+        cipher,
+        hash,
+        compression,
+        algorithms,
+        stanza_kinds: parameters.stanza_kinds,
+        stanzas: parameters.stanzas,
+        pubkeys,
+        rekey_freq,
+        n_a,
+    })))
 }
 
 /// The answer's values: one choice per received field, in received order
 /// (ESN-14); fields we do not know are left out.
-fn answer_choices(
-    offer: &Offer,
-    profile: Profile,
-    chosen: &Chosen<'_>,
-) -> Vec<(String, Vec<String>)> {
+fn answer_choices(offer: &Offer, profile: Profile, chosen: &Choices) -> Vec<(String, Vec<String>)> {
     let mut choices: Vec<(String, Vec<String>)> = Vec::new();
     for var in offer.vars.iter().map(String::as_str) {
         let answer: Option<Vec<String>> = match var {
@@ -416,12 +520,12 @@ fn answer_choices(
             OTR => Some(vec![(chosen.logging == Logging::MustNot).to_string()]),
             DISCLOSURE => Some(vec![chosen.disclosure.value().to_owned()]),
             SECURITY => Some(vec![Security::E2e.value().to_owned()]),
-            MODP => Some(vec![chosen.group_token.to_owned()]),
+            MODP => Some(vec![chosen.group_token.clone()]),
             CRYPT_ALGS => chosen.algorithms.cipher.clone().map(|v| vec![v]),
             HASH_ALGS => chosen.algorithms.hash.clone().map(|v| vec![v]),
             COMPRESS => chosen.algorithms.compression.clone().map(|v| vec![v]),
             SAS_ALGS => chosen.algorithms.sas.clone().map(|v| vec![v]),
-            STANZAS => Some(chosen.stanzas.to_vec()),
+            STANZAS => Some(chosen.stanzas.clone()),
             INIT_PUBKEY => Some(vec![chosen.pubkeys.init.value().to_owned()]),
             RESP_PUBKEY => Some(vec![chosen.pubkeys.resp.value().to_owned()]),
             SIGN_ALGS => chosen.pubkeys.sign_token.clone().map(|v| vec![v]),
@@ -550,92 +654,45 @@ pub(crate) fn evaluate(
     x: &Element,
     form: &DataForm,
 ) -> Result<OfferOutcome, Refusal> {
-    let config: &Config = ctx.config;
-    let (offer, three_message) = check_offer_form(config, form)?;
-    let mut bad: Vec<&str> = Vec::new();
-    let (logging, disclosure) = read_terms(config, &offer, &mut bad);
-    // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
-    if let Some(plain) = plain_security(offer.security.as_deref()) {
-        if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
-            config.accept_plain_sessions,
-            plain,
-            logging,
-            disclosure,
-            bad.is_empty(),
-        ) {
+    let (offer, three_message) = check_offer_form(ctx.config, form)?;
+    let policy = Policy {
+        config: ctx.config,
+        profile: ctx.profile,
+        peer_key_known: have_peer_key(ctx, from),
+    };
+    let chosen = match choose_answer(&policy, &offer, three_message)? {
+        Choice::Plain(logging, disclosure, security) => {
             return Ok(OfferOutcome::Plain(plain_answer(
-                config, from, thread, logging, disclosure, plain,
+                ctx.config, from, thread, logging, disclosure, security,
             )));
         }
-        bad.push(SECURITY);
-    }
-
-    let group_choice = choose_group(config, &offer, three_message, &mut bad);
-
-    let algorithms = choose_algorithms(config, &offer, three_message);
-    let pubkeys = choose_pubkeys(ctx, from, &offer, three_message, &mut bad);
-    let parameters = read_parameters(ctx.config, &offer, ctx.profile.version);
-    note_unusable(&algorithms, &parameters, &mut bad);
-    let Parameters {
-        stanza_kinds,
-        stanzas,
-        rekey_freq,
-        n_a,
-        ..
-    } = parameters;
-    let (cipher, hash, compression) = algorithms.parsed();
-    let (
-        Some(logging),
-        Some(disclosure),
-        Some((group, group_token, he)),
-        Some(cipher_alg),
-        Some(hash_alg),
-        Some(compression_alg),
-        Some(rekey_freq),
-        Some(n_a),
-        Some(pubkeys),
-    ) = (
-        logging,
-        disclosure,
-        group_choice,
-        cipher,
-        hash,
-        compression,
-        rekey_freq,
-        n_a,
-        pubkeys,
-    )
-    else {
-        return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
+        Choice::Esession(chosen) => chosen,
     };
-    if !bad.is_empty() {
-        return Err(Refusal::new(ErrorCondition::NotAcceptable, &bad));
-    }
     let profile = ctx.profile;
-    let cipher_alg = check_keys(
+    let cipher = check_keys(
         profile,
-        cipher_alg,
-        hash_alg,
-        three_message.then_some((group, &he)),
+        chosen.cipher,
+        chosen.hash,
+        three_message.then_some((chosen.group, &chosen.commitment)),
     )?;
     let form_a = profile
         .normalize(x, &[])
         .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
-
     // The answer: one choice per received field, in received order (ESN-14).
-    let choices = answer_choices(
-        &offer,
-        profile,
-        &Chosen {
-            logging,
-            disclosure,
-            group_token: &group_token,
-            algorithms: &algorithms,
-            stanzas: &stanzas,
-            pubkeys: &pubkeys,
-            rekey_freq,
-        },
-    );
+    let choices = answer_choices(&offer, profile, &chosen);
+    let Choices {
+        logging,
+        disclosure,
+        group,
+        commitment,
+        hash,
+        compression,
+        stanza_kinds,
+        pubkeys,
+        rekey_freq,
+        n_a,
+        ..
+    } = *chosen;
     Ok(OfferOutcome::Esession(Box::new(EvaluatedOffer {
         profile,
         peer: from.to_owned(),
@@ -643,12 +700,12 @@ pub(crate) fn evaluate(
         form: form.clone(),
         form_a,
         n_a,
-        he,
+        he: commitment,
         agreed: Agreed {
             group,
-            cipher: cipher_alg,
-            hash: hash_alg,
-            compression: compression_alg,
+            cipher,
+            hash,
+            compression,
             logging,
             disclosure,
             three_message,
@@ -756,13 +813,12 @@ struct PubkeyChoice {
 /// he can do) and `sign_algs`. A 3-message offer must not offer `none` (ESN-03).
 /// Unusable fields are added to `bad`.
 fn choose_pubkeys(
-    ctx: &mut Context<'_>,
-    from: &str,
+    config: &Config,
+    peer_key_known: bool,
     offer: &Offer,
     three_message: bool,
     bad: &mut Vec<&'static str>,
 ) -> Option<PubkeyChoice> {
-    let config: &Config = ctx.config;
     // An absent field offers `none` only.
     let offered = |methods: &Option<Vec<Option<PubkeyMethod>>>| {
         methods
@@ -784,9 +840,7 @@ fn choose_pubkeys(
         .iter()
         .find(|(_, a)| config.signing_key(*a).is_some())
         .cloned();
-    let have_key = have_peer_key(ctx, from);
-    let config: &Config = ctx.config;
-    let init = peer_methods(config, have_key)
+    let init = peer_methods(config, peer_key_known)
         .into_iter()
         .filter(|m| !(three_message && *m == PubkeyMethod::None))
         .find(|m| init_offer.contains(&Some(*m)));
@@ -1291,6 +1345,41 @@ mod tests {
         };
         assert_eq!(offer.group(), ModpGroup::Group1, "our first group");
         assert_eq!(offer.compression(), CompressionAlgorithm::None);
+    }
+
+    #[test]
+    fn the_answer_is_chosen_from_the_offer_and_our_policy_alone() {
+        let (_, form) = offer_from(small());
+        let offer = Offer::try_from(&form).unwrap();
+        let config = small();
+        let policy = Policy {
+            config: &config,
+            profile: Profile::standard(),
+            peer_key_known: false,
+        };
+        let Ok(Choice::Esession(chosen)) = choose_answer(&policy, &offer, false) else {
+            panic!("an ESession answer");
+        };
+        assert_eq!(chosen.group, ModpGroup::Group1);
+        assert_eq!(chosen.cipher, CipherAlgorithm::Aes128Ctr);
+        assert_eq!(chosen.hash, HashAlgorithm::Sha256);
+        assert_eq!(chosen.logging, Logging::May);
+        assert_eq!(chosen.pubkeys.init, PubkeyMethod::None);
+        assert_eq!(chosen.commitment.len(), 32, "He of the chosen group");
+        // The same offer under a policy with no group in common: modp is named.
+        let strict = Config {
+            groups: vec![ModpGroup::Group18],
+            ..small()
+        };
+        let policy = Policy {
+            config: &strict,
+            ..policy
+        };
+        let Err(refusal) = choose_answer(&policy, &offer, false) else {
+            panic!("no common group");
+        };
+        assert_eq!(refusal.condition, ErrorCondition::NotAcceptable);
+        assert_eq!(refusal.fields, [MODP]);
     }
 
     #[test]
