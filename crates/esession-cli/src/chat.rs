@@ -568,7 +568,7 @@ impl Chat {
             .as_ref()
             .and_then(|id| client.manager().session_info(id).map(|i| (id, i)))
         {
-            Some((id, info)) => lines.push(present::established(&id.peer, info)),
+            Some((id, info)) => lines.push(present::established(id.peer.as_str(), info)),
             None => lines.push("*** No established session.".to_owned()),
         }
         if let Some(warning) = &self.warning {
@@ -868,7 +868,7 @@ impl Chat {
     async fn on_session_event(&mut self, client: &mut EsessionClient, event: Event) {
         match event {
             Event::OfferReceived { session } => {
-                if self.is_contact(&session.peer) {
+                if self.is_contact(session.peer.as_str()) {
                     self.info(&format!(
                         "*** {} offers an encrypted session; accepting.",
                         session.peer
@@ -884,7 +884,7 @@ impl Chat {
                 }
             }
             Event::Established { session, info } => {
-                if !self.is_contact(&session.peer) {
+                if !self.is_contact(session.peer.as_str()) {
                     return;
                 }
                 if self.offer.as_ref() == Some(&session) {
@@ -911,7 +911,7 @@ impl Chat {
                 self.session = Some(session.clone());
                 self.auto_start_at = None;
                 self.receipts_seen = false;
-                self.info(&present::established(&session.peer, &info));
+                self.info(&present::established(session.peer.as_str(), &info));
                 self.want_session = false;
                 if info.stanzas.contains(&StanzaKind::Presence) {
                     self.send_presence(client, &session).await;
@@ -926,12 +926,12 @@ impl Chat {
                         | SecurityAlert::PeerKeyMissing { .. }
                         | SecurityAlert::PeerKeySeenWithOtherJid { .. }
                 );
-                self.alert(&present::alert(&session.peer, &alert));
-                if loud && self.is_contact(&session.peer) {
+                self.alert(&present::alert(session.peer.as_str(), &alert));
+                if loud && self.is_contact(session.peer.as_str()) {
                     if self.send_despite_warnings {
                         self.alert("!!! (--send-despite-warnings: sending continues.)");
                     } else {
-                        self.warning = Some(present::alert_summary(&session.peer, &alert));
+                        self.warning = Some(present::alert_summary(session.peer.as_str(), &alert));
                         self.alert("!!! Sending is held back until you type /verify (after comparing the SAS), /distrust, or /ack.");
                     }
                 }
@@ -940,7 +940,7 @@ impl Chat {
                 session, message, ..
             } => {
                 if let Some(body) = present::body(&message) {
-                    let who = self.speaker(&session.peer);
+                    let who = self.speaker(session.peer.as_str());
                     self.screen.message(Tone::Theirs, &who, &body);
                 }
             }
@@ -956,8 +956,11 @@ impl Chat {
                 if self.offer.as_ref() == Some(&session) {
                     self.offer = None;
                 }
-                if self.is_contact(&session.peer) {
-                    self.alert(&format!("!!! {}", present::failure(&session.peer, &error)));
+                if self.is_contact(session.peer.as_str()) {
+                    self.alert(&format!(
+                        "!!! {}",
+                        present::failure(session.peer.as_str(), &error)
+                    ));
                     if !self.outbox.all().is_empty() {
                         self.alert("!!! Your messages are still queued; type /start to try again.");
                     }
@@ -968,7 +971,7 @@ impl Chat {
                 if current {
                     self.session = None;
                 }
-                if !self.is_contact(&session.peer) {
+                if !self.is_contact(session.peer.as_str()) {
                     return;
                 }
                 if !current {
@@ -978,7 +981,7 @@ impl Chat {
                     self.flush_queue(client).await;
                     return;
                 }
-                self.info(&present::terminated(&session.peer, &reason));
+                self.info(&present::terminated(session.peer.as_str(), &reason));
                 let lost = self.outbox.session_lost(&session);
                 let renegotiate = matches!(
                     reason,
@@ -1045,7 +1048,7 @@ impl Chat {
         stanza: Element,
     ) {
         if stanza.name() == "presence" {
-            if let Some(text) = present::presence(&session.peer, &stanza) {
+            if let Some(text) = present::presence(session.peer.as_str(), &stanza) {
                 self.info(&text);
             }
             return;

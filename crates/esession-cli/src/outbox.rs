@@ -143,7 +143,7 @@ mod tests {
 
     fn session(thread: &str) -> SessionId {
         SessionId {
-            peer: "bob@example.com/laptop".to_owned(),
+            peer: "bob@example.com/laptop".parse().unwrap(),
             thread: thread.to_owned(),
         }
     }

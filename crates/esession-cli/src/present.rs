@@ -412,7 +412,7 @@ pub(crate) fn other(event: &Event) -> Option<String> {
         )),
         Event::TrustStoreFailure { error } => Some(format!("!!! {error}")),
         Event::ProfileSuggested { session, profile } => {
-            let contact = session.peer.split('/').next().unwrap_or(&session.peer);
+            let contact = session.peer.to_bare();
             Some(format!(
                 "*** {}'s client looks like Gajim 0.12-0.16 (its negotiation form has Gajim's habits). \
                  Try `esession trust profile {contact} {}` (or --profile {} for one run), then start again.",

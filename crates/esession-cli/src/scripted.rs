@@ -90,7 +90,7 @@ pub(crate) async fn send(
                 ClientEvent::Session(Event::NegotiationFailed { session, error })
                     if session.thread == started.thread =>
                 {
-                    return Err(present::failure(&session.peer, &error));
+                    return Err(present::failure(session.peer.as_str(), &error));
                 }
                 ClientEvent::Disconnected {
                     reason,
@@ -108,7 +108,7 @@ pub(crate) async fn send(
         .and_then(|r| r);
     let result = match established {
         Ok((session, info)) => {
-            eprintln!("{}", present::established(&session.peer, &info));
+            eprintln!("{}", present::established(session.peer.as_str(), &info));
             let sent = client.send_text_with_receipt(&session, &text).await;
             // Issue 10: say whether it arrived (the encrypted receipt).
             if let Ok(id) = &sent {
@@ -193,16 +193,18 @@ pub(crate) async fn listen(
                 // a stranger gets no answer at all (SSN-09, ESN-07); so does
                 // any offer the core held under policy `subscribers`.
                 if policy == AcceptPolicy::None
-                    && client.manager().is_presence_subscribed(&session.peer)
+                    && client
+                        .manager()
+                        .is_presence_subscribed(session.peer.as_str())
                 {
                     let _ = client.reject_offer(&session).await;
                     emit(
-                        json!({"event": "declined", "peer": session.peer, "time": time}),
+                        json!({"event": "declined", "peer": session.peer.as_str(), "time": time}),
                         format!("[{time}] declined an offer from {}", session.peer),
                     );
                 } else {
                     emit(
-                        json!({"event": "ignored", "peer": session.peer, "time": time}),
+                        json!({"event": "ignored", "peer": session.peer.as_str(), "time": time}),
                         format!(
                             "[{time}] left an offer from {} unanswered (not subscribed to our presence)",
                             session.peer
@@ -213,7 +215,7 @@ pub(crate) async fn listen(
             ClientEvent::Session(Event::Established { session, info }) => {
                 emit(
                     established_json(&session, &info, &time),
-                    present::established(&session.peer, &info),
+                    present::established(session.peer.as_str(), &info),
                 );
                 // Our encrypted directed presence: the server then tells the
                 // contact when we go offline, which ends the session (SSN-16).
@@ -238,15 +240,17 @@ pub(crate) async fn listen(
                             stanza.get_child(name, ns::JABBER_CLIENT).map(|e| e.text())
                         };
                         emit(
-                            json!({"event": "presence", "peer": session.peer, "type": kind.unwrap_or("available"),
+                            json!({"event": "presence", "peer": session.peer.as_str(), "type": kind.unwrap_or("available"),
                                    "show": text("show"), "status": text("status"), "encrypted": true, "time": time}),
-                            present::presence(&session.peer, &stanza).unwrap_or_else(|| {
-                                format!(
-                                    "*** {} sent presence ({})",
-                                    session.peer,
-                                    kind.unwrap_or("available")
-                                )
-                            }),
+                            present::presence(session.peer.as_str(), &stanza).unwrap_or_else(
+                                || {
+                                    format!(
+                                        "*** {} sent presence ({})",
+                                        session.peer,
+                                        kind.unwrap_or("available")
+                                    )
+                                },
+                            ),
                         );
                     }
                     _ => {}
@@ -261,7 +265,7 @@ pub(crate) async fn listen(
                     continue;
                 };
                 emit(
-                    json!({"event": "message", "peer": session.peer, "thread": session.thread, "body": body, "encrypted": true, "time": time}),
+                    json!({"event": "message", "peer": session.peer.as_str(), "thread": session.thread, "body": body, "encrypted": true, "time": time}),
                     format!("[{time}] {}: {body}", session.peer),
                 );
                 received += 1;
@@ -270,35 +274,35 @@ pub(crate) async fn listen(
                 }
             }
             ClientEvent::Session(Event::Terminated { session, reason }) => emit(
-                json!({"event": "terminated", "peer": session.peer, "thread": session.thread,
+                json!({"event": "terminated", "peer": session.peer.as_str(), "thread": session.thread,
                        "reason": termination_name(&reason),
-                       "message": present::terminated(&session.peer, &reason), "time": time}),
-                present::terminated(&session.peer, &reason),
+                       "message": present::terminated(session.peer.as_str(), &reason), "time": time}),
+                present::terminated(session.peer.as_str(), &reason),
             ),
             ClientEvent::Session(Event::RetainedSecretProven {
                 session,
                 chain_verified,
             }) => emit(
-                json!({"event": "retained_secret_proven", "peer": session.peer, "thread": session.thread, "chain_verified": chain_verified, "time": time}),
+                json!({"event": "retained_secret_proven", "peer": session.peer.as_str(), "thread": session.thread, "chain_verified": chain_verified, "time": time}),
                 format!("[{time}] {} proved the retained secret", session.peer),
             ),
             ClientEvent::Session(Event::SecurityAlert { session, alert }) => emit(
-                json!({"event": "alert", "peer": session.peer, "thread": session.thread,
-                       "alert": alert_json(&session.peer, &alert), "time": time}),
-                present::alert(&session.peer, &alert),
+                json!({"event": "alert", "peer": session.peer.as_str(), "thread": session.thread,
+                       "alert": alert_json(session.peer.as_str(), &alert), "time": time}),
+                present::alert(session.peer.as_str(), &alert),
             ),
             ClientEvent::Session(Event::NegotiationFailed { session, error }) => emit(
-                json!({"event": "negotiation_failed", "peer": session.peer, "thread": session.thread,
-                       "error": error_json(&session.peer, &error), "time": time}),
-                present::failure(&session.peer, &error),
+                json!({"event": "negotiation_failed", "peer": session.peer.as_str(), "thread": session.thread,
+                       "error": error_json(session.peer.as_str(), &error), "time": time}),
+                present::failure(session.peer.as_str(), &error),
             ),
             ClientEvent::Session(Event::MessageDelivered { session, id }) => emit(
-                json!({"event": "delivered", "peer": session.peer, "thread": session.thread,
+                json!({"event": "delivered", "peer": session.peer.as_str(), "thread": session.thread,
                        "id": id, "time": time}),
                 format!("*** {} acknowledged message {id}", session.peer),
             ),
             ClientEvent::Session(Event::UnknownSessionStanza { session, answered }) => emit(
-                json!({"event": "unknown_session", "peer": session.peer, "thread": session.thread,
+                json!({"event": "unknown_session", "peer": session.peer.as_str(), "thread": session.thread,
                        "answered": answered, "time": time}),
                 format!(
                     "!!! {} wrote in an encrypted session we no longer have; it cannot be read{}.",
@@ -349,7 +353,7 @@ fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Valu
     let sas = (!info.three_message && !info.sas.is_empty()).then_some(info.sas.as_str());
     json!({
         "event": "established",
-        "peer": session.peer,
+        "peer": session.peer.as_str(),
         "thread": session.thread,
         "flow": if info.three_message { "3-message" } else { "4-message" },
         "group": info.group.id(),

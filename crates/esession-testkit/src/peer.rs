@@ -426,7 +426,8 @@ pub async fn conversation(
     let alice_side = async move {
         let (session, info) = alice.start(&bob_full).await;
         assert_eq!(
-            session.peer, bob_full,
+            session.peer.as_str(),
+            bob_full,
             "alice: session bound to bob's full JID"
         );
         alice.send_texts(&session, &a_send).await;
@@ -443,7 +444,8 @@ pub async fn conversation(
     let bob_side = async move {
         let (session, info) = bob.established().await;
         assert_eq!(
-            session.peer, alice_full,
+            session.peer.as_str(),
+            alice_full,
             "bob: session with alice's full JID"
         );
         assert!(!info.we_initiated);

@@ -638,10 +638,8 @@ impl Esessions {
     /// An encrypted XEP-0199 ping to the session's peer (the session must
     /// have agreed `iq`), queued; returns its `id`.
     pub fn send_ping(&mut self, session: &SessionId) -> Result<String, ClientError> {
-        let to = Jid::new(&session.peer)
-            .map_err(|_| ClientError::Send(format!("invalid JID {}", session.peer)))?;
         let id = self.next_iq_id("ping");
-        let ping = Iq::from_get(id.clone(), Ping).with_to(to);
+        let ping = Iq::from_get(id.clone(), Ping).with_to(session.peer.clone());
         self.send_stanza(session, &Element::from(ping))?;
         Ok(id)
     }

@@ -341,8 +341,11 @@ impl Config {
     /// The wire profile for `peer` (a bare or full JID): its entry in
     /// [`Config::profiles`], else [`Profile::standard`].
     pub fn profile_for(&self, peer: &str) -> Profile {
+        // Normalized (RFC 7622) as `set_profile` stores it; as written for
+        // keys put in the map by hand.
         self.profiles
-            .get(crate::stanza::bare(peer))
+            .get(&crate::stanza::normalized_bare(peer))
+            .or_else(|| self.profiles.get(crate::stanza::bare(peer)))
             .copied()
             .unwrap_or_else(Profile::standard)
     }
@@ -446,6 +449,28 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
 
     use super::*;
+
+    #[test]
+    fn a_contact_profile_applies_however_its_jid_is_spelled() {
+        let mut config = Config::default();
+        config
+            .profiles
+            .insert("gajim@example.org".to_owned(), Profile::gajim());
+        // RFC 7622: node and domain are case-insensitive; any resource.
+        for peer in [
+            "gajim@example.org/pc",
+            "Gajim@Example.ORG/pc",
+            "GAJIM@example.org",
+        ] {
+            assert_eq!(config.profile_for(peer), Profile::gajim(), "{peer}");
+        }
+        assert_eq!(config.profile_for("other@example.org"), Profile::standard());
+        assert_eq!(
+            crate::stanza::normalized_bare("Bob@Example.COM/Phone"),
+            "bob@example.com"
+        );
+        assert_eq!(crate::stanza::normalized_bare("not@@a/jid"), "not@@a");
+    }
 
     #[test]
     fn the_standard_profile_leaves_the_config_untouched() {

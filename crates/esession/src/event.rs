@@ -4,6 +4,7 @@ use esession_crypto::{
     CipherAlgorithm, CompressionAlgorithm, HashAlgorithm, ModpGroup, SignatureAlgorithm,
 };
 use esession_wire::minidom::Element;
+use jid::{BareJid, Jid};
 
 use crate::Error;
 use crate::config::PubkeyMethod;
@@ -33,10 +34,23 @@ impl Output {
 /// Identifies one session: the peer's JID (full once bound, SSN-11) and the ThreadID.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct SessionId {
-    /// The peer's JID: full once the responder answered.
-    pub peer: String,
+    /// The peer's JID: full once the responder answered (SSN-11).
+    pub peer: Jid,
     /// The XEP-0201 ThreadID.
     pub thread: String,
+}
+
+impl SessionId {
+    /// The contact: the peer's bare JID.
+    pub fn contact(&self) -> BareJid {
+        self.peer.to_bare()
+    }
+
+    /// The peer's resource (its client), or `""` before the session is
+    /// bound to a full JID (SSN-11).
+    pub fn client(&self) -> &str {
+        self.peer.resource().map_or("", |r| r.as_str())
+    }
 }
 
 /// What was agreed, for display and policy.

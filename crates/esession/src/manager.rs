@@ -23,7 +23,7 @@ use crate::session::control::Control;
 use crate::session::{self, EstablishedSession, OpenFailure, Opened};
 use crate::ssn::{self, Disclosure, ErrorCondition};
 use crate::stanza::StanzaKind;
-use crate::stanza::{bare, message, resource, text_child, thread_of};
+use crate::stanza::{message, text_child, thread_of};
 use crate::thread::new_thread_id;
 use crate::trust::TrustStore;
 
@@ -53,7 +53,7 @@ enum State {
 }
 
 impl State {
-    fn peer(&self) -> &str {
+    fn peer(&self) -> &Jid {
         match self {
             Self::Offered(s) => &s.peer,
             Self::PendingOffer(s) => &s.peer,
@@ -66,15 +66,15 @@ impl State {
 
     /// SSN-11: the session is bound to the full JID that answered; before that
     /// (an offer to a bare JID) any resource of the peer may answer.
-    fn accepts_from(&self, from: &str) -> bool {
+    fn accepts_from(&self, from: &Jid) -> bool {
         let peer = self.peer();
-        peer == from || (resource(peer).is_none() && bare(from) == peer)
+        peer == from || (peer.is_bare() && from.to_bare() == *peer)
     }
 }
 
 /// An offer of a plain stanza session held for the user, with our answer.
 struct PlainOffer {
-    peer: String,
+    peer: Jid,
     thread: String,
     answer: Element,
 }
@@ -93,7 +93,7 @@ pub struct SessionManager {
     restricted: Vec<(Profile, Config)>,
     /// Bare JIDs subscribed to our presence, as the application reports them
     /// (SSN-09, [`Config::answer_only_subscribers`]).
-    subscribers: HashSet<String>,
+    subscribers: HashSet<BareJid>,
     /// Responder sessions whose [`Event::Established`] waits for the
     /// initiator to prove the retained secret it claimed (Unix seconds since
     /// established, [`Config::retained_secret_proof_wait`]).
@@ -127,11 +127,14 @@ const DELAY_NS: &str = "urn:xmpp:delay";
 /// the state then checks the resource (SSN-11).
 type Key = (BareJid, String);
 
-/// The key of `peer`'s session on `thread`; `None` for a string that is not
-/// a JID (nothing is ever kept for one).
-fn key(peer: &str, thread: &str) -> Option<Key> {
-    let jid = Jid::new(peer).ok()?;
-    Some((jid.to_bare(), thread.to_owned()))
+/// The key of `peer`'s session on `thread`.
+fn key(peer: &Jid, thread: &str) -> Key {
+    (peer.to_bare(), thread.to_owned())
+}
+
+/// The key of a session.
+fn session_key(session: &SessionId) -> Key {
+    key(&session.peer, &session.thread)
 }
 
 fn negotiation_wrapper(stanza: &Element) -> Option<&Element> {
@@ -184,7 +187,7 @@ impl SessionManager {
     /// [`Profile::standard`] removes the setting. Negotiations in progress and
     /// established sessions keep the profile they started with.
     pub fn set_profile(&mut self, peer: &str, profile: Profile) {
-        let peer = bare(peer).to_owned();
+        let peer = crate::stanza::normalized_bare(peer);
         if profile == Profile::standard() {
             self.config.profiles.remove(&peer);
         } else {
@@ -202,11 +205,13 @@ impl SessionManager {
     /// not blocked (SSN-09): feed the roster at login and every change after.
     /// Used only with [`Config::answer_only_subscribers`].
     pub fn set_presence_subscription(&mut self, jid: &str, subscribed: bool) {
-        let jid = bare(jid);
+        let Ok(jid) = Jid::new(jid) else {
+            return; // Not a JID: nobody is subscribed under it.
+        };
         if subscribed {
-            self.subscribers.insert(jid.to_owned());
+            self.subscribers.insert(jid.into_bare());
         } else {
-            self.subscribers.remove(jid);
+            self.subscribers.remove(&jid.into_bare());
         }
     }
 
@@ -217,7 +222,7 @@ impl SessionManager {
 
     /// Whether `jid`'s bare JID was reported subscribed to our presence.
     pub fn is_presence_subscribed(&self, jid: &str) -> bool {
-        self.subscribers.contains(bare(jid))
+        Jid::new(jid).is_ok_and(|jid| self.subscribers.contains(&jid.into_bare()))
     }
 
     /// SSN-09, ESN-07: whether an offer from `from` may be answered without
@@ -284,12 +289,7 @@ impl SessionManager {
     }
 
     /// Records `state` under `k`, with the time a negotiation step was taken.
-    fn put(&mut self, k: Option<Key>, state: State) {
-        // Peers are JIDs by the time a state exists (checked on arrival and
-        // by `start_session`): `None` cannot happen, and would keep nothing.
-        let Some(k) = k else {
-            return;
-        };
+    fn put(&mut self, k: Key, state: State) {
         if matches!(state, State::Established(_)) {
             self.started.remove(&k);
         } else {
@@ -332,7 +332,7 @@ impl SessionManager {
 
     /// What was agreed in an established session.
     pub fn session_info(&self, session: &SessionId) -> Option<&SessionInfo> {
-        match key(&session.peer, &session.thread).and_then(|k| self.sessions.get(&k))? {
+        match self.sessions.get(&session_key(session))? {
             State::Established(s) if s.id() == session => Some(s.info()),
             _ => None,
         }
@@ -346,14 +346,19 @@ impl SessionManager {
     /// Starts an ESession with `peer` (a bare or full JID) on a new thread (THR-02):
     /// returns its id and the offer to send (message 1).
     pub fn start_session(&mut self, peer: &str) -> Result<(SessionId, Output), Error> {
-        if peer.len() > 3071 || Jid::new(peer).is_err() {
-            return Err(Error::InvalidInput("peer JID"));
+        match Jid::new(peer) {
+            Ok(jid) if peer.len() <= 3071 => self.start_session_to(jid),
+            _ => Err(Error::InvalidInput("peer JID")),
         }
-        if let Some(limit) = self.session_cap_reached(bare(peer)) {
+    }
+
+    /// [`Self::start_session`] with a JID already parsed (the adapter's).
+    pub fn start_session_to(&mut self, peer: Jid) -> Result<(SessionId, Output), Error> {
+        if let Some(limit) = self.session_cap_reached(&peer.to_bare()) {
             return Err(Error::LimitReached(limit));
         }
         let thread = new_thread_id(self.rng.as_mut());
-        let profile = self.config.profile_for(peer);
+        let profile = self.config.profile_for(peer.as_str());
         // Issue 11: with the zlib sessions at their cap, offer no zlib.
         let without_zlib = (self
             .config
@@ -373,26 +378,20 @@ impl SessionManager {
             }
             Some(config) => {
                 let mut ctx = self.context_with(config, profile);
-                initiator::offer(&mut ctx, peer, thread.clone())
+                initiator::offer(&mut ctx, &peer, thread.clone())
             }
             None => {
                 let mut ctx = self.context(profile);
-                initiator::offer(&mut ctx, peer, thread.clone())
+                initiator::offer(&mut ctx, &peer, thread.clone())
             }
         };
         let (state, stanza) =
             offered.map_err(|_| Error::InvalidInput("configuration offers nothing"))?;
         let mut out = Output::default();
-        self.make_room_for_negotiation(bare(peer), &mut out);
-        self.put(key(peer, &thread), State::Offered(Box::new(state)));
+        self.make_room_for_negotiation(&peer.to_bare(), &mut out);
+        self.put(key(&peer, &thread), State::Offered(Box::new(state)));
         out.send(stanza);
-        Ok((
-            SessionId {
-                peer: peer.to_owned(),
-                thread,
-            },
-            out,
-        ))
+        Ok((SessionId { peer, thread }, out))
     }
 
     /// Starts a 3-message ESession (ESN-03) whose completion carries `plain`
@@ -409,19 +408,16 @@ impl SessionManager {
             return Err(Error::InvalidInput("not a jabber:client <message/>"));
         }
         let (id, out) = self.start_session(peer)?;
-        let bundled = match key(peer, &id.thread).and_then(|k| self.sessions.get_mut(&k)) {
+        let k = session_key(&id);
+        let bundled = match self.sessions.get_mut(&k) {
             Some(State::Offered(alice)) => alice.bundle(plain.clone(), terminate).is_ok(),
             _ => false,
         };
         match bundled {
             true => Ok((id, out)),
             false => {
-                if let Some(k) = key(peer, &id.thread) {
-                    self.sessions.remove(&k);
-                }
-                if let Some(k) = key(peer, &id.thread) {
-                    self.started.remove(&k);
-                }
+                self.sessions.remove(&k);
+                self.started.remove(&k);
                 Err(Error::InvalidInput(
                     "content can be bundled only with a 3-message negotiation",
                 ))
@@ -431,10 +427,10 @@ impl SessionManager {
 
     /// Takes the offer held for the user under `session`, if there is one.
     fn take_pending(&mut self, session: &SessionId) -> Result<State, Error> {
-        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
+        let k = session_key(session);
         match self.sessions.get(&k) {
             Some(state @ (State::PendingOffer(_) | State::PendingPlain(_)))
-                if state.peer() == session.peer =>
+                if *state.peer() == session.peer =>
             {
                 self.started.remove(&k);
                 self.sessions.remove(&k).ok_or(Error::UnknownSession)
@@ -475,7 +471,7 @@ impl SessionManager {
                 "accept",
                 vec!["0".to_owned()],
             ));
-        let mut stanza = message(&peer, self.config.own_jid.as_deref(), None);
+        let mut stanza = message(peer.as_str(), self.config.own_jid.as_deref(), None);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
         feature.append_child(Element::from(&form));
@@ -492,7 +488,7 @@ impl SessionManager {
     /// message is NOT sent: the output then holds the encrypted terminate form
     /// and [`Event::Terminated`] with [`TerminationReason::KeysExhausted`].
     pub fn send_message(&mut self, session: &SessionId, plain: &Element) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
+        let k = session_key(session);
         let rng = self.rng.as_mut();
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
@@ -519,7 +515,7 @@ impl SessionManager {
 
     /// Sends a chat message with `text` as its body.
     pub fn send_text(&mut self, session: &SessionId, text: &str) -> Result<Output, Error> {
-        let mut plain = message(&session.peer, None, Some("chat"));
+        let mut plain = message(session.peer.as_str(), None, Some("chat"));
         plain.append_child(text_child("body", ns::JABBER_CLIENT, text));
         self.send_message(session, &plain)
     }
@@ -548,7 +544,7 @@ impl SessionManager {
         text: &str,
         id: &str,
     ) -> Result<Output, Error> {
-        let mut plain = message(&session.peer, None, Some("chat"));
+        let mut plain = message(session.peer.as_str(), None, Some("chat"));
         plain.append_child(text_child("body", ns::JABBER_CLIENT, text));
         if self.config.delivery_receipts {
             receipts::request(&mut plain, id);
@@ -560,7 +556,7 @@ impl SessionManager {
     /// when the peer's acknowledgement verifies (ESN-46); nothing else may be
     /// sent meanwhile (ESN-47). A negotiation in progress is simply forgotten.
     pub fn terminate(&mut self, session: &SessionId) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
+        let k = session_key(session);
         let mut out = Output::default();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
@@ -591,13 +587,10 @@ impl SessionManager {
         if !self.is_established(session) {
             return Err(Error::UnknownSession);
         }
-        let client = resource(&session.peer).unwrap_or_default();
         self.trust
-            .mark_verified(bare(&session.peer), client)
+            .mark_verified(session.contact().as_str(), session.client())
             .map_err(|_| Error::InvalidInput("trust store failed to record the verification"))?;
-        if let Some(State::Established(s)) =
-            key(&session.peer, &session.thread).and_then(|k| self.sessions.get_mut(&k))
-        {
+        if let Some(State::Established(s)) = self.sessions.get_mut(&session_key(session)) {
             s.mark_sas_confirmed();
         }
         Ok(())
@@ -612,9 +605,8 @@ impl SessionManager {
         if !self.is_established(session) {
             return Err(Error::UnknownSession);
         }
-        let client = resource(&session.peer).unwrap_or_default();
         self.trust
-            .revoke_verification(bare(&session.peer), client)
+            .revoke_verification(session.contact().as_str(), session.client())
             .map_err(|_| Error::InvalidInput("trust store failed to record the distrust"))?;
         self.terminate(session)
     }
@@ -623,16 +615,15 @@ impl SessionManager {
     /// now or later: stop reminding at each session (ESN-34 reminder, issue 5
     /// item 10). Confirming it with [`Self::confirm_sas`] is the better answer.
     pub fn dismiss_sas_reminder(&mut self, session: &SessionId) -> Result<(), Error> {
-        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
+        let k = session_key(session);
         let Some(State::Established(s)) = self.sessions.get_mut(&k) else {
             return Err(Error::UnknownSession);
         };
         if s.id() != session {
             return Err(Error::UnknownSession);
         }
-        let client = resource(&session.peer).unwrap_or_default();
         self.trust
-            .dismiss_sas_reminder(bare(&session.peer), client)
+            .dismiss_sas_reminder(session.contact().as_str(), session.client())
             .map_err(|_| Error::InvalidInput("trust store failed to record the dismissal"))?;
         s.suppress_sas_reminder();
         Ok(())
@@ -668,7 +659,7 @@ impl SessionManager {
     /// [`Error::RekeyTooSoon`] before `rekey_freq` stanzas have passed since the
     /// last key exchange (ENC-14, AMB-55).
     pub fn rekey(&mut self, session: &SessionId) -> Result<Output, Error> {
-        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
+        let k = session_key(session);
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
@@ -746,9 +737,7 @@ impl SessionManager {
                 if self.ended.len() >= REMEMBERED {
                     self.ended.pop_front();
                 }
-                if let Some(k) = key(&session.peer, &session.thread) {
-                    self.ended.push_back(k);
-                }
+                self.ended.push_back(session_key(session));
             }
         }
     }
@@ -765,9 +754,10 @@ impl SessionManager {
             return out;
         };
         // A `from` that is not a JID (RFC 7622) is nobody's: dropped.
-        let Some(k) = key(from, &thread) else {
+        let Ok(from) = Jid::new(from) else {
             return out;
         };
+        let k = key(&from, &thread);
         let is_error = stanza.attr("type") == Some("error");
         // Hot path: an established session handles the stanza in place.
         if let Some(State::Established(session)) = self.sessions.get_mut(&k) {
@@ -779,7 +769,10 @@ impl SessionManager {
             if is_error && !session::is_encrypted(stanza) && ssn::is_session_gone(stanza) {
                 let now = self.clock.now_unix();
                 let per_minute = self.config.limits.unsolicited_starts_per_minute;
-                if !self.start_log.allow(bare(from), per_minute, now) {
+                if !self
+                    .start_log
+                    .allow(from.to_bare().as_str(), per_minute, now)
+                {
                     return out;
                 }
             }
@@ -804,7 +797,6 @@ impl SessionManager {
             }
             return out;
         }
-        let from = from.to_owned();
         let state = match self.sessions.remove(&k) {
             Some(state) if state.accepts_from(&from) => state,
             Some(other) => {
@@ -855,21 +847,22 @@ impl SessionManager {
     /// or the session ended. Nothing can be decrypted; the sender is told
     /// with `item-not-found` on the thread (issue 10, CONFORMANCE.md
     /// "Sessions that are gone") unless policy keeps us silent (SSN-09).
-    fn on_unknown_session(&mut self, from: &str, thread: &str, out: &mut Output) {
-        if key(from, thread).is_some_and(|k| self.ended.contains(&k)) {
+    fn on_unknown_session(&mut self, from: &Jid, thread: &str, out: &mut Output) {
+        if self.ended.contains(&key(from, thread)) {
             return; // Crossed our termination, which the peer gets.
         }
-        let answered = self.config.answer_unknown_sessions && self.may_answer_automatically(from);
+        let answered =
+            self.config.answer_unknown_sessions && self.may_answer_automatically(from.as_str());
         if answered {
             out.send(ssn::session_gone_reply(
-                from,
+                from.as_str(),
                 self.config.own_jid.as_deref(),
                 thread,
             ));
         }
         out.event(Event::UnknownSessionStanza {
             session: SessionId {
-                peer: from.to_owned(),
+                peer: from.clone(),
                 thread: thread.to_owned(),
             },
             answered,
@@ -908,7 +901,7 @@ impl SessionManager {
                 }
                 other => out.event(Event::NegotiationFailed {
                     session: SessionId {
-                        peer: other.peer().to_owned(),
+                        peer: other.peer().clone(),
                         thread: k.1.clone(),
                     },
                     error: Error::ConnectionReset,
@@ -931,14 +924,14 @@ fn asked_unknown_fingerprint(ctx: &Context<'_>) -> bool {
 
 /// Reports what a negotiation step met: trust-store failures and key alerts
 /// (ESN-49..52), the latter before the step's outcome, at once.
-fn report(ctx: &mut Context<'_>, out: &mut Output, peer: &str, thread: &str) {
+fn report(ctx: &mut Context<'_>, out: &mut Output, peer: &Jid, thread: &str) {
     for error in ctx.trust_failures.drain(..) {
         out.event(Event::TrustStoreFailure { error });
     }
     for alert in ctx.alerts.drain(..) {
         out.event(Event::SecurityAlert {
             session: SessionId {
-                peer: peer.to_owned(),
+                peer: peer.clone(),
                 thread: thread.to_owned(),
             },
             alert,
@@ -947,10 +940,10 @@ fn report(ctx: &mut Context<'_>, out: &mut Output, peer: &str, thread: &str) {
 }
 
 /// Issue 11: the negotiation `from` started on `thread` stopped at `limit`.
-fn limit_reached(out: &mut Output, from: &str, thread: &str, limit: LimitKind) {
+fn limit_reached(out: &mut Output, from: &Jid, thread: &str, limit: LimitKind) {
     out.event(Event::NegotiationFailed {
         session: SessionId {
-            peer: from.to_owned(),
+            peer: from.clone(),
             thread: thread.to_owned(),
         },
         error: Error::LimitReached(limit),
@@ -998,6 +991,7 @@ mod tests {
 
     #[test]
     fn sessions_are_keyed_by_bare_jid_and_thread() {
+        let key = |jid: &str, thread: &str| Jid::new(jid).ok().map(|j| key(&j, thread));
         // SSN-11: another resource of the same contact meets the same key;
         // the state then checks the resource itself.
         assert_eq!(

@@ -52,9 +52,13 @@ pub(crate) fn bare(jid: &str) -> &str {
     jid.split_once('/').map_or(jid, |(bare, _)| bare)
 }
 
-/// The resource of a full JID, if any.
-pub(crate) fn resource(jid: &str) -> Option<&str> {
-    jid.split_once('/').map(|(_, r)| r)
+/// The bare JID of `jid` as the configuration keys it: normalized when it is
+/// a JID (RFC 7622), else as written.
+pub(crate) fn normalized_bare(jid: &str) -> String {
+    jid::Jid::new(jid).map_or_else(
+        |_| bare(jid).to_owned(),
+        |jid| jid.to_bare().as_str().to_owned(),
+    )
 }
 
 pub use esession_wire::negotiation::StanzaKind;

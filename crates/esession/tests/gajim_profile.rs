@@ -595,7 +595,7 @@ fn gajim_as_alice_negotiates_chats_and_terminates_with_us_as_bob() {
 
     // Our messages (§10): C_B+3 first, padded with spaces, fallback body.
     let id = SessionId {
-        peer: GAJIM.to_owned(),
+        peer: GAJIM.parse().unwrap(),
         thread: THREAD.to_owned(),
     };
     for text in ["Hello Gajim, this is Bob.", "Grüße ✓"] {

@@ -187,7 +187,7 @@ fn session_cost(compression: esession_crypto::CompressionAlgorithm, seed: u64) -
     let session = negotiate(&mut alice, &mut bob);
     let established = live_bytes() - before;
     let alice_id = esession::SessionId {
-        peer: BOB.to_owned(),
+        peer: BOB.parse().unwrap(),
         thread: session.thread.clone(),
     };
     let message = alice.send_text(&alice_id, &"hello ".repeat(20)).unwrap();

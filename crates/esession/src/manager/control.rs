@@ -3,7 +3,7 @@
 
 use super::{SessionManager, State};
 use crate::event::{Event, Output};
-use crate::stanza::bare;
+use jid::Jid;
 
 impl SessionManager {
     /// The peer asked, authenticated, to continue the session on `resource`.
@@ -17,7 +17,10 @@ impl SessionManager {
             return;
         };
         let old = session.id().clone();
-        let new_peer = format!("{}/{resource}", bare(&old.peer));
+        let Ok(new_peer) = old.peer.to_bare().with_resource_str(resource) else {
+            return; // Not a resource: nothing moves.
+        };
+        let new_peer = Jid::from(new_peer);
         if new_peer == old.peer {
             return; // Nothing moves.
         }
@@ -29,7 +32,7 @@ impl SessionManager {
         if gone {
             self.sessions.remove(k);
         }
-        if let Ok((new, fresh)) = self.start_session(&new_peer) {
+        if let Ok((new, fresh)) = self.start_session_to(new_peer) {
             out.stanzas.extend(fresh.stanzas);
             out.event(Event::SessionMoved { old, new });
         }

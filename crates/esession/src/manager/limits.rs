@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{Key, SessionManager, State, key};
+use jid::BareJid;
+
+use super::{Key, SessionManager, State};
 use crate::error::{Error, LimitKind};
 use crate::event::{Event, Output, SessionId};
 
@@ -80,15 +82,12 @@ impl SessionManager {
     /// Before a new negotiation with `peer` (bare JID) is kept: drops the
     /// oldest negotiations in progress (of this peer, then of anyone) so the
     /// new one fits under the caps, each with a `NegotiationFailed` event.
-    pub(super) fn make_room_for_negotiation(&mut self, peer: &str, out: &mut Output) {
-        let Some((peer, _)) = key(peer, "") else {
-            return;
-        };
+    pub(super) fn make_room_for_negotiation(&mut self, peer: &BareJid, out: &mut Output) {
         let limits = self.config.limits;
         let per_peer = limits.pending_negotiations_per_peer.max(1);
         let total = limits.pending_negotiations_total.max(1);
         loop {
-            let mine: Vec<&Key> = self.started.keys().filter(|(p, _)| *p == peer).collect();
+            let mine: Vec<&Key> = self.started.keys().filter(|(p, _)| p == peer).collect();
             if mine.len() < per_peer {
                 break;
             }
@@ -174,10 +173,8 @@ impl SessionManager {
     /// under the caps; `Some(limit)` names the cap it would exceed. Our own
     /// negotiations in progress count as sessions (each may complete without
     /// a further check), so the caps hold however the steps interleave.
-    pub(super) fn session_cap_reached(&self, peer: &str) -> Option<LimitKind> {
+    pub(super) fn session_cap_reached(&self, peer: &BareJid) -> Option<LimitKind> {
         let limits = self.config.limits;
-        // Normalized as the keys are (RFC 7622), so no spelling escapes the cap.
-        let peer = key(peer, "").map(|(peer, _)| peer);
         // One pass (at most `sessions_total` entries plus negotiations).
         let (mut all, mut of_peer) = (0usize, 0usize);
         for ((p, _), state) in &self.sessions {
@@ -186,7 +183,7 @@ impl SessionManager {
                 State::Established(_) | State::Offered(_) | State::Completed(_)
             ) {
                 all += 1;
-                if Some(p) == peer.as_ref() {
+                if p == peer {
                     of_peer += 1;
                 }
             }

@@ -11,7 +11,7 @@ use super::Keep;
 use crate::event::{Event, Output};
 use crate::random::{RandomPurpose, Randomness};
 use crate::session::EstablishedSession;
-use crate::stanza::{bare, message, set_attr};
+use crate::stanza::{message, set_attr};
 use crate::trust::TrustStore;
 
 /// XEP-0184 message delivery receipts.
@@ -75,7 +75,7 @@ pub(super) fn on_message(
     let requested = message.get_child("request", RECEIPTS_NS).is_some();
     let first = match origin_id(&message) {
         Some(origin) => trust
-            .record_delivery(bare(&id.peer), origin)
+            .record_delivery(id.peer.to_bare().as_str(), origin)
             .unwrap_or_else(|error| {
                 out.event(Event::TrustStoreFailure { error });
                 true
@@ -84,7 +84,7 @@ pub(super) fn on_message(
     };
     if requested && let Some(origin) = origin_id(&message) {
         // XEP-0184 §5: no request on the receipt itself, no body.
-        let mut receipt = message_to(&id.peer);
+        let mut receipt = message_to(id.peer.as_str());
         let mut received = Element::bare("received", RECEIPTS_NS);
         set_attr(&mut received, "id", origin);
         receipt.append_child(received);

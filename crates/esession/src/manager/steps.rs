@@ -9,7 +9,7 @@ use super::*;
 impl SessionManager {
     pub(super) fn refuse(
         &self,
-        to: &str,
+        to: &Jid,
         thread: &str,
         wrapper: Option<&Element>,
         refusal: &Refusal,
@@ -20,7 +20,7 @@ impl SessionManager {
         let echoed = wrapper
             .filter(|w| esession_wire::xml::serialize(w, "").is_ok_and(|text| text.len() <= max));
         out.send(ssn::error_reply(
-            to,
+            to.as_str(),
             self.config.own_jid.as_deref(),
             thread,
             echoed,
@@ -29,12 +29,12 @@ impl SessionManager {
         ));
         // Issue 10: a refused form that shows Gajim's habits, from a contact
         // with the standard profile: say which profile would work.
-        if self.config.profile_for(to) == Profile::standard()
+        if self.config.profile_for(to.as_str()) == Profile::standard()
             && wrapper.is_some_and(crate::profile::looks_like_gajim)
         {
             out.event(Event::ProfileSuggested {
                 session: SessionId {
-                    peer: to.to_owned(),
+                    peer: to.clone(),
                     thread: thread.to_owned(),
                 },
                 profile: Profile::gajim(),
@@ -42,10 +42,10 @@ impl SessionManager {
         }
     }
 
-    pub(super) fn failed(out: &mut Output, peer: &str, thread: &str, refusal: Refusal) {
+    pub(super) fn failed(out: &mut Output, peer: &Jid, thread: &str, refusal: Refusal) {
         out.event(Event::NegotiationFailed {
             session: SessionId {
-                peer: peer.to_owned(),
+                peer: peer.clone(),
                 thread: thread.to_owned(),
             },
             error: Error::Refused {
@@ -63,7 +63,7 @@ impl SessionManager {
     /// start one.
     pub(super) fn on_stale_offer(
         &mut self,
-        from: &str,
+        from: &Jid,
         thread: &str,
         answerable: bool,
         out: &mut Output,
@@ -73,16 +73,19 @@ impl SessionManager {
         }
         let now = self.clock.now_unix();
         let per_minute = self.config.limits.unsolicited_starts_per_minute;
-        if !self.start_log.allow(bare(from), per_minute, now) {
+        if !self
+            .start_log
+            .allow(from.to_bare().as_str(), per_minute, now)
+        {
             limit_reached(out, from, thread, LimitKind::UnsolicitedStarts);
         } else {
-            match self.start_session(from) {
+            match self.start_session_to(from.clone()) {
                 Ok((session, fresh)) => {
                     out.stanzas.extend(fresh.stanzas);
                     out.events.extend(fresh.events);
                     out.event(Event::StaleOfferReplaced {
                         stale: SessionId {
-                            peer: from.to_owned(),
+                            peer: from.clone(),
                             thread: thread.to_owned(),
                         },
                         session,
@@ -102,7 +105,7 @@ impl SessionManager {
         &mut self,
         evaluated: Result<OfferOutcome, Refusal>,
         wrapper: &Element,
-        from: &str,
+        from: &Jid,
         thread: &str,
         automatic: bool,
         out: &mut Output,
@@ -110,7 +113,7 @@ impl SessionManager {
         match evaluated {
             Ok(OfferOutcome::Esession(offer)) => {
                 if self.config.auto_accept && automatic {
-                    if !self.may_answer_in(offer.group(), bare(from)) {
+                    if !self.may_answer_in(offer.group(), from.to_bare().as_str()) {
                         let refusal = Refusal::new(ErrorCondition::NotAcceptable, &["modp"]);
                         self.refuse(from, thread, None, &refusal, out);
                         limit_reached(out, from, thread, LimitKind::ExpensiveGroup);
@@ -119,7 +122,7 @@ impl SessionManager {
                     self.answer_offer(*offer, out);
                 } else {
                     let session = SessionId {
-                        peer: from.to_owned(),
+                        peer: from.clone(),
                         thread: thread.to_owned(),
                     };
                     self.put(key(from, thread), State::PendingOffer(offer));
@@ -128,7 +131,7 @@ impl SessionManager {
             }
             Ok(OfferOutcome::Plain(answer)) => {
                 let session = SessionId {
-                    peer: from.to_owned(),
+                    peer: from.clone(),
                     thread: thread.to_owned(),
                 };
                 if self.config.auto_accept && automatic {
@@ -136,7 +139,7 @@ impl SessionManager {
                     out.event(Event::PlainSessionAccepted { session });
                 } else {
                     let plain = PlainOffer {
-                        peer: from.to_owned(),
+                        peer: from.clone(),
                         thread: thread.to_owned(),
                         answer,
                     };
@@ -157,7 +160,7 @@ impl SessionManager {
     pub(super) fn on_new_thread(
         &mut self,
         stanza: &Element,
-        from: &str,
+        from: &Jid,
         thread: &str,
         out: &mut Output,
     ) {
@@ -171,7 +174,7 @@ impl SessionManager {
             return;
         }
         // SSN-09, ESN-07: to a stranger we send nothing, not even an error.
-        let automatic = self.may_answer_automatically(from);
+        let automatic = self.may_answer_automatically(from.as_str());
         // Issue 11: what we evaluate, and then keep, is bounded in size.
         let mut max = self.config.limits.max_offer_len;
         if self.config.accept_three_message {
@@ -187,7 +190,7 @@ impl SessionManager {
             limit_reached(out, from, thread, LimitKind::OfferTooLarge);
             return;
         }
-        let profile = self.config.profile_for(from);
+        let profile = self.config.profile_for(from.as_str());
         let Some((x, form)) = parse_wrapper(wrapper, &profile) else {
             let refusal = Refusal::new(ErrorCondition::NotAcceptable, &[]);
             if automatic {
@@ -200,7 +203,7 @@ impl SessionManager {
             return; // Not an offer: a stray answer for a forgotten attempt.
         }
         let delayed = stanza.children().any(|c| c.is("delay", DELAY_NS));
-        if !delayed && let Some(limit) = self.session_cap_reached(bare(from)) {
+        if !delayed && let Some(limit) = self.session_cap_reached(&from.to_bare()) {
             // Issue 11: no key pair, no state, no echo.
             let refusal = Refusal::new(ErrorCondition::ServiceUnavailable, &[]);
             if automatic {
@@ -230,7 +233,7 @@ impl SessionManager {
             return;
         }
         if evaluated.is_ok() {
-            self.make_room_for_negotiation(bare(from), out);
+            self.make_room_for_negotiation(&from.to_bare(), out);
         }
         self.on_offer_outcome(evaluated, wrapper, from, thread, automatic, out);
     }
@@ -262,14 +265,13 @@ impl SessionManager {
         &mut self,
         alice: initiator::AwaitingResponse,
         stanza: &Element,
-        from: &str,
+        from: &Jid,
         out: &mut Output,
     ) {
         let thread = alice.thread.clone();
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            if let Some(k) = key(from, &thread) {
-                self.sessions.insert(k, State::Offered(Box::new(alice)));
-            }
+            let k = key(from, &thread);
+            self.sessions.insert(k, State::Offered(Box::new(alice)));
             return;
         };
         let Some((x, form)) = parse_wrapper(wrapper, &alice.profile) else {
@@ -299,9 +301,8 @@ impl SessionManager {
                 self.established(*session, info, out);
                 if terminated {
                     // A one-shot: the session ends with its only stanza.
-                    if let Some(k) = key(&id.peer, &id.thread) {
-                        self.sessions.remove(&k);
-                    }
+                    let k = session_key(&id);
+                    self.sessions.remove(&k);
                     out.event(Event::Terminated {
                         session: id,
                         reason: TerminationReason::LocalRequest,
@@ -310,7 +311,7 @@ impl SessionManager {
             }
             Err(StepError::Declined) => out.event(Event::NegotiationFailed {
                 session: SessionId {
-                    peer: from.to_owned(),
+                    peer: from.clone(),
                     thread,
                 },
                 error: Error::Declined,
@@ -332,7 +333,7 @@ impl SessionManager {
         stanza: &Element,
         out: &mut Output,
     ) {
-        let (peer, thread) = (bob.peer().to_owned(), bob.thread().to_owned());
+        let (peer, thread) = (bob.peer().clone(), bob.thread().to_owned());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
             if session::is_encrypted(stanza) {
                 // Nothing can be decrypted before message 3 (AMB-44): drop it.
@@ -343,14 +344,13 @@ impl SessionManager {
                     },
                 });
             }
-            if let Some(k) = key(&peer, &thread) {
-                self.sessions.insert(k, State::Answered(Box::new(bob)));
-            }
+            let k = key(&peer, &thread);
+            self.sessions.insert(k, State::Answered(Box::new(bob)));
             return;
         };
         // Issue 11: the caps are checked again here, as offers within them
         // may complete after others did.
-        let over_cap = self.session_cap_reached(bare(&peer)).or_else(|| {
+        let over_cap = self.session_cap_reached(&peer.to_bare()).or_else(|| {
             (bob.compression() != CompressionAlgorithm::None && self.compressed_cap_reached())
                 .then_some(LimitKind::CompressedSessions)
         });
@@ -379,10 +379,9 @@ impl SessionManager {
                 if session::is_encrypted(stanza) {
                     let mut content = stanza.clone();
                     content.remove_child("feature", ns::FEATURE_NEG);
-                    let k = key(&id.peer, &id.thread);
+                    let k = session_key(&id);
                     let receipts = self.config.delivery_receipts;
-                    if let Some(k) = &k
-                        && let Some(State::Established(s)) = self.sessions.get_mut(k)
+                    if let Some(State::Established(s)) = self.sessions.get_mut(&k)
                         && on_established(
                             s,
                             &content,
@@ -393,15 +392,14 @@ impl SessionManager {
                             out,
                         ) == Keep::Remove
                     {
-                        self.sessions.remove(k);
+                        self.sessions.remove(&k);
                         return;
                     }
                 }
                 if accepted.terminate {
                     // ESN-29: `terminate` in the completion ends the session at once.
-                    if let Some(k) = key(&id.peer, &id.thread) {
-                        self.sessions.remove(&k);
-                    }
+                    let k = session_key(&id);
+                    self.sessions.remove(&k);
                     out.event(Event::Terminated {
                         session: id,
                         reason: TerminationReason::PeerRequest,
@@ -428,9 +426,8 @@ impl SessionManager {
     ) {
         let (peer, thread) = (alice.peer.clone(), alice.thread.clone());
         let Some(wrapper) = negotiation_wrapper(stanza) else {
-            if let Some(k) = key(&peer, &thread) {
-                self.sessions.insert(k, State::Completed(Box::new(alice)));
-            }
+            let k = key(&peer, &thread);
+            self.sessions.insert(k, State::Completed(Box::new(alice)));
             return;
         };
         let parsed = parse_wrapper(wrapper, &alice.profile);
@@ -465,8 +462,8 @@ impl SessionManager {
     /// ESN-27: the responder identified by the fingerprint of a key we do not
     /// hold; the attempt ended. Offer again on a new thread, asking for the
     /// full key this time (XEP-0116 §4.5.2 "MAY then request a new ESession").
-    pub(super) fn retry_with_key(&mut self, peer: &str, failed_thread: &str, out: &mut Output) {
-        let profile = self.config.profile_for(peer);
+    pub(super) fn retry_with_key(&mut self, peer: &Jid, failed_thread: &str, out: &mut Output) {
+        let profile = self.config.profile_for(peer.as_str());
         let mut config = self.config.for_profile(&profile).into_owned();
         config
             .peer_identification
@@ -480,11 +477,11 @@ impl SessionManager {
             out.send(stanza);
             out.event(Event::RetryingWithFullKey {
                 failed: SessionId {
-                    peer: peer.to_owned(),
+                    peer: peer.clone(),
                     thread: failed_thread.to_owned(),
                 },
                 session: SessionId {
-                    peer: peer.to_owned(),
+                    peer: peer.clone(),
                     thread,
                 },
             });
@@ -501,8 +498,11 @@ impl SessionManager {
         // The ESN-34 reminder repeats at each session unless the user
         // dismissed it; a broken chain always reminds (issue 10).
         if info.sas_reminder && info.broken_chain.is_none() {
-            let client = resource(&id.peer).unwrap_or_default();
-            match self.trust.sas_reminder_dismissed(bare(&id.peer), client) {
+            let client = id.peer.resource().map_or("", |r| r.as_str());
+            match self
+                .trust
+                .sas_reminder_dismissed(id.peer.to_bare().as_str(), client)
+            {
                 Ok(true) => {
                     info.sas_reminder = false;
                     session.suppress_sas_reminder();
@@ -523,9 +523,7 @@ impl SessionManager {
                 alert: SecurityAlert::NoConfidentiality,
             });
         }
-        let Some(k) = key(&id.peer, &id.thread) else {
-            return;
-        };
+        let k = session_key(&id);
         // Issue 10: the responder announces the session once the initiator
         // proved the retained secret it claimed, so that the event carries
         // the final answer (see `settle_announcements`).
@@ -537,19 +535,17 @@ impl SessionManager {
                 info,
             });
         }
-        self.put(Some(k), State::Established(Box::new(session)));
+        self.put(k, State::Established(Box::new(session)));
     }
 
     /// Issue 10, initiator: the responder showed it holds one of our retained
     /// secrets; one encrypted XEP-0085 `<active/>` chat state under the final
     /// keys proves at once that we hold it too.
     pub(super) fn prove_retained_secret(&mut self, id: &SessionId, out: &mut Output) {
-        let Some(k) = key(&id.peer, &id.thread) else {
-            return;
-        };
+        let k = session_key(id);
         let now = self.clock.now_unix();
         if let Some(State::Established(s)) = self.sessions.get_mut(&k) {
-            let mut active = message(&id.peer, None, Some("chat"));
+            let mut active = message(id.peer.as_str(), None, Some("chat"));
             active.append_child(Element::bare("active", CHAT_STATES_NS));
             if let Ok(stanzas) = s.seal_message(&active, self.rng.as_mut(), now) {
                 out.stanzas.extend(stanzas);
@@ -566,9 +562,7 @@ impl SessionManager {
                 Event::RetainedSecretProven { session, .. } => session.clone(),
                 _ => continue,
             };
-            let Some(k) = key(&proven.peer, &proven.thread) else {
-                continue;
-            };
+            let k = session_key(&proven);
             if self.unannounced.remove(&k).is_none() {
                 continue;
             }

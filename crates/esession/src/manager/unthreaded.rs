@@ -11,7 +11,9 @@ use esession_wire::minidom::Element;
 use esession_wire::ns;
 
 use super::established::prove_peer;
-use super::{Key, SessionManager, State, key, keys_exhausted};
+use jid::Jid;
+
+use super::{Key, SessionManager, State, keys_exhausted, session_key};
 use crate::Error;
 use crate::event::{Event, Output, SessionId, TerminationReason};
 use crate::random::Randomness;
@@ -97,7 +99,7 @@ impl SessionManager {
             return self.send_message(session, stanza);
         }
         let carriers = self.carriers(&session.peer, kind).len();
-        let k = key(&session.peer, &session.thread).ok_or(Error::UnknownSession)?;
+        let k = session_key(session);
         let now = self.clock.now_unix();
         match self.sessions.get_mut(&k) {
             Some(State::Established(s)) if s.id() == session => {
@@ -132,7 +134,8 @@ impl SessionManager {
         if kind == StanzaKind::Message {
             return None;
         }
-        match self.carriers(peer, kind).as_slice() {
+        let peer = Jid::new(peer).ok()?;
+        match self.carriers(&peer, kind).as_slice() {
             [k] => match self.sessions.get(k) {
                 Some(State::Established(s)) => Some(s.id().clone()),
                 _ => None,
@@ -142,16 +145,16 @@ impl SessionManager {
     }
 
     /// The established sessions bound to the full JID `peer` (SSN-11).
-    fn bound_to(&self, peer: &str) -> Vec<Key> {
+    fn bound_to(&self, peer: &Jid) -> Vec<Key> {
         self.sessions
             .iter()
-            .filter(|(_, state)| matches!(state, State::Established(s) if s.id().peer == peer))
+            .filter(|(_, state)| matches!(state, State::Established(s) if s.id().peer == *peer))
             .map(|(k, _)| k.clone())
             .collect()
     }
 
     /// Those of them that agreed `kind` (AMB-26).
-    fn carriers(&self, peer: &str, kind: StanzaKind) -> Vec<Key> {
+    fn carriers(&self, peer: &Jid, kind: StanzaKind) -> Vec<Key> {
         self.bound_to(peer)
             .into_iter()
             .filter(|k| {
@@ -167,7 +170,9 @@ impl SessionManager {
         let (Some(kind), Some(from)) = (crate::stanza::kind_of(stanza), stanza.attr("from")) else {
             return out;
         };
-        let from = from.to_owned();
+        let Ok(from) = Jid::new(from) else {
+            return out; // A `from` that is not a JID is nobody's.
+        };
         if !has_encrypted_part(stanza) {
             // Clear presence and iq are the application's (broadcast presence
             // is always clear, ENC-01); only unavailable presence concerns us.
@@ -216,7 +221,7 @@ impl SessionManager {
         k: &Key,
         kind: StanzaKind,
         stanza: &Element,
-        from: &str,
+        from: &Jid,
         out: &mut Output,
     ) {
         let now = self.clock.now_unix();
@@ -265,7 +270,7 @@ impl SessionManager {
     /// ESN-45), then the keys are destroyed at once, without waiting for an
     /// acknowledgement the offline peer cannot send; anything later in those
     /// sessions is ignored. A restart is a new negotiation on a new thread.
-    fn peer_unavailable(&mut self, from: &str, out: &mut Output) {
+    fn peer_unavailable(&mut self, from: &Jid, out: &mut Output) {
         if !self.config.end_session_on_peer_unavailable {
             return;
         }

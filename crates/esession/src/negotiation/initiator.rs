@@ -13,6 +13,7 @@ use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
 use esession_wire::negotiation::{Answer as AnswerMessage, Final, Response, Single, Unreadable};
 use esession_wire::ns;
+use jid::Jid;
 
 use super::establish::{Agreement, establish};
 use super::fields::*;
@@ -29,13 +30,13 @@ use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::StanzaKind;
-use crate::stanza::{bare, message, set_attr, text_child};
+use crate::stanza::{message, set_attr, text_child};
 
 /// Alice after sending her offer, waiting for Bob's answer.
 pub(crate) struct AwaitingResponse {
     /// The peer's wire profile, fixed when the offer was sent.
     pub(crate) profile: Profile,
-    pub(crate) peer: String,
+    pub(crate) peer: Jid,
     pub(crate) thread: String,
     nonce: Vec<u8>,
     key_pairs: Vec<DhKeyPair>,
@@ -92,7 +93,7 @@ impl AwaitingResponse {
 pub(crate) struct AwaitingFinal {
     /// The peer's wire profile.
     pub(crate) profile: Profile,
-    pub(crate) peer: String,
+    pub(crate) peer: Jid,
     pub(crate) thread: String,
     agreed: Agreed,
     n_a: Vec<u8>,
@@ -140,7 +141,7 @@ struct Identification {
 
 fn identification(
     ctx: &mut Context<'_>,
-    peer: &str,
+    peer: &Jid,
     three_message: bool,
 ) -> Result<Identification, Refusal> {
     let config = ctx.config;
@@ -299,7 +300,7 @@ fn offer_form(
 
 pub(crate) fn offer(
     ctx: &mut Context<'_>,
-    peer: &str,
+    peer: &Jid,
     thread: String,
 ) -> Result<(AwaitingResponse, Element), Refusal> {
     let config = ctx.config;
@@ -351,7 +352,7 @@ pub(crate) fn offer(
     let x = Element::from(&form);
     let form_a = profile.normalize(&x, &[]).map_err(|_| Refusal::crypto())?;
 
-    let mut stanza = message(peer, config.own_jid.as_deref(), None);
+    let mut stanza = message(peer.as_str(), config.own_jid.as_deref(), None);
     stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &thread));
     let mut feature = Element::bare("feature", ns::FEATURE_NEG);
     feature.append_child(x);
@@ -360,7 +361,7 @@ pub(crate) fn offer(
 
     let state = AwaitingResponse {
         profile,
-        peer: peer.to_owned(),
+        peer: peer.clone(),
         thread,
         nonce,
         key_pairs,
@@ -746,7 +747,7 @@ impl AwaitingResponse {
     pub(crate) fn on_response(
         self,
         ctx: &mut Context<'_>,
-        from: &str,
+        from: &Jid,
         x: &Element,
         form: &DataForm,
     ) -> Result<ResponseOutcome, StepError> {
@@ -827,7 +828,7 @@ impl Keyed {
     fn complete_four(
         self,
         ctx: &mut Context<'_>,
-        from: &str,
+        from: &Jid,
     ) -> Result<ResponseOutcome, StepError> {
         let hash = self.answer.agreed.hash;
         // Issue 10: the secrets we claim now are the chain the responder must continue.
@@ -852,7 +853,7 @@ impl Keyed {
         Ok(ResponseOutcome::Completed(
             Box::new(AwaitingFinal {
                 profile,
-                peer: from.to_owned(),
+                peer: from.clone(),
                 thread,
                 agreed: answer.agreed,
                 n_a,
@@ -877,7 +878,7 @@ impl Keyed {
     fn complete_three(
         self,
         ctx: &mut Context<'_>,
-        from: &str,
+        from: &Jid,
         first_message: Option<(Element, bool)>,
     ) -> Result<ResponseOutcome, StepError> {
         let agreed = &self.answer.agreed;
@@ -926,7 +927,7 @@ impl Keyed {
             Agreement {
                 profile,
                 id: SessionId {
-                    peer: from.to_owned(),
+                    peer: from.clone(),
                     thread,
                 },
                 info: info.clone(),
@@ -970,7 +971,7 @@ impl Keyed {
     fn completion(
         &self,
         ctx: &mut Context<'_>,
-        from: &str,
+        from: &Jid,
         fields: Vec<Field>,
     ) -> Result<(Element, Vec<u8>, Counter), StepError> {
         let agreed = &self.answer.agreed;
@@ -1007,7 +1008,7 @@ impl Keyed {
         completion = completion
             .with_field(Field::untyped(IDENTITY, vec![b64(&sealed.identity)]))
             .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
-        let mut stanza = message(from, ctx.config.own_jid.as_deref(), None);
+        let mut stanza = message(from.as_str(), ctx.config.own_jid.as_deref(), None);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.thread));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
         feature.append_child(Element::from(&completion));
@@ -1021,11 +1022,11 @@ impl Keyed {
 /// Also returns the chain those secrets continue (`None`: we hold none).
 fn rshashes(
     ctx: &mut Context<'_>,
-    peer: &str,
+    peer: &Jid,
     hash: HashAlgorithm,
     n_a: &[u8],
 ) -> (Vec<String>, Option<BrokenChain>) {
-    let retained = ctx.trust.retained_secrets(bare(peer));
+    let retained = ctx.trust.retained_secrets(peer.to_bare().as_str());
     let retained: Vec<_> = ctx
         .read(retained)
         .into_iter()
@@ -1073,7 +1074,7 @@ impl AwaitingFinal {
             return Err(Refusal::crypto());
         }
         // ESN-41: SRS = the stored secret whose HMAC matches srshash.
-        let peer_bare = bare(&self.peer).to_owned();
+        let peer_bare = self.peer.to_bare().as_str().to_owned();
         let stored = ctx.trust.retained_secrets(&peer_bare);
         let matched = ctx
             .read(stored)
@@ -1177,7 +1178,7 @@ mod tests {
 
     use super::*;
     use crate::negotiation::responder::{OfferOutcome, evaluate};
-    use crate::negotiation::testing::{ALICE, BOB, Env, form_of, small};
+    use crate::negotiation::testing::{ALICE, BOB, Env, form_of, jid, small};
 
     /// Alice's state after her offer, and Bob's genuine answer (message 2).
     fn offer_and_answer(alice: &mut Env) -> (AwaitingResponse, Element) {
@@ -1271,10 +1272,11 @@ mod tests {
         crate::negotiation::responder::AwaitingAccept,
         Element,
     ) {
-        let (state, offer) = offer(&mut alice.ctx(), BOB, "t".into()).unwrap();
+        let (state, offer) = offer(&mut alice.ctx(), &jid(BOB), "t".into()).unwrap();
         let x = form_of(&offer);
         let form = DataForm::try_from(&x).unwrap();
-        let Ok(OfferOutcome::Esession(evaluated)) = evaluate(&mut bob.ctx(), ALICE, "t", &x, &form)
+        let Ok(OfferOutcome::Esession(evaluated)) =
+            evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, &form)
         else {
             panic!("Bob refused the offer");
         };
@@ -1290,7 +1292,7 @@ mod tests {
         let (state, bob_state, answer) = through_answer(&mut alice, &mut bob);
         let form = DataForm::try_from(&answer).unwrap();
         let Ok(ResponseOutcome::Completed(awaiting_final, completion)) =
-            state.on_response(&mut alice.ctx(), BOB, &answer, &form)
+            state.on_response(&mut alice.ctx(), &jid(BOB), &answer, &form)
         else {
             panic!("no completion");
         };
@@ -1318,7 +1320,7 @@ mod tests {
         let (state, bob_state, answer) = through_answer(&mut alice, &mut bob);
         let form = DataForm::try_from(&answer).unwrap();
         let Ok(ResponseOutcome::Completed(_, completion)) =
-            state.on_response(&mut alice.ctx(), BOB, &answer, &form)
+            state.on_response(&mut alice.ctx(), &jid(BOB), &answer, &form)
         else {
             panic!("no completion");
         };

@@ -32,6 +32,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use esession_crypto::{Counter, SignatureAlgorithm};
 use esession_wire::keyvalue::KeyValue;
+use jid::Jid;
 
 use crate::clock::Clock;
 use crate::config::{Config, FlowPolicy, PubkeyMethod};
@@ -72,14 +73,14 @@ impl Context<'_> {
     /// peer's client, carrying the chain's verified flag forward; returns the client.
     pub(crate) fn store_new_retained_secret(
         &mut self,
-        peer: &str,
+        peer: &Jid,
         hash: esession_crypto::HashAlgorithm,
         k_final: &esession_crypto::SecretBytes,
         verified: bool,
     ) -> String {
-        let client = crate::stanza::resource(peer).unwrap_or_default().to_owned();
+        let client = peer.resource().map_or("", |r| r.as_str()).to_owned();
         let stored = self.trust.store_retained_secret(
-            crate::stanza::bare(peer),
+            peer.to_bare().as_str(),
             crate::trust::RetainedSecret {
                 client: client.clone(),
                 secret: esession_crypto::kdf::new_retained_secret(hash, k_final),
@@ -176,12 +177,12 @@ pub(crate) fn unexpired(config: &Config, clock: &dyn Clock, created: u64) -> boo
 
 /// Whether we start a 3-message negotiation with `peer` (ESN-03): by policy,
 /// and only when both sides can identify by public key (never `none`).
-pub(crate) fn use_three_message(config: &Config, peer: &str) -> bool {
+pub(crate) fn use_three_message(config: &Config, peer: &Jid) -> bool {
     let wanted = match config.initiate_flow {
         FlowPolicy::FourMessage => false,
         FlowPolicy::ThreeMessage => true,
         // A service: a JID without a node part.
-        FlowPolicy::ByPeerKind => !crate::stanza::bare(peer).contains('@'),
+        FlowPolicy::ByPeerKind => peer.node().is_none(),
     };
     let signs = config
         .own_identification
@@ -226,10 +227,11 @@ pub(crate) fn peer_methods(config: &Config, have_peer_key: bool) -> Vec<PubkeyMe
 /// an unverified key fails it unless the dangerous override is set.
 pub(crate) fn judge_peer_key(
     ctx: &mut Context<'_>,
-    peer: &str,
+    peer: &Jid,
     proven: Option<KeyValue>,
 ) -> Result<Option<PeerKeyInfo>, Refusal> {
-    let peer_bare = crate::stanza::bare(peer);
+    let peer_bare = peer.to_bare();
+    let peer_bare = peer_bare.as_str();
     let Some(key) = proven else {
         // ESN-51: a JID with stored keys now shows none.
         let known = ctx.trust.peer_keys(Some(peer_bare));
@@ -303,8 +305,8 @@ pub(crate) fn hash_candidates(
 }
 
 /// Whether the trust store holds a key bound to `peer`'s bare JID.
-pub(crate) fn have_peer_key(ctx: &mut Context<'_>, peer: &str) -> bool {
-    let keys = ctx.trust.peer_keys(Some(crate::stanza::bare(peer)));
+pub(crate) fn have_peer_key(ctx: &mut Context<'_>, peer: &Jid) -> bool {
+    let keys = ctx.trust.peer_keys(Some(peer.to_bare().as_str()));
     !ctx.read(keys).is_empty()
 }
 
@@ -419,6 +421,11 @@ pub(crate) mod testing {
 
     pub(crate) const ALICE: &str = "alice@example.org/pda";
     pub(crate) const BOB: &str = "bob@example.com/laptop";
+
+    /// A test JID, parsed.
+    pub(crate) fn jid(text: &str) -> jid::Jid {
+        jid::Jid::new(text).unwrap()
+    }
 
     /// What a [`Context`] borrows.
     pub(crate) struct Env {

@@ -11,6 +11,7 @@ use esession_wire::form::{DataForm, Field, FormKind};
 use esession_wire::minidom::Element;
 use esession_wire::negotiation::{Completion, CompletionFields, Offer, Offered};
 use esession_wire::ns;
+use jid::Jid;
 
 use super::establish::{Agreement, establish};
 use super::fields::*;
@@ -27,7 +28,7 @@ use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
 use crate::ssn::{Disclosure, ErrorCondition, Logging, Security};
 use crate::stanza::StanzaKind;
-use crate::stanza::{bare, message, text_child};
+use crate::stanza::{message, text_child};
 
 /// The largest `rekey_freq` (2^32 - 1, ESN-05).
 const MAX_REKEY_FREQ: u32 = u32::MAX;
@@ -36,7 +37,7 @@ const MAX_REKEY_FREQ: u32 = u32::MAX;
 pub(crate) struct EvaluatedOffer {
     /// The peer's wire profile.
     pub(crate) profile: Profile,
-    pub(crate) peer: String,
+    pub(crate) peer: Jid,
     pub(crate) thread: String,
     form: DataForm,
     form_a: Vec<u8>,
@@ -77,7 +78,7 @@ pub(crate) struct AwaitingAccept {
 struct Accepting {
     /// The peer's wire profile.
     profile: Profile,
-    peer: String,
+    peer: Jid,
     thread: String,
     agreed: Agreed,
     n_a: Vec<u8>,
@@ -97,7 +98,7 @@ impl AwaitingAccept {
     }
 
     /// The full JID that answered.
-    pub(crate) fn peer(&self) -> &str {
+    pub(crate) fn peer(&self) -> &Jid {
         &self.accepting.peer
     }
 
@@ -649,7 +650,7 @@ fn note_unusable(algorithms: &Algorithms, parameters: &Parameters, bad: &mut Vec
 /// Reads an offer and makes every choice, or says which error to send (SSN-08, ESN-08/09, AMB-52).
 pub(crate) fn evaluate(
     ctx: &mut Context<'_>,
-    from: &str,
+    from: &Jid,
     thread: &str,
     x: &Element,
     form: &DataForm,
@@ -663,7 +664,12 @@ pub(crate) fn evaluate(
     let chosen = match choose_answer(&policy, &offer, three_message)? {
         Choice::Plain(logging, disclosure, security) => {
             return Ok(OfferOutcome::Plain(plain_answer(
-                ctx.config, from, thread, logging, disclosure, security,
+                ctx.config,
+                from.as_str(),
+                thread,
+                logging,
+                disclosure,
+                security,
             )));
         }
         Choice::Esession(chosen) => chosen,
@@ -695,7 +701,7 @@ pub(crate) fn evaluate(
     } = *chosen;
     Ok(OfferOutcome::Esession(Box::new(EvaluatedOffer {
         profile,
-        peer: from.to_owned(),
+        peer: from.clone(),
         thread: thread.to_owned(),
         form: form.clone(),
         form_a,
@@ -732,7 +738,7 @@ struct FourCompletion {
 struct FinalInputs<'a> {
     profile: Profile,
     agreed: &'a Agreed,
-    peer: &'a str,
+    peer: &'a Jid,
     thread: &'a str,
     n_a: &'a [u8],
     n_b: &'a [u8],
@@ -790,7 +796,7 @@ fn final_message(
         .with_field(Field::untyped(MAC, vec![b64(&sealed.m)]));
     let stanza = wrap(
         ctx.config,
-        inputs.peer,
+        inputs.peer.as_str(),
         inputs.thread,
         "init",
         ns::ESESSION_INIT,
@@ -997,7 +1003,7 @@ impl EvaluatedOffer {
         } else {
             Flow::Four { y, he: self.he }
         };
-        let mut stanza = message(&self.peer, ctx.config.own_jid.as_deref(), None);
+        let mut stanza = message(self.peer.as_str(), ctx.config.own_jid.as_deref(), None);
         stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.thread));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
         feature.append_child(Element::from(&answer));
@@ -1231,7 +1237,7 @@ impl Accepting {
 
         // ESN-35: a retained secret of one of Alice's clients, then (SHOULD)
         // one retained with another JID, bounded (secrets.rs).
-        let peer_bare = bare(&peer).to_owned();
+        let peer_bare = peer.to_bare().as_str().to_owned();
         let (matched, broken) = secrets::responder_match(ctx, &peer_bare, hash, &n_a, &rshashes);
         let other = secrets::other_shared_secret(ctx, &peer_bare);
         let k_final = final_shared_secret(
@@ -1316,13 +1322,14 @@ mod tests {
     use esession_wire::form::{DataForm, Field};
 
     use super::*;
-    use crate::negotiation::testing::{ALICE, BOB, Env, form_of, small};
+    use crate::negotiation::testing::{ALICE, BOB, Env, form_of, jid, small};
 
     /// Alice's offer under `config`, as Bob parses it.
     fn offer_from(config: Config) -> (Element, DataForm) {
         let mut alice = Env::new(ALICE, config, 1);
-        let (_, stanza) = crate::negotiation::initiator::offer(&mut alice.ctx(), BOB, "t".into())
-            .expect("an offer");
+        let (_, stanza) =
+            crate::negotiation::initiator::offer(&mut alice.ctx(), &jid(BOB), "t".into())
+                .expect("an offer");
         let x = form_of(&stanza);
         let form = DataForm::try_from(&x).unwrap();
         (x, form)
@@ -1339,7 +1346,8 @@ mod tests {
     fn a_genuine_offer_is_evaluated_into_our_choices() {
         let (x, form) = offer_from(small());
         let mut bob = Env::new(BOB, small(), 2);
-        let Ok(OfferOutcome::Esession(offer)) = evaluate(&mut bob.ctx(), ALICE, "t", &x, &form)
+        let Ok(OfferOutcome::Esession(offer)) =
+            evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, &form)
         else {
             panic!("not an ESession offer");
         };
@@ -1499,7 +1507,7 @@ mod tests {
             ..small()
         };
         let mut bob = Env::new(BOB, bob_config, 3);
-        let (condition, fields) = refusal(evaluate(&mut bob.ctx(), ALICE, "t", &x, &form));
+        let (condition, fields) = refusal(evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, &form));
         assert_eq!(condition, ErrorCondition::NotAcceptable);
         assert_eq!(fields, [HASH_ALGS]);
     }

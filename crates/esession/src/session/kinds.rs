@@ -33,6 +33,7 @@
 
 use esession_wire::minidom::Element;
 use esession_wire::{ns, xml};
+use jid::Jid;
 
 use super::{EstablishedSession, OpenFailure, Phase, Purpose};
 use crate::Error;
@@ -113,7 +114,9 @@ impl EstablishedSession {
                 "broadcast presence and iq without `to` are never encrypted (ENC-01)",
             ));
         };
-        if to != self.id.peer && to != crate::stanza::bare(&self.id.peer) {
+        let addressed =
+            Jid::new(to).is_ok_and(|to| to == self.id.peer || to == self.id.peer.to_bare());
+        if !addressed {
             return Err(Error::InvalidInput("stanza addressed to someone else"));
         }
         let is_error = stanza_type == Some("error");

@@ -189,7 +189,7 @@ impl EstablishedSession {
         // With 3 messages there is no message 4: Alice's identity proved the
         // session keys to the responder.
         let peer_proven = setup.info.we_initiated || setup.info.three_message;
-        let mut template = message(&setup.id.peer, setup.own_jid.as_deref(), None);
+        let mut template = message(setup.id.peer.as_str(), setup.own_jid.as_deref(), None);
         template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
         let mut rekey = setup.rekey;
         rekey.rekeying = setup.profile.allows_rekeying();

@@ -102,7 +102,7 @@ fn fixture() -> Fixture {
             SessionSetup {
                 profile: crate::profile::Profile::standard(),
                 id: SessionId {
-                    peer: peer_jid.to_owned(),
+                    peer: jid::Jid::new(peer_jid).unwrap(),
                     thread: "thread".to_owned(),
                 },
                 info: info(we_initiated),

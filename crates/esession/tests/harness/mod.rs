@@ -431,7 +431,7 @@ impl Pair {
     /// `side`'s id of the session on `thread` (the peer's full JID and the thread).
     pub(crate) fn id(side: Side, thread: &str) -> SessionId {
         SessionId {
-            peer: side.other().jid().to_owned(),
+            peer: side.other().jid().parse().unwrap(),
             thread: thread.to_owned(),
         }
     }

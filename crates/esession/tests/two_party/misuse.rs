@@ -78,7 +78,7 @@ fn sending_on_an_unknown_session_is_an_error() {
     // A known thread with another peer is not that session either.
     let thread = pair.handshake();
     let other = SessionId {
-        peer: "carol@example.net/phone".to_owned(),
+        peer: "carol@example.net/phone".parse().unwrap(),
         thread,
     };
     assert_eq!(
@@ -171,7 +171,7 @@ fn an_offer_to_a_bare_jid_binds_the_session_to_the_full_jid_that_answered() {
     assert_eq!(out.stanzas[0].attr("to"), Some("bob@example.com"));
     pair.route(Side::Alice, out);
     let (alice_id, _) = pair.alice.established()[0];
-    assert_eq!(alice_id.peer, BOB);
+    assert_eq!(alice_id.peer.as_str(), BOB);
     assert_eq!(alice_id.thread, id.thread);
     let completion = &pair.log[2].1;
     assert_eq!(completion.attr("to"), Some(BOB));

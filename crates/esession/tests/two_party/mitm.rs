@@ -146,7 +146,7 @@ impl World {
                         ALICE
                     };
                     let id = esession::SessionId {
-                        peer: peer.to_owned(),
+                        peer: peer.parse().unwrap(),
                         thread,
                     };
                     let out = self.party(via).manager.send_text(&id, &body).unwrap();
@@ -465,7 +465,7 @@ fn replaying_alices_nonce_and_rshashes_gives_mallory_no_session_and_keeps_the_ch
     // a stanza under K_final that could prove it.
     assert_eq!(pair.bob.established().len(), bob_sessions + 1);
     let replayed = SessionId {
-        peer: ALICE.to_owned(),
+        peer: ALICE.parse().unwrap(),
         thread: id.thread.clone(),
     };
     let (bob_id, bob_info) = pair.bob.established()[bob_sessions];

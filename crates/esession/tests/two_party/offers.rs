@@ -198,7 +198,7 @@ fn a_strangers_held_offer_can_be_rejected_and_is_then_gone() {
     let session = Pair::id(Side::Bob, &id.thread);
     // accept/reject with another resource of the same peer is not this offer.
     let other = SessionId {
-        peer: "alice@example.org/other".to_owned(),
+        peer: "alice@example.org/other".parse().unwrap(),
         thread: id.thread.clone(),
     };
     assert_eq!(
@@ -290,7 +290,7 @@ fn an_offer_of_c2s_or_none_gets_a_plain_session_with_that_security_when_configur
         assert!(
             matches!(
                 &pair.bob.events[..],
-                [Event::PlainSessionAccepted { session }] if session.peer == ALICE
+                [Event::PlainSessionAccepted { session }] if session.peer.as_str() == ALICE
                     && Some(&session.thread) == thread_of(answer).as_ref()
             ),
             "{:?}",

@@ -435,7 +435,7 @@ fn at_most_eight_key_sets_wait_for_an_answer() {
 fn rekey_on_unknown_or_unestablished_sessions_is_refused() {
     let (mut pair, thread) = established(SEED + 55);
     let unknown = SessionId {
-        peer: BOB.to_owned(),
+        peer: BOB.parse().unwrap(),
         thread: "no-such-thread".to_owned(),
     };
     assert_eq!(

@@ -138,7 +138,7 @@ fn after_a_refused_renegotiation_new_parameters_come_from_a_fresh_session() {
     assert_ne!(new.thread, old);
     pair.route(Side::Bob, out);
     let alice_new = SessionId {
-        peer: BOB.to_owned(),
+        peer: BOB.parse().unwrap(),
         thread: new.thread.clone(),
     };
     let info = pair
@@ -195,7 +195,7 @@ fn continue_terminates_the_session_and_negotiates_afresh_with_the_new_resource()
     alice.clear();
 
     let laptop_id = SessionId {
-        peer: ALICE.to_owned(),
+        peer: ALICE.parse().unwrap(),
         thread: old.thread.clone(),
     };
     let out = laptop
@@ -220,7 +220,7 @@ fn continue_terminates_the_session_and_negotiates_afresh_with_the_new_resource()
     assert!(from_alice[1].has_child("feature", ns::FEATURE_NEG));
 
     let new = SessionId {
-        peer: BOB_PDA.to_owned(),
+        peer: BOB_PDA.parse().unwrap(),
         thread: new_thread.clone(),
     };
     let moved = alice.events.iter().find_map(|e| match e {
@@ -240,7 +240,7 @@ fn continue_terminates_the_session_and_negotiates_afresh_with_the_new_resource()
     // The fresh session with /pda is established, with its own SAS.
     assert!(alice.manager.is_established(&new));
     let pda_id = SessionId {
-        peer: ALICE.to_owned(),
+        peer: ALICE.parse().unwrap(),
         thread: new_thread,
     };
     assert!(pda.manager.is_established(&pda_id));
