@@ -1084,19 +1084,7 @@ pub fn initiator_answer(data: &[u8]) -> Outcome {
     let variant = variant % 2;
     let (mut alice, mut bob, genuine) = offered(variant);
     // On Alice's thread, from Bob: what reaches her state machine.
-    if let Some(thread) = genuine
-        .first()
-        .and_then(|g| g.get_child("thread", ns::JABBER_CLIENT))
-        .map(Element::text)
-    {
-        for child in stanza.children_mut() {
-            if child.is("thread", ns::JABBER_CLIENT) {
-                *child = Element::builder("thread", ns::JABBER_CLIENT)
-                    .append(thread.as_str())
-                    .build();
-            }
-        }
-    }
+    on_thread_of(&mut stanza, genuine.first());
     let _ = xml::set_attr(&mut stanza, "from", BOB);
     let before = alice.events.len();
     let out = alice.manager.handle_stanza(&stanza);
@@ -1116,6 +1104,96 @@ pub fn initiator_answer(data: &[u8]) -> Outcome {
     // Bob's genuine state judges whatever Alice sent (no panic, no loop).
     exchange(&mut alice, &mut bob, replies);
     outcome
+}
+
+// ---------------------------------------------------------------------------------------------
+// (h) message 4 at the initiator
+
+/// Alice after her genuine completion (message 3), and Bob's genuine final
+/// message 4 (not delivered).
+fn completed(variant: u8) -> (Party, Vec<Element>) {
+    let (mut alice, mut bob, answer) = offered(variant);
+    let mut completion = Vec::new();
+    for stanza in &answer {
+        completion.extend(alice.receive(stanza));
+    }
+    let mut final_message = Vec::new();
+    for stanza in &completion {
+        final_message.extend(bob.receive(stanza));
+    }
+    (alice, final_message)
+}
+
+/// The single value of `var` in the data form anywhere in `stanza`.
+fn form_value(stanza: &Element, var: &str) -> Option<String> {
+    let form = stanza
+        .children()
+        .flat_map(|wrapper| wrapper.children())
+        .find(|x| x.is("x", ns::DATA_FORMS))?;
+    let field = form
+        .children()
+        .find(|f| f.name() == "field" && f.attr("var") == Some(var))?;
+    field
+        .children()
+        .find(|v| v.name() == "value")
+        .map(Element::text)
+}
+
+/// Rewrites the `<thread/>` of `stanza` to the thread of `genuine`.
+fn on_thread_of(stanza: &mut Element, genuine: Option<&Element>) {
+    let Some(thread) = genuine
+        .and_then(|g| g.get_child("thread", ns::JABBER_CLIENT))
+        .map(Element::text)
+    else {
+        return;
+    };
+    for child in stanza.children_mut() {
+        if child.is("thread", ns::JABBER_CLIENT) {
+            *child = Element::builder("thread", ns::JABBER_CLIENT)
+                .append(thread.as_str())
+                .build();
+        }
+    }
+}
+
+/// The initiator's handling of Bob's final message (negotiation message 4), target
+/// `initiator_final` (issue 12: one target per message type). The input is delivered to
+/// Alice, from Bob, on the thread of her genuine completion. Properties: replies go to Bob
+/// only; nothing is delivered; and Alice establishes the session only on Bob's genuine
+/// identity and MAC (ESN-27, ESN-38): no other `identity` or `mac` gets through.
+///
+/// Variants: 0 default policy; 1 Bob permissive (plain sessions, disclosure, `none` cipher).
+pub fn initiator_final(data: &[u8]) -> Outcome {
+    let Some((variant, mut stanza)) = split(data) else {
+        return Outcome::default();
+    };
+    let (mut alice, genuine) = completed(variant % 2);
+    on_thread_of(&mut stanza, genuine.first());
+    let _ = xml::set_attr(&mut stanza, "from", BOB);
+    let before = alice.events.len();
+    let out = alice.manager.handle_stanza(&stanza);
+    let replies = alice.absorb(out);
+    for reply in &replies {
+        assert_eq!(reply.attr("to"), Some(BOB), "replies go to the sender only");
+    }
+    let outcome = alice.outcome(before, replies.len());
+    assert_eq!(outcome.delivered, 0, "message 4 carries no content");
+    if outcome.established {
+        for var in ["identity", "mac"] {
+            assert_eq!(
+                form_value(&stanza, var),
+                genuine.first().and_then(|g| form_value(g, var)),
+                "established on a {var} Bob did not send"
+            );
+        }
+    }
+    outcome
+}
+
+/// Bob's genuine final message (message 4), as [`initiator_final`] input for `variant`.
+pub fn genuine_final(variant: u8) -> Vec<u8> {
+    let (_, final_message) = completed(variant % 2);
+    with_variant(variant % 2, final_message.first())
 }
 
 /// Bob's genuine answer (message 2), as [`initiator_answer`] input for `variant`.

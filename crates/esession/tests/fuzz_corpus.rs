@@ -106,6 +106,58 @@ fn write_answer_seeds() {
 }
 
 #[test]
+fn initiator_final_corpus_replays() {
+    replay("initiator_final", fuzzing::initiator_final);
+}
+
+/// ESN-27, ESN-38: Bob's genuine final message establishes Alice's session in both variants.
+#[test]
+fn genuine_final_messages_establish() {
+    for variant in 0..2 {
+        let outcome = fuzzing::initiator_final(&fuzzing::genuine_final(variant));
+        assert!(outcome.parsed, "variant {variant}");
+        assert!(outcome.established, "variant {variant}: {outcome:?}");
+        assert!(!outcome.failed, "variant {variant}: {outcome:?}");
+    }
+}
+
+/// ESN-27/38: a final message whose `mac` or `identity` was altered never establishes.
+#[test]
+fn altered_final_messages_fail_without_establishing() {
+    for var in ["mac", "identity"] {
+        let genuine = String::from_utf8(fuzzing::genuine_final(0)).unwrap();
+        let field = genuine.find(&format!("var=\"{var}\"")).unwrap();
+        let value = field + genuine[field..].find("<value>").unwrap() + "<value>".len();
+        let mut altered = genuine.clone();
+        let first = if &genuine[value..=value] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        altered.replace_range(value..=value, first);
+        let outcome = fuzzing::initiator_final(altered.as_bytes());
+        assert!(outcome.parsed, "{var}");
+        assert!(!outcome.established, "{var}: {outcome:?}");
+        assert!(outcome.failed, "{var}: {outcome:?}");
+    }
+}
+
+/// Writes the genuine seeds of `initiator_final`. Run by hand after protocol changes.
+#[test]
+#[ignore = "writes files; run by hand to refresh the seeds"]
+fn write_final_seeds() {
+    let dir = corpus_dir("initiator_final");
+    std::fs::create_dir_all(&dir).unwrap();
+    for variant in 0..2 {
+        std::fs::write(
+            dir.join(format!("{variant}-genuine-final.xml")),
+            fuzzing::genuine_final(variant),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
 fn hostile_peers_corpus_replays() {
     replay("hostile_peers", fuzzing::hostile_peers);
 }
