@@ -1083,16 +1083,7 @@ pub fn initiator_answer(data: &[u8]) -> Outcome {
     };
     let variant = variant % 2;
     let (mut alice, mut bob, genuine) = offered(variant);
-    // On Alice's thread, from Bob: what reaches her state machine.
-    on_thread_of(&mut stanza, genuine.first());
-    let _ = xml::set_attr(&mut stanza, "from", BOB);
-    let before = alice.events.len();
-    let out = alice.manager.handle_stanza(&stanza);
-    let replies = alice.absorb(out);
-    for reply in &replies {
-        assert_eq!(reply.attr("to"), Some(BOB), "replies go to the sender only");
-    }
-    let outcome = alice.outcome(before, replies.len());
+    let (outcome, replies) = deliver_to_alice(&mut alice, &mut stanza, genuine.first());
     assert!(
         !outcome.established,
         "one answer cannot establish a 4-message session"
@@ -1139,6 +1130,24 @@ fn form_value(stanza: &Element, var: &str) -> Option<String> {
         .map(Element::text)
 }
 
+/// Delivers `stanza` to Alice as Bob's, on the thread of `genuine` (what
+/// reaches her state machine); checks that every reply goes to Bob only.
+fn deliver_to_alice(
+    alice: &mut Party,
+    stanza: &mut Element,
+    genuine: Option<&Element>,
+) -> (Outcome, Vec<Element>) {
+    on_thread_of(stanza, genuine);
+    let _ = xml::set_attr(stanza, "from", BOB);
+    let before = alice.events.len();
+    let out = alice.manager.handle_stanza(stanza);
+    let replies = alice.absorb(out);
+    for reply in &replies {
+        assert_eq!(reply.attr("to"), Some(BOB), "replies go to the sender only");
+    }
+    (alice.outcome(before, replies.len()), replies)
+}
+
 /// Rewrites the `<thread/>` of `stanza` to the thread of `genuine`.
 fn on_thread_of(stanza: &mut Element, genuine: Option<&Element>) {
     let Some(thread) = genuine
@@ -1168,15 +1177,7 @@ pub fn initiator_final(data: &[u8]) -> Outcome {
         return Outcome::default();
     };
     let (mut alice, genuine) = completed(variant % 2);
-    on_thread_of(&mut stanza, genuine.first());
-    let _ = xml::set_attr(&mut stanza, "from", BOB);
-    let before = alice.events.len();
-    let out = alice.manager.handle_stanza(&stanza);
-    let replies = alice.absorb(out);
-    for reply in &replies {
-        assert_eq!(reply.attr("to"), Some(BOB), "replies go to the sender only");
-    }
-    let outcome = alice.outcome(before, replies.len());
+    let (outcome, _) = deliver_to_alice(&mut alice, &mut stanza, genuine.first());
     assert_eq!(outcome.delivered, 0, "message 4 carries no content");
     if outcome.established {
         for var in ["identity", "mac"] {
