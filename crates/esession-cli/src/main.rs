@@ -171,12 +171,12 @@ fn run() -> ExitCode {
         } => report(
             "chat",
             settings().and_then(|s| {
-                s.check_contact(contact)?;
+                let contact = s.check_contact(contact)?;
                 // The chat's stdin reader may be blocked in a read: do not
                 // wait for it when the chat ends.
                 let runtime = runtime()?;
                 let result =
-                    runtime.block_on(chat::run(&s, contact, profile, send_despite_warnings));
+                    runtime.block_on(chat::run(&s, &contact, profile, send_despite_warnings));
                 runtime.shutdown_background();
                 result
             }),
@@ -189,10 +189,10 @@ fn run() -> ExitCode {
         } => report(
             "send",
             settings().and_then(|s| {
-                s.check_contact(contact)?;
+                let contact = s.check_contact(contact)?;
                 runtime()?.block_on(scripted::send(
                     &s,
-                    contact,
+                    &contact,
                     message.clone(),
                     timeout,
                     profile,

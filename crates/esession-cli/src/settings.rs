@@ -207,17 +207,17 @@ impl Settings {
 
     /// Refuses at once, before the trust store is opened or anything is sent,
     /// a contact that is not a person's JID or is our own account.
-    pub(crate) fn check_contact(&self, contact: &str) -> Result<(), String> {
-        check_contact_jid(contact)?;
+    pub(crate) fn check_contact(&self, contact: &str) -> Result<String, String> {
+        let normalized = check_contact_jid(contact)?;
         let account = self.account()?;
-        let bare = contact.split('/').next().unwrap_or(contact);
-        if bare.to_lowercase() == account.to_lowercase() {
+        let bare = normalized.split('/').next().unwrap_or(&normalized);
+        if bare == account.to_lowercase() {
             return Err(format!(
                 "{contact} is your own account ({account}): an encrypted session is with \
                  someone else; give the contact's JID"
             ));
         }
-        Ok(())
+        Ok(normalized)
     }
 
     /// Login options, reading the password.
@@ -328,7 +328,10 @@ fn canonical(path: &Path) -> PathBuf {
 
 /// Whether `contact` is a person's JID: `user@domain`, optionally with
 /// `/resource`. A JID without `@` names a server, not someone to talk to.
-pub(crate) fn check_contact_jid(contact: &str) -> Result<(), String> {
+/// Checks what the user typed as a contact and returns it normalized (RFC
+/// 7622: `Bob@Example.com` is `bob@example.com`), the spelling every
+/// comparison with the sessions' JIDs uses.
+pub(crate) fn check_contact_jid(contact: &str) -> Result<String, String> {
     const FORM: &str = "a contact's JID is user@domain, e.g. bob@example.com (bob@example.com/laptop for one of their clients)";
     if contact.is_empty() {
         return Err(format!("no contact given: {FORM}"));
@@ -348,7 +351,11 @@ pub(crate) fn check_contact_jid(contact: &str) -> Result<(), String> {
         Some((_, "")) => "it has no domain after the @",
         Some((_, domain)) if domain.contains('@') => "it has more than one @",
         Some(_) if resource == Some("") => "it ends with / but names no client after it",
-        Some(_) => return Ok(()),
+        Some(_) => {
+            return jid::Jid::new(contact)
+                .map(|jid| jid.as_str().to_owned())
+                .map_err(|e| format!("\"{contact}\" is not a valid JID ({e}); {FORM}"));
+        }
     };
     Err(format!(
         "\"{contact}\" is not a contact's JID: {problem}; {FORM}"
@@ -578,8 +585,19 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(settings.check_contact("bob@example.com"), Ok(()));
-        assert_eq!(settings.check_contact("bob@example.com/laptop"), Ok(()));
+        assert_eq!(
+            settings.check_contact("bob@example.com"),
+            Ok("bob@example.com".to_owned())
+        );
+        assert_eq!(
+            settings.check_contact("bob@example.com/laptop"),
+            Ok("bob@example.com/laptop".to_owned())
+        );
+        // Normalized as the server and the sessions spell it; the resource keeps its case.
+        assert_eq!(
+            settings.check_contact("Bob@Example.COM/Laptop"),
+            Ok("bob@example.com/Laptop".to_owned())
+        );
         for own in ["alice@example.org", "Alice@Example.org/phone"] {
             assert_eq!(
                 settings.check_contact(own).unwrap_err(),

@@ -131,7 +131,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
             contact,
             fingerprint,
         } => {
-            let contact = contact_bare_jid(&contact, "trust is per contact")?;
+            let contact = &contact_bare_jid(&contact, "trust is per contact")?;
             let message = match fingerprint {
                 Some(fp) => verify_key(&store, &account, contact, &fp)?,
                 None => verify_chains(&store, &account, contact)?,
@@ -173,7 +173,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
             }
         }
         TrustCommand::Forget { contact } => {
-            let contact = contact_bare_jid(&contact, "trust is per contact")?;
+            let contact = &contact_bare_jid(&contact, "trust is per contact")?;
             if !store
                 .contacts(&account)
                 .map_err(read)?
@@ -194,7 +194,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
             profile,
             clear,
         } => {
-            let contact = contact_bare_jid(&contact, "profiles are per contact")?;
+            let contact = &contact_bare_jid(&contact, "profiles are per contact")?;
             match (profile, clear) {
                 (None, false) => match store.contact_profile(&account, contact).map_err(read)? {
                     Some(name) => println!("{contact}: profile {name}"),
@@ -219,7 +219,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
             }
         }
         TrustCommand::Secret { contact, clear } => {
-            let contact = contact_bare_jid(&contact, "shared secrets are per contact")?;
+            let contact = &contact_bare_jid(&contact, "shared secrets are per contact")?;
             if clear {
                 if store.clear_other_secret(&account, contact).map_err(write)? {
                     println!("Removed the shared secret for {contact}.");
@@ -344,14 +344,14 @@ fn verify_chains(store: &Store, account: &str, contact: &str) -> Result<String, 
 /// A contact's bare JID from what the user typed: trust, profiles and
 /// secrets are per contact, so a resource is refused rather than silently
 /// dropped. `why` says so in the message.
-fn contact_bare_jid<'a>(contact: &'a str, why: &str) -> Result<&'a str, String> {
-    check_contact_jid(contact)?;
-    if let Some((bare, _)) = contact.split_once('/') {
+fn contact_bare_jid(contact: &str, why: &str) -> Result<String, String> {
+    let normalized = check_contact_jid(contact)?;
+    if let Some((bare, _)) = normalized.split_once('/') {
         return Err(format!(
             "{why}: give the bare JID {bare}, not the full JID {contact}"
         ));
     }
-    Ok(contact)
+    Ok(normalized)
 }
 
 /// A fingerprint as the user typed it: hex, with or without the spaces (or

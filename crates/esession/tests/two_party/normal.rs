@@ -649,3 +649,28 @@ fn terminate_all_ends_every_session_with_the_encrypted_terminate_form() {
     // Nothing left to end.
     assert!(pair.alice.manager.terminate_all().stanzas.is_empty());
 }
+
+/// RFC 7622 (issue 12, typed JIDs): a contact named with other capitals in
+/// its node and domain is the same contact. Alice offers to `BOB@Example.COM`;
+/// Bob's answer from his full JID binds the session (SSN-11), whose id names
+/// the normalized JID.
+#[test]
+fn a_contact_spelled_with_capitals_is_the_same_contact() {
+    let mut pair = Pair::new(31);
+    let (id, out) = pair.alice.manager.start_session("BOB@Example.COM").unwrap();
+    assert_eq!(id.peer.as_str(), "bob@example.com", "normalized at once");
+    pair.route(Side::Alice, out);
+    let established = pair.alice.established();
+    let [(session, _)] = established.as_slice() else {
+        panic!("one session: {:?}", pair.alice.failures());
+    };
+    assert_eq!(
+        session.peer.as_str(),
+        BOB,
+        "bound to the full JID that answered"
+    );
+    assert_eq!(session.thread, id.thread);
+    assert_eq!(session.contact().as_str(), "bob@example.com");
+    assert_eq!(session.client(), "laptop");
+    assert_eq!(pair.bob.only_session().sas, pair.alice.only_session().sas);
+}
