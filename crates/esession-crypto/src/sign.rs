@@ -11,6 +11,7 @@
 
 use core::fmt;
 
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256};
 use crypto_bigint::BoxedUint;
@@ -296,6 +297,19 @@ impl SigningKey {
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> SignatureAlgorithm {
         self.public.algorithm()
+    }
+
+    /// The public key as a DER SubjectPublicKeyInfo (RFC 5280), for XEP-0189 revocations
+    /// (AMB-66). RSA only: XEP-0189 0.14 publishes RSA keys alone.
+    pub fn public_key_der(&self) -> Result<Vec<u8>, CryptoError> {
+        match &self.inner {
+            SigningInner::Rsa(pair) => pair
+                .public_key()
+                .as_der()
+                .map(|der| der.as_ref().to_vec())
+                .map_err(|_| CryptoError::InvalidKey),
+            SigningInner::Dsa(_) => Err(CryptoError::InvalidKey),
+        }
     }
 
     /// Signs `message` (the raw identity MAC, AMB-19).

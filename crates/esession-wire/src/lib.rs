@@ -12,6 +12,7 @@
 //! | [`form`] | XEP-0004 `<x xmlns='jabber:x:data'/>` | SSN-01..19, ESN-04..39, AMB-29, AMB-32 |
 //! | [`encrypted`] | XEP-0200 `<c/>` and its `m_content` | ENC-07..10, ENC-16, ENC-20, AMB-24, AMB-49 |
 //! | [`keyvalue`] | XML-DSig `<KeyValue/>`, identity payload | ESN-17, ESN-20..22, ESN-55, AMB-16, AMB-17, AMB-61 |
+//! | [`pubkey`] | XEP-0189 `<pubkey/>`, `<revoke/>`, `<attest/>` | PKP-01/02/05, AMB-64..67 |
 //! | [`xml`] | strict parsing of decrypted bytes | ENC-13 |
 //! | [`error`] | the crate's error type | practice 8 |
 //!
@@ -54,6 +55,7 @@ pub mod keyvalue;
 pub mod negotiation;
 pub mod normalize;
 pub mod ns;
+pub mod pubkey;
 pub mod xml;
 
 mod util;

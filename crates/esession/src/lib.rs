@@ -66,6 +66,7 @@ mod identity;
 mod manager;
 mod negotiation;
 pub mod profile;
+pub mod published;
 pub mod random;
 mod session;
 pub mod ssn;
