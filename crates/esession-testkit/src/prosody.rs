@@ -428,8 +428,11 @@ impl Prosody {
         // XEP-0198 as in Prosody's default configuration: a client whose
         // connection drops resumes its stream (issue 10). Its session
         // hibernates 4 s here (600 s by default: a killed client looks
-        // online that long, and only receipts tell the sender).
-        let mut modules = vec!["roster", "saslauth", "tls", "disco", "ping", "smacks"];
+        // online that long, and only receipts tell the sender). PEP (XEP-0163),
+        // on in Prosody's default configuration too, holds XEP-0189 keys (issue 13).
+        let mut modules = vec![
+            "roster", "saslauth", "tls", "disco", "ping", "smacks", "pep",
+        ];
         match spec.archive {
             Archive::Off => {}
             Archive::Mam => modules.push("mam"),

@@ -27,6 +27,21 @@ use crate::connect::{LoginError, LoginInfo, XmppConnection};
 use crate::disco;
 use crate::layer::{ClientError, ClientEvent, Esessions};
 
+mod pep;
+
+pub use pep::FetchedKeys;
+
+/// Why an IQ request got no result.
+#[derive(Debug)]
+enum IqFailure {
+    /// The client cannot send (the login was refused).
+    Unusable(ClientError),
+    /// No answer within the time allowed, or the stream ended.
+    TimedOut,
+    /// An error answer, with its condition.
+    Refused(tokio_xmpp::parsers::stanza_error::DefinedCondition),
+}
+
 /// An XMPP client with ESessions: feed it nothing, just poll [`Self::next_event`].
 ///
 /// It is the [`Esessions`] layer driven by a connection it owns: a
@@ -230,15 +245,42 @@ impl EsessionClient {
     /// error: usually that resource is offline (the server answers for it),
     /// which says nothing about its ESession support.
     async fn probe_support(&mut self, jid: &str) -> Result<Option<bool>, ClientError> {
-        self.ensure_usable()?;
         let failed = || ClientError::Disco(jid.to_owned());
         let to = Jid::new(jid).map_err(|_| failed())?;
         let id = self.layer.next_iq_id("disco");
-        self.layer.push_outgoing(
-            Iq::from_get(id.clone(), DiscoInfoQuery { node: None })
-                .with_to(to.clone())
-                .into(),
-        );
+        let query = Iq::from_get(id, DiscoInfoQuery { node: None }).with_to(to.clone());
+        match self.round_trip(query, Some(&to)).await {
+            Err(IqFailure::Unusable(error)) => Err(error),
+            Err(IqFailure::TimedOut) => Err(failed()),
+            Ok(Some(payload)) => {
+                let info = DiscoInfoResult::try_from(payload).map_err(|_| failed())?;
+                Ok(Some(disco::supports_esessions(&info)))
+            }
+            // An error (service-unavailable for an offline resource, say)
+            // or an empty result: unknown.
+            Err(IqFailure::Refused(_)) | Ok(None) => Ok(None),
+        }
+    }
+
+    /// Sends `iq` and waits (10 s at most) for its answer from `to` (our own
+    /// account when `None`), handling everything else that arrives meanwhile:
+    /// the result's payload, or why there is none.
+    async fn round_trip(&mut self, iq: Iq, to: Option<&Jid>) -> Result<Option<Element>, IqFailure> {
+        self.ensure_usable().map_err(IqFailure::Unusable)?;
+        let id = iq.id().to_owned();
+        self.layer.push_outgoing(iq.into());
+        let own_bare = self
+            .layer
+            .own_jid()
+            .and_then(|j| Jid::new(j).ok())
+            .map(|j| j.into_bare());
+        let from_peer = |from: &Option<Jid>| match (to, from) {
+            (Some(to), Some(from)) => from == to,
+            (Some(_), None) => false,
+            // Our own account answers without `from`, or from our bare JID.
+            (None, None) => true,
+            (None, Some(from)) => own_bare.as_ref().is_some_and(|own| from == own),
+        };
         let answer = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 self.flush().await;
@@ -248,12 +290,15 @@ impl EsessionClient {
                         from,
                         payload,
                         ..
-                    })) if answered == id && from.as_ref() == Some(&to) => {
-                        return Some(payload);
-                    }
+                    })) if answered == id && from_peer(&from) => return Some(Ok(payload)),
                     StreamItem::Stanza(Stanza::Iq(Iq::Error {
-                        id: answered, from, ..
-                    })) if answered == id && from.as_ref() == Some(&to) => return Some(None),
+                        id: answered,
+                        from,
+                        error,
+                        ..
+                    })) if answered == id && from_peer(&from) => {
+                        return Some(Err(error.defined_condition));
+                    }
                     other => {
                         self.layer.handle_stream_event(other);
                     }
@@ -261,17 +306,12 @@ impl EsessionClient {
             }
         })
         .await
-        .map_err(|_| failed())?;
-        self.ensure_usable()?;
-        let answer = answer.ok_or_else(failed)?;
+        .map_err(|_| IqFailure::TimedOut)?;
+        self.ensure_usable().map_err(IqFailure::Unusable)?;
         match answer {
-            Some(payload) => {
-                let info = DiscoInfoResult::try_from(payload).map_err(|_| failed())?;
-                Ok(Some(disco::supports_esessions(&info)))
-            }
-            // An error (service-unavailable for an offline resource, say)
-            // or an empty result: unknown.
-            None => Ok(None),
+            Some(Ok(payload)) => Ok(payload),
+            Some(Err(condition)) => Err(IqFailure::Refused(condition)),
+            None => Err(IqFailure::TimedOut),
         }
     }
 

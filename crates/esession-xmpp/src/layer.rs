@@ -127,6 +127,9 @@ pub enum ClientError {
     /// Not connected, and never will be: the server refused the login.
     #[error("not connected: {0}")]
     LoginFailed(LoginError),
+    /// Publishing or fetching XEP-0189 keys failed; the text says why.
+    #[error("{0}")]
+    Pep(String),
 }
 
 /// Contacts whose online resources are tracked at most (issue 11).

@@ -47,7 +47,7 @@ mod layer;
 mod nesting;
 mod roster;
 
-pub use client::EsessionClient;
+pub use client::{EsessionClient, FetchedKeys};
 pub use layer::{ClientError, ClientEvent, Esessions, Mode};
 
 /// The operating system's clock, for [`esession::SessionManager`].

@@ -1,0 +1,106 @@
+//! Issue 13, XEP-0189 through a real Prosody with PEP (PKP-01..05, PKP-09/10):
+//!
+//! - `a_published_key_is_fetched_checked_and_revoked`: Alice publishes her RSA key; Bob, who
+//!   shares presence with her, fetches it, and it passes every check and bridges to her
+//!   XEP-0116 fingerprint; Alice revokes it and Bob's next fetch shows the revocation, which
+//!   verifies; Carol, a stranger, may not read Alice's key (access model `presence`).
+//!
+//! Without Prosody the test prints a loud SKIPPED banner and passes, unless
+//! `ESESSION_REQUIRE_PROSODY=1`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use esession::published::{
+    check_published_key, check_revocation, own_published_key, own_revocation,
+};
+use esession::trust::{key_fingerprint, key_value_of};
+use esession::{Config, MemoryTrustStore};
+use esession_crypto::SigningKey;
+use esession_testkit::peer::{Peer, manager};
+use esession_testkit::{Archive, prosody_or_skip};
+use esession_xmpp::ClientError;
+use tokio_xmpp::jid::BareJid;
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+async fn login(server: &esession_testkit::prosody::Prosody, user: &str) -> Peer {
+    Peer::login(
+        user,
+        &server.connect_options(user, "pc", &format!("{user}-pw")),
+        manager(Box::new(MemoryTrustStore::new()), Config::default()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_key_is_fetched_checked_and_revoked() {
+    let Some(prosody) = prosody_or_skip("a_published_key_is_fetched_checked_and_revoked") else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    for user in ["alice", "bob", "carol"] {
+        server.register(user, &format!("{user}-pw"));
+    }
+    server.befriend("alice", "bob");
+    let alice_jid = BareJid::new("alice@localhost").unwrap();
+    let mut alice = login(&server, "alice").await;
+    let mut bob = login(&server, "bob").await;
+    let mut carol = login(&server, "carol").await;
+
+    let key = SigningKey::generate_rsa(2048).unwrap();
+    let published = own_published_key(&key, &alice_jid, now(), 3600).unwrap();
+    alice.client().publish_key(&published).await.unwrap();
+
+    // Bob reads it; it passes the checks and is Alice's XEP-0116 key (PKP-10).
+    let fetched = bob.client().fetch_keys(&alice_jid).await.unwrap();
+    assert_eq!(fetched.keys, [published.clone()]);
+    assert!(fetched.revocations.is_empty());
+    assert_eq!(fetched.unreadable, 0);
+    let key_value = check_published_key(&fetched.keys[0], &alice_jid, now()).unwrap();
+    assert_eq!(
+        key_fingerprint(&key_value),
+        key_fingerprint(&key_value_of(key.verifying_key()).unwrap())
+    );
+
+    // Carol does not share presence with Alice: not allowed.
+    match carol.client().fetch_keys(&alice_jid).await {
+        Err(ClientError::Pep(text)) => assert!(text.contains("not allowed"), "{text}"),
+        other => panic!("a stranger read Alice's key: {other:?}"),
+    }
+
+    // Alice revokes the key; Bob sees the revocation and it verifies (PKP-05, PKP-06).
+    let revocation = own_revocation(&key, &published, now()).unwrap();
+    alice
+        .client()
+        .publish_revocation(&revocation)
+        .await
+        .unwrap();
+    let fetched = bob.client().fetch_keys(&alice_jid).await.unwrap();
+    assert_eq!(fetched.revocations, [revocation]);
+    assert_eq!(
+        check_revocation(&fetched.revocations[0], &fetched.keys[0]),
+        Ok(())
+    );
+
+    // Nothing published: an empty answer, not an error.
+    let carol_jid = BareJid::new("carol@localhost").unwrap();
+    let nothing = alice.client().fetch_keys(&carol_jid).await;
+    match nothing {
+        Ok(fetched) => assert!(fetched.keys.is_empty() && fetched.revocations.is_empty()),
+        Err(ClientError::Pep(text)) => assert!(text.contains("not allowed"), "{text}"),
+        Err(other) => panic!("{other}"),
+    }
+}
