@@ -66,7 +66,7 @@ async fn a_published_key_is_fetched_checked_and_revoked() {
 
     // Bob reads it; it passes the checks and is Alice's XEP-0116 key (PKP-10).
     let fetched = bob.client().fetch_keys(&alice_jid).await.unwrap();
-    assert_eq!(fetched.keys, [published.clone()]);
+    assert_eq!(fetched.keys, std::slice::from_ref(&published));
     assert!(fetched.revocations.is_empty());
     assert_eq!(fetched.unreadable, 0);
     let key_value = check_published_key(&fetched.keys[0], &alice_jid, now()).unwrap();
