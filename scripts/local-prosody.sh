@@ -3,8 +3,10 @@
 #   bash scripts/local-prosody.sh [DIR]      (default DIR: /tmp/esession-prosody)
 # Creates DIR with a private CA and a certificate for "localhost" (DIR/certs/ca.crt is the --ca-file), a config that
 # listens on loopback only (c2s port 25222, STARTTLS), accounts alice@localhost
-# and bob@localhost (passwords in DIR/alice.password and DIR/bob.password), and
-# runs Prosody in the foreground until Ctrl-C. Needs: prosody, openssl.
+# and bob@localhost (passwords in DIR/alice.password and DIR/bob.password) who
+# are each other's contacts (sharing presence, as after an accepted subscription
+# request: XEP-0189 keys are readable by such contacts), and runs Prosody in the
+# foreground until Ctrl-C. Needs: prosody, openssl.
 set -euo pipefail
 DIR=$(realpath -m "${1:-/tmp/esession-prosody}")
 PORT=${ESESSION_DEMO_PORT:-25222}
@@ -45,7 +47,14 @@ for user in alice bob; do
     chmod 600 "$DIR/$user.password"
     prosodyctl --config "$DIR/prosody.cfg.lua" register "$user" localhost "$(cat "$DIR/$user.password")"
 done
-echo "Prosody on 127.0.0.1:$PORT, accounts alice@localhost and bob@localhost."
+# Each in the other's roster with subscription "both" (Prosody's internal storage).
+mkdir -p "$DIR/data/localhost/roster"
+for pair in "alice bob" "bob alice"; do
+    set -- $pair
+    roster="$DIR/data/localhost/roster/$1.dat"
+    [ -f "$roster" ] || printf 'return {\n\t[false] = { ["version"] = 1; ["pending"] = {}; };\n\t["%s@localhost"] = { ["subscription"] = "both"; ["groups"] = {}; };\n};\n' "$2" > "$roster"
+done
+echo "Prosody on 127.0.0.1:$PORT, accounts alice@localhost and bob@localhost (each other's contacts)."
 echo "CA certificate (use as --ca-file): $DIR/certs/ca.crt"
 echo "Passwords: $DIR/alice.password, $DIR/bob.password. Ctrl-C stops the server."
 exec prosody --config "$DIR/prosody.cfg.lua" -F

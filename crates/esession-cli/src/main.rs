@@ -11,6 +11,7 @@ mod demo;
 mod outbox;
 mod present;
 mod profile;
+mod published;
 mod rng;
 mod screen;
 mod scripted;

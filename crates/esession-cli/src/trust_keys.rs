@@ -17,7 +17,7 @@ use crate::settings::{Settings, check_contact_jid};
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum TrustCommand {
     /// List the contacts we remember, one line each (petnames, JID, whether
-    /// the short authentication string was compared, clients, last session),
+    /// the short authentication string was compared, clients, when last seen in a session or a fetched key),
     /// each followed by its public keys, one line each (petname, fingerprint,
     /// algorithm, verified or not, first seen, JIDs). Dates are local time.
     List,
@@ -60,6 +60,13 @@ pub(crate) enum TrustCommand {
         #[arg(long, conflicts_with = "profile")]
         clear: bool,
     },
+    /// Fetch the keys a contact published (XEP-0189), with their fingerprints and validity;
+    /// usable ones are remembered as seen (not verified), and a changed key is reported.
+    /// Logs in.
+    Fetch {
+        /// The contact's bare JID.
+        contact: String,
+    },
     /// Set (or with --clear, remove) the other shared secret agreed with a contact out of band.
     Secret {
         /// The contact's bare JID.
@@ -98,6 +105,21 @@ pub(crate) enum KeysCommand {
     /// Print a public key as its XML-DSig <KeyValue/>, with its SHA-256 fingerprint.
     Export {
         /// The key number from `keys list` ("key 1 (ours)").
+        id: i64,
+    },
+    /// Publish an RSA signing key (XEP-0189) on your account, readable by the contacts who
+    /// share presence with you (`esession trust fetch YOU` shows it to them). Logs in.
+    Publish {
+        /// The key number from `keys list`; default: the newest RSA key.
+        id: Option<i64>,
+        /// How many days the published key stays valid.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
+    /// Revoke a published key (XEP-0189): contacts who fetch your keys see it revoked and stop
+    /// using it. Logs in.
+    Revoke {
+        /// The key number from `keys list`.
         id: i64,
     },
 }
@@ -217,6 +239,10 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
                     );
                 }
             }
+        }
+        TrustCommand::Fetch { contact } => {
+            let contact = contact_bare_jid(&contact, "keys are published per contact")?;
+            crate::runtime()?.block_on(crate::published::fetch(settings, &contact))?;
         }
         TrustCommand::Secret { contact, clear } => {
             let contact = &contact_bare_jid(&contact, "shared secrets are per contact")?;
@@ -595,7 +621,7 @@ where
         }
         match last_session {
             Some(when) => line.push_str(&format!(
-                "{contact}: {}, last session {}",
+                "{contact}: {}, last seen {}",
                 chain_state(&states),
                 date_time(when, zone)
             )),
@@ -695,6 +721,12 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
             for line in lines {
                 println!("{line}");
             }
+        }
+        KeysCommand::Publish { id, days } => {
+            crate::runtime()?.block_on(crate::published::publish(settings, id, days))?;
+        }
+        KeysCommand::Revoke { id } => {
+            crate::runtime()?.block_on(crate::published::revoke(settings, id))?;
         }
         KeysCommand::Export { id } => {
             let keys = store.signing_keys(&account).map_err(read)?;
@@ -875,7 +907,7 @@ mod tests {
             lines,
             [
                 "\"Bob's laptop\" bob@example.com: verified (SAS compared) on 1 of 2 clients, \
-                 reminder dismissed on 1 of 2 clients, last session 2023-11-15 00:15 UTC+02:00"
+                 reminder dismissed on 1 of 2 clients, last seen 2023-11-15 00:15 UTC+02:00"
                     .to_owned(),
                 format!(
                     "  \"Bob's laptop\" key {}, RSA-2048, verified, first seen 2023-11-15 00:15 \
@@ -883,14 +915,14 @@ mod tests {
                     fingerprint_full(&fp)
                 ),
                 "carol@example.net: no session yet, profile gajim, shared secret set".to_owned(),
-                "dave@example.org: unverified, 1 client, last session 2023-11-15 01:13 UTC+02:00"
+                "dave@example.org: unverified, 1 client, last seen 2023-11-15 01:13 UTC+02:00"
                     .to_owned(),
                 format!(
                     "  key {}, RSA-2047, NOT verified, first seen 2023-11-15 00:13 UTC+02:00, \
                      seen as dave@example.org, dave@work.example",
                     fingerprint_full(&dave_fp)
                 ),
-                "dave@work.example: no retained secret, last session 2023-11-15 02:13 UTC+02:00"
+                "dave@work.example: no retained secret, last seen 2023-11-15 02:13 UTC+02:00"
                     .to_owned(),
                 format!(
                     "  key {}, RSA-2047, NOT verified, first seen 2023-11-15 00:13 UTC+02:00, \
@@ -916,7 +948,7 @@ mod tests {
         assert_eq!(
             trust_list(&store, ME, &chrono::Utc).unwrap(),
             [
-                "bob@example.com: verified (SAS compared), 1 client, last session 2023-11-14 22:13 UTC+00:00"
+                "bob@example.com: verified (SAS compared), 1 client, last seen 2023-11-14 22:13 UTC+00:00"
             ]
         );
     }
@@ -1014,7 +1046,7 @@ mod tests {
         assert_eq!(
             trust_list(&store, ME, &chrono::Utc).unwrap(),
             [
-                "bob@example.com: verified (SAS compared), 2 clients, last session 2023-11-14 22:13 UTC+00:00"
+                "bob@example.com: verified (SAS compared), 2 clients, last seen 2023-11-14 22:13 UTC+00:00"
             ]
         );
     }

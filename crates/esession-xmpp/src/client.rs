@@ -274,12 +274,13 @@ impl EsessionClient {
             .own_jid()
             .and_then(|j| Jid::new(j).ok())
             .map(|j| j.into_bare());
+        // Our own account answers without `from`, or from our bare JID (RFC 6120 §10.3).
+        let own = |jid: &Jid| own_bare.as_ref().is_some_and(|own| jid == own);
         let from_peer = |from: &Option<Jid>| match (to, from) {
-            (Some(to), Some(from)) => from == to,
-            (Some(_), None) => false,
-            // Our own account answers without `from`, or from our bare JID.
+            (Some(to), Some(from)) => from == to || (own(to) && own(from)),
+            (Some(to), None) => own(to),
             (None, None) => true,
-            (None, Some(from)) => own_bare.as_ref().is_some_and(|own| from == own),
+            (None, Some(from)) => own(from),
         };
         let answer = tokio::time::timeout(Duration::from_secs(10), async {
             loop {

@@ -81,6 +81,10 @@ async fn a_published_key_is_fetched_checked_and_revoked() {
         other => panic!("a stranger read Alice's key: {other:?}"),
     }
 
+    // Alice reads her own node (the server answers for her account itself).
+    let own = alice.client().fetch_keys(&alice_jid).await.unwrap();
+    assert_eq!(own.keys, std::slice::from_ref(&published));
+
     // Alice revokes the key; Bob sees the revocation and it verifies (PKP-05, PKP-06).
     let revocation = own_revocation(&key, &published, now()).unwrap();
     alice

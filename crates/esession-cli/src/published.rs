@@ -1,0 +1,293 @@
+//! `esession keys publish`, `keys revoke` and `trust fetch`: XEP-0189 public keys through the
+//! server (issue 13). Publication is no proof of ownership (PKP-09): a fetched key is
+//! recorded as seen, never as verified, and a key that differs from the one a contact used
+//! before raises the key-change alert (ESN-51).
+
+use esession::Config;
+use esession::published::{
+    check_published_key, check_revocation, own_published_key, own_revocation,
+};
+use esession_crypto::SigningKey;
+use esession_store::{KeyStatus, Store};
+use esession_wire::pubkey::{PublishedKey, Timestamp};
+use esession_xmpp::EsessionClient;
+use jid::BareJid;
+
+use crate::account::{login, manager, open_store, store_error};
+use crate::present::fingerprint_full;
+use crate::settings::Settings;
+
+/// Seconds since the Unix epoch.
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A date for a person: the day, UTC.
+fn day(timestamp: &Timestamp) -> String {
+    timestamp
+        .unix
+        .and_then(|unix| chrono::DateTime::from_timestamp(unix, 0))
+        .map_or_else(
+            || format!("{} (no time zone)", timestamp.text),
+            |time| time.format("%Y-%m-%d").to_string(),
+        )
+}
+
+/// Our RSA signing key `id`, or without `id` the most recent one.
+fn rsa_signing_key(
+    store: &Store,
+    account: &str,
+    id: Option<i64>,
+) -> Result<(i64, SigningKey), String> {
+    let path = store.path();
+    let keys = store
+        .signing_keys(account)
+        .map_err(|e| store_error(path, "read", &e))?;
+    let mut candidates: Vec<_> = keys
+        .iter()
+        .filter(|k| id.is_none_or(|id| k.id.0 == id))
+        .collect();
+    candidates.sort_by_key(|k| std::cmp::Reverse(k.id.0));
+    if candidates.is_empty() {
+        return Err(match id {
+            Some(id) => format!(
+                "{account} has no signing key {id}: `esession keys list` shows the numbers of our \
+                 keys (\"key N (ours, ...)\")"
+            ),
+            None => format!("{account} has no signing key: `esession keys generate` makes one"),
+        });
+    }
+    for info in candidates {
+        let der = store
+            .signing_key_private(account, info.id)
+            .map_err(|e| store_error(path, "read", &e))?;
+        let key = SigningKey::from_pkcs8_der(der.expose())
+            .map_err(|e| format!("signing key {}: {e}", info.id.0))?;
+        if key.public_key_der().is_ok() {
+            return Ok((info.id.0, key));
+        }
+        if id.is_some() {
+            return Err(format!(
+                "key {} is a DSA key, and XEP-0189 publishes RSA keys only; make one with \
+                 `esession keys generate --algorithm rsa`",
+                info.id.0
+            ));
+        }
+    }
+    Err(format!(
+        "{account} has only DSA signing keys, and XEP-0189 publishes RSA keys only; make one with \
+         `esession keys generate --algorithm rsa`"
+    ))
+}
+
+/// Our account's bare JID, typed.
+fn own_bare(account: &str) -> Result<BareJid, String> {
+    BareJid::new(account).map_err(|e| format!("{account} is not a valid JID ({e})"))
+}
+
+/// Logs in with our stored keys out of the policy: these commands negotiate nothing.
+async fn connect(settings: &Settings, store: &Store) -> Result<EsessionClient, String> {
+    login(settings, manager(settings, store, Config::default())?).await
+}
+
+/// `esession keys publish [ID] [--days N]`.
+pub(crate) async fn publish(settings: &Settings, id: Option<i64>, days: u32) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let (id, key) = rsa_signing_key(&store, &account, id)?;
+    let validity = i64::from(days).saturating_mul(24 * 60 * 60);
+    let published = own_published_key(&key, &own_bare(&account)?, now(), validity)
+        .map_err(|e| format!("could not publish key {id}: {e}"))?;
+    let mut client = connect(settings, &store).await?;
+    let result = client.publish_key(&published).await;
+    client.disconnect().await;
+    result.map_err(|e| format!("key {id} was not published: {e}"))?;
+    let fingerprint = esession::trust::key_value_of(key.verifying_key())
+        .map(|kv| fingerprint_full(&esession::trust::key_fingerprint(&kv)))
+        .unwrap_or_default();
+    println!(
+        "Published key {id} of {account} ({fingerprint}), valid until {} (XEP-0189). Contacts who \
+         share presence with you can fetch it with `esession trust fetch {account}`; it is no \
+         proof of who holds it until they verify its fingerprint with you.",
+        day(&published.end)
+    );
+    Ok(())
+}
+
+/// `esession keys revoke ID`: fetches our own published key for `id` and publishes its
+/// self-signed revocation.
+pub(crate) async fn revoke(settings: &Settings, id: i64) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let (id, key) = rsa_signing_key(&store, &account, Some(id))?;
+    let owner = own_bare(&account)?;
+    let mut client = connect(settings, &store).await?;
+    let outcome = async {
+        let fetched = client.fetch_keys(&owner).await.map_err(|e| e.to_string())?;
+        let ours = esession::trust::key_value_of(key.verifying_key());
+        let published = fetched
+            .keys
+            .iter()
+            .find(|p| {
+                ours.as_ref().is_some_and(|kv| {
+                    *kv == esession_wire::keyvalue::KeyValue::Rsa {
+                        modulus: p.modulus.clone(),
+                        exponent: p.exponent.clone(),
+                    }
+                })
+            })
+            .ok_or_else(|| {
+                format!(
+                    "key {id} is not published for {account}, so there is nothing to revoke \
+                     (`esession keys publish {id}` publishes it)"
+                )
+            })?;
+        let revocation = own_revocation(&key, published, now()).map_err(|e| e.to_string())?;
+        client
+            .publish_revocation(&revocation)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    client.disconnect().await;
+    outcome.map_err(|e| format!("key {id} was not revoked: {e}"))?;
+    println!(
+        "Revoked key {id} of {account} (XEP-0189): contacts who fetch your keys now see it \
+         revoked and stop using it. Publish a new key with `esession keys generate --algorithm rsa` \
+         then `esession keys publish`."
+    );
+    Ok(())
+}
+
+/// One fetched key, judged, as a line for a person.
+fn describe_fetched(
+    store: &Store,
+    account: &str,
+    contact: &BareJid,
+    key: &PublishedKey,
+    revoked: bool,
+) -> Result<String, String> {
+    let key_value = match check_published_key(key, contact, now()) {
+        Ok(key_value) => key_value,
+        Err(reason) => return Ok(format!("  a key that is not used: {reason}")),
+    };
+    let fingerprint = esession::trust::key_fingerprint(&key_value);
+    let bits = key.modulus.len() * 8;
+    let head = format!(
+        "  {} (RSA-{bits}), valid {} to {}",
+        fingerprint_full(&fingerprint),
+        day(&key.begin),
+        day(&key.end)
+    );
+    if revoked {
+        // PKP-06: honoured at once. The owner's signed word outranks our own verification.
+        let held = store
+            .peer_keys_of(account, contact.as_str())
+            .map_err(|e| store_error(store.path(), "read", &e))?
+            .iter()
+            .any(|k| k.fingerprint == fingerprint);
+        if held {
+            store
+                .delete_peer_key(account, &fingerprint)
+                .map_err(|e| store_error(store.path(), "change", &e))?;
+            return Ok(format!(
+                "{head}: REVOKED by its owner; removed from your trust store, no session will accept it"
+            ));
+        }
+        return Ok(format!("{head}: REVOKED by its owner, not used"));
+    }
+    let xml = esession_wire::xml::serialize(&esession_wire::minidom::Element::from(&key_value), "")
+        .map_err(|e| e.to_string())?;
+    let seen = u64::try_from(now()).unwrap_or_default();
+    let observation = store
+        .record_peer_key(
+            account,
+            contact.as_str(),
+            fingerprint,
+            xml.into_bytes(),
+            seen,
+        )
+        .map_err(|e| store_error(store.path(), "change", &e))?;
+    let trust = if observation.verified {
+        "verified"
+    } else {
+        "seen, NOT VERIFIED"
+    };
+    let note = match observation.status {
+        KeyStatus::New => " (new)".to_owned(),
+        KeyStatus::Known => String::new(),
+        KeyStatus::SeenWithOtherJid => format!(
+            " — !!! this key was seen before under {}: ask {contact} whether they share it",
+            observation.other_jids.join(", ")
+        ),
+        KeyStatus::KeyChanged => format!(
+            " — !!! KEY CHANGE: {contact} used another key before; verify this one with them \
+             before trusting it"
+        ),
+    };
+    Ok(format!("{head}: {trust}{note}"))
+}
+
+/// `esession trust fetch CONTACT`: the contact's published keys, checked, with their
+/// fingerprints and validity; usable ones are remembered as seen.
+pub(crate) async fn fetch(settings: &Settings, contact: &str) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let contact =
+        BareJid::new(contact).map_err(|e| format!("{contact} is not a valid JID ({e})"))?;
+    let mut client = connect(settings, &store).await?;
+    let fetched = client.fetch_keys(&contact).await;
+    client.disconnect().await;
+    let fetched = fetched.map_err(|e| format!("could not fetch the keys of {contact}: {e}"))?;
+    if fetched.keys.is_empty() {
+        println!("{contact} has published no key (XEP-0189), or none you may read.");
+    } else {
+        println!(
+            "Keys {contact} published (XEP-0189). Publication is no proof of who holds a key: \
+             compare its fingerprint with {contact} over another channel, then run `esession \
+             trust verify {contact} --fingerprint \"FINGERPRINT\"`."
+        );
+    }
+    for key in &fetched.keys {
+        let revoked = fetched
+            .revocations
+            .iter()
+            .any(|r| check_revocation(r, key).is_ok());
+        println!(
+            "{}",
+            describe_fetched(&store, &account, &contact, key, revoked)?
+        );
+    }
+    if fetched.unreadable > 0 {
+        println!(
+            "  ({} published item(s) could not be read and were ignored.)",
+            fetched.unreadable
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use super::*;
+
+    #[test]
+    fn a_day_is_shown_as_a_date_or_says_it_has_no_time_zone() {
+        assert_eq!(
+            day(&Timestamp::from_unix(1_800_000_000).unwrap()),
+            "2027-01-15"
+        );
+        let unzoned = Timestamp {
+            text: "2027-01-15T08:00:00".to_owned(),
+            unix: None,
+        };
+        assert_eq!(day(&unzoned), "2027-01-15T08:00:00 (no time zone)");
+    }
+}
