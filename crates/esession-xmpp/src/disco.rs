@@ -18,6 +18,8 @@ pub const FEATURES: &[&str] = &[
     ns::SSN,
     ns::ESESSION,
     ns::STANZA_ENCRYPTION,
+    // XEP-0189: we fetch keys and answer a request for ours (PKP-07/08).
+    ns::PUBKEY,
 ];
 
 /// Our disco#info result (for `node`, when a caps node#ver was queried).

@@ -52,6 +52,7 @@ use tokio_xmpp::stanzastream::{Event as StreamItem, StreamEvent};
 
 use crate::connect::LoginError;
 use crate::{disco, roster};
+use esession_wire::pubkey::PublishedKey;
 
 /// Something the application should know about.
 #[derive(Debug)]
@@ -178,6 +179,8 @@ pub struct Esessions {
     online: HashMap<String, Vec<String>>,
     /// Where the stream stands after a drop (issue 10).
     link: Link,
+    /// Our device's XEP-0189 key, the answer to a `<pubkey/>` request (PKP-07).
+    device_key: Option<PublishedKey>,
 }
 
 impl core::fmt::Debug for Esessions {
@@ -190,6 +193,12 @@ impl core::fmt::Debug for Esessions {
 }
 
 impl Esessions {
+    /// Sets our device's XEP-0189 key, sent to whoever asks this full JID for
+    /// it (PKP-07); `None` refuses such requests.
+    pub fn set_device_key(&mut self, key: Option<PublishedKey>) {
+        self.device_key = key;
+    }
+
     /// The layer of a whole client of ours ([`Mode::WholeClient`]).
     pub fn new(manager: SessionManager) -> Self {
         Self::with_mode(manager, Mode::WholeClient)
@@ -206,6 +215,7 @@ impl Esessions {
             mode,
             manager,
             own_jid: None,
+            device_key: None,
             queue: VecDeque::new(),
             outbox: VecDeque::new(),
             iq_counter: 0,
@@ -493,7 +503,7 @@ impl Esessions {
             // with our features too, see `disco::FEATURES`).
             return Stanza::try_from(element).ok();
         }
-        let reply = builtin_answer(&element)
+        let reply = builtin_answer(&element, self.device_key.as_ref())
             .or_else(|| iq_error_reply(&element, DefinedCondition::ServiceUnavailable));
         if let Some(reply) = reply {
             self.enqueue(reply);
@@ -581,7 +591,7 @@ impl Esessions {
         }
         for event in out.events {
             if let Event::StanzaReceived { session, stanza } = &event
-                && let Some(reply) = builtin_answer(stanza)
+                && let Some(reply) = builtin_answer(stanza, self.device_key.as_ref())
             {
                 let session = session.clone();
                 self.send_in_session(&session, &reply);
@@ -678,11 +688,20 @@ fn request(element: &Element) -> Option<(String, Option<Jid>, Option<&Element>)>
 }
 
 /// Our answer to the requests every client answers itself: disco#info
-/// (XEP-0030, with our features) and ping (XEP-0199).
-fn builtin_answer(element: &Element) -> Option<Element> {
+/// (XEP-0030, with our features), ping (XEP-0199), and our device's key
+/// (XEP-0189, PKP-07) when we have one: without, the request is refused
+/// with `service-unavailable` like any other.
+fn builtin_answer(element: &Element, device_key: Option<&PublishedKey>) -> Option<Element> {
     let (id, from, payload) = request(element)?;
     let payload = payload.filter(|_| element.attr("type") == Some("get"))?;
-    let reply = if payload.is("query", "http://jabber.org/protocol/disco#info") {
+    let reply = if esession_wire::pubkey::is_key_request(payload) {
+        Iq::Result {
+            from: None,
+            to: None,
+            id,
+            payload: Some(Element::from(device_key?)),
+        }
+    } else if payload.is("query", "http://jabber.org/protocol/disco#info") {
         let node = payload.attr("node").map(str::to_owned);
         Iq::from_result(id, Some(disco::our_disco_info(node)))
     } else if payload.is("ping", "urn:xmpp:ping") {
@@ -769,12 +788,42 @@ mod tests {
     }
 
     #[test]
+    fn a_request_for_our_device_key_is_answered_only_when_we_have_one() {
+        let request = parse(
+            "<iq xmlns='jabber:client' type='get' id='k1' from='bob@example.com/pc'>\
+             <pubkey xmlns='urn:xmpp:pubkey:2'/></iq>",
+        );
+        // PKP-07: without a key, no answer here (the caller refuses with service-unavailable).
+        assert_eq!(builtin_answer(&request, None), None);
+        let key = PublishedKey {
+            begin: esession_wire::pubkey::Timestamp::from_unix(1_700_000_000).unwrap(),
+            end: esession_wire::pubkey::Timestamp::from_unix(1_800_000_000).unwrap(),
+            jid: "alice@example.org".to_owned(),
+            modulus: vec![0xc3; 256],
+            exponent: vec![1, 0, 1],
+            print: vec![5; 32],
+            uri: None,
+        };
+        let answer = builtin_answer(&request, Some(&key)).unwrap();
+        assert_eq!(answer.attr("type"), Some("result"));
+        assert_eq!(answer.attr("to"), Some("bob@example.com/pc"));
+        let pubkey = answer.get_child("pubkey", "urn:xmpp:pubkey:2").unwrap();
+        assert_eq!(PublishedKey::try_from(pubkey).unwrap(), key);
+        // A `set` is not a request for our key.
+        let set = parse(
+            "<iq xmlns='jabber:client' type='set' id='k2' from='bob@example.com/pc'>\
+             <pubkey xmlns='urn:xmpp:pubkey:2'/></iq>",
+        );
+        assert_eq!(builtin_answer(&set, Some(&key)), None);
+    }
+
+    #[test]
     fn ping_and_disco_info_requests_get_our_answer() {
         let ping = parse(
             "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='p1'>\
              <ping xmlns='urn:xmpp:ping'/></iq>",
         );
-        let pong = builtin_answer(&ping).unwrap();
+        let pong = builtin_answer(&ping, None).unwrap();
         assert_eq!(
             (pong.attr("type"), pong.attr("id"), pong.attr("to")),
             (Some("result"), Some("p1"), Some("bob@example.com/phone"))
@@ -784,7 +833,7 @@ mod tests {
             "<iq xmlns='jabber:client' from='bob@example.com/phone' type='get' id='d1'>\
              <query xmlns='http://jabber.org/protocol/disco#info' node='n#v'/></iq>",
         );
-        let info = builtin_answer(&disco).unwrap();
+        let info = builtin_answer(&disco, None).unwrap();
         let query = info
             .get_child("query", "http://jabber.org/protocol/disco#info")
             .unwrap();
@@ -798,7 +847,7 @@ mod tests {
             "<iq xmlns='jabber:client' type='result' id='r'><ping xmlns='urn:xmpp:ping'/></iq>",
             "<presence xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></presence>",
         ] {
-            assert_eq!(builtin_answer(&parse(other)), None, "{other}");
+            assert_eq!(builtin_answer(&parse(other), None), None, "{other}");
         }
     }
 

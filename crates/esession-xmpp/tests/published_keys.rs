@@ -3,7 +3,8 @@
 //! - `a_published_key_is_fetched_checked_and_revoked`: Alice publishes her RSA key; Bob, who
 //!   shares presence with her, fetches it, and it passes every check and bridges to her
 //!   XEP-0116 fingerprint; Alice revokes it and Bob's next fetch shows the revocation, which
-//!   verifies; Carol, a stranger, may not read Alice's key (access model `presence`).
+//!   verifies; Carol, a stranger, may not read Alice's key (access model `presence`). Asked
+//!   directly, Alice's client answers with its key (PKP-07); Carol's, which has none, refuses.
 //!
 //! Without Prosody the test prints a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
@@ -74,6 +75,23 @@ async fn a_published_key_is_fetched_checked_and_revoked() {
         key_fingerprint(&key_value),
         key_fingerprint(&key_value_of(key.verifying_key()).unwrap())
     );
+
+    // PKP-07: asked directly, Alice's client answers with the key it published; PKP-08: and
+    // says so in disco#info.
+    let alice_device: tokio_xmpp::jid::FullJid = alice.jid().parse().unwrap();
+    let (asked, _) = tokio::join!(
+        bob.client().request_device_key(&alice_device),
+        alice.idle(std::time::Duration::from_secs(2))
+    );
+    assert_eq!(asked.unwrap(), Some(published.clone()));
+    assert!(esession_xmpp::disco::FEATURES.contains(&"urn:xmpp:pubkey:2"));
+    // Carol's client published nothing: her client refuses, which reads as "no key".
+    let carol_device: tokio_xmpp::jid::FullJid = carol.jid().parse().unwrap();
+    let (asked, _) = tokio::join!(
+        bob.client().request_device_key(&carol_device),
+        carol.idle(std::time::Duration::from_secs(2))
+    );
+    assert_eq!(asked.unwrap(), None);
 
     // Carol does not share presence with Alice: not allowed.
     match carol.client().fetch_keys(&alice_jid).await {

@@ -11,7 +11,7 @@
 
 use esession_wire::minidom::Element;
 use esession_wire::pubkey::{PUBKEY_NS, PublishedKey, REVOKE_NS, Revocation};
-use tokio_xmpp::jid::{BareJid, Jid};
+use tokio_xmpp::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::pubsub::pubsub::{Item, Items, PubSub, Publish, PublishOptions};
@@ -73,8 +73,12 @@ fn pep_error(what: &str, failure: IqFailure) -> ClientError {
 impl EsessionClient {
     /// Publishes `key` as item `current` of our node `urn:xmpp:pubkey:2` (PKP-04), replacing
     /// what was there.
+    /// It then also answers a request for this device's key (PKP-07).
     pub async fn publish_key(&mut self, key: &PublishedKey) -> Result<(), ClientError> {
-        self.publish(PUBKEY_NS, "current", Element::from(key)).await
+        self.publish(PUBKEY_NS, "current", Element::from(key))
+            .await?;
+        self.layer.set_device_key(Some(key.clone()));
+        Ok(())
     }
 
     /// Publishes `revocation` under `urn:xmpp:revoke:2` (PKP-05, AMB-66).
@@ -109,6 +113,29 @@ impl EsessionClient {
             .await
             .map(|_| ())
             .map_err(|failure| pep_error(&format!("publishing to {node}"), failure))
+    }
+
+    /// Asks the client at `device` (a full JID) for its key directly (PKP-07, AMB-68): the
+    /// key, or `None` when it has none to give.
+    pub async fn request_device_key(
+        &mut self,
+        device: &FullJid,
+    ) -> Result<Option<PublishedKey>, ClientError> {
+        let to = Jid::from(device.clone());
+        let id = self.layer.next_iq_id("pubkey");
+        let request = Iq::Get {
+            from: None,
+            to: Some(to.clone()),
+            id,
+            payload: Element::builder("pubkey", PUBKEY_NS).build(),
+        };
+        match self.round_trip(request, Some(&to)).await {
+            Ok(Some(payload)) => PublishedKey::try_from(&payload).map(Some).map_err(|e| {
+                ClientError::Pep(format!("{device} answered with an unreadable key ({e})"))
+            }),
+            Ok(None) | Err(IqFailure::Refused(_)) => Ok(None),
+            Err(failure) => Err(pep_error(&format!("asking {device} for its key"), failure)),
+        }
     }
 
     /// Fetches what `contact` published under `urn:xmpp:pubkey:2` and `urn:xmpp:revoke:2`.
