@@ -22,7 +22,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CRATES = {'crypto': 'esession-crypto', 'wire': 'esession-wire', 'core': 'esession',
+CRATES = {'crypto': 'esession-crypto', 'wire': 'esession-wire', 'algorithms': 'esession-algorithms', 'core': 'esession',
           'store': 'esession-store', 'xmpp': 'esession-xmpp', 'cli': 'esession-cli',
           'bench': 'esession-bench', 'testkit': 'esession-testkit'}
 PREFIXES = ('CMN', 'THR', 'SSN', 'ENC', 'SIM', 'ESN', 'PKP', 'OFF', 'ARC', 'AMB')
