@@ -103,6 +103,8 @@ pub(crate) async fn run(
         contact: contact.to_owned(),
         account,
         store,
+        public_keys: settings.public_keys,
+        keys_fetched: false,
         screen,
         status: Status::Connecting,
         session: None,
@@ -212,6 +214,10 @@ struct Chat {
     contact: String,
     account: String,
     store: Store,
+    /// We identify by public key (`--public-keys`): fetch the contact's published key.
+    public_keys: bool,
+    /// The contact's published keys were fetched in this run.
+    keys_fetched: bool,
     screen: Screen,
     status: Status,
     /// The established session with the contact, if any.
@@ -354,6 +360,20 @@ impl Chat {
                 "The {} profile needs a full JID: starting the session with {target}.",
                 profile.name()
             );
+        }
+        if self.public_keys && !self.keys_fetched {
+            // Issue 13: the contact's published key, once per run, before the first offer.
+            self.keys_fetched = true;
+            let lines = crate::published::fetch_before_negotiating(
+                client,
+                &self.store,
+                &self.account,
+                &self.contact,
+            )
+            .await;
+            for line in lines {
+                self.info(&line);
+            }
         }
         match client.start_session(&target).await {
             Ok(id) => {

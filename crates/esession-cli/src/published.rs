@@ -151,10 +151,15 @@ pub(crate) async fn revoke(settings: &Settings, id: i64) -> Result<(), String> {
     .await;
     client.disconnect().await;
     outcome.map_err(|e| format!("key {id} was not revoked: {e}"))?;
+    // A revoked key is never used again: it leaves our store too.
+    store
+        .delete_signing_key(&account, esession_store::KeyId(id))
+        .map_err(|e| store_error(store.path(), "change", &e))?;
     println!(
-        "Revoked key {id} of {account} (XEP-0189): contacts who fetch your keys now see it \
-         revoked and stop using it. Publish a new key with `esession keys generate --algorithm rsa` \
-         then `esession keys publish`."
+        "Revoked key {id} of {account} (XEP-0189) and removed it from your store: contacts who \
+         fetch your keys now see it revoked and stop using it, and it will not identify you again. \
+         Publish a new key with `esession keys generate --algorithm rsa` then `esession keys \
+         publish`."
     );
     Ok(())
 }
@@ -226,6 +231,47 @@ fn describe_fetched(
         ),
     };
     Ok(format!("{head}: {trust}{note}"))
+}
+
+/// Before negotiating with public keys (issue 13): when we hold no key for `contact`, fetch
+/// the ones it published, judged and remembered as seen as `trust fetch` does, so that the
+/// negotiation can name the key and the user sees its fingerprint. Returns the lines to
+/// show (a failure to fetch is one calm line: the negotiation goes on without).
+pub(crate) async fn fetch_before_negotiating(
+    client: &mut EsessionClient,
+    store: &Store,
+    account: &str,
+    contact: &str,
+) -> Vec<String> {
+    let bare = contact.split('/').next().unwrap_or(contact);
+    let Ok(contact) = BareJid::new(bare) else {
+        return Vec::new();
+    };
+    match store.peer_keys_of(account, contact.as_str()) {
+        Ok(keys) if keys.is_empty() => {}
+        _ => return Vec::new(),
+    }
+    let fetched = match client.fetch_keys(&contact).await {
+        Ok(fetched) => fetched,
+        Err(e) => return vec![format!("*** No published key of {contact} fetched: {e}")],
+    };
+    if fetched.keys.is_empty() {
+        return vec![format!("*** {contact} has published no key (XEP-0189).")];
+    }
+    let mut lines = vec![format!(
+        "*** {contact} published these keys (XEP-0189; not proof of who holds them):"
+    )];
+    for key in &fetched.keys {
+        let revoked = fetched
+            .revocations
+            .iter()
+            .any(|r| check_revocation(r, key).is_ok());
+        match describe_fetched(store, account, &contact, key, revoked) {
+            Ok(line) => lines.push(format!("*** {}", line.trim_start())),
+            Err(e) => lines.push(format!("!!! {e}")),
+        }
+    }
+    lines
 }
 
 /// `esession trust fetch CONTACT`: the contact's published keys, checked, with their

@@ -77,6 +77,19 @@ pub(crate) async fn send(
     // Gajim needs a full JID: wait a moment for the contact's presence. What
     // arrives meanwhile concerns no session of ours yet.
     let (target, _) = session_target(&mut client, contact, Duration::from_secs(5)).await?;
+    if settings.public_keys {
+        // Issue 13: the contact's published key, before the offer.
+        for line in crate::published::fetch_before_negotiating(
+            &mut client,
+            &store,
+            &settings.account()?,
+            contact,
+        )
+        .await
+        {
+            eprintln!("{line}");
+        }
+    }
     let started = client
         .start_session(&target)
         .await

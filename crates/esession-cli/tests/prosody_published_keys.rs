@@ -4,8 +4,9 @@
 //! - `a_published_key_is_fetched_as_seen_and_its_revocation_removes_it`: Alice publishes her
 //!   key; Bob fetches it and sees its fingerprint (the one `keys export` shows), its validity
 //!   and "NOT VERIFIED (new)", and `trust list` then holds it unverified; Alice publishes a
-//!   second key and Bob's fetch says KEY CHANGE; Alice revokes it, and Bob's next fetch says
-//!   REVOKED and removes it from his store; a DSA key cannot be published, with a reason.
+//!   second key and Bob's fetch says KEY CHANGE; Alice revokes it (it leaves her store), and
+//!   Bob's next fetch says REVOKED and removes it from his; a DSA key cannot be published,
+//!   with a reason.
 //!
 //! Without Prosody the test prints a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
@@ -128,6 +129,12 @@ fn a_published_key_is_fetched_as_seen_and_its_revocation_removes_it() {
     assert!(out.contains("is not published"), "{out}");
     let out = run(home, &server, "alice", &["keys", "revoke", "2"], true);
     assert!(out.contains("Revoked key 2 of alice@localhost"), "{out}");
+    // A revoked key never identifies us again: it leaves our store.
+    let ours = run(home, &server, "alice", &["keys", "list"], true);
+    assert!(
+        ours.contains("key 1 (ours") && !ours.contains("key 2 (ours"),
+        "{ours}"
+    );
     let out = run(
         home,
         &server,
