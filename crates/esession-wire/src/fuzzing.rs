@@ -385,3 +385,40 @@ pub fn negotiation_final(data: &[u8]) -> bool {
     assert!(within(Some(&message.mac), negotiation::MAX_MAC_LEN));
     true
 }
+
+/// XEP-0189 elements fetched from a contact's PEP node ([`crate::pubkey`]), target `pubkey`.
+///
+/// Properties: whichever of `<pubkey/>`, `<revoke/>` or `<attest/>` the input is, reading it
+/// never panics; an accepted key or revocation survives `value → Element → value` unchanged,
+/// with the same print input or signed data (what hashes and signatures cover).
+pub fn published_key(data: &[u8]) -> bool {
+    use crate::pubkey::{Attestation, PublishedKey, Revocation};
+    let Some(x) = document(data) else {
+        return false;
+    };
+    if let Ok(key) = PublishedKey::try_from(&x) {
+        let again = PublishedKey::try_from(&Element::from(&key));
+        assert_eq!(
+            again.as_ref(),
+            Ok(&key),
+            "PublishedKey -> Element -> PublishedKey"
+        );
+        if let Ok(again) = again {
+            assert_eq!(again.print_input(), key.print_input());
+        }
+        return true;
+    }
+    if let Ok(revocation) = Revocation::try_from(&x) {
+        let again = Revocation::try_from(&Element::from(&revocation));
+        assert_eq!(
+            again.as_ref(),
+            Ok(&revocation),
+            "Revocation -> Element -> Revocation"
+        );
+        if let Ok(again) = again {
+            assert_eq!(again.signed_data(), revocation.signed_data());
+        }
+        return true;
+    }
+    Attestation::try_from(&x).is_ok()
+}

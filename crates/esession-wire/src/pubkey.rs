@@ -60,6 +60,15 @@ impl Timestamp {
         })
     }
 
+    /// A DateTime read from elsewhere (XEP-0187 `expires`): `unix` is `None` unless it is a
+    /// XEP-0082 DateTime with its time zone.
+    pub fn from_text(text: &str) -> Self {
+        Self::parse(text, "DateTime").unwrap_or_else(|_| Self {
+            text: trim_xml_whitespace(text).to_owned(),
+            unix: None,
+        })
+    }
+
     fn parse(text: &str, element: &'static str) -> Result<Self> {
         let text = trim_xml_whitespace(text);
         if text.is_empty() {

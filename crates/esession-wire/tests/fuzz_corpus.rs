@@ -77,6 +77,11 @@ fn fuzz_functions_refuse_non_xml() {
 }
 
 #[test]
+fn pubkey_corpus_replays_with_round_trips() {
+    replay("pubkey", fuzzing::published_key);
+}
+
+#[test]
 fn negotiation_message_corpora_replay() {
     replay("negotiation_offer", fuzzing::negotiation_offer);
     replay("negotiation_answer", fuzzing::negotiation_answer);

@@ -65,6 +65,7 @@ pub mod fuzzing;
 mod identity;
 mod manager;
 mod negotiation;
+pub mod offline;
 pub mod profile;
 pub mod published;
 pub mod random;

@@ -1,0 +1,275 @@
+//! XEP-0187 offline encrypted sessions: the signed, expiring option set (OFF-02..05, OFF-08,
+//! AMB-33/34/70/71/75).
+//!
+//! Alice, before going offline, publishes her 3-message offer without `accept` and the pubkey
+//! fields, with `expires`, optionally `match_resource`, and `signs`: one signature per key her
+//! contacts may trust, each over NORM of the form content minus `signs` (AMB-33), with that
+//! key's own algorithm, so every field (and its type, AMB-70) is covered. Bob uses the options
+//! only if one signature verifies with a key he trusts, the options have not expired, and
+//! nothing in them is unsupported (AMB-75: no `iq` in `stanzas`).
+//!
+//! This module signs and checks option sets; building, publishing and answering them is the
+//! rest of XEP-0187 (issue 13, in progress).
+
+use esession_crypto::{SigningKey, VerifyingKey};
+use esession_wire::form::{DataForm, Field, FieldType};
+use esession_wire::minidom::Element;
+use esession_wire::negotiation::{StanzaKind, fields, unb64};
+use esession_wire::normalize::try_normalize_form_content;
+use esession_wire::pubkey::Timestamp;
+
+use crate::negotiation::b64;
+
+/// The `expires` field (OFF-03).
+pub const EXPIRES: &str = "expires";
+/// The `match_resource` field (OFF-04).
+pub const MATCH_RESOURCE: &str = "match_resource";
+/// The `signs` field (OFF-05).
+pub const SIGNS: &str = "signs";
+
+/// Most signatures read from one option set (one per key the publisher holds).
+const MAX_SIGNATURES: usize = 16;
+/// Largest signature accepted, in bytes (RSA-8192).
+const MAX_SIGNATURE_LEN: usize = 1024;
+
+/// Why an option set is not used (OFF-08).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// Not a data form we can normalize.
+    #[error("the options are not a well-formed data form")]
+    Malformed,
+    /// No signature verifies with a key we trust (OFF-08, AMB-69).
+    #[error("no signature on the options verifies with a key you trust")]
+    NotSigned,
+    /// `expires` is missing, unreadable or past (OFF-08, AMB-71).
+    #[error("the options have expired (or carry no readable expiry)")]
+    Expired,
+    /// The options ask for something we do not do (AMB-34/75).
+    #[error("the options ask for something unsupported: {0}")]
+    Unsupported(&'static str),
+    /// Signing failed.
+    #[error("the options could not be signed")]
+    SigningFailed,
+}
+
+/// The bytes `signs` covers: NORM of the form content minus `signs` (AMB-33, AMB-70).
+fn signed_content(x: &Element) -> Result<Vec<u8>, OptionsError> {
+    try_normalize_form_content(x, &[SIGNS]).map_err(|_| OptionsError::Malformed)
+}
+
+/// Appends `expires` (and `match_resource`, when given) to Alice's options form and signs the
+/// result with every key in `keys` (OFF-03..05). `options` is her 3-message offer form
+/// without `accept` and the pubkey fields (OFF-02, AMB-34).
+pub fn sign_options(
+    mut options: DataForm,
+    expires_at: i64,
+    match_resource: Option<&str>,
+    keys: &[&SigningKey],
+) -> Result<Element, OptionsError> {
+    let expires = Timestamp::from_unix(expires_at).ok_or(OptionsError::Expired)?;
+    options = options.with_field(Field::hidden(EXPIRES, [expires.text]));
+    if let Some(resource) = match_resource {
+        options = options.with_field(Field::hidden(MATCH_RESOURCE, [resource]));
+    }
+    let unsigned = Element::from(&options);
+    let content = signed_content(&unsigned)?;
+    let mut signatures = Vec::new();
+    for key in keys {
+        let signature = key
+            .sign(&content)
+            .map_err(|_| OptionsError::SigningFailed)?;
+        signatures.push(b64(&signature));
+    }
+    if signatures.is_empty() {
+        return Err(OptionsError::NotSigned);
+    }
+    let signs = Field::new(SIGNS, Some(FieldType::Hidden)).with_values(signatures);
+    Ok(Element::from(&options.with_field(signs)))
+}
+
+/// What a checked option set says beyond the offer itself.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CheckedOptions {
+    /// When the options expire (Unix seconds).
+    pub expires_at: i64,
+    /// The full JID's resource the ciphertext must go to (OFF-04, OFF-11), if any.
+    pub match_resource: Option<String>,
+    /// Which of the trusted keys signed them (its index).
+    pub signed_by: usize,
+}
+
+/// Checks Alice's published options `x` as Bob (OFF-08, AMB-69/71/75): one signature verifies
+/// with one of `trusted` (only keys the user verified, by default), `expires` lies after
+/// `now`, there is no pubkey field, and `stanzas` does not include `iq`.
+pub fn check_options(
+    x: &Element,
+    trusted: &[&VerifyingKey],
+    now: i64,
+) -> Result<CheckedOptions, OptionsError> {
+    let form = DataForm::try_from(x).map_err(|_| OptionsError::Malformed)?;
+    let content = signed_content(x)?;
+    let signatures: Vec<Vec<u8>> = form
+        .field(SIGNS)
+        .map(|f| {
+            f.values
+                .iter()
+                .take(MAX_SIGNATURES)
+                .filter_map(|v| unb64(v, MAX_SIGNATURE_LEN))
+                .collect()
+        })
+        .unwrap_or_default();
+    let signed_by = trusted
+        .iter()
+        .position(|key| signatures.iter().any(|s| key.verify(&content, s).is_ok()))
+        .ok_or(OptionsError::NotSigned)?;
+    let expires_at = form
+        .field(EXPIRES)
+        .and_then(|f| f.single_value())
+        .and_then(|text| Timestamp::from_text(text).unix)
+        .filter(|expires| *expires > now)
+        .ok_or(OptionsError::Expired)?;
+    for var in [fields::ACCEPT, fields::INIT_PUBKEY, fields::RESP_PUBKEY] {
+        if form.field(var).is_some() {
+            return Err(OptionsError::Unsupported(var));
+        }
+    }
+    let asks_iq = form.field(fields::STANZAS).is_some_and(|f| {
+        esession_wire::negotiation::ranked(f)
+            .into_iter()
+            .any(|v| StanzaKind::from_name(v) == Some(StanzaKind::Iq))
+    });
+    if asks_iq {
+        return Err(OptionsError::Unsupported(fields::STANZAS));
+    }
+    Ok(CheckedOptions {
+        expires_at,
+        match_resource: form
+            .field(MATCH_RESOURCE)
+            .and_then(|f| f.single_value())
+            .map(str::to_owned),
+        signed_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use esession_wire::form::FormKind;
+    use esession_wire::ns;
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A stand-in for Alice's 3-message offer minus accept and pubkeys (OFF-02).
+    fn options_form() -> DataForm {
+        DataForm::new(FormKind::Form)
+            .with_field(Field::hidden(fields::FORM_TYPE, [ns::SSN]))
+            .with_field(Field::list_single(fields::LOGGING, ["may", "mustnot"]).with_value("may"))
+            .with_field(Field::list_single(fields::MODP, ["14"]).with_value("14"))
+            .with_field(Field::list_multi(fields::STANZAS, ["message"]).with_value("message"))
+            .with_field(Field::hidden(
+                fields::MY_NONCE,
+                ["AAECAwQFBgcICQoLDA0ODw=="],
+            ))
+            .with_field(Field::hidden(fields::DHKEYS, ["AgM="]))
+    }
+
+    fn keys() -> (SigningKey, SigningKey) {
+        let mut rng =
+            <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(3);
+        (
+            SigningKey::generate_rsa(2048).unwrap(),
+            SigningKey::generate_dsa(&mut rng).unwrap(),
+        )
+    }
+
+    #[test]
+    fn options_signed_with_two_keys_verify_with_either() {
+        let (rsa, dsa) = keys();
+        let x = sign_options(options_form(), NOW + 3600, Some("laptop"), &[&rsa, &dsa]).unwrap();
+        let by_rsa = check_options(&x, &[rsa.verifying_key()], NOW).unwrap();
+        assert_eq!(by_rsa.expires_at, NOW + 3600);
+        assert_eq!(by_rsa.match_resource.as_deref(), Some("laptop"));
+        assert_eq!(
+            check_options(&x, &[dsa.verifying_key()], NOW)
+                .unwrap()
+                .signed_by,
+            0
+        );
+        // Read back from the wire.
+        let text = String::from(&x);
+        let again: Element = text.parse().unwrap();
+        assert!(check_options(&again, &[rsa.verifying_key()], NOW).is_ok());
+    }
+
+    #[test]
+    fn altering_any_field_breaks_every_signature() {
+        // OFF-05's test: the signatures cover every field, their values and types (AMB-70).
+        let (rsa, dsa) = keys();
+        let trusted = [rsa.verifying_key(), dsa.verifying_key()];
+        let x = sign_options(options_form(), NOW + 3600, None, &[&rsa, &dsa]).unwrap();
+        let text = String::from(&x);
+        for (from, to) in [
+            ("<value>may</value>", "<value>mustnot</value>"),
+            ("<value>14</value>", "<value>2</value>"),
+            ("AgM=", "AgQ="),
+            (
+                "type='hidden' var='expires'",
+                "type='text-single' var='expires'",
+            ),
+        ] {
+            assert!(text.contains(from), "{from} in {text}");
+            let altered: Element = text.replacen(from, to, 1).parse().unwrap();
+            assert_eq!(
+                check_options(&altered, &trusted, NOW),
+                Err(OptionsError::NotSigned),
+                "{from} -> {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn untrusted_expired_or_unsupported_options_are_refused() {
+        let (rsa, dsa) = keys();
+        let x = sign_options(options_form(), NOW + 60, None, &[&rsa]).unwrap();
+        assert_eq!(
+            check_options(&x, &[dsa.verifying_key()], NOW),
+            Err(OptionsError::NotSigned),
+            "signed by a key we do not trust"
+        );
+        assert_eq!(
+            check_options(&x, &[rsa.verifying_key()], NOW + 60),
+            Err(OptionsError::Expired),
+            "AMB-71: expires <= now is refused"
+        );
+        let mut form = options_form();
+        form.fields
+            .retain(|f| f.var.as_deref() != Some(fields::STANZAS));
+        let form = form.with_field(Field::list_multi(fields::STANZAS, ["message", "iq"]));
+        let x = sign_options(form, NOW + 60, None, &[&rsa]).unwrap();
+        assert_eq!(
+            check_options(&x, &[rsa.verifying_key()], NOW),
+            Err(OptionsError::Unsupported(fields::STANZAS)),
+            "AMB-75: iq is never carried offline"
+        );
+        let form = options_form().with_field(Field::boolean(fields::ACCEPT, true));
+        let x = sign_options(form, NOW + 60, None, &[&rsa]).unwrap();
+        assert_eq!(
+            check_options(&x, &[rsa.verifying_key()], NOW),
+            Err(OptionsError::Unsupported(fields::ACCEPT))
+        );
+        assert_eq!(
+            sign_options(options_form(), NOW + 60, None, &[]),
+            Err(OptionsError::NotSigned),
+            "options are never published unsigned"
+        );
+    }
+}
