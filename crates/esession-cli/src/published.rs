@@ -10,7 +10,7 @@ use esession::published::{
 use esession_crypto::SigningKey;
 use esession_store::{KeyStatus, Store};
 use esession_wire::pubkey::{PublishedKey, Timestamp};
-use esession_xmpp::EsessionClient;
+use esession_xmpp::{EsessionClient, FetchedKeys};
 use jid::BareJid;
 
 use crate::account::{login, manager, open_store, store_error};
@@ -164,6 +164,14 @@ pub(crate) async fn revoke(settings: &Settings, id: i64) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a valid revocation of `key` was fetched beside it (PKP-06).
+fn is_revoked(fetched: &FetchedKeys, key: &PublishedKey) -> bool {
+    fetched
+        .revocations
+        .iter()
+        .any(|r| check_revocation(r, key).is_ok())
+}
+
 /// One fetched key, judged, as a line for a person.
 fn describe_fetched(
     store: &Store,
@@ -262,11 +270,7 @@ pub(crate) async fn fetch_before_negotiating(
         "*** {contact} published these keys (XEP-0189; not proof of who holds them):"
     )];
     for key in &fetched.keys {
-        let revoked = fetched
-            .revocations
-            .iter()
-            .any(|r| check_revocation(r, key).is_ok());
-        match describe_fetched(store, account, &contact, key, revoked) {
+        match describe_fetched(store, account, &contact, key, is_revoked(&fetched, key)) {
             Ok(line) => lines.push(format!("*** {}", line.trim_start())),
             Err(e) => lines.push(format!("!!! {e}")),
         }
@@ -295,10 +299,7 @@ pub(crate) async fn fetch(settings: &Settings, contact: &str) -> Result<(), Stri
         );
     }
     for key in &fetched.keys {
-        let revoked = fetched
-            .revocations
-            .iter()
-            .any(|r| check_revocation(r, key).is_ok());
+        let revoked = is_revoked(&fetched, key);
         println!(
             "{}",
             describe_fetched(&store, &account, &contact, key, revoked)?

@@ -16,8 +16,8 @@ use num_bigint::BigUint;
 
 use crate::error::{Error, Result, peer_text};
 use crate::util::{
-    check_attributes, check_element_only, decode_base64, encode_base64, is_xml_whitespace,
-    leaf_text, text_element,
+    check_attributes, check_element_only, decode_base64, encode_base64, expect_element,
+    is_xml_whitespace, leaf_text, text_element,
 };
 
 /// `urn:xmpp:pubkey:2`: the key element, its PEP node and its disco feature (PKP-01/04/08).
@@ -281,12 +281,7 @@ impl TryFrom<&Element> for PublishedKey {
     /// `<pubkey/>` with `<begin/>`, `<end/>`, `<jid/>` and `<rsakey/>` (modulus,
     /// publicExponent, print), an optional `<uri/>`, in any order, each once, nothing else.
     fn try_from(el: &Element) -> Result<Self> {
-        if !el.is("pubkey", PUBKEY_NS) {
-            return Err(Error::WrongElement {
-                name: "pubkey",
-                namespace: PUBKEY_NS,
-            });
-        }
+        expect_element(el, "pubkey", PUBKEY_NS)?;
         check_attributes(el, "pubkey", &[])?;
         let children = Children::of(
             el,
@@ -501,12 +496,7 @@ impl TryFrom<&Element> for Attestation {
     type Error = Error;
 
     fn try_from(el: &Element) -> Result<Self> {
-        if !el.is("attest", ATTEST_NS) {
-            return Err(Error::WrongElement {
-                name: "attest",
-                namespace: ATTEST_NS,
-            });
-        }
+        expect_element(el, "attest", ATTEST_NS)?;
         check_attributes(el, "attest", &[])?;
         let children = Children::of(
             el,
