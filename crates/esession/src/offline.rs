@@ -8,8 +8,9 @@
 //! only if one signature verifies with a key he trusts, the options have not expired, and
 //! nothing in them is unsupported (AMB-75: no `iq` in `stanzas`).
 //!
-//! This module signs and checks option sets; building, publishing and answering them is the
-//! rest of XEP-0187 (issue 13, in progress).
+//! [`crate::SessionManager::offline_options`] builds and signs Alice's set; this module signs
+//! and checks option sets. Persisting the secrets, publishing and answering the options is
+//! the rest of XEP-0187 (issue 13, in progress).
 
 use esession_crypto::{SigningKey, VerifyingKey};
 use esession_wire::form::{DataForm, Field, FieldType};
@@ -31,6 +32,40 @@ pub const SIGNS: &str = "signs";
 const MAX_SIGNATURES: usize = 16;
 /// Largest signature accepted, in bytes (RSA-8192).
 const MAX_SIGNATURE_LEN: usize = 1024;
+
+/// Alice's published option set and what she keeps of it (OFF-03): N_A and one key pair
+/// per offered group (the x values, zeroized when dropped), until `expires_at`.
+pub struct OfflineOptionSet {
+    /// The signed options form, to publish (OFF-05/06).
+    pub options: Element,
+    /// When the options expire (Unix seconds).
+    pub expires_at: i64,
+    /// N_A.
+    pub(crate) nonce: Vec<u8>,
+    /// x for every group offered, in the order of the `modp` options.
+    pub(crate) key_pairs: Vec<esession_crypto::DhKeyPair>,
+}
+
+impl OfflineOptionSet {
+    /// The groups whose x is kept, in the order offered.
+    pub fn groups(&self) -> Vec<esession_crypto::ModpGroup> {
+        self.key_pairs.iter().map(|p| p.group()).collect()
+    }
+
+    /// N_A, the nonce Bob's `nonce` field must echo (OFF-14).
+    pub fn nonce(&self) -> &[u8] {
+        &self.nonce
+    }
+}
+
+impl core::fmt::Debug for OfflineOptionSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OfflineOptionSet")
+            .field("expires_at", &self.expires_at)
+            .field("groups", &self.groups())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Why an option set is not used (OFF-08).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]

@@ -25,6 +25,7 @@
 //! | `offers` | who gets answered and what an offer may agree: presence subscriptions (SSN-09, ESN-07), plain sessions (ESN-11), disclosure (ESN-53), peer labels (SSN-18), wrappers (AMB-04) |
 //! | `shared_secrets` | retained secrets of other JIDs (ESN-35), the other shared secret's NFC (AMB-58) |
 //! | `continuity` | issue 10: retained-secret answer in `Established`, the broken-chain alarm, verify/distrust, encrypted receipts, lost sessions, connection reset |
+//! | `offline` | XEP-0187's signed option set as Alice builds it before going offline (OFF-02..05, OFF-18, AMB-34/75) |
 //! | `rekey` | XEP-0200 rekeying and old-MAC-key publication (ENC-08, ENC-10, ENC-11, ENC-14..20, AMB-27/28/55/56), also with iq errors carrying two `<c/>` (ENC-03, proposed AMB-63) and in 3-message sessions |
 
 mod harness;
@@ -38,6 +39,7 @@ mod two_party {
     mod mitm;
     mod normal;
     mod offers;
+    mod offline;
     mod pubkeys;
     mod rekey;
     mod renegotiation;

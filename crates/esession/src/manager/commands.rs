@@ -334,4 +334,34 @@ impl SessionManager {
             Some(_) => Err(Error::NotEstablished),
         }
     }
+
+    /// XEP-0187, before going offline (OFF-02..05): a fresh option set (new N_A and x for
+    /// every configured group, OFF-18), valid `lifetime` seconds from now, signed with every
+    /// signing key of the configuration. With `match_resource` the ciphertext must come to
+    /// this resource only, and only messages are offered (OFF-04). Fails without a signing
+    /// key: unsigned options would let anyone pose as us (OFF-05).
+    pub fn offline_options(
+        &mut self,
+        lifetime: u64,
+        match_resource: Option<&str>,
+    ) -> Result<crate::offline::OfflineOptionSet, Error> {
+        let now = i64::try_from(self.clock.now_unix()).unwrap_or(i64::MAX);
+        let expires_at = now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX));
+        let (form, nonce, key_pairs) = {
+            let mut ctx = self.context(Profile::standard());
+            initiator::offline_options_form(&mut ctx, match_resource.is_some()).map_err(|_| {
+                Error::InvalidInput("the configuration has no signing key or offers nothing")
+            })?
+        };
+        let keys: Vec<&esession_crypto::SigningKey> =
+            self.config.signing_keys.iter().map(AsRef::as_ref).collect();
+        let options = crate::offline::sign_options(form, expires_at, match_resource, &keys)
+            .map_err(|_| Error::InvalidInput("the options could not be signed"))?;
+        Ok(crate::offline::OfflineOptionSet {
+            options,
+            expires_at,
+            nonce,
+            key_pairs,
+        })
+    }
 }

@@ -386,6 +386,63 @@ pub(crate) fn offer(
     Ok((state, stanza))
 }
 
+/// XEP-0187's option set before it is signed (OFF-02/04, AMB-34/75): our 3-message offer with
+/// every configured group's e, without `accept` and the pubkey fields, never offering `iq`
+/// (only `message` when the ciphertext must go to one resource). Returns the form, N_A and
+/// the key pairs (x per group), which Alice keeps until she is back.
+pub(crate) fn offline_options_form(
+    ctx: &mut Context<'_>,
+    one_resource: bool,
+) -> Result<(DataForm, Vec<u8>, Vec<DhKeyPair>), Refusal> {
+    let mut config = ctx.config.clone();
+    config.stanzas.retain(|k| match k {
+        StanzaKind::Message => true,
+        StanzaKind::Presence => !one_resource,
+        StanzaKind::Iq => false,
+    });
+    let ciphers: Vec<CipherAlgorithm> = config.usable_ciphers().collect();
+    let sign_algs: Vec<SignatureAlgorithm> = config
+        .sign_algs
+        .iter()
+        .copied()
+        .filter(|a| config.signing_key(*a).is_some())
+        .collect();
+    if ciphers.is_empty()
+        || config.groups.is_empty()
+        || config.hashes.is_empty()
+        || config.logging.is_empty()
+        || config.stanzas.is_empty()
+        || sign_algs.is_empty()
+    {
+        return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
+    }
+    let profile = Profile::standard();
+    let mut nonce = vec![0u8; config.own_nonce_len(&profile)];
+    ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
+    let key_pairs: Vec<DhKeyPair> = config
+        .groups
+        .iter()
+        .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
+        .collect();
+    let mut form = offer_form(
+        &config,
+        profile,
+        &OfferedIdentification {
+            init: &[PubkeyMethod::Key],
+            resp: &[PubkeyMethod::Key],
+            sign_algs: &sign_algs,
+            signs: true,
+        },
+        &ciphers,
+        &nonce,
+        &key_pairs,
+        true,
+    );
+    form.fields
+        .retain(|f| !matches!(f.var.as_deref(), Some(ACCEPT | INIT_PUBKEY | RESP_PUBKEY)));
+    Ok((form, nonce, key_pairs))
+}
+
 /// The configured stanza kinds, each once, in configured order (ESN-04).
 fn offered_stanzas(configured: &[StanzaKind]) -> Vec<StanzaKind> {
     let mut kinds: Vec<StanzaKind> = Vec::new();
