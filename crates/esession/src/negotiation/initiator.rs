@@ -327,13 +327,7 @@ pub(crate) fn offer(
     let config = ctx.config;
     let profile = ctx.profile;
 
-    let mut nonce = vec![0u8; config.own_nonce_len(&profile)];
-    ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
-    let key_pairs: Vec<DhKeyPair> = config
-        .groups
-        .iter()
-        .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
-        .collect();
+    let (nonce, key_pairs) = fresh_secrets(ctx.rng, config, &profile);
 
     let form = offer_form(
         config,
@@ -386,6 +380,22 @@ pub(crate) fn offer(
     Ok((state, stanza))
 }
 
+/// An offer's secrets: a fresh nonce N_A and one key pair per configured group.
+fn fresh_secrets(
+    rng: &mut dyn crate::random::Randomness,
+    config: &Config,
+    profile: &Profile,
+) -> (Vec<u8>, Vec<DhKeyPair>) {
+    let mut nonce = vec![0u8; config.own_nonce_len(profile)];
+    rng.fill(RandomPurpose::Nonce, &mut nonce);
+    let key_pairs = config
+        .groups
+        .iter()
+        .map(|&g| rng.dh_key_pair(g, config.exponent_size))
+        .collect();
+    (nonce, key_pairs)
+}
+
 /// XEP-0187's option set before it is signed (OFF-02/04, AMB-34/75): our 3-message offer with
 /// every configured group's e, without `accept` and the pubkey fields, never offering `iq`
 /// (only `message` when the ciphertext must go to one resource). Returns the form, N_A and
@@ -417,13 +427,7 @@ pub(crate) fn offline_options_form(
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
     let profile = Profile::standard();
-    let mut nonce = vec![0u8; config.own_nonce_len(&profile)];
-    ctx.rng.fill(RandomPurpose::Nonce, &mut nonce);
-    let key_pairs: Vec<DhKeyPair> = config
-        .groups
-        .iter()
-        .map(|&g| ctx.rng.dh_key_pair(g, config.exponent_size))
-        .collect();
+    let (nonce, key_pairs) = fresh_secrets(ctx.rng, &config, &profile);
     let mut form = offer_form(
         &config,
         profile,
