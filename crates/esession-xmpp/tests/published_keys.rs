@@ -126,3 +126,67 @@ async fn a_published_key_is_fetched_checked_and_revoked() {
         Err(other) => panic!("{other}"),
     }
 }
+
+/// Issue 13, XEP-0187 through Prosody (OFF-05..08, AMB-76/77): Alice publishes a signed
+/// option set on her subscriber node; Bob, her contact, fetches it and it checks with her
+/// key; Carol, a stranger, gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_option_set_is_published_and_checks_for_a_contact() {
+    let Some(prosody) =
+        prosody_or_skip("an_offline_option_set_is_published_and_checks_for_a_contact")
+    else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    for user in ["alice", "bob", "carol"] {
+        server.register(user, &format!("{user}-pw"));
+    }
+    server.befriend("alice", "bob");
+    let key = std::sync::Arc::new(SigningKey::generate_rsa(2048).unwrap());
+    let config = Config {
+        signing_keys: vec![key.clone()],
+        ..Config::default()
+    };
+    let mut alice = Peer::login(
+        "alice",
+        &server.connect_options("alice", "pc", "alice-pw"),
+        manager(Box::new(MemoryTrustStore::new()), config),
+    )
+    .await;
+    let mut bob = login(&server, "bob").await;
+    let mut carol = login(&server, "carol").await;
+
+    let set = alice
+        .client()
+        .manager_mut()
+        .offline_options(3600, None)
+        .unwrap();
+    alice
+        .client()
+        .publish_offline_options(&set.options)
+        .await
+        .unwrap();
+    // Publishing again (the node exists now) replaces the set.
+    alice
+        .client()
+        .publish_offline_options(&set.options)
+        .await
+        .unwrap();
+
+    let alice_jid = BareJid::new("alice@localhost").unwrap();
+    let fetched = bob
+        .client()
+        .fetch_offline_options(&alice_jid)
+        .await
+        .unwrap();
+    assert_eq!(fetched.len(), 1, "one set, item `current`");
+    let checked =
+        esession::offline::check_options(&fetched[0], &[key.verifying_key()], now()).unwrap();
+    assert_eq!(checked.expires_at, set.expires_at);
+
+    match carol.client().fetch_offline_options(&alice_jid).await {
+        Ok(sets) => assert!(sets.is_empty(), "a stranger read Alice's options"),
+        Err(ClientError::Pep(text)) => assert!(text.contains("not allowed"), "{text}"),
+        Err(other) => panic!("{other}"),
+    }
+}

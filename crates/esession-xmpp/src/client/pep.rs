@@ -14,7 +14,9 @@ use esession_wire::pubkey::{PUBKEY_NS, PublishedKey, REVOKE_NS, Revocation};
 use tokio_xmpp::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use tokio_xmpp::parsers::iq::Iq;
-use tokio_xmpp::parsers::pubsub::pubsub::{Item, Items, PubSub, Publish, PublishOptions};
+use tokio_xmpp::parsers::pubsub::pubsub::{
+    Configure, Create, Item, Items, PubSub, Publish, PublishOptions,
+};
 use tokio_xmpp::parsers::pubsub::{ItemId, NodeName};
 use tokio_xmpp::parsers::stanza_error::DefinedCondition;
 
@@ -43,6 +45,21 @@ fn presence_access() -> PublishOptions {
         vec![Field::new("pubsub#access_model", FieldType::ListSingle).with_value("presence")],
     );
     PublishOptions { form: Some(form) }
+}
+
+/// The node configuration of an XEP-0187 option set (OFF-06, AMB-36/76): readable by
+/// contacts who see our presence, never pushed to them (a sender fetches when it needs it).
+fn options_node_config() -> DataForm {
+    DataForm::new(
+        DataFormType::Submit,
+        "http://jabber.org/protocol/pubsub#node_config",
+        vec![
+            Field::new("pubsub#access_model", FieldType::ListSingle).with_value("presence"),
+            Field::new("pubsub#send_last_published_item", FieldType::ListSingle)
+                .with_value("never"),
+            Field::new("pubsub#deliver_notifications", FieldType::Boolean).with_value("0"),
+        ],
+    )
 }
 
 /// What went wrong with a PEP request, for a person.
@@ -136,6 +153,68 @@ impl EsessionClient {
             Ok(None) | Err(IqFailure::Refused(_)) => Ok(None),
             Err(failure) => Err(pep_error(&format!("asking {device} for its key"), failure)),
         }
+    }
+
+    /// XEP-0187 (OFF-06, AMB-76): publishes a signed option set as item `current` of our
+    /// subscriber node, creating and configuring the node first (one that already exists is
+    /// used as it is).
+    pub async fn publish_offline_options(&mut self, options: &Element) -> Result<(), ClientError> {
+        let node = esession_wire::ns::OFFLINE_ESESSION;
+        let create = PubSub::Create {
+            create: Create {
+                node: Some(NodeName(node.to_owned())),
+            },
+            configure: Some(Configure {
+                form: Some(options_node_config()),
+            }),
+        };
+        let id = self.layer.next_iq_id("pep");
+        match self.round_trip(Iq::from_set(id, create), None).await {
+            Ok(_) | Err(IqFailure::Refused(DefinedCondition::Conflict)) => {}
+            Err(failure) => return Err(pep_error(&format!("creating {node}"), failure)),
+        }
+        let request = PubSub::Publish {
+            publish: Publish {
+                node: NodeName(node.to_owned()),
+                items: vec![Item {
+                    id: Some(ItemId("current".to_owned())),
+                    publisher: None,
+                    payload: Some(options.clone()),
+                }],
+            },
+            publish_options: None,
+        };
+        let id = self.layer.next_iq_id("pep");
+        self.round_trip(Iq::from_set(id, request), None)
+            .await
+            .map(|_| ())
+            .map_err(|failure| pep_error(&format!("publishing to {node}"), failure))
+    }
+
+    /// XEP-0187 (OFF-07, AMB-77): the option sets `contact` published, the subscriber node's
+    /// first, the public node's when that one is empty or refused. Not yet checked: see
+    /// [`esession::offline::check_options`].
+    pub async fn fetch_offline_options(
+        &mut self,
+        contact: &BareJid,
+    ) -> Result<Vec<Element>, ClientError> {
+        let subscriber = self
+            .fetch_items(contact, esession_wire::ns::OFFLINE_ESESSION)
+            .await
+            .unwrap_or_default();
+        let options: Vec<Element> = subscriber
+            .into_iter()
+            .filter(|x| x.is("x", esession_wire::ns::DATA_FORMS))
+            .collect();
+        if !options.is_empty() {
+            return Ok(options);
+        }
+        Ok(self
+            .fetch_items(contact, esession_wire::ns::ESESSION)
+            .await?
+            .into_iter()
+            .filter(|x| x.is("x", esession_wire::ns::DATA_FORMS))
+            .collect())
     }
 
     /// Fetches what `contact` published under `urn:xmpp:pubkey:2` and `urn:xmpp:revoke:2`.
