@@ -201,6 +201,18 @@ struct Children<'a> {
 }
 
 impl<'a> Children<'a> {
+    /// The children of the root element `name`, which carries no attribute.
+    fn of_root(
+        el: &'a Element,
+        name: &'static str,
+        ns: &'static str,
+        known: &[&'static str],
+    ) -> Result<Self> {
+        expect_element(el, name, ns)?;
+        check_attributes(el, name, &[])?;
+        Self::of(el, name, ns, known)
+    }
+
     fn of(el: &'a Element, parent: &'static str, ns: &str, known: &[&'static str]) -> Result<Self> {
         check_element_only(el, parent)?;
         let mut found: Vec<(&'static str, &'a Element)> = Vec::new();
@@ -281,9 +293,7 @@ impl TryFrom<&Element> for PublishedKey {
     /// `<pubkey/>` with `<begin/>`, `<end/>`, `<jid/>` and `<rsakey/>` (modulus,
     /// publicExponent, print), an optional `<uri/>`, in any order, each once, nothing else.
     fn try_from(el: &Element) -> Result<Self> {
-        expect_element(el, "pubkey", PUBKEY_NS)?;
-        check_attributes(el, "pubkey", &[])?;
-        let children = Children::of(
+        let children = Children::of_root(
             el,
             "pubkey",
             PUBKEY_NS,
@@ -496,9 +506,7 @@ impl TryFrom<&Element> for Attestation {
     type Error = Error;
 
     fn try_from(el: &Element) -> Result<Self> {
-        expect_element(el, "attest", ATTEST_NS)?;
-        check_attributes(el, "attest", &[])?;
-        let children = Children::of(
+        let children = Children::of_root(
             el,
             "attest",
             ATTEST_NS,

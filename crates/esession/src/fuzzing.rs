@@ -234,6 +234,11 @@ impl Party {
         self.absorb(out)
     }
 
+    /// Handles every stanza of `stanzas`; returns all the replies, in order.
+    fn receive_all(&mut self, stanzas: &[Element]) -> Vec<Element> {
+        stanzas.iter().flat_map(|s| self.receive(s)).collect()
+    }
+
     /// The last `Established` event at or after event index `since`.
     fn established_since(&self, since: usize) -> Option<(&SessionId, &SessionInfo)> {
         let events = self.events.get(since..).unwrap_or_default();
@@ -452,14 +457,8 @@ fn answered(variant: u8) -> (Party, Party, Vec<Element>) {
         .start_session(BOB)
         .map(|(_, out)| alice.absorb(out))
         .unwrap_or_default();
-    let mut answer = Vec::new();
-    for stanza in &offer {
-        answer.extend(bob.receive(stanza));
-    }
-    let mut completion = Vec::new();
-    for stanza in &answer {
-        completion.extend(alice.receive(stanza));
-    }
+    let answer = bob.receive_all(&offer);
+    let completion = alice.receive_all(&answer);
     (alice, bob, completion)
 }
 
@@ -1063,10 +1062,7 @@ fn offered(variant: u8) -> (Party, Party, Vec<Element>) {
         .start_session(BOB)
         .map(|(_, out)| alice.absorb(out))
         .unwrap_or_default();
-    let mut answer = Vec::new();
-    for stanza in &offer {
-        answer.extend(bob.receive(stanza));
-    }
+    let answer = bob.receive_all(&offer);
     (alice, bob, answer)
 }
 
@@ -1104,14 +1100,8 @@ pub fn initiator_answer(data: &[u8]) -> Outcome {
 /// message 4 (not delivered).
 fn completed(variant: u8) -> (Party, Vec<Element>) {
     let (mut alice, mut bob, answer) = offered(variant);
-    let mut completion = Vec::new();
-    for stanza in &answer {
-        completion.extend(alice.receive(stanza));
-    }
-    let mut final_message = Vec::new();
-    for stanza in &completion {
-        final_message.extend(bob.receive(stanza));
-    }
+    let completion = alice.receive_all(&answer);
+    let final_message = bob.receive_all(&completion);
     (alice, final_message)
 }
 
