@@ -243,6 +243,26 @@ impl DhKeyPair {
         self.group
     }
 
+    /// The private exponent x, big-endian, for storing an XEP-0187 offline
+    /// option set's x until its owner is back (OFF-03): the store must seal
+    /// it. [`Self::from_private_exponent`] restores the pair.
+    pub fn export_private_exponent(&self) -> SecretBytes {
+        let bytes = Zeroizing::new(self.exponent.to_be_bytes());
+        SecretBytes::from_slice(mpi(&bytes))
+    }
+
+    /// A second copy of this pair. Only for an XEP-0187 offline option set,
+    /// whose x answers every contact's offline session until it expires
+    /// (OFF-14); a negotiation's pair is never copied (ESN-48).
+    pub fn duplicate_for_offline_set(&self) -> Self {
+        Self {
+            group: self.group,
+            exponent: self.exponent.clone(),
+            exponent_bits: self.exponent_bits,
+            public: self.public.clone(),
+        }
+    }
+
     /// The public value e.
     pub fn public(&self) -> &DhPublicValue {
         &self.public

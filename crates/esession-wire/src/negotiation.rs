@@ -352,6 +352,19 @@ impl TryFrom<&DataForm> for Response {
 }
 
 impl Answer {
+    /// XEP-0187 (OFF-10): Bob's offline `<init/>` form answers options that
+    /// had no `accept`, so it has none (or `accept=1`): an SSN `submit` form
+    /// read like an answer; anything else names `FORM_TYPE` or `accept`.
+    pub fn from_offline_init(form: &DataForm) -> Result<Self, Unreadable> {
+        if !is_ssn(form, FormKind::Submit) {
+            return Err(Unreadable(FORM_TYPE));
+        }
+        match accept(form) {
+            None | Some(Ok(true)) => Ok(Self::read(form)),
+            _ => Err(Unreadable(ACCEPT)),
+        }
+    }
+
     fn read(form: &DataForm) -> Self {
         Self {
             logging: Single::read(form, LOGGING, Logging::from_value),

@@ -72,6 +72,21 @@ pub enum Error {
     /// work: nothing was built.
     #[error("invalid configuration: {0}")]
     InvalidConfig(ConfigError),
+    /// The session was opened by the contact while we were offline
+    /// (XEP-0187): we only read it and never send in it (OFF-16). Start a new
+    /// session to reply.
+    #[error(
+        "this session was opened while you were offline and can only be read; start a new session to reply"
+    )]
+    OfflineSessionReadOnly,
+    /// XEP-0187: the contact's published options cannot be used (OFF-08):
+    /// nothing was sent.
+    #[error("the contact's offline options cannot be used: {0}")]
+    OfflineOptions(crate::offline::OptionsError),
+    /// XEP-0187: an ESession with the contact exists, so no offline session
+    /// may start (OFF-07); send in that session.
+    #[error("a session with this contact exists already; send in it")]
+    SessionExists,
 }
 
 /// Who is at fault for an [`Error`], so an application can tell the user
@@ -118,7 +133,10 @@ impl Error {
             | Self::StanzaKindNotAgreed(_)
             | Self::AmbiguousSession
             | Self::InvalidInput(_)
-            | Self::InvalidConfig(_) => Fault::Application,
+            | Self::InvalidConfig(_)
+            | Self::OfflineSessionReadOnly
+            | Self::SessionExists => Fault::Application,
+            Self::OfflineOptions(_) => Fault::Incompatible,
             Self::Timeout | Self::ConnectionReset | Self::KeysExhausted | Self::LimitReached(_) => {
                 Fault::Local
             }

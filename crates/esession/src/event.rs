@@ -111,6 +111,11 @@ pub struct SessionInfo {
     /// [`crate::Config::retained_secret_proof_wait`]); resolved by
     /// [`Event::RetainedSecretProven`].
     pub retained_secret_unproven: bool,
+    /// An XEP-0187 offline session: the sender answered the recipient's
+    /// published options while she was offline. The recipient (the side
+    /// with `we_initiated`) only reads it: she never sends in it (OFF-16)
+    /// and starts a new session to reply.
+    pub offline: bool,
 }
 
 impl SessionInfo {
@@ -187,6 +192,50 @@ pub enum TerminationReason {
     /// not delivered. The error is not authenticated, but the only thing it
     /// can cause is a new negotiation.
     PeerLostSession,
+    /// XEP-0187 (OFF-17): an offline session we started ended because the
+    /// contact came online; the encrypted terminate form was sent, and
+    /// nothing acknowledges it (AMB-74). Further messages go in a new session.
+    PeerOnline,
+}
+
+/// Why an offline message (XEP-0187) was not read. The sender is never told
+/// (OFF-15); the user always is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum OfflineRejection {
+    /// It answers option sets we no longer hold: they were replaced, or used
+    /// up, or this program never held them. It cannot be decrypted.
+    UnknownOptions,
+    /// It answers option sets that expired before we read it (OFF-13, AMB-71).
+    Expired,
+    /// It repeats an offline session already read (OFF-14): a replay.
+    Replayed,
+    /// The sender's identity did not verify, or their key is not one you
+    /// verified (OFF-15): nothing of it is shown.
+    NotAuthenticated,
+    /// It is not a well-formed offline session stanza.
+    Unreadable,
+}
+
+impl OfflineRejection {
+    /// What happened, for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::UnknownOptions => {
+                "it answers offline options this device no longer holds, so it cannot be decrypted"
+            }
+            Self::Expired => {
+                "it answers offline options that had expired, so it was discarded unread"
+            }
+            Self::Replayed => {
+                "it repeats an offline message already read (a replay), so it was ignored"
+            }
+            Self::NotAuthenticated => {
+                "the sender could not be authenticated (their key is not one you verified, or the message was altered), so nothing of it is shown"
+            }
+            Self::Unreadable => "it is not a well-formed offline message",
+        }
+    }
 }
 
 /// An event for the application.
@@ -299,6 +348,14 @@ pub enum Event {
     PlainSessionAccepted {
         /// Which session.
         session: SessionId,
+    },
+    /// An offline message (XEP-0187) arrived and was not read; the sender
+    /// was not told (OFF-15).
+    OfflineMessageRejected {
+        /// The sender (full JID) and the thread.
+        session: SessionId,
+        /// Why.
+        reason: OfflineRejection,
     },
     /// A negotiation failed; its state is gone (ESN-10).
     NegotiationFailed {

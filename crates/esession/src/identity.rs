@@ -168,6 +168,14 @@ pub(crate) struct IdentityProof {
 }
 
 impl IdentityProof {
+    /// XEP-0187 (OFF-08): an offline recipient's identity is proven by the
+    /// signature on her published options, not by an identity field. Only
+    /// [`crate::offline`] calls this, after a signature verified with a key
+    /// the user verified.
+    pub(crate) fn signed_options_verified() -> Self {
+        Self { _made_by_open: () }
+    }
+
     /// For unit tests of the session alone, which have no negotiation.
     #[cfg(test)]
     pub(crate) fn assumed_in_tests() -> Self {

@@ -79,8 +79,8 @@ pub use clock::{Clock, FixedClock};
 pub use config::{Config, FlowPolicy, Limits, PubkeyMethod, ResponderChoice};
 pub use error::{ConfigError, Error, Fault, LimitKind};
 pub use event::{
-    BrokenChain, Event, Output, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo,
-    TerminationReason,
+    BrokenChain, Event, OfflineRejection, Output, PeerKeyInfo, SecurityAlert, SessionId,
+    SessionInfo, TerminationReason,
 };
 pub use manager::SessionManager;
 pub use profile::{Profile, looks_like_gajim};

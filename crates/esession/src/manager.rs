@@ -31,6 +31,7 @@ mod commands;
 mod control;
 mod established;
 mod limits;
+mod offline;
 mod receipts;
 mod steps;
 mod unthreaded;
@@ -106,6 +107,8 @@ pub struct SessionManager {
     start_log: limits::StartLog,
     /// Offers answered in an expensive group, per bare JID and in all ("*").
     expensive_log: limits::StartLog,
+    /// Our published XEP-0187 option sets whose secrets we hold (OFF-03).
+    offline_sets: Vec<offline::HeldOptionSet>,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -178,6 +181,7 @@ impl SessionManager {
             ended: std::collections::VecDeque::new(),
             start_log: limits::StartLog::default(),
             expensive_log: limits::StartLog::default(),
+            offline_sets: Vec::new(),
         })
     }
 
@@ -434,6 +438,14 @@ impl SessionManager {
         if let Some(State::Established(session)) = self.sessions.get_mut(&k) {
             if session.id().peer != from {
                 return out; // SSN-11: bound to the full JID that negotiated.
+            }
+            if session.info().offline && stanza.get_child("init", ns::ESESSION_INIT).is_some() {
+                // OFF-14: the `<init/>` that opened this session, again.
+                out.event(Event::OfflineMessageRejected {
+                    session: session.id().clone(),
+                    reason: crate::event::OfflineRejection::Replayed,
+                });
+                return out;
             }
             // Issue 11: "session gone" is unauthenticated and makes the
             // application negotiate anew: only a few times a minute per contact.

@@ -19,6 +19,9 @@ use esession_wire::negotiation::{StanzaKind, fields, unb64};
 use esession_wire::normalize::try_normalize_form_content;
 use esession_wire::pubkey::Timestamp;
 
+use esession_wire::keyvalue::KeyValue;
+
+use crate::identity::IdentityProof;
 use crate::negotiation::b64;
 
 /// The `expires` field (OFF-03).
@@ -56,6 +59,49 @@ impl OfflineOptionSet {
     pub fn nonce(&self) -> &[u8] {
         &self.nonce
     }
+
+    /// x for `group`, copied for one offline session (OFF-14).
+    pub(crate) fn key_pair(
+        &self,
+        group: esession_crypto::ModpGroup,
+    ) -> Option<esession_crypto::DhKeyPair> {
+        self.key_pairs
+            .iter()
+            .find(|p| p.group() == group)
+            .map(esession_crypto::DhKeyPair::duplicate_for_offline_set)
+    }
+
+    /// Every x, with its group, for the store to seal (OFF-03).
+    pub fn private_exponents(
+        &self,
+    ) -> Vec<(esession_crypto::ModpGroup, esession_crypto::SecretBytes)> {
+        self.key_pairs
+            .iter()
+            .map(|p| (p.group(), p.export_private_exponent()))
+            .collect()
+    }
+
+    /// An option set restored from the store (OFF-13): the published
+    /// options, when they expire, N_A and every x. Fails when an x is not a
+    /// valid exponent of its group.
+    pub fn restore(
+        options: Element,
+        expires_at: i64,
+        nonce: Vec<u8>,
+        exponents: &[(esession_crypto::ModpGroup, &[u8])],
+    ) -> Result<Self, OptionsError> {
+        let key_pairs = exponents
+            .iter()
+            .map(|(group, x)| esession_crypto::DhKeyPair::from_private_exponent(*group, x))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| OptionsError::Malformed)?;
+        Ok(Self {
+            options,
+            expires_at,
+            nonce,
+            key_pairs,
+        })
+    }
 }
 
 impl core::fmt::Debug for OfflineOptionSet {
@@ -86,6 +132,28 @@ pub enum OptionsError {
     /// Signing failed.
     #[error("the options could not be signed")]
     SigningFailed,
+}
+
+/// XEP-0131 SHIM namespace.
+const SHIM: &str = "http://jabber.org/protocol/shim";
+
+/// The SHIM `Created` header (OFF-12) for a message written at `now`, as XML.
+pub(crate) fn created_header(now: u64) -> String {
+    let stamp = Timestamp::from_unix(i64::try_from(now).unwrap_or(i64::MAX))
+        .map(|t| t.text)
+        .unwrap_or_default();
+    format!("<headers xmlns='{SHIM}'><header name='Created'>{stamp}</header></headers>")
+}
+
+/// When the sender wrote a message of an offline session (OFF-12): the
+/// SHIM `Created` header inside the decrypted message, in Unix seconds. It
+/// is authenticated with the message; prefer it to the server's delay stamp.
+pub fn created_at(message: &Element) -> Option<i64> {
+    message
+        .get_child("headers", SHIM)?
+        .children()
+        .find(|h| h.is("header", SHIM) && h.attr("name") == Some("Created"))
+        .and_then(|h| Timestamp::from_text(&h.text()).unix)
 }
 
 /// The bytes `signs` covers: NORM of the form content minus `signs` (AMB-33, AMB-70).
@@ -142,6 +210,32 @@ pub fn check_options(
     trusted: &[&VerifyingKey],
     now: i64,
 ) -> Result<CheckedOptions, OptionsError> {
+    check(x, trusted, now)
+}
+
+/// [`check_options`] with the keys the user verified for the publisher
+/// (AMB-69), for the manager: also returns the key that signed and the
+/// proof that her identity verified.
+pub(crate) fn verified_options(
+    x: &Element,
+    verified: &[crate::trust::StoredPeerKey],
+    now: i64,
+) -> Result<(CheckedOptions, KeyValue, IdentityProof), OptionsError> {
+    let keys: Vec<(&KeyValue, VerifyingKey)> = verified
+        .iter()
+        .filter(|k| k.verified)
+        .filter_map(|k| crate::identity::verifying_key_of(&k.key).map(|v| (&k.key, v)))
+        .collect();
+    let trusted: Vec<&VerifyingKey> = keys.iter().map(|(_, v)| v).collect();
+    let checked = check(x, &trusted, now)?;
+    let signer = keys
+        .get(checked.signed_by)
+        .map(|(k, _)| (*k).clone())
+        .ok_or(OptionsError::NotSigned)?;
+    Ok((checked, signer, IdentityProof::signed_options_verified()))
+}
+
+fn check(x: &Element, trusted: &[&VerifyingKey], now: i64) -> Result<CheckedOptions, OptionsError> {
     let form = DataForm::try_from(x).map_err(|_| OptionsError::Malformed)?;
     let content = signed_content(x)?;
     let signatures: Vec<Vec<u8>> = form

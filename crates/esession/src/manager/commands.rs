@@ -221,6 +221,17 @@ impl SessionManager {
         let k = session_key(session);
         let mut out = Output::default();
         match self.sessions.get_mut(&k) {
+            Some(State::Established(s))
+                if s.id() == session && s.info().offline && s.info().we_initiated =>
+            {
+                // AMB-74: the recipient of an offline session sends nothing.
+                self.sessions.remove(&k);
+                out.event(Event::Terminated {
+                    session: session.clone(),
+                    reason: TerminationReason::LocalRequest,
+                });
+                Ok(out)
+            }
             Some(State::Established(s)) if s.id() == session => {
                 let stanzas = s.terminate_stanzas(self.rng.as_mut(), self.clock.now_unix())?;
                 out.stanzas.extend(stanzas);

@@ -170,7 +170,11 @@ impl SessionManager {
             }
             return;
         };
-        if !wrapper.is("feature", ns::FEATURE_NEG) {
+        if wrapper.is("init", ns::ESESSION_INIT) {
+            // XEP-0187: a contact's offline session, answering our options.
+            if !self.offline_sets.is_empty() {
+                self.on_offline_init(stanza, wrapper, from, thread, out);
+            }
             return;
         }
         // SSN-09, ESN-07: to a stranger we send nothing, not even an error.
@@ -308,6 +312,10 @@ impl SessionManager {
                         reason: TerminationReason::LocalRequest,
                     });
                 }
+            }
+            // Only an offline option set gives this (see `on_offline_init`).
+            Ok(ResponseOutcome::ReceivedOffline { session, info }) => {
+                self.established(*session, info, out);
             }
             Err(StepError::Declined) => out.event(Event::NegotiationFailed {
                 session: SessionId {

@@ -179,6 +179,9 @@ impl SessionManager {
             if kind == StanzaKind::Presence && stanza.attr("type") == Some("unavailable") {
                 self.peer_unavailable(&from, &mut out);
             }
+            if kind == StanzaKind::Presence && stanza.attr("type").is_none() {
+                self.end_offline_sessions_with(&from, &mut out); // OFF-17
+            }
             return out;
         }
         let carriers = self.carriers(&from, kind);

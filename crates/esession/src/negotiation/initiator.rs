@@ -23,8 +23,9 @@ use super::{
 };
 use super::{StepError, open_identity, session_info};
 use crate::config::{Config, FlowPolicy, PubkeyMethod};
+use crate::event::PeerKeyInfo;
 use crate::event::{BrokenChain, SecurityAlert, SessionId, SessionInfo};
-use crate::identity::{self, IdentityKeys, Transcript};
+use crate::identity::{self, IdentityKeys, IdentityProof, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
@@ -66,6 +67,9 @@ enum OfferFlow {
     Three {
         first_message: Option<(Element, bool)>,
     },
+    /// XEP-0187: our published option set, answered while we were offline by
+    /// Bob's `<init/>` (3 messages, of which we send none: OFF-16).
+    Offline,
 }
 
 /// Alice's result of Bob's answer.
@@ -79,6 +83,11 @@ pub(crate) enum ResponseOutcome {
         info: SessionInfo,
         /// The session was a one-shot: it ended with the completion (ESN-29).
         terminated: bool,
+    },
+    /// XEP-0187: Bob's offline `<init/>` verified; nothing to send (OFF-16).
+    ReceivedOffline {
+        session: Box<EstablishedSession>,
+        info: SessionInfo,
     },
 }
 
@@ -447,6 +456,54 @@ pub(crate) fn offline_options_form(
     Ok((form, nonce, key_pairs))
 }
 
+/// XEP-0187 (OFF-13/14): our published option set `options` as the offer
+/// Bob's offline `<init/>` answers, from `peer` on `thread`: what we offered
+/// is read back from the options as published, with N_A and x of the one
+/// group Bob chose. Fails when the stored options are not ours to read.
+pub(crate) fn offline_offer(
+    options: &Element,
+    nonce: &[u8],
+    key_pair: DhKeyPair,
+    peer: Jid,
+    thread: String,
+) -> Result<AwaitingResponse, Refusal> {
+    let unusable = || Refusal::new(ErrorCondition::NotAcceptable, &[]);
+    let form = DataForm::try_from(options).map_err(|_| unusable())?;
+    let offer = esession_wire::negotiation::Offer::try_from(&form).map_err(|_| unusable())?;
+    fn values<T: Copy>(offered: Option<&Vec<esession_wire::negotiation::Offered<T>>>) -> Vec<T> {
+        offered
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.value)
+            .collect()
+    }
+    let profile = Profile::standard();
+    let form_a = profile.normalize(options, &[]).map_err(|_| unusable())?;
+    Ok(AwaitingResponse {
+        profile,
+        peer,
+        thread,
+        nonce: nonce.to_vec(),
+        key_pairs: vec![key_pair],
+        form_a,
+        ciphers: values(offer.crypt_algs.as_ref()),
+        hashes: values(offer.hash_algs.as_ref()),
+        compression: values(offer.compress.as_ref()),
+        logging: offer.logging.iter().flatten().flatten().copied().collect(),
+        stanzas: offer.stanzas.iter().flatten().flatten().copied().collect(),
+        rekey_freq: offer
+            .rekey_freq
+            .as_ref()
+            .and_then(|r| r.as_valid().copied())
+            .unwrap_or(1)
+            .max(1),
+        flow: OfferFlow::Offline,
+        init_offer: vec![PubkeyMethod::Key],
+        resp_offer: vec![PubkeyMethod::Key],
+        sign_algs: values(offer.sign_algs.as_ref()),
+    })
+}
+
 /// The configured stanza kinds, each once, in configured order (ESN-04).
 fn offered_stanzas(configured: &[StanzaKind]) -> Vec<StanzaKind> {
     let mut kinds: Vec<StanzaKind> = Vec::new();
@@ -536,8 +593,16 @@ impl AnswerFields {
         let cipher = pick(b, CRYPT_ALGS, answer.crypt_algs);
         let hash = pick(b, HASH_ALGS, answer.hash_algs);
         let compression = pick(b, COMPRESS, answer.compress);
-        let init_pubkey = pick(b, INIT_PUBKEY, answer.init_pubkey);
-        let resp_pubkey = pick(b, RESP_PUBKEY, answer.resp_pubkey);
+        // XEP-0187 (OFF-09, AMB-34): no pubkey field; we are proven by our
+        // options' signature, Bob identifies with `key`.
+        let (init_pubkey, resp_pubkey) = if offer.offline() {
+            (Some(PubkeyMethod::Key), Some(PubkeyMethod::Key))
+        } else {
+            (
+                pick(b, INIT_PUBKEY, answer.init_pubkey),
+                pick(b, RESP_PUBKEY, answer.resp_pubkey),
+            )
+        };
         let ver = pick(b, VER, answer.ver);
         let rekey_freq = pick(b, REKEY_FREQ, answer.rekey_freq);
         // A 3-message negotiation has no SAS.
@@ -620,13 +685,20 @@ impl AwaitingResponse {
                 *first_message = Some((plain, terminate));
                 Ok(())
             }
-            OfferFlow::Four => Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS])),
+            OfferFlow::Four | OfferFlow::Offline => {
+                Err(Refusal::new(ErrorCondition::NotAcceptable, &[DHKEYS]))
+            }
         }
     }
 
     /// Whether the offer started the 3-message flow.
     fn three_message(&self) -> bool {
-        matches!(self.flow, OfferFlow::Three { .. })
+        matches!(self.flow, OfferFlow::Three { .. } | OfferFlow::Offline)
+    }
+
+    /// Whether this is our XEP-0187 option set.
+    fn offline(&self) -> bool {
+        matches!(self.flow, OfferFlow::Offline)
     }
 
     /// ESN-25, ESN-26: every choice of message 2 must come from our offer;
@@ -720,7 +792,12 @@ impl AwaitingResponse {
     /// every choice must be one we offered; a bad one is named in the
     /// `not-acceptable` refusal, in the order the fields are read.
     fn read_answer(&self, ctx: &Context<'_>, form: &DataForm) -> Result<Answer, StepError> {
-        let answer = match Response::try_from(form) {
+        let response = if self.offline() {
+            AnswerMessage::from_offline_init(form).map(|a| Response::Accepted(Box::new(a)))
+        } else {
+            Response::try_from(form)
+        };
+        let answer = match response {
             Ok(Response::Accepted(answer)) => answer,
             Ok(Response::Declined) => return Err(StepError::Declined),
             Err(Unreadable(field)) => {
@@ -793,6 +870,7 @@ impl AwaitingResponse {
                 resp_pubkey,
                 sign_alg,
                 stanzas,
+                offline: self.offline(),
             },
             n_b,
             c_a,
@@ -817,6 +895,7 @@ impl AwaitingResponse {
         match flow {
             OfferFlow::Three { first_message } => keyed.complete_three(ctx, from, first_message),
             OfferFlow::Four => keyed.complete_four(ctx, from),
+            OfferFlow::Offline => keyed.receive_offline(ctx, from),
         }
     }
 
@@ -936,12 +1015,13 @@ impl Keyed {
 
     /// 3 messages (ESN-27, ESN-29): verify Bob's identity before anything
     /// else is sent, then the completion (maybe with content) establishes.
-    fn complete_three(
-        self,
+    /// ESN-27 (3 messages): Bob's identity in his answer, verified; returns
+    /// the proof, his key as judged, and C_B after his identity.
+    fn verify_bob(
+        &self,
         ctx: &mut Context<'_>,
         from: &Jid,
-        first_message: Option<(Element, bool)>,
-    ) -> Result<ResponseOutcome, StepError> {
+    ) -> Result<(IdentityProof, Option<PeerKeyInfo>, Counter), StepError> {
         let agreed = &self.answer.agreed;
         let (cipher, hash) = (agreed.cipher, agreed.hash);
         let mut c_b_after = self.answer.c_a.flip_top_bit();
@@ -962,6 +1042,69 @@ impl Keyed {
             m_b,
         )?;
         let bob_key = judge_peer_key(ctx, from, peer_identity.key)?;
+        Ok((peer_identity.proof, bob_key, c_b_after))
+    }
+
+    /// XEP-0187 (OFF-14/15/16): Bob's offline `<init/>` answered our
+    /// published options. His identity verified, the session is established
+    /// for reading only: we send nothing, not even message 3.
+    fn receive_offline(
+        self,
+        ctx: &mut Context<'_>,
+        from: &Jid,
+    ) -> Result<ResponseOutcome, StepError> {
+        let (proof, bob_key, c_b_after) = self.verify_bob(ctx, from)?;
+        let info = session_info(ctx, &self.answer.agreed, String::new(), bob_key, true);
+        let (cipher, hash) = (self.answer.agreed.cipher, self.answer.agreed.hash);
+        let Self {
+            profile,
+            thread,
+            x_pair,
+            k,
+            provisional,
+            answer,
+            ..
+        } = self;
+        drop(k);
+        let session = establish(
+            ctx,
+            proof,
+            Agreement {
+                profile,
+                id: SessionId {
+                    peer: from.clone(),
+                    thread,
+                },
+                info: info.clone(),
+                cipher,
+                hash,
+                keys: &provisional,
+                // We never send in this session (OFF-16): C_A is unused.
+                c_a: answer.c_a,
+                c_b: c_b_after,
+                rekey_freq: answer.rekey_freq,
+                own_pair: x_pair,
+                peer_value: answer.d,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
+            },
+        )?;
+        Ok(ResponseOutcome::ReceivedOffline {
+            session: Box::new(session),
+            info,
+        })
+    }
+
+    /// 3 messages (ESN-27, ESN-29): verify Bob's identity before anything
+    /// else is sent, then the completion (maybe with content) establishes.
+    fn complete_three(
+        self,
+        ctx: &mut Context<'_>,
+        from: &Jid,
+        first_message: Option<(Element, bool)>,
+    ) -> Result<ResponseOutcome, StepError> {
+        let (cipher, hash) = (self.answer.agreed.cipher, self.answer.agreed.hash);
+        let (proof, bob_key, c_b_after) = self.verify_bob(ctx, from)?;
         let terminate = first_message
             .as_ref()
             .is_some_and(|(_, terminate)| *terminate);
@@ -984,7 +1127,7 @@ impl Keyed {
         drop(k);
         let mut session = establish(
             ctx,
-            peer_identity.proof,
+            proof,
             Agreement {
                 profile,
                 id: SessionId {

@@ -162,6 +162,8 @@ pub(crate) struct Agreed {
     pub(crate) sign_alg: Option<esession_crypto::SignatureAlgorithm>,
     /// Agreed `stanzas`: a non-empty subset of the offer (ENC-01, AMB-29).
     pub(crate) stanzas: Vec<crate::stanza::StanzaKind>,
+    /// XEP-0187: Bob answered Alice's published options while she was offline.
+    pub(crate) offline: bool,
 }
 
 /// A retained secret matched during negotiation, and what to do with it.
@@ -404,6 +406,7 @@ pub(crate) fn session_info(
         sas_confirmed: false,
         broken_chain: None,
         retained_secret_unproven: false,
+        offline: agreed.offline,
     }
 }
 

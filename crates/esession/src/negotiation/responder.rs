@@ -22,7 +22,7 @@ use super::{
 use super::{StepError, open_identity, session_info};
 use crate::config::{Config, PubkeyMethod, ResponderChoice};
 use crate::event::{SecurityAlert, SessionId, SessionInfo};
-use crate::identity::{self, IdentityKeys, Transcript};
+use crate::identity::{self, IdentityKeys, IdentityProof, Transcript};
 use crate::profile::Profile;
 use crate::random::RandomPurpose;
 use crate::session::EstablishedSession;
@@ -427,6 +427,9 @@ pub(crate) struct Policy<'a> {
     pub(crate) config: &'a Config,
     pub(crate) profile: Profile,
     pub(crate) peer_key_known: bool,
+    /// The offer is Alice's XEP-0187 option set (AMB-34): it has no `accept`
+    /// and no pubkey fields; she is proven by its `signs`, we identify with `key`.
+    pub(crate) offline: bool,
 }
 
 /// Chooses the answer to `offer` under `policy`, or the refusal naming every
@@ -439,7 +442,7 @@ pub(crate) fn choose_answer(
 ) -> Result<Choice, Refusal> {
     let config = policy.config;
     let mut bad: Vec<&str> = Vec::new();
-    let (logging, disclosure) = read_terms(config, offer, &mut bad);
+    let (logging, disclosure) = read_terms(config, offer, policy.offline, &mut bad);
     // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
     if let Some(plain) = plain_security(offer.security.as_deref()) {
         if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
@@ -455,13 +458,17 @@ pub(crate) fn choose_answer(
     }
     let group_choice = choose_group(config, offer, three_message, &mut bad);
     let algorithms = choose_algorithms(config, offer, three_message);
-    let pubkeys = choose_pubkeys(
-        config,
-        policy.peer_key_known,
-        offer,
-        three_message,
-        &mut bad,
-    );
+    let pubkeys = if policy.offline {
+        offline_pubkeys(config, offer, &mut bad)
+    } else {
+        choose_pubkeys(
+            config,
+            policy.peer_key_known,
+            offer,
+            three_message,
+            &mut bad,
+        )
+    };
     let parameters = read_parameters(config, offer, policy.profile.version);
     note_unusable(&algorithms, &parameters, &mut bad);
     let (cipher, hash, compression) = algorithms.parsed();
@@ -612,9 +619,11 @@ fn read_parameters(config: &Config, offer: &Offer, version: &str) -> Parameters 
 fn read_terms(
     config: &Config,
     offer: &Offer,
+    offline: bool,
     bad: &mut Vec<&'static str>,
 ) -> (Option<Logging>, Option<Disclosure>) {
-    if offer.accept != Some(true) {
+    // XEP-0187 options carry no `accept` (OFF-02).
+    if !offline && offer.accept != Some(true) {
         bad.push(ACCEPT);
     }
     let logging = choose_logging(config, offer);
@@ -656,10 +665,49 @@ pub(crate) fn evaluate(
     form: &DataForm,
 ) -> Result<OfferOutcome, Refusal> {
     let (offer, three_message) = check_offer_form(ctx.config, form)?;
+    choose_for(ctx, from, thread, (x, form), (offer, three_message), false)
+}
+
+/// XEP-0187 as the sender (OFF-09, AMB-34): Alice's published option set,
+/// already checked ([`crate::offline`]), read as her 3-message offer and
+/// answered by our policy. It must be an ESession offer in the 3-message
+/// flow; anything else is unusable.
+pub(crate) fn evaluate_options(
+    ctx: &mut Context<'_>,
+    to: &Jid,
+    thread: &str,
+    x: &Element,
+    form: &DataForm,
+) -> Result<EvaluatedOffer, Refusal> {
+    let offer =
+        Offer::try_from(form).map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[]))?;
+    if !offer.unknown_required.is_empty() || !offer.is_three_message() {
+        return Err(Refusal::new(
+            ErrorCondition::FeatureNotImplemented,
+            &[DHKEYS],
+        ));
+    }
+    match choose_for(ctx, to, thread, (x, form), (offer, true), true)? {
+        OfferOutcome::Esession(evaluated) => Ok(*evaluated),
+        OfferOutcome::Plain(_) => Err(Refusal::new(ErrorCondition::NotAcceptable, &[SECURITY])),
+    }
+}
+
+/// Makes every choice for a read offer under our policy (see [`evaluate`]).
+fn choose_for(
+    ctx: &mut Context<'_>,
+    from: &Jid,
+    thread: &str,
+    (x, form): (&Element, &DataForm),
+    (offer, three_message): (Offer, bool),
+    offline: bool,
+) -> Result<OfferOutcome, Refusal> {
+    let policy_offline = offline;
     let policy = Policy {
         config: ctx.config,
         profile: ctx.profile,
         peer_key_known: have_peer_key(ctx, from),
+        offline,
     };
     let chosen = match choose_answer(&policy, &offer, three_message)? {
         Choice::Plain(logging, disclosure, security) => {
@@ -719,6 +767,7 @@ pub(crate) fn evaluate(
             resp_pubkey: pubkeys.resp,
             sign_alg: pubkeys.sign_alg,
             stanzas: stanza_kinds,
+            offline: policy_offline,
         },
         choices,
         rekey_freq,
@@ -886,6 +935,35 @@ fn choose_pubkeys(
     })
 }
 
+/// XEP-0187 (OFF-09, AMB-34): Alice's options have no pubkey fields. She is
+/// proven by the option set's `signs`, checked before we get here; we
+/// identify with `key` (as if `resp_pubkey=key`) under an offered algorithm
+/// we hold a signing key for. Neither choice is answered (no pubkey field in
+/// form_B).
+fn offline_pubkeys(
+    config: &Config,
+    offer: &Offer,
+    bad: &mut Vec<&'static str>,
+) -> Option<PubkeyChoice> {
+    let signing = offer.sign_algs.iter().flatten().find_map(|o| {
+        o.value
+            .filter(|a| config.sign_algs.contains(a) && config.signing_key(*a).is_some())
+            .map(|a| (o.token.clone(), a))
+    });
+    let Some((token, algorithm)) =
+        signing.filter(|_| config.own_identification.contains(&PubkeyMethod::Key))
+    else {
+        bad.push(SIGN_ALGS);
+        return None;
+    };
+    Some(PubkeyChoice {
+        init: PubkeyMethod::Key,
+        resp: PubkeyMethod::Key,
+        sign_alg: Some(algorithm),
+        sign_token: Some(token),
+    })
+}
+
 /// ESN-11: accept a plain stanza session with the offered `security`.
 fn plain_answer(
     config: &Config,
@@ -935,6 +1013,27 @@ impl EvaluatedOffer {
         self,
         ctx: &mut Context<'_>,
     ) -> Result<(AwaitingAccept, Element), Refusal> {
+        self.answer_as(ctx, None)
+    }
+
+    /// XEP-0187 (OFF-10, AMB-73): the answer to Alice's published options as
+    /// the offline `<init/>` stanza: a `submit` form with our choices, d,
+    /// N_A, the counter and, for a one-shot, `terminate=1`, then our
+    /// identity. Call [`AwaitingAccept::establish_offline`] next.
+    pub(crate) fn answer_offline(
+        self,
+        ctx: &mut Context<'_>,
+        one_shot: bool,
+    ) -> Result<(AwaitingAccept, Element), Refusal> {
+        self.answer_as(ctx, Some(one_shot))
+    }
+
+    /// The answer, online (`offline` is `None`) or offline (`Some(one_shot)`).
+    fn answer_as(
+        self,
+        ctx: &mut Context<'_>,
+        offline: Option<bool>,
+    ) -> Result<(AwaitingAccept, Element), Refusal> {
         let profile = self.profile;
         let mut n_b = vec![0u8; ctx.config.own_nonce_len(&profile)];
         ctx.rng.fill(RandomPurpose::Nonce, &mut n_b);
@@ -961,6 +1060,10 @@ impl EvaluatedOffer {
                 COUNTER,
                 vec![b64(&profile.counter_field.encode(c_a))],
             ));
+        if offline == Some(true) {
+            // AMB-73: before our identity, so that the MAC covers it.
+            answer = answer.with_field(Field::untyped(TERMINATE, vec!["1".to_owned()]));
+        }
         let form_b = profile
             .normalize(&Element::from(&answer), &[])
             .map_err(|_| Refusal::crypto())?;
@@ -1003,11 +1106,24 @@ impl EvaluatedOffer {
         } else {
             Flow::Four { y, he: self.he }
         };
-        let mut stanza = message(self.peer.as_str(), ctx.config.own_jid.as_deref(), None);
-        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.thread));
-        let mut feature = Element::bare("feature", ns::FEATURE_NEG);
-        feature.append_child(Element::from(&answer));
-        stanza.append_child(feature);
+        let stanza = match offline {
+            None => wrap(
+                ctx.config,
+                self.peer.as_str(),
+                &self.thread,
+                "feature",
+                ns::FEATURE_NEG,
+                &answer,
+            ),
+            Some(_) => wrap(
+                ctx.config,
+                self.peer.as_str(),
+                &self.thread,
+                "init",
+                ns::ESESSION_INIT,
+                &answer,
+            ),
+        };
         Ok((
             AwaitingAccept {
                 accepting: Accepting {
@@ -1031,6 +1147,54 @@ impl EvaluatedOffer {
 }
 
 impl AwaitingAccept {
+    /// XEP-0187 (OFF-10): after the offline `<init/>` the negotiation is
+    /// complete for us. Alice proved herself by the signature on her
+    /// options (`proof`, made by [`crate::offline`]) with `signer`, one of
+    /// her keys the user verified (AMB-69); she will finish on her return.
+    pub(crate) fn establish_offline(
+        self,
+        ctx: &mut Context<'_>,
+        proof: IdentityProof,
+        signer: esession_wire::keyvalue::KeyValue,
+    ) -> Result<(EstablishedSession, SessionInfo), Refusal> {
+        let Flow::Three(three) = self.flow else {
+            return Err(Refusal::crypto());
+        };
+        let ThreeFlow {
+            keys,
+            c_b,
+            y,
+            e_value,
+            ..
+        } = *three;
+        let accepting = self.accepting;
+        let peer_key = judge_peer_key(ctx, &accepting.peer, Some(signer))?;
+        let info = session_info(ctx, &accepting.agreed, String::new(), peer_key, false);
+        let session = establish(
+            ctx,
+            proof,
+            Agreement {
+                profile: accepting.profile,
+                id: SessionId {
+                    peer: accepting.peer,
+                    thread: accepting.thread,
+                },
+                info: info.clone(),
+                cipher: accepting.agreed.cipher,
+                hash: accepting.agreed.hash,
+                keys: &keys,
+                c_a: accepting.c_a,
+                c_b,
+                rekey_freq: accepting.rekey_freq,
+                own_pair: y,
+                peer_value: e_value,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
+            },
+        )?;
+        Ok((session, info))
+    }
+
     /// Message 3: with 4 messages -> message 4 (ESN-31..41); with 3 messages
     /// the negotiation ends here (ESN-32).
     pub(crate) fn on_accept(
@@ -1364,6 +1528,7 @@ mod tests {
             config: &config,
             profile: Profile::standard(),
             peer_key_known: false,
+            offline: false,
         };
         let Ok(Choice::Esession(chosen)) = choose_answer(&policy, &offer, false) else {
             panic!("an ESession answer");

@@ -192,7 +192,8 @@ impl EstablishedSession {
         let mut template = message(setup.id.peer.as_str(), setup.own_jid.as_deref(), None);
         template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
         let mut rekey = setup.rekey;
-        rekey.rekeying = setup.profile.allows_rekeying();
+        // An offline session is short and one-way (OFF-16): no rekeying.
+        rekey.rekeying = setup.profile.allows_rekeying() && !setup.info.offline;
         Self {
             profile: setup.profile,
             send_used: 16,
@@ -351,9 +352,16 @@ impl EstablishedSession {
                 ),
             }
         }
-        let amp = amp.unwrap_or_else(online_amp_rule);
+        if self.info.offline {
+            // OFF-12: when we wrote it, inside the ciphertext, for the
+            // recipient to show rather than the server's delay stamp.
+            content.push_str(&crate::offline::created_header(now));
+        }
+        // AMB-23: offline storage is resource-less, so an offline session
+        // carries no match-resource rule (it would bounce every stanza).
+        let amp = amp.or_else(|| (!self.info.offline).then(online_amp_rule));
         let kind = plain.attr("type");
-        let mut stanzas = self.seal(content, kind, Some(amp), purpose, rng, now)?;
+        let mut stanzas = self.seal(content, kind, amp, purpose, rng, now)?;
         if let Some(stanza) = stanzas.last_mut() {
             for child in clear {
                 stanza.append_child(child);
@@ -372,6 +380,9 @@ impl EstablishedSession {
     ) -> Result<Element, Error> {
         if self.phase != Phase::Active {
             return Err(Error::SessionEnded);
+        }
+        if self.info.offline && self.info.we_initiated {
+            return Err(Error::OfflineSessionReadOnly); // OFF-16
         }
         self.keys.expire(now);
         if !self.keys.may_rekey() {
@@ -437,7 +448,8 @@ impl EstablishedSession {
     /// Whether our terminate form is answered by an acknowledgement (ESN-46);
     /// if not, the session ends as soon as the form is sent.
     pub(crate) fn expects_terminate_ack(&self) -> bool {
-        self.profile.termination == Termination::EncryptedAwaitAck
+        // AMB-45, AMB-74: nobody acknowledges in an offline session.
+        !self.info.offline && self.profile.termination == Termination::EncryptedAwaitAck
     }
 
     /// The clear-text SSN terminate form as Gajim sends and expects it
@@ -533,6 +545,10 @@ impl EstablishedSession {
         rng: &mut dyn Randomness,
         now: u64,
     ) -> Result<SealedParts, Error> {
+        if self.info.offline && self.info.we_initiated {
+            // OFF-16: the recipient of an offline session never sends in it.
+            return Err(Error::OfflineSessionReadOnly);
+        }
         self.keys.expire(now);
         if self.profile.keystream == Keystream::ContinuousFromCPlusOne
             && parts.iter().any(String::is_empty)

@@ -36,6 +36,7 @@ const Y: [u8; 40] = [0xc3; 40];
 
 fn info(we_initiated: bool) -> SessionInfo {
     SessionInfo {
+        offline: false,
         sas: String::new(),
         authenticated_by_retained_secret: false,
         retained_chain_verified: false,

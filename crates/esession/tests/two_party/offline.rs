@@ -92,3 +92,389 @@ fn without_a_signing_key_no_option_set_is_made() {
     let mut alice = manager(config, 803);
     assert!(alice.offline_options(DAY, None).is_err());
 }
+
+// ---- The offline session itself: Bob alone, Alice on her return (OFF-07..17, AMB-71..74) ----
+
+use esession::{Error as SessionError, Event, OfflineRejection, TerminationReason};
+use esession_wire::minidom::Element;
+use jid::BareJid;
+
+use crate::harness::{BOB, Party, TestClock, manager_with_clock};
+
+/// Alice (offline, holding her published set) and Bob (who verified her
+/// key and she his), on one shared clock; returns the options to publish.
+fn offline_pair(seed: u64, clock: &TestClock) -> (Party, Party, Element) {
+    let (alice_key, bob_key) = (rsa_key(0), rsa_key(1));
+    let key_config =
+        |jid, key| keyed_config(jid, Some(key), &[PubkeyMethod::Key], &[PubkeyMethod::Key]);
+    let mut alice = Party::with_manager(
+        ALICE,
+        manager_with_clock(
+            key_config(ALICE, alice_key.clone()),
+            seed,
+            Box::new(clock.clone()),
+        ),
+    );
+    let mut bob = Party::with_manager(
+        BOB,
+        manager_with_clock(
+            key_config(BOB, bob_key.clone()),
+            seed + 1,
+            Box::new(clock.clone()),
+        ),
+    );
+    alice.know_key(BOB, &bob_key, true);
+    bob.know_key(ALICE, &alice_key, true);
+    let set = alice.manager.offline_options(DAY, None).unwrap();
+    let options = set.options.clone();
+    alice.manager.hold_offline_options(set);
+    (alice, bob, options)
+}
+
+fn alice_bare() -> BareJid {
+    BareJid::new("alice@example.org").unwrap()
+}
+
+fn chat(text: &str) -> Element {
+    let mut m = esession_wire::xml::parse_document(
+        "<message xmlns='jabber:client' to='alice@example.org' type='chat'/>",
+    )
+    .unwrap();
+    m.append_child(
+        Element::builder("body", esession_wire::ns::JABBER_CLIENT)
+            .append(text)
+            .build(),
+    );
+    m
+}
+
+fn rejections(party: &Party) -> Vec<OfflineRejection> {
+    party
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OfflineMessageRejected { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Bob starts the offline session with one message; returns its `<init/>` stanza.
+fn bob_writes(bob: &mut Party, options: &Element, text: &str, one_shot: bool) -> Element {
+    let (_, out) = bob
+        .manager
+        .start_offline_session(&alice_bare(), options, Some(&chat(text)), one_shot)
+        .unwrap();
+    let mut sent = bob.absorb(out);
+    assert_eq!(sent.len(), 1, "one stanza: the <init/> with the message");
+    sent.remove(0)
+}
+
+#[test]
+fn bob_writes_while_alice_is_away_and_she_reads_it_on_her_return() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(810, &clock);
+    let init = bob_writes(&mut bob, &options, "while you were out", false);
+    // OFF-10, AMB-35/78: a submit form in <init/>, a fresh thread, the bare JID, no AMP rule.
+    let wrapper = init
+        .get_child("init", esession_wire::ns::ESESSION_INIT)
+        .unwrap();
+    let form = DataForm::try_from(
+        wrapper
+            .get_child("x", esession_wire::ns::DATA_FORMS)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(form.kind, esession_wire::form::FormKind::Submit);
+    assert!(
+        form.field(fields::INIT_PUBKEY).is_none() && form.field(fields::RESP_PUBKEY).is_none(),
+        "OFF-09"
+    );
+    assert!(form.field(fields::TERMINATE).is_none());
+    assert_eq!(init.attr("to"), Some("alice@example.org"));
+    assert!(
+        init.get_child("amp", esession_wire::ns::AMP).is_none(),
+        "AMB-23"
+    );
+    assert!(
+        init.get_child("c", esession_wire::ns::STANZA_ENCRYPTION)
+            .is_some()
+    );
+    let bob_info = bob.only_session().clone();
+    assert!(bob_info.offline && !bob_info.we_initiated);
+    assert!(
+        bob_info.authenticated_by_key(),
+        "Alice is proven by her signature with a verified key"
+    );
+
+    clock.advance(3600);
+    let replies = alice.receive(&init);
+    assert!(
+        replies.is_empty(),
+        "OFF-16: Alice sends nothing, not even message 3"
+    );
+    let info = alice.only_session().clone();
+    assert!(info.offline && info.we_initiated && info.authenticated_by_key());
+    assert_eq!(alice.bodies(), ["while you were out"]);
+    // OFF-12: the creation time travels inside the ciphertext.
+    let created = esession::offline::created_at(alice.messages()[0]);
+    assert_eq!(created, Some(i64::try_from(crate::harness::NOW).unwrap()));
+
+    // More messages in the same session, then Alice comes online (OFF-17).
+    let id = bob.established()[0].0.clone();
+    let out = bob.manager.send_text(&id, "and one more").unwrap();
+    for stanza in bob.absorb(out) {
+        assert!(alice.receive(&stanza).is_empty());
+    }
+    assert_eq!(alice.bodies(), ["while you were out", "and one more"]);
+    let presence = esession_wire::xml::parse_document(&format!(
+        "<presence xmlns='jabber:client' from='{ALICE}' to='{BOB}'/>"
+    ))
+    .unwrap();
+    let terminate = bob.receive(&presence);
+    assert_eq!(terminate.len(), 1, "the encrypted terminate form");
+    assert_eq!(bob.terminations(), [&TerminationReason::PeerOnline]);
+    assert!(
+        alice.receive(&terminate[0]).is_empty(),
+        "AMB-74: no acknowledgement"
+    );
+    assert_eq!(alice.terminations(), [&TerminationReason::PeerRequest]);
+}
+
+#[test]
+fn alice_never_sends_in_an_offline_session() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(812, &clock);
+    let init = bob_writes(&mut bob, &options, "hi", false);
+    alice.receive(&init);
+    let id = alice.established()[0].0.clone();
+    assert_eq!(
+        alice.manager.send_text(&id, "reply").err(),
+        Some(SessionError::OfflineSessionReadOnly)
+    );
+    assert_eq!(
+        alice.manager.rekey(&id).err(),
+        Some(SessionError::OfflineSessionReadOnly)
+    );
+    let out = alice.manager.terminate(&id).unwrap();
+    assert!(out.stanzas.is_empty(), "AMB-74: she ends it without a word");
+    assert!(!alice.manager.is_established(&id));
+}
+
+#[test]
+fn a_replayed_offline_stanza_is_ignored_even_on_a_new_thread() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(814, &clock);
+    let init = bob_writes(&mut bob, &options, "once", false);
+    alice.receive(&init);
+    // The thread is not MACed (AMB-72): a replay may carry any thread.
+    let mut replay = init.clone();
+    for child in replay.children_mut() {
+        if child.is("thread", esession_wire::ns::JABBER_CLIENT) {
+            *child = Element::builder("thread", esession_wire::ns::JABBER_CLIENT)
+                .append("another-thread")
+                .build();
+        }
+    }
+    for stanza in [&init, &replay] {
+        assert!(alice.receive(stanza).is_empty());
+    }
+    assert_eq!(alice.bodies(), ["once"], "read once");
+    assert_eq!(
+        rejections(&alice),
+        [OfflineRejection::Replayed, OfflineRejection::Replayed]
+    );
+}
+
+#[test]
+fn past_expiry_nothing_is_decrypted_or_sent() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(816, &clock);
+    let init = bob_writes(&mut bob, &options, "too late", true);
+    clock.advance(DAY + 1);
+    assert!(alice.receive(&init).is_empty());
+    assert!(alice.bodies().is_empty() && alice.established().is_empty());
+    assert_eq!(rejections(&alice), [OfflineRejection::Expired]);
+    assert_eq!(
+        alice.manager.held_offline_options(),
+        0,
+        "the expired set is destroyed"
+    );
+    // Bob, too, refuses options past their expiry (OFF-08).
+    let err = bob
+        .manager
+        .start_offline_session(&alice_bare(), &options, None, false);
+    assert_eq!(
+        err.err(),
+        Some(SessionError::OfflineOptions(OptionsError::Expired))
+    );
+}
+
+#[test]
+fn a_tampered_offline_stanza_fails_silently_and_shows_nothing() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(818, &clock);
+    let init = bob_writes(&mut bob, &options, "genuine", false);
+    // Change d: the MAC and the keys no longer match (OFF-15).
+    let text = esession_wire::xml::serialize(&init, "").unwrap();
+    let form = DataForm::try_from(
+        init.get_child("init", esession_wire::ns::ESESSION_INIT)
+            .and_then(|w| w.get_child("x", esession_wire::ns::DATA_FORMS))
+            .unwrap(),
+    )
+    .unwrap();
+    let d = form
+        .field(fields::MAC)
+        .unwrap()
+        .single_value()
+        .unwrap()
+        .to_owned();
+    let mut flipped = d.clone().into_bytes();
+    flipped[2] = if flipped[2] == b'A' { b'B' } else { b'A' };
+    let tampered = esession_wire::xml::parse_document(
+        &text.replace(&d, std::str::from_utf8(&flipped).unwrap()),
+    )
+    .unwrap();
+    assert!(
+        alice.receive(&tampered).is_empty(),
+        "OFF-15: no error stanza"
+    );
+    assert!(alice.bodies().is_empty());
+    assert_eq!(rejections(&alice), [OfflineRejection::NotAuthenticated]);
+    // The genuine one still reads: the failure recorded nothing (AMB-72).
+    alice.receive(&init);
+    assert_eq!(alice.bodies(), ["genuine"]);
+}
+
+#[test]
+fn bob_needs_a_key_of_alice_he_verified_and_no_session_with_her() {
+    let clock = TestClock::new();
+    let (_, mut bob, options) = offline_pair(820, &clock);
+    // AMB-69: a key he has merely seen does not do.
+    bob.manager
+        .trust_mut()
+        .set_peer_key_verified(&crate::harness::fingerprint(&rsa_key(0)), false)
+        .unwrap();
+    let err = bob
+        .manager
+        .start_offline_session(&alice_bare(), &options, None, false);
+    assert_eq!(
+        err.err(),
+        Some(SessionError::OfflineOptions(OptionsError::NotSigned))
+    );
+    // Altered options break the signature (OFF-05).
+    bob.know_key(ALICE, &rsa_key(0), true);
+    let altered = esession_wire::xml::parse_document(
+        &esession_wire::xml::serialize(&options, "")
+            .unwrap()
+            .replacen("aes128-ctr", "aes256-ctr", 1),
+    )
+    .unwrap();
+    let err = bob
+        .manager
+        .start_offline_session(&alice_bare(), &altered, None, false);
+    assert_eq!(
+        err.err(),
+        Some(SessionError::OfflineOptions(OptionsError::NotSigned))
+    );
+    // OFF-07: not while a session with her exists.
+    let (_, started) = bob
+        .manager
+        .start_offline_session(&alice_bare(), &options, None, false)
+        .unwrap();
+    assert_eq!(started.stanzas.len(), 1);
+    let err = bob
+        .manager
+        .start_offline_session(&alice_bare(), &options, None, false);
+    assert_eq!(err.err(), Some(SessionError::SessionExists));
+}
+
+#[test]
+fn alice_reads_nothing_from_a_sender_whose_key_she_has_not_verified() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(822, &clock);
+    alice
+        .manager
+        .trust_mut()
+        .set_peer_key_verified(&crate::harness::fingerprint(&rsa_key(1)), false)
+        .unwrap();
+    let init = bob_writes(&mut bob, &options, "from an unverified key", false);
+    assert!(alice.receive(&init).is_empty());
+    assert!(alice.bodies().is_empty());
+    assert_eq!(rejections(&alice), [OfflineRejection::NotAuthenticated]);
+}
+
+#[test]
+fn a_one_shot_ends_with_its_stanza_on_both_sides() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(824, &clock);
+    let init = bob_writes(&mut bob, &options, "just this", true);
+    assert_eq!(bob.terminations(), [&TerminationReason::LocalRequest]);
+    assert!(alice.receive(&init).is_empty());
+    assert_eq!(alice.bodies(), ["just this"]);
+    assert_eq!(alice.terminations(), [&TerminationReason::PeerRequest]);
+}
+
+#[test]
+fn an_offline_stanza_for_options_we_do_not_hold_is_reported() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(826, &clock);
+    let init = bob_writes(&mut bob, &options, "lost", false);
+    // Alice replaced her set and no longer holds the old one.
+    let mut fresh = Party::with_manager(
+        ALICE,
+        manager_with_clock(
+            keyed_config(
+                ALICE,
+                Some(rsa_key(0)),
+                &[PubkeyMethod::Key],
+                &[PubkeyMethod::Key],
+            ),
+            827,
+            Box::new(clock.clone()),
+        ),
+    );
+    let set = fresh.manager.offline_options(DAY, None).unwrap();
+    fresh.manager.hold_offline_options(set);
+    assert!(fresh.receive(&init).is_empty());
+    assert_eq!(rejections(&fresh), [OfflineRejection::UnknownOptions]);
+    drop(alice.receive(&init));
+}
+
+#[test]
+fn a_restored_option_set_reads_what_the_published_one_was_answered_with() {
+    let clock = TestClock::new();
+    let (_, mut bob, _) = offline_pair(828, &clock);
+    let mut alice = Party::with_manager(
+        ALICE,
+        manager_with_clock(
+            keyed_config(
+                ALICE,
+                Some(rsa_key(0)),
+                &[PubkeyMethod::Key],
+                &[PubkeyMethod::Key],
+            ),
+            829,
+            Box::new(clock.clone()),
+        ),
+    );
+    alice.know_key(BOB, &rsa_key(1), true);
+    let set = alice.manager.offline_options(DAY, None).unwrap();
+    // What the store keeps (OFF-03), and the set rebuilt from it.
+    let exponents = set.private_exponents();
+    let borrowed: Vec<_> = exponents.iter().map(|(g, x)| (*g, x.expose())).collect();
+    let restored = esession::offline::OfflineOptionSet::restore(
+        set.options.clone(),
+        set.expires_at,
+        set.nonce().to_vec(),
+        &borrowed,
+    )
+    .unwrap();
+    assert_eq!(restored.groups(), set.groups());
+    let options = set.options.clone();
+    drop(set);
+    alice.manager.hold_offline_options(restored);
+    let init = bob_writes(&mut bob, &options, "kept safe", false);
+    alice.receive(&init);
+    assert_eq!(alice.bodies(), ["kept safe"]);
+}
