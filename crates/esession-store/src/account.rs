@@ -51,6 +51,31 @@ impl AccountStore {
     }
 }
 
+impl AccountStore {
+    /// Keeps an XEP-0187 option set we are about to publish until we are
+    /// back (OFF-03): every x sealed under the store's key, the options,
+    /// N_A and the expiry bound to it.
+    pub fn save_offline_options(
+        &self,
+        set: &esession::offline::OfflineOptionSet,
+    ) -> Result<(), StoreError> {
+        let account = self.account.as_str();
+        self.shared
+            .write(|conn, key| ops::save_offline_set(conn, key, account, set))
+    }
+
+    /// OFF-13: on our return, every option set we kept, for
+    /// [`esession::SessionManager::hold_offline_options`]; the stored copies
+    /// are destroyed in the same transaction.
+    pub fn take_offline_options(
+        &self,
+    ) -> Result<Vec<esession::offline::OfflineOptionSet>, StoreError> {
+        let account = self.account.as_str();
+        self.shared
+            .write(|conn, key| ops::take_offline_sets(conn, key, account))
+    }
+}
+
 impl TrustStore for AccountStore {
     fn retained_secrets(&self, peer: &str) -> Result<Vec<RetainedSecret>, TrustStoreError> {
         let account = self.account.as_str();

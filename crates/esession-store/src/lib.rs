@@ -172,8 +172,10 @@
 //!
 //! # Schema versions
 //!
-//! `PRAGMA user_version` holds the schema version (currently 3: version 2
-//! added `delivered_messages`, version 3 the row tags). Opening a file of an
+//! `PRAGMA user_version` holds the schema version (currently 4: version 2
+//! added `delivered_messages`, version 3 the row tags, version 4
+//! `offline_option_sets`, the XEP-0187 option sets kept until we are back,
+//! each x sealed with the options, N_A and expiry as associated data). Opening a file of an
 //! older version runs the pending migrations in one transaction, and keeps
 //! all its data; a newer one is refused with [`StoreError::TooNew`]. The
 //! upgrade to version 3 also writes a fresh key-check value, so a process of

@@ -425,6 +425,134 @@ pub(crate) fn clear_other_secret(
     )? > 0)
 }
 
+// ---- XEP-0187 option sets (OFF-03) ------------------------------------------------
+
+pub(crate) fn offline_aad(
+    account: &str,
+    id: i64,
+    nonce: &[u8],
+    options: &str,
+    expires: i64,
+) -> Vec<u8> {
+    aad(
+        "offline_option_sets",
+        "exponents",
+        &[
+            account.as_bytes(),
+            &id.to_be_bytes(),
+            nonce,
+            options.as_bytes(),
+            &expires.to_be_bytes(),
+        ],
+    )
+}
+
+/// Every x of a set, as `name length, name, x length (2 bytes), x` per group.
+fn encode_exponents(set: &esession::offline::OfflineOptionSet) -> Result<SecretBytes, StoreError> {
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    for (group, x) in set.private_exponents() {
+        let name = group.name();
+        let name = name.as_bytes();
+        let (Ok(name_len), Ok(x_len)) = (u8::try_from(name.len()), u16::try_from(x.len())) else {
+            return Err(StoreError::Corrupt(
+                "an offline exponent is too long".to_owned(),
+            ));
+        };
+        out.push(name_len);
+        out.extend_from_slice(name);
+        out.extend_from_slice(&x_len.to_be_bytes());
+        out.extend_from_slice(x.expose());
+    }
+    Ok(SecretBytes::from_slice(&out))
+}
+
+fn decode_exponents(bytes: &[u8]) -> Option<Vec<(esession_crypto::ModpGroup, &[u8])>> {
+    let mut rest = bytes;
+    let mut out = Vec::new();
+    while let Some((&name_len, tail)) = rest.split_first() {
+        let (name, tail) = tail.split_at_checked(usize::from(name_len))?;
+        let (len, tail) = tail.split_at_checked(2)?;
+        let x_len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (x, tail) = tail.split_at_checked(x_len)?;
+        let group = esession_crypto::ModpGroup::from_name(std::str::from_utf8(name).ok()?).ok()?;
+        out.push((group, x));
+        rest = tail;
+    }
+    Some(out)
+}
+
+pub(crate) fn save_offline_set(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+    set: &esession::offline::OfflineOptionSet,
+) -> Result<(), StoreError> {
+    let options = esession_wire::xml::serialize(&set.options, "")
+        .map_err(|_| StoreError::Corrupt("the offline options do not serialize".to_owned()))?;
+    let id: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(id), 0) + 1 FROM offline_option_sets",
+        [],
+        |r| r.get(0),
+    )?;
+    let exponents = encode_exponents(set)?;
+    let sealed = key.seal(
+        &offline_aad(account, id, set.nonce(), &options, set.expires_at),
+        exponents.expose(),
+    )?;
+    conn.execute(
+        "INSERT INTO offline_option_sets (id, account, nonce, options, expires, exponents)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, account, set.nonce(), options, set.expires_at, sealed],
+    )?;
+    Ok(())
+}
+
+/// OFF-13: loads every option set of `account` and destroys the stored
+/// copies in the same transaction.
+pub(crate) fn take_offline_sets(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+) -> Result<Vec<esession::offline::OfflineOptionSet>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, nonce, options, expires, exponents FROM offline_option_sets
+         WHERE account = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([account], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sets = Vec::new();
+    for (id, nonce, options, expires, sealed) in rows {
+        let what = || format!("offline option set {id}");
+        let exponents = key.open(
+            &offline_aad(account, id, &nonce, &options, expires),
+            &sealed,
+            &what,
+        )?;
+        let parsed = decode_exponents(exponents.expose());
+        let element = esession_wire::xml::parse_document(&options).ok();
+        let (Some(exponents), Some(element)) = (parsed, element) else {
+            return Err(StoreError::Corrupt(what()));
+        };
+        let set = esession::offline::OfflineOptionSet::restore(element, expires, nonce, &exponents)
+            .map_err(|_| StoreError::Corrupt(what()))?;
+        sets.push(set);
+    }
+    conn.execute(
+        "DELETE FROM offline_option_sets WHERE account = ?1",
+        [account],
+    )?;
+    Ok(sets)
+}
+
 // ---- our signing keys ----------------------------------------------------------
 
 pub(crate) fn add_signing_key(
@@ -1074,6 +1202,30 @@ fn sealed_cells(conn: &Connection) -> Result<Vec<SealedCell>, StoreError> {
             key_sql: "UPDATE other_secrets SET secret = ?1 WHERE rowid = ?2",
             rowid,
             aad: other_aad(&account, &peer),
+            sealed,
+        });
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, account, nonce, options, expires, exponents FROM offline_option_sets ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, Vec<u8>>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, account, nonce, options, expires, sealed) = row?;
+        out.push(SealedCell {
+            table: "offline_option_sets",
+            column: "exponents",
+            key_sql: "UPDATE offline_option_sets SET exponents = ?1 WHERE rowid = ?2",
+            rowid: id,
+            aad: offline_aad(&account, id, &nonce, &options, expires),
             sealed,
         });
     }

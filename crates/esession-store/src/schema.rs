@@ -30,10 +30,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { to: 1, apply: v1 },
     Migration { to: 2, apply: v2 },
     Migration { to: 3, apply: v3 },
+    Migration { to: 4, apply: v4 },
 ];
 
 /// The schema version this build writes.
-pub(crate) const CURRENT_VERSION: u32 = 3;
+pub(crate) const CURRENT_VERSION: u32 = 4;
 
 /// The newest version `migrations` reaches.
 pub(crate) fn newest(migrations: &[Migration]) -> u32 {
@@ -221,6 +222,26 @@ fn v3(tx: &Transaction<'_>, key: &DataKey) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 4 (issue 13): the XEP-0187 option sets we published, kept until
+/// we are back (OFF-03): the options as published, N_A, the expiry, and
+/// every x sealed, with all of these in the sealed value's associated data.
+pub(crate) const V4_SQL: &str = "
+CREATE TABLE offline_option_sets (
+    id        INTEGER PRIMARY KEY,
+    account   TEXT NOT NULL,
+    nonce     BLOB NOT NULL,
+    options   TEXT NOT NULL,
+    expires   INTEGER NOT NULL,
+    exponents BLOB NOT NULL
+) STRICT;
+CREATE INDEX offline_option_sets_account ON offline_option_sets (account, id);
+";
+
+fn v4(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+    tx.execute_batch(V4_SQL)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,17 +282,18 @@ mod tests {
             [],
         )
         .unwrap();
-        let with_v4 = [
+        let with_v5 = [
             Migration { to: 1, apply: v1 },
             Migration { to: 2, apply: v2 },
             Migration { to: 3, apply: v3 },
+            Migration { to: 4, apply: v4 },
             Migration {
-                to: 4,
+                to: 5,
                 apply: add_note,
             },
         ];
-        assert_eq!(migrate(&mut conn, &key(), &with_v4).unwrap(), 3);
-        assert_eq!(user_version(&conn).unwrap(), 4);
+        assert_eq!(migrate(&mut conn, &key(), &with_v5).unwrap(), 4);
+        assert_eq!(user_version(&conn).unwrap(), 5);
         let (profile, note): (String, Option<String>) = conn
             .query_row("SELECT profile, note FROM contacts", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -968,7 +968,7 @@ mod tests {
         let path = dir.path().join("v2.db");
         hand_made_v2(&path, b"pw");
         let store = Store::open(&path, pw(b"pw")).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
         let report = store.check().unwrap();
         assert_eq!(
             (
@@ -1094,7 +1094,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let store = Store::open(&path, pw(b"pw")).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
         assert!(matches!(
             store.peer_keys("me@x"),
             Err(StoreError::Tampered { .. })
@@ -1110,7 +1110,7 @@ mod tests {
         let old = Store::open_with_migrations(&path, pw(b"pw"), &MIGRATIONS[..2]).unwrap();
         assert_eq!(old.schema_version().unwrap(), 2);
         let new = Store::open(&path, pw(b"pw")).unwrap();
-        assert_eq!(new.schema_version().unwrap(), 3);
+        assert_eq!(new.schema_version().unwrap(), schema::CURRENT_VERSION);
         // The old handle's next transaction fails before writing an untagged row.
         assert!(matches!(
             old.set_sas_state("me@x", "dave@w", "pc", crate::SasState::Confirmed, 1),
@@ -1131,13 +1131,14 @@ mod tests {
             },
             schema::MIGRATIONS[1],
             schema::MIGRATIONS[2],
+            schema::MIGRATIONS[3],
             Migration {
-                to: 4,
+                to: 5,
                 apply: v_note,
             },
         ];
         let store = Store::open_with_migrations(&path, pw(b"pw"), &with_v4).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(store.schema_version().unwrap(), 5);
         let note: String = store
             .shared
             .read(|c, _| Ok(c.query_row("SELECT note FROM contacts", [], |r| r.get(0))?))
@@ -1161,8 +1162,8 @@ mod tests {
         assert!(matches!(
             Store::open(&path, pw(b"pw")),
             Err(StoreError::TooNew {
-                found: 4,
-                supported: 3
+                found: 5,
+                supported: 4
             })
         ));
     }

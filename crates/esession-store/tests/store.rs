@@ -1462,3 +1462,62 @@ fn contact_profiles_are_per_account_and_contact_and_survive_reopening() {
     // A malformed account is refused like everywhere else.
     assert!(store.contact_profiles("").is_err());
 }
+
+/// x = p - 2: a valid exponent of any group (ESN-06 range), for storage tests.
+fn exponent_of(group: esession_crypto::ModpGroup) -> Vec<u8> {
+    use esession_crypto::GroupPrime;
+    let mut x = group.prime_bytes();
+    let last = x.len() - 1;
+    x[last] -= 2; // p is odd and ends in ...FF for the MODP groups
+    x
+}
+
+#[test]
+fn offline_option_sets_are_kept_sealed_and_destroyed_when_taken_off_03_off_13() {
+    use esession::offline::OfflineOptionSet;
+    use esession_crypto::ModpGroup;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = new_store(dir.path(), "pw");
+    let account = store.account(ME).unwrap();
+    let options = esession_wire::xml::parse_document(
+        "<x xmlns='jabber:x:data' type='form'><field var='expires'><value>2026-12-06T00:00:00Z</value></field></x>",
+    )
+    .unwrap();
+    let (x5, x14) = (
+        exponent_of(ModpGroup::Group5),
+        exponent_of(ModpGroup::Group14),
+    );
+    let set = OfflineOptionSet::restore(
+        options.clone(),
+        1_780_000_000,
+        b"nonce-a".to_vec(),
+        &[(ModpGroup::Group5, &x5), (ModpGroup::Group14, &x14)],
+    )
+    .unwrap();
+    account.save_offline_options(&set).unwrap();
+    // x is never on disk in clear (database, WAL or shared memory).
+    drop(account);
+    drop(store);
+    for (_, bytes) in file_bytes(&path) {
+        assert!(!bytes.is_some_and(|b| contains(&b, &x14[8..40])));
+    }
+
+    // A new process, the same passphrase: the set comes back whole, once.
+    let store = open(&path, "pw");
+    let account = store.account(ME).unwrap();
+    let taken = account.take_offline_options().unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].nonce(), b"nonce-a");
+    assert_eq!(taken[0].expires_at, 1_780_000_000);
+    assert_eq!(taken[0].groups(), [ModpGroup::Group5, ModpGroup::Group14]);
+    let exponents = taken[0].private_exponents();
+    assert_eq!(exponents[1].1.expose(), x14.as_slice());
+    assert_eq!(
+        esession_wire::xml::serialize(&taken[0].options, "").unwrap(),
+        esession_wire::xml::serialize(&options, "").unwrap()
+    );
+    assert!(
+        account.take_offline_options().unwrap().is_empty(),
+        "OFF-13: destroyed"
+    );
+}

@@ -11,7 +11,6 @@ use esession_wire::negotiation::{fields, unb64};
 use esession_wire::ns;
 use jid::{BareJid, Jid};
 
-use super::established::{Keep, on_established};
 use super::{SessionManager, State, parse_wrapper, report, session_key};
 use crate::error::Error;
 use crate::event::{Event, OfflineRejection, Output, SessionId, TerminationReason};
@@ -19,7 +18,6 @@ use crate::negotiation::initiator::{self, ResponseOutcome};
 use crate::negotiation::responder;
 use crate::offline::{OfflineOptionSet, verified_options};
 use crate::profile::Profile;
-use crate::session;
 use crate::thread::new_thread_id;
 
 /// Option sets held at once; publishing a new one on every departure
@@ -277,27 +275,11 @@ impl SessionManager {
             .unwrap_or(false);
         self.established(*session, info, out);
         // AMB-44: content bundled after the identity, opened only now.
-        let k = session_key(&id);
-        if session::is_encrypted(stanza) {
-            let mut content = stanza.clone();
-            content.remove_child("init", ns::ESESSION_INIT);
-            let receipts = self.config.delivery_receipts;
-            if let Some(State::Established(s)) = self.sessions.get_mut(&k)
-                && on_established(
-                    s,
-                    &content,
-                    self.rng.as_mut(),
-                    self.trust.as_mut(),
-                    self.clock.now_unix(),
-                    receipts,
-                    out,
-                ) == Keep::Remove
-            {
-                self.sessions.remove(&k);
-                return;
-            }
+        if !self.open_bundled(&id, stanza, ("init", ns::ESESSION_INIT), out) {
+            return;
         }
         if one_shot {
+            let k = session_key(&id);
             // AMB-73: a one-shot ends with its stanza; we send nothing.
             self.sessions.remove(&k);
             out.event(Event::Terminated {

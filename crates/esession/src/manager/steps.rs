@@ -384,25 +384,8 @@ impl SessionManager {
                 self.established(accepted.session, accepted.info, out);
                 // ESN-29, AMB-44: content bundled with a 3-message completion,
                 // opened only now that Alice's identity verified.
-                if session::is_encrypted(stanza) {
-                    let mut content = stanza.clone();
-                    content.remove_child("feature", ns::FEATURE_NEG);
-                    let k = session_key(&id);
-                    let receipts = self.config.delivery_receipts;
-                    if let Some(State::Established(s)) = self.sessions.get_mut(&k)
-                        && on_established(
-                            s,
-                            &content,
-                            self.rng.as_mut(),
-                            self.trust.as_mut(),
-                            self.clock.now_unix(),
-                            receipts,
-                            out,
-                        ) == Keep::Remove
-                    {
-                        self.sessions.remove(&k);
-                        return;
-                    }
+                if !self.open_bundled(&id, stanza, ("feature", ns::FEATURE_NEG), out) {
+                    return;
                 }
                 if accepted.terminate {
                     // ESN-29: `terminate` in the completion ends the session at once.
@@ -494,6 +477,41 @@ impl SessionManager {
                 },
             });
         }
+    }
+
+    /// ESN-29, AMB-44: the `<c/>` bundled with the negotiation stanza
+    /// (`wrapper` names its negotiation element), opened in the session just
+    /// established, only after the peer's identity verified. Returns whether
+    /// the session is still there.
+    pub(super) fn open_bundled(
+        &mut self,
+        id: &SessionId,
+        stanza: &Element,
+        wrapper: (&str, &str),
+        out: &mut Output,
+    ) -> bool {
+        if !session::is_encrypted(stanza) {
+            return true;
+        }
+        let mut content = stanza.clone();
+        content.remove_child(wrapper.0, wrapper.1);
+        let k = session_key(id);
+        let receipts = self.config.delivery_receipts;
+        if let Some(State::Established(s)) = self.sessions.get_mut(&k)
+            && on_established(
+                s,
+                &content,
+                self.rng.as_mut(),
+                self.trust.as_mut(),
+                self.clock.now_unix(),
+                receipts,
+                out,
+            ) == Keep::Remove
+        {
+            self.sessions.remove(&k);
+            return false;
+        }
+        true
     }
 
     pub(super) fn established(
