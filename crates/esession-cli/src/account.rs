@@ -104,6 +104,15 @@ pub(crate) fn manager(
     .map_err(|e| e.to_string())
 }
 
+/// The default policy with our stored signing keys (XEP-0187 needs them on both sides).
+pub(crate) fn config_with_public_keys(
+    store: &Store,
+    account: &str,
+    settings: &Settings,
+) -> Result<Config, String> {
+    with_public_keys(store, account, settings, Config::default())
+}
+
 /// Our stored signing keys injected into the policy (the core never reads
 /// the store's private keys itself): we identify by key, ask for a contact's
 /// fingerprint once we hold its key, and still accept `none` (SAS) from

@@ -83,6 +83,11 @@ enum Command {
         /// Gajim 0.12-0.16 (less standard), `standard` to override a saved one.
         #[arg(long, value_enum, value_name = "PROFILE")]
         profile: Option<profile::ProfileName>,
+        /// CONTACT is offline: encrypt to the options they published before
+        /// leaving (XEP-0187), signed by a key of theirs you verified; they
+        /// read it when they are back (`esession listen`).
+        #[arg(long)]
+        offline: bool,
     },
     /// Accept encrypted sessions and print received messages (one JSON object
     /// per line with --json). Each contact's saved wire profile (`esession
@@ -105,6 +110,14 @@ enum Command {
     /// Manage our signing keys; `keys list` also lists the contacts' keys.
     #[command(subcommand)]
     Keys(trust_keys::KeysCommand),
+    /// Before going offline: publish signed, expiring XEP-0187 options so that
+    /// contacts who verified your key can write to you meanwhile (kept sealed
+    /// in the store; `esession listen` reads what they wrote when you are back).
+    OfflinePublish {
+        /// How long the options stay usable, in hours (short is safer, OFF-19).
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
     /// Create a key file (mode 0600) to unlock the trust store without a passphrase.
     KeyFile {
         /// Where to write it.
@@ -185,8 +198,31 @@ fn run() -> ExitCode {
         Command::Send {
             ref contact,
             ref message,
+            offline: true,
+            ..
+        } => report(
+            "send",
+            settings().and_then(|s| {
+                let contact = s.check_contact(contact)?;
+                let text = match message {
+                    Some(text) => text.clone(),
+                    None => std::io::read_to_string(std::io::stdin()).map_err(|e| {
+                        format!("the message could not be read from standard input: {e}")
+                    })?,
+                };
+                runtime()?.block_on(published::send_offline(&s, &contact, text.trim_end()))
+            }),
+        ),
+        Command::OfflinePublish { hours } => report(
+            "offline-publish",
+            settings().and_then(|s| runtime()?.block_on(published::publish_offline(&s, hours))),
+        ),
+        Command::Send {
+            ref contact,
+            ref message,
             timeout,
             profile,
+            offline: false,
         } => report(
             "send",
             settings().and_then(|s| {

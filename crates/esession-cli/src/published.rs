@@ -314,6 +314,126 @@ pub(crate) async fn fetch(settings: &Settings, contact: &str) -> Result<(), Stri
     Ok(())
 }
 
+/// XEP-0187 (OFF-13): takes the option sets kept in the store and hands them to the
+/// client's manager, then withdraws the published set from our server. Returns how many.
+pub(crate) async fn hold_kept_offline_options(
+    settings: &Settings,
+    store: &Store,
+    client: &mut EsessionClient,
+) -> Result<usize, String> {
+    let account = settings.account()?;
+    let kept = store
+        .account(&account)
+        .and_then(|a| a.take_offline_options())
+        .map_err(|e| format!("the offline option sets could not be read from the store: {e}"))?;
+    let count = kept.len();
+    for set in kept {
+        client.manager_mut().hold_offline_options(set);
+    }
+    client.manager_mut().discard_expired_offline_options();
+    if count > 0 {
+        // OFF-13: unpublish; a failure only leaves options nobody can use any more.
+        let _ = client.retract_offline_options().await;
+    }
+    Ok(count)
+}
+
+/// `esession offline publish [--hours N]` (OFF-01..06, OFF-18): a new signed option set,
+/// kept sealed in the store and published to our subscriber node.
+pub(crate) async fn publish_offline(settings: &Settings, hours: u64) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let config = crate::account::config_with_public_keys(&store, &account, settings)?;
+    let mut client = login(settings, manager(settings, &store, config)?).await?;
+    let lifetime = hours.saturating_mul(3600);
+    let set = client
+        .manager_mut()
+        .offline_options(lifetime, None)
+        .map_err(|e| format!("no offline options were made: {e}. Create a signing key first with `esession keys generate`."))?;
+    let saved = store
+        .account(&account)
+        .and_then(|a| a.save_offline_options(&set))
+        .map_err(|e| {
+            format!("the offline options were not kept in the store, so nothing was published: {e}")
+        });
+    let result = match saved {
+        Ok(()) => client
+            .publish_offline_options(&set.options)
+            .await
+            .map_err(|e| format!("the offline options were not published: {e}")),
+        Err(e) => Err(e),
+    };
+    client.disconnect().await;
+    result?;
+    let until = Timestamp::from_unix(set.expires_at)
+        .map(|t| t.text)
+        .unwrap_or_default();
+    println!(
+        "Published offline options valid until {until} (XEP-0187). Contacts who verified your key \
+         can now write to you while you are offline; `esession listen` reads it when you are back."
+    );
+    Ok(())
+}
+
+/// `esession send --offline CONTACT`: the contact is offline; encrypt to the options they
+/// published (OFF-07..12), as a one-shot session.
+pub(crate) async fn send_offline(
+    settings: &Settings,
+    contact: &str,
+    message: &str,
+) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let config = crate::account::config_with_public_keys(&store, &account, settings)?;
+    let mut client = login(settings, manager(settings, &store, config)?).await?;
+    let bare = BareJid::new(contact).map_err(|_| format!("{contact} is not a JID"))?;
+    let result = send_offline_with(&mut client, &bare, message).await;
+    client.disconnect().await;
+    let signer = result?;
+    println!(
+        "{contact} is offline: sent as an offline encrypted session (XEP-0187) to the options \
+         they published, signed by their key {signer}. They read it when they are back."
+    );
+    Ok(())
+}
+
+async fn send_offline_with(
+    client: &mut EsessionClient,
+    contact: &BareJid,
+    message: &str,
+) -> Result<String, String> {
+    let options = client
+        .fetch_offline_options(contact)
+        .await
+        .map_err(|e| format!("{contact}'s offline options could not be fetched: {e}"))?;
+    if options.is_empty() {
+        return Err(format!(
+            "{contact} published no offline options (XEP-0187): nothing was sent. Ask them to run `esession offline publish` before going offline."
+        ));
+    }
+    let mut plain =
+        esession_wire::xml::parse_document("<message xmlns='jabber:client' type='chat'/>")
+            .map_err(|_| "internal error building the message".to_owned())?;
+    plain.append_child(
+        esession_wire::minidom::Element::builder("body", esession_wire::ns::JABBER_CLIENT)
+            .append(message)
+            .build(),
+    );
+    let mut last = String::new();
+    for x in &options {
+        match client.start_offline_session(contact, x, &plain).await {
+            Ok(info) => {
+                return Ok(info
+                    .peer_key
+                    .map(|k| fingerprint_full(&k.fingerprint))
+                    .unwrap_or_default());
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(format!("nothing was sent to {contact}: {last}"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(

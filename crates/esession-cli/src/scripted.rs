@@ -189,6 +189,17 @@ pub(crate) async fn listen(
             println!("{text}");
         }
     };
+    // XEP-0187 (OFF-13): the option sets kept while we were away read what
+    // contacts wrote meanwhile; the stored copies are destroyed now.
+    let held = crate::published::hold_kept_offline_options(settings, &store, &mut client).await?;
+    if held > 0 {
+        emit(
+            json!({"event": "offline_options_held", "sets": held, "time": clock_time()}),
+            format!(
+                "*** Back online: {held} offline option set(s) kept from before read messages written while you were away; they are withdrawn from your server and will not be used again."
+            ),
+        );
+    }
     // Ctrl-C (or the end of the stream, or --count) leaves through
     // disconnect(), which terminates every session first (ESN-45).
     let interrupted = tokio::signal::ctrl_c();
@@ -321,6 +332,15 @@ pub(crate) async fn listen(
                     "!!! {} wrote in an encrypted session we no longer have; it cannot be read{}.",
                     session.peer,
                     if answered { " (they were told)" } else { "" }
+                ),
+            ),
+            ClientEvent::Session(Event::OfflineMessageRejected { session, reason }) => emit(
+                json!({"event": "offline_message_rejected", "peer": session.peer.as_str(),
+                       "thread": session.thread, "reason": reason.describe(), "time": time}),
+                format!(
+                    "!!! An offline message from {} was not shown: {}.",
+                    session.peer,
+                    reason.describe()
                 ),
             ),
             ClientEvent::Session(other) => {

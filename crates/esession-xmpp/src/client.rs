@@ -346,6 +346,29 @@ impl EsessionClient {
         self.flush().await;
         Ok(id)
     }
+    /// XEP-0187 as the sender: `contact` is offline and published `options`; encrypts
+    /// `first` (a `<message/>`) to them as a one-shot offline session and sends it
+    /// (see [`esession::SessionManager::start_offline_session`]). Returns what the
+    /// session agreed, with the contact's key that signed the options.
+    pub async fn start_offline_session(
+        &mut self,
+        contact: &tokio_xmpp::jid::BareJid,
+        options: &Element,
+        first: &Element,
+    ) -> Result<esession::SessionInfo, ClientError> {
+        self.ensure_usable()?;
+        let (id, out) =
+            self.layer
+                .manager_mut()
+                .start_offline_session(contact, options, Some(first), true)?;
+        let info = out.events.iter().find_map(|e| match e {
+            esession::Event::Established { session, info } if *session == id => Some(info.clone()),
+            _ => None,
+        });
+        self.dispatch_now(out).await;
+        info.ok_or(ClientError::Session(esession::Error::NotEstablished))
+    }
+
     /// Sends an encrypted chat message.
     pub async fn send_text(&mut self, session: &SessionId, text: &str) -> Result<(), ClientError> {
         self.ensure_usable()?;

@@ -15,7 +15,7 @@ use tokio_xmpp::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::pubsub::pubsub::{
-    Configure, Create, Item, Items, PubSub, Publish, PublishOptions,
+    Configure, Create, Item, Items, PubSub, Publish, PublishOptions, Retract,
 };
 use tokio_xmpp::parsers::pubsub::{ItemId, NodeName};
 use tokio_xmpp::parsers::stanza_error::DefinedCondition;
@@ -189,6 +189,26 @@ impl EsessionClient {
             .await
             .map(|_| ())
             .map_err(|failure| pep_error(&format!("publishing to {node}"), failure))
+    }
+
+    /// XEP-0187 (OFF-13, AMB-36): withdraws our published option set (retracts item
+    /// `current` of the subscriber node) on our return.
+    pub async fn retract_offline_options(&mut self) -> Result<(), ClientError> {
+        let node = esession_wire::ns::OFFLINE_ESESSION;
+        let request = PubSub::Retract(Retract {
+            node: NodeName(node.to_owned()),
+            notify: false,
+            items: vec![Item {
+                id: Some(ItemId("current".to_owned())),
+                publisher: None,
+                payload: None,
+            }],
+        });
+        let id = self.layer.next_iq_id("pep");
+        self.round_trip(Iq::from_set(id, request), None)
+            .await
+            .map(|_| ())
+            .map_err(|failure| pep_error(&format!("withdrawing {node}"), failure))
     }
 
     /// XEP-0187 (OFF-07, AMB-77): the option sets `contact` published, the subscriber node's

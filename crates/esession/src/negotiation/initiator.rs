@@ -756,7 +756,8 @@ impl AwaitingResponse {
         check(
             !f.signs
                 || (f.sign_alg.is_some_and(|a| self.sign_algs.contains(&a))
-                    && (own_proof_ok || f.init_pubkey.is_none())),
+                    // Offline we never prove ourselves here: our options' signature did.
+                    && (own_proof_ok || f.init_pubkey.is_none() || self.offline())),
             SIGN_ALGS,
         );
         check(f.ver.as_deref() == Some(self.profile.version), VER);
