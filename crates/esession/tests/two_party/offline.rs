@@ -478,3 +478,26 @@ fn a_restored_option_set_reads_what_the_published_one_was_answered_with() {
     alice.receive(&init);
     assert_eq!(alice.bodies(), ["kept safe"]);
 }
+
+#[test]
+fn with_match_resource_the_stanza_goes_to_that_resource_only() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, _) = offline_pair(830, &clock);
+    let set = alice.manager.offline_options(DAY, Some("pda")).unwrap();
+    let options = set.options.clone();
+    alice.manager.hold_offline_options(set);
+    let init = bob_writes(&mut bob, &options, "for the pda only", false);
+    // OFF-11, AMB-23/78: the full JID, and no AMP rule (offline storage would bounce it).
+    assert_eq!(init.attr("to"), Some(ALICE));
+    assert!(init.get_child("amp", esession_wire::ns::AMP).is_none());
+    let id = bob.established()[0].0.clone();
+    assert_eq!(id.peer.as_str(), ALICE);
+    alice.receive(&init);
+    let out = bob.manager.send_text(&id, "and more").unwrap();
+    for stanza in bob.absorb(out) {
+        assert_eq!(stanza.attr("to"), Some(ALICE));
+        assert!(stanza.get_child("amp", esession_wire::ns::AMP).is_none());
+        alice.receive(&stanza);
+    }
+    assert_eq!(alice.bodies(), ["for the pda only", "and more"]);
+}

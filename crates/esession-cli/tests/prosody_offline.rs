@@ -1,0 +1,200 @@
+//! Issue 13: XEP-0187 offline sessions through a real Prosody, as users run them.
+//!
+//! - `bob_writes_to_offline_alice_who_reads_it_in_a_new_process`: Alice and Bob each
+//!   generate and publish a key and verify the other's fingerprint; Alice publishes offline
+//!   options and goes away; Bob's `send --offline` encrypts to them (the server keeps the
+//!   stanza); Alice's `listen`, a new process reopening her store, holds the kept set,
+//!   reads Bob's message authenticated by his key, and the set is gone from her store and
+//!   server afterwards (a second `send --offline` finds no options).
+//! - `without_a_verified_key_nothing_is_sent_offline`: Bob has only seen Alice's key.
+//!
+//! Without Prosody the test prints a loud SKIPPED banner and passes, unless
+//! `ESESSION_REQUIRE_PROSODY=1`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{account_args, esession, localhost_with_alice_and_bob, prepare_home, show};
+use esession_testkit::{Prosody, prosody_or_skip};
+
+/// Runs `esession ARGS` as `user`; stdout and stderr, after checking the exit status.
+fn run(home: &Path, server: &Prosody, user: &str, args: &[&str], success: bool) -> String {
+    let out = esession(home)
+        .args(account_args(server, home, user, true))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.success(),
+        success,
+        "{user} {args:?}: {}",
+        show(&out)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `user`'s first key's fingerprint, as `keys export 1` prints it.
+fn fingerprint(home: &Path, server: &Prosody, user: &str) -> String {
+    let out = run(home, server, user, &["keys", "export", "1"], true);
+    out.lines()
+        .find_map(|l| l.strip_prefix("SHA-256 fingerprint: ").map(str::to_owned))
+        .unwrap_or_else(|| panic!("{out}"))
+}
+
+/// Both generate and publish a key; `verifying` users fetch and verify the other's.
+fn keys_for_both(home: &Path, server: &Prosody, verifying: &[(&str, &str)]) {
+    for user in ["alice", "bob"] {
+        run(
+            home,
+            server,
+            user,
+            &["keys", "generate", "--bits", "2048"],
+            true,
+        );
+        run(home, server, user, &["keys", "publish"], true);
+    }
+    for (user, contact) in verifying {
+        let jid = format!("{contact}@localhost");
+        run(home, server, user, &["trust", "fetch", &jid], true);
+        let print = fingerprint(home, server, contact);
+        run(
+            home,
+            server,
+            user,
+            &["trust", "verify", &jid, "--fingerprint", &print],
+            true,
+        );
+    }
+}
+
+#[test]
+fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
+    let Some(prosody) =
+        prosody_or_skip("bob_writes_to_offline_alice_who_reads_it_in_a_new_process")
+    else {
+        return;
+    };
+    let server = localhost_with_alice_and_bob(&prosody);
+    server.befriend("alice", "bob");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    prepare_home(home, &["alice", "bob"]);
+    keys_for_both(home, &server, &[("alice", "bob"), ("bob", "alice")]);
+
+    let out = run(
+        home,
+        &server,
+        "alice",
+        &["offline-publish", "--hours", "2"],
+        true,
+    );
+    assert!(
+        out.contains("Published offline options valid until"),
+        "{out}"
+    );
+
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &[
+            "send",
+            "--offline",
+            "alice@localhost",
+            "written while you were away",
+        ],
+        true,
+    );
+    let alice_print = fingerprint(home, &server, "alice");
+    assert!(
+        out.contains("alice@localhost is offline: sent as an offline encrypted session")
+            && out.contains(&alice_print),
+        "{out}"
+    );
+
+    // Alice is back: a new process, her store reopened.
+    let out = run(
+        home,
+        &server,
+        "alice",
+        &["listen", "--json", "--count", "1"],
+        true,
+    );
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "offline_options_held" && e["sets"] == 1),
+        "{out}"
+    );
+    let message = events
+        .iter()
+        .find(|e| e["event"] == "message")
+        .unwrap_or_else(|| panic!("no message: {out}"));
+    assert_eq!(message["body"], "written while you were away", "{out}");
+    assert_eq!(message["peer"], "bob@localhost/cli", "{out}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "offline_message_rejected"),
+        "{out}"
+    );
+
+    // The set was used up: withdrawn from the server, gone from her store.
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &["send", "--offline", "alice@localhost", "again"],
+        false,
+    );
+    assert!(out.contains("published no offline options"), "{out}");
+}
+
+#[test]
+fn without_a_verified_key_nothing_is_sent_offline() {
+    let Some(prosody) = prosody_or_skip("without_a_verified_key_nothing_is_sent_offline") else {
+        return;
+    };
+    let server = localhost_with_alice_and_bob(&prosody);
+    server.befriend("alice", "bob");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    prepare_home(home, &["alice", "bob"]);
+    keys_for_both(home, &server, &[("alice", "bob")]);
+    // Bob has seen Alice's key, but not verified it (AMB-69).
+    run(
+        home,
+        &server,
+        "bob",
+        &["trust", "fetch", "alice@localhost"],
+        true,
+    );
+    run(home, &server, "alice", &["offline-publish"], true);
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &["send", "--offline", "alice@localhost", "hello"],
+        false,
+    );
+    assert!(
+        out.contains("no signature on the options verifies with a key you trust"),
+        "{out}"
+    );
+}
