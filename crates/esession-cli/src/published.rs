@@ -338,7 +338,7 @@ pub(crate) async fn hold_kept_offline_options(
     Ok(count)
 }
 
-/// `esession offline publish [--hours N]` (OFF-01..06, OFF-18): a new signed option set,
+/// `esession offline-publish [--hours N]` (OFF-01..06, OFF-18): a new signed option set,
 /// kept sealed in the store and published to our subscriber node.
 pub(crate) async fn publish_offline(settings: &Settings, hours: u64) -> Result<(), String> {
     let store = open_store(settings)?;
@@ -389,28 +389,74 @@ pub(crate) async fn send_offline(
     let bare = BareJid::new(contact).map_err(|_| format!("{contact} is not a JID"))?;
     let result = send_offline_with(&mut client, &bare, message).await;
     client.disconnect().await;
-    let signer = result?;
+    match result? {
+        Some(signer) => {
+            report_sent_offline(contact, &signer);
+            Ok(())
+        }
+        None => Err(format!(
+            "{contact} published no offline options (XEP-0187): nothing was sent. Ask them to run `esession offline-publish` before going offline."
+        )),
+    }
+}
+
+/// What the user is told once an offline session carried the message.
+pub(crate) fn report_sent_offline(contact: &str, signer: &str) {
     println!(
         "{contact} is offline: sent as an offline encrypted session (XEP-0187) to the options \
          they published, signed by their key {signer}. They read it when they are back."
     );
-    Ok(())
 }
 
-async fn send_offline_with(
+/// Whether `contact` (a bare JID) shows no online resource within `wait`: the events that
+/// arrive meanwhile concern no session of ours yet. A contact who does not share presence
+/// with us always seems offline; their options are then unreadable to us too (OFF-01).
+pub(crate) async fn contact_seems_offline(
+    client: &mut EsessionClient,
+    contact: &str,
+    wait: std::time::Duration,
+) -> bool {
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        if !client.online_resources(contact).is_empty() {
+            return false;
+        }
+        tokio::select! {
+            event = client.next_event() => if event.is_none() { return false },
+            () = &mut deadline => return true,
+        }
+    }
+}
+
+/// OFF-07..12: encrypts `message` to the options `contact` published, as a one-shot
+/// offline session. `Ok(None)` when they published none; `Ok(Some(fingerprint))` of their
+/// key that signed the options once sent.
+pub(crate) async fn send_offline_with(
     client: &mut EsessionClient,
     contact: &BareJid,
     message: &str,
-) -> Result<String, String> {
+) -> Result<Option<String>, String> {
     let options = client
         .fetch_offline_options(contact)
         .await
         .map_err(|e| format!("{contact}'s offline options could not be fetched: {e}"))?;
     if options.is_empty() {
-        return Err(format!(
-            "{contact} published no offline options (XEP-0187): nothing was sent. Ask them to run `esession offline publish` before going offline."
-        ));
+        return Ok(None);
     }
+    send_to_options(client, contact, &options, message)
+        .await
+        .map(Some)
+}
+
+/// Sends `message` as a one-shot offline session to the first of `options` (as the contact
+/// published them) that we can use; returns the fingerprint of their key that signed it.
+pub(crate) async fn send_to_options(
+    client: &mut EsessionClient,
+    contact: &BareJid,
+    options: &[esession_wire::minidom::Element],
+    message: &str,
+) -> Result<String, String> {
     let mut plain =
         esession_wire::xml::parse_document("<message xmlns='jabber:client' type='chat'/>")
             .map_err(|_| "internal error building the message".to_owned())?;
@@ -420,7 +466,7 @@ async fn send_offline_with(
             .build(),
     );
     let mut last = String::new();
-    for x in &options {
+    for x in options {
         match client.start_offline_session(contact, x, &plain).await {
             Ok(info) => {
                 return Ok(info

@@ -74,6 +74,31 @@ pub(crate) async fn send(
     }
     let mut client = login(settings, manager).await?;
     crate::profile::announce(&client, contact);
+    // Issue 13 (OFF-07): a contact who published offline options (only those
+    // who share presence with us can be read) and shows no presence gets the
+    // message as an offline session; everyone else a session as usual.
+    if let Ok(bare) = jid::BareJid::new(contact) {
+        let options = client
+            .fetch_offline_options(&bare)
+            .await
+            .unwrap_or_default();
+        if !options.is_empty()
+            && crate::published::contact_seems_offline(&mut client, contact, Duration::from_secs(3))
+                .await
+        {
+            let sent = if settings.public_keys {
+                crate::published::send_to_options(&mut client, &bare, &options, &text).await
+            } else {
+                Err(format!(
+                    "{contact} is offline and accepts offline encrypted messages (XEP-0187), which need your signing key: run again with --public-keys. Nothing was sent."
+                ))
+            };
+            client.disconnect().await;
+            let signer = sent?;
+            crate::published::report_sent_offline(contact, &signer);
+            return Ok(());
+        }
+    }
     // Gajim needs a full JID: wait a moment for the contact's presence. What
     // arrives meanwhile concerns no session of ours yet.
     let (target, _) = session_target(&mut client, contact, Duration::from_secs(5)).await?;

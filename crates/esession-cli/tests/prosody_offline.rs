@@ -5,7 +5,9 @@
 //!   options and goes away; Bob's `send --offline` encrypts to them (the server keeps the
 //!   stanza); Alice's `listen`, a new process reopening her store, holds the kept set,
 //!   reads Bob's message authenticated by his key, and the set is gone from her store and
-//!   server afterwards (a second `send --offline` finds no options).
+//!   server afterwards (a second `send --offline` finds no options); after a new
+//!   `offline-publish`, a plain `send` finds her offline and sends offline by itself (it needs
+//!   `--public-keys`, and says so without it).
 //! - `without_a_verified_key_nothing_is_sent_offline`: Bob has only seen Alice's key.
 //!
 //! Without Prosody the test prints a loud SKIPPED banner and passes, unless
@@ -164,6 +166,40 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
         false,
     );
     assert!(out.contains("published no offline options"), "{out}");
+
+    // She leaves again with a new set (OFF-18); a plain `send` sees her offline with
+    // options, and says what it needs; with her key it sends offline by itself.
+    run(home, &server, "alice", &["offline-publish"], true);
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &["send", "alice@localhost", "plain send"],
+        false,
+    );
+    assert!(
+        out.contains("run again with --public-keys. Nothing was sent."),
+        "{out}"
+    );
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &["--public-keys", "send", "alice@localhost", "plain send"],
+        true,
+    );
+    assert!(
+        out.contains("alice@localhost is offline: sent as an offline encrypted session"),
+        "{out}"
+    );
+    let out = run(
+        home,
+        &server,
+        "alice",
+        &["listen", "--json", "--count", "1"],
+        true,
+    );
+    assert!(out.contains("\"body\":\"plain send\""), "{out}");
 }
 
 #[test]
