@@ -121,6 +121,7 @@ pub(crate) async fn run(
         started: Instant::now(),
         keyboard,
         auto_start_at: None,
+        offline_sessions: std::collections::HashSet::new(),
     };
     chat.screen.line(
         Tone::Info,
@@ -128,6 +129,14 @@ pub(crate) async fn run(
     );
     chat.update_status(&client);
     let mut client = client;
+    // XEP-0187 (OFF-13): read what was written while we were away.
+    match crate::published::hold_kept_offline_options(settings, &chat.store, &mut client).await {
+        Ok(0) => {}
+        Ok(held) => chat.info(&format!(
+            "*** Back online: {held} offline option set(s) read messages written while you were away, then are withdrawn."
+        )),
+        Err(e) => chat.alert(&format!("!!! {e}")),
+    }
     if contact.contains('/') {
         // A full JID: nothing to look up first.
         chat.start_automatically(&mut client).await;
@@ -245,6 +254,8 @@ struct Chat {
     keyboard: Keyboard,
     /// When to offer a session if the contact has not offered one by then.
     auto_start_at: Option<Instant>,
+    /// XEP-0187 sessions the contact wrote in while we were away (read-only).
+    offline_sessions: std::collections::HashSet<SessionId>,
 }
 
 impl Chat {
@@ -907,6 +918,13 @@ impl Chat {
                 if !self.is_contact(session.peer.as_str()) {
                     return;
                 }
+                if info.offline {
+                    // XEP-0187: what the contact wrote while we were away; the
+                    // session is read-only (OFF-16), so it never becomes ours.
+                    self.info(&present::established(session.peer.as_str(), &info));
+                    self.offline_sessions.insert(session);
+                    return;
+                }
                 if self.offer.as_ref() == Some(&session) {
                     self.offer = None;
                 }
@@ -960,7 +978,20 @@ impl Chat {
                 session, message, ..
             } => {
                 if let Some(body) = present::body(&message) {
-                    let who = self.speaker(session.peer.as_str());
+                    // A one-shot offline session is gone by now: remembered
+                    // from its `Established`, which comes first.
+                    let offline = self.offline_sessions.contains(&session);
+                    let who = if offline {
+                        // XEP-0187: authenticated by a verified key (nothing
+                        // else is shown), written when the sender says (OFF-12).
+                        format!(
+                            "{} [offline message, verified key{}]",
+                            session.peer,
+                            present::written_at(&message)
+                        )
+                    } else {
+                        self.speaker(session.peer.as_str())
+                    };
                     self.screen.message(Tone::Theirs, &who, &body);
                 }
             }

@@ -12,6 +12,9 @@ pub(crate) fn body(message: &esession_wire::minidom::Element) -> Option<String> 
 
 /// The banner shown when a session is established: SAS and security facts.
 pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
+    if info.offline {
+        return offline_established(peer, info);
+    }
     // ESN-52: the key's petname first, more prominent than the JID.
     let who = match info.peer_key.as_ref().and_then(|k| k.petname.as_deref()) {
         Some(petname) => format!("\"{petname}\" ({peer})"),
@@ -243,6 +246,38 @@ pub(crate) fn alert_summary(peer: &str, alert: &SecurityAlert) -> String {
     }
 }
 
+/// ", written DAY HH:MM" from an offline message's authenticated SHIM `Created` header
+/// (OFF-12), in local time; empty without one.
+pub(crate) fn written_at(message: &esession_wire::minidom::Element) -> String {
+    esession::offline::created_at(message)
+        .and_then(|unix| chrono::DateTime::from_timestamp(unix, 0))
+        .map(|t| {
+            format!(
+                ", written {}",
+                t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// XEP-0187: an offline session, as its sender or its recipient sees it.
+fn offline_established(peer: &str, info: &SessionInfo) -> String {
+    let key = info
+        .peer_key
+        .as_ref()
+        .map_or_else(|| "no key".to_owned(), key_name);
+    if info.we_initiated {
+        format!(
+            "*** {peer} wrote while you were offline (XEP-0187), authenticated by their verified key {key}; \
+             their messages follow. This session is read-only: replies go in a new session."
+        )
+    } else {
+        format!(
+            "*** {peer} is offline: writing to the options they published (XEP-0187), signed by their verified key {key}."
+        )
+    }
+}
+
 /// A key as a person should see it: petname first (ESN-52), then a short fingerprint.
 fn key_name(key: &PeerKeyInfo) -> String {
     match &key.petname {
@@ -349,6 +384,9 @@ pub(crate) fn terminated(peer: &str, reason: &TerminationReason) -> String {
         TerminationReason::PeerLostSession => format!(
             "!!! {peer}'s client no longer has this session (it was restarted, or ended it): your last message did not arrive."
         ),
+        TerminationReason::PeerOnline => format!(
+            "*** {peer} is online again: the offline session with them ended; new messages go in a normal session."
+        ),
         _ => format!("*** Session with {peer} ended."),
     }
 }
@@ -411,6 +449,11 @@ pub(crate) fn other(event: &Event) -> Option<String> {
             session.peer
         )),
         Event::TrustStoreFailure { error } => Some(format!("!!! {error}")),
+        Event::OfflineMessageRejected { session, reason } => Some(format!(
+            "!!! An offline message from {} was not shown: {}.",
+            session.peer,
+            reason.describe()
+        )),
         Event::ProfileSuggested { session, profile } => {
             let contact = session.peer.to_bare();
             Some(format!(

@@ -474,6 +474,21 @@ pub(crate) async fn send_to_options(
                     .map(|k| fingerprint_full(&k.fingerprint))
                     .unwrap_or_default());
             }
+            Err(esession_xmpp::ClientError::Session(esession::Error::OfflineOptions(
+                esession::offline::OptionsError::NotSigned,
+            ))) => {
+                last = format!(
+                    "their offline options are signed by no key of theirs you verified. \
+                     Fetch their key with `esession trust fetch {contact}`, compare its fingerprint \
+                     with them over another channel, then run `esession trust verify {contact} \
+                     --fingerprint \"FINGERPRINT\"`"
+                );
+            }
+            Err(esession_xmpp::ClientError::Session(esession::Error::OfflineOptions(
+                esession::offline::OptionsError::Expired,
+            ))) => {
+                last = "their offline options have expired; they must publish new ones".to_owned();
+            }
             Err(e) => last = e.to_string(),
         }
     }

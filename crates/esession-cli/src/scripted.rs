@@ -207,6 +207,7 @@ pub(crate) async fn listen(
     };
     let mut client = login(settings, manager(settings, &store, config)?).await?;
     let mut received = 0usize;
+    let mut offline_sessions = std::collections::HashSet::new();
     let emit = |value: serde_json::Value, text: String| {
         if json_output {
             println!("{value}");
@@ -266,6 +267,10 @@ pub(crate) async fn listen(
                     established_json(&session, &info, &time),
                     present::established(session.peer.as_str(), &info),
                 );
+                if info.offline {
+                    offline_sessions.insert(session);
+                    continue; // Read-only (OFF-16): nothing to send in it.
+                }
                 // Our encrypted directed presence: the server then tells the
                 // contact when we go offline, which ends the session (SSN-16).
                 if info.stanzas.contains(&StanzaKind::Presence) {
@@ -313,9 +318,25 @@ pub(crate) async fn listen(
                 let Some(body) = present::body(&message) else {
                     continue;
                 };
+                // XEP-0187: an offline message says when it was written (OFF-12).
+                // A one-shot offline session is gone by now: remembered from
+                // its `Established`, which comes first.
+                let offline = offline_sessions.contains(&session);
+                let written = offline
+                    .then(|| esession::offline::created_at(&message))
+                    .flatten();
                 emit(
-                    json!({"event": "message", "peer": session.peer.as_str(), "thread": session.thread, "body": body, "encrypted": true, "time": time}),
-                    format!("[{time}] {}: {body}", session.peer),
+                    json!({"event": "message", "peer": session.peer.as_str(), "thread": session.thread, "body": body,
+                           "encrypted": true, "offline": offline, "written": written, "time": time}),
+                    if offline {
+                        format!(
+                            "[{time}] {} (offline message{}): {body}",
+                            session.peer,
+                            present::written_at(&message)
+                        )
+                    } else {
+                        format!("[{time}] {}: {body}", session.peer)
+                    },
                 );
                 received += 1;
                 if count.is_some_and(|n| received >= n) {
@@ -362,11 +383,11 @@ pub(crate) async fn listen(
             ClientEvent::Session(Event::OfflineMessageRejected { session, reason }) => emit(
                 json!({"event": "offline_message_rejected", "peer": session.peer.as_str(),
                        "thread": session.thread, "reason": reason.describe(), "time": time}),
-                format!(
-                    "!!! An offline message from {} was not shown: {}.",
-                    session.peer,
-                    reason.describe()
-                ),
+                present::other(&Event::OfflineMessageRejected {
+                    session: session.clone(),
+                    reason,
+                })
+                .unwrap_or_default(),
             ),
             ClientEvent::Session(other) => {
                 if let Some(text) = present::other(&other) {
@@ -414,6 +435,7 @@ fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Valu
         "peer": session.peer.as_str(),
         "thread": session.thread,
         "flow": if info.three_message { "3-message" } else { "4-message" },
+        "offline": info.offline,
         "group": info.group.id(),
         "cipher": info.cipher.name(),
         "hash": info.hash.name(),
@@ -545,6 +567,7 @@ fn termination_name(reason: &TerminationReason) -> &'static str {
         TerminationReason::StanzaKindNotAgreed => "stanza_kind_not_agreed",
         TerminationReason::ConnectionReset => "connection_reset",
         TerminationReason::PeerLostSession => "peer_lost_session",
+        TerminationReason::PeerOnline => "peer_online",
         _ => "other",
     }
 }

@@ -230,7 +230,7 @@ fn without_a_verified_key_nothing_is_sent_offline() {
         false,
     );
     assert!(
-        out.contains("no signature on the options verifies with a key you trust"),
+        out.contains("signed by no key of theirs you verified"),
         "{out}"
     );
 }
