@@ -1170,14 +1170,6 @@ pub fn initiator_final(data: &[u8]) -> Outcome {
     let (outcome, _) = deliver_to_alice(&mut alice, &mut stanza, genuine.first());
     assert_eq!(outcome.delivered, 0, "message 4 carries no content");
     if outcome.established {
-        // CMN-02: white space inside Base64 is not part of the value.
-        let compact = |text: Option<String>| {
-            text.map(|t| {
-                t.chars()
-                    .filter(|c| !c.is_ascii_whitespace())
-                    .collect::<String>()
-            })
-        };
         for var in ["identity", "mac"] {
             assert_eq!(
                 compact(form_value(&stanza, var)),
@@ -1199,4 +1191,139 @@ pub fn genuine_final(variant: u8) -> Vec<u8> {
 pub fn genuine_answer(variant: u8) -> Vec<u8> {
     let (_, _, answer) = offered(variant % 2);
     with_variant(variant % 2, answer.first())
+}
+
+// ---------------------------------------------------------------------------------------------
+// (i) XEP-0187: an offline session's `<init/>` at the recipient
+
+/// Fixed RSA keys for the offline target, so that its genuine input is the same in every
+/// process (test keys only, used nowhere else).
+const ALICE_FUZZ_KEY: &[u8] = include_bytes!("fuzzing_keys/alice-rsa2048.pk8");
+const BOB_FUZZ_KEY: &[u8] = include_bytes!("fuzzing_keys/bob-rsa2048.pk8");
+/// The body of Bob's offline message.
+pub const OFFLINE_BODY: &str = "written while Alice was away";
+
+/// A fuzz party identifying with `key` (bundled, valid).
+#[allow(clippy::expect_used, reason = "the bundled fuzzing keys are constants")]
+fn keyed_config(own_jid: &str, key: &[u8]) -> Config {
+    let key = esession_crypto::SigningKey::from_pkcs8_der(key).expect("a bundled fuzzing key");
+    Config {
+        signing_keys: vec![std::sync::Arc::new(key)],
+        own_identification: vec![crate::PubkeyMethod::Key],
+        peer_identification: vec![crate::PubkeyMethod::Key],
+        ..base_config(own_jid)
+    }
+}
+
+/// Records `key` as the peer's, verified by the user, in a fresh trust store.
+#[allow(clippy::expect_used, reason = "the bundled fuzzing keys are constants")]
+fn trusting(peer: &str, key: &[u8]) -> MemoryTrustStore {
+    use crate::TrustStore;
+    let key = esession_crypto::SigningKey::from_pkcs8_der(key).expect("a bundled fuzzing key");
+    let value = crate::trust::key_value_of(key.verifying_key()).expect("an RSA key value");
+    let mut trust = MemoryTrustStore::new();
+    let bare = peer.split('/').next().unwrap_or(peer);
+    let recorded = trust.record_peer_key(bare, &value, NOW - 1000);
+    let verified = trust.set_peer_key_verified(&crate::key_fingerprint(&value), true);
+    assert!(
+        recorded.is_ok() && verified.is_ok(),
+        "the memory store records"
+    );
+    trust
+}
+
+/// Alice away, holding her published option set (variant 1: with `match_resource`), and
+/// Bob's genuine `<init/>` answering it with one message.
+fn offline_pair(variant: u8) -> (Party, Vec<Element>) {
+    let mut alice = Party::with_trust(
+        ALICE,
+        keyed_config(ALICE, ALICE_FUZZ_KEY),
+        ALICE_SEED,
+        trusting(BOB, BOB_FUZZ_KEY),
+    );
+    let mut bob = Party::with_trust(
+        BOB,
+        keyed_config(BOB, BOB_FUZZ_KEY),
+        BOB_SEED,
+        trusting(ALICE, ALICE_FUZZ_KEY),
+    );
+    let resource = (variant % 2 == 1).then_some("pda");
+    let Ok(set) = alice.manager.offline_options(24 * 60 * 60, resource) else {
+        return (alice, Vec::new());
+    };
+    let options = set.options.clone();
+    alice.manager.hold_offline_options(set);
+    let mut first = Element::builder("message", ns::JABBER_CLIENT).build();
+    first.append_child(
+        Element::builder("body", ns::JABBER_CLIENT)
+            .append(OFFLINE_BODY)
+            .build(),
+    );
+    let Ok(contact) = jid::BareJid::new("alice@example.org") else {
+        return (alice, Vec::new());
+    };
+    let init = bob
+        .manager
+        .start_offline_session(&contact, &options, Some(&first), false)
+        .map(|(_, out)| bob.absorb(out))
+        .unwrap_or_default();
+    (alice, init)
+}
+
+/// The recipient's handling of an offline session's `<init/>` (XEP-0187), target
+/// `offline_init`. The input is delivered to Alice, who holds one published option set,
+/// from Bob. Properties: Alice never sends anything (OFF-15/16: not even an error); she
+/// establishes only on Bob's genuine identity and MAC; nothing is delivered without an
+/// established session; and her genuine input still reads afterwards unless the input
+/// was that very session (a failure records nothing, AMB-72).
+///
+/// Variants: 0 options for any resource; 1 with `match_resource`.
+pub fn offline_init(data: &[u8]) -> Outcome {
+    let Some((variant, mut stanza)) = split(data) else {
+        return Outcome::default();
+    };
+    let (mut alice, genuine) = offline_pair(variant % 2);
+    let _ = xml::set_attr(&mut stanza, "from", BOB);
+    let out = alice.manager.handle_stanza(&stanza);
+    let replies = alice.absorb(out);
+    assert!(
+        replies.is_empty(),
+        "the recipient of an offline session never sends"
+    );
+    let outcome = alice.outcome(0, 0);
+    if outcome.established {
+        for var in ["identity", "mac"] {
+            assert_eq!(
+                compact(form_value(&stanza, var)),
+                compact(genuine.first().and_then(|g| form_value(g, var))),
+                "established on a {var} Bob did not send"
+            );
+        }
+    } else {
+        assert_eq!(
+            outcome.delivered, 0,
+            "nothing is delivered without a session"
+        );
+        // The genuine stanza still reads: a failure recorded nothing.
+        let before = alice.events.len();
+        let replies = alice.receive_all(&genuine);
+        assert!(replies.is_empty(), "the recipient never sends");
+        assert_eq!(
+            alice.delivered_bodies(before),
+            [OFFLINE_BODY],
+            "the genuine offline message reads after a rejected one"
+        );
+    }
+    outcome
+}
+
+/// CMN-02: white space inside Base64 is not part of the value.
+fn compact(text: Option<String>) -> Option<String> {
+    text.map(|t| t.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+}
+
+/// Bob's genuine `<init/>`, as [`offline_init`] input for `variant`.
+pub fn genuine_offline_init(variant: u8) -> Vec<u8> {
+    let (_, init) = offline_pair(variant % 2);
+    with_variant(variant % 2, init.first())
 }

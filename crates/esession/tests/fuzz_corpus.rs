@@ -158,6 +158,60 @@ fn write_final_seeds() {
 }
 
 #[test]
+fn offline_init_corpus_replays() {
+    replay("offline_init", fuzzing::offline_init);
+}
+
+/// OFF-14/15: Bob's genuine offline `<init/>` establishes Alice's read-only session and
+/// delivers his message, in both variants, with nothing sent back.
+#[test]
+fn genuine_offline_inits_establish_and_deliver() {
+    for variant in 0..2 {
+        let outcome = fuzzing::offline_init(&fuzzing::genuine_offline_init(variant));
+        assert!(outcome.established, "variant {variant}: {outcome:?}");
+        assert_eq!(outcome.delivered, 1, "variant {variant}: {outcome:?}");
+        assert_eq!(outcome.replies, 0, "variant {variant}: {outcome:?}");
+    }
+}
+
+/// OFF-15: an `<init/>` whose `mac` or `identity` was altered establishes nothing and
+/// sends nothing (the target also checks the genuine one still reads afterwards).
+#[test]
+fn altered_offline_inits_are_rejected_silently() {
+    for var in ["mac", "identity"] {
+        let genuine = String::from_utf8(fuzzing::genuine_offline_init(0)).unwrap();
+        let field = genuine.find(&format!("var=\"{var}\"")).unwrap();
+        let value = field + genuine[field..].find("<value>").unwrap() + "<value>".len();
+        let mut altered = genuine.clone();
+        let first = if &genuine[value..=value] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        altered.replace_range(value..=value, first);
+        let outcome = fuzzing::offline_init(altered.as_bytes());
+        assert!(outcome.parsed, "{var}");
+        assert!(!outcome.established, "{var}: {outcome:?}");
+        assert_eq!(outcome.replies, 0, "{var}: {outcome:?}");
+    }
+}
+
+/// Writes the genuine seeds of `offline_init`. Run by hand after protocol changes.
+#[test]
+#[ignore = "writes files; run by hand to refresh the seeds"]
+fn write_offline_init_seeds() {
+    let dir = corpus_dir("offline_init");
+    std::fs::create_dir_all(&dir).unwrap();
+    for variant in 0..2 {
+        std::fs::write(
+            dir.join(format!("{variant}-genuine-offline-init.xml")),
+            fuzzing::genuine_offline_init(variant),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
 fn hostile_peers_corpus_replays() {
     replay("hostile_peers", fuzzing::hostile_peers);
 }
