@@ -404,17 +404,22 @@ impl SessionManager {
     /// reach the peer): stanzas crossing the termination are not answered
     /// with `item-not-found`.
     fn note_ended(&mut self, out: &Output) {
-        const REMEMBERED: usize = 256;
         for event in &out.events {
             if let Event::Terminated { session, reason } = event
                 && *reason != TerminationReason::ConnectionReset
             {
-                if self.ended.len() >= REMEMBERED {
-                    self.ended.pop_front();
-                }
-                self.ended.push_back(session_key(session));
+                self.remember_ended(session_key(session));
             }
         }
+    }
+
+    /// A thread whose late stanzas get no `item-not-found` (most recent last, bounded).
+    fn remember_ended(&mut self, k: Key) {
+        const REMEMBERED: usize = 256;
+        if self.ended.len() >= REMEMBERED {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(k);
     }
 
     fn route_stanza(&mut self, stanza: &Element) -> Output {

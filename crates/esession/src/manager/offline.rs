@@ -180,8 +180,27 @@ impl SessionManager {
 
     /// An `<init/>` on a new thread: Bob's offline session answering one of
     /// our option sets (OFF-13..16). Every failure is silent towards the
-    /// sender (OFF-15) and told to the user.
+    /// sender (OFF-15) and told to the user; the rest of a rejected session
+    /// (its later `<c/>` stanzas) is dropped without a word too.
     pub(super) fn on_offline_init(
+        &mut self,
+        stanza: &Element,
+        wrapper: &Element,
+        from: &Jid,
+        thread: &str,
+        out: &mut Output,
+    ) {
+        let before = out.events.len();
+        self.read_offline_init(stanza, wrapper, from, thread, out);
+        let rejected = out.events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::OfflineMessageRejected { .. }));
+        if rejected {
+            self.remember_ended(super::key(from, thread));
+        }
+    }
+
+    fn read_offline_init(
         &mut self,
         stanza: &Element,
         wrapper: &Element,

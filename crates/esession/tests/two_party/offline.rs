@@ -501,3 +501,25 @@ fn with_match_resource_the_stanza_goes_to_that_resource_only() {
     }
     assert_eq!(alice.bodies(), ["for the pda only", "and more"]);
 }
+
+#[test]
+fn the_rest_of_a_rejected_offline_session_gets_no_answer_either() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(832, &clock);
+    alice
+        .manager
+        .trust_mut()
+        .set_peer_key_verified(&crate::harness::fingerprint(&rsa_key(1)), false)
+        .unwrap();
+    let init = bob_writes(&mut bob, &options, "first", false);
+    let id = bob.established()[0].0.clone();
+    let out = bob.manager.send_text(&id, "second").unwrap();
+    let later = bob.absorb(out);
+    assert!(alice.receive(&init).is_empty());
+    for stanza in &later {
+        // OFF-15: not even item-not-found, which would tell Bob she is here.
+        assert!(alice.receive(stanza).is_empty());
+    }
+    assert!(alice.bodies().is_empty());
+    assert_eq!(rejections(&alice), [OfflineRejection::NotAuthenticated]);
+}
