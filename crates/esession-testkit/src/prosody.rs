@@ -639,12 +639,20 @@ impl Prosody {
     /// roster with subscription `both`, as after an accepted subscription
     /// request. Written to Prosody's storage; call before either logs in.
     pub fn befriend(&self, a: &str, b: &str) {
+        self.add_contact(a, &format!("{b}@{}", self.domain));
+        self.add_contact(b, &format!("{a}@{}", self.domain));
+    }
+
+    /// Puts `contact` (any bare JID, on this server or another) in `user`'s roster with
+    /// subscription `both`, as [`Self::befriend`] does for two local users: for
+    /// federation tests, each server gets its own user's half.
+    pub fn add_contact(&self, user: &str, contact: &str) {
         let dir = self
             .data_dir()
             .join(self.domain.replace('.', "%2e"))
             .join("roster");
         std::fs::create_dir_all(&dir).unwrap();
-        for (user, contact) in [(a, b), (b, a)] {
+        {
             let path = dir.join(format!("{user}.dat"));
             let mut entries = std::fs::read_to_string(&path)
                 .ok()
@@ -660,8 +668,7 @@ impl Prosody {
                 })
                 .unwrap_or_default();
             entries.push_str(&format!(
-                "\t[\"{contact}@{domain}\"] = {{ [\"subscription\"] = \"both\"; [\"groups\"] = {{}}; }};\n",
-                domain = self.domain
+                "\t[\"{contact}\"] = {{ [\"subscription\"] = \"both\"; [\"groups\"] = {{}}; }};\n"
             ));
             std::fs::write(
                 &path,
