@@ -97,6 +97,7 @@ pub(crate) async fn run(
             Status::Connecting.tag()
         ),
     );
+    let departure = crate::published::Departure::on_exit(settings, &store)?;
     let client = login(settings, manager).await?;
     crate::profile::announce(&client, contact);
     let mut chat = Chat {
@@ -122,6 +123,7 @@ pub(crate) async fn run(
         keyboard,
         auto_start_at: None,
         offline_sessions: std::collections::HashSet::new(),
+        departure,
     };
     chat.screen.line(
         Tone::Info,
@@ -256,6 +258,8 @@ struct Chat {
     auto_start_at: Option<Instant>,
     /// XEP-0187 sessions the contact wrote in while we were away (read-only).
     offline_sessions: std::collections::HashSet<SessionId>,
+    /// `--offline-on-exit`: the offline options to publish when we leave (OFF-18).
+    departure: Option<crate::published::Departure>,
 }
 
 impl Chat {
@@ -1179,6 +1183,11 @@ impl Chat {
             self.alert(&format!(
                 "!!! Not confirmed delivered (no receipt before exit): \"{text}\""
             ));
+        }
+        // OFF-18: a new offline option set for every departure, if asked for.
+        if let Some(mut departure) = self.departure.take() {
+            let said = departure.announce(&self.store, &mut client).await;
+            self.info(&said);
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await;
         self.info("*** Session ended; goodbye.");

@@ -342,37 +342,86 @@ pub(crate) async fn hold_kept_offline_options(
 /// kept sealed in the store and published to our subscriber node.
 pub(crate) async fn publish_offline(settings: &Settings, hours: u64) -> Result<(), String> {
     let store = open_store(settings)?;
-    let account = settings.account()?;
-    let config = crate::account::config_with_public_keys(&store, &account, settings)?;
-    let mut client = login(settings, manager(settings, &store, config)?).await?;
-    let lifetime = hours.saturating_mul(3600);
-    let set = client
-        .manager_mut()
-        .offline_options(lifetime, None)
-        .map_err(|e| format!("no offline options were made: {e}. Create a signing key first with `esession keys generate`."))?;
-    let saved = store
-        .account(&account)
-        .and_then(|a| a.save_offline_options(&set))
-        .map_err(|e| {
-            format!("the offline options were not kept in the store, so nothing was published: {e}")
-        });
-    let result = match saved {
-        Ok(()) => client
-            .publish_offline_options(&set.options)
-            .await
-            .map_err(|e| format!("the offline options were not published: {e}")),
-        Err(e) => Err(e),
-    };
+    let mut departure = Departure::new(settings, &store, hours)?;
+    let mut client = login(settings, manager(settings, &store, Config::default())?).await?;
+    let result = departure.publish(&store, &mut client).await;
     client.disconnect().await;
-    result?;
-    let until = Timestamp::from_unix(set.expires_at)
-        .map(|t| t.text)
-        .unwrap_or_default();
+    let until = result?;
     println!(
         "Published offline options valid until {until} (XEP-0187). Contacts who verified your key \
          can now write to you while you are offline; `esession listen` reads it when you are back."
     );
     Ok(())
+}
+
+/// What publishing offline options needs besides the connection: our signing keys in a
+/// manager of their own (the client's policy may not identify by key), the account and how
+/// long the options stay valid (OFF-03/05/18).
+pub(crate) struct Departure {
+    signer: esession::SessionManager,
+    account: String,
+    hours: u64,
+}
+
+impl Departure {
+    /// For `hours` of validity, with our stored keys.
+    pub(crate) fn new(settings: &Settings, store: &Store, hours: u64) -> Result<Self, String> {
+        let account = settings.account()?;
+        let config = crate::account::config_with_public_keys(store, &account, settings)?;
+        Ok(Self {
+            signer: manager(settings, store, config)?,
+            account,
+            hours,
+        })
+    }
+
+    /// `--offline-on-exit HOURS` (OFF-18): the departure `chat` and `listen` prepare at start.
+    pub(crate) fn on_exit(settings: &Settings, store: &Store) -> Result<Option<Self>, String> {
+        settings
+            .offline_on_exit
+            .map(|hours| Self::new(settings, store, hours))
+            .transpose()
+    }
+
+    /// A fresh set (new N_A and x, OFF-18), kept sealed in the store, then published
+    /// through `client`. Returns its expiry as text.
+    pub(crate) async fn publish(
+        &mut self,
+        store: &Store,
+        client: &mut EsessionClient,
+    ) -> Result<String, String> {
+        let set = self
+            .signer
+            .offline_options(self.hours.saturating_mul(3600), None)
+            .map_err(|e| {
+                format!("no offline options were made: {e}. Create a signing key first with `esession keys generate`.")
+            })?;
+        store
+            .account(&self.account)
+            .and_then(|a| a.save_offline_options(&set))
+            .map_err(|e| {
+                format!(
+                    "the offline options were not kept in the store, so nothing was published: {e}"
+                )
+            })?;
+        client
+            .publish_offline_options(&set.options)
+            .await
+            .map_err(|e| format!("the offline options were not published: {e}"))?;
+        Ok(Timestamp::from_unix(set.expires_at)
+            .map(|t| t.text)
+            .unwrap_or_default())
+    }
+
+    /// [`Self::publish`] when leaving, as a line for the user.
+    pub(crate) async fn announce(&mut self, store: &Store, client: &mut EsessionClient) -> String {
+        match self.publish(store, client).await {
+            Ok(until) => format!(
+                "*** Offline options published, valid until {until}: contacts who verified your key can write to you while you are away."
+            ),
+            Err(e) => format!("!!! {e}"),
+        }
+    }
 }
 
 /// `esession send --offline CONTACT`: the contact is offline; encrypt to the options they

@@ -205,6 +205,7 @@ pub(crate) async fn listen(
         answer_only_subscribers: policy != AcceptPolicy::Any,
         ..Config::default()
     };
+    let mut departure = crate::published::Departure::on_exit(settings, &store)?;
     let mut client = login(settings, manager(settings, &store, config)?).await?;
     let mut received = 0usize;
     let mut offline_sessions = std::collections::HashSet::new();
@@ -420,6 +421,14 @@ pub(crate) async fn listen(
             }
             _ => {}
         }
+    }
+    // OFF-18: a new offline option set for every departure, if asked for.
+    if let Some(departure) = departure.as_mut() {
+        let said = departure.announce(&store, &mut client).await;
+        emit(
+            json!({"event": "offline_options_published", "text": said, "time": clock_time()}),
+            said,
+        );
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), client.disconnect()).await;
     Ok(())

@@ -50,6 +50,11 @@ pub(crate) struct Global {
     /// accept contacts' keys; unverified keys are refused (see `trust`).
     #[arg(long, global = true)]
     pub(crate) public_keys: bool,
+    /// When `chat` or `listen` ends, publish fresh offline options valid this
+    /// many hours (XEP-0187: contacts who verified your key can then write to
+    /// you while you are away; a new set on every departure). Needs a signing key.
+    #[arg(long, global = true, value_name = "HOURS")]
+    pub(crate) offline_on_exit: Option<u64>,
     /// Stanza kinds to offer and accept in sessions, comma-separated from
     /// message, presence, iq (default: message). Presence and iq are then
     /// encrypted too when the contact agrees.
@@ -95,6 +100,8 @@ struct AccountSection {
     /// Identify with our stored signing key and accept contacts' keys (ESN-17).
     #[serde(default)]
     public_keys: bool,
+    /// Publish offline options valid this many hours when `chat` or `listen` ends.
+    offline_on_exit: Option<u64>,
     /// Accept contacts' keys never verified (AMB-43): encrypted, NOT authenticated.
     #[serde(default)]
     dangerously_accept_unverified_keys: bool,
@@ -121,6 +128,9 @@ pub(crate) struct Settings {
     plaintext: bool,
     /// Use public keys (`[account] public_keys = true` or `--public-keys`).
     pub(crate) public_keys: bool,
+    /// Hours of validity of the offline options published when `chat` or
+    /// `listen` ends (`--offline-on-exit`, `[account] offline_on_exit`).
+    pub(crate) offline_on_exit: Option<u64>,
     /// AMB-43 override (`[account] dangerously_accept_unverified_keys = true`).
     pub(crate) dangerously_accept_unverified_keys: bool,
     /// Stanza kinds offered and accepted (`--stanzas`, `[account] stanzas`).
@@ -167,6 +177,7 @@ impl Settings {
             plaintext: global.insecure_plaintext_loopback
                 || file.account.insecure_plaintext_loopback,
             public_keys: global.public_keys || file.account.public_keys,
+            offline_on_exit: global.offline_on_exit.or(file.account.offline_on_exit),
             dangerously_accept_unverified_keys: file.account.dangerously_accept_unverified_keys,
             stanzas: stanza_kinds(
                 global

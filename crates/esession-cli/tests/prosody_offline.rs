@@ -7,7 +7,8 @@
 //!   reads Bob's message authenticated by his key, and the set is gone from her store and
 //!   server afterwards (a second `send --offline` finds no options); after a new
 //!   `offline-publish`, a plain `send` finds her offline and sends offline by itself (it needs
-//!   `--public-keys`, and says so without it).
+//!   `--public-keys`, and says so without it); `listen --offline-on-exit 1` publishes a fresh
+//!   set as it ends, and the next message reads with that one.
 //! - `without_a_verified_key_nothing_is_sent_offline`: Bob has only seen Alice's key.
 //!
 //! Without Prosody the test prints a loud SKIPPED banner and passes, unless
@@ -192,6 +193,26 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
         out.contains("alice@localhost is offline: sent as an offline encrypted session"),
         "{out}"
     );
+    // She reads it, and leaving publishes a fresh set by itself (OFF-18).
+    let out = run(
+        home,
+        &server,
+        "alice",
+        &["--offline-on-exit", "1", "listen", "--json", "--count", "1"],
+        true,
+    );
+    assert!(out.contains("\"body\":\"plain send\""), "{out}");
+    assert!(
+        out.contains("\"event\":\"offline_options_published\""),
+        "{out}"
+    );
+    run(
+        home,
+        &server,
+        "bob",
+        &["--public-keys", "send", "alice@localhost", "third"],
+        true,
+    );
     let out = run(
         home,
         &server,
@@ -199,7 +220,7 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
         &["listen", "--json", "--count", "1"],
         true,
     );
-    assert!(out.contains("\"body\":\"plain send\""), "{out}");
+    assert!(out.contains("\"body\":\"third\""), "{out}");
 }
 
 #[test]
