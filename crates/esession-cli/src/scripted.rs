@@ -218,14 +218,19 @@ pub(crate) async fn listen(
     };
     // XEP-0187 (OFF-13): the option sets kept while we were away read what
     // contacts wrote meanwhile; the stored copies are destroyed now.
-    let held = crate::published::hold_kept_offline_options(settings, &store, &mut client).await?;
-    if held > 0 {
-        emit(
+    match crate::published::hold_kept_offline_options(settings, &store, &mut client).await {
+        Ok(0) => {}
+        Ok(held) => emit(
             json!({"event": "offline_options_held", "sets": held, "time": clock_time()}),
             format!(
                 "*** Back online: {held} offline option set(s) kept from before read messages written while you were away; they are withdrawn from your server and will not be used again."
             ),
-        );
+        ),
+        // Listening goes on: only messages written while we were away are unreadable.
+        Err(e) => emit(
+            json!({"event": "alert", "text": e, "time": clock_time()}),
+            format!("!!! {e}; messages written while you were away cannot be read"),
+        ),
     }
     // Ctrl-C (or the end of the stream, or --count) leaves through
     // disconnect(), which terminates every session first (ESN-45).

@@ -722,3 +722,54 @@ fn tampering_errors_reach_the_core_as_trust_store_errors() {
     assert!(err.0.contains("sas_states"), "{err:?}");
     assert!(err.0.contains("bob@y"), "{err:?}");
 }
+
+// ---- XEP-0187 option sets (OFF-03) ----------------------------------------------------
+
+/// A kept option set whose expiry, options, nonce or account was edited is never used: its
+/// sealed exponents do not open under the edited associated data.
+#[test]
+fn an_edited_offline_option_set_is_refused() {
+    use esession_crypto::{GroupPrime, ModpGroup};
+    for sql in [
+        "UPDATE offline_option_sets SET expires = expires + 86400",
+        "UPDATE offline_option_sets SET options = replace(options, 'form', 'submit')",
+        "UPDATE offline_option_sets SET nonce = X'00'",
+        "UPDATE offline_option_sets SET account = 'mallory@x'",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path) = new_store(dir.path(), "pw");
+        let mut x = ModpGroup::Group5.prime_bytes();
+        let last = x.len() - 1;
+        x[last] -= 2;
+        let options =
+            esession_wire::xml::parse_document("<x xmlns='jabber:x:data' type='form'/>").unwrap();
+        let set = esession::offline::OfflineOptionSet::restore(
+            options,
+            1_780_000_000,
+            b"nonce".to_vec(),
+            &[(ModpGroup::Group5, &x)],
+        )
+        .unwrap();
+        store
+            .account(ME)
+            .unwrap()
+            .save_offline_options(&set)
+            .unwrap();
+        drop(store);
+        edit(&path, sql);
+        let store = open(&path, "pw");
+        let account = if sql.contains("mallory") {
+            "mallory@x"
+        } else {
+            ME
+        };
+        let taken = store.account(account).unwrap().take_offline_options();
+        assert!(
+            matches!(
+                taken,
+                Err(StoreError::Corrupt(_) | StoreError::Tampered { .. })
+            ),
+            "{sql}: {taken:?}"
+        );
+    }
+}
