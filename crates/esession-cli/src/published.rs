@@ -116,6 +116,25 @@ pub(crate) async fn publish(settings: &Settings, id: Option<i64>, days: u32) -> 
 
 /// `esession keys revoke ID`: fetches our own published key for `id` and publishes its
 /// self-signed revocation.
+/// Our signing key `key` as we published it (its dates are part of its print), fetched
+/// from our own node.
+async fn own_published(
+    client: &mut EsessionClient,
+    owner: &BareJid,
+    key: &SigningKey,
+) -> Result<Option<PublishedKey>, String> {
+    let fetched = client.fetch_keys(owner).await.map_err(|e| e.to_string())?;
+    let ours = esession::trust::key_value_of(key.verifying_key());
+    Ok(fetched.keys.into_iter().find(|p| {
+        ours.as_ref().is_some_and(|kv| {
+            *kv == esession_wire::keyvalue::KeyValue::Rsa {
+                modulus: p.modulus.clone(),
+                exponent: p.exponent.clone(),
+            }
+        })
+    }))
+}
+
 pub(crate) async fn revoke(settings: &Settings, id: i64) -> Result<(), String> {
     let store = open_store(settings)?;
     let account = settings.account()?;
@@ -123,26 +142,15 @@ pub(crate) async fn revoke(settings: &Settings, id: i64) -> Result<(), String> {
     let owner = own_bare(&account)?;
     let mut client = connect(settings, &store).await?;
     let outcome = async {
-        let fetched = client.fetch_keys(&owner).await.map_err(|e| e.to_string())?;
-        let ours = esession::trust::key_value_of(key.verifying_key());
-        let published = fetched
-            .keys
-            .iter()
-            .find(|p| {
-                ours.as_ref().is_some_and(|kv| {
-                    *kv == esession_wire::keyvalue::KeyValue::Rsa {
-                        modulus: p.modulus.clone(),
-                        exponent: p.exponent.clone(),
-                    }
-                })
-            })
+        let published = own_published(&mut client, &owner, &key)
+            .await?
             .ok_or_else(|| {
                 format!(
                     "key {id} is not published for {account}, so there is nothing to revoke \
                      (`esession keys publish {id}` publishes it)"
                 )
             })?;
-        let revocation = own_revocation(&key, published, now()).map_err(|e| e.to_string())?;
+        let revocation = own_revocation(&key, &published, now()).map_err(|e| e.to_string())?;
         client
             .publish_revocation(&revocation)
             .await
@@ -160,6 +168,110 @@ pub(crate) async fn revoke(settings: &Settings, id: i64) -> Result<(), String> {
          fetch your keys now see it revoked and stop using it, and it will not identify you again. \
          Publish a new key with `esession keys generate --algorithm rsa` then `esession keys \
          publish`."
+    );
+    Ok(())
+}
+
+/// `esession keys attest CONTACT [--key N]` (PKP-05): an attestation of the contact's
+/// published key that the user verified, signed with our published key, printed for them.
+pub(crate) async fn attest(
+    settings: &Settings,
+    contact: &str,
+    id: Option<i64>,
+) -> Result<(), String> {
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let (id, key) = rsa_signing_key(&store, &account, id)?;
+    let owner = own_bare(&account)?;
+    let contact =
+        BareJid::new(contact).map_err(|e| format!("{contact} is not a valid JID ({e})"))?;
+    let verified: Vec<Vec<u8>> = store
+        .peer_keys_of(&account, contact.as_str())
+        .map_err(|e| store_error(store.path(), "read", &e))?
+        .into_iter()
+        .filter(|k| k.verified)
+        .map(|k| k.fingerprint)
+        .collect();
+    let mut client = connect(settings, &store).await?;
+    let outcome = async {
+        let ours = own_published(&mut client, &owner, &key).await?.ok_or_else(|| {
+            format!("your key {id} is not published: publish it first with `esession keys publish {id}`")
+        })?;
+        let theirs = client.fetch_keys(&contact).await.map_err(|e| e.to_string())?;
+        let attested = theirs
+            .keys
+            .iter()
+            .filter(|k| !is_revoked(&theirs, k))
+            .find(|k| {
+                check_published_key(k, &contact, now())
+                    .is_ok_and(|kv| verified.contains(&esession::trust::key_fingerprint(&kv)))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{contact} has published no key you verified: fetch it with `esession trust fetch {contact}`, \
+                     compare its fingerprint with them, then `esession trust verify`"
+                )
+            })?;
+        esession::published::own_attestation(&key, &ours, &owner, attested, now())
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    client.disconnect().await;
+    let attestation = outcome.map_err(|e| format!("no attestation was made: {e}"))?;
+    let xml =
+        esession_wire::xml::serialize(&esession_wire::minidom::Element::from(&attestation), "")
+            .map_err(|e| e.to_string())?;
+    println!("{xml}");
+    eprintln!(
+        "This attestation says that you, with key {id}, vouch for {contact}'s key. Send it to \
+         {contact}; they publish it with `esession keys add-attestation FILE`."
+    );
+    Ok(())
+}
+
+/// `esession keys add-attestation FILE` (PKP-05/06): publishes an attestation of one of
+/// our published keys once it checks against the key its signer published.
+pub(crate) async fn add_attestation(
+    settings: &Settings,
+    file: &std::path::Path,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{} could not be read: {e}", file.display()))?;
+    let element = esession_wire::xml::parse_document(text.trim())
+        .map_err(|_| format!("{} holds no well-formed XML", file.display()))?;
+    let attestation = esession_wire::pubkey::Attestation::try_from(&element)
+        .map_err(|e| format!("{} is not an XEP-0189 attestation: {e}", file.display()))?;
+    let store = open_store(settings)?;
+    let account = settings.account()?;
+    let owner = own_bare(&account)?;
+    let signer = BareJid::new(&attestation.signerjid)
+        .map_err(|_| "the attestation names a signer that is not a JID".to_owned())?;
+    let mut client = connect(settings, &store).await?;
+    let outcome = async {
+        let ours = client.fetch_keys(&owner).await.map_err(|e| e.to_string())?;
+        let theirs = client.fetch_keys(&signer).await.map_err(|e| e.to_string())?;
+        let checks = ours.keys.iter().any(|attested| {
+            theirs.keys.iter().any(|k| {
+                check_published_key(k, &signer, now()).is_ok()
+                    && esession::published::check_attestation(&attestation, attested, k, &signer)
+                        .is_ok()
+            })
+        });
+        if !checks {
+            return Err(format!(
+                "it does not verify: it must name one of your published keys and be signed by a key {signer} published (and you must share presence with them)"
+            ));
+        }
+        client
+            .publish_attestation(&attestation)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    client.disconnect().await;
+    outcome.map_err(|e| format!("the attestation was not published: {e}"))?;
+    println!(
+        "Published the attestation by {signer} (XEP-0189): contacts who fetch your keys see that {signer} vouches for your key."
     );
     Ok(())
 }
@@ -287,6 +399,10 @@ pub(crate) async fn fetch(settings: &Settings, contact: &str) -> Result<(), Stri
         BareJid::new(contact).map_err(|e| format!("{contact} is not a valid JID ({e})"))?;
     let mut client = connect(settings, &store).await?;
     let fetched = client.fetch_keys(&contact).await;
+    let attested = match &fetched {
+        Ok(fetched) => judge_attestations(&mut client, &store, &account, &contact, fetched).await,
+        Err(_) => Vec::new(),
+    };
     client.disconnect().await;
     let fetched = fetched.map_err(|e| format!("could not fetch the keys of {contact}: {e}"))?;
     if fetched.keys.is_empty() {
@@ -305,6 +421,9 @@ pub(crate) async fn fetch(settings: &Settings, contact: &str) -> Result<(), Stri
             describe_fetched(&store, &account, &contact, key, revoked)?
         );
     }
+    for line in attested {
+        println!("{line}");
+    }
     if fetched.unreadable > 0 {
         println!(
             "  ({} published item(s) could not be read and were ignored.)",
@@ -312,6 +431,77 @@ pub(crate) async fn fetch(settings: &Settings, contact: &str) -> Result<(), Stri
         );
     }
     Ok(())
+}
+
+/// Attestations judged per fetch at most (each may fetch the signer's keys).
+const MAX_ATTESTATIONS: usize = 8;
+
+/// PKP-06: each attestation of one of `contact`'s usable keys, checked against the key its
+/// signer published, as a line for a person. A valid one only matters if the user verified
+/// the signer's key, and even then it verifies nothing by itself: it is shown, not acted on.
+async fn judge_attestations(
+    client: &mut EsessionClient,
+    store: &Store,
+    account: &str,
+    contact: &BareJid,
+    fetched: &FetchedKeys,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for attestation in fetched.attestations.iter().take(MAX_ATTESTATIONS) {
+        let attested = fetched.keys.iter().find(|k| {
+            attestation
+                .attested_print()
+                .is_ok_and(|p| esession_crypto::ct_eq(&p, &k.print))
+                && check_published_key(k, contact, now()).is_ok()
+        });
+        let Some(attested) = attested else {
+            continue; // Of a key not published or not usable: nothing to say about it.
+        };
+        let signer = attestation.signerjid.as_str();
+        let Ok(signer_jid) = BareJid::new(signer) else {
+            lines.push("    an attestation names a signer that is not a JID: ignored".to_owned());
+            continue;
+        };
+        let signer_keys = client.fetch_keys(&signer_jid).await.unwrap_or_default();
+        let verdict = signer_keys
+            .keys
+            .iter()
+            .filter(|k| {
+                attestation
+                    .signer_print()
+                    .is_ok_and(|p| esession_crypto::ct_eq(&p, &k.print))
+            })
+            .find_map(|k| {
+                let key_value = check_published_key(k, &signer_jid, now()).ok()?;
+                esession::published::check_attestation(attestation, attested, k, &signer_jid)
+                    .ok()
+                    .map(|()| key_value)
+            });
+        lines.push(match verdict {
+            None => format!(
+                "    an attestation by {signer} could not be checked (their key is not published, not readable to you, or does not match): ignored"
+            ),
+            Some(key_value) => {
+                let fingerprint = esession::trust::key_fingerprint(&key_value);
+                let verified = store
+                    .peer_keys_of(account, signer_jid.as_str())
+                    .map(|keys| keys.iter().any(|k| k.fingerprint == fingerprint && k.verified))
+                    .unwrap_or(false);
+                if verified {
+                    format!(
+                        "    attested by {signer}, whose key {} you verified: they vouch for {contact}'s key (it is still yours to verify)",
+                        fingerprint_full(&fingerprint)
+                    )
+                } else {
+                    format!(
+                        "    attested by {signer} (key {}), whom you have not verified: this adds nothing",
+                        fingerprint_full(&fingerprint)
+                    )
+                }
+            }
+        });
+    }
+    lines
 }
 
 /// XEP-0187 (OFF-13): takes the option sets kept in the store and hands them to the

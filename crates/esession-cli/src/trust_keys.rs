@@ -122,6 +122,22 @@ pub(crate) enum KeysCommand {
         /// The key number from `keys list`.
         id: i64,
     },
+    /// Vouch for a contact's published key (XEP-0189 attestation), signed with your
+    /// published key: the contact's key must be one you verified. Prints the attestation
+    /// for the contact, who publishes it with `keys add-attestation`. Logs in.
+    Attest {
+        /// The contact whose key you vouch for.
+        contact: String,
+        /// Your key number from `keys list`; default: the newest RSA key.
+        #[arg(long)]
+        key: Option<i64>,
+    },
+    /// Publish an attestation a contact made of your key (from `keys attest`), after
+    /// checking that it names your published key and verifies with the signer's. Logs in.
+    AddAttestation {
+        /// The file holding the `<attest/>` element.
+        file: std::path::PathBuf,
+    },
 }
 
 pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), String> {
@@ -727,6 +743,13 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
         }
         KeysCommand::Revoke { id } => {
             crate::runtime()?.block_on(crate::published::revoke(settings, id))?;
+        }
+        KeysCommand::Attest { contact, key } => {
+            let contact = settings.check_contact(&contact)?;
+            crate::runtime()?.block_on(crate::published::attest(settings, &contact, key))?;
+        }
+        KeysCommand::AddAttestation { file } => {
+            crate::runtime()?.block_on(crate::published::add_attestation(settings, &file))?;
         }
         KeysCommand::Export { id } => {
             let keys = store.signing_keys(&account).map_err(read)?;

@@ -168,3 +168,135 @@ fn a_published_key_is_fetched_as_seen_and_its_revocation_removes_it() {
         "{out}"
     );
 }
+
+/// PKP-05/06: Bob vouches for Alice's key he verified (`keys attest`); Alice publishes the
+/// attestation (`keys add-attestation`, checked first); Carol's `trust fetch` of Alice shows
+/// it checked against Bob's published key, and says it adds nothing until she verifies Bob's
+/// key, then that Bob vouches for it. A forged attestation is refused.
+#[test]
+fn an_attestation_is_made_published_and_judged_by_what_the_reader_verified() {
+    let Some(prosody) =
+        prosody_or_skip("an_attestation_is_made_published_and_judged_by_what_the_reader_verified")
+    else {
+        return;
+    };
+    let server = localhost_with_alice_and_bob(&prosody);
+    server.register("carol", "carol-pw");
+    server.befriend("alice", "bob");
+    server.befriend("alice", "carol");
+    server.befriend("bob", "carol");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    prepare_home(home, &["alice", "bob", "carol"]);
+    let key_of = |user: &str| {
+        run(
+            home,
+            &server,
+            user,
+            &["keys", "generate", "--bits", "2048"],
+            true,
+        );
+        run(home, &server, user, &["keys", "publish"], true);
+        let out = run(home, &server, user, &["keys", "export", "1"], true);
+        out.lines()
+            .find_map(|l| l.strip_prefix("SHA-256 fingerprint: ").map(str::to_owned))
+            .unwrap()
+    };
+    let (alice_print, bob_print) = (key_of("alice"), key_of("bob"));
+    let verify = |user: &str, contact: &str, print: &str| {
+        let jid = format!("{contact}@localhost");
+        run(home, &server, user, &["trust", "fetch", &jid], true);
+        run(
+            home,
+            &server,
+            user,
+            &["trust", "verify", &jid, "--fingerprint", print],
+            true,
+        );
+    };
+
+    // Bob cannot vouch for a key he has not verified.
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &["keys", "attest", "alice@localhost"],
+        false,
+    );
+    assert!(out.contains("published no key you verified"), "{out}");
+    verify("bob", "alice", &alice_print);
+    let out = run(
+        home,
+        &server,
+        "bob",
+        &["keys", "attest", "alice@localhost"],
+        true,
+    );
+    let xml = out
+        .lines()
+        .find(|l| l.starts_with("<attest"))
+        .unwrap()
+        .to_owned();
+    let file = home.join("attestation.xml");
+    std::fs::write(&file, &xml).unwrap();
+
+    // A forged one (another time under the same signature) is not published.
+    let forged = home.join("forged.xml");
+    let stamp = xml
+        .split("<signtime>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    std::fs::write(&forged, xml.replace(stamp, "2020-01-01T00:00:00Z")).unwrap();
+    let out = run(
+        home,
+        &server,
+        "alice",
+        &["keys", "add-attestation", forged.to_str().unwrap()],
+        false,
+    );
+    assert!(out.contains("it does not verify"), "{out}");
+    let out = run(
+        home,
+        &server,
+        "alice",
+        &["keys", "add-attestation", file.to_str().unwrap()],
+        true,
+    );
+    assert!(
+        out.contains("Published the attestation by bob@localhost"),
+        "{out}"
+    );
+
+    // Carol: Bob's word means nothing until she verified Bob's key.
+    let out = run(
+        home,
+        &server,
+        "carol",
+        &["trust", "fetch", "alice@localhost"],
+        true,
+    );
+    assert!(
+        out.contains("attested by bob@localhost")
+            && out.contains("whom you have not verified: this adds nothing"),
+        "{out}"
+    );
+    verify("carol", "bob", &bob_print);
+    let out = run(
+        home,
+        &server,
+        "carol",
+        &["trust", "fetch", "alice@localhost"],
+        true,
+    );
+    assert!(
+        out.contains(&format!(
+            "attested by bob@localhost, whose key {bob_print} you verified"
+        )),
+        "{out}"
+    );
+    // Still only seen: an attestation verifies nothing by itself.
+    assert!(out.contains("seen, NOT VERIFIED"), "{out}");
+}

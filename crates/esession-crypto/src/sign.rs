@@ -100,6 +100,21 @@ impl VerifyingKey {
         })
     }
 
+    /// An RSA key as a DER SubjectPublicKeyInfo (RFC 5280), the form XEP-0189 signs in
+    /// revocations and attestations (AMB-66). RSA only.
+    pub fn public_key_der(&self) -> Result<Vec<u8>, CryptoError> {
+        match &self.components {
+            KeyComponents::Rsa { modulus, exponent } => PublicKeyComponents {
+                n: modulus.as_slice(),
+                e: exponent.as_slice(),
+            }
+            .as_der()
+            .map(|der| der.as_ref().to_vec())
+            .map_err(|_| CryptoError::InvalidKey),
+            KeyComponents::Dsa { .. } => Err(CryptoError::InvalidKey),
+        }
+    }
+
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> SignatureAlgorithm {
         match self.components {

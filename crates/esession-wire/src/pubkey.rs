@@ -500,6 +500,47 @@ impl Attestation {
         }
         data.into_bytes()
     }
+
+    /// The attested key's print, decoded (Base64, or hex as some prints are, AMB-37).
+    pub fn attested_print(&self) -> Result<Vec<u8>> {
+        decode_print(&self.keyprint, "keyprint")
+    }
+
+    /// The signer's print, decoded (hex, as the XEP's example, or Base64).
+    pub fn signer_print(&self) -> Result<Vec<u8>> {
+        decode_print(&self.signerprint, "signerprint")
+    }
+
+    /// The signature, decoded from Base64.
+    pub fn signature_bytes(&self) -> Result<Vec<u8>> {
+        decode_base64(&self.signature, "signature", MAX_SIGNATURE_LEN)
+    }
+}
+
+/// A SHA-256 print written as 64 hex digits or as Base64 (AMB-37: both occur).
+fn decode_print(text: &str, element: &'static str) -> Result<Vec<u8>> {
+    if text.len() == 2 * PRINT_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hex::decode(text).map_err(|_| Error::InvalidBase64 { element });
+    }
+    let print = decode_base64(text, element, PRINT_LEN)?;
+    if print.len() == PRINT_LEN {
+        Ok(print)
+    } else {
+        Err(Error::InvalidBase64 { element })
+    }
+}
+
+impl From<&Attestation> for Element {
+    fn from(attestation: &Attestation) -> Element {
+        let leaf = |name: &str, text: &str| text_element(name, ATTEST_NS, text);
+        Element::builder("attest", ATTEST_NS)
+            .append(leaf("keyprint", &attestation.keyprint))
+            .append(leaf("signature", &attestation.signature))
+            .append(leaf("signerjid", &attestation.signerjid))
+            .append(leaf("signerprint", &attestation.signerprint))
+            .append(leaf("signtime", &attestation.signtime.text))
+            .build()
+    }
 }
 
 impl TryFrom<&Element> for Attestation {

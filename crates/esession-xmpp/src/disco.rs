@@ -18,8 +18,11 @@ pub const FEATURES: &[&str] = &[
     ns::SSN,
     ns::ESESSION,
     ns::STANZA_ENCRYPTION,
-    // XEP-0189: we fetch keys and answer a request for ours (PKP-07/08).
+    // XEP-0189: we fetch keys and answer a request for ours (PKP-07/08), publish and honour
+    // revocations, and make, publish and check attestations.
     ns::PUBKEY,
+    esession_wire::pubkey::REVOKE_NS,
+    esession_wire::pubkey::ATTEST_NS,
 ];
 
 /// Our disco#info result (for `node`, when a caps node#ver was queried).

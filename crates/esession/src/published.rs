@@ -10,7 +10,7 @@
 
 use esession_crypto::{HashAlgorithm, Hashing, SigningKey, VerifyingKey, ct_eq};
 use esession_wire::keyvalue::KeyValue;
-use esession_wire::pubkey::{PublishedKey, Revocation, Timestamp};
+use esession_wire::pubkey::{Attestation, PublishedKey, Revocation, Timestamp};
 use jid::{BareJid, Jid};
 
 use crate::trust::key_value_of;
@@ -47,6 +47,12 @@ pub enum PublishedKeyError {
     /// The revocation is not signed by the key it revokes.
     #[error("the revocation's signature does not verify with the key it revokes")]
     BadSignature,
+    /// The attestation names another signer key or JID than the one we fetched.
+    #[error("the attestation names another signer than the key it was checked with")]
+    OtherSigner,
+    /// The attestation's signature does not verify with its signer's key.
+    #[error("the attestation's signature does not verify with its signer's key")]
+    BadAttestation,
 }
 
 /// The print of `input`: SHA-256 (AMB-65 accepts `sha-256` only).
@@ -132,6 +138,75 @@ pub fn own_revocation(
     Ok(revocation)
 }
 
+/// XEP-0189 attestation (PKP-05): `signer` (the key `signer_jid` published, checked) signs
+/// `attested` at `now`. The signed data covers the attested key as Base64 DER, its print,
+/// the signer's JID and print, and the time.
+pub fn own_attestation(
+    signer: &SigningKey,
+    signer_published: &PublishedKey,
+    signer_jid: &BareJid,
+    attested: &PublishedKey,
+    now: i64,
+) -> Result<Attestation, PublishedKeyError> {
+    let signtime = Timestamp::from_unix(now).ok_or(PublishedKeyError::NotValidNow)?;
+    let mut attestation = Attestation {
+        keyprint: attested.print_base64(),
+        signature: String::new(),
+        signerjid: signer_jid.to_string(),
+        signerprint: signer_published.print_base64(),
+        signtime,
+    };
+    let signature = signer
+        .sign(&attestation.signed_data(&key_base64(attested)?))
+        .map_err(|_| PublishedKeyError::UnusableKey)?;
+    attestation.signature = esession_wire::pubkey::base64(&signature);
+    Ok(attestation)
+}
+
+/// The attested key's character data as XEP-0189 signs it: Base64 of its DER
+/// SubjectPublicKeyInfo (AMB-66).
+fn key_base64(key: &PublishedKey) -> Result<String, PublishedKeyError> {
+    let der = VerifyingKey::rsa(&key.modulus, &key.exponent)
+        .and_then(|k| k.public_key_der())
+        .map_err(|_| PublishedKeyError::UnusableKey)?;
+    Ok(esession_wire::pubkey::base64(&der))
+}
+
+/// PKP-06: whether `attestation` is a valid signature on `attested` by `signer`, the key
+/// `signer_jid` published (already checked with [`check_published_key`]). Both prints and
+/// the JID must match (compared as JIDs), then the signature must verify (RSA; other kinds
+/// of signer, X.509 or OpenPGP, are not verified). A valid attestation says only that the
+/// signer vouches for the key: whether that means anything is the signer's trust, which
+/// the caller judges (a signer the user verified).
+pub fn check_attestation(
+    attestation: &Attestation,
+    attested: &PublishedKey,
+    signer: &PublishedKey,
+    signer_jid: &BareJid,
+) -> Result<(), PublishedKeyError> {
+    let names_key = attestation
+        .attested_print()
+        .is_ok_and(|print| ct_eq(&print, &attested.print));
+    if !names_key {
+        return Err(PublishedKeyError::OtherKey);
+    }
+    let names_signer = attestation
+        .signer_print()
+        .is_ok_and(|print| ct_eq(&print, &signer.print))
+        && BareJid::new(&attestation.signerjid).is_ok_and(|jid| jid == *signer_jid);
+    if !names_signer {
+        return Err(PublishedKeyError::OtherSigner);
+    }
+    let verifier = VerifyingKey::rsa(&signer.modulus, &signer.exponent)
+        .map_err(|_| PublishedKeyError::UnusableKey)?;
+    let signature = attestation
+        .signature_bytes()
+        .map_err(|_| PublishedKeyError::BadAttestation)?;
+    verifier
+        .verify(&attestation.signed_data(&key_base64(attested)?), &signature)
+        .map_err(|_| PublishedKeyError::BadAttestation)
+}
+
 /// Whether `revocation` withdraws `key` (which the caller already holds and checked):
 /// it names the key's print and is signed by that key (self-revocation, AMB-66). Revocations
 /// signed by another key are not honoured: we could not tell who holds it.
@@ -163,6 +238,7 @@ mod tests {
 
     use super::*;
     use crate::trust::key_fingerprint;
+    use esession_wire::minidom::Element;
 
     const NOW: i64 = 1_800_000_000;
 
@@ -245,6 +321,53 @@ mod tests {
         assert_eq!(
             check_revocation(&theirs, &published),
             Err(PublishedKeyError::OtherKey)
+        );
+    }
+
+    #[test]
+    fn an_attestation_verifies_with_its_signer_and_nothing_else_does() {
+        let (_, alice_published) = alices_key();
+        let carol = BareJid::new("carol@example.net").unwrap();
+        let carol_key = SigningKey::generate_rsa(2048).unwrap();
+        let carol_published =
+            own_published_key(&carol_key, &carol, NOW, DEFAULT_KEY_VALIDITY).unwrap();
+        let attestation =
+            own_attestation(&carol_key, &carol_published, &carol, &alice_published, NOW).unwrap();
+        // It survives the wire.
+        let element = Element::from(&attestation);
+        let attestation = Attestation::try_from(&element).unwrap();
+        assert_eq!(
+            check_attestation(&attestation, &alice_published, &carol_published, &carol),
+            Ok(())
+        );
+        // Another signer key, another JID, another attested key, an altered time.
+        let (_, other) = alices_key();
+        assert_eq!(
+            check_attestation(&attestation, &alice_published, &other, &carol),
+            Err(PublishedKeyError::OtherSigner)
+        );
+        let mallory = BareJid::new("mallory@example.net").unwrap();
+        assert_eq!(
+            check_attestation(&attestation, &alice_published, &carol_published, &mallory),
+            Err(PublishedKeyError::OtherSigner)
+        );
+        assert_eq!(
+            check_attestation(&attestation, &other, &carol_published, &carol),
+            Err(PublishedKeyError::OtherKey)
+        );
+        let mut later = attestation.clone();
+        later.signtime = Timestamp::from_unix(NOW + 1).unwrap();
+        assert_eq!(
+            check_attestation(&later, &alice_published, &carol_published, &carol),
+            Err(PublishedKeyError::BadAttestation)
+        );
+        // A hex signer print (the XEP's example writes it so) is the same print.
+        let mut hex_print = attestation.clone();
+        hex_print.signerprint = hex::encode(&carol_published.print);
+        assert_eq!(
+            check_attestation(&hex_print, &alice_published, &carol_published, &carol),
+            Err(PublishedKeyError::BadAttestation),
+            "the signed data covers the print as written, so rewriting it breaks the signature"
         );
     }
 

@@ -10,7 +10,9 @@
 //! What is fetched is only read here; [`esession::published`] decides what may be used.
 
 use esession_wire::minidom::Element;
-use esession_wire::pubkey::{PUBKEY_NS, PublishedKey, REVOKE_NS, Revocation};
+use esession_wire::pubkey::{
+    ATTEST_NS, Attestation, PUBKEY_NS, PublishedKey, REVOKE_NS, Revocation,
+};
 use tokio_xmpp::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use tokio_xmpp::parsers::iq::Iq;
@@ -33,6 +35,9 @@ pub struct FetchedKeys {
     pub keys: Vec<PublishedKey>,
     /// Every `<revoke/>` that parsed.
     pub revocations: Vec<Revocation>,
+    /// Every `<attest/>` that parsed: signed copies of the contact's keys (PKP-05/06),
+    /// not yet verified (see [`esession::published::check_attestation`]).
+    pub attestations: Vec<Attestation>,
     /// Items that did not parse (shown as a count, never used).
     pub unreadable: usize,
 }
@@ -105,6 +110,20 @@ impl EsessionClient {
             .map(|print| print.iter().map(|b| format!("{b:02x}")).collect::<String>())
             .map_err(|_| ClientError::Pep("the revocation names no key print".to_owned()))?;
         self.publish(REVOKE_NS, &id, Element::from(revocation))
+            .await
+    }
+
+    /// Publishes a signed copy of one of our keys (XEP-0189 attestation, PKP-05) that
+    /// someone gave us, as an item of `urn:xmpp:attest:2` named by the signer's print.
+    pub async fn publish_attestation(
+        &mut self,
+        attestation: &Attestation,
+    ) -> Result<(), ClientError> {
+        let id = attestation
+            .signer_print()
+            .map(|print| print.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            .map_err(|_| ClientError::Pep("the attestation names no signer print".to_owned()))?;
+        self.publish(ATTEST_NS, &id, Element::from(attestation))
             .await
     }
 
@@ -250,6 +269,12 @@ impl EsessionClient {
         for payload in self.fetch_items(contact, REVOKE_NS).await? {
             match Revocation::try_from(&payload) {
                 Ok(revocation) => fetched.revocations.push(revocation),
+                Err(_) => fetched.unreadable += 1,
+            }
+        }
+        for payload in self.fetch_items(contact, ATTEST_NS).await? {
+            match Attestation::try_from(&payload) {
+                Ok(attestation) => fetched.attestations.push(attestation),
                 Err(_) => fetched.unreadable += 1,
             }
         }
