@@ -156,9 +156,21 @@ const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// failure or a server that cannot be reached is reported by the
 /// connection within about 5 s; so is a refused login or an untrusted
 /// certificate.
+/// What a command does with messages sent to our bare JID.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Inbox {
+    /// It reads them (`chat`, `listen`): presence priority 0, so the server hands it
+    /// messages to the bare JID, among them those kept while we were offline.
+    Reads,
+    /// It does one thing and leaves: a negative priority keeps the server from handing
+    /// it what it would not read (XEP-0187 sessions above all: lost otherwise).
+    Ignores,
+}
+
 pub(crate) async fn login(
     settings: &Settings,
     manager: SessionManager,
+    inbox: Inbox,
 ) -> Result<EsessionClient, String> {
     let options = settings.connect_options()?;
     let server = options
@@ -167,6 +179,9 @@ pub(crate) async fn login(
         .unwrap_or_else(|| options.jid.split('@').nth(1).unwrap_or_default().to_owned());
     let xmpp = connect::client(&options).map_err(|e| e.to_string())?;
     let mut client = EsessionClient::new(xmpp, manager);
+    if inbox == Inbox::Ignores {
+        client.set_presence_priority(-1);
+    }
     let deadline = tokio::time::sleep(LOGIN_TIMEOUT);
     tokio::pin!(deadline);
     loop {

@@ -98,7 +98,7 @@ pub(crate) async fn run(
         ),
     );
     let departure = crate::published::Departure::on_exit(settings, &store)?;
-    let client = login(settings, manager).await?;
+    let client = login(settings, manager, crate::account::Inbox::Reads).await?;
     crate::profile::announce(&client, contact);
     let mut chat = Chat {
         contact: contact.to_owned(),
@@ -122,8 +122,10 @@ pub(crate) async fn run(
         started: Instant::now(),
         keyboard,
         auto_start_at: None,
-        offline_sessions: std::collections::HashSet::new(),
+        offline_sessions: HashMap::new(),
         departure,
+        offline_options: Vec::new(),
+        offline_session: None,
     };
     chat.screen.line(
         Tone::Info,
@@ -256,10 +258,16 @@ struct Chat {
     keyboard: Keyboard,
     /// When to offer a session if the contact has not offered one by then.
     auto_start_at: Option<Instant>,
-    /// XEP-0187 sessions the contact wrote in while we were away (read-only).
-    offline_sessions: std::collections::HashSet<SessionId>,
+    /// XEP-0187 sessions written in while we were away (read-only), with
+    /// whether the sender's key is one the user verified.
+    offline_sessions: HashMap<SessionId, bool>,
     /// `--offline-on-exit`: the offline options to publish when we leave (OFF-18).
     departure: Option<crate::published::Departure>,
+    /// XEP-0187: the contact is offline and published these options (with
+    /// `--public-keys`): what we type goes to them as an offline session.
+    offline_options: Vec<Element>,
+    /// That offline session, once the first message opened it.
+    offline_session: Option<SessionId>,
 }
 
 impl Chat {
@@ -479,9 +487,88 @@ impl Chat {
         }
     }
 
+    /// Whether the offline contact published offline options we can write to (OFF-07):
+    /// with our signing key only; without it the user is told what it would take.
+    async fn offline_options_of_contact(&mut self, client: &mut EsessionClient) -> bool {
+        if self.contact.contains('/') {
+            return false;
+        }
+        let Ok(contact) = jid::BareJid::new(&self.contact) else {
+            return false;
+        };
+        let options = client
+            .fetch_offline_options(&contact)
+            .await
+            .unwrap_or_default();
+        if options.is_empty() {
+            return false;
+        }
+        if !self.public_keys {
+            self.info(&format!(
+                "*** {} published offline options (XEP-0187); run the chat with --public-keys to write to them while they are offline.",
+                self.contact
+            ));
+            return false;
+        }
+        self.offline_options = options;
+        true
+    }
+
+    /// XEP-0187 (OFF-07..12): one typed message to the offline contact, in the offline
+    /// session (opened by the first one). Returns false when it could not go that way.
+    async fn send_offline(&mut self, client: &mut EsessionClient, text: &str) -> bool {
+        if let Some(id) = self.offline_session.clone() {
+            return match client.send_text(&id, text).await {
+                Ok(()) => {
+                    self.info("*** Sent offline: they read it when they are back (no receipt can come before).");
+                    true
+                }
+                Err(e) => {
+                    self.alert(&format!("!!! Not sent offline ({e})."));
+                    self.offline_session = None;
+                    false
+                }
+            };
+        }
+        let Ok(contact) = jid::BareJid::new(&self.contact) else {
+            return false;
+        };
+        let mut plain = Element::bare("message", ns::JABBER_CLIENT);
+        let _ = esession_wire::xml::set_attr(&mut plain, "type", "chat");
+        let mut body = Element::bare("body", ns::JABBER_CLIENT);
+        body.append_text_node(text);
+        plain.append_child(body);
+        let mut last = String::new();
+        for options in self.offline_options.clone() {
+            match client
+                .start_offline_session(&contact, &options, &plain, false)
+                .await
+            {
+                Ok((id, _)) => {
+                    self.offline_session = Some(id);
+                    self.info("*** Sent offline: they read it when they are back (no receipt can come before).");
+                    return true;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        self.alert(&format!(
+            "!!! Not sent offline ({last}); it stays queued for when they come online."
+        ));
+        self.offline_options.clear();
+        false
+    }
+
     /// Sends, or queues, one typed message.
     async fn send(&mut self, client: &mut EsessionClient, text: &str) {
-        let who = self.speaker("me");
+        let offline = self.session.is_none()
+            && self.warning.is_none()
+            && (self.offline_session.is_some() || !self.offline_options.is_empty());
+        let who = if offline {
+            "me [offline message, encrypted]".to_owned()
+        } else {
+            self.speaker("me")
+        };
         self.screen.message(Tone::Ours, &who, text);
         let carrying = self
             .session
@@ -498,6 +585,9 @@ impl Chat {
                     self.want_session = true;
                 }
             },
+            None if self.warning.is_none()
+                && (self.offline_session.is_some() || !self.offline_options.is_empty())
+                && self.send_offline(client, text).await => {}
             None => {
                 self.outbox.queue(text);
                 if self.warning.is_some() {
@@ -820,7 +910,12 @@ impl Chat {
         let resources = client.online_resources(bare(&self.contact)).to_vec();
         let subscribed = client.manager().is_presence_subscribed(&self.contact);
         if resources.is_empty() {
-            if subscribed {
+            if subscribed && self.offline_options_of_contact(client).await {
+                self.info(&format!(
+                    "*** {} is offline and published offline options (XEP-0187): what you type goes to them as an offline encrypted session, which they read when they are back.",
+                    self.contact
+                ));
+            } else if subscribed {
                 self.alert(&format!(
                     "!!! {} is offline (no presence). What you type is queued and sent when they come online.",
                     self.contact
@@ -919,14 +1014,16 @@ impl Chat {
                 }
             }
             Event::Established { session, info } => {
-                if !self.is_contact(session.peer.as_str()) {
+                if info.offline {
+                    // XEP-0187: what someone wrote while we were away (or our
+                    // own offline session); read-only or one-way, so it never
+                    // becomes the chat's session.
+                    self.info(&present::established(session.peer.as_str(), &info));
+                    let verified = info.peer_key.as_ref().is_some_and(|k| k.verified);
+                    self.offline_sessions.insert(session, verified);
                     return;
                 }
-                if info.offline {
-                    // XEP-0187: what the contact wrote while we were away; the
-                    // session is read-only (OFF-16), so it never becomes ours.
-                    self.info(&present::established(session.peer.as_str(), &info));
-                    self.offline_sessions.insert(session);
+                if !self.is_contact(session.peer.as_str()) {
                     return;
                 }
                 if self.offer.as_ref() == Some(&session) {
@@ -984,13 +1081,17 @@ impl Chat {
                 if let Some(body) = present::body(&message) {
                     // A one-shot offline session is gone by now: remembered
                     // from its `Established`, which comes first.
-                    let offline = self.offline_sessions.contains(&session);
-                    let who = if offline {
-                        // XEP-0187: authenticated by a verified key (nothing
-                        // else is shown), written when the sender says (OFF-12).
+                    let offline = self.offline_sessions.get(&session).copied();
+                    let who = if let Some(verified) = offline {
+                        // XEP-0187: written when the sender says (OFF-12).
                         format!(
-                            "{} [offline message, verified key{}]",
+                            "{} [offline message, {}{}]",
                             session.peer,
+                            if verified {
+                                "verified key"
+                            } else {
+                                "key NOT verified"
+                            },
                             present::written_at(&message)
                         )
                     } else {
@@ -1020,6 +1121,14 @@ impl Chat {
                         self.alert("!!! Your messages are still queued; type /start to try again.");
                     }
                 }
+            }
+            Event::Terminated { session, reason }
+                if self.offline_session.as_ref() == Some(&session) =>
+            {
+                // OFF-17: they came online; from now on, a normal session.
+                self.offline_session = None;
+                self.offline_options.clear();
+                self.info(&present::terminated(session.peer.as_str(), &reason));
             }
             Event::Terminated { session, reason } => {
                 let current = self.session.as_ref() == Some(&session);

@@ -262,18 +262,23 @@ pub(crate) fn written_at(message: &esession_wire::minidom::Element) -> String {
 
 /// XEP-0187: an offline session, as its sender or its recipient sees it.
 fn offline_established(peer: &str, info: &SessionInfo) -> String {
-    let key = info
-        .peer_key
-        .as_ref()
-        .map_or_else(|| "no key".to_owned(), key_name);
+    // Verified unless the dangerous override let an unverified key through (AMB-43).
+    let key = match &info.peer_key {
+        Some(key) if key.verified => format!("their verified key {}", key_name(key)),
+        Some(key) => format!(
+            "their key {}, which you have NOT verified (NOT authenticated)",
+            key_name(key)
+        ),
+        None => "no key (NOT authenticated)".to_owned(),
+    };
     if info.we_initiated {
         format!(
-            "*** {peer} wrote while you were offline (XEP-0187), authenticated by their verified key {key}; \
+            "*** {peer} wrote while you were offline (XEP-0187), authenticated by {key}; \
              their messages follow. This session is read-only: replies go in a new session."
         )
     } else {
         format!(
-            "*** {peer} is offline: writing to the options they published (XEP-0187), signed by their verified key {key}."
+            "*** {peer} is offline: writing to the options they published (XEP-0187), signed by {key}."
         )
     }
 }

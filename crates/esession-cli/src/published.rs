@@ -87,7 +87,12 @@ fn own_bare(account: &str) -> Result<BareJid, String> {
 
 /// Logs in with our stored keys out of the policy: these commands negotiate nothing.
 async fn connect(settings: &Settings, store: &Store) -> Result<EsessionClient, String> {
-    login(settings, manager(settings, store, Config::default())?).await
+    login(
+        settings,
+        manager(settings, store, Config::default())?,
+        crate::account::Inbox::Ignores,
+    )
+    .await
 }
 
 /// `esession keys publish [ID] [--days N]`.
@@ -252,7 +257,8 @@ pub(crate) async fn add_attestation(
         let theirs = client.fetch_keys(&signer).await.map_err(|e| e.to_string())?;
         let checks = ours.keys.iter().any(|attested| {
             theirs.keys.iter().any(|k| {
-                check_published_key(k, &signer, now()).is_ok()
+                !is_revoked(&theirs, k)
+                    && check_published_key(k, &signer, now()).is_ok()
                     && esession::published::check_attestation(&attestation, attested, k, &signer)
                         .is_ok()
             })
@@ -466,6 +472,8 @@ async fn judge_attestations(
         let verdict = signer_keys
             .keys
             .iter()
+            // PKP-06: a signer key its owner revoked vouches for nothing.
+            .filter(|k| !is_revoked(&signer_keys, k))
             .filter(|k| {
                 attestation
                     .signer_print()
@@ -516,16 +524,22 @@ pub(crate) async fn hold_kept_offline_options(
         .account(&account)
         .and_then(|a| a.take_offline_options())
         .map_err(|e| format!("the offline option sets could not be read from the store: {e}"))?;
-    let count = kept.len();
-    for set in kept {
+    let found = kept.sets.len() + kept.unreadable;
+    for set in kept.sets {
         client.manager_mut().hold_offline_options(set);
     }
     client.manager_mut().discard_expired_offline_options();
-    if count > 0 {
+    if found > 0 {
         // OFF-13: unpublish; a failure only leaves options nobody can use any more.
         let _ = client.retract_offline_options().await;
     }
-    Ok(count)
+    if kept.unreadable > 0 {
+        return Err(format!(
+            "{} kept offline option set(s) could not be read (damaged, or edited without your passphrase) and were destroyed; messages written to them cannot be read",
+            kept.unreadable
+        ));
+    }
+    Ok(client.manager().held_offline_options())
 }
 
 /// `esession offline-publish [--hours N]` (OFF-01..06, OFF-18): a new signed option set,
@@ -533,7 +547,12 @@ pub(crate) async fn hold_kept_offline_options(
 pub(crate) async fn publish_offline(settings: &Settings, hours: u64) -> Result<(), String> {
     let store = open_store(settings)?;
     let mut departure = Departure::new(settings, &store, hours)?;
-    let mut client = login(settings, manager(settings, &store, Config::default())?).await?;
+    let mut client = login(
+        settings,
+        manager(settings, &store, Config::default())?,
+        crate::account::Inbox::Ignores,
+    )
+    .await?;
     let result = departure.publish(&store, &mut client).await;
     client.disconnect().await;
     let until = result?;
@@ -624,8 +643,20 @@ pub(crate) async fn send_offline(
     let store = open_store(settings)?;
     let account = settings.account()?;
     let config = crate::account::config_with_public_keys(&store, &account, settings)?;
-    let mut client = login(settings, manager(settings, &store, config)?).await?;
+    let mut client = login(
+        settings,
+        manager(settings, &store, config)?,
+        crate::account::Inbox::Ignores,
+    )
+    .await?;
     let bare = BareJid::new(contact).map_err(|_| format!("{contact} is not a JID"))?;
+    // An online contact gets a normal session: their client may hold no option set.
+    if !contact_seems_offline(&mut client, contact, std::time::Duration::from_secs(3)).await {
+        client.disconnect().await;
+        return Err(format!(
+            "{contact} is online: nothing was sent offline. Use `esession send {contact}` for a normal session."
+        ));
+    }
     let result = send_offline_with(&mut client, &bare, message).await;
     client.disconnect().await;
     match result? {
@@ -706,8 +737,8 @@ pub(crate) async fn send_to_options(
     );
     let mut last = String::new();
     for x in options {
-        match client.start_offline_session(contact, x, &plain).await {
-            Ok(info) => {
+        match client.start_offline_session(contact, x, &plain, true).await {
+            Ok((_, info)) => {
                 return Ok(info
                     .peer_key
                     .map(|k| fingerprint_full(&k.fingerprint))

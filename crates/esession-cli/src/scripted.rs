@@ -72,7 +72,8 @@ pub(crate) async fn send(
     if let Some(name) = profile {
         manager.set_profile(contact, name.profile());
     }
-    let mut client = login(settings, manager).await?;
+    // A one-off: what is sent to our bare JID is for a client that reads it.
+    let mut client = login(settings, manager, crate::account::Inbox::Ignores).await?;
     crate::profile::announce(&client, contact);
     // Issue 13 (OFF-07): a contact who published offline options (only those
     // who share presence with us can be read) and shows no presence gets the
@@ -206,9 +207,14 @@ pub(crate) async fn listen(
         ..Config::default()
     };
     let mut departure = crate::published::Departure::on_exit(settings, &store)?;
-    let mut client = login(settings, manager(settings, &store, config)?).await?;
+    let mut client = login(
+        settings,
+        manager(settings, &store, config)?,
+        crate::account::Inbox::Reads,
+    )
+    .await?;
     let mut received = 0usize;
-    let mut offline_sessions = std::collections::HashSet::new();
+    let mut offline_sessions = std::collections::HashMap::new();
     let emit = |value: serde_json::Value, text: String| {
         if json_output {
             println!("{value}");
@@ -274,7 +280,8 @@ pub(crate) async fn listen(
                     present::established(session.peer.as_str(), &info),
                 );
                 if info.offline {
-                    offline_sessions.insert(session);
+                    let verified = info.peer_key.as_ref().is_some_and(|k| k.verified);
+                    offline_sessions.insert(session, verified);
                     continue; // Read-only (OFF-16): nothing to send in it.
                 }
                 // Our encrypted directed presence: the server then tells the
@@ -327,7 +334,7 @@ pub(crate) async fn listen(
                 // XEP-0187: an offline message says when it was written (OFF-12).
                 // A one-shot offline session is gone by now: remembered from
                 // its `Established`, which comes first.
-                let offline = offline_sessions.contains(&session);
+                let offline = offline_sessions.contains_key(&session);
                 let written = offline
                     .then(|| esession::offline::created_at(&message))
                     .flatten();

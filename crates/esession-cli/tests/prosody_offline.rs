@@ -4,7 +4,8 @@
 //!   generate and publish a key and verify the other's fingerprint; Alice publishes offline
 //!   options and goes away; Bob's `send --offline` encrypts to them (the server keeps the
 //!   stanza); Alice's `listen`, a new process reopening her store, holds the kept set,
-//!   reads Bob's message authenticated by his key, and the set is gone from her store and
+//!   reads Bob's message authenticated by his key (a one-off command run before it left the
+//!   message on the server: negative presence priority), and the set is gone from her store and
 //!   server afterwards (a second `send --offline` finds no options); after a new
 //!   `offline-publish`, a plain `send` finds her offline and sends offline by itself (it needs
 //!   `--public-keys`, and says so without it); `listen --offline-on-exit 1` publishes a fresh
@@ -28,13 +29,27 @@ use std::path::Path;
 use common::{account_args, esession, localhost_with_alice_and_bob, prepare_home, show};
 use esession_testkit::{Prosody, prosody_or_skip};
 
-/// Runs `esession ARGS` as `user`; stdout and stderr, after checking the exit status.
+/// Runs `esession ARGS` as `user`; stdout and stderr, after checking the exit status. A
+/// command still running after a minute (a `listen` waiting for a message that never
+/// comes) is killed and fails the test.
 fn run(home: &Path, server: &Prosody, user: &str, args: &[&str], success: bool) -> String {
-    let out = esession(home)
+    let mut child = esession(home)
         .args(account_args(server, home, user, true))
         .args(args)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("{user} {args:?} still running after 60 s: {}", show(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.success(),
         success,
@@ -125,6 +140,16 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
         out.contains("alice@localhost is offline: sent as an offline encrypted session")
             && out.contains(&alice_print),
         "{out}"
+    );
+
+    // A one-off command of Alice's logs in first: it must not take the kept
+    // message from the server (it could not read it), only `listen` or `chat` do.
+    run(
+        home,
+        &server,
+        "alice",
+        &["trust", "fetch", "bob@localhost"],
+        true,
     );
 
     // Alice is back: a new process, her store reopened.

@@ -51,6 +51,16 @@ impl AccountStore {
     }
 }
 
+/// What [`AccountStore::take_offline_options`] found.
+#[derive(Debug)]
+pub struct TakenOptionSets {
+    /// The sets, restored.
+    pub sets: Vec<esession::offline::OfflineOptionSet>,
+    /// Sets that could not be read (their x does not open: damaged, or edited
+    /// without the passphrase) and were destroyed: what answers them is unreadable.
+    pub unreadable: usize,
+}
+
 impl AccountStore {
     /// Keeps an XEP-0187 option set we are about to publish until we are
     /// back (OFF-03): every x sealed under the store's key, the options,
@@ -67,12 +77,11 @@ impl AccountStore {
     /// OFF-13: on our return, every option set we kept, for
     /// [`esession::SessionManager::hold_offline_options`]; the stored copies
     /// are destroyed in the same transaction.
-    pub fn take_offline_options(
-        &self,
-    ) -> Result<Vec<esession::offline::OfflineOptionSet>, StoreError> {
+    pub fn take_offline_options(&self) -> Result<TakenOptionSets, StoreError> {
         let account = self.account.as_str();
         self.shared
             .write(|conn, key| ops::take_offline_sets(conn, key, account))
+            .map(|(sets, unreadable)| TakenOptionSets { sets, unreadable })
     }
 }
 

@@ -193,7 +193,7 @@ mod store;
 mod tags;
 mod types;
 
-pub use account::AccountStore;
+pub use account::{AccountStore, TakenOptionSets};
 pub use error::StoreError;
 pub use seal::KdfParams;
 pub use store::{Store, Unlock};

@@ -508,12 +508,13 @@ pub(crate) fn save_offline_set(
 }
 
 /// OFF-13: loads every option set of `account` and destroys the stored
-/// copies in the same transaction.
+/// copies in the same transaction, the ones that cannot be read (damaged or
+/// edited: their sealed x does not open) too, counted.
 pub(crate) fn take_offline_sets(
     conn: &Connection,
     key: &DataKey,
     account: &str,
-) -> Result<Vec<esession::offline::OfflineOptionSet>, StoreError> {
+) -> Result<(Vec<esession::offline::OfflineOptionSet>, usize), StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, nonce, options, expires, exponents FROM offline_option_sets
          WHERE account = ?1 ORDER BY id",
@@ -530,27 +531,31 @@ pub(crate) fn take_offline_sets(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut sets = Vec::new();
+    let mut unreadable = 0;
     for (id, nonce, options, expires, sealed) in rows {
         let what = || format!("offline option set {id}");
-        let exponents = key.open(
-            &offline_aad(account, id, &nonce, &options, expires),
-            &sealed,
-            &what,
-        )?;
-        let parsed = decode_exponents(exponents.expose());
-        let element = esession_wire::xml::parse_document(&options).ok();
-        let (Some(exponents), Some(element)) = (parsed, element) else {
-            return Err(StoreError::Corrupt(what()));
-        };
-        let set = esession::offline::OfflineOptionSet::restore(element, expires, nonce, &exponents)
-            .map_err(|_| StoreError::Corrupt(what()))?;
-        sets.push(set);
+        let restored = key
+            .open(
+                &offline_aad(account, id, &nonce, &options, expires),
+                &sealed,
+                &what,
+            )
+            .ok()
+            .and_then(|exponents| {
+                let parsed = decode_exponents(exponents.expose())?;
+                let element = esession_wire::xml::parse_document(&options).ok()?;
+                esession::offline::OfflineOptionSet::restore(element, expires, nonce, &parsed).ok()
+            });
+        match restored {
+            Some(set) => sets.push(set),
+            None => unreadable += 1,
+        }
     }
     conn.execute(
         "DELETE FROM offline_option_sets WHERE account = ?1",
         [account],
     )?;
-    Ok(sets)
+    Ok((sets, unreadable))
 }
 
 // ---- our signing keys ----------------------------------------------------------

@@ -1506,6 +1506,8 @@ fn offline_option_sets_are_kept_sealed_and_destroyed_when_taken_off_03_off_13() 
     let store = open(&path, "pw");
     let account = store.account(ME).unwrap();
     let taken = account.take_offline_options().unwrap();
+    assert_eq!(taken.unreadable, 0);
+    let taken = taken.sets;
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].nonce(), b"nonce-a");
     assert_eq!(taken[0].expires_at, 1_780_000_000);
@@ -1517,7 +1519,7 @@ fn offline_option_sets_are_kept_sealed_and_destroyed_when_taken_off_03_off_13() 
         esession_wire::xml::serialize(&options, "").unwrap()
     );
     assert!(
-        account.take_offline_options().unwrap().is_empty(),
+        account.take_offline_options().unwrap().sets.is_empty(),
         "OFF-13: destroyed"
     );
 }

@@ -726,7 +726,8 @@ fn tampering_errors_reach_the_core_as_trust_store_errors() {
 // ---- XEP-0187 option sets (OFF-03) ----------------------------------------------------
 
 /// A kept option set whose expiry, options, nonce or account was edited is never used: its
-/// sealed exponents do not open under the edited associated data.
+/// sealed exponents do not open under the edited associated data. It is counted and
+/// destroyed, and a good set beside it is still restored.
 #[test]
 fn an_edited_offline_option_set_is_refused() {
     use esession_crypto::{GroupPrime, ModpGroup};
@@ -758,18 +759,34 @@ fn an_edited_offline_option_set_is_refused() {
         drop(store);
         edit(&path, sql);
         let store = open(&path, "pw");
-        let account = if sql.contains("mallory") {
-            "mallory@x"
+        // A good set saved after the edit.
+        store
+            .account(ME)
+            .unwrap()
+            .save_offline_options(&set)
+            .unwrap();
+        if sql.contains("mallory") {
+            let moved = store
+                .account("mallory@x")
+                .unwrap()
+                .take_offline_options()
+                .unwrap();
+            assert_eq!((moved.sets.len(), moved.unreadable), (0, 1), "{sql}");
+            let ours = store.account(ME).unwrap().take_offline_options().unwrap();
+            assert_eq!((ours.sets.len(), ours.unreadable), (1, 0), "{sql}");
         } else {
-            ME
-        };
-        let taken = store.account(account).unwrap().take_offline_options();
+            let taken = store.account(ME).unwrap().take_offline_options().unwrap();
+            assert_eq!((taken.sets.len(), taken.unreadable), (1, 1), "{sql}");
+        }
         assert!(
-            matches!(
-                taken,
-                Err(StoreError::Corrupt(_) | StoreError::Tampered { .. })
-            ),
-            "{sql}: {taken:?}"
+            store
+                .account(ME)
+                .unwrap()
+                .take_offline_options()
+                .unwrap()
+                .sets
+                .is_empty(),
+            "{sql}: every stored copy destroyed"
         );
     }
 }

@@ -85,6 +85,13 @@ impl EsessionClient {
         client
     }
 
+    /// The priority of our initial presence, before the first login completes (see
+    /// [`crate::Esessions::set_presence_priority`]): negative for a client that does not
+    /// read what is sent to the bare JID, so that the server keeps it for one that does.
+    pub fn set_presence_priority(&mut self, priority: i8) {
+        self.layer.set_presence_priority(priority);
+    }
+
     /// Wraps a tokio-xmpp stanza stream the application made itself (for
     /// example with `StanzaStream::new_c2s`). A login the server refuses is
     /// then not reported: the stream simply never comes online.
@@ -347,26 +354,32 @@ impl EsessionClient {
         Ok(id)
     }
     /// XEP-0187 as the sender: `contact` is offline and published `options`; encrypts
-    /// `first` (a `<message/>`) to them as a one-shot offline session and sends it
-    /// (see [`esession::SessionManager::start_offline_session`]). Returns what the
-    /// session agreed, with the contact's key that signed the options.
+    /// `first` (a `<message/>`) to them in an offline session and sends it (see
+    /// [`esession::SessionManager::start_offline_session`]). With `one_shot` the session
+    /// ends with that stanza; otherwise [`Self::send_text`] adds messages to it until the
+    /// contact comes online. Returns the session and what it agreed, with the contact's
+    /// key that signed the options.
     pub async fn start_offline_session(
         &mut self,
         contact: &tokio_xmpp::jid::BareJid,
         options: &Element,
         first: &Element,
-    ) -> Result<esession::SessionInfo, ClientError> {
+        one_shot: bool,
+    ) -> Result<(SessionId, esession::SessionInfo), ClientError> {
         self.ensure_usable()?;
-        let (id, out) =
-            self.layer
-                .manager_mut()
-                .start_offline_session(contact, options, Some(first), true)?;
+        let (id, out) = self.layer.manager_mut().start_offline_session(
+            contact,
+            options,
+            Some(first),
+            one_shot,
+        )?;
         let info = out.events.iter().find_map(|e| match e {
             esession::Event::Established { session, info } if *session == id => Some(info.clone()),
             _ => None,
         });
         self.dispatch_now(out).await;
-        info.ok_or(ClientError::Session(esession::Error::NotEstablished))
+        let info = info.ok_or(ClientError::Session(esession::Error::NotEstablished))?;
+        Ok((id, info))
     }
 
     /// Sends an encrypted chat message.

@@ -181,6 +181,10 @@ pub struct Esessions {
     link: Link,
     /// Our device's XEP-0189 key, the answer to a `<pubkey/>` request (PKP-07).
     device_key: Option<PublishedKey>,
+    /// The priority of our initial presence (RFC 6121 §4.7.2.3): a negative one
+    /// keeps the server from handing us messages sent to our bare JID, among
+    /// them those it kept while we were offline.
+    priority: i8,
 }
 
 impl core::fmt::Debug for Esessions {
@@ -197,6 +201,14 @@ impl Esessions {
     /// it (PKP-07); `None` refuses such requests.
     pub fn set_device_key(&mut self, key: Option<PublishedKey>) {
         self.device_key = key;
+    }
+
+    /// The priority of the initial presence sent at each login (default 0). A
+    /// client that does not read what is sent to the bare JID (a one-off command)
+    /// should use a negative one: the server then keeps offline messages, among
+    /// them XEP-0187 sessions, for a client that can read them.
+    pub fn set_presence_priority(&mut self, priority: i8) {
+        self.priority = priority;
     }
 
     /// The layer of a whole client of ours ([`Mode::WholeClient`]).
@@ -216,6 +228,7 @@ impl Esessions {
             manager,
             own_jid: None,
             device_key: None,
+            priority: 0,
             queue: VecDeque::new(),
             outbox: VecDeque::new(),
             iq_counter: 0,
@@ -343,7 +356,8 @@ impl Esessions {
                 if self.mode == Mode::WholeClient {
                     // Initial presence with our capabilities (XEP-0115); an
                     // embedding application sends its own.
-                    let mut presence = Presence::new(PresenceType::None);
+                    let mut presence =
+                        Presence::new(PresenceType::None).with_priority(self.priority);
                     if let Some(caps) = disco::our_caps() {
                         presence.add_payload(caps);
                     }

@@ -176,9 +176,9 @@ async fn an_offline_message_crosses_the_federation() {
         "<message xmlns='jabber:client' to='alice@a.test' type='chat'><body>across servers, while you were away</body></message>",
     )
     .unwrap();
-    let info = bob
+    let (_, info) = bob
         .client()
-        .start_offline_session(&contact, &options[0], &first)
+        .start_offline_session(&contact, &options[0], &first, true)
         .await
         .unwrap();
     assert!(info.offline && info.authenticated_by_key());

@@ -253,6 +253,11 @@ pub struct Limits {
     /// offer beyond it that leaves only zlib is refused (`not-acceptable`
     /// on `compress`).
     pub compressed_sessions_total: usize,
+    /// XEP-0187 offline sessions read per sender (bare JID) per minute; each
+    /// costs a DH computation in a group of our options. The server hands over
+    /// everything kept for us at once on login, so this allows a burst; beyond
+    /// it an offline message is reported as not read.
+    pub offline_messages_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -271,6 +276,7 @@ impl Default for Limits {
             expensive_answers_per_peer: 2,
             expensive_answers_total: 30,
             compressed_sessions_total: 256,
+            offline_messages_per_minute: 30,
         }
     }
 }

@@ -215,6 +215,9 @@ pub enum OfflineRejection {
     NotAuthenticated,
     /// It is not a well-formed offline session stanza.
     Unreadable,
+    /// It came beyond our limits (too large, too many from one sender in a
+    /// minute, or too many sessions at once): it was not read.
+    Limited,
 }
 
 impl OfflineRejection {
@@ -234,6 +237,9 @@ impl OfflineRejection {
                 "the sender could not be authenticated (their key is not one you verified, or the message was altered), so nothing of it is shown"
             }
             Self::Unreadable => "it is not a well-formed offline message",
+            Self::Limited => {
+                "it came beyond the limits on size, rate or sessions at once, so it was not read"
+            }
         }
     }
 }

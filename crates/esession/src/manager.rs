@@ -109,6 +109,8 @@ pub struct SessionManager {
     expensive_log: limits::StartLog,
     /// Our published XEP-0187 option sets whose secrets we hold (OFF-03).
     offline_sets: Vec<offline::HeldOptionSet>,
+    /// Offline sessions read, per sender (issue 11's bound on their cost).
+    offline_log: limits::StartLog,
 }
 
 impl core::fmt::Debug for SessionManager {
@@ -182,6 +184,7 @@ impl SessionManager {
             start_log: limits::StartLog::default(),
             expensive_log: limits::StartLog::default(),
             offline_sets: Vec::new(),
+            offline_log: limits::StartLog::default(),
         })
     }
 

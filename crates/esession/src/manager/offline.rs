@@ -126,6 +126,7 @@ impl SessionManager {
                 "nothing offered is acceptable",
             ))
         })?;
+        session.send_until(u64::try_from(checked.expires_at).unwrap_or_default());
         if let Some(plain) = first {
             // OFF-10, AMB-44/78: the content after our identity, in `<c/>`.
             let sealed = session.seal_bundled(plain, self.rng.as_mut(), self.clock.now_unix())?;
@@ -218,6 +219,19 @@ impl SessionManager {
                 reason,
             });
         };
+        // Issue 11's bounds before any work: anyone who read our options can
+        // make us compute, so the size and the rate per sender are capped.
+        let too_large = esession_wire::xml::serialize(wrapper, "")
+            .map_or(true, |text| text.len() > super::THREE_MESSAGE_OFFER_LEN);
+        let now = self.clock.now_unix();
+        let per_minute = self.config.limits.offline_messages_per_minute;
+        if too_large
+            || !self
+                .offline_log
+                .allow(from.to_bare().as_str(), per_minute, now)
+        {
+            return reject(out, OfflineRejection::Limited);
+        }
         let Some((x, form)) = parse_wrapper(wrapper, &Profile::standard())
             .filter(|(_, form)| form.kind == FormKind::Submit)
         else {
@@ -252,9 +266,8 @@ impl SessionManager {
         if seen.contains(&d) || seen.contains(&n_b) {
             return reject(out, OfflineRejection::Replayed);
         }
-        if let Some(limit) = self.session_cap_reached(&from.to_bare()) {
-            super::limit_reached(out, from, thread, limit);
-            return;
+        if self.session_cap_reached(&from.to_bare()).is_some() {
+            return reject(out, OfflineRejection::Limited);
         }
         // OFF-14: x by `nonce` (above) and `modp`.
         let group = form

@@ -171,10 +171,9 @@ impl SessionManager {
             return;
         };
         if wrapper.is("init", ns::ESESSION_INIT) {
-            // XEP-0187: a contact's offline session, answering our options.
-            if !self.offline_sets.is_empty() {
-                self.on_offline_init(stanza, wrapper, from, thread, out);
-            }
+            // XEP-0187: a contact's offline session, answering our options
+            // (reported even when we hold none: it cannot be read).
+            self.on_offline_init(stanza, wrapper, from, thread, out);
             return;
         }
         // SSN-09, ESN-07: to a stranger we send nothing, not even an error.

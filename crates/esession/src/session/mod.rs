@@ -151,6 +151,9 @@ pub struct EstablishedSession {
     pub(crate) pending_retained_claim: Option<bool>,
     /// A stanza from the peer verified under the final keys.
     peer_proven: bool,
+    /// XEP-0187 sender: the recipient's options expire then (Unix seconds);
+    /// what we wrote after it would be discarded unread (AMB-71), so it is not sent.
+    send_until: Option<u64>,
     /// `<message to from><thread/></message>`, the start of every stanza we send.
     template: Element,
 }
@@ -221,7 +224,14 @@ impl EstablishedSession {
             // The initiator verified the responder's message 4 under the final
             // keys (AMB-57); only the responder waits for the peer's first stanza.
             peer_proven,
+            send_until: None,
         }
+    }
+
+    /// XEP-0187 sender (AMB-71): nothing is sent after `until` (Unix seconds), when the
+    /// recipient's options expire.
+    pub(crate) fn send_until(&mut self, until: u64) {
+        self.send_until = Some(until);
     }
 
     /// Which session.
@@ -548,6 +558,9 @@ impl EstablishedSession {
         if self.info.offline && self.info.we_initiated {
             // OFF-16: the recipient of an offline session never sends in it.
             return Err(Error::OfflineSessionReadOnly);
+        }
+        if self.send_until.is_some_and(|until| now > until) {
+            return Err(Error::OfflineOptions(crate::offline::OptionsError::Expired));
         }
         self.keys.expire(now);
         if self.profile.keystream == Keystream::ContinuousFromCPlusOne

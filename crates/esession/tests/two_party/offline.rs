@@ -523,3 +523,62 @@ fn the_rest_of_a_rejected_offline_session_gets_no_answer_either() {
     assert!(alice.bodies().is_empty());
     assert_eq!(rejections(&alice), [OfflineRejection::NotAuthenticated]);
 }
+
+#[test]
+fn an_offline_stanza_arriving_when_no_set_is_held_is_reported_and_its_session_stays_silent() {
+    let clock = TestClock::new();
+    let (_, mut bob, options) = offline_pair(834, &clock);
+    let init = bob_writes(&mut bob, &options, "nobody holds the set", false);
+    let id = bob.established()[0].0.clone();
+    let out = bob.manager.send_text(&id, "and this").unwrap();
+    let later = bob.absorb(out);
+    // A client of Alice's that holds no option set at all (a one-off command).
+    let mut other = Party::with_manager(
+        ALICE,
+        manager_with_clock(
+            keyed_config(
+                ALICE,
+                Some(rsa_key(0)),
+                &[PubkeyMethod::Key],
+                &[PubkeyMethod::Key],
+            ),
+            835,
+            Box::new(clock.clone()),
+        ),
+    );
+    assert!(other.receive(&init).is_empty());
+    for stanza in &later {
+        assert!(
+            other.receive(stanza).is_empty(),
+            "OFF-15: not even item-not-found"
+        );
+    }
+    assert_eq!(rejections(&other), [OfflineRejection::UnknownOptions]);
+}
+
+#[test]
+fn offline_stanzas_beyond_the_rate_limit_are_not_even_verified() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(836, &clock);
+    let per_minute = esession::Limits::default().offline_messages_per_minute;
+    for i in 0..per_minute + 1 {
+        let init = bob_writes(&mut bob, &options, &format!("message {i}"), true);
+        assert!(alice.receive(&init).is_empty());
+    }
+    assert_eq!(alice.bodies().len(), usize::try_from(per_minute).unwrap());
+    assert_eq!(rejections(&alice), [OfflineRejection::Limited]);
+}
+
+#[test]
+fn bob_stops_sending_when_alices_options_expire() {
+    let clock = TestClock::new();
+    let (_, mut bob, options) = offline_pair(838, &clock);
+    bob_writes(&mut bob, &options, "in time", false);
+    let id = bob.established()[0].0.clone();
+    clock.advance(DAY + 1);
+    // AMB-71: she would discard it unread; it is not sent, and he is told why.
+    assert_eq!(
+        bob.manager.send_text(&id, "too late").err(),
+        Some(SessionError::OfflineOptions(OptionsError::Expired))
+    );
+}
