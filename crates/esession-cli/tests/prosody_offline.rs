@@ -26,7 +26,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{account_args, esession, localhost_with_alice_and_bob, prepare_home, show};
+use common::{
+    account_args, chat_on, esession, kill, localhost_with_alice_and_bob, prepare_home, show,
+};
 use esession_testkit::{Prosody, prosody_or_skip};
 
 /// Runs `esession ARGS` as `user`; stdout and stderr, after checking the exit status. A
@@ -279,4 +281,63 @@ fn without_a_verified_key_nothing_is_sent_offline() {
         out.contains("signed by no key of theirs you verified"),
         "{out}"
     );
+}
+
+/// The chat as people use it: Bob chats with offline Alice, who published options; what he
+/// types goes as one offline session, tagged so; Alice's chat, when she is back, shows both
+/// messages as offline ones with their authenticated time; Bob's chat sees her online, ends
+/// the offline session (OFF-17) and a normal session carries her reply.
+#[test]
+fn a_chat_with_an_offline_contact_writes_offline_then_goes_on_normally() {
+    let Some(prosody) =
+        prosody_or_skip("a_chat_with_an_offline_contact_writes_offline_then_goes_on_normally")
+    else {
+        return;
+    };
+    let server = localhost_with_alice_and_bob(&prosody);
+    server.befriend("alice", "bob");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    prepare_home(home, &["alice", "bob"]);
+    keys_for_both(home, &server, &[("alice", "bob"), ("bob", "alice")]);
+    run(home, &server, "alice", &["offline-publish"], true);
+
+    let port = server.c2s_port();
+    let mut bob = chat_on(
+        home,
+        &server,
+        port,
+        "bob",
+        &["--public-keys"],
+        "alice@localhost",
+    );
+    bob.wait("is offline and published offline options (XEP-0187)", 30);
+    bob.type_line("one, while you are away");
+    bob.wait("*** Sent offline", 15);
+    bob.type_line("two, while you are away");
+    bob.wait("[offline message, encrypted]: two, while you are away", 15);
+
+    let mut alice = chat_on(
+        home,
+        &server,
+        port,
+        "alice",
+        &["--public-keys"],
+        "bob@localhost",
+    );
+    alice.wait(
+        "wrote while you were offline (XEP-0187), authenticated by their verified key",
+        30,
+    );
+    alice.wait("[offline message, verified key, written ", 15);
+    alice.wait("two, while you are away", 15);
+    bob.wait("is online again: the offline session with them ended", 30);
+    alice.wait("*** Now [encrypted][verified]", 30);
+    alice.type_line("back now");
+    bob.wait("back now", 30);
+    for chat in [&mut alice, &mut bob] {
+        chat.type_line("/quit");
+        chat.drain(2);
+        kill(&mut chat.child);
+    }
 }
