@@ -52,6 +52,14 @@ fn the_option_set_is_a_signed_three_message_offer_without_accept_or_pubkeys() {
         check_options(&set.options, &[rsa.verifying_key()], set.expires_at),
         Err(OptionsError::Expired)
     );
+    // AMB-70: what Bob must not edit travels hidden.
+    for var in [fields::MY_NONCE, fields::DHKEYS, "expires", "signs"] {
+        assert_eq!(
+            form.field(var).and_then(|f| f.field_type),
+            Some(esession_wire::form::FieldType::Hidden),
+            "{var}"
+        );
+    }
     // OFF-18: every departure gets a new N_A and new x.
     let again = alice.offline_options(DAY, None).unwrap();
     assert_ne!(again.nonce(), set.nonce());
