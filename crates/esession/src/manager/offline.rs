@@ -193,8 +193,10 @@ impl SessionManager {
     ) {
         let before = out.events.len();
         self.read_offline_init(stanza, wrapper, from, thread, out);
-        let rejected = out.events[before..]
+        let rejected = out
+            .events
             .iter()
+            .skip(before)
             .any(|e| matches!(e, Event::OfflineMessageRejected { .. }));
         if rejected {
             self.remember_ended(super::key(from, thread));
@@ -232,11 +234,14 @@ impl SessionManager {
         {
             return reject(out, OfflineRejection::Limited);
         }
-        let Some((x, form)) = parse_wrapper(wrapper, &Profile::standard())
-            .filter(|(_, form)| form.kind == FormKind::Submit)
-        else {
+        let Some((x, form)) = parse_wrapper(wrapper, &Profile::standard()) else {
             return reject(out, OfflineRejection::Unreadable);
         };
+        if form.kind != FormKind::Submit {
+            // An offer or a reply in the wrong wrapper (AMB-04): no offline
+            // message at all, so nothing is lost; ignored like a stray answer.
+            return;
+        }
         let read = |var| {
             form.field(var)
                 .and_then(|f| f.single_value())

@@ -1046,6 +1046,48 @@ impl Keyed {
         Ok((peer_identity.proof, bob_key, c_b_after))
     }
 
+    /// The session both 3-message endings build once Bob verified: our x
+    /// and his d kept for rekeying, C_A and C_B as given (after the identities).
+    fn establish(
+        self,
+        ctx: &Context<'_>,
+        from: &Jid,
+        proof: IdentityProof,
+        info: SessionInfo,
+        (c_a, c_b): (Counter, Counter),
+    ) -> Result<EstablishedSession, Refusal> {
+        let Self {
+            profile,
+            thread,
+            x_pair,
+            provisional,
+            answer,
+            ..
+        } = self;
+        establish(
+            ctx,
+            proof,
+            Agreement {
+                profile,
+                id: SessionId {
+                    peer: from.clone(),
+                    thread,
+                },
+                info,
+                cipher: answer.agreed.cipher,
+                hash: answer.agreed.hash,
+                keys: &provisional,
+                c_a,
+                c_b,
+                rekey_freq: answer.rekey_freq,
+                own_pair: x_pair,
+                peer_value: answer.d,
+                unconfirmed_secret: None,
+                pending_retained_claim: None,
+            },
+        )
+    }
+
     /// XEP-0187 (OFF-14/15/16): Bob's offline `<init/>` answered our
     /// published options. His identity verified, the session is established
     /// for reading only: we send nothing, not even message 3.
@@ -1056,40 +1098,9 @@ impl Keyed {
     ) -> Result<ResponseOutcome, StepError> {
         let (proof, bob_key, c_b_after) = self.verify_bob(ctx, from)?;
         let info = session_info(ctx, &self.answer.agreed, String::new(), bob_key, true);
-        let (cipher, hash) = (self.answer.agreed.cipher, self.answer.agreed.hash);
-        let Self {
-            profile,
-            thread,
-            x_pair,
-            k,
-            provisional,
-            answer,
-            ..
-        } = self;
-        drop(k);
-        let session = establish(
-            ctx,
-            proof,
-            Agreement {
-                profile,
-                id: SessionId {
-                    peer: from.clone(),
-                    thread,
-                },
-                info: info.clone(),
-                cipher,
-                hash,
-                keys: &provisional,
-                // We never send in this session (OFF-16): C_A is unused.
-                c_a: answer.c_a,
-                c_b: c_b_after,
-                rekey_freq: answer.rekey_freq,
-                own_pair: x_pair,
-                peer_value: answer.d,
-                unconfirmed_secret: None,
-                pending_retained_claim: None,
-            },
-        )?;
+        // We never send in this session (OFF-16): C_A is unused.
+        let c_a = self.answer.c_a;
+        let session = self.establish(ctx, from, proof, info.clone(), (c_a, c_b_after))?;
         Ok(ResponseOutcome::ReceivedOffline {
             session: Box::new(session),
             info,
@@ -1104,7 +1115,6 @@ impl Keyed {
         from: &Jid,
         first_message: Option<(Element, bool)>,
     ) -> Result<ResponseOutcome, StepError> {
-        let (cipher, hash) = (self.answer.agreed.cipher, self.answer.agreed.hash);
         let (proof, bob_key, c_b_after) = self.verify_bob(ctx, from)?;
         let terminate = first_message
             .as_ref()
@@ -1116,38 +1126,7 @@ impl Keyed {
         };
         let (mut stanza, _, c_a_after) = self.completion(ctx, from, fields)?;
         let info = session_info(ctx, &self.answer.agreed, String::new(), bob_key, true);
-        let Self {
-            profile,
-            thread,
-            x_pair,
-            k,
-            provisional,
-            answer,
-            ..
-        } = self;
-        drop(k);
-        let mut session = establish(
-            ctx,
-            proof,
-            Agreement {
-                profile,
-                id: SessionId {
-                    peer: from.clone(),
-                    thread,
-                },
-                info: info.clone(),
-                cipher,
-                hash,
-                keys: &provisional,
-                c_a: c_a_after,
-                c_b: c_b_after,
-                rekey_freq: answer.rekey_freq,
-                own_pair: x_pair,
-                peer_value: answer.d,
-                unconfirmed_secret: None,
-                pending_retained_claim: None,
-            },
-        )?;
+        let mut session = self.establish(ctx, from, proof, info.clone(), (c_a_after, c_b_after))?;
         // ESN-29, AMB-44: content after the identity, under the same C_A,
         // counted under the session's first keys like any stanza (ENC-19).
         let mut terminated = false;
