@@ -430,8 +430,9 @@ impl Prosody {
         // hibernates 4 s here (600 s by default: a killed client looks
         // online that long, and only receipts tell the sender). PEP (XEP-0163),
         // on in Prosody's default configuration too, holds XEP-0189 keys (issue 13).
+        // Message Carbons (XEP-0280), on in Prosody's default configuration as well.
         let mut modules = vec![
-            "roster", "saslauth", "tls", "disco", "ping", "smacks", "pep",
+            "roster", "saslauth", "tls", "disco", "ping", "smacks", "pep", "carbons",
         ];
         match spec.archive {
             Archive::Off => {}

@@ -420,6 +420,16 @@ impl Esessions {
     }
 
     fn on_message(&mut self, message: Message) -> Option<Stanza> {
+        if let Some(esession) = self.carbon_copy(&message) {
+            // Issue 14: a copy, made for this device, of what another client of
+            // ours sent or received. An ESession stanza in it belongs to that
+            // client's session, which we cannot read: never shown, never
+            // answered. A plain one is the embedding application's to show.
+            if esession || self.mode != Mode::Embedded {
+                return None;
+            }
+            return Some(Stanza::Message(message));
+        }
         let body = message.bodies.values().next().cloned();
         let from = message
             .from
@@ -600,7 +610,8 @@ impl Esessions {
     /// answered here, encrypted in its session, and not passed on; every
     /// other [`Event::StanzaReceived`] is the application's.
     pub(crate) fn dispatch(&mut self, out: esession::Output) {
-        for stanza in out.stanzas {
+        for mut stanza in out.stanzas {
+            keep_off_other_devices(&mut stanza);
             self.enqueue(stanza);
         }
         for event in out.events {
@@ -765,6 +776,58 @@ impl WithTo for Iq {
     }
 }
 
+/// XEP-0280 Message Carbons.
+const CARBONS_NS: &str = "urn:xmpp:carbons:2";
+/// XEP-0334 Message Processing Hints.
+const HINTS_NS: &str = "urn:xmpp:hints";
+
+/// Issue 14: an ESession `<message/>` (negotiation, `<c/>`, offline `<init/>`) asks the
+/// server not to copy it to our other devices: they could never read it (XEP-0280 §7
+/// `<private/>`, and the XEP-0334 `no-copy` hint for servers that know only hints). Both
+/// are clear hints to the server; the encrypted content is untouched.
+fn keep_off_other_devices(stanza: &mut Element) {
+    let esession = stanza.is("message", ns::JABBER_CLIENT) && carries_esession(stanza);
+    if esession && !stanza.has_child("private", CARBONS_NS) {
+        stanza.append_child(Element::bare("private", CARBONS_NS));
+        stanza.append_child(Element::bare("no-copy", HINTS_NS));
+    }
+}
+
+/// XEP-0297 Stanza Forwarding, which carries a carbon copy.
+const FORWARD_NS: &str = "urn:xmpp:forward:0";
+
+/// Whether `message` is ESession traffic: negotiation, `<c/>` or an offline `<init/>`.
+fn carries_esession(message: &Element) -> bool {
+    message.children().any(|c| {
+        c.is("c", ns::STANZA_ENCRYPTION)
+            || c.is("feature", ns::FEATURE_NEG)
+            || c.is("init", ns::ESESSION_INIT)
+    })
+}
+
+impl Esessions {
+    /// For a XEP-0280 carbon copy (`<received/>` or `<sent/>`) from our own account (only
+    /// our server may send those, from our bare JID): whether the copied message is
+    /// ESession traffic. `None` for anything else.
+    fn carbon_copy(&self, message: &Message) -> Option<bool> {
+        let own = self.own_jid.as_deref()?;
+        let own_bare = own.split('/').next().unwrap_or(own);
+        if message.from.as_ref()?.to_string() != own_bare {
+            return None;
+        }
+        let wrapper = message
+            .payloads
+            .iter()
+            .find(|p| p.is("received", CARBONS_NS) || p.is("sent", CARBONS_NS))?;
+        Some(
+            wrapper
+                .get_child("forwarded", FORWARD_NS)
+                .and_then(|f| f.get_child("message", ns::JABBER_CLIENT))
+                .is_some_and(carries_esession),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -799,6 +862,59 @@ mod tests {
         assert!(has_encrypted_part(&top));
         assert!(has_encrypted_part(&inner));
         assert!(!has_encrypted_part(&clear), "entity caps is not XEP-0200");
+    }
+
+    #[test]
+    fn esession_messages_ask_not_to_be_copied_and_others_are_left_alone() {
+        let mut ours = parse(
+            "<message xmlns='jabber:client' to='bob@example.com/pc'><thread>t</thread>\
+             <c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'><data>AA==</data></c></message>",
+        );
+        keep_off_other_devices(&mut ours);
+        assert!(ours.has_child("private", CARBONS_NS) && ours.has_child("no-copy", HINTS_NS));
+        for xml in [
+            "<message xmlns='jabber:client' to='bob@example.com'><body>plain</body></message>",
+            "<presence xmlns='jabber:client' to='bob@example.com'/>",
+        ] {
+            let mut other = parse(xml);
+            keep_off_other_devices(&mut other);
+            assert!(!other.has_child("private", CARBONS_NS), "{xml}");
+        }
+    }
+
+    #[test]
+    fn a_carbon_copy_from_our_server_is_never_shown_or_answered() {
+        use rand_chacha::rand_core::SeedableRng as _;
+        let manager = SessionManager::new(
+            esession::Config::default(),
+            Box::new(esession::SystemRandomness::new(
+                rand_chacha::ChaCha20Rng::seed_from_u64(14),
+            )),
+            Box::new(esession::MemoryTrustStore::new()),
+            Box::new(esession::FixedClock(1_700_000_000)),
+        )
+        .unwrap();
+        // An application embedding the layer gets every stanza that is not ESession
+        // traffic, carbons included; a carbon of ESession traffic it never gets.
+        let mut layer = Esessions::embedded(manager);
+        layer.own_jid = Some("alice@example.org/laptop".to_owned());
+        let carbon = |from: &str, inner: &str| {
+            parse(&format!(
+                "<message xmlns='jabber:client' from='{from}' to='alice@example.org/laptop'>\
+                 <received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+                 <message xmlns='jabber:client' from='bob@example.com/pc' to='alice@example.org/phone' type='chat'>\
+                 <thread>t1</thread><body>fallback</body>{inner}</message></forwarded></received></message>"
+            ))
+        };
+        let c = "<c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'><data>AA==</data><mac>AA==</mac></c>";
+        let ours = layer.handle_stanza(Stanza::try_from(carbon("alice@example.org", c)).unwrap());
+        assert!(ours.is_none(), "a carbon of ESession traffic is nobody's");
+        assert!(layer.queue.is_empty() && layer.outbox.is_empty());
+        let plain = layer.handle_stanza(Stanza::try_from(carbon("alice@example.org", "")).unwrap());
+        assert!(
+            plain.is_some(),
+            "a carbon of a plain message is the application's"
+        );
     }
 
     #[test]
