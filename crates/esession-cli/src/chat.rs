@@ -533,30 +533,22 @@ impl Chat {
         let Ok(contact) = jid::BareJid::new(&self.contact) else {
             return false;
         };
-        let mut plain = Element::bare("message", ns::JABBER_CLIENT);
-        let _ = esession_wire::xml::set_attr(&mut plain, "type", "chat");
-        let mut body = Element::bare("body", ns::JABBER_CLIENT);
-        body.append_text_node(text);
-        plain.append_child(body);
-        let mut last = String::new();
-        for options in self.offline_options.clone() {
-            match client
-                .start_offline_session(&contact, &options, &plain, false)
-                .await
-            {
-                Ok((id, _)) => {
-                    self.offline_session = Some(id);
-                    self.info("*** Sent offline: they read it when they are back (no receipt can come before).");
-                    return true;
-                }
-                Err(e) => last = e.to_string(),
+        let options = std::mem::take(&mut self.offline_options);
+        match crate::published::send_to_options(client, &contact, &options, text, false).await {
+            Ok((id, _)) => {
+                self.offline_session = Some(id);
+                self.offline_options = options;
+                self.info("*** Sent offline: they read it when they are back (no receipt can come before).");
+                true
+            }
+            Err(why) => {
+                // The options are dropped: they cannot carry what we write.
+                self.alert(&format!(
+                    "!!! {why}; it stays queued for when they come online."
+                ));
+                false
             }
         }
-        self.alert(&format!(
-            "!!! Not sent offline ({last}); it stays queued for when they come online."
-        ));
-        self.offline_options.clear();
-        false
     }
 
     /// Sends, or queues, one typed message.

@@ -98,25 +98,40 @@ pub(crate) async fn session_target(
     wait: Duration,
 ) -> Result<(String, Vec<ClientEvent>), String> {
     let profile = client.manager().profile_for(contact);
+    let (ready, seen) = wait_until(client, wait, |c| target_now(c, contact).is_ok())
+        .await
+        .ok_or_else(|| "the connection closed".to_owned())?;
+    if !ready {
+        return Err(no_resource(contact, profile.name()));
+    }
+    let target = target_now(client, contact)?;
+    if target != contact {
+        eprintln!(
+            "The {} profile needs a full JID: starting the session with {target}.",
+            profile.name()
+        );
+    }
+    Ok((target, seen))
+}
+
+/// Handles events for up to `wait` until `ready` holds (checked first, then after each
+/// event). Returns whether it did, and the events that arrived meanwhile; `None` when the
+/// connection closed.
+pub(crate) async fn wait_until(
+    client: &mut EsessionClient,
+    wait: Duration,
+    ready: impl Fn(&EsessionClient) -> bool,
+) -> Option<(bool, Vec<ClientEvent>)> {
     let mut seen = Vec::new();
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {
-        if let Ok(target) = target_now(client, contact) {
-            if target != contact {
-                eprintln!(
-                    "The {} profile needs a full JID: starting the session with {target}.",
-                    profile.name()
-                );
-            }
-            return Ok((target, seen));
+        if ready(client) {
+            return Some((true, seen));
         }
         tokio::select! {
-            event = client.next_event() => match event {
-                Some(event) => seen.push(event),
-                None => return Err("the connection closed".to_owned()),
-            },
-            () = &mut deadline => return Err(no_resource(contact, profile.name())),
+            event = client.next_event() => seen.push(event?),
+            () = &mut deadline => return Some((false, seen)),
         }
     }
 }

@@ -686,17 +686,9 @@ pub(crate) async fn contact_seems_offline(
     contact: &str,
     wait: std::time::Duration,
 ) -> bool {
-    let deadline = tokio::time::sleep(wait);
-    tokio::pin!(deadline);
-    loop {
-        if !client.online_resources(contact).is_empty() {
-            return false;
-        }
-        tokio::select! {
-            event = client.next_event() => if event.is_none() { return false },
-            () = &mut deadline => return true,
-        }
-    }
+    let online =
+        crate::profile::wait_until(client, wait, |c| !c.online_resources(contact).is_empty()).await;
+    matches!(online, Some((false, _)))
 }
 
 /// OFF-07..12: encrypts `message` to the options `contact` published, as a one-shot
@@ -714,22 +706,24 @@ pub(crate) async fn send_offline_with(
     if options.is_empty() {
         return Ok(None);
     }
-    send_to_options(client, contact, &options, message)
+    send_to_options(client, contact, &options, message, true)
         .await
-        .map(Some)
+        .map(|(_, signer)| Some(signer))
 }
 
-/// Sends `message` as a one-shot offline session to the first of `options` (as the contact
-/// published them) that we can use; returns the fingerprint of their key that signed it.
+/// Opens an offline session with the first of `options` (as the contact published them)
+/// that we can use, `message` in it; with `one_shot` it ends there. Returns the session and
+/// the fingerprint of the contact's key that signed the options; otherwise why not, in words.
 pub(crate) async fn send_to_options(
     client: &mut EsessionClient,
     contact: &BareJid,
     options: &[esession_wire::minidom::Element],
     message: &str,
-) -> Result<String, String> {
+    one_shot: bool,
+) -> Result<(esession::SessionId, String), String> {
     let mut plain =
-        esession_wire::xml::parse_document("<message xmlns='jabber:client' type='chat'/>")
-            .map_err(|_| "internal error building the message".to_owned())?;
+        esession_wire::minidom::Element::bare("message", esession_wire::ns::JABBER_CLIENT);
+    let _ = esession_wire::xml::set_attr(&mut plain, "type", "chat");
     plain.append_child(
         esession_wire::minidom::Element::builder("body", esession_wire::ns::JABBER_CLIENT)
             .append(message)
@@ -737,12 +731,16 @@ pub(crate) async fn send_to_options(
     );
     let mut last = String::new();
     for x in options {
-        match client.start_offline_session(contact, x, &plain, true).await {
-            Ok((_, info)) => {
-                return Ok(info
+        match client
+            .start_offline_session(contact, x, &plain, one_shot)
+            .await
+        {
+            Ok((id, info)) => {
+                let signer = info
                     .peer_key
                     .map(|k| fingerprint_full(&k.fingerprint))
-                    .unwrap_or_default());
+                    .unwrap_or_default();
+                return Ok((id, signer));
             }
             Err(esession_xmpp::ClientError::Session(esession::Error::OfflineOptions(
                 esession::offline::OptionsError::NotSigned,

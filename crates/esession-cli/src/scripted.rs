@@ -88,7 +88,9 @@ pub(crate) async fn send(
                 .await
         {
             let sent = if settings.public_keys {
-                crate::published::send_to_options(&mut client, &bare, &options, &text).await
+                crate::published::send_to_options(&mut client, &bare, &options, &text, true)
+                    .await
+                    .map(|(_, signer)| signer)
             } else {
                 Err(format!(
                     "{contact} is offline and accepts offline encrypted messages (XEP-0187), which need your signing key: run again with --public-keys. Nothing was sent."

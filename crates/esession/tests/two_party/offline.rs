@@ -590,3 +590,18 @@ fn bob_stops_sending_when_alices_options_expire() {
         Some(SessionError::OfflineOptions(OptionsError::Expired))
     );
 }
+
+#[test]
+fn an_offline_stanza_without_its_nonce_is_reported_unreadable_and_answered_by_nothing() {
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(840, &clock);
+    let init = bob_writes(&mut bob, &options, "mangled", false);
+    let text = esession_wire::xml::serialize(&init, "").unwrap();
+    let start = text.find("<field var=\"nonce\">").unwrap();
+    let end = start + text[start..].find("</field>").unwrap() + "</field>".len();
+    let mangled =
+        esession_wire::xml::parse_document(&format!("{}{}", &text[..start], &text[end..])).unwrap();
+    assert!(alice.receive(&mangled).is_empty());
+    assert!(alice.bodies().is_empty() && alice.established().is_empty());
+    assert_eq!(rejections(&alice), [OfflineRejection::Unreadable]);
+}
