@@ -9,8 +9,8 @@ use esession::{
 };
 use esession_crypto::SecretBytes;
 
+use crate::connection::Shared;
 use crate::ops;
-use crate::store::Shared;
 use crate::{KeyStatus, PeerKey, SasState, StoreError};
 
 /// The trust store of one of our accounts, backed by a [`crate::Store`] file.

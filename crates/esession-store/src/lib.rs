@@ -184,6 +184,7 @@
 //! version 4.
 
 mod account;
+mod connection;
 mod error;
 mod fsutil;
 mod ops;

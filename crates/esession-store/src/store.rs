@@ -1,13 +1,14 @@
 //! The store handle: creating, unlocking, migrating, and the typed API.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use esession_crypto::SecretBytes;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::account::AccountStore;
+use crate::connection::{Shared, State, ensure_current_key};
 use crate::schema::{self, MIGRATIONS, Migration};
 use crate::seal::{DataKey, KEY_LEN, KdfParams, SALT_LEN, random};
 use crate::types::{
@@ -256,76 +257,6 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     // Deleted secrets (already sealed) are overwritten rather than left in free pages.
     conn.pragma_update(None, "secure_delete", true)?;
     Ok(conn)
-}
-
-struct State {
-    conn: Connection,
-    key: DataKey,
-    /// The key-check value of `key` as stored in `meta`. Every transaction
-    /// compares it with the stored one, so that after another process has
-    /// re-keyed the store this one fails cleanly instead of writing secrets
-    /// under a stale key.
-    key_check: Vec<u8>,
-}
-
-fn ensure_current_key(conn: &Connection, key_check: &[u8]) -> Result<(), StoreError> {
-    if ops::meta_get_blob(conn, "key_check")?.as_deref() == Some(key_check) {
-        Ok(())
-    } else {
-        Err(StoreError::Rekeyed)
-    }
-}
-
-/// The connection and key shared by a [`Store`] and its [`AccountStore`]s.
-pub(crate) struct Shared {
-    path: PathBuf,
-    state: Mutex<State>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while the lock was held can only have happened inside a
-        // transaction, which rolled back when it was dropped: the connection is
-        // consistent, so a poisoned lock is safe to take over.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` in a read transaction (a consistent snapshot).
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection, &DataKey) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut guard = self.lock();
-        let State {
-            conn,
-            key,
-            key_check,
-        } = &mut *guard;
-        let tx = conn.transaction()?;
-        ensure_current_key(&tx, key_check)?;
-        let out = f(&tx, key)?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Runs `f` in an IMMEDIATE write transaction, committed only if `f`
-    /// succeeds: every update is all or nothing, also under `kill -9`.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&Connection, &DataKey) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut guard = self.lock();
-        let State {
-            conn,
-            key,
-            key_check,
-        } = &mut *guard;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_current_key(&tx, key_check)?;
-        let out = f(&tx, key)?;
-        tx.commit()?;
-        Ok(out)
-    }
 }
 
 /// A persistent trust store: one SQLite file holding the trust state of any

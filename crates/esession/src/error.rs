@@ -82,7 +82,7 @@ pub enum Error {
     /// XEP-0187: the contact's published options cannot be used (OFF-08):
     /// nothing was sent.
     #[error("the contact's offline options cannot be used: {0}")]
-    OfflineOptions(crate::offline::OptionsError),
+    OfflineOptions(OptionsError),
     /// XEP-0187: an ESession with the contact exists, so no offline session
     /// may start (OFF-07); send in that session.
     #[error("a session with this contact exists already; send in it")]
@@ -275,4 +275,26 @@ mod tests {
         );
         assert_eq!(Error::Timeout.condition_sent(), None);
     }
+}
+
+/// Why a contact's XEP-0187 option set is not used (OFF-08); also
+/// reachable as `esession::offline::OptionsError`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// Not a data form we can normalize.
+    #[error("the options are not a well-formed data form")]
+    Malformed,
+    /// No signature verifies with a key we trust (OFF-08, AMB-69).
+    #[error("no signature on the options verifies with a key you trust")]
+    NotSigned,
+    /// `expires` is missing, unreadable or past (OFF-08, AMB-71).
+    #[error("the options have expired (or carry no readable expiry)")]
+    Expired,
+    /// The options ask for something we do not do (AMB-34/75).
+    #[error("the options ask for something unsupported: {0}")]
+    Unsupported(&'static str),
+    /// Signing failed.
+    #[error("the options could not be signed")]
+    SigningFailed,
 }

@@ -12,6 +12,8 @@
 //! and checks option sets. Persisting the secrets, publishing and answering the options is
 //! the rest of XEP-0187 (issue 13, in progress).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use esession_crypto::{SigningKey, VerifyingKey};
 use esession_wire::form::{DataForm, Field, FieldType};
 use esession_wire::minidom::Element;
@@ -22,7 +24,6 @@ use esession_wire::pubkey::Timestamp;
 use esession_wire::keyvalue::KeyValue;
 
 use crate::identity::IdentityProof;
-use crate::negotiation::b64;
 
 /// The `expires` field (OFF-03).
 pub const EXPIRES: &str = "expires";
@@ -113,26 +114,7 @@ impl core::fmt::Debug for OfflineOptionSet {
     }
 }
 
-/// Why an option set is not used (OFF-08).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OptionsError {
-    /// Not a data form we can normalize.
-    #[error("the options are not a well-formed data form")]
-    Malformed,
-    /// No signature verifies with a key we trust (OFF-08, AMB-69).
-    #[error("no signature on the options verifies with a key you trust")]
-    NotSigned,
-    /// `expires` is missing, unreadable or past (OFF-08, AMB-71).
-    #[error("the options have expired (or carry no readable expiry)")]
-    Expired,
-    /// The options ask for something we do not do (AMB-34/75).
-    #[error("the options ask for something unsupported: {0}")]
-    Unsupported(&'static str),
-    /// Signing failed.
-    #[error("the options could not be signed")]
-    SigningFailed,
-}
+pub use crate::error::OptionsError;
 
 /// XEP-0131 SHIM namespace.
 const SHIM: &str = "http://jabber.org/protocol/shim";
@@ -182,7 +164,7 @@ pub fn sign_options(
         let signature = key
             .sign(&content)
             .map_err(|_| OptionsError::SigningFailed)?;
-        signatures.push(b64(&signature));
+        signatures.push(STANDARD.encode(signature));
     }
     if signatures.is_empty() {
         return Err(OptionsError::NotSigned);

@@ -203,6 +203,19 @@ impl SessionManager {
         }
     }
 
+    /// Issue 11's bounds before any work: anyone who read our options can
+    /// make us compute, so the size and the rate per sender are capped.
+    fn offline_init_allowed(&mut self, wrapper: &Element, from: &Jid) -> bool {
+        let too_large = esession_wire::xml::serialize(wrapper, "")
+            .map_or(true, |text| text.len() > super::THREE_MESSAGE_OFFER_LEN);
+        let now = self.clock.now_unix();
+        let per_minute = self.config.limits.offline_messages_per_minute;
+        !too_large
+            && self
+                .offline_log
+                .allow(from.to_bare().as_str(), per_minute, now)
+    }
+
     fn read_offline_init(
         &mut self,
         stanza: &Element,
@@ -221,17 +234,7 @@ impl SessionManager {
                 reason,
             });
         };
-        // Issue 11's bounds before any work: anyone who read our options can
-        // make us compute, so the size and the rate per sender are capped.
-        let too_large = esession_wire::xml::serialize(wrapper, "")
-            .map_or(true, |text| text.len() > super::THREE_MESSAGE_OFFER_LEN);
-        let now = self.clock.now_unix();
-        let per_minute = self.config.limits.offline_messages_per_minute;
-        if too_large
-            || !self
-                .offline_log
-                .allow(from.to_bare().as_str(), per_minute, now)
-        {
+        if !self.offline_init_allowed(wrapper, from) {
             return reject(out, OfflineRejection::Limited);
         }
         let Some((x, form)) = parse_wrapper(wrapper, &Profile::standard()) else {
