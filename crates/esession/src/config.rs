@@ -10,6 +10,7 @@ use esession_crypto::{
     SignatureAlgorithm, SigningKey,
 };
 
+use crate::archiving::{ArchivingConflict, OtrPolicy};
 use crate::error::ConfigError;
 use crate::profile::Profile;
 use crate::ssn::{Disclosure, Logging};
@@ -36,9 +37,21 @@ pub struct Config {
     pub compression: Vec<CompressionAlgorithm>,
     /// SAS algorithms.
     pub sas: Vec<SasAlgorithm>,
-    /// `logging` options offered, best first, and accepted (AMB-59: offer
-    /// `mustnot` first only once server-side archiving is known to be off).
-    pub logging: Vec<Logging>,
+    /// The off-the-record policy (XEP-0136 `otr` mode, ARC-02) for every
+    /// contact without an entry in [`Config::contact_otr_policies`]: it
+    /// decides the `logging` options we offer (ARC-03) and the one we accept
+    /// (ARC-04). Default [`OtrPolicy::Prefer`].
+    pub otr_policy: OtrPolicy,
+    /// The off-the-record policy per contact (normalized bare JID), set with
+    /// [`crate::SessionManager::set_otr_policy`].
+    pub contact_otr_policies: HashMap<String, OtrPolicy>,
+    /// Whether our server's archive is known to keep nothing of an
+    /// off-the-record session (ARC-07, SSN-03, AMB-59): only then is
+    /// `logging=mustnot` offered or accepted. Default `false`: a core that
+    /// was told nothing about the server never promises what the server
+    /// may not keep. The adapter sets it once it has confirmed it (MAM or
+    /// XEP-0136 preferences, or no archive at all).
+    pub off_the_record_possible: bool,
     /// Stanza kinds we offer in the `stanzas` field, in this order, and accept
     /// from an offer (ESN-04/05, ENC-01, AMB-29). Only agreed kinds are ever
     /// encrypted; [`crate::SessionManager::send_stanza`] refuses the others.
@@ -304,7 +317,9 @@ impl Default for Config {
             hashes: HashAlgorithm::ALL.to_vec(),
             compression: vec![CompressionAlgorithm::None],
             sas: vec![SasAlgorithm::Sas28x5],
-            logging: vec![Logging::May, Logging::MustNot],
+            otr_policy: OtrPolicy::Prefer,
+            contact_otr_policies: HashMap::new(),
+            off_the_record_possible: false,
             stanzas: vec![StanzaKind::Message],
             end_session_on_peer_unavailable: true,
             rekey_freq: 1,
@@ -354,6 +369,21 @@ impl Config {
             .or_else(|| self.profiles.get(crate::stanza::bare(peer)))
             .copied()
             .unwrap_or_else(Profile::standard)
+    }
+
+    /// The off-the-record policy for `peer` (a bare or full JID): its entry
+    /// in [`Config::contact_otr_policies`], else [`Config::otr_policy`].
+    pub fn otr_policy_for(&self, peer: &str) -> OtrPolicy {
+        self.contact_otr_policies
+            .get(&crate::stanza::normalized_bare(peer))
+            .or_else(|| self.contact_otr_policies.get(crate::stanza::bare(peer)))
+            .copied()
+            .unwrap_or(self.otr_policy)
+    }
+
+    /// The `logging` options we offer `peer`, best first (ARC-03, ARC-07).
+    pub fn logging_to_offer(&self, peer: &str) -> Result<Vec<Logging>, ArchivingConflict> {
+        crate::archiving::logging_to_offer(self.otr_policy_for(peer), self.off_the_record_possible)
     }
 
     /// The policy for a contact of `profile`: this one, or a copy narrowed
@@ -419,7 +449,6 @@ impl Config {
             ("hashes", self.hashes.is_empty()),
             ("compression", self.compression.is_empty()),
             ("sas", self.sas.is_empty()),
-            ("logging", self.logging.is_empty()),
             ("stanzas", self.stanzas.is_empty()),
             ("own_identification", self.own_identification.is_empty()),
             ("peer_identification", self.peer_identification.is_empty()),

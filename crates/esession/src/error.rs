@@ -83,6 +83,11 @@ pub enum Error {
     /// nothing was sent.
     #[error("the contact's offline options cannot be used: {0}")]
     OfflineOptions(OptionsError),
+    /// No `logging` value satisfies the off-the-record policy for the
+    /// contact and what our server's archive allows (ARC-03/07, SSN-03):
+    /// nothing was sent.
+    #[error("{0}")]
+    Archiving(crate::archiving::ArchivingConflict),
     /// XEP-0187: an ESession with the contact exists, so no offline session
     /// may start (OFF-07); send in that session.
     #[error("a session with this contact exists already; send in it")]
@@ -137,6 +142,7 @@ impl Error {
             | Self::OfflineSessionReadOnly
             | Self::SessionExists => Fault::Application,
             Self::OfflineOptions(_) => Fault::Incompatible,
+            Self::Archiving(_) => Fault::Local,
             Self::Timeout | Self::ConnectionReset | Self::KeysExhausted | Self::LimitReached(_) => {
                 Fault::Local
             }

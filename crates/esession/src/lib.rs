@@ -56,6 +56,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archiving;
 pub mod clock;
 pub mod config;
 mod error;
@@ -75,6 +76,7 @@ mod stanza;
 pub mod thread;
 pub mod trust;
 
+pub use archiving::{ArchivingConflict, OtrPolicy};
 pub use clock::{Clock, FixedClock};
 pub use config::{Config, FlowPolicy, Limits, PubkeyMethod, ResponderChoice};
 pub use error::{ConfigError, Error, Fault, LimitKind};

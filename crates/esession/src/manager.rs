@@ -9,6 +9,7 @@ use esession_wire::minidom::Element;
 use esession_wire::ns;
 use jid::{BareJid, Jid};
 
+use crate::archiving::OtrPolicy;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, LimitKind};
@@ -21,7 +22,7 @@ use crate::profile::Profile;
 use crate::random::Randomness;
 use crate::session::control::Control;
 use crate::session::{self, EstablishedSession, OpenFailure, Opened};
-use crate::ssn::{self, Disclosure, ErrorCondition};
+use crate::ssn::{self, Disclosure, ErrorCondition, Logging};
 use crate::stanza::StanzaKind;
 use crate::stanza::{message, text_child, thread_of};
 use crate::thread::new_thread_id;
@@ -201,6 +202,7 @@ impl SessionManager {
         } else {
             self.config.profiles.insert(peer, profile);
         }
+        self.restricted.clear();
     }
 
     /// The wire profile selected for `peer` (bare or full JID), see

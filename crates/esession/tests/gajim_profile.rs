@@ -279,6 +279,10 @@ fn one(fields: &HashMap<String, (Vec<String>, Vec<String>)>, var: &str) -> Strin
 fn our_manager(seed: u64) -> SessionManager {
     let mut config = Config {
         own_jid: Some(OURS.to_owned()),
+        // A client whose server archive is confirmed off, conceding (ARC-03):
+        // it offers `may, mustnot` as Gajim did.
+        otr_policy: esession::OtrPolicy::Concede,
+        off_the_record_possible: true,
         ..Config::default()
     };
     config

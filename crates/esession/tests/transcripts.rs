@@ -94,6 +94,10 @@ fn config(own: &str) -> Config {
         retained_secret_proof_wait: 0,
         // Replayed byte for byte: no stanza beyond the transcript's own.
         prove_retained_secret_at_once: false,
+        // The transcripts offer `may, mustnot` and answer `may`: a client
+        // conceding (ARC-03/04) whose server archive is confirmed off.
+        otr_policy: esession::OtrPolicy::Concede,
+        off_the_record_possible: true,
         ..Config::default()
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `archiving` | off the record: the policy's offer and answer (ARC-03/04), `mustnot` only with the archive confirmed off (ARC-07, SSN-03), refusals and policy changes (ARC-05) |
 //! | `normal` | a clean run: SAS, messages, threads, retained secrets (AMB-57), padding (ENC-04), termination |
 //! | `tamper_negotiation` | every field of messages 1-4 changed in flight (AMB-52) |
 //! | `tamper_messages` | `<c/>` altered, replayed, reordered, dropped (ENC-12/13, AMB-53) |
@@ -31,6 +32,7 @@
 mod harness;
 
 mod two_party {
+    mod archiving;
     mod continuity;
     mod errors;
     mod limits;

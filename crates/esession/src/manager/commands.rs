@@ -5,6 +5,67 @@
 use super::*;
 
 impl SessionManager {
+    /// Sets the off-the-record policy for `contact` (ARC-02; a bare or full
+    /// JID selects its bare JID). Established sessions with the contact whose
+    /// agreed `logging` the new policy refuses are terminated (ARC-05): a
+    /// session that may be logged under `require`, an off-the-record one
+    /// under `forbid`. Start a new session afterwards.
+    pub fn set_otr_policy(&mut self, contact: &str, policy: OtrPolicy) -> Output {
+        let bare = crate::stanza::normalized_bare(contact);
+        self.config.contact_otr_policies.insert(bare, policy);
+        self.restricted.clear();
+        self.end_sessions_against_policy()
+    }
+
+    /// Sets the off-the-record policy for every contact without one of its
+    /// own, with the same consequences as [`Self::set_otr_policy`].
+    pub fn set_default_otr_policy(&mut self, policy: OtrPolicy) -> Output {
+        self.config.otr_policy = policy;
+        self.restricted.clear();
+        self.end_sessions_against_policy()
+    }
+
+    /// Tells the core whether our server's archive is known to keep nothing
+    /// of an off-the-record session (ARC-07, SSN-03, AMB-59): the adapter
+    /// confirmed it can exclude a contact from the archive (MAM or XEP-0136
+    /// preferences), or the server has no archive. Only then is
+    /// `logging=mustnot` offered or accepted. Sessions already agreed keep
+    /// their `logging`.
+    pub fn set_off_the_record_possible(&mut self, possible: bool) {
+        self.config.off_the_record_possible = possible;
+        // The copies narrowed by profile hold the old value.
+        self.restricted.clear();
+    }
+
+    /// ARC-05: terminates the established sessions whose agreed `logging`
+    /// their contact's policy no longer allows.
+    fn end_sessions_against_policy(&mut self) -> Output {
+        let against: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter_map(|state| match state {
+                State::Established(s) => Some(s),
+                _ => None,
+            })
+            .filter(|s| {
+                let policy = self.config.otr_policy_for(s.id().peer.as_str());
+                match s.info().logging {
+                    Logging::May => policy == OtrPolicy::Require,
+                    Logging::MustNot => policy == OtrPolicy::Forbid,
+                }
+            })
+            .map(|s| s.id().clone())
+            .collect();
+        let mut out = Output::default();
+        for id in against {
+            if let Ok(more) = self.terminate(&id) {
+                out.stanzas.extend(more.stanzas);
+                out.events.extend(more.events);
+            }
+        }
+        out
+    }
+
     /// Starts an ESession with `peer` (a bare or full JID) on a new thread (THR-02):
     /// returns its id and the offer to send (message 1).
     pub fn start_session(&mut self, peer: &str) -> Result<(SessionId, Output), Error> {
@@ -19,6 +80,10 @@ impl SessionManager {
         if let Some(limit) = self.session_cap_reached(&peer.to_bare()) {
             return Err(Error::LimitReached(limit));
         }
+        // ARC-03/07: a `require` policy with no confirmed archive offers nothing.
+        self.config
+            .logging_to_offer(peer.as_str())
+            .map_err(Error::Archiving)?;
         let thread = new_thread_id(self.rng.as_mut());
         let profile = self.config.profile_for(peer.as_str());
         // Issue 11: with the zlib sessions at their cap, offer no zlib.

@@ -217,6 +217,7 @@ struct OfferedIdentification<'a> {
 fn offer_form(
     config: &Config,
     profile: Profile,
+    logging: &[Logging],
     identification: &OfferedIdentification<'_>,
     ciphers: &[CipherAlgorithm],
     nonce: &[u8],
@@ -229,7 +230,7 @@ fn offer_form(
         .with_field(
             list_single(
                 profile.logging_field,
-                config.logging.iter().map(|l| l.value().to_owned()),
+                logging.iter().map(|l| l.value().to_owned()),
             )
             .required(),
         )
@@ -317,11 +318,14 @@ pub(crate) fn offer(
     if ciphers.is_empty()
         || config.groups.is_empty()
         || config.hashes.is_empty()
-        || config.logging.is_empty()
         || config.stanzas.is_empty()
     {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
+    // ARC-03/07: `mustnot` only once our server's archive is known to be off.
+    let logging = config
+        .logging_to_offer(peer.as_str())
+        .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[LOGGING]))?;
     // ESN-03/04: identification methods, `none` never with 3 messages.
     let three_message = use_three_message(config, peer);
     if config.initiate_flow == FlowPolicy::ThreeMessage && !three_message {
@@ -341,6 +345,7 @@ pub(crate) fn offer(
     let form = offer_form(
         config,
         profile,
+        &logging,
         &OfferedIdentification {
             init: &init_offer,
             resp: &resp_offer,
@@ -372,7 +377,7 @@ pub(crate) fn offer(
         ciphers,
         hashes: config.hashes.clone(),
         compression: config.compression.clone(),
-        logging: config.logging.clone(),
+        logging,
         stanzas: offered_stanzas(&config.stanzas),
         rekey_freq: config.rekey_freq.max(1),
         flow: if three_message {
@@ -429,17 +434,21 @@ pub(crate) fn offline_options_form(
     if ciphers.is_empty()
         || config.groups.is_empty()
         || config.hashes.is_empty()
-        || config.logging.is_empty()
         || config.stanzas.is_empty()
         || sign_algs.is_empty()
     {
         return Err(Refusal::new(ErrorCondition::NotAcceptable, &[]));
     }
+    // ARC-03/07 for every contact who may write while we are away.
+    let logging =
+        crate::archiving::logging_to_offer(config.otr_policy, config.off_the_record_possible)
+            .map_err(|_| Refusal::new(ErrorCondition::NotAcceptable, &[LOGGING]))?;
     let profile = Profile::standard();
     let (nonce, key_pairs) = fresh_secrets(ctx.rng, &config, &profile);
     let mut form = offer_form(
         &config,
         profile,
+        &logging,
         &OfferedIdentification {
             init: &[PubkeyMethod::Key],
             resp: &[PubkeyMethod::Key],

@@ -166,19 +166,24 @@ fn check_offer_form(config: &Config, form: &DataForm) -> Result<(Offer, bool), R
     Ok((offer, three_message))
 }
 
-/// The `logging` we accept (AMB-01 legacy `otr`); absent means `may` (ARC-03).
-fn choose_logging(config: &Config, offer: &Offer) -> Option<Logging> {
-    match (&offer.logging, offer.otr) {
-        (Some(values), _) => values
-            .iter()
-            .flatten()
-            .copied()
-            .find(|l| config.logging.contains(l)),
-        (None, Some(otr)) => otr
-            .map(Logging::from_legacy_otr)
-            .filter(|l| config.logging.contains(l)),
-        (None, None) => Some(Logging::May).filter(|l| config.logging.contains(l)),
+/// The `logging` we accept (ARC-04, ARC-07; AMB-01 legacy `otr`); absent
+/// means `may` (ARC-03).
+fn choose_logging(policy: &Policy<'_>, offer: &Offer) -> Option<Logging> {
+    let offered: Vec<Logging> = match (&offer.logging, offer.otr) {
+        (Some(values), _) => values.iter().flatten().copied().collect(),
+        (None, Some(otr)) => otr.map(Logging::from_legacy_otr).into_iter().collect(),
+        (None, None) => Vec::new(),
+    };
+    // A field whose every option is unknown offers nothing we could pick.
+    if offered.is_empty() && (offer.logging.is_some() || offer.otr.is_some()) {
+        return None;
     }
+    crate::archiving::logging_to_accept(
+        policy.otr_policy,
+        &offered,
+        policy.config.off_the_record_possible,
+    )
+    .ok()
 }
 
 /// ESN-53/54: `never` whenever offered; anything else only with
@@ -430,6 +435,8 @@ pub(crate) struct Policy<'a> {
     /// The offer is Alice's XEP-0187 option set (AMB-34): it has no `accept`
     /// and no pubkey fields; she is proven by its `signs`, we identify with `key`.
     pub(crate) offline: bool,
+    /// The off-the-record policy for this contact (ARC-04).
+    pub(crate) otr_policy: crate::archiving::OtrPolicy,
 }
 
 /// Chooses the answer to `offer` under `policy`, or the refusal naming every
@@ -442,7 +449,7 @@ pub(crate) fn choose_answer(
 ) -> Result<Choice, Refusal> {
     let config = policy.config;
     let mut bad: Vec<&str> = Vec::new();
-    let (logging, disclosure) = read_terms(config, offer, policy.offline, &mut bad);
+    let (logging, disclosure) = read_terms(policy, offer, &mut bad);
     // ESN-11: an offer without e2e is a plain stanza session, if we accept those.
     if let Some(plain) = plain_security(offer.security.as_deref()) {
         if let (true, Some(plain), Some(logging), Some(disclosure), true) = (
@@ -617,16 +624,16 @@ fn read_parameters(config: &Config, offer: &Offer, version: &str) -> Parameters 
 /// `accept`, `logging` and `disclosure` of an offer; what is unusable goes
 /// to `bad`, in this order.
 fn read_terms(
-    config: &Config,
+    policy: &Policy<'_>,
     offer: &Offer,
-    offline: bool,
     bad: &mut Vec<&'static str>,
 ) -> (Option<Logging>, Option<Disclosure>) {
+    let config = policy.config;
     // XEP-0187 options carry no `accept` (OFF-02).
-    if !offline && offer.accept != Some(true) {
+    if !policy.offline && offer.accept != Some(true) {
         bad.push(ACCEPT);
     }
-    let logging = choose_logging(config, offer);
+    let logging = choose_logging(policy, offer);
     if logging.is_none() {
         bad.push(LOGGING);
     }
@@ -708,6 +715,7 @@ fn choose_for(
         profile: ctx.profile,
         peer_key_known: have_peer_key(ctx, from),
         offline,
+        otr_policy: ctx.config.otr_policy_for(from.as_str()),
     };
     let chosen = match choose_answer(&policy, &offer, three_message)? {
         Choice::Plain(logging, disclosure, security) => {
@@ -1529,6 +1537,7 @@ mod tests {
             profile: Profile::standard(),
             peer_key_known: false,
             offline: false,
+            otr_policy: crate::archiving::OtrPolicy::Prefer,
         };
         let Ok(Choice::Esession(chosen)) = choose_answer(&policy, &offer, false) else {
             panic!("an ESession answer");
@@ -1596,23 +1605,64 @@ mod tests {
 
     #[test]
     fn logging_and_disclosure_follow_our_policy() {
-        let config = small();
-        // The offer's order among what we allow; `otr` is the legacy name (AMB-01).
+        let mut config = small();
+        // ARC-07: only with the server's archive confirmed off.
+        config.off_the_record_possible = true;
+        let policy = Policy {
+            config: &config,
+            profile: Profile::standard(),
+            peer_key_known: false,
+            offline: false,
+            otr_policy: crate::archiving::OtrPolicy::Concede,
+        };
+        // ARC-04 `concede`: the offer's first choice; `otr` is the legacy name (AMB-01).
         assert_eq!(
             choose_logging(
-                &config,
+                &policy,
                 &offer_of(Field::list_single(LOGGING, ["mustnot", "may"]))
             ),
             Some(Logging::MustNot)
         );
         assert_eq!(
-            choose_logging(&config, &offer_of(Field::untyped(OTR, ["true"]))),
+            choose_logging(
+                &policy,
+                &offer_of(Field::list_single(LOGGING, ["may", "mustnot"]))
+            ),
+            Some(Logging::May)
+        );
+        assert_eq!(
+            choose_logging(&policy, &offer_of(Field::untyped(OTR, ["true"]))),
             Some(Logging::MustNot)
         );
         // Absent means `may` (ARC-03).
         assert_eq!(
-            choose_logging(&config, &offer_of(Field::boolean(ACCEPT, true))),
+            choose_logging(&policy, &offer_of(Field::boolean(ACCEPT, true))),
             Some(Logging::May)
+        );
+        // Only unknown values: nothing to pick.
+        assert_eq!(
+            choose_logging(&policy, &offer_of(Field::list_single(LOGGING, ["maybe"]))),
+            None
+        );
+        // ARC-07/SSN-03: unconfirmed, `mustnot` is never accepted.
+        let unconfirmed = Config {
+            off_the_record_possible: false,
+            ..config.clone()
+        };
+        let policy = Policy {
+            config: &unconfirmed,
+            ..policy
+        };
+        assert_eq!(
+            choose_logging(
+                &policy,
+                &offer_of(Field::list_single(LOGGING, ["mustnot", "may"]))
+            ),
+            Some(Logging::May)
+        );
+        assert_eq!(
+            choose_logging(&policy, &offer_of(Field::untyped(OTR, ["true"]))),
+            None
         );
         // ESN-53: `never` whenever offered; anything else needs accept_disclosure.
         assert_eq!(

@@ -75,6 +75,12 @@ pub(crate) fn config(own_jid: &str) -> Config {
         // (issue 10's prompt proof is tested in two_party/continuity.rs).
         retained_secret_proof_wait: 0,
         prove_retained_secret_at_once: false,
+        // A client whose server archive is confirmed off and that concedes
+        // (ARC-03/04): it offers `may, mustnot` and takes the offer's first
+        // choice, so the tamper matrix covers a `logging` field with a choice.
+        // The default (`prefer`, unconfirmed) is tested in two_party/archiving.rs.
+        otr_policy: esession::OtrPolicy::Concede,
+        off_the_record_possible: true,
         ..Config::default()
     }
 }
