@@ -27,6 +27,7 @@ use crate::connect::{LoginError, LoginInfo, XmppConnection};
 use crate::disco;
 use crate::layer::{ClientError, ClientEvent, Esessions};
 
+mod archive;
 mod pep;
 
 pub use pep::FetchedKeys;
@@ -551,6 +552,8 @@ impl EsessionClient {
             return;
         }
         self.layer.terminate_all();
+        // Issue 14: contacts we left out of the archive get their rule back.
+        self.layer.restore_archive_preferences();
         self.layer
             .push_outgoing(Presence::new(PresenceType::Unavailable).into());
         self.flush().await;

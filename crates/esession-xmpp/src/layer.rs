@@ -90,6 +90,17 @@ pub enum ClientEvent {
         /// The full JID.
         jid: String,
     },
+    /// Issue 14: the server refused to leave `contact` out of its archive.
+    /// Their off-the-record sessions were ended (`sessions_ended`), and no
+    /// session is offered or accepted off the record on this connection.
+    OffTheRecordFailed {
+        /// The contact's bare JID.
+        contact: String,
+        /// What the server answered, for the user.
+        reason: String,
+        /// The sessions being terminated.
+        sessions_ended: Vec<SessionId>,
+    },
     /// The connection dropped. tokio-xmpp reconnects by itself unless `fatal`.
     /// A login the server refuses (wrong JID or password, disabled account)
     /// is fatal and carries the [`LoginError`]; after a fatal event
@@ -185,6 +196,8 @@ pub struct Esessions {
     /// keeps the server from handing us messages sent to our bare JID, among
     /// them those it kept while we were offline.
     priority: i8,
+    /// What our server archives, and the sessions kept out of it (issue 14).
+    archive: crate::archive::ArchiveControl,
 }
 
 impl core::fmt::Debug for Esessions {
@@ -234,6 +247,7 @@ impl Esessions {
             iq_counter: 0,
             online: HashMap::new(),
             link: Link::Up,
+            archive: crate::archive::ArchiveControl::new(),
         }
     }
 
@@ -477,6 +491,12 @@ impl Esessions {
     ///   requests refused with `service-unavailable`, in clear.
     fn on_iq(&mut self, iq: Iq) -> Option<Stanza> {
         let element = Element::from(iq);
+        if matches!(element.attr("type"), Some("result" | "error"))
+            && self.own_answer(&element)
+            && self.on_archive_answer(&element)
+        {
+            return None;
+        }
         if has_encrypted_part(&element) {
             let out = self.manager.handle_stanza(&element);
             self.dispatch(out);
@@ -582,6 +602,84 @@ impl Esessions {
             .flatten()
     }
 
+    /// Whether `iq` comes from our own account (no `from`, or our bare JID).
+    fn own_answer(&self, iq: &Element) -> bool {
+        let own_bare = self
+            .own_jid
+            .as_deref()
+            .map(|j| j.split('/').next().unwrap_or(j));
+        match iq.attr("from") {
+            None => true,
+            Some(from) => Some(from) == own_bare,
+        }
+    }
+
+    /// Issue 14: the server's answer to one of our archive preference
+    /// changes. A refusal ends the contact's off-the-record sessions (the
+    /// archive may keep them now), stops `mustnot` from being offered or
+    /// accepted, and tells the application. Whether it was ours.
+    fn on_archive_answer(&mut self, iq: &Element) -> bool {
+        let (contact, reason) = match self.archive.on_answer(iq) {
+            crate::archive::PrefsAnswer::NotOurs => return false,
+            crate::archive::PrefsAnswer::Accepted => return true,
+            crate::archive::PrefsAnswer::Refused { contact, reason } => (contact, reason),
+        };
+        self.manager.set_off_the_record_possible(false);
+        let ended: Vec<SessionId> = self
+            .manager
+            .established_sessions()
+            .filter(|(id, info)| {
+                id.peer.to_bare() == contact && info.logging == esession::ssn::Logging::MustNot
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for session in &ended {
+            if let Ok(out) = self.manager.terminate(session) {
+                self.dispatch(out);
+            }
+        }
+        self.queue.push_back(ClientEvent::OffTheRecordFailed {
+            contact: contact.to_string(),
+            reason,
+            sessions_ended: ended,
+        });
+        true
+    }
+
+    /// What our server archives (see [`crate::archive`]), as last confirmed.
+    pub fn server_archive(&self) -> &crate::archive::ServerArchive {
+        self.archive.server()
+    }
+
+    /// Records what our server archives, as confirmed by the application
+    /// (an embedding one; [`crate::EsessionClient::check_server_archive`]
+    /// does it itself): `mustnot` is offered and accepted only when it can
+    /// be kept out (ARC-07). With MAM, `prefs` are the preferences read.
+    pub fn set_server_archive(
+        &mut self,
+        server: crate::archive::ServerArchive,
+        prefs: Option<tokio_xmpp::parsers::mam_prefs::Prefs>,
+    ) {
+        self.manager
+            .set_off_the_record_possible(server.off_the_record_possible());
+        self.archive.set_server(server, prefs);
+    }
+
+    /// Whether `session` is kept out of the server's archive (issue 14).
+    pub fn is_off_the_record(&self, session: &SessionId) -> bool {
+        self.archive.is_off_the_record(session)
+    }
+
+    /// Puts back every contact's archive preference we changed (before
+    /// going offline: nothing will end those sessions later).
+    pub fn restore_archive_preferences(&mut self) {
+        let counter = &mut self.iq_counter;
+        let changes = self.archive.restore_all(&mut || archive_iq_id(counter));
+        for change in changes {
+            self.enqueue(change);
+        }
+    }
+
     /// Converts a stanza for tokio-xmpp and queues it in the outbox. A stanza
     /// the core built always converts; a failure is reported, never sent
     /// some other way.
@@ -612,7 +710,21 @@ impl Esessions {
     pub(crate) fn dispatch(&mut self, out: esession::Output) {
         for mut stanza in out.stanzas {
             keep_off_other_devices(&mut stanza);
+            let counter = &mut self.iq_counter;
+            let change = self
+                .archive
+                .outgoing(&mut stanza, || archive_iq_id(counter));
+            if let Some(change) = change {
+                // The contact leaves the archive before the stanza arrives.
+                self.enqueue(change);
+            }
             self.enqueue(stanza);
+        }
+        for event in &out.events {
+            let counter = &mut self.iq_counter;
+            if let Some(change) = self.archive.on_event(event, &mut || archive_iq_id(counter)) {
+                self.enqueue(change);
+            }
         }
         for event in out.events {
             if let Event::StanzaReceived { session, stanza } = &event
@@ -791,6 +903,12 @@ fn keep_off_other_devices(stanza: &mut Element) {
         stanza.append_child(Element::bare("private", CARBONS_NS));
         stanza.append_child(Element::bare("no-copy", HINTS_NS));
     }
+}
+
+/// The id of an archive preference change we send.
+fn archive_iq_id(counter: &mut u64) -> String {
+    *counter += 1;
+    format!("esession-archive-{counter}")
 }
 
 /// XEP-0297 Stanza Forwarding, which carries a carbon copy.

@@ -40,6 +40,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 mod client;
 pub mod connect;
 pub mod disco;

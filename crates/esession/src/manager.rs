@@ -348,7 +348,15 @@ impl SessionManager {
         }
     }
 
-    /// Whether the session is established.
+    /// The established sessions, with what each agreed.
+    pub fn established_sessions(&self) -> impl Iterator<Item = (&SessionId, &SessionInfo)> {
+        self.sessions.values().filter_map(|state| match state {
+            State::Established(s) => Some((s.id(), s.info())),
+            _ => None,
+        })
+    }
+
+    /// Whether `session` is established (keys agreed and verified).
     pub fn is_established(&self, session: &SessionId) -> bool {
         self.session_info(session).is_some()
     }
