@@ -36,6 +36,132 @@ pub async fn raw_send(stream: &StanzaStream, stanza: impl Into<Stanza>) {
     let _token = stream.send(Box::new(stanza.into())).await;
 }
 
+/// Queries `options`' MAM archive (XEP-0313) over XMPP; returns every archived
+/// `<message/>` (the forwarded copy) serialised. Panics unless the whole
+/// archive came in one page.
+pub async fn mam_query(options: &ConnectOptions) -> Vec<String> {
+    let mut stream = raw_login(options).await;
+    let query: Element = "<query xmlns='urn:xmpp:mam:2' queryid='everything'>\
+           <set xmlns='http://jabber.org/protocol/rsm'><max>1000</max></set></query>"
+        .parse()
+        .unwrap();
+    let id = "mam-query-1".to_owned();
+    raw_send(
+        &stream,
+        Iq::Set {
+            from: None,
+            to: None,
+            id: id.clone(),
+            payload: query,
+        },
+    )
+    .await;
+    // The results arrive as messages, then the IQ result (<fin/>) on the same stream.
+    let mut messages = Vec::new();
+    let fin = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.next().await {
+                Some(StreamItem::Stanza(Stanza::Message(message))) => {
+                    let element = Element::from(message);
+                    if let Some(forwarded) = element
+                        .get_child("result", "urn:xmpp:mam:2")
+                        .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
+                        .and_then(|f| f.get_child("message", esession_wire::ns::JABBER_CLIENT))
+                    {
+                        messages.push(String::from(forwarded));
+                    }
+                }
+                Some(StreamItem::Stanza(Stanza::Iq(Iq::Result {
+                    id: answered,
+                    payload: Some(fin),
+                    ..
+                }))) if answered == id => return fin,
+                Some(StreamItem::Stanza(Stanza::Iq(other))) => panic!("MAM query: {other:?}"),
+                Some(_) => {}
+                None => panic!("MAM reader: connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("MAM query answered");
+    assert!(fin.is("fin", "urn:xmpp:mam:2"), "MAM answer: {fin:?}");
+    assert_eq!(
+        fin.attr("complete"),
+        Some("true"),
+        "the MAM query must return the whole archive in one page"
+    );
+    let total: usize = fin
+        .get_child("set", "http://jabber.org/protocol/rsm")
+        .and_then(|set| set.get_child("count", "http://jabber.org/protocol/rsm"))
+        .and_then(|count| count.text().parse().ok())
+        .expect("RSM count in <fin/>");
+    assert_eq!(messages.len(), total, "every archived message was returned");
+    stream.close().await;
+    messages
+}
+
+/// Reads `options`' MAM preferences (XEP-0313) over XMPP: the `<prefs/>` element.
+pub async fn mam_prefs(options: &ConnectOptions) -> Element {
+    let stream = raw_login(options).await;
+    let id = "mam-prefs-1".to_owned();
+    raw_send(
+        &stream,
+        Iq::Get {
+            from: None,
+            to: None,
+            id: id.clone(),
+            payload: Element::bare("prefs", "urn:xmpp:mam:2"),
+        },
+    )
+    .await;
+    let prefs = answer(stream, &id).await;
+    prefs.expect("MAM preferences in the answer")
+}
+
+/// Writes `options`' MAM preferences: `prefs` is the `<prefs/>` element.
+pub async fn set_mam_prefs(options: &ConnectOptions, prefs: Element) {
+    let stream = raw_login(options).await;
+    let id = "mam-prefs-set-1".to_owned();
+    raw_send(
+        &stream,
+        Iq::Set {
+            from: None,
+            to: None,
+            id: id.clone(),
+            payload: prefs,
+        },
+    )
+    .await;
+    answer(stream, &id).await;
+}
+
+/// Waits for the result of iq `id` on `stream` (panics on an error or after
+/// 20 s) and closes the stream: the result's payload.
+async fn answer(mut stream: StanzaStream, id: &str) -> Option<Element> {
+    let payload = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.next().await {
+                Some(StreamItem::Stanza(Stanza::Iq(Iq::Result {
+                    id: answered,
+                    payload,
+                    ..
+                }))) if answered == id => return payload,
+                Some(StreamItem::Stanza(Stanza::Iq(Iq::Error {
+                    id: answered,
+                    error,
+                    ..
+                }))) if answered == id => panic!("iq {id}: {error:?}"),
+                Some(_) => {}
+                None => panic!("iq {id}: connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("iq answered");
+    stream.close().await;
+    payload
+}
+
 /// A contact online with a plain client: it announces presence, answers
 /// disco#info with `features` (service-unavailable to any other query), and
 /// passes every message it receives to `seen`; an `online` element in the

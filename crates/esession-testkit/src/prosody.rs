@@ -45,6 +45,10 @@ pub enum Archive {
     /// message, including negotiation and encrypted stanzas: the strictest
     /// setting for showing that the server holds no plaintext.
     MamEverything,
+    /// [`Archive::MamEverything`] on a server whose archive preferences
+    /// cannot be changed: every preference change is answered `not-allowed`
+    /// (issue 14: a server we cannot keep a session out of).
+    MamLocked,
 }
 
 /// The marker a plaintext-leak check looks for: "is it anywhere in these bytes".
@@ -323,12 +327,33 @@ const ARCHIVE_EVERYTHING: &str = r#"-- mod_archive_everything: TEST-ONLY. Prosod
 -- messages with a body, subject, receipt, ... (see should_store in mod_mam.lua),
 -- so body-less XEP-0200 stanzas would never reach the archive. This hook runs
 -- before mod_mam's own rule and archives every chat and normal message.
+-- A XEP-0334 hint (no-store, no-permanent-store) still wins: the message is
+-- left to mod_mam's own rule, which does not archive it.
 module:hook("archive-should-store", function (event)
-	local st_type = event.stanza.attr.type or "normal";
+	local stanza = event.stanza;
+	if stanza:get_child("no-store", "urn:xmpp:hints")
+	or stanza:get_child("no-permanent-store", "urn:xmpp:hints") then
+		return;
+	end
+	local st_type = stanza.attr.type or "normal";
 	if st_type == "chat" or st_type == "normal" then
 		event.reason = "archive_everything";
 		return true;
 	end
+end, 10);
+"#;
+
+const MAM_PREFS_LOCKED: &str = r#"-- mod_mam_prefs_locked: TEST-ONLY. A server that archives everything and
+-- lets no user change that: reading the XEP-0313 preferences works, every
+-- change is answered not-allowed (runs before mod_mam's own handler).
+local st = require "util.stanza";
+module:hook("iq/self/urn:xmpp:mam:2:prefs", function (event)
+	if event.stanza.attr.type ~= "set" then
+		return;
+	end
+	event.origin.send(st.error_reply(event.stanza, "cancel", "not-allowed",
+		"Archiving is compulsory on this server"));
+	return true;
 end, 10);
 "#;
 
@@ -413,6 +438,11 @@ impl Prosody {
         )
         .map_err(|e| failed(e.to_string()))?;
         std::fs::write(
+            path.join("plugins/mod_mam_prefs_locked.lua"),
+            MAM_PREFS_LOCKED,
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        std::fs::write(
             path.join("plugins/mod_s2s_static_route.lua"),
             S2S_STATIC_ROUTE,
         )
@@ -438,6 +468,9 @@ impl Prosody {
             Archive::Off => {}
             Archive::Mam => modules.push("mam"),
             Archive::MamEverything => modules.extend(["mam", "archive_everything"]),
+            Archive::MamLocked => {
+                modules.extend(["mam", "archive_everything", "mam_prefs_locked"]);
+            }
         }
         let mut cfg = format!(
             "-- Private Prosody instance for esession integration tests (generated)\n\

@@ -329,6 +329,11 @@ impl EsessionClient {
     /// is checked first and a contact without ESessions is refused cleanly.
     pub async fn start_session(&mut self, contact: &str) -> Result<SessionId, ClientError> {
         self.ensure_usable()?;
+        // Issue 14 (ARC-07): a policy nothing can satisfy fails before any traffic.
+        self.manager()
+            .config()
+            .logging_to_offer(contact)
+            .map_err(|conflict| ClientError::Session(esession::Error::Archiving(conflict)))?;
         let target = if contact.contains('/') {
             Some(contact.to_owned())
         } else {

@@ -665,6 +665,17 @@ impl Esessions {
         self.archive.set_server(server, prefs);
     }
 
+    /// Sets the off-the-record policy (ARC-02) for `contact`, or the default
+    /// one with `None`; sessions the new policy no longer allows are
+    /// terminated (ARC-05, see [`SessionManager::set_otr_policy`]).
+    pub fn set_otr_policy(&mut self, contact: Option<&str>, policy: esession::OtrPolicy) {
+        let out = match contact {
+            Some(contact) => self.manager.set_otr_policy(contact, policy),
+            None => self.manager.set_default_otr_policy(policy),
+        };
+        self.dispatch(out);
+    }
+
     /// Whether `session` is kept out of the server's archive (issue 14).
     pub fn is_off_the_record(&self, session: &SessionId) -> bool {
         self.archive.is_off_the_record(session)

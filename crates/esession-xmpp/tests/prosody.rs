@@ -56,7 +56,7 @@ use esession_testkit::peer::{
     Peer, STORE_PASSPHRASE, both, conversation, create_store, fatal_login, manager, marker,
     open_store, run_token, store_manager,
 };
-use esession_testkit::plain::{NO_ESESSIONS, plain_contact, raw_login, raw_send};
+use esession_testkit::plain::{NO_ESESSIONS, mam_query, plain_contact, raw_send};
 use esession_testkit::prosody::contains;
 use esession_testkit::{Archive, Validity, prosody_or_skip, self_signed_certificate};
 use esession_wire::ns;
@@ -64,11 +64,7 @@ use esession_xmpp::{
     CertificateProblem, ClientError, ClientEvent, ConnectOptions, EsessionClient, LoginError,
     TransportSecurity,
 };
-use futures::StreamExt;
-use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
-use tokio_xmpp::parsers::iq::Iq;
-use tokio_xmpp::stanzastream::Event as StreamItem;
 
 const MESSAGES: usize = 200;
 
@@ -90,69 +86,6 @@ fn count(haystack: &[u8], needle: &str) -> usize {
         .windows(needle.len())
         .filter(|w| *w == needle)
         .count()
-}
-
-/// Queries `options`' MAM archive (XEP-0313) over XMPP; returns every archived
-/// `<message/>` (the forwarded copy) serialised.
-async fn mam_query(options: &ConnectOptions) -> Vec<String> {
-    let mut stream = raw_login(options).await;
-    let query: Element = "<query xmlns='urn:xmpp:mam:2' queryid='everything'>\
-           <set xmlns='http://jabber.org/protocol/rsm'><max>1000</max></set></query>"
-        .parse()
-        .unwrap();
-    let id = "mam-query-1".to_owned();
-    raw_send(
-        &stream,
-        Iq::Set {
-            from: None,
-            to: None,
-            id: id.clone(),
-            payload: query,
-        },
-    )
-    .await;
-    // The results arrive as messages, then the IQ result (<fin/>) on the same stream.
-    let mut messages = Vec::new();
-    let fin = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match stream.next().await {
-                Some(StreamItem::Stanza(Stanza::Message(message))) => {
-                    let element = Element::from(message);
-                    if let Some(forwarded) = element
-                        .get_child("result", "urn:xmpp:mam:2")
-                        .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
-                        .and_then(|f| f.get_child("message", ns::JABBER_CLIENT))
-                    {
-                        messages.push(String::from(forwarded));
-                    }
-                }
-                Some(StreamItem::Stanza(Stanza::Iq(Iq::Result {
-                    id: answered,
-                    payload: Some(fin),
-                    ..
-                }))) if answered == id => return fin,
-                Some(StreamItem::Stanza(Stanza::Iq(other))) => panic!("MAM query: {other:?}"),
-                Some(_) => {}
-                None => panic!("MAM reader: connection closed"),
-            }
-        }
-    })
-    .await
-    .expect("MAM query answered");
-    assert!(fin.is("fin", "urn:xmpp:mam:2"), "MAM answer: {fin:?}");
-    assert_eq!(
-        fin.attr("complete"),
-        Some("true"),
-        "the MAM query must return the whole archive in one page"
-    );
-    let total: usize = fin
-        .get_child("set", "http://jabber.org/protocol/rsm")
-        .and_then(|set| set.get_child("count", "http://jabber.org/protocol/rsm"))
-        .and_then(|count| count.text().parse().ok())
-        .expect("RSM count in <fin/>");
-    assert_eq!(messages.len(), total, "every archived message was returned");
-    stream.close().await;
-    messages
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,24 @@ impl EsessionClient {
         Ok(server)
     }
 
+    /// Sets the off-the-record policy (ARC-02) for `contact`, or the default
+    /// one with `None`, and sends the terminations of the sessions it no
+    /// longer allows (ARC-05).
+    pub async fn set_otr_policy(&mut self, contact: Option<&str>, policy: esession::OtrPolicy) {
+        self.layer.set_otr_policy(contact, policy);
+        self.flush().await;
+    }
+
+    /// What our server archives, as [`Self::check_server_archive`] found.
+    pub fn server_archive(&self) -> &ServerArchive {
+        self.layer.server_archive()
+    }
+
+    /// Whether `session` is kept out of the server's archive.
+    pub fn is_off_the_record(&self, session: &esession::SessionId) -> bool {
+        self.layer.is_off_the_record(session)
+    }
+
     async fn features_of(&mut self, jid: &Jid) -> Result<Vec<String>, ClientError> {
         let id = self.layer.next_iq_id("disco");
         let query = Iq::from_get(id, DiscoInfoQuery { node: None }).with_to(jid.clone());
