@@ -35,7 +35,10 @@ c2s_ports = { $PORT }
 c2s_direct_tls_ports = { }
 legacy_ssl_ports = { }
 modules_disabled = { "s2s" }
-modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "smacks"; "pep" }
+-- carbons and mam as most servers run them: a second device gets copies, and
+-- a message archive keeps chats (esession keeps off-the-record sessions out).
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "smacks"; "pep"; "carbons"; "mam" }
+default_archive_policy = true
 authentication = "internal_hashed"
 storage = "internal"
 c2s_require_encryption = true

@@ -95,6 +95,8 @@ pub(crate) fn manager(
             own_jid: None,
             stanzas: settings.stanzas.clone(),
             profiles,
+            otr_policy: settings.otr_policy,
+            contact_otr_policies: settings.contact_otr_policies.clone(),
             ..config
         },
         Box::new(SystemRandomness::new(rng)),
@@ -192,6 +194,7 @@ pub(crate) async fn login(
                         Some(info) => eprintln!("Logged in as {jid} ({})", describe_login(&info)),
                         None => eprintln!("Logged in as {jid}"),
                     }
+                    check_archive(&mut client).await;
                     return Ok(client);
                 }
                 Some(ClientEvent::Disconnected { login_error: Some(error), .. }) => {
@@ -219,6 +222,17 @@ pub(crate) async fn login(
                 LOGIN_TIMEOUT.as_secs()
             )),
         }
+    }
+}
+
+/// Issue 14: finds out what the server archives (ARC-07) and says it, once
+/// per connection; off the record is promised only when it is kept out.
+pub(crate) async fn check_archive(client: &mut EsessionClient) {
+    match client.check_server_archive().await {
+        Ok(archive) => eprintln!("Server archive: {}.", archive.describe()),
+        Err(e) => eprintln!(
+            "Server archive: could not be checked ({e}); no session will be off the record."
+        ),
     }
 }
 

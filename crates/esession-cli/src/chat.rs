@@ -688,6 +688,10 @@ impl Chat {
             Some((id, info)) => lines.push(present::established(id.peer.as_str(), info)),
             None => lines.push("*** No established session.".to_owned()),
         }
+        lines.push(format!(
+            "*** Server archive: {}.",
+            client.server_archive().describe()
+        ));
         if let Some(warning) = &self.warning {
             lines.push(format!("!!! Unacknowledged warning: {warning}"));
         }
@@ -958,6 +962,12 @@ impl Chat {
                     "*** Reconnected as {jid}. The old session could not continue; a new one starts when {} is reachable.",
                     self.contact
                 ));
+                // A new stream: XEP-0136's stream-scoped setting must be made again.
+                let _ = client.check_server_archive().await;
+                self.info(&format!(
+                    "*** Server archive: {}.",
+                    client.server_archive().describe()
+                ));
                 self.want_session = true;
                 self.presence_reported = false;
                 self.started = Instant::now();
@@ -981,6 +991,15 @@ impl Chat {
                 self.screen
                     .message(Tone::Alert, &format!("{from} (NOT ENCRYPTED)"), &body)
             }
+            ClientEvent::OffTheRecordFailed {
+                contact,
+                reason,
+                sessions_ended,
+            } => self.alert(&present::off_the_record_failed(
+                &contact,
+                &reason,
+                sessions_ended.len(),
+            )),
             ClientEvent::Session(event) => self.on_session_event(client, event).await,
             _ => {}
         }

@@ -101,10 +101,32 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
             info.sas
         ));
     }
-    if info.logging == esession::ssn::Logging::MustNot {
-        lines.push("*** Off the record: neither side may log this conversation.".to_owned());
-    }
+    lines.push(logging(info.logging).to_owned());
     lines.join("\n")
+}
+
+/// The agreed `logging`, for a person (issue 14: always shown).
+pub(crate) fn logging(logging: esession::ssn::Logging) -> &'static str {
+    match logging {
+        esession::ssn::Logging::MustNot => {
+            "*** Off the record (logging=mustnot): neither side may keep this conversation; \
+             your server was asked to leave it out of its archive, and the contact's client \
+             agreed to do the same with its own."
+        }
+        _ => {
+            "*** Logging allowed (logging=may): either side may keep this conversation; \
+             a server archive holds only its ciphertext."
+        }
+    }
+}
+
+/// The server would not leave a contact out of its archive (issue 14).
+pub(crate) fn off_the_record_failed(contact: &str, reason: &str, ended: usize) -> String {
+    format!(
+        "!!! The server would not leave {contact} out of its archive: {reason}. \
+         {ended} off-the-record session(s) with {contact} ended; new sessions may be logged \
+         (with --otr none starts)."
+    )
 }
 
 /// An alert, prominently.

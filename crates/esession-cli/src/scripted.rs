@@ -224,6 +224,12 @@ pub(crate) async fn listen(
             println!("{text}");
         }
     };
+    // Issue 14: what the server archives decides whether off the record is possible.
+    let archive = client.server_archive();
+    emit(
+        archive_json(archive, &clock_time()),
+        format!("*** Server archive: {}.", archive.describe()),
+    );
     // XEP-0187 (OFF-13): the option sets kept while we were away read what
     // contacts wrote meanwhile; the stored copies are destroyed now.
     match crate::published::hold_kept_offline_options(settings, &store, &mut client).await {
@@ -418,11 +424,34 @@ pub(crate) async fn listen(
                 "*** Connection back: the stream was resumed (XEP-0198); sessions continue."
                     .to_owned(),
             ),
-            ClientEvent::Reconnected { jid } => emit(
-                json!({"event": "reconnected", "jid": jid, "time": time}),
-                format!(
-                    "*** Reconnected as {jid}: the old sessions ended; new ones start on demand."
-                ),
+            ClientEvent::Reconnected { jid } => {
+                emit(
+                    json!({"event": "reconnected", "jid": jid, "time": time}),
+                    format!(
+                        "*** Reconnected as {jid}: the old sessions ended; new ones start on demand."
+                    ),
+                );
+                // A new stream: XEP-0136's stream-scoped setting must be made again.
+                let _ = client.check_server_archive().await;
+                let archive = client.server_archive();
+                emit(
+                    archive_json(archive, &clock_time()),
+                    format!("*** Server archive: {}.", archive.describe()),
+                );
+            }
+            ClientEvent::OffTheRecordFailed {
+                contact,
+                reason,
+                sessions_ended,
+            } => emit(
+                json!({
+                    "event": "off_the_record_failed",
+                    "peer": contact,
+                    "reason": reason,
+                    "sessions_ended": sessions_ended.iter().map(|s| s.thread.clone()).collect::<Vec<_>>(),
+                    "time": time,
+                }),
+                present::off_the_record_failed(&contact, &reason, sessions_ended.len()),
             ),
             ClientEvent::Disconnected { reason, fatal, .. } => {
                 emit(
@@ -479,6 +508,25 @@ fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Valu
         "logging": info.logging.value(),
         "disclosure": info.disclosure.value(),
         "we_initiated": info.we_initiated,
+        "time": time,
+    })
+}
+
+/// The `server_archive` event: what the server archives (issue 14).
+fn archive_json(archive: &esession_xmpp::archive::ServerArchive, time: &str) -> Value {
+    use esession_xmpp::archive::ServerArchive;
+    let kind = match archive {
+        ServerArchive::None => "none",
+        ServerArchive::Mam => "mam",
+        ServerArchive::Xep0136 => "xep-0136",
+        ServerArchive::Refused(_) => "refused",
+        _ => "unknown",
+    };
+    json!({
+        "event": "server_archive",
+        "archive": kind,
+        "off_the_record_possible": archive.off_the_record_possible(),
+        "text": archive.describe(),
         "time": time,
     })
 }

@@ -5,7 +5,7 @@ use esession_crypto::Hashing;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use esession::StanzaKind;
+use esession::{OtrPolicy, StanzaKind};
 use esession_crypto::SecretBytes;
 use esession_store::Unlock;
 use esession_xmpp::{ConnectOptions, TransportSecurity};
@@ -60,6 +60,15 @@ pub(crate) struct Global {
     /// encrypted too when the contact agrees.
     #[arg(long, global = true, value_name = "KINDS", value_delimiter = ',')]
     pub(crate) stanzas: Option<Vec<String>>,
+    /// Off-the-record policy for sessions (XEP-0136's modes): require (off
+    /// the record or no session), prefer (the default), approve, concede,
+    /// oppose, forbid (always may be logged). Off the record is only ever
+    /// agreed once the server's archive is confirmed to leave the session out.
+    #[arg(long, global = true, value_name = "POLICY", value_parser = parse_otr_policy, conflicts_with = "otr")]
+    pub(crate) archiving: Option<OtrPolicy>,
+    /// Off the record or no session at all, for this run (`--archiving require`).
+    #[arg(long, global = true)]
+    pub(crate) otr: bool,
     /// Trust store file (default: $XDG_DATA_HOME/esession/store.db).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
@@ -85,6 +94,16 @@ struct FileConfig {
     account: AccountSection,
     #[serde(default)]
     store: StoreSection,
+    /// Per-contact settings: `[contact."bob@example.com"]`.
+    #[serde(default)]
+    contact: std::collections::BTreeMap<String, ContactSection>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ContactSection {
+    /// Off-the-record policy with this contact (overrides `[account] archiving`).
+    archiving: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -108,6 +127,9 @@ struct AccountSection {
     /// Stanza kinds offered and accepted (XEP-0116 `stanzas`): `message`,
     /// `presence`, `iq`; default `["message"]`.
     stanzas: Option<Vec<String>>,
+    /// Off-the-record policy (`require`, `prefer`, `approve`, `concede`,
+    /// `oppose`, `forbid`); default `prefer`.
+    archiving: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -135,6 +157,10 @@ pub(crate) struct Settings {
     pub(crate) dangerously_accept_unverified_keys: bool,
     /// Stanza kinds offered and accepted (`--stanzas`, `[account] stanzas`).
     pub(crate) stanzas: Vec<StanzaKind>,
+    /// Off-the-record policy (`--otr`, `--archiving`, `[account] archiving`).
+    pub(crate) otr_policy: OtrPolicy,
+    /// Per-contact policies (`[contact."jid"] archiving`), by bare JID.
+    pub(crate) contact_otr_policies: std::collections::HashMap<String, OtrPolicy>,
     pub(crate) store_path: PathBuf,
     store_key_file: Option<PathBuf>,
     store_passphrase_file: Option<PathBuf>,
@@ -168,7 +194,35 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from("esession-store.db"));
         let config_file = path.as_deref().unwrap_or(Path::new("config.toml"));
         check_conflicts(global, &file, config_file)?;
+        let from_file = |value: &str, key: &str| {
+            OtrPolicy::from_value(value).ok_or_else(|| {
+                format!(
+                    "invalid config file {}: {key} = {value:?} is not an archiving policy \
+                     (require, prefer, approve, concede, oppose or forbid)",
+                    config_file.display()
+                )
+            })
+        };
+        let otr_policy = match (global.otr, global.archiving, &file.account.archiving) {
+            (true, _, _) => OtrPolicy::Require,
+            (false, Some(policy), _) => policy,
+            (false, None, Some(value)) => from_file(value, "[account] archiving")?,
+            (false, None, None) => OtrPolicy::default(),
+        };
+        let mut contact_otr_policies = std::collections::HashMap::new();
+        for (jid, section) in &file.contact {
+            if let Some(value) = &section.archiving {
+                let policy = from_file(value, &format!("[contact.\"{jid}\"] archiving"))?;
+                contact_otr_policies.insert(jid.to_lowercase(), policy);
+            }
+        }
+        if global.otr || global.archiving.is_some() {
+            // The flag is for this run, whoever the contact.
+            contact_otr_policies.clear();
+        }
         Ok(Self {
+            otr_policy,
+            contact_otr_policies,
             jid: global.jid.clone().or(file.account.jid),
             host: global.host.clone().or(file.account.host),
             port: global.port.or(file.account.port),
@@ -716,4 +770,13 @@ mod tests {
             .is_ok()
         );
     }
+}
+
+/// Reads `--archiving`.
+fn parse_otr_policy(value: &str) -> Result<OtrPolicy, String> {
+    OtrPolicy::from_value(value).ok_or_else(|| {
+        format!(
+            "{value:?} is not an archiving policy: use require, prefer, approve, concede, oppose or forbid"
+        )
+    })
 }
