@@ -527,6 +527,15 @@ fn prompt(label: &str) -> Result<String, String> {
     rpassword::prompt_password(label).map_err(|e| e.to_string())
 }
 
+/// Reads `--archiving`.
+fn parse_otr_policy(value: &str) -> Result<OtrPolicy, String> {
+    OtrPolicy::from_value(value).ok_or_else(|| {
+        format!(
+            "{value:?} is not an archiving policy: use require, prefer, approve, concede, oppose or forbid"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
@@ -770,13 +779,4 @@ mod tests {
             .is_ok()
         );
     }
-}
-
-/// Reads `--archiving`.
-fn parse_otr_policy(value: &str) -> Result<OtrPolicy, String> {
-    OtrPolicy::from_value(value).ok_or_else(|| {
-        format!(
-            "{value:?} is not an archiving policy: use require, prefer, approve, concede, oppose or forbid"
-        )
-    })
 }
