@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
+use esession::ssn::Logging;
 use esession::trust::KeyValue;
 use esession::{
-    PeerKeyObservation, PeerKeyStatus, RetainedSecret, StoredPeerKey, TrustStore, TrustStoreError,
-    key_fingerprint,
+    PeerKeyObservation, PeerKeyStatus, RetainedSecret, SessionId, SessionInfo, StoredPeerKey,
+    TrustStore, TrustStoreError, key_fingerprint,
 };
 use esession_crypto::SecretBytes;
 
 use crate::connection::Shared;
 use crate::ops;
-use crate::{KeyStatus, PeerKey, SasState, StoreError};
+use crate::{History, HistoryEntry, KeyStatus, PeerKey, SasState, StoreError};
 
 /// The trust store of one of our accounts, backed by a [`crate::Store`] file.
 ///
@@ -82,6 +83,66 @@ impl AccountStore {
         self.shared
             .write(|conn, key| ops::take_offline_sets(conn, key, account))
             .map(|(sets, unreadable)| TakenOptionSets { sets, unreadable })
+    }
+}
+
+/// The local history (issue 14).
+impl AccountStore {
+    /// Keeps a message of `session` in the history, sealed (see
+    /// [`HistoryEntry`]), unless the session is off the record: ENC-21 and
+    /// ARC-08 forbid storing its content anywhere, so nothing is written and
+    /// `false` comes back.
+    pub fn record_message(
+        &self,
+        session: &SessionId,
+        info: &SessionInfo,
+        outgoing: bool,
+        time: u64,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        if info.logging != Logging::May {
+            return Ok(false);
+        }
+        let entry = HistoryEntry {
+            contact: session.contact().to_string(),
+            peer: session.peer.to_string(),
+            thread: session.thread.clone(),
+            outgoing,
+            time,
+            verified: info.is_verified(),
+            body: body.to_owned(),
+        };
+        let account = self.account.as_str();
+        self.shared
+            .write(|conn, key| ops::add_history(conn, key, account, &entry))?;
+        Ok(true)
+    }
+
+    /// `contact`'s history (bare JID) since `since` (Unix seconds), the
+    /// newest `last` messages when given, oldest first.
+    pub fn history(
+        &self,
+        contact: &str,
+        since: u64,
+        last: Option<usize>,
+    ) -> Result<History, StoreError> {
+        let account = self.account.as_str();
+        let contact = contact.to_lowercase();
+        self.shared
+            .read(|conn, key| ops::history(conn, key, account, &contact, since, last))
+    }
+
+    /// Deletes `contact`'s history for good: the rows, then every copy the
+    /// database file and its log could still hold (VACUUM, checkpoint).
+    /// Returns how many messages were deleted.
+    pub fn forget_history(&self, contact: &str) -> Result<usize, StoreError> {
+        let account = self.account.as_str();
+        let contact = contact.to_lowercase();
+        let deleted = self
+            .shared
+            .write(|conn, _| ops::forget_history(conn, account, &contact))?;
+        self.shared.vacuum()?;
+        Ok(deleted)
     }
 }
 

@@ -77,4 +77,16 @@ impl Shared {
         tx.commit()?;
         Ok(out)
     }
+
+    /// Rewrites the database without its free pages and empties the
+    /// write-ahead log, so that deleted rows leave no copy in either file
+    /// (after `secure_delete` already overwrote them in place).
+    pub(crate) fn vacuum(&self) -> Result<(), StoreError> {
+        let guard = self.lock();
+        guard.conn.execute_batch("VACUUM")?;
+        guard
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
 }

@@ -199,8 +199,8 @@ pub use error::StoreError;
 pub use seal::KdfParams;
 pub use store::{Store, Unlock};
 pub use types::{
-    CheckReport, KeyId, KeyObservation, KeyStatus, PeerKey, PeerKeyId, RetainedSecretInfo,
-    SasRecord, SasState, SeenJid, SigningKeyInfo,
+    CheckReport, History, HistoryEntry, KeyId, KeyObservation, KeyStatus, PeerKey, PeerKeyId,
+    RetainedSecretInfo, SasRecord, SasState, SeenJid, SigningKeyInfo,
 };
 
 /// The schema version this build creates and upgrades to.

@@ -12,8 +12,8 @@ use crate::tags::{
     select_verified,
 };
 use crate::types::{
-    CheckReport, KeyId, KeyObservation, KeyStatus, PeerKey, PeerKeyId, RetainedSecretInfo,
-    SasRecord, SasState, SeenJid, SigningKeyInfo,
+    CheckReport, History, HistoryEntry, KeyId, KeyObservation, KeyStatus, PeerKey, PeerKeyId,
+    RetainedSecretInfo, SasRecord, SasState, SeenJid, SigningKeyInfo,
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -556,6 +556,125 @@ pub(crate) fn take_offline_sets(
         [account],
     )?;
     Ok((sets, unreadable))
+}
+
+// ---- local history (issue 14) --------------------------------------------------
+
+pub(crate) fn history_aad(account: &str, id: i64, entry: &HistoryEntry) -> Vec<u8> {
+    aad(
+        "history",
+        "body",
+        &[
+            account.as_bytes(),
+            &id.to_be_bytes(),
+            entry.contact.as_bytes(),
+            entry.peer.as_bytes(),
+            entry.thread.as_bytes(),
+            &[u8::from(entry.outgoing)],
+            &entry.time.to_be_bytes(),
+            &[u8::from(entry.verified)],
+        ],
+    )
+}
+
+pub(crate) fn add_history(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+    entry: &HistoryEntry,
+) -> Result<(), StoreError> {
+    let id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM history", [], |r| {
+        r.get(0)
+    })?;
+    let sealed = key.seal(&history_aad(account, id, entry), entry.body.as_bytes())?;
+    conn.execute(
+        "INSERT INTO history (id, account, contact, peer, thread, outgoing, time, verified, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            id,
+            account,
+            entry.contact,
+            entry.peer,
+            entry.thread,
+            entry.outgoing,
+            to_sql_time(entry.time),
+            entry.verified,
+            sealed
+        ],
+    )?;
+    Ok(())
+}
+
+/// `contact`'s messages since `since`, the newest `last` of them when given,
+/// oldest first.
+pub(crate) fn history(
+    conn: &Connection,
+    key: &DataKey,
+    account: &str,
+    contact: &str,
+    since: u64,
+    last: Option<usize>,
+) -> Result<History, StoreError> {
+    let limit = last.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let mut stmt = conn.prepare(
+        "SELECT id, peer, thread, outgoing, time, verified, body FROM history
+         WHERE account = ?1 AND contact = ?2 AND time >= ?3
+         ORDER BY time DESC, id DESC LIMIT ?4",
+    )?;
+    let rows = stmt
+        .query_map(params![account, contact, to_sql_time(since), limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, bool>(5)?,
+                r.get::<_, Vec<u8>>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = History::default();
+    for (id, peer, thread, outgoing, time, verified, sealed) in rows.into_iter().rev() {
+        let mut entry = HistoryEntry {
+            contact: contact.to_owned(),
+            peer,
+            thread,
+            outgoing,
+            time: u64::try_from(time).unwrap_or_default(),
+            verified,
+            body: String::new(),
+        };
+        let what = || format!("history row {id}");
+        let body = key
+            .open(&history_aad(account, id, &entry), &sealed, &what)
+            .ok()
+            .and_then(|plain| String::from_utf8(plain.expose().to_vec()).ok());
+        match body {
+            Some(body) => {
+                entry.body = body;
+                out.entries.push(entry);
+            }
+            None => out.unreadable += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes `contact`'s history; how many messages.
+pub(crate) fn forget_history(
+    conn: &Connection,
+    account: &str,
+    contact: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM history WHERE account = ?1 AND contact = ?2",
+        [account, contact],
+    )?)
+}
+
+fn to_sql_time(time: u64) -> i64 {
+    i64::try_from(time).unwrap_or(i64::MAX)
 }
 
 // ---- our signing keys ----------------------------------------------------------
@@ -1231,6 +1350,36 @@ fn sealed_cells(conn: &Connection) -> Result<Vec<SealedCell>, StoreError> {
             key_sql: "UPDATE offline_option_sets SET exponents = ?1 WHERE rowid = ?2",
             rowid: id,
             aad: offline_aad(&account, id, &nonce, &options, expires),
+            sealed,
+        });
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, account, contact, peer, thread, outgoing, time, verified, body FROM history ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            HistoryEntry {
+                contact: r.get(2)?,
+                peer: r.get(3)?,
+                thread: r.get(4)?,
+                outgoing: r.get(5)?,
+                time: u64::try_from(r.get::<_, i64>(6)?).unwrap_or_default(),
+                verified: r.get(7)?,
+                body: String::new(),
+            },
+            r.get::<_, Vec<u8>>(8)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, account, entry, sealed) = row?;
+        out.push(SealedCell {
+            table: "history",
+            column: "body",
+            key_sql: "UPDATE history SET body = ?1 WHERE rowid = ?2",
+            rowid: id,
+            aad: history_aad(&account, id, &entry),
             sealed,
         });
     }

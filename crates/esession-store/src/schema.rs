@@ -31,10 +31,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { to: 2, apply: v2 },
     Migration { to: 3, apply: v3 },
     Migration { to: 4, apply: v4 },
+    Migration { to: 5, apply: v5 },
 ];
 
 /// The schema version this build writes.
-pub(crate) const CURRENT_VERSION: u32 = 4;
+pub(crate) const CURRENT_VERSION: u32 = 5;
 
 /// The newest version `migrations` reaches.
 pub(crate) fn newest(migrations: &[Migration]) -> u32 {
@@ -242,6 +243,32 @@ fn v4(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 5 (issue 14): the local history of sessions that may be logged
+/// (`logging=may`; ENC-21: never an off-the-record one). Each body is sealed
+/// under the data key with every other column of its row in the associated
+/// data; who, when, which thread, which direction and whether the session
+/// was verified stay readable, so that a history can be listed and
+/// forgotten without the key.
+pub(crate) const V5_SQL: &str = "
+CREATE TABLE history (
+    id       INTEGER PRIMARY KEY,
+    account  TEXT NOT NULL,
+    contact  TEXT NOT NULL,
+    peer     TEXT NOT NULL,
+    thread   TEXT NOT NULL,
+    outgoing INTEGER NOT NULL,
+    time     INTEGER NOT NULL,
+    verified INTEGER NOT NULL,
+    body     BLOB NOT NULL
+) STRICT;
+CREATE INDEX history_contact ON history (account, contact, time, id);
+";
+
+fn v5(tx: &Transaction<'_>, _key: &DataKey) -> Result<(), StoreError> {
+    tx.execute_batch(V5_SQL)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,18 +309,19 @@ mod tests {
             [],
         )
         .unwrap();
-        let with_v5 = [
+        let with_v6 = [
             Migration { to: 1, apply: v1 },
             Migration { to: 2, apply: v2 },
             Migration { to: 3, apply: v3 },
             Migration { to: 4, apply: v4 },
+            Migration { to: 5, apply: v5 },
             Migration {
-                to: 5,
+                to: 6,
                 apply: add_note,
             },
         ];
-        assert_eq!(migrate(&mut conn, &key(), &with_v5).unwrap(), 4);
-        assert_eq!(user_version(&conn).unwrap(), 5);
+        assert_eq!(migrate(&mut conn, &key(), &with_v6).unwrap(), 5);
+        assert_eq!(user_version(&conn).unwrap(), 6);
         let (profile, note): (String, Option<String>) = conn
             .query_row("SELECT profile, note FROM contacts", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -311,12 +339,14 @@ mod tests {
             Migration { to: 1, apply: v1 },
             Migration { to: 2, apply: v2 },
             Migration { to: 3, apply: v3 },
+            Migration { to: 4, apply: v4 },
+            Migration { to: 5, apply: v5 },
             Migration {
-                to: 4,
+                to: 6,
                 apply: add_note,
             },
             Migration {
-                to: 5,
+                to: 7,
                 apply: failing,
             },
         ];
@@ -337,7 +367,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(note_column, 0, "v4 rolled back with v5");
+        assert_eq!(note_column, 0, "v6 rolled back with v7");
     }
 
     #[test]

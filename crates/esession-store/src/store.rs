@@ -1063,13 +1063,14 @@ mod tests {
             schema::MIGRATIONS[1],
             schema::MIGRATIONS[2],
             schema::MIGRATIONS[3],
+            schema::MIGRATIONS[4],
             Migration {
-                to: 5,
+                to: 6,
                 apply: v_note,
             },
         ];
         let store = Store::open_with_migrations(&path, pw(b"pw"), &with_v4).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 5);
+        assert_eq!(store.schema_version().unwrap(), 6);
         let note: String = store
             .shared
             .read(|c, _| Ok(c.query_row("SELECT note FROM contacts", [], |r| r.get(0))?))
@@ -1093,8 +1094,8 @@ mod tests {
         assert!(matches!(
             Store::open(&path, pw(b"pw")),
             Err(StoreError::TooNew {
-                found: 5,
-                supported: 4
+                found: 6,
+                supported: 5
             })
         ));
     }

@@ -164,3 +164,46 @@ pub struct CheckReport {
     /// Other shared secrets (all decrypted).
     pub other_secrets: usize,
 }
+
+/// One message of the local history (issue 14): a message of a session that
+/// may be logged, decrypted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The contact's bare JID.
+    pub contact: String,
+    /// The contact's full JID in that session.
+    pub peer: String,
+    /// The session's ThreadID.
+    pub thread: String,
+    /// Sent by us (else received).
+    pub outgoing: bool,
+    /// When it was sent or received (Unix seconds).
+    pub time: u64,
+    /// Whether the session was authenticated (a verified SAS or key, or a
+    /// retained secret from a verified chain) when the message passed.
+    pub verified: bool,
+    /// The text.
+    pub body: String,
+}
+
+/// The message text stays out of debug output (it is what the store seals).
+impl core::fmt::Debug for HistoryEntry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HistoryEntry")
+            .field("contact", &self.contact)
+            .field("thread", &self.thread)
+            .field("outgoing", &self.outgoing)
+            .field("time", &self.time)
+            .field("verified", &self.verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A contact's history as read back.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct History {
+    /// The messages, oldest first.
+    pub entries: Vec<HistoryEntry>,
+    /// Rows whose text did not open (damaged or edited): left out.
+    pub unreadable: usize,
+}
