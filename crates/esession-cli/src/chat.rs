@@ -127,6 +127,7 @@ pub(crate) async fn run(
         offline_options: Vec::new(),
         offline_session: None,
     };
+    chat.show_history();
     chat.screen.line(
         Tone::Info,
         &format!("*** Type /help for commands. Looking for {contact} ..."),
@@ -568,7 +569,10 @@ impl Chat {
             .filter(|_| self.warning.is_none() || self.send_despite_warnings);
         match carrying {
             Some(id) => match client.send_text_with_receipt(&id, text).await {
-                Ok(message_id) => self.outbox.sent(text, message_id, &id, Instant::now()),
+                Ok(message_id) => {
+                    self.outbox.sent(text, message_id, &id, Instant::now());
+                    self.remember(client, &id, true, text);
+                }
                 Err(e) => {
                     self.outbox.queue(text);
                     self.alert(&format!(
@@ -590,6 +594,49 @@ impl Chat {
                     self.start(client).await;
                 }
             }
+        }
+    }
+
+    /// Keeps a message in the local history when its session may be logged
+    /// (never an off-the-record one); says so when that fails.
+    fn remember(
+        &mut self,
+        client: &EsessionClient,
+        session: &SessionId,
+        outgoing: bool,
+        text: &str,
+    ) {
+        let kept = self
+            .store
+            .account(&self.account)
+            .map_err(|e| e.to_string())
+            .and_then(|account| crate::history::record(&account, client, session, outgoing, text));
+        if let Err(e) = kept {
+            self.alert(&format!("!!! {e}"));
+        }
+    }
+
+    /// The last messages kept with the contact, marked as history.
+    fn show_history(&mut self) {
+        let contact = self.contact.split('/').next().unwrap_or(&self.contact);
+        let history = self
+            .store
+            .account(&self.account)
+            .and_then(|a| a.history(contact, 0, Some(crate::history::CHAT_LINES)));
+        match history {
+            Ok(history) if !history.entries.is_empty() => {
+                self.info(&format!(
+                    "*** History: the last {} message(s) kept with {contact}:",
+                    history.entries.len()
+                ));
+                for entry in &history.entries {
+                    let line = crate::history::line(entry, &chrono::Local);
+                    self.info(&format!("  (history) {line}"));
+                }
+                self.info("*** End of history.");
+            }
+            Ok(_) => {}
+            Err(e) => self.alert(&format!("!!! The history could not be read: {e}")),
         }
     }
 
@@ -619,6 +666,10 @@ impl Chat {
                         &id,
                         now,
                     );
+                    if pending.id.is_none() {
+                        // A re-sent message was kept when it first went out.
+                        self.remember(client, &id, true, &pending.text);
+                    }
                     let what = if pending.resent { "Re-sent" } else { "Sent" };
                     self.info(&format!("*** {what}: \"{}\"", pending.text));
                 }
@@ -1109,6 +1160,7 @@ impl Chat {
                         self.speaker(session.peer.as_str())
                     };
                     self.screen.message(Tone::Theirs, &who, &body);
+                    self.remember(client, &session, false, &body);
                 }
             }
             Event::MessageDelivered { id, .. } => {

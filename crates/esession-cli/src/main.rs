@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod account;
 mod chat;
 mod demo;
+mod history;
 mod outbox;
 mod present;
 mod profile;
@@ -65,6 +66,28 @@ enum Command {
         /// is reported, without /ack (the warning is still shown).
         #[arg(long)]
         send_despite_warnings: bool,
+    },
+    /// Show the messages kept with CONTACT (oldest first), or forget them.
+    /// Only sessions that may be logged (logging=may) are kept, sealed in the
+    /// trust store with the time, the direction and whether the session was
+    /// verified; off-the-record sessions (logging=mustnot) are never kept.
+    History {
+        /// The contact's bare JID.
+        contact: String,
+        /// Only messages since this date (YYYY-MM-DD, local time) or Unix time.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only the newest N messages.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// One JSON object per message and line: peer, thread, direction
+        /// (sent/received), time (Unix seconds), verified, body.
+        #[arg(long)]
+        json: bool,
+        /// Delete the history with CONTACT for good, with every copy the
+        /// trust store's files still hold.
+        #[arg(long, conflicts_with_all = ["since", "last", "json"])]
+        forget: bool,
     },
     /// Send one encrypted MESSAGE (or stdin) to CONTACT, then end the session.
     ///
@@ -243,6 +266,20 @@ fn run() -> ExitCode {
         } => report(
             "listen",
             settings().and_then(|s| runtime()?.block_on(scripted::listen(&s, json, accept, count))),
+        ),
+        Command::History {
+            ref contact,
+            ref since,
+            last,
+            json,
+            forget,
+        } => report(
+            "history",
+            settings().and_then(|s| {
+                let contact = s.check_contact(contact)?;
+                let contact = contact.split('/').next().unwrap_or(&contact).to_owned();
+                history::run(&s, &contact, since.as_deref(), last, json, forget)
+            }),
         ),
         Command::Trust(command) => report(
             "trust",

@@ -151,6 +151,9 @@ pub(crate) async fn send(
         Ok((session, info)) => {
             eprintln!("{}", present::established(session.peer.as_str(), &info));
             let sent = client.send_text_with_receipt(&session, &text).await;
+            if sent.is_ok() {
+                keep(&store, settings, &client, &session, true, &text);
+            }
             // Issue 10: say whether it arrived (the encrypted receipt).
             if let Ok(id) = &sent {
                 let delivered = tokio::time::timeout(Duration::from_secs(5), async {
@@ -359,6 +362,7 @@ pub(crate) async fn listen(
                         format!("[{time}] {}: {body}", session.peer)
                     },
                 );
+                keep(&store, settings, &client, &session, false, &body);
                 received += 1;
                 if count.is_some_and(|n| received >= n) {
                     break;
@@ -510,6 +514,25 @@ fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Valu
         "we_initiated": info.we_initiated,
         "time": time,
     })
+}
+
+/// Keeps a message in the local history when its session may be logged;
+/// a failure is said on stderr (the message itself was handled).
+fn keep(
+    store: &esession_store::Store,
+    settings: &Settings,
+    client: &esession_xmpp::EsessionClient,
+    session: &esession::SessionId,
+    outgoing: bool,
+    body: &str,
+) {
+    let kept = settings
+        .account()
+        .and_then(|account| store.account(&account).map_err(|e| e.to_string()))
+        .and_then(|account| crate::history::record(&account, client, session, outgoing, body));
+    if let Err(e) = kept {
+        eprintln!("!!! {e}");
+    }
 }
 
 /// The `server_archive` event: what the server archives (issue 14).

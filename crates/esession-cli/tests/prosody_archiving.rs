@@ -8,7 +8,10 @@
 //!   session reaches either archive;
 //! - `[account] archiving = "forbid"` in the config file agrees `may`;
 //! - an unknown policy in the config file or on the command line is refused
-//!   with the list of valid ones.
+//!   with the list of valid ones;
+//! - the local history keeps the `may` session's message and not the
+//!   off-the-record one (ENC-21), no text is in clear in the store's files, and
+//!   `history --forget` deletes it from them.
 //!
 //! Without Prosody the test prints a loud SKIPPED banner and passes, unless
 //! `ESESSION_REQUIRE_PROSODY=1`.
@@ -139,6 +142,61 @@ fn off_the_record_from_the_command_line() {
     assert_eq!(logging, ["mustnot", "may"], "{events:#?}");
     let otr_thread = established[0]["thread"].as_str().unwrap().to_owned();
     let may_thread = established[1]["thread"].as_str().unwrap().to_owned();
+
+    // The local history (issue 14 part 3): the session that may be logged is
+    // kept, the off-the-record one is not (ENC-21), and neither text is in
+    // clear in any of the store's files.
+    let history = esession(home)
+        .args(account_args(&server, home, "alice", true))
+        .args(["history", "bob@localhost", "--json"])
+        .output()
+        .unwrap();
+    assert!(history.status.success(), "{}", show(&history));
+    let kept: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:#?}");
+    assert_eq!(kept[0]["body"], logged.as_str());
+    assert_eq!(kept[0]["direction"], "sent");
+    assert_eq!(kept[0]["thread"], may_thread.as_str());
+    for user in ["alice", "bob"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = home.join(format!("{user}.db{suffix}"));
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            for text in [&secret, &logged] {
+                assert!(
+                    !esession_testkit::prosody::contains(&bytes, text.as_bytes()),
+                    "{text} in clear in {}",
+                    file.display()
+                );
+            }
+            assert!(
+                !esession_testkit::prosody::contains(&bytes, otr_thread.as_bytes()),
+                "ENC-21: the off-the-record session's thread is in {}",
+                file.display()
+            );
+        }
+    }
+    // `history --forget` really deletes.
+    let forget = esession(home)
+        .args(account_args(&server, home, "alice", true))
+        .args(["history", "bob@localhost", "--forget"])
+        .output()
+        .unwrap();
+    assert!(forget.status.success(), "{}", show(&forget));
+    assert!(
+        show(&forget).contains("Deleted 1 message(s) with bob@localhost"),
+        "{}",
+        show(&forget)
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let bytes = std::fs::read(home.join(format!("alice.db{suffix}"))).unwrap_or_default();
+        assert!(!esession_testkit::prosody::contains(
+            &bytes,
+            may_thread.as_bytes()
+        ));
+    }
 
     let mut server = server;
     server.stop();
