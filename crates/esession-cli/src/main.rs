@@ -25,8 +25,9 @@ mod trust_keys;
 /// Settings come from flags, then the config file ($XDG_CONFIG_HOME/esession/config.toml:
 /// an [account] table with jid, host, port, ca_file, password_file,
 /// insecure_plaintext_loopback, stanzas (e.g. ["message", "presence", "iq"]
-/// to encrypt presence and iq too; default ["message"]), and a [store] table with path, key_file,
-/// passphrase_file). The account password is read from --password-file,
+/// to encrypt presence and iq too; default ["message"]), archiving (the off-the-record policy:
+/// require, prefer (default), approve, concede, oppose, forbid), a [contact."JID"] table per
+/// contact with archiving, and a [store] table with path, key_file, passphrase_file). The account password is read from --password-file,
 /// $ESESSION_PASSWORD or a prompt, never from the command line. Everything we
 /// remember about contacts (retained secrets, keys, verifications) lives in an
 /// encrypted SQLite trust store unlocked with a passphrase
