@@ -194,7 +194,6 @@ pub(crate) async fn login(
                         Some(info) => eprintln!("Logged in as {jid} ({})", describe_login(&info)),
                         None => eprintln!("Logged in as {jid}"),
                     }
-                    check_archive(&mut client).await;
                     return Ok(client);
                 }
                 Some(ClientEvent::Disconnected { login_error: Some(error), .. }) => {
@@ -225,12 +224,15 @@ pub(crate) async fn login(
     }
 }
 
-/// Issue 14: finds out what the server archives (ARC-07) and says it, once
-/// per connection; off the record is promised only when it is kept out.
-pub(crate) async fn check_archive(client: &mut EsessionClient) {
+/// Issue 14: finds out what the server archives (ARC-07), once per
+/// connection, and says it in one line; off the record is promised only
+/// when the session is kept out. Called once the kept XEP-0187 option sets
+/// are held: the round trips hand over what the server kept for us, and
+/// offline messages need their sets.
+pub(crate) async fn check_archive(client: &mut EsessionClient) -> String {
     match client.check_server_archive().await {
-        Ok(archive) => eprintln!("Server archive: {}.", archive.describe()),
-        Err(e) => eprintln!(
+        Ok(archive) => format!("Server archive: {}.", archive.describe()),
+        Err(e) => format!(
             "Server archive: could not be checked ({e}); no session will be off the record."
         ),
     }

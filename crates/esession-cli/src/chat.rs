@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-use esession::{Event, SecurityAlert, SessionId, StanzaKind, TerminationReason};
+use esession::{Event, SecurityAlert, SessionId, SessionInfo, StanzaKind, TerminationReason};
 use esession_store::Store;
 use esession_wire::minidom::Element;
 use esession_wire::ns;
@@ -142,6 +142,8 @@ pub(crate) async fn run(
         )),
         Err(e) => chat.alert(&format!("!!! {e}")),
     }
+    let archive = crate::account::check_archive(&mut client).await;
+    chat.info(&format!("*** {archive}"));
     if contact.contains('/') {
         // A full JID: nothing to look up first.
         chat.start_automatically(&mut client).await;
@@ -261,7 +263,9 @@ struct Chat {
     auto_start_at: Option<Instant>,
     /// XEP-0187 sessions written in while we were away (read-only), with
     /// whether the sender's key is one the user verified.
-    offline_sessions: HashMap<SessionId, bool>,
+    /// XEP-0187 sessions, with what they agreed (a one-shot one is gone
+    /// when its message is shown).
+    offline_sessions: HashMap<SessionId, SessionInfo>,
     /// `--offline-on-exit`: the offline options to publish when we leave (OFF-18).
     departure: Option<crate::published::Departure>,
     /// XEP-0187: the contact is offline and published these options (with
@@ -521,6 +525,7 @@ impl Chat {
         if let Some(id) = self.offline_session.clone() {
             return match client.send_text(&id, text).await {
                 Ok(()) => {
+                    self.keep_in_history(client, (&id, None), true, text);
                     self.info("*** Sent offline: they read it when they are back (no receipt can come before).");
                     true
                 }
@@ -535,7 +540,17 @@ impl Chat {
             return false;
         };
         let options = std::mem::take(&mut self.offline_options);
-        match crate::published::send_to_options(client, &contact, &options, text, false).await {
+        let history = self.store.account(&self.account).ok();
+        match crate::published::send_to_options(
+            client,
+            &contact,
+            &options,
+            text,
+            false,
+            history.as_ref(),
+        )
+        .await
+        {
             Ok((id, _)) => {
                 self.offline_session = Some(id);
                 self.offline_options = options;
@@ -571,7 +586,7 @@ impl Chat {
             Some(id) => match client.send_text_with_receipt(&id, text).await {
                 Ok(message_id) => {
                     self.outbox.sent(text, message_id, &id, Instant::now());
-                    self.remember(client, &id, true, text);
+                    self.keep_in_history(client, (&id, None), true, text);
                 }
                 Err(e) => {
                     self.outbox.queue(text);
@@ -599,10 +614,10 @@ impl Chat {
 
     /// Keeps a message in the local history when its session may be logged
     /// (never an off-the-record one); says so when that fails.
-    fn remember(
+    fn keep_in_history(
         &mut self,
         client: &EsessionClient,
-        session: &SessionId,
+        session: (&SessionId, Option<&SessionInfo>),
         outgoing: bool,
         text: &str,
     ) {
@@ -668,7 +683,7 @@ impl Chat {
                     );
                     if pending.id.is_none() {
                         // A re-sent message was kept when it first went out.
-                        self.remember(client, &id, true, &pending.text);
+                        self.keep_in_history(client, (&id, None), true, &pending.text);
                     }
                     let what = if pending.resent { "Re-sent" } else { "Sent" };
                     self.info(&format!("*** {what}: \"{}\"", pending.text));
@@ -1051,6 +1066,9 @@ impl Chat {
                 &reason,
                 sessions_ended.len(),
             )),
+            ClientEvent::ArchivePreferenceNotRestored { contact, reason } => {
+                self.alert(&present::archive_rule_not_restored(&contact, &reason));
+            }
             ClientEvent::Session(event) => self.on_session_event(client, event).await,
             _ => {}
         }
@@ -1081,8 +1099,7 @@ impl Chat {
                     // own offline session); read-only or one-way, so it never
                     // becomes the chat's session.
                     self.info(&present::established(session.peer.as_str(), &info));
-                    let verified = info.peer_key.as_ref().is_some_and(|k| k.verified);
-                    self.offline_sessions.insert(session, verified);
+                    self.offline_sessions.insert(session, info);
                     return;
                 }
                 if !self.is_contact(session.peer.as_str()) {
@@ -1143,7 +1160,10 @@ impl Chat {
                 if let Some(body) = present::body(&message) {
                     // A one-shot offline session is gone by now: remembered
                     // from its `Established`, which comes first.
-                    let offline = self.offline_sessions.get(&session).copied();
+                    let offline = self
+                        .offline_sessions
+                        .get(&session)
+                        .map(|info| info.peer_key.as_ref().is_some_and(|k| k.verified));
                     let who = if let Some(verified) = offline {
                         // XEP-0187: written when the sender says (OFF-12).
                         format!(
@@ -1160,7 +1180,8 @@ impl Chat {
                         self.speaker(session.peer.as_str())
                     };
                     self.screen.message(Tone::Theirs, &who, &body);
-                    self.remember(client, &session, false, &body);
+                    let known = self.offline_sessions.get(&session).cloned();
+                    self.keep_in_history(client, (&session, known.as_ref()), false, &body);
                 }
             }
             Event::MessageDelivered { id, .. } => {

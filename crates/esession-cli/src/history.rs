@@ -4,7 +4,7 @@
 //! sessions are never kept (ENC-21): the store refuses them.
 
 use chrono::TimeZone;
-use esession::SessionId;
+use esession::{SessionId, SessionInfo};
 use esession_store::{AccountStore, HistoryEntry};
 use esession_xmpp::EsessionClient;
 use serde_json::json;
@@ -18,14 +18,17 @@ pub(crate) const CHAT_LINES: usize = 10;
 
 /// Keeps a message of `session` in the history if its session may be logged.
 /// A failure is the caller's to report: the message itself was handled.
+/// `known` is what the session agreed when the caller kept it (a one-shot
+/// offline session is gone by the time its message is shown); otherwise the
+/// session is looked up.
 pub(crate) fn record(
     account: &AccountStore,
     client: &EsessionClient,
-    session: &SessionId,
+    (session, known): (&SessionId, Option<&SessionInfo>),
     outgoing: bool,
     body: &str,
 ) -> Result<(), String> {
-    let Some(info) = client.manager().session_info(session) else {
+    let Some(info) = known.or_else(|| client.manager().session_info(session)) else {
         return Ok(());
     };
     account
@@ -73,7 +76,7 @@ pub(crate) fn run(
     if forget {
         let deleted = account
             .forget_history(contact)
-            .map_err(|e| format!("the history with {contact} could not be deleted: {e}"))?;
+            .map_err(|e| format!("forgetting the history with {contact}: {e}"))?;
         eprintln!(
             "Deleted {deleted} message(s) with {contact}, and every copy the trust store's files still held."
         );
@@ -128,7 +131,7 @@ fn parse_since(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("--since {value:?}: give a date as YYYY-MM-DD, or Unix seconds"))
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

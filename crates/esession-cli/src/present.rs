@@ -109,9 +109,8 @@ pub(crate) fn established(peer: &str, info: &SessionInfo) -> String {
 pub(crate) fn logging(logging: esession::ssn::Logging) -> &'static str {
     match logging {
         esession::ssn::Logging::MustNot => {
-            "*** Off the record (logging=mustnot): neither side may keep this conversation; \
-             your server was asked to leave it out of its archive, and the contact's client \
-             agreed to do the same with its own."
+            "*** Off the record (logging=mustnot): neither side may keep this conversation, \
+             and this client keeps it out of your server's archive."
         }
         _ => {
             "*** Logging allowed (logging=may): either side may keep this conversation; \
@@ -123,9 +122,17 @@ pub(crate) fn logging(logging: esession::ssn::Logging) -> &'static str {
 /// The server would not leave a contact out of its archive (issue 14).
 pub(crate) fn off_the_record_failed(contact: &str, reason: &str, ended: usize) -> String {
     format!(
-        "!!! The server would not leave {contact} out of its archive: {reason}. \
-         {ended} off-the-record session(s) with {contact} ended; new sessions may be logged \
-         (with --otr none starts)."
+        "!!! Your server would not leave {contact} out of its archive: {reason}. \
+         {ended} off-the-record session(s) with {contact} were ended. From now on sessions may \
+         be kept by the server; an archiving policy of `require` (--otr) refuses to start instead."
+    )
+}
+
+/// The server would not put a contact's archive rule back (issue 14).
+pub(crate) fn archive_rule_not_restored(contact: &str, reason: &str) -> String {
+    format!(
+        "!!! Your server's archive still leaves {contact} out ({reason}): their messages are not \
+         archived until you change your archive preferences with another client."
     )
 }
 

@@ -649,6 +649,7 @@ pub(crate) async fn send_offline(
         crate::account::Inbox::Ignores,
     )
     .await?;
+    eprintln!("{}", crate::account::check_archive(&mut client).await);
     let bare = BareJid::new(contact).map_err(|_| format!("{contact} is not a JID"))?;
     // An online contact gets a normal session: their client may hold no option set.
     if !contact_seems_offline(&mut client, contact, std::time::Duration::from_secs(3)).await {
@@ -657,7 +658,8 @@ pub(crate) async fn send_offline(
             "{contact} is online: nothing was sent offline. Use `esession send {contact}` for a normal session."
         ));
     }
-    let result = send_offline_with(&mut client, &bare, message).await;
+    let history = store.account(&account).ok();
+    let result = send_offline_with(&mut client, &bare, message, history.as_ref()).await;
     client.disconnect().await;
     match result? {
         Some(signer) => {
@@ -698,6 +700,7 @@ pub(crate) async fn send_offline_with(
     client: &mut EsessionClient,
     contact: &BareJid,
     message: &str,
+    history: Option<&esession_store::AccountStore>,
 ) -> Result<Option<String>, String> {
     let options = client
         .fetch_offline_options(contact)
@@ -706,7 +709,7 @@ pub(crate) async fn send_offline_with(
     if options.is_empty() {
         return Ok(None);
     }
-    send_to_options(client, contact, &options, message, true)
+    send_to_options(client, contact, &options, message, true, history)
         .await
         .map(|(_, signer)| Some(signer))
 }
@@ -720,6 +723,7 @@ pub(crate) async fn send_to_options(
     options: &[esession_wire::minidom::Element],
     message: &str,
     one_shot: bool,
+    history: Option<&esession_store::AccountStore>,
 ) -> Result<(esession::SessionId, String), String> {
     let mut plain =
         esession_wire::minidom::Element::bare("message", esession_wire::ns::JABBER_CLIENT);
@@ -736,6 +740,13 @@ pub(crate) async fn send_to_options(
             .await
         {
             Ok((id, info)) => {
+                // Issue 14: kept like any message of a session that may be logged.
+                let kept = history.map_or(Ok(false), |account| {
+                    account.record_message(&id, &info, true, crate::history::now(), message)
+                });
+                if let Err(e) = kept {
+                    eprintln!("!!! this message could not be kept in your history ({e})");
+                }
                 let signer = info
                     .peer_key
                     .map(|k| fingerprint_full(&k.fingerprint))

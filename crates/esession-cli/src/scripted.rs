@@ -74,6 +74,7 @@ pub(crate) async fn send(
     }
     // A one-off: what is sent to our bare JID is for a client that reads it.
     let mut client = login(settings, manager, crate::account::Inbox::Ignores).await?;
+    eprintln!("{}", crate::account::check_archive(&mut client).await);
     crate::profile::announce(&client, contact);
     // Issue 13 (OFF-07): a contact who published offline options (only those
     // who share presence with us can be read) and shows no presence gets the
@@ -88,9 +89,20 @@ pub(crate) async fn send(
                 .await
         {
             let sent = if settings.public_keys {
-                crate::published::send_to_options(&mut client, &bare, &options, &text, true)
-                    .await
-                    .map(|(_, signer)| signer)
+                let history = settings
+                    .account()
+                    .ok()
+                    .and_then(|account| store.account(&account).ok());
+                crate::published::send_to_options(
+                    &mut client,
+                    &bare,
+                    &options,
+                    &text,
+                    true,
+                    history.as_ref(),
+                )
+                .await
+                .map(|(_, signer)| signer)
             } else {
                 Err(format!(
                     "{contact} is offline and accepts offline encrypted messages (XEP-0187), which need your signing key: run again with --public-keys. Nothing was sent."
@@ -152,7 +164,7 @@ pub(crate) async fn send(
             eprintln!("{}", present::established(session.peer.as_str(), &info));
             let sent = client.send_text_with_receipt(&session, &text).await;
             if sent.is_ok() {
-                keep(&store, settings, &client, &session, true, &text);
+                keep(&store, settings, &client, (&session, None), true, &text);
             }
             // Issue 10: say whether it arrived (the encrypted receipt).
             if let Ok(id) = &sent {
@@ -227,12 +239,6 @@ pub(crate) async fn listen(
             println!("{text}");
         }
     };
-    // Issue 14: what the server archives decides whether off the record is possible.
-    let archive = client.server_archive();
-    emit(
-        archive_json(archive, &clock_time()),
-        format!("*** Server archive: {}.", archive.describe()),
-    );
     // XEP-0187 (OFF-13): the option sets kept while we were away read what
     // contacts wrote meanwhile; the stored copies are destroyed now.
     match crate::published::hold_kept_offline_options(settings, &store, &mut client).await {
@@ -249,6 +255,14 @@ pub(crate) async fn listen(
             format!("!!! {e}; messages written while you were away cannot be read"),
         ),
     }
+    // Issue 14: what the server archives decides whether off the record is
+    // possible (after the option sets are held: see `check_archive`).
+    crate::account::check_archive(&mut client).await;
+    let archive = client.server_archive();
+    emit(
+        archive_json(archive, &clock_time()),
+        format!("*** Server archive: {}.", archive.describe()),
+    );
     // Ctrl-C (or the end of the stream, or --count) leaves through
     // disconnect(), which terminates every session first (ESN-45).
     let interrupted = tokio::signal::ctrl_c();
@@ -291,8 +305,8 @@ pub(crate) async fn listen(
                     present::established(session.peer.as_str(), &info),
                 );
                 if info.offline {
-                    let verified = info.peer_key.as_ref().is_some_and(|k| k.verified);
-                    offline_sessions.insert(session, verified);
+                    // Kept for the messages: a one-shot session is gone when they arrive.
+                    offline_sessions.insert(session, info);
                     continue; // Read-only (OFF-16): nothing to send in it.
                 }
                 // Our encrypted directed presence: the server then tells the
@@ -362,7 +376,14 @@ pub(crate) async fn listen(
                         format!("[{time}] {}: {body}", session.peer)
                     },
                 );
-                keep(&store, settings, &client, &session, false, &body);
+                keep(
+                    &store,
+                    settings,
+                    &client,
+                    (&session, offline_sessions.get(&session)),
+                    false,
+                    &body,
+                );
                 received += 1;
                 if count.is_some_and(|n| received >= n) {
                     break;
@@ -457,6 +478,10 @@ pub(crate) async fn listen(
                 }),
                 present::off_the_record_failed(&contact, &reason, sessions_ended.len()),
             ),
+            ClientEvent::ArchivePreferenceNotRestored { contact, reason } => emit(
+                json!({"event": "archive_preference_not_restored", "peer": contact, "reason": reason, "time": time}),
+                present::archive_rule_not_restored(&contact, &reason),
+            ),
             ClientEvent::Disconnected { reason, fatal, .. } => {
                 emit(
                     json!({"event": "disconnected", "reason": reason, "time": time}),
@@ -522,14 +547,16 @@ fn keep(
     store: &esession_store::Store,
     settings: &Settings,
     client: &esession_xmpp::EsessionClient,
-    session: &esession::SessionId,
+    (session, info): (&esession::SessionId, Option<&esession::SessionInfo>),
     outgoing: bool,
     body: &str,
 ) {
     let kept = settings
         .account()
         .and_then(|account| store.account(&account).map_err(|e| e.to_string()))
-        .and_then(|account| crate::history::record(&account, client, session, outgoing, body));
+        .and_then(|account| {
+            crate::history::record(&account, client, (session, info), outgoing, body)
+        });
     if let Err(e) = kept {
         eprintln!("!!! {e}");
     }

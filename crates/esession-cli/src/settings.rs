@@ -67,6 +67,8 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "POLICY", value_parser = parse_otr_policy, conflicts_with = "otr")]
     pub(crate) archiving: Option<OtrPolicy>,
     /// Off the record or no session at all, for this run (`--archiving require`).
+    /// Like --archiving, it applies to every contact in this run, over the
+    /// per-contact policies of the config file.
     #[arg(long, global = true)]
     pub(crate) otr: bool,
     /// Trust store file (default: $XDG_DATA_HOME/esession/store.db).
@@ -197,7 +199,7 @@ impl Settings {
         let from_file = |value: &str, key: &str| {
             OtrPolicy::from_value(value).ok_or_else(|| {
                 format!(
-                    "invalid config file {}: {key} = {value:?} is not an archiving policy \
+                    "invalid config file {}: {key} = \"{value}\" is not an archiving policy \
                      (require, prefer, approve, concede, oppose or forbid)",
                     config_file.display()
                 )
@@ -531,7 +533,7 @@ fn prompt(label: &str) -> Result<String, String> {
 fn parse_otr_policy(value: &str) -> Result<OtrPolicy, String> {
     OtrPolicy::from_value(value).ok_or_else(|| {
         format!(
-            "{value:?} is not an archiving policy: use require, prefer, approve, concede, oppose or forbid"
+            "\"{value}\" is not an archiving policy: use require, prefer, approve, concede, oppose or forbid"
         )
     })
 }

@@ -117,7 +117,8 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
         home,
         &server,
         "alice",
-        &["offline-publish", "--hours", "2"],
+        // Issue 14: a session that may be logged, so both histories keep it.
+        &["--archiving", "concede", "offline-publish", "--hours", "2"],
         true,
     );
     assert!(
@@ -130,6 +131,8 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
         &server,
         "bob",
         &[
+            "--archiving",
+            "forbid",
             "send",
             "--offline",
             "alice@localhost",
@@ -184,6 +187,25 @@ fn bob_writes_to_offline_alice_who_reads_it_in_a_new_process() {
             .any(|e| e["event"] == "offline_message_rejected"),
         "{out}"
     );
+
+    // Issue 14: both histories keep the offline message (a one-shot session,
+    // gone by the time the message is shown).
+    for (user, contact, direction) in [
+        ("alice", "bob@localhost", "received"),
+        ("bob", "alice@localhost", "sent"),
+    ] {
+        let out = run(home, &server, user, &["history", contact, "--json"], true);
+        let kept: Vec<serde_json::Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        assert_eq!(kept.len(), 1, "{user}: {out}");
+        assert_eq!(
+            kept[0]["body"], "written while you were away",
+            "{user}: {out}"
+        );
+        assert_eq!(kept[0]["direction"], direction, "{user}: {out}");
+    }
 
     // The set was used up: withdrawn from the server, gone from her store.
     let out = run(

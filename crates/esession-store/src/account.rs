@@ -141,7 +141,11 @@ impl AccountStore {
         let deleted = self
             .shared
             .write(|conn, _| ops::forget_history(conn, account, &contact))?;
-        self.shared.vacuum()?;
+        self.shared.vacuum().map_err(|e| {
+            StoreError::Invalid(format!(
+                "{deleted} message(s) were deleted, but copies may remain in the store's files: {e}"
+            ))
+        })?;
         Ok(deleted)
     }
 }

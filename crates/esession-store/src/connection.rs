@@ -84,9 +84,18 @@ impl Shared {
     pub(crate) fn vacuum(&self) -> Result<(), StoreError> {
         let guard = self.lock();
         guard.conn.execute_batch("VACUUM")?;
-        guard
+        // (busy, log frames, frames checkpointed): busy means another
+        // connection (another esession process) still reads the old pages.
+        let busy: i64 = guard
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(StoreError::Invalid(
+                "the write-ahead log could not be emptied because another esession process has \
+                 the trust store open; close it and run the command again"
+                    .to_owned(),
+            ));
+        }
         Ok(())
     }
 }

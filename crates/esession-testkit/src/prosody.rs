@@ -49,6 +49,14 @@ pub enum Archive {
     /// cannot be changed: every preference change is answered `not-allowed`
     /// (issue 14: a server we cannot keep a session out of).
     MamLocked,
+    /// No XEP-0313, but XEP-0136 automatic archiving as a test-only plugin
+    /// models it (no server we can install has XEP-0136 any more): the server
+    /// advertises `urn:xmpp:archive:auto` and lets a user turn automatic
+    /// archiving off for the stream (logged, so a test can see it).
+    Xep0136,
+    /// [`Archive::Xep0136`] with compulsory archiving: turning it off is
+    /// answered `not-allowed` (ARC-10).
+    Xep0136Compulsory,
 }
 
 /// The marker a plaintext-leak check looks for: "is it anywhere in these bytes".
@@ -357,6 +365,34 @@ module:hook("iq/self/urn:xmpp:mam:2:prefs", function (event)
 end, 10);
 "#;
 
+const ARCHIVE_XEP0136: &str = r#"-- mod_archive_xep0136: TEST-ONLY. The part of XEP-0136 Message Archiving a
+-- client meets before an off-the-record session: the server advertises
+-- automatic archiving and answers a preference change of <auto/> (ARC-07/10).
+-- Nothing is archived; each request is logged.
+local st = require "util.stanza";
+local compulsory = module:get_option_boolean("archive_xep0136_compulsory", false);
+module:add_feature("urn:xmpp:archive:auto");
+module:add_feature("urn:xmpp:archive:pref");
+module:hook("iq/self/urn:xmpp:archive:pref", function (event)
+	local stanza = event.stanza;
+	if stanza.attr.type ~= "set" then
+		return;
+	end
+	local auto = stanza.tags[1]:get_child("auto");
+	local save = auto and auto.attr.save or "none";
+	local scope = auto and auto.attr.scope or "none";
+	module:log("info", "XEP-0136 pref set by %s: auto save=%s scope=%s",
+		event.origin.username, save, scope);
+	if compulsory and save == "false" then
+		event.origin.send(st.error_reply(stanza, "cancel", "not-allowed",
+			"Archiving is compulsory on this server"));
+	else
+		event.origin.send(st.reply(stanza));
+	end
+	return true;
+end, 10);
+"#;
+
 const S2S_STATIC_ROUTE: &str = r#"-- mod_s2s_static_route: TEST-ONLY helper for Prosody 0.12.
 -- Routes outgoing s2s connections for selected remote domains to a fixed
 -- IP:port, bypassing DNS (SRV/A lookups). Lets two Prosody instances on
@@ -438,6 +474,11 @@ impl Prosody {
         )
         .map_err(|e| failed(e.to_string()))?;
         std::fs::write(
+            path.join("plugins/mod_archive_xep0136.lua"),
+            ARCHIVE_XEP0136,
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        std::fs::write(
             path.join("plugins/mod_mam_prefs_locked.lua"),
             MAM_PREFS_LOCKED,
         )
@@ -471,6 +512,7 @@ impl Prosody {
             Archive::MamLocked => {
                 modules.extend(["mam", "archive_everything", "mam_prefs_locked"]);
             }
+            Archive::Xep0136 | Archive::Xep0136Compulsory => modules.push("archive_xep0136"),
         }
         let mut cfg = format!(
             "-- Private Prosody instance for esession integration tests (generated)\n\
@@ -503,6 +545,9 @@ impl Prosody {
             c2s = spec.c2s_port,
             plugins = p("plugins"),
         );
+        if spec.archive == Archive::Xep0136Compulsory {
+            cfg.push_str("archive_xep0136_compulsory = true\n");
+        }
         match &spec.s2s {
             None => cfg.push_str("modules_disabled = { \"s2s\" }\n"),
             Some(s2s) => {

@@ -79,10 +79,7 @@ impl ServerArchive {
                           the contact is excluded while one runs"
                 .to_owned(),
             Self::Xep0136 => "automatic archiving (XEP-0136) is off for this connection".to_owned(),
-            Self::Refused(why) => format!(
-                "the server archives messages and would not let us change that ({why}); \
-                 no session can be off the record"
-            ),
+            Self::Refused(why) => format!("{why}; no session can be off the record"),
         }
     }
 }
@@ -93,6 +90,15 @@ enum Rule {
     Always,
     Never,
     Default,
+}
+
+/// What a preference change of ours asked for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Change {
+    /// The contact into `never`.
+    Exclude,
+    /// The contact's earlier rule back.
+    Restore,
 }
 
 /// How a stanza is to be kept out of archives.
@@ -114,8 +120,9 @@ pub(crate) struct ArchiveControl {
     excluded: HashMap<BareJid, Rule>,
     /// Sessions (contact, thread) that may be, or are, off the record.
     threads: HashMap<(BareJid, String), Keep>,
-    /// Our preference changes awaiting the server's answer: iq id -> contact.
-    pending: HashMap<String, BareJid>,
+    /// Our preference changes awaiting the server's answer: iq id -> the
+    /// contact, what we asked, and their rule before it.
+    pending: HashMap<String, (BareJid, Change, Rule)>,
 }
 
 /// What the layer must do after the server answered a preference change.
@@ -125,8 +132,12 @@ pub(crate) enum PrefsAnswer {
     NotOurs,
     /// Done.
     Accepted,
-    /// Refused: `contact`'s off-the-record sessions must end.
+    /// Leaving `contact` out was refused: their off-the-record sessions must
+    /// end, and nothing more is promised off the record.
     Refused { contact: BareJid, reason: String },
+    /// Putting `contact`'s earlier rule back was refused: the user must know
+    /// their preference is still `never`.
+    NotRestored { contact: BareJid, reason: String },
 }
 
 impl ArchiveControl {
@@ -223,7 +234,8 @@ impl ArchiveControl {
 
     /// The answer to one of our preference changes.
     pub(crate) fn on_answer(&mut self, iq: &Element) -> PrefsAnswer {
-        let Some(contact) = iq.attr("id").and_then(|id| self.pending.remove(id)) else {
+        let Some((contact, change, rule)) = iq.attr("id").and_then(|id| self.pending.remove(id))
+        else {
             return PrefsAnswer::NotOurs;
         };
         if iq.attr("type") != Some("error") {
@@ -233,14 +245,62 @@ impl ArchiveControl {
             .get_child("error", ns::JABBER_CLIENT)
             .and_then(|e| e.children().find(|c| c.ns() == ns::XMPP_STANZAS))
             .map_or_else(|| "an error".to_owned(), |c| c.name().to_owned());
-        self.server = ServerArchive::Refused(format!(
-            "it answered {condition} when asked to leave {contact} out of the archive"
-        ));
-        self.excluded.remove(&contact);
-        PrefsAnswer::Refused {
-            contact,
-            reason: self.server.describe(),
+        // Our copy of the preferences follows what the server holds.
+        self.set_rule(
+            &contact,
+            if change == Change::Exclude {
+                rule
+            } else {
+                Rule::Never
+            },
+        );
+        match change {
+            Change::Exclude => {
+                self.excluded.remove(&contact);
+                self.server = ServerArchive::Refused(format!(
+                    "the server archives messages and answered {condition} when asked to leave \
+                     {contact} out of its archive"
+                ));
+                PrefsAnswer::Refused {
+                    contact,
+                    reason: self.server.describe(),
+                }
+            }
+            Change::Restore => PrefsAnswer::NotRestored {
+                contact,
+                reason: format!("the server answered {condition}"),
+            },
         }
+    }
+
+    /// Our connection restarted as a new stream: nothing is promised off the
+    /// record until the archive is checked again (XEP-0136's setting was for
+    /// the old stream). The contacts we left out stay recorded, so that their
+    /// rules are put back when their sessions are gone.
+    pub(crate) fn suspend(&mut self) {
+        self.server = ServerArchive::Unknown;
+        self.pending.clear();
+    }
+
+    /// Forgets the sessions the core no longer holds (some end without an
+    /// event: a negotiation we gave up, one dropped by a reset) and returns
+    /// the preference changes that puts back.
+    pub(crate) fn keep_only(
+        &mut self,
+        live: impl Fn(&BareJid, &str) -> bool,
+        next_id: &mut dyn FnMut() -> String,
+    ) -> Vec<Element> {
+        let before = self.threads.len();
+        self.threads
+            .retain(|(contact, thread), _| live(contact, thread));
+        if self.threads.len() == before {
+            return Vec::new();
+        }
+        let contacts: Vec<BareJid> = self.excluded.keys().cloned().collect();
+        contacts
+            .iter()
+            .filter_map(|c| self.restore(c, next_id))
+            .collect()
     }
 
     /// Every exclusion undone (before going offline): the preference changes to send.
@@ -281,26 +341,18 @@ impl ArchiveControl {
         if self.server != ServerArchive::Mam || self.excluded.contains_key(contact) {
             return None;
         }
-        let prefs = self.prefs.as_mut()?;
-        let jid = Jid::from(contact.clone());
-        let rule = if prefs.never.contains(&jid) {
-            Rule::Never
-        } else if prefs.always.contains(&jid) {
-            Rule::Always
-        } else {
-            Rule::Default
-        };
+        let rule = self.rule_of(contact)?;
         self.excluded.insert(contact.clone(), rule);
         if rule == Rule::Never {
             return None;
         }
-        prefs.always.retain(|j| *j != jid);
-        prefs.never.push(jid);
-        Some(self.prefs_set(contact, next_id()))
+        self.set_rule(contact, Rule::Never);
+        Some(self.prefs_set(contact, Change::Exclude, rule, next_id()))
     }
 
     /// MAM: once no session with `contact` is off the record any more, puts
-    /// their earlier rule back; the change to send.
+    /// their earlier rule back (whatever the server's state now: we changed
+    /// it, so we undo it); the change to send.
     fn restore(
         &mut self,
         contact: &BareJid,
@@ -310,20 +362,44 @@ impl ArchiveControl {
             return None;
         }
         let rule = self.excluded.remove(contact)?;
-        if rule == Rule::Never || self.server != ServerArchive::Mam {
+        if rule == Rule::Never {
             return None;
         }
-        let prefs = self.prefs.as_mut()?;
-        let jid = Jid::from(contact.clone());
-        prefs.never.retain(|j| *j != jid);
-        if rule == Rule::Always {
-            prefs.always.push(jid);
-        }
-        Some(self.prefs_set(contact, next_id()))
+        self.set_rule(contact, rule);
+        Some(self.prefs_set(contact, Change::Restore, rule, next_id()))
     }
 
-    fn prefs_set(&mut self, contact: &BareJid, id: String) -> Element {
-        self.pending.insert(id.clone(), contact.clone());
+    /// `contact`'s rule in our copy of the preferences.
+    fn rule_of(&self, contact: &BareJid) -> Option<Rule> {
+        let prefs = self.prefs.as_ref()?;
+        let jid = Jid::from(contact.clone());
+        Some(if prefs.never.contains(&jid) {
+            Rule::Never
+        } else if prefs.always.contains(&jid) {
+            Rule::Always
+        } else {
+            Rule::Default
+        })
+    }
+
+    /// Sets `contact`'s rule in our copy of the preferences.
+    fn set_rule(&mut self, contact: &BareJid, rule: Rule) {
+        let Some(prefs) = self.prefs.as_mut() else {
+            return;
+        };
+        let jid = Jid::from(contact.clone());
+        prefs.always.retain(|j| *j != jid);
+        prefs.never.retain(|j| *j != jid);
+        match rule {
+            Rule::Always => prefs.always.push(jid),
+            Rule::Never => prefs.never.push(jid),
+            Rule::Default => {}
+        }
+    }
+
+    fn prefs_set(&mut self, contact: &BareJid, change: Change, rule: Rule, id: String) -> Element {
+        self.pending
+            .insert(id.clone(), (contact.clone(), change, rule));
         let prefs = self.prefs.clone().unwrap_or(Prefs {
             default_: DefaultPrefs::Roster,
             always: Vec::new(),
@@ -534,6 +610,55 @@ mod tests {
         assert_eq!(contact.as_str(), "bob@example.com");
         assert!(reason.contains("not-allowed"), "{reason}");
         assert!(!control.server().off_the_record_possible());
+    }
+
+    #[test]
+    fn a_refused_restore_is_reported_and_other_contacts_still_get_theirs_back() {
+        let mut control = mam(prefs(&["bob@example.com", "carol@example.com"], &[]));
+        let mut to_bob = parse(OFFER_MUSTNOT);
+        control
+            .outgoing(&mut to_bob, || "x-bob".to_owned())
+            .unwrap();
+        let mut to_carol = parse(&OFFER_MUSTNOT.replace("bob@", "carol@").replace("t1", "t5"));
+        control
+            .outgoing(&mut to_carol, || "x-carol".to_owned())
+            .unwrap();
+        // Bob's exclusion is refused: nothing more is promised off the record.
+        let refused = control.on_answer(&parse(
+            "<iq xmlns='jabber:client' type='error' id='x-bob'><error type='cancel'>\
+             <not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        ));
+        assert!(matches!(refused, PrefsAnswer::Refused { .. }));
+        // Carol's session ends (the core no longer holds it): her rule comes
+        // back even though the server is now "refused", and Bob's rule in our
+        // copy was never changed.
+        let mut next = || "r1".to_owned();
+        let changes = control.keep_only(|c, _| c.as_str() == "bob@example.com", &mut next);
+        assert_eq!(changes.len(), 1);
+        let set = Prefs::try_from(changes[0].get_child("prefs", MAM_NS).unwrap().clone()).unwrap();
+        assert_eq!(jids(&set.always), ["bob@example.com", "carol@example.com"]);
+        assert!(set.never.is_empty());
+        // The restore itself refused: reported as such, not as a refusal to exclude.
+        let answer = control.on_answer(&parse(
+            "<iq xmlns='jabber:client' type='error' id='r1'><error type='cancel'>\
+             <forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        ));
+        let PrefsAnswer::NotRestored { contact, reason } = answer else {
+            panic!("not restored");
+        };
+        assert_eq!(contact.as_str(), "carol@example.com");
+        assert!(reason.contains("forbidden"), "{reason}");
+    }
+
+    #[test]
+    fn a_new_stream_promises_nothing_until_checked_again() {
+        let mut control = mam(prefs(&[], &[]));
+        control.suspend();
+        assert!(!control.server().off_the_record_possible());
+        let mut offer = parse(OFFER_MUSTNOT);
+        // Still hinted (our side of the promise), but no exclusion is sent.
+        assert!(control.outgoing(&mut offer, || "p1".to_owned()).is_none());
+        assert!(offer.has_child("no-store", HINTS_NS));
     }
 
     #[test]

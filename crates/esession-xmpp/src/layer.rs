@@ -101,6 +101,15 @@ pub enum ClientEvent {
         /// The sessions being terminated.
         sessions_ended: Vec<SessionId>,
     },
+    /// Issue 14: the server refused to put `contact`'s archive preference
+    /// back after their off-the-record sessions: it is still `never` (their
+    /// messages are not archived) until the user changes it.
+    ArchivePreferenceNotRestored {
+        /// The contact's bare JID.
+        contact: String,
+        /// What the server answered.
+        reason: String,
+    },
     /// The connection dropped. tokio-xmpp reconnects by itself unless `fatal`.
     /// A login the server refuses (wrong JID or password, disabled account)
     /// is fatal and carries the [`LoginError`]; after a fatal event
@@ -428,6 +437,9 @@ impl Esessions {
     /// Ends every session of the old stream (encrypted terminates, and
     /// `ConnectionReset` events) and forgets who was online.
     fn reset_sessions(&mut self) {
+        // Issue 14: nothing off the record until the new stream's archive is checked.
+        self.archive.suspend();
+        self.manager.set_off_the_record_possible(false);
         let out = self.manager.connection_reset();
         self.dispatch(out);
         self.online.clear();
@@ -623,6 +635,14 @@ impl Esessions {
             crate::archive::PrefsAnswer::NotOurs => return false,
             crate::archive::PrefsAnswer::Accepted => return true,
             crate::archive::PrefsAnswer::Refused { contact, reason } => (contact, reason),
+            crate::archive::PrefsAnswer::NotRestored { contact, reason } => {
+                self.queue
+                    .push_back(ClientEvent::ArchivePreferenceNotRestored {
+                        contact: contact.to_string(),
+                        reason,
+                    });
+                return true;
+            }
         };
         self.manager.set_off_the_record_possible(false);
         let ended: Vec<SessionId> = self
@@ -736,6 +756,14 @@ impl Esessions {
             if let Some(change) = self.archive.on_event(event, &mut || archive_iq_id(counter)) {
                 self.enqueue(change);
             }
+        }
+        let (manager, counter) = (&self.manager, &mut self.iq_counter);
+        let changes = self.archive.keep_only(
+            |contact, thread| manager.holds(contact, thread),
+            &mut || archive_iq_id(counter),
+        );
+        for change in changes {
+            self.enqueue(change);
         }
         for event in out.events {
             if let Event::StanzaReceived { session, stanza } = &event

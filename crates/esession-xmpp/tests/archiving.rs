@@ -25,11 +25,11 @@
 )]
 
 use esession::ssn::Logging;
-use esession::{ArchivingConflict, Config, Error, MemoryTrustStore, OtrPolicy};
+use esession::{ArchivingConflict, Config, Error, MemoryTrustStore, OtrPolicy, SessionInfo};
 use esession_testkit::peer::{Peer, both, manager, run_token};
 use esession_testkit::plain::{mam_prefs, mam_query, set_mam_prefs};
 use esession_testkit::prosody::contains;
-use esession_testkit::{Archive, prosody_or_skip};
+use esession_testkit::{Archive, Prosody, prosody_or_skip};
 use esession_xmpp::ClientError;
 use esession_xmpp::archive::ServerArchive;
 use tokio_xmpp::minidom::Element;
@@ -39,6 +39,34 @@ fn policy(otr: OtrPolicy) -> Config {
         otr_policy: otr,
         ..Config::default()
     }
+}
+
+/// `user` (password `user-pw`) logged in on `server` as `user@localhost/resource`
+/// with `otr` as its policy.
+async fn login(server: &Prosody, user: &str, resource: &str, otr: OtrPolicy) -> Peer {
+    Peer::login(
+        user,
+        &server.connect_options(user, resource, &format!("{user}-pw")),
+        manager(Box::new(MemoryTrustStore::new()), policy(otr)),
+    )
+    .await
+}
+
+/// Alice offers a session to Bob's desk; both wait until it is established.
+/// Returns both peers and what each agreed.
+async fn negotiate(alice: Peer, bob: Peer) -> ((Peer, SessionInfo), (Peer, SessionInfo)) {
+    let (mut alice, mut bob) = (alice, bob);
+    both(
+        async move {
+            let (_, info) = alice.start("bob@localhost/desk").await;
+            (alice, info)
+        },
+        async move {
+            let (_, info) = bob.established().await;
+            (bob, info)
+        },
+    )
+    .await
 }
 
 /// The JIDs in one list (`always` or `never`) of a `<prefs/>` element.
@@ -72,18 +100,8 @@ async fn an_off_the_record_session_leaves_nothing_in_the_archive() {
     let before = mam_prefs(&reader).await;
     assert_eq!(listed(&before, "always"), ["bob@localhost"]);
 
-    let mut alice = Peer::login(
-        "alice",
-        &server.connect_options("alice", "laptop", "alice-pw"),
-        manager(Box::new(MemoryTrustStore::new()), policy(OtrPolicy::Prefer)),
-    )
-    .await;
-    let mut bob = Peer::login(
-        "bob",
-        &server.connect_options("bob", "desk", "bob-pw"),
-        manager(Box::new(MemoryTrustStore::new()), policy(OtrPolicy::Prefer)),
-    )
-    .await;
+    let mut alice = login(&server, "alice", "laptop", OtrPolicy::Prefer).await;
+    let mut bob = login(&server, "bob", "desk", OtrPolicy::Prefer).await;
     // Control: a plain message IS archived (the fixture archives everything).
     let canary = format!("canary-{}", run_token());
     alice
@@ -179,21 +197,8 @@ async fn a_server_that_will_not_stop_archiving_gets_no_off_the_record_session() 
     server.register("alice", "alice-pw");
     server.register("bob", "bob-pw");
     server.befriend("alice", "bob");
-    let mut alice = Peer::login(
-        "alice",
-        &server.connect_options("alice", "laptop", "alice-pw"),
-        manager(
-            Box::new(MemoryTrustStore::new()),
-            policy(OtrPolicy::Require),
-        ),
-    )
-    .await;
-    let mut bob = Peer::login(
-        "bob",
-        &server.connect_options("bob", "desk", "bob-pw"),
-        manager(Box::new(MemoryTrustStore::new()), policy(OtrPolicy::Prefer)),
-    )
-    .await;
+    let mut alice = login(&server, "alice", "laptop", OtrPolicy::Require).await;
+    let mut bob = login(&server, "bob", "desk", OtrPolicy::Prefer).await;
     let checked = alice.client().check_server_archive().await.unwrap();
     let ServerArchive::Refused(why) = &checked else {
         panic!("refused, not {checked:?}");
@@ -217,19 +222,61 @@ async fn a_server_that_will_not_stop_archiving_gets_no_off_the_record_session() 
 
     // `prefer`: the session may be logged, and says so.
     alice.client().set_otr_policy(None, OtrPolicy::Prefer).await;
-    let ((alice, info), (bob, bob_info)) = both(
-        async move {
-            let (_, info) = alice.start("bob@localhost/desk").await;
-            (alice, info)
-        },
-        async move {
-            let (_, info) = bob.established().await;
-            (bob, info)
-        },
-    )
-    .await;
+    let ((alice, info), (bob, bob_info)) = negotiate(alice, bob).await;
     assert_eq!(info.logging, Logging::May);
     assert_eq!(bob_info.logging, Logging::May);
     alice.disconnect().await;
     bob.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_xep_0136_server_has_automatic_archiving_turned_off_for_our_stream() {
+    let Some(prosody) =
+        prosody_or_skip("a_xep_0136_server_has_automatic_archiving_turned_off_for_our_stream")
+    else {
+        return;
+    };
+    // XEP-0136 as a test-only plugin models it (ARC-07/09/10): advertised on
+    // the server, `<auto save='false'/>` accepted, or refused when compulsory.
+    let server = prosody.server("localhost", Archive::Xep0136);
+    server.register("alice", "alice-pw");
+    server.register("bob", "bob-pw");
+    server.befriend("alice", "bob");
+    let mut alice = login(&server, "alice", "laptop", OtrPolicy::Prefer).await;
+    let mut bob = login(&server, "bob", "desk", OtrPolicy::Prefer).await;
+    for peer in [&mut alice, &mut bob] {
+        let checked = peer.client().check_server_archive().await.unwrap();
+        assert_eq!(checked, ServerArchive::Xep0136);
+        assert!(
+            checked
+                .describe()
+                .contains("automatic archiving (XEP-0136) is off")
+        );
+    }
+    let log = server.log();
+    for user in ["alice", "bob"] {
+        assert!(
+            log.contains(&format!(
+                "XEP-0136 pref set by {user}: auto save=false scope=stream"
+            )),
+            "{log}"
+        );
+    }
+    let ((alice, info), (bob, bob_info)) = negotiate(alice, bob).await;
+    assert_eq!(info.logging, Logging::MustNot);
+    assert_eq!(bob_info.logging, Logging::MustNot);
+    alice.disconnect().await;
+    bob.disconnect().await;
+
+    // Compulsory archiving: not-allowed, so nothing goes off the record.
+    let server = prosody.server("localhost", Archive::Xep0136Compulsory);
+    server.register("carol", "carol-pw");
+    let mut carol = login(&server, "carol", "laptop", OtrPolicy::Require).await;
+    let checked = carol.client().check_server_archive().await.unwrap();
+    let ServerArchive::Refused(why) = &checked else {
+        panic!("refused, not {checked:?}");
+    };
+    assert!(why.contains("not-allowed"), "{why}");
+    assert!(!carol.client().manager().config().off_the_record_possible);
+    carol.disconnect().await;
 }

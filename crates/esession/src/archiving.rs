@@ -153,6 +153,13 @@ pub fn logging_to_accept(
     }
 }
 
+/// Whether a session agreed with `logging` still satisfies `policy` and what
+/// the server's archive allows now: checked again when the negotiation
+/// completes, since either may have changed while it ran (ARC-05, ARC-07).
+pub fn still_allowed(policy: OtrPolicy, logging: Logging, off_the_record_possible: bool) -> bool {
+    logging_to_accept(policy, &[logging], off_the_record_possible) == Ok(logging)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +253,16 @@ mod tests {
             logging_to_accept(OtrPolicy::Require, &[], true),
             Err(ArchivingConflict::ContactAllowsLogging)
         );
+    }
+
+    #[test]
+    fn an_agreement_is_checked_again_against_the_policy_and_the_archive() {
+        assert!(still_allowed(OtrPolicy::Prefer, MustNot, true));
+        assert!(!still_allowed(OtrPolicy::Prefer, MustNot, false));
+        assert!(!still_allowed(OtrPolicy::Forbid, MustNot, true));
+        assert!(still_allowed(OtrPolicy::Oppose, MustNot, true));
+        assert!(!still_allowed(OtrPolicy::Require, May, true));
+        assert!(still_allowed(OtrPolicy::Forbid, May, false));
     }
 
     #[test]

@@ -386,6 +386,16 @@ impl Config {
         crate::archiving::logging_to_offer(self.otr_policy_for(peer), self.off_the_record_possible)
     }
 
+    /// Whether a session with `peer` agreed with `logging` is still allowed
+    /// by its policy and the server's archive (ARC-05, ARC-07).
+    pub(crate) fn logging_still_allowed(&self, peer: &str, logging: Logging) -> bool {
+        crate::archiving::still_allowed(
+            self.otr_policy_for(peer),
+            logging,
+            self.off_the_record_possible,
+        )
+    }
+
     /// The policy for a contact of `profile`: this one, or a copy narrowed
     /// to what the profile allows (its `Subset`).
     pub fn for_profile(&self, profile: &Profile) -> Cow<'_, Config> {

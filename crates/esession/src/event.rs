@@ -218,6 +218,9 @@ pub enum OfflineRejection {
     /// It came beyond our limits (too large, too many from one sender in a
     /// minute, or too many sessions at once): it was not read.
     Limited,
+    /// Its `logging` (off the record or not) is one our archiving policy or
+    /// our server's archive does not allow now (ARC-05/07): it was not read.
+    ArchivingPolicy,
 }
 
 impl OfflineRejection {
@@ -239,6 +242,9 @@ impl OfflineRejection {
             Self::Unreadable => "it is not a well-formed offline message",
             Self::Limited => {
                 "it came beyond the limits on size, rate or sessions at once, so it was not read"
+            }
+            Self::ArchivingPolicy => {
+                "it was written in a session your archiving policy (or your server's archive) does not allow now, so it was not read"
             }
         }
     }

@@ -356,6 +356,14 @@ impl SessionManager {
         })
     }
 
+    /// Whether a session or a negotiation with `contact` on `thread` is held
+    /// (in any state): an adapter that tracks sessions of its own learns
+    /// here which ended without an event (a negotiation given up, say).
+    pub fn holds(&self, contact: &BareJid, thread: &str) -> bool {
+        self.sessions
+            .contains_key(&(contact.clone(), thread.to_owned()))
+    }
+
     /// Whether `session` is established (keys agreed and verified).
     pub fn is_established(&self, session: &SessionId) -> bool {
         self.session_info(session).is_some()

@@ -29,10 +29,17 @@ impl EsessionClient {
             .and_then(|j| Jid::new(j).ok())
             .ok_or_else(|| ClientError::Disco("our own account (not online yet)".to_owned()))?;
         let account = Jid::from(own.to_bare());
-        let mut kind = archive::archive_kind(&self.features_of(&account).await?);
+        let server = Jid::from(own.domain().to_owned());
+        // Fails closed: what we could not discover is not "no archive".
+        let mut kind = match self.features_of(&account).await? {
+            Some(features) => archive::archive_kind(&features),
+            None => undiscovered(&account),
+        };
         if kind == ServerArchive::None {
-            let server = Jid::from(own.domain().to_owned());
-            kind = archive::archive_kind(&self.features_of(&server).await?);
+            kind = match self.features_of(&server).await? {
+                Some(features) => archive::archive_kind(&features),
+                None => undiscovered(&server),
+            };
         }
         let (server, prefs) = match kind {
             ServerArchive::Mam => self.confirm_mam().await?,
@@ -61,7 +68,9 @@ impl EsessionClient {
         self.layer.is_off_the_record(session)
     }
 
-    async fn features_of(&mut self, jid: &Jid) -> Result<Vec<String>, ClientError> {
+    /// The features `jid` advertises; `None` when it answered with an error
+    /// or nothing.
+    async fn features_of(&mut self, jid: &Jid) -> Result<Option<Vec<String>>, ClientError> {
         let id = self.layer.next_iq_id("disco");
         let query = Iq::from_get(id, DiscoInfoQuery { node: None }).with_to(jid.clone());
         let failed = || ClientError::Disco(jid.to_string());
@@ -70,10 +79,9 @@ impl EsessionClient {
             Err(IqFailure::TimedOut) => Err(failed()),
             Ok(Some(payload)) => {
                 let info = DiscoInfoResult::try_from(payload).map_err(|_| failed())?;
-                Ok(info.features.into_iter().collect())
+                Ok(Some(info.features.into_iter().collect()))
             }
-            // No disco at all: nothing advertised.
-            Err(IqFailure::Refused(_)) | Ok(None) => Ok(Vec::new()),
+            Err(IqFailure::Refused(_)) | Ok(None) => Ok(None),
         }
     }
 
@@ -90,10 +98,16 @@ impl EsessionClient {
             Ok(Some(payload)) => Prefs::try_from(payload).ok(),
             Ok(None) => None,
             Err(IqFailure::Unusable(error)) => return Err(error),
-            Err(failure) => return Ok((refused("reading", &failure), None)),
+            Err(failure) => {
+                return Ok((
+                    refused("a request for its archive preferences", &failure),
+                    None,
+                ));
+            }
         };
         let Some(prefs) = prefs else {
-            let why = "its archive preferences could not be read".to_owned();
+            let why = "the server archives messages, and its archive preferences could not be read"
+                .to_owned();
             return Ok((ServerArchive::Refused(why), None));
         };
         let id = self.layer.next_iq_id("archive");
@@ -106,7 +120,10 @@ impl EsessionClient {
         match self.round_trip(set, None).await {
             Ok(_) => Ok((ServerArchive::Mam, Some(prefs))),
             Err(IqFailure::Unusable(error)) => Err(error),
-            Err(failure) => Ok((refused("changing", &failure), None)),
+            Err(failure) => Ok((
+                refused("a change of its archive preferences", &failure),
+                None,
+            )),
         }
     }
 
@@ -126,19 +143,26 @@ impl EsessionClient {
         match self.round_trip(set, None).await {
             Ok(_) => Ok(ServerArchive::Xep0136),
             Err(IqFailure::Unusable(error)) => Err(error),
-            Err(failure) => Ok(refused("turning off automatic archiving in", &failure)),
+            Err(failure) => Ok(refused("turning off automatic archiving", &failure)),
         }
     }
 }
 
-fn refused(doing: &str, failure: &IqFailure) -> ServerArchive {
+/// A server whose features could not be discovered: nothing is promised.
+fn undiscovered(jid: &Jid) -> ServerArchive {
+    ServerArchive::Refused(format!(
+        "{jid} did not answer service discovery, so its archive is unknown"
+    ))
+}
+
+fn refused(request: &str, failure: &IqFailure) -> ServerArchive {
     ServerArchive::Refused(match failure {
         IqFailure::Refused(condition) => {
             let name = tokio_xmpp::minidom::Element::from(condition.clone())
                 .name()
                 .to_owned();
-            format!("{doing} its archive preferences was answered {name}")
+            format!("the server archives messages and answered {name} to {request}")
         }
-        _ => format!("{doing} its archive preferences got no answer"),
+        _ => format!("the server archives messages and did not answer {request}"),
     })
 }

@@ -216,6 +216,16 @@ impl SessionManager {
                 .allow(from.to_bare().as_str(), per_minute, now)
     }
 
+    /// ARC-05/07: the options were published under the policy and the
+    /// archive of then; what the sender agreed must be allowed now.
+    fn offline_logging_allowed(&self, form: &DataForm, from: &Jid) -> bool {
+        let logging = form
+            .field(fields::LOGGING)
+            .and_then(|f| f.single_value())
+            .and_then(crate::ssn::Logging::from_value);
+        logging.is_none_or(|l| self.config.logging_still_allowed(from.as_str(), l))
+    }
+
     fn read_offline_init(
         &mut self,
         stanza: &Element,
@@ -286,6 +296,9 @@ impl SessionManager {
         let Some(pair) = group.and_then(|g| held_set.key_pair(g)) else {
             return reject(out, OfflineRejection::Unreadable);
         };
+        if !self.offline_logging_allowed(&form, from) {
+            return reject(out, OfflineRejection::ArchivingPolicy);
+        }
         let offer = initiator::offline_offer(
             &held_set.options,
             held_set.nonce(),

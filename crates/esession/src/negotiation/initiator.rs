@@ -725,8 +725,11 @@ impl AwaitingResponse {
                 bad.push(var);
             }
         };
+        // ARC-05/07: our policy or our archive may have changed since the offer.
         check(
-            f.logging.is_some_and(|l| self.logging.contains(&l)),
+            f.logging.is_some_and(|l| {
+                self.logging.contains(&l) && ctx.config.logging_still_allowed(self.peer.as_str(), l)
+            }),
             LOGGING,
         );
         // ESN-25, ESN-53: a disclosure we offered (only `never` by default).

@@ -1217,6 +1217,15 @@ impl AwaitingAccept {
             Ok(Completion::Declined) => return Err(StepError::Declined),
             Err(_) => return Err(Refusal::crypto().into()),
         };
+        // ARC-05/07: our policy or our archive may have changed since we
+        // answered (a refused archive change, say): not completed.
+        let accepting = &self.accepting;
+        if !ctx
+            .config
+            .logging_still_allowed(accepting.peer.as_str(), accepting.agreed.logging)
+        {
+            return Err(Refusal::new(ErrorCondition::NotAcceptable, &[LOGGING]).into());
+        }
         match self.flow {
             Flow::Three(three) => self.accepting.on_accept_three(ctx, *three, x, fields),
             Flow::Four { y, he } => self.accepting.on_accept_four(ctx, y, he, x, fields),

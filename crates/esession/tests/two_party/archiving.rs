@@ -186,3 +186,57 @@ fn the_default_policy_change_ends_off_the_record_sessions_under_forbid() {
     pair.route(Side::Bob, out);
     assert_eq!(pair.bob.terminations(), [&TerminationReason::LocalRequest]);
 }
+
+#[test]
+fn a_negotiation_in_progress_cannot_complete_off_the_record_once_the_archive_is_lost() {
+    // ARC-07: Bob answered `mustnot`, then learned his server refuses to
+    // leave Alice out of its archive (the adapter tells the core). Alice's
+    // completion is refused: no off-the-record session without it.
+    let mut pair = Pair::with_configs(
+        with(ALICE, OtrPolicy::Prefer, true),
+        with(BOB, OtrPolicy::Prefer, true),
+        1410,
+    );
+    let (_, out) = pair.alice.manager.start_session(BOB).expect("offer");
+    let offer = pair.alice.absorb(out).remove(0);
+    let answer = pair.bob.receive(&offer).remove(0);
+    assert_eq!(
+        field_values(&field(&answer, "logging").unwrap()),
+        ["mustnot"]
+    );
+    pair.bob.manager.set_off_the_record_possible(false);
+    let completion = pair.alice.receive(&answer).remove(0);
+    let reply = pair.bob.receive(&completion);
+    assert!(pair.bob.established().is_empty());
+    assert_eq!(
+        pair.bob.failures(),
+        [&Error::Refused {
+            condition: ErrorCondition::NotAcceptable,
+            fields: vec!["logging".to_owned()]
+        }]
+    );
+    assert_eq!(reply.len(), 1, "the refusal goes back to Alice");
+}
+
+#[test]
+fn an_answer_our_policy_no_longer_allows_is_refused() {
+    // ARC-05: Alice's policy for Bob became `forbid` while her offer was out.
+    let mut pair = Pair::with_configs(
+        with(ALICE, OtrPolicy::Prefer, true),
+        with(BOB, OtrPolicy::Prefer, true),
+        1411,
+    );
+    let (_, out) = pair.alice.manager.start_session(BOB).expect("offer");
+    let offer = pair.alice.absorb(out).remove(0);
+    let answer = pair.bob.receive(&offer).remove(0);
+    let _ = pair.alice.manager.set_otr_policy(BOB, OtrPolicy::Forbid);
+    pair.alice.receive(&answer);
+    assert!(pair.alice.established().is_empty());
+    assert_eq!(
+        pair.alice.failures(),
+        [&Error::Refused {
+            condition: ErrorCondition::NotAcceptable,
+            fields: vec!["logging".to_owned()]
+        }]
+    );
+}

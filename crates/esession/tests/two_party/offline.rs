@@ -319,6 +319,27 @@ fn past_expiry_nothing_is_decrypted_or_sent() {
 }
 
 #[test]
+fn an_offline_message_the_archiving_policy_no_longer_allows_is_not_read() {
+    // Issue 14 (ARC-05/07): the options allowed `may`; since then Alice
+    // requires off the record, so what Bob wrote in a session that may be
+    // logged is not read, and she is told why.
+    let clock = TestClock::new();
+    let (mut alice, mut bob, options) = offline_pair(818, &clock);
+    let init = bob_writes(&mut bob, &options, "may be logged", true);
+    let _ = alice
+        .manager
+        .set_default_otr_policy(esession::OtrPolicy::Require);
+    assert!(alice.receive(&init).is_empty());
+    assert!(alice.bodies().is_empty() && alice.established().is_empty());
+    assert_eq!(rejections(&alice), [OfflineRejection::ArchivingPolicy]);
+    assert!(
+        OfflineRejection::ArchivingPolicy
+            .describe()
+            .contains("archiving policy")
+    );
+}
+
+#[test]
 fn a_tampered_offline_stanza_fails_silently_and_shows_nothing() {
     let clock = TestClock::new();
     let (mut alice, mut bob, options) = offline_pair(818, &clock);
