@@ -181,6 +181,8 @@ pub(crate) async fn login(
         .unwrap_or_else(|| options.jid.split('@').nth(1).unwrap_or_default().to_owned());
     let xmpp = connect::client(&options).map_err(|e| e.to_string())?;
     let mut client = EsessionClient::new(xmpp, manager);
+    // Issue 14: what the server archives is known before anyone sees us.
+    client.check_archive_on_login(true);
     if inbox == Inbox::Ignores {
         client.set_presence_priority(-1);
     }
@@ -224,18 +226,11 @@ pub(crate) async fn login(
     }
 }
 
-/// Issue 14: finds out what the server archives (ARC-07), once per
-/// connection, and says it in one line; off the record is promised only
-/// when the session is kept out. Called once the kept XEP-0187 option sets
-/// are held: the round trips hand over what the server kept for us, and
-/// offline messages need their sets.
-pub(crate) async fn check_archive(client: &mut EsessionClient) -> String {
-    match client.check_server_archive().await {
-        Ok(archive) => format!("Server archive: {}.", archive.describe()),
-        Err(e) => format!(
-            "Server archive: could not be checked ({e}); no session will be off the record."
-        ),
-    }
+/// Issue 14: what the server archives (checked at every login, before our
+/// presence goes out: see `EsessionClient::check_archive_on_login`), in one
+/// line; off the record is promised only when the session is kept out.
+pub(crate) fn archive_line(client: &EsessionClient) -> String {
+    format!("Server archive: {}.", client.server_archive().describe())
 }
 
 /// How the login went, for the "Logged in" line: "SCRAM-SHA-1 over TLSv1.3".

@@ -142,8 +142,7 @@ pub(crate) async fn run(
         )),
         Err(e) => chat.alert(&format!("!!! {e}")),
     }
-    let archive = crate::account::check_archive(&mut client).await;
-    chat.info(&format!("*** {archive}"));
+    chat.info(&format!("*** {}", crate::account::archive_line(&client)));
     if contact.contains('/') {
         // A full JID: nothing to look up first.
         chat.start_automatically(&mut client).await;
@@ -1028,12 +1027,8 @@ impl Chat {
                     "*** Reconnected as {jid}. The old session could not continue; a new one starts when {} is reachable.",
                     self.contact
                 ));
-                // A new stream: XEP-0136's stream-scoped setting must be made again.
-                let _ = client.check_server_archive().await;
-                self.info(&format!(
-                    "*** Server archive: {}.",
-                    client.server_archive().describe()
-                ));
+                // Checked again on the new stream before it was announced.
+                self.info(&format!("*** {}", crate::account::archive_line(client)));
                 self.want_session = true;
                 self.presence_reported = false;
                 self.started = Instant::now();

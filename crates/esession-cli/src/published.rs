@@ -649,7 +649,7 @@ pub(crate) async fn send_offline(
         crate::account::Inbox::Ignores,
     )
     .await?;
-    eprintln!("{}", crate::account::check_archive(&mut client).await);
+    eprintln!("{}", crate::account::archive_line(&client));
     let bare = BareJid::new(contact).map_err(|_| format!("{contact} is not a JID"))?;
     // An online contact gets a normal session: their client may hold no option set.
     if !contact_seems_offline(&mut client, contact, std::time::Duration::from_secs(3)).await {

@@ -74,7 +74,7 @@ pub(crate) async fn send(
     }
     // A one-off: what is sent to our bare JID is for a client that reads it.
     let mut client = login(settings, manager, crate::account::Inbox::Ignores).await?;
-    eprintln!("{}", crate::account::check_archive(&mut client).await);
+    eprintln!("{}", crate::account::archive_line(&client));
     crate::profile::announce(&client, contact);
     // Issue 13 (OFF-07): a contact who published offline options (only those
     // who share presence with us can be read) and shows no presence gets the
@@ -256,8 +256,7 @@ pub(crate) async fn listen(
         ),
     }
     // Issue 14: what the server archives decides whether off the record is
-    // possible (after the option sets are held: see `check_archive`).
-    crate::account::check_archive(&mut client).await;
+    // possible (checked at login, before our presence went out).
     let archive = client.server_archive();
     emit(
         archive_json(archive, &clock_time()),
@@ -456,8 +455,7 @@ pub(crate) async fn listen(
                         "*** Reconnected as {jid}: the old sessions ended; new ones start on demand."
                     ),
                 );
-                // A new stream: XEP-0136's stream-scoped setting must be made again.
-                let _ = client.check_server_archive().await;
+                // Checked again on the new stream before it was announced.
                 let archive = client.server_archive();
                 emit(
                     archive_json(archive, &clock_time()),

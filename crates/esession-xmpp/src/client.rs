@@ -86,6 +86,15 @@ impl EsessionClient {
         client
     }
 
+    /// Checks the server's archive ([`Self::check_server_archive`]) at every
+    /// login, before our initial presence goes out and before
+    /// [`crate::ClientEvent::Online`] or [`crate::ClientEvent::Reconnected`] is
+    /// returned: no offer or offline message can arrive while it is unknown
+    /// (it would be answered as if nothing could be off the record).
+    pub fn check_archive_on_login(&mut self, check: bool) {
+        self.layer.hold_initial_presence(check);
+    }
+
     /// The priority of our initial presence, before the first login completes (see
     /// [`crate::Esessions::set_presence_priority`]): negative for a client that does not
     /// read what is sent to the bare JID, so that the server keeps it for one that does.
@@ -151,6 +160,19 @@ impl EsessionClient {
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
         loop {
             self.flush().await;
+            if self.layer.initial_presence_held()
+                && matches!(
+                    self.layer.peek_event(),
+                    Some(ClientEvent::Online { .. } | ClientEvent::Reconnected { .. })
+                )
+            {
+                // Issue 14: the archive is checked before anyone sees us. If
+                // this is cancelled, the event and the presence stay queued
+                // and the next call checks again.
+                let _ = self.check_server_archive().await;
+                self.layer.release_initial_presence();
+                continue;
+            }
             if let Some(event) = self.layer.next_event() {
                 return Some(event);
             }

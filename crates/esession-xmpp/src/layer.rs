@@ -207,6 +207,10 @@ pub struct Esessions {
     priority: i8,
     /// What our server archives, and the sessions kept out of it (issue 14).
     archive: crate::archive::ArchiveControl,
+    /// Hold the initial presence until released (see
+    /// [`Self::hold_initial_presence`]), and the presence held.
+    hold_presence: bool,
+    held_presence: Option<Presence>,
 }
 
 impl core::fmt::Debug for Esessions {
@@ -257,7 +261,35 @@ impl Esessions {
             online: HashMap::new(),
             link: Link::Up,
             archive: crate::archive::ArchiveControl::new(),
+            hold_presence: false,
+            held_presence: None,
         }
+    }
+
+    /// Keeps each login's initial presence back until
+    /// [`Self::release_initial_presence`]: until then contacts do not see us
+    /// and the server hands over nothing it kept for us, so that what must
+    /// happen first (checking the server's archive) is done before any offer
+    /// or offline message arrives.
+    pub fn hold_initial_presence(&mut self, hold: bool) {
+        self.hold_presence = hold;
+    }
+
+    /// Whether an initial presence is being held back.
+    pub fn initial_presence_held(&self) -> bool {
+        self.held_presence.is_some()
+    }
+
+    /// Sends the initial presence held back, if any.
+    pub fn release_initial_presence(&mut self) {
+        if let Some(presence) = self.held_presence.take() {
+            self.outbox.push_back(presence.into());
+        }
+    }
+
+    /// The next event, left in the queue.
+    pub(crate) fn peek_event(&self) -> Option<&ClientEvent> {
+        self.queue.front()
     }
 
     /// The session manager (for session info, trust store access).
@@ -384,7 +416,11 @@ impl Esessions {
                     if let Some(caps) = disco::our_caps() {
                         presence.add_payload(caps);
                     }
-                    self.outbox.push_back(presence.into());
+                    if self.hold_presence {
+                        self.held_presence = Some(presence);
+                    } else {
+                        self.outbox.push_back(presence.into());
+                    }
                 }
                 let jid = bound_jid.to_string();
                 self.queue.push_back(if reset {
