@@ -9,6 +9,7 @@ mod account;
 mod chat;
 mod demo;
 mod history;
+mod json_schema;
 mod outbox;
 mod present;
 mod profile;
@@ -17,6 +18,7 @@ mod rng;
 mod screen;
 mod scripted;
 mod selftest;
+mod serve;
 mod settings;
 mod trust_keys;
 
@@ -128,6 +130,29 @@ enum Command {
         #[arg(long)]
         count: Option<usize>,
     },
+    /// A machine interface for both roles: JSON-lines commands on standard
+    /// input (start, send, verify, distrust, rekey, terminate, secret,
+    /// approve, status, quit) and JSON-lines events on standard output (the
+    /// events of `listen --json`, plus the answers to commands), as described
+    /// in docs/JSON.md. Offers are accepted as `listen --accept` says. The end
+    /// of standard input, `quit`, SIGINT or SIGTERM terminates every session
+    /// and exits 0.
+    #[command(after_long_help = crate::serve::COMMANDS_HELP)]
+    Serve {
+        /// Which offers to accept.
+        #[arg(long, value_enum, default_value = "any")]
+        accept: scripted::AcceptPolicy,
+    },
+    /// Print the completion script for SHELL to standard output, e.g.
+    /// `esession completions bash > ~/.local/share/bash-completion/completions/esession`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, e.g.
+    /// `esession man > ~/.local/share/man/man1/esession.1`.
+    Man,
     /// Manage what we remember about contacts.
     #[command(subcommand)]
     Trust(trust_keys::TrustCommand),
@@ -197,6 +222,21 @@ fn run() -> ExitCode {
     let settings = || settings::Settings::resolve(&cli.global);
     match cli.command {
         Command::Demo => report("demo", demo::run()),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "esession",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man => report(
+            "man",
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| format!("the manual page could not be written: {e}")),
+        ),
         Command::Selftest => report("selftest", selftest::run()),
         Command::KeyFile { ref path } => report(
             "key-file",
@@ -266,7 +306,14 @@ fn run() -> ExitCode {
             count,
         } => report(
             "listen",
-            settings().and_then(|s| runtime()?.block_on(scripted::listen(&s, json, accept, count))),
+            settings().and_then(|s| {
+                runtime()?.block_on(scripted::listen(&s, json, accept, count, false))
+            }),
+        ),
+        Command::Serve { accept } => report(
+            "serve",
+            settings()
+                .and_then(|s| runtime()?.block_on(scripted::listen(&s, true, accept, None, true))),
         ),
         Command::History {
             ref contact,

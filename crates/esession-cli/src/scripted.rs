@@ -211,11 +211,15 @@ pub(crate) async fn send(
 }
 
 /// `esession listen`: accept sessions and print what arrives.
+/// `esession listen` (`commands` false) and `esession serve` (`commands`
+/// true: JSON-lines commands on standard input, see [`crate::serve`]): the
+/// same loop, so the two cannot drift apart.
 pub(crate) async fn listen(
     settings: &Settings,
     json_output: bool,
     policy: AcceptPolicy,
     count: Option<usize>,
+    commands: bool,
 ) -> Result<(), String> {
     let store = open_store(settings)?;
     let config = Config {
@@ -239,6 +243,13 @@ pub(crate) async fn listen(
             println!("{text}");
         }
     };
+    // `serve` says first who it is and which schema it speaks.
+    if commands {
+        emit(
+            crate::serve::ready_json(&client, &clock_time()),
+            "*** Ready for commands.".to_owned(),
+        );
+    }
     // XEP-0187 (OFF-13): the option sets kept while we were away read what
     // contacts wrote meanwhile; the stored copies are destroyed now.
     match crate::published::hold_kept_offline_options(settings, &store, &mut client).await {
@@ -262,13 +273,27 @@ pub(crate) async fn listen(
         archive_json(archive, &clock_time()),
         format!("*** Server archive: {}.", archive.describe()),
     );
-    // Ctrl-C (or the end of the stream, or --count) leaves through
-    // disconnect(), which terminates every session first (ESN-45).
+    // Ctrl-C, SIGTERM (or the end of the stream, --count, or with commands
+    // the end of standard input or `quit`) leaves through disconnect(),
+    // which terminates every session first (ESN-45).
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    let mut terminated = crate::serve::sigterm()?;
+    let mut input = commands.then(crate::serve::stdin_lines);
     loop {
         let event = tokio::select! {
             _ = &mut interrupted => break,
+            _ = terminated.recv() => break,
+            line = crate::serve::next_line(&mut input) => {
+                let Some(line) = line else { break };
+                let (value, text, quit) =
+                    crate::serve::command(&mut client, &store, settings, &line).await;
+                emit(value, text);
+                if quit {
+                    break;
+                }
+                continue;
+            }
             event = client.next_event() => event,
         };
         let Some(event) = event else { break };
@@ -541,7 +566,7 @@ fn established_json(session: &SessionId, info: &SessionInfo, time: &str) -> Valu
 
 /// Keeps a message in the local history when its session may be logged;
 /// a failure is said on stderr (the message itself was handled).
-fn keep(
+pub(crate) fn keep(
     store: &esession_store::Store,
     settings: &Settings,
     client: &esession_xmpp::EsessionClient,

@@ -72,9 +72,47 @@ pub(crate) enum TrustCommand {
         /// The contact's bare JID.
         contact: String,
         /// Remove the secret.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["secret_file", "secret_env"])]
         clear: bool,
+        /// Read the secret from this file (its first line) instead of a prompt.
+        #[arg(long, value_name = "FILE", conflicts_with = "secret_env")]
+        secret_file: Option<std::path::PathBuf>,
+        /// Read the secret from this environment variable instead of a prompt.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
     },
+}
+
+/// The other shared secret for `contact`: from a file (its first line), an
+/// environment variable, or a prompt on the terminal.
+fn read_secret(
+    contact: &str,
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> Result<String, String> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "the shared secret for {contact} could not be read from {}: {e}",
+                path.display()
+            )
+        })?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
+    if let Some(var) = env {
+        return std::env::var(var).map_err(|_| {
+            format!("the environment variable {var} (the shared secret for {contact}) is not set")
+        });
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "the shared secret for {contact} is typed at a prompt, and there is no terminal to \
+             ask on: give it with --secret-file FILE or --secret-env VAR, or run \
+             `esession trust secret {contact}` in a terminal"
+        ));
+    }
+    rpassword::prompt_password(format!("Shared secret for {contact}: "))
+        .map_err(|e| format!("could not read the shared secret for {contact}: {e}"))
 }
 
 /// The algorithms `keys generate` makes.
@@ -260,7 +298,12 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
             let contact = contact_bare_jid(&contact, "keys are published per contact")?;
             crate::runtime()?.block_on(crate::published::fetch(settings, &contact))?;
         }
-        TrustCommand::Secret { contact, clear } => {
+        TrustCommand::Secret {
+            contact,
+            clear,
+            secret_file,
+            secret_env,
+        } => {
             let contact = &contact_bare_jid(&contact, "shared secrets are per contact")?;
             if clear {
                 if store.clear_other_secret(&account, contact).map_err(write)? {
@@ -269,16 +312,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
                     println!("There was no shared secret for {contact}: nothing to remove.");
                 }
             } else {
-                if !std::io::stdin().is_terminal() {
-                    return Err(format!(
-                        "the shared secret for {contact} is typed at a prompt, and there is no \
-                         terminal to ask on: run `esession trust secret {contact}` in a terminal"
-                    ));
-                }
-                let secret = rpassword::prompt_password(format!("Shared secret for {contact}: "))
-                    .map_err(|e| {
-                    format!("could not read the shared secret for {contact}: {e}")
-                })?;
+                let secret = read_secret(contact, secret_file.as_deref(), secret_env.as_deref())?;
                 if secret.is_empty() {
                     return Err(format!(
                         "the shared secret for {contact} is empty: type the secret you agreed \

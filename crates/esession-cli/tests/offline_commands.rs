@@ -23,6 +23,18 @@ fn esession(dir: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A temporary directory with a store key file in it (`key`).
+fn keyed_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    assert!(
+        esession(dir.path(), &["key-file", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    (dir, key)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -169,13 +181,7 @@ fn trust_list_and_forget_work_on_an_empty_store() {
 /// own JID) and says what to do; so do the other trust errors.
 #[test]
 fn trust_errors_name_the_contact_and_say_what_to_do() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    assert!(
-        esession(dir.path(), &["key-file", key.to_str().unwrap()])
-            .status
-            .success()
-    );
+    let (dir, _) = keyed_dir();
     // The store exists (its creation is announced on stderr).
     assert!(esession(dir.path(), &["trust", "list"]).status.success());
     let error = |args: &[&str]| {
@@ -227,7 +233,8 @@ fn trust_errors_name_the_contact_and_say_what_to_do() {
     assert_eq!(
         error(&["trust", "secret", "bob@example.com"]),
         "esession trust: the shared secret for bob@example.com is typed at a prompt, and there is \
-         no terminal to ask on: run `esession trust secret bob@example.com` in a terminal\n"
+         no terminal to ask on: give it with --secret-file FILE or --secret-env VAR, or run \
+         `esession trust secret bob@example.com` in a terminal\n"
     );
     assert!(error(&["trust", "forget", "example.com"]).starts_with(
         "esession trust: \"example.com\" is not a contact's JID: it has no user part"
@@ -492,13 +499,7 @@ fn the_demo_and_the_selftest_pass() {
 /// persisted in the store and shown by `trust list`.
 #[test]
 fn trust_profile_sets_shows_and_clears() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    assert!(
-        esession(dir.path(), &["key-file", key.to_str().unwrap()])
-            .status
-            .success()
-    );
+    let (dir, _) = keyed_dir();
     let run = |args: &[&str]| {
         let out = esession(dir.path(), args);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -542,13 +543,7 @@ fn trust_profile_sets_shows_and_clears() {
 /// refused with a clear error and a non-zero exit; nothing is saved.
 #[test]
 fn trust_profile_refuses_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    assert!(
-        esession(dir.path(), &["key-file", key.to_str().unwrap()])
-            .status
-            .success()
-    );
+    let (dir, _) = keyed_dir();
     let out = esession(dir.path(), &["trust", "profile", "bob@example.net", "psi"]);
     assert!(!out.status.success());
     let shown = text(&out);
@@ -635,5 +630,72 @@ fn listen_help_documents_the_json_events() {
         "alert: alert = {kind, message for a person",
     ] {
         assert!(help.contains(needle), "{needle:?} not in {help}");
+    }
+}
+
+/// Issue 15: the other shared secret without a terminal, from a file or an
+/// environment variable; an unset variable is said, not stored as empty.
+#[test]
+fn a_shared_secret_can_come_from_a_file_or_the_environment() {
+    let (dir, key) = keyed_dir();
+    let file = dir.path().join("secret.txt");
+    std::fs::write(&file, "correct horse\nignored second line\n").unwrap();
+    let out = esession(
+        dir.path(),
+        &[
+            "trust",
+            "secret",
+            "bob@example.com",
+            "--secret-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Stored the shared secret for bob@example.com"),
+        "{}",
+        text(&out)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_esession"))
+        .args(["--jid", "alice@example.org", "--store"])
+        .arg(dir.path().join("store.db"))
+        .arg("--store-key-file")
+        .arg(&key)
+        .args([
+            "trust",
+            "secret",
+            "carol@example.com",
+            "--secret-env",
+            "CAROL_SECRET",
+        ])
+        .env("CAROL_SECRET", "battery staple")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = esession(
+        dir.path(),
+        &[
+            "trust",
+            "secret",
+            "dave@example.com",
+            "--secret-env",
+            "ESESSION_NO_SUCH_VAR",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("ESESSION_NO_SUCH_VAR"),
+        "{}",
+        text(&out)
+    );
+    // Both are stored: --clear finds them.
+    for contact in ["bob@example.com", "carol@example.com"] {
+        let out = esession(dir.path(), &["trust", "secret", contact, "--clear"]);
+        assert!(
+            text(&out).contains(&format!("Removed the shared secret for {contact}")),
+            "{}",
+            text(&out)
+        );
     }
 }

@@ -546,6 +546,20 @@ impl EsessionClient {
         Ok(())
     }
 
+    /// Approves `contact`'s request to see our presence (RFC 6121 §3.1.4:
+    /// `subscribed`), so that they see when we are online and may start
+    /// sessions with us (SSN-09).
+    pub async fn approve_subscription(
+        &mut self,
+        contact: &tokio_xmpp::jid::BareJid,
+    ) -> Result<(), ClientError> {
+        self.ensure_usable()?;
+        let approval = Presence::new(PresenceType::Subscribed).with_to(Jid::from(contact.clone()));
+        self.layer.push_outgoing(approval.into());
+        self.flush().await;
+        Ok(())
+    }
+
     /// Ends a session (encrypted terminate; the session ends when acknowledged).
     pub async fn terminate(&mut self, session: &SessionId) -> Result<(), ClientError> {
         self.ensure_usable()?;
