@@ -48,6 +48,7 @@ In-chat commands:
   /secret          set the other shared secret (a password agreed out of band) for the next session
   /ping            round-trip time of an encrypted ping (sessions that agreed iq)
   /status          the session's security state and the messages not yet delivered
+  /approve         let the contact see when you are online (approve their subscription request)
   /end             end the encrypted session
   /start           start a new encrypted session
   /rekey           agree fresh keys now (also done automatically when idle)
@@ -66,6 +67,7 @@ pub(crate) async fn run(
     contact: &str,
     profile: Option<ProfileName>,
     send_despite_warnings: bool,
+    approve_subscription: bool,
 ) -> Result<(), String> {
     let store = open_store(settings)?;
     let account = settings.account()?;
@@ -126,6 +128,7 @@ pub(crate) async fn run(
         departure,
         offline_options: Vec::new(),
         offline_session: None,
+        approve_subscription,
     };
     chat.show_history();
     chat.screen.line(
@@ -143,6 +146,15 @@ pub(crate) async fn run(
         Err(e) => chat.alert(&format!("!!! {e}")),
     }
     chat.info(&format!("*** {}", crate::account::archive_line(&client)));
+    // Issue 15: the contact sees us online even without a subscription to
+    // our presence (some clients need our full JID to start a session).
+    if let Ok(jid) = jid::Jid::new(contact)
+        && let Err(e) = client.send_directed_presence(&jid).await
+    {
+        chat.alert(&format!(
+            "!!! Our presence could not be sent to {contact}: {e}"
+        ));
+    }
     if contact.contains('/') {
         // A full JID: nothing to look up first.
         chat.start_automatically(&mut client).await;
@@ -272,6 +284,8 @@ struct Chat {
     offline_options: Vec<Element>,
     /// That offline session, once the first message opened it.
     offline_session: Option<SessionId>,
+    /// Approve the contact's presence subscription request when it comes.
+    approve_subscription: bool,
 }
 
 impl Chat {
@@ -463,6 +477,7 @@ impl Chat {
                 None => self.info("*** No warning to acknowledge."),
             },
             "/status" => self.show_status(client),
+            "/approve" => self.approve(client).await,
             "/rekey" => match self.session.clone() {
                 Some(id) => match client.rekey(&id).await {
                     Ok(()) => self.info(&format!(
@@ -608,6 +623,22 @@ impl Chat {
                     self.start(client).await;
                 }
             }
+        }
+    }
+
+    /// Lets the contact see our presence (approves their subscription request).
+    async fn approve(&mut self, client: &mut EsessionClient) {
+        let contact = bare(&self.contact).to_owned();
+        let done = match jid::BareJid::new(&contact) {
+            Ok(jid) => client
+                .approve_subscription(&jid)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(_) => Err(format!("{contact} is not a JID")),
+        };
+        match done {
+            Ok(()) => self.info(&format!("*** {contact} may now see when you are online.")),
+            Err(e) => self.alert(&format!("!!! Could not approve {contact}: {e}")),
         }
     }
 
@@ -1061,6 +1092,15 @@ impl Chat {
                 &reason,
                 sessions_ended.len(),
             )),
+            ClientEvent::SubscriptionRequest { from } if self.is_contact(&from) => {
+                if self.approve_subscription {
+                    self.approve(client).await;
+                } else {
+                    self.info(&format!(
+                        "*** {from} asks to see when you are online: type /approve to let them."
+                    ));
+                }
+            }
             ClientEvent::ArchivePreferenceNotRestored { contact, reason } => {
                 self.alert(&present::archive_rule_not_restored(&contact, &reason));
             }

@@ -111,6 +111,7 @@ pub(crate) const EVENTS: &[EventKind] = &[
         &[],
     ),
     kind("archive_preference_not_restored", &["peer", "reason"], &[]),
+    kind("subscription_request", &["peer"], &[]),
     kind("notice", &["text"], &[]),
     kind("disconnected", &["reason"], &[]),
     kind("resumed", &[], &[]),

@@ -15,6 +15,7 @@ mod present;
 mod profile;
 mod published;
 mod rng;
+mod roster;
 mod screen;
 mod scripted;
 mod selftest;
@@ -69,6 +70,10 @@ enum Command {
         /// is reported, without /ack (the warning is still shown).
         #[arg(long)]
         send_despite_warnings: bool,
+        /// Approve CONTACT's request to see our presence when it comes
+        /// (otherwise the chat asks you to type /approve).
+        #[arg(long)]
+        approve_subscription: bool,
     },
     /// Show the messages kept with CONTACT (oldest first), or forget them.
     /// Only sessions that may be logged (logging=may) are kept, sealed in the
@@ -153,6 +158,10 @@ enum Command {
     /// Print the manual page (roff) to standard output, e.g.
     /// `esession man > ~/.local/share/man/man1/esession.1`.
     Man,
+    /// The contact list and presence subscriptions: list, add, remove,
+    /// approve. Logs in.
+    #[command(subcommand)]
+    Roster(roster::RosterCommand),
     /// Manage what we remember about contacts.
     #[command(subcommand)]
     Trust(trust_keys::TrustCommand),
@@ -246,6 +255,7 @@ fn run() -> ExitCode {
             ref contact,
             profile,
             send_despite_warnings,
+            approve_subscription,
         } => report(
             "chat",
             settings().and_then(|s| {
@@ -253,8 +263,13 @@ fn run() -> ExitCode {
                 // The chat's stdin reader may be blocked in a read: do not
                 // wait for it when the chat ends.
                 let runtime = runtime()?;
-                let result =
-                    runtime.block_on(chat::run(&s, &contact, profile, send_despite_warnings));
+                let result = runtime.block_on(chat::run(
+                    &s,
+                    &contact,
+                    profile,
+                    send_despite_warnings,
+                    approve_subscription,
+                ));
                 runtime.shutdown_background();
                 result
             }),
@@ -328,6 +343,10 @@ fn run() -> ExitCode {
                 let contact = contact.split('/').next().unwrap_or(&contact).to_owned();
                 history::run(&s, &contact, since.as_deref(), last, json, forget)
             }),
+        ),
+        Command::Roster(command) => report(
+            "roster",
+            settings().and_then(|s| runtime()?.block_on(roster::run(&s, command))),
         ),
         Command::Trust(command) => report(
             "trust",

@@ -501,6 +501,12 @@ pub(crate) async fn listen(
                 }),
                 present::off_the_record_failed(&contact, &reason, sessions_ended.len()),
             ),
+            ClientEvent::SubscriptionRequest { from } => emit(
+                json!({"event": "subscription_request", "peer": from, "time": time}),
+                format!(
+                    "*** {from} asks to see when you are online (`esession roster approve {from}`)."
+                ),
+            ),
             ClientEvent::ArchivePreferenceNotRestored { contact, reason } => emit(
                 json!({"event": "archive_preference_not_restored", "peer": contact, "reason": reason, "time": time}),
                 present::archive_rule_not_restored(&contact, &reason),

@@ -29,8 +29,10 @@ use crate::layer::{ClientError, ClientEvent, Esessions};
 
 mod archive;
 mod pep;
+mod roster;
 
 pub use pep::FetchedKeys;
+pub use roster::RosterEntry;
 
 /// Why an IQ request got no result.
 #[derive(Debug)]

@@ -101,6 +101,12 @@ pub enum ClientEvent {
         /// The sessions being terminated.
         sessions_ended: Vec<SessionId>,
     },
+    /// Issue 15: `from` (a bare JID) asks to see our presence (RFC 6121
+    /// §3.1.2); [`crate::EsessionClient::approve_subscription`] approves.
+    SubscriptionRequest {
+        /// Who asks.
+        from: String,
+    },
     /// Issue 14: the server refused to put `contact`'s archive preference
     /// back after their off-the-record sessions: it is still `never` (their
     /// messages are not archived) until the user changes it.
@@ -151,6 +157,9 @@ pub enum ClientError {
     /// Publishing or fetching XEP-0189 keys failed; the text says why.
     #[error("{0}")]
     Pep(String),
+    /// A roster request failed; the text says why.
+    #[error("{0}")]
+    Roster(String),
 }
 
 /// Contacts whose online resources are tracked at most (issue 11).
@@ -613,6 +622,14 @@ impl Esessions {
             .payloads
             .iter()
             .any(|p| p.is("c", ns::STANZA_ENCRYPTION));
+        if presence.type_ == PresenceType::Subscribe && self.mode == Mode::WholeClient {
+            if let Some(from) = &presence.from {
+                self.queue.push_back(ClientEvent::SubscriptionRequest {
+                    from: from.to_bare().to_string(),
+                });
+            }
+            return None;
+        }
         if let Some(Ok(from)) = presence.from.clone().map(Jid::try_into_full) {
             let bare = from.to_bare().to_string();
             let full = from.to_string();

@@ -48,7 +48,7 @@ mod layer;
 mod nesting;
 mod roster;
 
-pub use client::{EsessionClient, FetchedKeys};
+pub use client::{EsessionClient, FetchedKeys, RosterEntry};
 pub use layer::{ClientError, ClientEvent, Esessions, Mode};
 
 /// The operating system's clock, for [`esession::SessionManager`].
