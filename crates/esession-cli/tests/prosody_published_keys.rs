@@ -20,29 +20,8 @@
 
 mod common;
 
-use common::{account_args, esession, localhost_with_alice_and_bob, prepare_home, show};
+use common::{localhost_with_alice_and_bob, prepare_home, run_as as run};
 use esession_testkit::prosody_or_skip;
-
-/// Runs `esession ARGS` as `user`; stdout, after checking the exit status is `success`.
-fn run(
-    home: &std::path::Path,
-    server: &esession_testkit::Prosody,
-    user: &str,
-    args: &[&str],
-    success: bool,
-) -> String {
-    let out = esession(home)
-        .args(account_args(server, home, user, true))
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.success(), success, "{args:?}: {}", show(&out));
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// The full fingerprint `keys export N` prints.
 fn exported(home: &std::path::Path, server: &esession_testkit::Prosody, id: &str) -> String {

@@ -18,20 +18,13 @@ use serde_json::Value;
 mod common;
 use common::*;
 
-/// `esession ACCOUNT-FLAGS args` as `user`; must succeed; stdout.
 fn run(
     home: &std::path::Path,
     server: &esession_testkit::Prosody,
     user: &str,
     args: &[&str],
 ) -> String {
-    let out = esession(home)
-        .args(account_args(server, home, user, true))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{user} {args:?}: {}", show(&out));
-    String::from_utf8(out.stdout).unwrap()
+    run_as(home, server, user, args, true)
 }
 
 /// The roster entry for `jid` in `user`'s `roster list --json`.
@@ -43,7 +36,7 @@ fn entry(
 ) -> Option<Value> {
     run(home, server, user, &["roster", "list", "--json"])
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|e| e["jid"] == jid)
 }
 

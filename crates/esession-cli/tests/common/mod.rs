@@ -284,3 +284,25 @@ pub(crate) fn ejabberd_localhost_with_alice_and_bob(
     server.register_all(&[("alice", "alice-pw"), ("bob", "bob-pw")]);
     server
 }
+
+/// Runs `esession ARGS` as `user` on `server`; its stdout and stderr, after
+/// checking the exit status is `success`.
+pub(crate) fn run_as(
+    home: &std::path::Path,
+    server: &esession_testkit::Prosody,
+    user: &str,
+    args: &[&str],
+    success: bool,
+) -> String {
+    let out = esession(home)
+        .args(account_args(server, home, user, true))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.success(), success, "{args:?}: {}", show(&out));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
