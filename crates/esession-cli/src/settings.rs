@@ -548,6 +548,44 @@ mod tests {
         list.iter().map(|n| (*n).to_owned()).collect()
     }
 
+    /// docs/config.example.toml is a valid config file and shows every key
+    /// of every section (a key added to a section must be added there too:
+    /// this list is the sections' fields).
+    #[test]
+    fn the_example_config_file_is_valid_and_complete() {
+        let example = include_str!("../../../docs/config.example.toml");
+        let file: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(file.account.archiving.as_deref(), Some("prefer"));
+        assert_eq!(
+            file.contact["bob@example.org"].archiving.as_deref(),
+            Some("require")
+        );
+        let keys = [
+            "jid",
+            "host",
+            "port",
+            "ca_file",
+            "password_file",
+            "insecure_plaintext_loopback",
+            "public_keys",
+            "offline_on_exit",
+            "dangerously_accept_unverified_keys",
+            "stanzas",
+            "archiving",
+            "path",
+            "key_file",
+            "passphrase_file",
+        ];
+        for key in keys {
+            assert!(
+                example
+                    .lines()
+                    .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
+                "docs/config.example.toml lacks {key}"
+            );
+        }
+    }
+
     #[test]
     fn stanzas_default_to_message_only() {
         assert_eq!(stanza_kinds(None).unwrap(), [StanzaKind::Message]);
