@@ -86,7 +86,9 @@ pub(crate) const EVENTS: &[EventKind] = &[
         &["peer", "type", "show", "status", "encrypted"],
         &[],
     ),
+    kind("sent", &["peer", "thread", "receipt"], &[]),
     kind("delivered", &["peer", "thread", "id"], &[]),
+    kind("not_delivered", &["peer", "thread", "id"], &[]),
     kind(
         "retained_secret_proven",
         &["peer", "thread", "chain_verified"],

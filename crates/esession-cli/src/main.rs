@@ -119,6 +119,11 @@ enum Command {
         /// read it when they are back (`esession listen`).
         #[arg(long)]
         offline: bool,
+        /// One JSON object per line on standard output (docs/JSON.md):
+        /// server_archive, established, sent, then delivered or not_delivered,
+        /// or error.
+        #[arg(long, conflicts_with = "offline")]
+        json: bool,
     },
     /// Accept encrypted sessions and print received messages (one JSON object
     /// per line with --json). Each contact's saved wire profile (`esession
@@ -302,6 +307,7 @@ fn run() -> ExitCode {
             timeout,
             profile,
             offline: false,
+            json,
         } => report(
             "send",
             settings().and_then(|s| {
@@ -312,6 +318,7 @@ fn run() -> ExitCode {
                     message.clone(),
                     timeout,
                     profile,
+                    json,
                 ))
             }),
         ),

@@ -56,7 +56,32 @@ pub(crate) async fn send(
     message: Option<String>,
     timeout: u64,
     profile: Option<ProfileName>,
+    json_output: bool,
 ) -> Result<(), String> {
+    let result = send_text(settings, contact, message, timeout, profile, json_output).await;
+    if let (true, Err(message)) = (json_output, &result) {
+        println!(
+            "{}",
+            json!({"event": "error", "command": "send", "id": null, "message": message, "time": clock_time()})
+        );
+    }
+    result
+}
+
+async fn send_text(
+    settings: &Settings,
+    contact: &str,
+    message: Option<String>,
+    timeout: u64,
+    profile: Option<ProfileName>,
+    json_output: bool,
+) -> Result<(), String> {
+    // Issue 15: with --json, the events go to stdout; the sentences stay on stderr.
+    let event = |value: Value| {
+        if json_output {
+            println!("{value}");
+        }
+    };
     let text = match message {
         Some(text) => text,
         None => {
@@ -75,6 +100,7 @@ pub(crate) async fn send(
     // A one-off: what is sent to our bare JID is for a client that reads it.
     let mut client = login(settings, manager, crate::account::Inbox::Ignores).await?;
     eprintln!("{}", crate::account::archive_line(&client));
+    event(archive_json(client.server_archive(), &clock_time()));
     crate::profile::announce(&client, contact);
     // Issue 13 (OFF-07): a contact who published offline options (only those
     // who share presence with us can be read) and shows no presence gets the
@@ -162,9 +188,14 @@ pub(crate) async fn send(
     let result = match established {
         Ok((session, info)) => {
             eprintln!("{}", present::established(session.peer.as_str(), &info));
+            event(established_json(&session, &info, &clock_time()));
             let sent = client.send_text_with_receipt(&session, &text).await;
-            if sent.is_ok() {
+            if let Ok(receipt) = &sent {
                 keep(&store, settings, &client, (&session, None), true, &text);
+                event(
+                    json!({"event": "sent", "peer": session.peer.as_str(), "thread": session.thread,
+                             "receipt": receipt, "time": clock_time()}),
+                );
             }
             // Issue 10: say whether it arrived (the encrypted receipt).
             if let Ok(id) = &sent {
@@ -181,6 +212,15 @@ pub(crate) async fn send(
                 })
                 .await
                 .unwrap_or(false);
+                let outcome = if delivered {
+                    "delivered"
+                } else {
+                    "not_delivered"
+                };
+                event(
+                    json!({"event": outcome, "peer": session.peer.as_str(), "thread": session.thread,
+                             "id": id, "time": clock_time()}),
+                );
                 if delivered {
                     eprintln!("*** Delivered (encrypted receipt from {}).", session.peer);
                 } else {

@@ -248,3 +248,68 @@ fn two_programs_talk_through_serve_in_both_roles() {
         assert!(kinds.contains(kind), "bob saw no {kind}: {kinds:?}");
     }
 }
+
+#[test]
+fn send_json_reports_each_step_in_the_schema() {
+    let Some(prosody) = prosody_or_skip("send_json_reports_each_step_in_the_schema") else {
+        return;
+    };
+    let server = localhost_with_alice_and_bob(&prosody);
+    server.befriend("alice", "bob");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    prepare_home(home, &["alice", "bob"]);
+    let mut bob = Served::start(home, &server, "bob");
+    let out = esession(home)
+        .args(account_args(&server, home, "alice", true))
+        .args(["send", "--json", "bob@localhost/cli", "one line"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let events: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for event in &events {
+        json_schema::check(event).unwrap();
+    }
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["server_archive", "established", "sent", "delivered"],
+        "{events:#?}"
+    );
+    assert_eq!(events[2]["receipt"], events[3]["id"]);
+    let got = bob.expect(|e| e["event"] == "message", "the message");
+    assert_eq!(got["body"], "one line");
+    kill(&mut bob.child);
+
+    // A failure is an `error` event too (and a failed exit).
+    let out = esession(home)
+        .args(account_args(&server, home, "alice", true))
+        .args([
+            "send",
+            "--json",
+            "--timeout",
+            "2",
+            "nobody@localhost/x",
+            "lost",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let last: Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    json_schema::check(&last).unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["command"].as_str()),
+        (Some("error"), Some("send"))
+    );
+}
