@@ -195,6 +195,29 @@ enum Command {
     Selftest,
 }
 
+/// Diagnostics through `tracing` to standard error: RUST_LOG when set, else
+/// warnings, and more with each -v. What -v logs never includes key
+/// material, passwords or message text (the core logs nothing; the adapter
+/// names JIDs, threads and steps only; tokio-xmpp's raw stream log stays
+/// off unless RUST_LOG turns it on).
+fn diagnostics(verbose: u8) {
+    // tokio-xmpp logs the raw stream (SASL exchanges included) at trace:
+    // never by -v; only a RUST_LOG that asks for it shows it.
+    let level = match verbose {
+        0 => "warn",
+        1 => "info,tokio_xmpp=warn",
+        2 => "debug,tokio_xmpp=info,xso=info",
+        _ => "trace,tokio_xmpp=debug,xso=info,rustls=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
 fn report(what: &str, result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -233,6 +256,7 @@ fn main() -> ExitCode {
 
 fn run() -> ExitCode {
     let cli = Cli::parse();
+    diagnostics(cli.global.verbose);
     let settings = || settings::Settings::resolve(&cli.global);
     match cli.command {
         Command::Demo => report("demo", demo::run()),

@@ -14,6 +14,12 @@ use serde::Deserialize;
 /// Options shared by every command that logs in or opens the trust store.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub(crate) struct Global {
+    /// More diagnostics on standard error: -v what the client does, -vv
+    /// protocol steps, -vvv everything but the raw XML stream. Never key
+    /// material, passwords or message text. RUST_LOG, if set, decides
+    /// instead (RUST_LOG=tokio_xmpp=trace logs the raw stream, SASL included).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
     /// Configuration file (default: $XDG_CONFIG_HOME/esession/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

@@ -262,10 +262,19 @@ fn send_json_reports_each_step_in_the_schema() {
     let mut bob = Served::start(home, &server, "bob");
     let out = esession(home)
         .args(account_args(&server, home, "alice", true))
-        .args(["send", "--json", "bob@localhost/cli", "one line"])
+        .args(["-vv", "send", "--json", "bob@localhost/cli", "one line"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
+    // -vv: diagnostics on stderr (tracing), never the message text.
+    let diagnostics = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(diagnostics.contains("stream online"), "{diagnostics}");
+    assert!(
+        diagnostics.contains("server archive checked"),
+        "{diagnostics}"
+    );
+    assert!(diagnostics.contains("core output"), "{diagnostics}");
+    assert!(!diagnostics.contains("one line"), "{diagnostics}");
     let events: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

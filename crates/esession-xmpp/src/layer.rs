@@ -432,6 +432,7 @@ impl Esessions {
                     }
                 }
                 let jid = bound_jid.to_string();
+                tracing::info!(%jid, reset, "stream online");
                 self.queue.push_back(if reset {
                     ClientEvent::Reconnected { jid }
                 } else {
@@ -442,6 +443,7 @@ impl Esessions {
             // The connection dropped; tokio-xmpp reconnects (and resumes with
             // XEP-0198 where the server offers it).
             StreamItem::Stream(StreamEvent::Suspended) => {
+                tracing::info!("connection lost; tokio-xmpp reconnects");
                 self.link = Link::Suspended;
                 self.queue.push_back(ClientEvent::Disconnected {
                     reason: "connection lost; reconnecting".to_owned(),
@@ -697,6 +699,7 @@ impl Esessions {
                 return true;
             }
         };
+        tracing::warn!(%contact, %reason, "archive preference refused");
         self.manager.set_off_the_record_possible(false);
         let ended: Vec<SessionId> = self
             .manager
@@ -792,6 +795,13 @@ impl Esessions {
     /// answered here, encrypted in its session, and not passed on; every
     /// other [`Event::StanzaReceived`] is the application's.
     pub(crate) fn dispatch(&mut self, out: esession::Output) {
+        if !out.stanzas.is_empty() || !out.events.is_empty() {
+            tracing::debug!(
+                stanzas = out.stanzas.len(),
+                events = out.events.len(),
+                "core output"
+            );
+        }
         for mut stanza in out.stanzas {
             keep_off_other_devices(&mut stanza);
             let counter = &mut self.iq_counter;

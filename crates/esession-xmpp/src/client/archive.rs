@@ -46,6 +46,7 @@ impl EsessionClient {
             ServerArchive::Xep0136 => (self.confirm_auto_archiving_off().await?, None),
             other => (other, None),
         };
+        tracing::info!(archive = %server.describe(), "server archive checked");
         self.layer.set_server_archive(server.clone(), prefs);
         Ok(server)
     }
