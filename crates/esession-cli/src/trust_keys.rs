@@ -67,6 +67,21 @@ pub(crate) enum TrustCommand {
         /// The contact's bare JID.
         contact: String,
     },
+    /// Remember a contact's public key from a file, without a session: an
+    /// XML-DSig `<KeyValue/>` (as XEP-0116 carries it) or a PEM `PUBLIC KEY`
+    /// (as `openssl pkey -pubout` writes it), RSA or DSA. Its fingerprint is
+    /// shown; the key is remembered as seen, NOT verified, unless --verified
+    /// says you compared that fingerprint with the contact.
+    Import {
+        /// The contact's bare JID.
+        contact: String,
+        /// The key file.
+        file: std::path::PathBuf,
+        /// You compared the fingerprint shown with the contact over another
+        /// channel: mark the key verified at once.
+        #[arg(long)]
+        verified: bool,
+    },
     /// Set (or with --clear, remove) the other shared secret agreed with a contact out of band.
     Secret {
         /// The contact's bare JID.
@@ -81,6 +96,88 @@ pub(crate) enum TrustCommand {
         #[arg(long, value_name = "VAR")]
         secret_env: Option<String>,
     },
+}
+
+/// `trust import`: reads the key, remembers it for `contact` (seen, or
+/// verified when the user says they compared it), and says what it is.
+fn import_key(
+    store: &Store,
+    account: &str,
+    contact: &str,
+    file: &std::path::Path,
+    verified: bool,
+) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("the key file {} could not be read: {e}", file.display()))?;
+    let key_value = read_key_file(&text).ok_or_else(|| {
+        format!(
+            "{} holds no public key we can read: give an XML <KeyValue/> (RSA or DSA) or a PEM \
+             \"PUBLIC KEY\" (e.g. from `openssl pkey -pubout`)",
+            file.display()
+        )
+    })?;
+    let fingerprint = esession::key_fingerprint(&key_value);
+    let xml = esession_wire::xml::serialize(&esession_wire::minidom::Element::from(&key_value), "")
+        .map_err(|e| e.to_string())?;
+    let path = store.path();
+    let observation = store
+        .record_peer_key(
+            account,
+            contact,
+            fingerprint.clone(),
+            xml.into_bytes(),
+            now(),
+        )
+        .map_err(|e| store_error(path, "change", &e))?;
+    let print = fingerprint_full(&fingerprint);
+    if verified {
+        let message = verify_key(store, account, contact, &print)?;
+        return Ok(format!("Imported {contact}'s key {print}. {message}"));
+    }
+    let changed = matches!(observation.status, esession_store::KeyStatus::KeyChanged)
+        .then_some(" !!! KEY CHANGE: they used another key before.")
+        .unwrap_or_default();
+    Ok(format!(
+        "Imported {contact}'s key {print}, remembered as seen, NOT verified.{changed} Compare this \
+         fingerprint with {contact} over another channel, then run `esession trust verify \
+         {contact} --fingerprint \"{print}\"`."
+    ))
+}
+
+/// A public key from a file's text: PEM, or XML `<KeyValue/>` (bounded like
+/// a key received in a negotiation).
+fn read_key_file(text: &str) -> Option<KeyValue> {
+    if text.contains("-----BEGIN") {
+        let key = esession_crypto::VerifyingKey::from_public_key_pem(text).ok()?;
+        return Some(match key.components() {
+            esession_crypto::KeyComponents::Rsa { modulus, exponent } => KeyValue::Rsa {
+                modulus: modulus.clone(),
+                exponent: exponent.clone(),
+            },
+            esession_crypto::KeyComponents::Dsa { p, q, g, y } => KeyValue::Dsa {
+                p: p.clone(),
+                q: q.clone(),
+                g: g.clone(),
+                y: y.clone(),
+                j: None,
+                seed: None,
+                pgen_counter: None,
+            },
+            _ => return None,
+        });
+    }
+    // The element alone: `keys export` follows it with a fingerprint line.
+    let (start, end) = (text.find('<')?, text.rfind('>')?);
+    let element = esession_wire::xml::parse_document(text.get(start..=end)?).ok()?;
+    let key_value = KeyValue::try_from(&element).ok()?;
+    // The same bounds as a key from a negotiation.
+    match &key_value {
+        KeyValue::Rsa { modulus, exponent } => {
+            esession_crypto::VerifyingKey::rsa(modulus, exponent).ok()?
+        }
+        KeyValue::Dsa { p, q, g, y, .. } => esession_crypto::VerifyingKey::dsa(p, q, g, y).ok()?,
+    };
+    Some(key_value)
 }
 
 /// The other shared secret for `contact`: from a file (its first line), an
@@ -297,6 +394,17 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
         TrustCommand::Fetch { contact } => {
             let contact = contact_bare_jid(&contact, "keys are published per contact")?;
             crate::runtime()?.block_on(crate::published::fetch(settings, &contact))?;
+        }
+        TrustCommand::Import {
+            contact,
+            file,
+            verified,
+        } => {
+            let contact = &contact_bare_jid(&contact, "keys belong to contacts")?;
+            println!(
+                "{}",
+                import_key(&store, &account, contact, &file, verified)?
+            );
         }
         TrustCommand::Secret {
             contact,

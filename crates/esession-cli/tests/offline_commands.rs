@@ -699,3 +699,93 @@ fn a_shared_secret_can_come_from_a_file_or_the_environment() {
         );
     }
 }
+
+/// Issue 15: `trust import` remembers a contact's key from a file (XML
+/// `<KeyValue/>` as `keys export` prints it, or PEM from OpenSSL), shows its
+/// fingerprint, and marks it verified only when told.
+#[test]
+fn a_contacts_key_is_imported_from_xml_or_pem() {
+    let (theirs, _) = keyed_dir();
+    assert!(
+        esession(theirs.path(), &["keys", "generate", "--bits", "2048"])
+            .status
+            .success()
+    );
+    let exported = esession(theirs.path(), &["keys", "export", "1"]);
+    assert!(exported.status.success(), "{}", text(&exported));
+    let export = String::from_utf8(exported.stdout).unwrap();
+    let print = export
+        .lines()
+        .find_map(|l| l.strip_prefix("SHA-256 fingerprint: "))
+        .unwrap()
+        .to_owned();
+    let (ours, _) = keyed_dir();
+    let xml = ours.path().join("carol.xml");
+    std::fs::write(&xml, &export).unwrap();
+    let out = esession(
+        ours.path(),
+        &[
+            "trust",
+            "import",
+            "carol@example.com",
+            xml.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "Imported carol@example.com's key {print}, remembered as seen, NOT verified"
+        )),
+        "{}",
+        text(&out)
+    );
+    let listed = text(&esession(ours.path(), &["trust", "list"]));
+    assert!(
+        listed.contains(&print) && listed.contains("NOT verified"),
+        "{listed}"
+    );
+
+    // PEM from OpenSSL, verified at once.
+    let pem = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../esession-crypto/tests/data/dsa2048.pub.pem"
+    );
+    let out = esession(
+        ours.path(),
+        &["trust", "import", "dave@example.com", pem, "--verified"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Imported dave@example.com's key"),
+        "{}",
+        text(&out)
+    );
+    let listed = text(&esession(ours.path(), &["trust", "list"]));
+    let dsa = listed
+        .lines()
+        .find(|l| l.contains("DSA"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        dsa.contains("verified") && !dsa.contains("NOT verified"),
+        "{dsa}"
+    );
+
+    // Not a key: said, nothing stored.
+    let junk = ours.path().join("junk.txt");
+    std::fs::write(&junk, "hello").unwrap();
+    let out = esession(
+        ours.path(),
+        &[
+            "trust",
+            "import",
+            "erin@example.com",
+            junk.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("holds no public key we can read"),
+        "{}",
+        text(&out)
+    );
+}

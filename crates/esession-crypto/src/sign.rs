@@ -100,6 +100,41 @@ impl VerifyingKey {
         })
     }
 
+    /// A public key from a PEM `PUBLIC KEY` block (an RFC 5280
+    /// SubjectPublicKeyInfo, as `openssl pkey -pubout` writes): RSA or DSA,
+    /// with the same bounds as [`Self::rsa`] and [`Self::dsa`].
+    pub fn from_public_key_pem(pem: &str) -> Result<Self, CryptoError> {
+        use spki::DecodePublicKey as _;
+        let der = spki::Document::from_public_key_pem(pem).map_err(|_| CryptoError::InvalidKey)?;
+        let info = spki::SubjectPublicKeyInfoRef::try_from(der.as_bytes())
+            .map_err(|_| CryptoError::InvalidKey)?;
+        const RSA: spki::ObjectIdentifier =
+            spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+        const DSA: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.2.840.10040.4.1");
+        match info.algorithm.oid {
+            RSA => {
+                let key = aws_lc_rs::rsa::PublicKey::from_der(der.as_bytes())
+                    .map_err(|_| CryptoError::InvalidKey)?;
+                Self::rsa(
+                    key.modulus().big_endian_without_leading_zero(),
+                    key.exponent().big_endian_without_leading_zero(),
+                )
+            }
+            DSA => {
+                let key = dsa::VerifyingKey::try_from(info).map_err(|_| CryptoError::InvalidKey)?;
+                let bytes = |n: &BoxedUint| n.to_be_bytes().to_vec();
+                let c = key.components();
+                Self::dsa(
+                    &bytes(c.p().as_ref()),
+                    &bytes(c.q().as_ref()),
+                    &bytes(c.g().as_ref()),
+                    &bytes(key.y().as_ref()),
+                )
+            }
+            _ => Err(CryptoError::InvalidKey),
+        }
+    }
+
     /// An RSA key as a DER SubjectPublicKeyInfo (RFC 5280), the form XEP-0189 signs in
     /// revocations and attestations (AMB-66). RSA only.
     pub fn public_key_der(&self) -> Result<Vec<u8>, CryptoError> {
