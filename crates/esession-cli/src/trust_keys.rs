@@ -149,22 +149,7 @@ fn import_key(
 fn read_key_file(text: &str) -> Option<KeyValue> {
     if text.contains("-----BEGIN") {
         let key = esession_crypto::VerifyingKey::from_public_key_pem(text).ok()?;
-        return Some(match key.components() {
-            esession_crypto::KeyComponents::Rsa { modulus, exponent } => KeyValue::Rsa {
-                modulus: modulus.clone(),
-                exponent: exponent.clone(),
-            },
-            esession_crypto::KeyComponents::Dsa { p, q, g, y } => KeyValue::Dsa {
-                p: p.clone(),
-                q: q.clone(),
-                g: g.clone(),
-                y: y.clone(),
-                j: None,
-                seed: None,
-                pgen_counter: None,
-            },
-            _ => return None,
-        });
+        return esession::trust::key_value_of(&key);
     }
     // The element alone: `keys export` follows it with a fingerprint line.
     let (start, end) = (text.find('<')?, text.rfind('>')?);
