@@ -286,7 +286,9 @@ fn untrusted_certificate(
         reason.explanation(domain)
     );
     let private_ca = "If the server uses a private CA, pass that CA's certificate with \
-                      --ca-file PATH (or set ca_file in the config).";
+                      --ca-file PATH (or set ca_file in the config). If it uses a self-signed \
+                      certificate, pin that certificate with --server-cert PATH (or --pin \
+                      SHA256, its fingerprint from the server's administrator).";
     match (reason, settings.ca_file()) {
         (CertificateProblem::UnknownIssuer | CertificateProblem::BadSignature, None) => {
             format!("{base} {private_ca}")
@@ -377,7 +379,9 @@ mod tests {
             assert!(
                 text.ends_with(
                     "The password was not sent. If the server uses a private CA, pass that CA's \
-                     certificate with --ca-file PATH (or set ca_file in the config)."
+                     certificate with --ca-file PATH (or set ca_file in the config). If it uses \
+                     a self-signed certificate, pin that certificate with --server-cert PATH (or \
+                     --pin SHA256, its fingerprint from the server's administrator)."
                 ),
                 "{text}"
             );

@@ -45,6 +45,25 @@ pub(crate) struct Global {
         conflicts_with = "insecure_plaintext_loopback"
     )]
     pub(crate) ca_file: Option<PathBuf>,
+    /// Trust exactly this server certificate (PEM), pinned by its SHA-256:
+    /// for a server with a self-signed certificate. Its name and dates are
+    /// not checked. Not with --ca-file or --pin.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        conflicts_with_all = ["ca_file", "pin", "insecure_plaintext_loopback"]
+    )]
+    pub(crate) server_cert: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (64
+    /// hex digits, colons allowed), as the server's administrator gave it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SHA256",
+        conflicts_with_all = ["ca_file", "insecure_plaintext_loopback"]
+    )]
+    pub(crate) pin: Option<String>,
     /// Read the account password from this file (else $ESESSION_PASSWORD, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
@@ -151,6 +170,8 @@ struct StoreSection {
 /// Everything a command needs, resolved.
 pub(crate) struct Settings {
     pub(crate) jid: Option<String>,
+    /// A pinned server certificate's SHA-256 (`--server-cert`, `--pin`).
+    pin: Option<[u8; 32]>,
     host: Option<String>,
     port: Option<u16>,
     ca_file: Option<PathBuf>,
@@ -228,7 +249,27 @@ impl Settings {
             // The flag is for this run, whoever the contact.
             contact_otr_policies.clear();
         }
+        let pin = match (&global.server_cert, &global.pin) {
+            (Some(file), _) => Some(esession_xmpp::connect::pinning::certificate_sha256(file)?),
+            (None, Some(text)) => Some(esession_xmpp::connect::pinning::parse_pin(text)?),
+            (None, None) => None,
+        };
+        if pin.is_some() && file.account.insecure_plaintext_loopback {
+            return Err(format!(
+                "a pinned server certificate (--server-cert, --pin) needs TLS, and {} sets \
+                 insecure_plaintext_loopback: drop one",
+                config_file.display()
+            ));
+        }
+        if pin.is_some() && file.account.ca_file.is_some() {
+            return Err(format!(
+                "a pinned server certificate (--server-cert, --pin) and a CA file ([account] \
+                 ca_file in {}) exclude each other: the pin alone decides; drop one",
+                config_file.display()
+            ));
+        }
         Ok(Self {
+            pin,
             otr_policy,
             contact_otr_policies,
             jid: global.jid.clone().or(file.account.jid),
@@ -301,12 +342,12 @@ impl Settings {
             (None, Ok(value)) => value,
             (None, Err(_)) => prompt(&format!("Password for {jid}: "))?,
         };
-        let security = if self.plaintext {
-            TransportSecurity::DangerousPlaintextLoopbackOnly
-        } else {
-            TransportSecurity::StartTls {
+        let security = match (self.plaintext, self.pin) {
+            (true, _) => TransportSecurity::DangerousPlaintextLoopbackOnly,
+            (false, Some(sha256)) => TransportSecurity::StartTlsPinned { sha256 },
+            (false, None) => TransportSecurity::StartTls {
                 ca_file: self.ca_file.clone(),
-            }
+            },
         };
         Ok(ConnectOptions {
             jid,

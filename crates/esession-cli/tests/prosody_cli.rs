@@ -838,3 +838,74 @@ fn gajim_profile_chat_through_prosody() {
         show(&refused)
     );
 }
+
+/// Issue 15: a server certificate pinned by its SHA-256 (a self-signed
+/// certificate users have): `--server-cert FILE`, or `--pin` with the
+/// fingerprint OpenSSL prints; a wrong pin fails at once, naming the
+/// fingerprint the server presented, and the password is not sent.
+#[test]
+fn a_pinned_server_certificate_is_trusted_and_nothing_else() {
+    let Some(prosody) = prosody_or_skip("a_pinned_server_certificate_is_trusted_and_nothing_else")
+    else {
+        return;
+    };
+    let server = prosody.server("localhost", Archive::Off);
+    server.register("alice", "alice-pw");
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    prepare_home(home, &["alice"]);
+    let without_ca = || {
+        let mut args = account_args(&server, home, "alice", true);
+        let at = args.iter().position(|a| a == "--ca-file").unwrap();
+        args.drain(at..at + 2);
+        args
+    };
+    let login = |extra: &[&str]| {
+        esession(home)
+            .args(without_ca())
+            .args(extra)
+            .args(["roster", "list"])
+            .output()
+            .unwrap()
+    };
+    let cert = server.ca_file().display().to_string();
+    let out = login(&["--server-cert", &cert]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        show(&out).contains("Logged in as alice@localhost/cli"),
+        "{}",
+        show(&out)
+    );
+
+    // The fingerprint as OpenSSL prints it (colons, upper case).
+    let openssl = std::process::Command::new("openssl")
+        .args(["x509", "-in", &cert, "-noout", "-fingerprint", "-sha256"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(openssl.stdout).unwrap();
+    let fingerprint = printed.trim().rsplit('=').next().unwrap().to_owned();
+    let out = login(&["--pin", &fingerprint]);
+    assert!(out.status.success(), "{}", show(&out));
+
+    let wrong = "00".repeat(32);
+    let started = Instant::now();
+    let out = login(&["--pin", &wrong]);
+    assert!(!out.status.success());
+    let said = show(&out);
+    let presented = fingerprint.replace(':', "").to_lowercase();
+    assert!(
+        said.contains("it is not the certificate you pinned"),
+        "{said}"
+    );
+    assert!(said.contains(&presented), "{said}");
+    assert!(said.contains("The password was not sent"), "{said}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Not a fingerprint at all: said before connecting.
+    let out = login(&["--pin", "abc"]);
+    assert!(
+        show(&out).contains("is not a SHA-256 fingerprint"),
+        "{}",
+        show(&out)
+    );
+}

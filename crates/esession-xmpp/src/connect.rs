@@ -24,6 +24,7 @@
 //! in [`LoginInfo`], from [`crate::EsessionClient::login_info`].
 
 mod login;
+pub mod pinning;
 mod sasl;
 mod scram;
 mod transport;
@@ -62,6 +63,13 @@ pub enum TransportSecurity {
     StartTls {
         /// A private CA (PEM) to trust instead of the system's roots.
         ca_file: Option<PathBuf>,
+    },
+    /// STARTTLS, accepting exactly the server certificate whose SHA-256 is
+    /// `sha256` (a self-signed certificate, issue 15): its name and dates are
+    /// not checked, the TLS handshake is (see [`pinning`]).
+    StartTlsPinned {
+        /// The pinned certificate's SHA-256.
+        sha256: [u8; 32],
     },
     /// No TLS at all. Refused unless the server address is a loopback address.
     DangerousPlaintextLoopbackOnly,
@@ -436,6 +444,12 @@ pub enum CertificateProblem {
     NotValidYet,
     /// Revoked by its issuer.
     Revoked,
+    /// Not the pinned certificate (`--server-cert`, `--pin`): the server
+    /// presented another one, with this SHA-256 (lower-case hex).
+    NotPinned {
+        /// The presented certificate's SHA-256.
+        presented: String,
+    },
     /// Any other verification failure (a bad encoding, an unsupported
     /// signature algorithm, a certificate not meant for TLS servers, ...), as
     /// rustls names it.
@@ -456,6 +470,9 @@ impl core::fmt::Display for CertificateProblem {
             Self::Expired => f.write_str("Expired"),
             Self::NotValidYet => f.write_str("NotValidYet"),
             Self::Revoked => f.write_str("Revoked"),
+            Self::NotPinned { presented } => {
+                write!(f, "not the pinned certificate: SHA-256 {presented}")
+            }
             Self::Other(what) => f.write_str(what),
         }
     }
@@ -478,6 +495,9 @@ impl CertificateProblem {
                 "it is not valid yet (or this computer's clock is wrong)".to_owned()
             }
             Self::Revoked => "its issuer has revoked it".to_owned(),
+            Self::NotPinned { presented } => format!(
+                "it is not the certificate you pinned: the server presented SHA-256 {presented}"
+            ),
             Self::Other(_) => "it failed verification".to_owned(),
         }
     }
@@ -500,6 +520,11 @@ impl CertificateProblem {
                 "The server's administrator must renew it; also check this computer's clock."
             }
             Self::NotValidYet => "Check this computer's clock.",
+            Self::NotPinned { .. } => {
+                "If the server's administrator replaced the certificate, get the new one (or its \
+                 fingerprint) from them over a channel you trust and pin it; otherwise someone \
+                 may be impersonating the server."
+            }
             Self::Revoked | Self::Other(_) => "Tell the server's administrator.",
         }
     }
@@ -566,6 +591,9 @@ pub fn client(options: &ConnectOptions) -> Result<XmppConnection, ConnectError> 
         TransportSecurity::StartTls {
             ca_file: Some(path),
         } => Security::StartTls(Arc::new(tls_config_with_ca(path)?)),
+        TransportSecurity::StartTlsPinned { sha256 } => {
+            Security::StartTls(Arc::new(pinning::tls_config_pinned(*sha256)))
+        }
         TransportSecurity::DangerousPlaintextLoopbackOnly => {
             let host = options.host.clone().unwrap_or_else(|| domain.clone());
             let port = options.port.unwrap_or(5222);
@@ -984,6 +1012,12 @@ fn classify_certificate_error(error: &CertificateError) -> CertificateProblem {
         | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
             CertificateProblem::BadSignature
         }
+        CertificateError::Other(other) => match other.0.downcast_ref::<pinning::PinMismatch>() {
+            Some(mismatch) => CertificateProblem::NotPinned {
+                presented: mismatch.presented.clone(),
+            },
+            None => CertificateProblem::Other(certificate_error_name(error)),
+        },
         other => CertificateProblem::Other(certificate_error_name(other)),
     }
 }
