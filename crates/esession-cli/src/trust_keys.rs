@@ -20,7 +20,12 @@ pub(crate) enum TrustCommand {
     /// the short authentication string was compared, clients, when last seen in a session or a fetched key),
     /// each followed by its public keys, one line each (petname, fingerprint,
     /// algorithm, verified or not, first seen, JIDs). Dates are local time.
-    List,
+    List {
+        /// One JSON object per contact (clients' SAS states, last seen in Unix
+        /// seconds, profile, shared secret set, keys with fingerprints in hex).
+        #[arg(long)]
+        json: bool,
+    },
     /// Mark a contact's key (--fingerprint, as `trust list` shows it) as
     /// verified, or without --fingerprint every retained-secret chain with the
     /// contact's clients as SAS-verified.
@@ -221,7 +226,12 @@ pub(crate) enum KeysCommand {
     /// List our signing keys, then the contacts' keys we remember, one line
     /// each (petname, fingerprint, algorithm, verified or not, first seen in
     /// local time, JIDs).
-    List,
+    List {
+        /// One JSON object per key (owner ours/contact, fingerprint in hex,
+        /// algorithm, verified, petname, times in Unix seconds, JIDs).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a public key as its XML-DSig <KeyValue/>, with its SHA-256 fingerprint.
     Export {
         /// The key number from `keys list` ("key 1 (ours)").
@@ -267,7 +277,12 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
     let read = |e: StoreError| store_error(path, "read", &e);
     let write = |e: StoreError| store_error(path, "change", &e);
     match command {
-        TrustCommand::List => {
+        TrustCommand::List { json: true } => {
+            for contact in trust_list_json(&store, &account).map_err(read)? {
+                println!("{contact}");
+            }
+        }
+        TrustCommand::List { json: false } => {
             let lines = trust_list(&store, &account, &chrono::Local).map_err(read)?;
             if lines.is_empty() {
                 println!(
@@ -670,6 +685,15 @@ enum ClientState {
 }
 
 impl ClientState {
+    /// For JSON.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Dismissed => "dismissed",
+            Self::Unverified => "unverified",
+        }
+    }
+
     fn words(self) -> &'static str {
         match self {
             Self::Verified => "verified (SAS compared)",
@@ -701,21 +725,25 @@ fn chain_state(states: &BTreeMap<String, ClientState>) -> String {
         .join(", ")
 }
 
-/// The lines of `trust list`: one per contact, each followed by one per key
-/// the contact was seen with (indented).
-fn trust_list<Tz: TimeZone>(
-    store: &Store,
-    account: &str,
-    zone: &Tz,
-) -> Result<Vec<String>, StoreError>
-where
-    Tz::Offset: std::fmt::Display,
-{
+/// What we remember about one contact, for `trust list`.
+struct ContactSummary {
+    contact: String,
+    /// The SAS state of each client with a retained secret or a SAS record.
+    states: BTreeMap<String, ClientState>,
+    /// The last session (a retained secret) or key sighting.
+    last_seen: Option<u64>,
+    profile: Option<String>,
+    shared_secret: bool,
+    keys: Vec<PeerKey>,
+}
+
+/// Every contact we remember, in the store's order.
+fn contact_summaries(store: &Store, account: &str) -> Result<Vec<ContactSummary>, StoreError> {
     let mut sas: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for record in store.sas_states(account)? {
         sas.entry(record.peer.clone()).or_default().push(record);
     }
-    let mut lines = Vec::new();
+    let mut out = Vec::new();
     for contact in store.contacts(account)? {
         let secrets = store.retained_secret_info(account, &contact)?;
         let keys = store.peer_keys_of(account, &contact)?;
@@ -738,7 +766,7 @@ where
                 (SasState::Pending, current) => current,
             };
         }
-        let last_session = secrets
+        let last_seen = secrets
             .iter()
             .map(|rs| rs.created)
             .chain(
@@ -748,6 +776,37 @@ where
                     .map(|j| j.last_seen),
             )
             .max();
+        out.push(ContactSummary {
+            profile: store.contact_profile(account, &contact)?,
+            shared_secret: store.other_secret(account, &contact)?.is_some(),
+            contact,
+            states,
+            last_seen,
+            keys,
+        });
+    }
+    Ok(out)
+}
+
+/// The lines of `trust list`: one per contact, then one per key of it.
+fn trust_list<Tz: TimeZone>(
+    store: &Store,
+    account: &str,
+    zone: &Tz,
+) -> Result<Vec<String>, StoreError>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let mut lines = Vec::new();
+    for summary in contact_summaries(store, account)? {
+        let ContactSummary {
+            contact,
+            states,
+            last_seen,
+            profile,
+            shared_secret,
+            keys,
+        } = summary;
         let mut petnames: Vec<String> = Vec::new();
         for key in &keys {
             if let Some(p) = &key.petname {
@@ -762,7 +821,7 @@ where
             line.push_str(&petnames.join(", "));
             line.push(' ');
         }
-        match last_session {
+        match last_seen {
             Some(when) => line.push_str(&format!(
                 "{contact}: {}, last seen {}",
                 chain_state(&states),
@@ -771,10 +830,10 @@ where
             None if states.is_empty() => line.push_str(&format!("{contact}: no session yet")),
             None => line.push_str(&format!("{contact}: {}", chain_state(&states))),
         }
-        if let Some(profile) = store.contact_profile(account, &contact)? {
+        if let Some(profile) = profile {
             line.push_str(&format!(", profile {profile}"));
         }
-        if store.other_secret(account, &contact)?.is_some() {
+        if shared_secret {
             line.push_str(", shared secret set");
         }
         lines.push(line);
@@ -783,6 +842,54 @@ where
         }
     }
     Ok(lines)
+}
+
+/// `trust list --json`: one object per contact, its keys inside.
+fn trust_list_json(store: &Store, account: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+    Ok(contact_summaries(store, account)?
+        .into_iter()
+        .map(|c| {
+            let clients: serde_json::Map<String, serde_json::Value> = c
+                .states
+                .iter()
+                .map(|(client, state)| (client.clone(), serde_json::json!(state.name())))
+                .collect();
+            serde_json::json!({
+                "contact": c.contact,
+                "clients": clients,
+                "last_seen": c.last_seen,
+                "profile": c.profile,
+                "shared_secret": c.shared_secret,
+                "keys": c.keys.iter().map(peer_key_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect())
+}
+
+/// A contact's key in JSON: fingerprint as lower-case hex, times in Unix seconds.
+fn peer_key_json(key: &PeerKey) -> serde_json::Value {
+    serde_json::json!({
+        "owner": "contact",
+        "fingerprint": hex::encode(&key.fingerprint),
+        "algorithm": algorithm_of(key_value(&key.keyvalue).as_ref()),
+        "verified": key.verified,
+        "petname": key.petname,
+        "first_seen": key.first_seen,
+        "jids": key.jids.iter().map(|j| j.jid.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// One of our signing keys in JSON.
+fn own_key_json(account: &str, key: &SigningKeyInfo) -> serde_json::Value {
+    let value = key_value(&key.public_key);
+    serde_json::json!({
+        "owner": "ours",
+        "id": key.id.0,
+        "account": account,
+        "fingerprint": value.as_ref().map(|v| hex::encode(esession::trust::key_fingerprint(v))),
+        "algorithm": algorithm_of(value.as_ref()),
+        "created": key.created,
+    })
 }
 
 /// The lines of `keys list`: our signing keys, then every contact key.
@@ -853,7 +960,15 @@ pub(crate) fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Stri
                 key.algorithm().uri()
             );
         }
-        KeysCommand::List => {
+        KeysCommand::List { json: true } => {
+            for key in store.signing_keys(&account).map_err(read)? {
+                println!("{}", own_key_json(&account, &key));
+            }
+            for key in store.peer_keys(&account).map_err(read)? {
+                println!("{}", peer_key_json(&key));
+            }
+        }
+        KeysCommand::List { json: false } => {
             let lines = keys_list(&store, &account, &chrono::Local).map_err(read)?;
             if !lines.iter().any(|l| l.contains("(ours")) {
                 println!(

@@ -770,6 +770,48 @@ fn a_contacts_key_is_imported_from_xml_or_pem() {
         "{dsa}"
     );
 
+    // The same for scripts: `trust list --json` and `keys list --json`.
+    let listed = esession(ours.path(), &["trust", "list", "--json"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let contacts: Vec<serde_json::Value> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let carol = contacts
+        .iter()
+        .find(|c| c["contact"] == "carol@example.com")
+        .unwrap();
+    let hex_print = print.replace(' ', "").to_lowercase();
+    assert_eq!(
+        carol["keys"][0]["fingerprint"],
+        hex_print.as_str(),
+        "{carol}"
+    );
+    assert_eq!(carol["keys"][0]["verified"], false);
+    let dave = contacts
+        .iter()
+        .find(|c| c["contact"] == "dave@example.com")
+        .unwrap();
+    assert_eq!(dave["keys"][0]["verified"], true, "{dave}");
+    assert!(
+        dave["keys"][0]["algorithm"]
+            .as_str()
+            .unwrap()
+            .starts_with("DSA")
+    );
+    let keys = esession(theirs.path(), &["keys", "list", "--json"]);
+    let ours_listed: serde_json::Value = serde_json::from_str(
+        String::from_utf8(keys.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ours_listed["owner"], "ours");
+    assert_eq!(ours_listed["fingerprint"], hex_print.as_str());
+
     // Not a key: said, nothing stored.
     let junk = ours.path().join("junk.txt");
     std::fs::write(&junk, "hello").unwrap();
