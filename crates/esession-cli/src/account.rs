@@ -290,6 +290,13 @@ fn untrusted_certificate(
                       certificate, pin that certificate with --server-cert PATH (or --pin \
                       SHA256, its fingerprint from the server's administrator).";
     match (reason, settings.ca_file()) {
+        (CertificateProblem::NotPinned { .. }, _) => format!("{base} {}", reason.advice()),
+        // Pinned, and the pinned certificate itself did not pass the handshake.
+        (_, _) if settings.pinned() => format!(
+            "{base} You pinned this server's certificate (--server-cert or --pin): the server \
+             presented it, but the handshake did not verify with it, so the server may not \
+             hold its private key. Tell the server's administrator."
+        ),
         (CertificateProblem::UnknownIssuer | CertificateProblem::BadSignature, None) => {
             format!("{base} {private_ca}")
         }

@@ -87,6 +87,7 @@ pub(crate) const EVENTS: &[EventKind] = &[
         &[],
     ),
     kind("sent", &["peer", "thread", "receipt"], &[]),
+    kind("sent_offline", &["peer", "thread", "signer"], &[]),
     kind("delivered", &["peer", "thread", "id"], &[]),
     kind("not_delivered", &["peer", "thread", "id"], &[]),
     kind(

@@ -120,8 +120,8 @@ enum Command {
         #[arg(long)]
         offline: bool,
         /// One JSON object per line on standard output (docs/JSON.md):
-        /// server_archive, established, sent, then delivered or not_delivered,
-        /// or error.
+        /// server_archive, established, sent (or sent_offline), then
+        /// delivered or not_delivered, or error.
         #[arg(long, conflicts_with = "offline")]
         json: bool,
     },
@@ -142,7 +142,7 @@ enum Command {
     },
     /// A machine interface for both roles: JSON-lines commands on standard
     /// input (start, send, verify, distrust, rekey, terminate, secret,
-    /// approve, status, quit) and JSON-lines events on standard output (the
+    /// approve, archiving, status, quit) and JSON-lines events on standard output (the
     /// events of `listen --json`, plus the answers to commands), as described
     /// in docs/JSON.md. Offers are accepted as `listen --accept` says. The end
     /// of standard input, `quit`, SIGINT or SIGTERM terminates every session
@@ -203,11 +203,14 @@ enum Command {
 fn diagnostics(verbose: u8) {
     // tokio-xmpp logs the raw stream (SASL exchanges included) at trace:
     // never by -v; only a RUST_LOG that asks for it shows it.
+    // tokio-xmpp's own lines: none by default (they would interrupt the
+    // chat's line editor), at most `info` with -v (its debug level can
+    // print whole stanzas).
     let level = match verbose {
-        0 => "warn",
+        0 => "warn,tokio_xmpp=off",
         1 => "info,tokio_xmpp=warn",
         2 => "debug,tokio_xmpp=info,xso=info",
-        _ => "trace,tokio_xmpp=debug,xso=info,rustls=debug",
+        _ => "trace,tokio_xmpp=info,xso=info,rustls=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

@@ -674,10 +674,15 @@ pub(crate) async fn send_offline(
 
 /// What the user is told once an offline session carried the message.
 pub(crate) fn report_sent_offline(contact: &str, signer: &str) {
-    println!(
+    println!("{}", sent_offline_sentence(contact, signer));
+}
+
+/// The sentence of [`report_sent_offline`].
+pub(crate) fn sent_offline_sentence(contact: &str, signer: &str) -> String {
+    format!(
         "{contact} is offline: sent as an offline encrypted session (XEP-0187) to the options \
          they published, signed by their key {signer}. They read it when they are back."
-    );
+    )
 }
 
 /// Whether `contact` (a bare JID) shows no online resource within `wait`: the events that

@@ -34,7 +34,8 @@ delivered: id (the encrypted receipt of a message we sent).
 unknown_session: a stanza of a session we no longer have arrived; answered (the sender was told).
 disconnected: reason (the connection dropped; reconnecting). resumed: the stream came back \
 (XEP-0198), sessions continue. reconnected: jid (a new stream; the old sessions ended).
-Also: retained_secret_proven, declined, ignored, notice.";
+Also: retained_secret_proven, declined, ignored, subscription_request, server_archive, notice. \
+The versioned schema of every event is docs/JSON.md.";
 
 /// Which offers `listen` accepts.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +129,13 @@ async fn send_text(
                     history.as_ref(),
                 )
                 .await
-                .map(|(_, signer)| signer)
+                .map(|(session, signer)| {
+                    event(
+                        json!({"event": "sent_offline", "peer": session.peer.as_str(),
+                                 "thread": session.thread, "signer": signer, "time": clock_time()}),
+                    );
+                    signer
+                })
             } else {
                 Err(format!(
                     "{contact} is offline and accepts offline encrypted messages (XEP-0187), which need your signing key: run again with --public-keys. Nothing was sent."
@@ -136,7 +143,15 @@ async fn send_text(
             };
             client.disconnect().await;
             let signer = sent?;
-            crate::published::report_sent_offline(contact, &signer);
+            if json_output {
+                // Standard output carries only JSON.
+                eprintln!(
+                    "{}",
+                    crate::published::sent_offline_sentence(contact, &signer)
+                );
+            } else {
+                crate::published::report_sent_offline(contact, &signer);
+            }
             return Ok(());
         }
     }
@@ -268,6 +283,10 @@ pub(crate) async fn listen(
         ..Config::default()
     };
     let mut departure = crate::published::Departure::on_exit(settings, &store)?;
+    // Watched from the start: a SIGINT or SIGTERM during the login or the
+    // first round trips still leaves cleanly.
+    let mut interrupted = crate::serve::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminated = crate::serve::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut client = login(
         settings,
         manager(settings, &store, config)?,
@@ -276,12 +295,16 @@ pub(crate) async fn listen(
     .await?;
     let mut received = 0usize;
     let mut offline_sessions = std::collections::HashMap::new();
+    // A reader that went away must not make us panic: what cannot be
+    // written is dropped, and the end of input (or a signal) ends the run.
     let emit = |value: serde_json::Value, text: String| {
-        if json_output {
-            println!("{value}");
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = if json_output {
+            writeln!(out, "{value}")
         } else {
-            println!("{text}");
-        }
+            writeln!(out, "{text}")
+        };
     };
     // `serve` says first who it is and which schema it speaks.
     if commands {
@@ -316,18 +339,17 @@ pub(crate) async fn listen(
     // Ctrl-C, SIGTERM (or the end of the stream, --count, or with commands
     // the end of standard input or `quit`) leaves through disconnect(),
     // which terminates every session first (ESN-45).
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let mut terminated = crate::serve::sigterm()?;
     let mut input = commands.then(crate::serve::stdin_lines);
     loop {
         let event = tokio::select! {
-            _ = &mut interrupted => break,
+            _ = interrupted.recv() => break,
             _ = terminated.recv() => break,
             line = crate::serve::next_line(&mut input) => {
-                let Some(line) = line else { break };
+                let Some(mut line) = line else { break };
                 let (value, text, quit) =
                     crate::serve::command(&mut client, &store, settings, &line).await;
+                // A `secret` command's line held the secret.
+                zeroize::Zeroize::zeroize(&mut line);
                 emit(value, text);
                 if quit {
                     break;

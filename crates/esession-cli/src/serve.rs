@@ -10,6 +10,7 @@ use esession_store::Store;
 use esession_xmpp::EsessionClient;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use zeroize::Zeroize as _;
 
 use crate::account::clock_time;
 use crate::settings::Settings;
@@ -44,21 +45,38 @@ pub(crate) fn ready_json(client: &EsessionClient, time: &str) -> Value {
     })
 }
 
-/// SIGTERM as a stream (tokio's Unix signal handler).
-pub(crate) fn sigterm() -> Result<tokio::signal::unix::Signal, String> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))
+/// A Unix signal as a stream (tokio's handler, registered at once).
+pub(crate) fn signal(
+    kind: tokio::signal::unix::SignalKind,
+) -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(kind).map_err(|e| format!("cannot watch for a signal: {e}"))
 }
 
 /// Standard input, line by line, read on a thread of its own (a blocking
 /// read must not hold the runtime, nor keep the process alive at exit).
 pub(crate) fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    use std::io::BufRead as _;
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
+        let mut input = std::io::stdin().lock();
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            match input.read_until(b'\n', &mut bytes) {
+                Ok(0) => break,
+                // A line that is not UTF-8 is answered `error` like any
+                // other bad line; it does not end the input.
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&bytes).trim_end().to_owned();
+                    bytes.zeroize();
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("esession serve: standard input could not be read ({e}); leaving");
+                    break;
+                }
             }
         }
     });
@@ -90,7 +108,7 @@ pub(crate) async fn command(
     line: &str,
 ) -> (Value, String, bool) {
     let parsed: Result<Value, _> = serde_json::from_str(line);
-    let (request, name, id) = match parsed {
+    let (mut request, name, id) = match parsed {
         Ok(request @ Value::Object(_)) => {
             let name = request["command"].as_str().unwrap_or_default().to_owned();
             let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -101,7 +119,7 @@ pub(crate) async fn command(
             return (error(&Value::Null, "", &message), message, false);
         }
     };
-    let result = run(client, store, settings, &name, &request).await;
+    let result = run(client, store, settings, &name, &mut request).await;
     let quit = name == "quit" && result.is_ok();
     match result {
         Ok(mut fields) => {
@@ -130,9 +148,14 @@ async fn run(
     store: &Store,
     settings: &Settings,
     name: &str,
-    request: &Value,
+    request: &mut Value,
 ) -> Result<Fields, String> {
-    let text = |field: &str| -> Result<String, String> {
+    for field in ["peer", "thread", "body", "secret", "policy"] {
+        if request.get(field).is_some_and(|v| !v.is_string()) {
+            return Err(format!("\"{field}\" must be a string"));
+        }
+    }
+    let text = |request: &Value, field: &str| -> Result<String, String> {
         request[field]
             .as_str()
             .map(str::to_owned)
@@ -141,7 +164,7 @@ async fn run(
     let mut out = Fields::new();
     match name {
         "start" => {
-            let peer = settings.check_contact(&text("peer")?)?;
+            let peer = settings.check_contact(&text(request, "peer")?)?;
             let session = client
                 .start_session(&peer)
                 .await
@@ -151,7 +174,7 @@ async fn run(
         }
         "send" => {
             let session = session_of(client, request)?;
-            let body = text("body")?;
+            let body = text(request, "body")?;
             let receipt = client
                 .send_text_with_receipt(&session, &body)
                 .await
@@ -176,8 +199,12 @@ async fn run(
             name_session(&mut out, &session);
         }
         "secret" => {
-            let peer = bare(&settings.check_contact(&text("peer")?)?);
-            let secret = text("secret")?;
+            let peer = bare(&settings.check_contact(&text(request, "peer")?)?);
+            // Taken out of the request and wiped after use.
+            let secret = match request.get_mut("secret").map(Value::take) {
+                Some(Value::String(secret)) => zeroize::Zeroizing::new(secret),
+                _ => return Err("\"secret\" (a string) is missing".to_owned()),
+            };
             let account = settings.account()?;
             let store_error = |e: esession_store::StoreError| e.to_string();
             if secret.is_empty() {
@@ -195,7 +222,7 @@ async fn run(
             out.insert("peer".to_owned(), json!(peer));
         }
         "approve" => {
-            let peer = bare(&settings.check_contact(&text("peer")?)?);
+            let peer = bare(&settings.check_contact(&text(request, "peer")?)?);
             let jid = jid::BareJid::new(&peer).map_err(|_| format!("{peer} is not a JID"))?;
             client
                 .approve_subscription(&jid)
@@ -204,7 +231,7 @@ async fn run(
             out.insert("peer".to_owned(), json!(peer));
         }
         "archiving" => {
-            let value = text("policy")?;
+            let value = text(request, "policy")?;
             let policy = OtrPolicy::from_value(&value).ok_or_else(|| {
                 format!(
                     "\"{value}\" is not an archiving policy: use require, prefer, approve, concede, oppose or forbid"
@@ -259,7 +286,10 @@ fn bare(jid: &str) -> String {
 /// `peer` (a bare JID names any of its resources).
 fn session_of(client: &EsessionClient, request: &Value) -> Result<SessionId, String> {
     let thread = request["thread"].as_str();
-    let peer = request["peer"].as_str().map(str::to_lowercase);
+    let peer = match request["peer"].as_str() {
+        Some(text) => Some(jid::Jid::new(text).map_err(|_| format!("\"{text}\" is not a JID"))?),
+        None => None,
+    };
     if thread.is_none() && peer.is_none() {
         return Err("name the session with \"peer\" or \"thread\"".to_owned());
     }
@@ -269,8 +299,11 @@ fn session_of(client: &EsessionClient, request: &Value) -> Result<SessionId, Str
         .map(|(id, _)| id)
         .filter(|id| thread.is_none_or(|t| id.thread == t))
         .filter(|id| {
-            peer.as_deref().is_none_or(|p| {
-                id.peer.as_str() == p || (!p.contains('/') && id.contact().as_str() == p)
+            // A full JID names that client (resources are case-sensitive);
+            // a bare one any client of the contact (RFC 7622 normalized).
+            peer.as_ref().is_none_or(|p| match p.resource() {
+                Some(_) => id.peer == *p,
+                None => id.contact() == p.to_bare(),
             })
         })
         .cloned()

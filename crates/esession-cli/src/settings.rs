@@ -334,6 +334,11 @@ impl Settings {
         Ok(normalized)
     }
 
+    /// Whether the server's certificate is pinned (`--server-cert`, `--pin`).
+    pub(crate) fn pinned(&self) -> bool {
+        self.pin.is_some()
+    }
+
     /// Login options, reading the password.
     pub(crate) fn connect_options(&self) -> Result<ConnectOptions, String> {
         let jid = self.login_jid()?;

@@ -423,7 +423,7 @@ pub(crate) fn trust(settings: &Settings, command: TrustCommand) -> Result<(), St
                 let secret = read_secret(contact, secret_file.as_deref(), secret_env.as_deref())?;
                 if secret.is_empty() {
                     return Err(format!(
-                        "the shared secret for {contact} is empty: type the secret you agreed \
+                        "the shared secret for {contact} is empty: give the secret you agreed \
                          with {contact} (or use --clear to remove one)"
                     ));
                 }

@@ -208,6 +208,33 @@ fn two_programs_talk_through_serve_in_both_roles() {
             .contains("unknown command \"fly\""),
         "{error}"
     );
+    // A peer that is not a string changes nothing; a line that is not UTF-8
+    // is an error, not the end of input.
+    alice.command(json!({"command": "archiving", "policy": "forbid", "peer": 5, "id": 10}));
+    let error = alice.expect(|e| e["id"] == 10, "the answer to command 10");
+    assert_eq!(error["event"], "error", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be a string"),
+        "{error}"
+    );
+    alice
+        .child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"\xff\xfe\n")
+        .unwrap();
+    let error = alice.expect(|e| e["event"] == "error", "an error");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{error}"
+    );
 
     // Alice as initiator, then Bob.
     conversation(&mut alice, &mut bob, "bob@localhost/cli", &run);
