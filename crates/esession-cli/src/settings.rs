@@ -157,6 +157,10 @@ struct AccountSection {
     /// Off-the-record policy (`require`, `prefer`, `approve`, `concede`,
     /// `oppose`, `forbid`); default `prefer`.
     archiving: Option<String>,
+    /// Pin the server's certificate (PEM file) by its SHA-256.
+    server_cert: Option<PathBuf>,
+    /// Pin the server's certificate by this SHA-256 fingerprint.
+    pin: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -249,11 +253,7 @@ impl Settings {
             // The flag is for this run, whoever the contact.
             contact_otr_policies.clear();
         }
-        let pin = match (&global.server_cert, &global.pin) {
-            (Some(file), _) => Some(esession_xmpp::connect::pinning::certificate_sha256(file)?),
-            (None, Some(text)) => Some(esession_xmpp::connect::pinning::parse_pin(text)?),
-            (None, None) => None,
-        };
+        let pin = server_pin(global, &file, config_file)?;
         if pin.is_some() && file.account.insecure_plaintext_loopback {
             return Err(format!(
                 "a pinned server certificate (--server-cert, --pin) needs TLS, and {} sets \
@@ -261,7 +261,11 @@ impl Settings {
                 config_file.display()
             ));
         }
-        if pin.is_some() && file.account.ca_file.is_some() {
+        if pin.is_some()
+            && file.account.ca_file.is_some()
+            && global.pin.is_none()
+            && global.server_cert.is_none()
+        {
             return Err(format!(
                 "a pinned server certificate (--server-cert, --pin) and a CA file ([account] \
                  ca_file in {}) exclude each other: the pin alone decides; drop one",
@@ -581,6 +585,35 @@ fn prompt(label: &str) -> Result<String, String> {
     rpassword::prompt_password(label).map_err(|e| e.to_string())
 }
 
+/// The pinned server certificate's SHA-256: from the flags (`--server-cert`,
+/// `--pin`), else from the config file unless a flag chose another way to
+/// trust the server (`--ca-file`, `--insecure-plaintext-loopback`).
+fn server_pin(
+    global: &Global,
+    file: &FileConfig,
+    config_file: &Path,
+) -> Result<Option<[u8; 32]>, String> {
+    use esession_xmpp::connect::pinning::{certificate_sha256, parse_pin};
+    match (&global.server_cert, &global.pin) {
+        (Some(cert), _) => return certificate_sha256(cert).map(Some),
+        (None, Some(text)) => return parse_pin(text).map(Some),
+        (None, None) => {}
+    }
+    if global.ca_file.is_some() || global.insecure_plaintext_loopback {
+        return Ok(None);
+    }
+    match (&file.account.server_cert, &file.account.pin) {
+        (Some(_), Some(_)) => Err(format!(
+            "{} sets both server_cert and pin in [account]: they are two ways to pin one \
+             certificate; keep one",
+            config_file.display()
+        )),
+        (Some(cert), None) => certificate_sha256(cert).map(Some),
+        (None, Some(text)) => parse_pin(text).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Reads `--archiving`.
 fn parse_otr_policy(value: &str) -> Result<OtrPolicy, String> {
     OtrPolicy::from_value(value).ok_or_else(|| {
@@ -624,6 +657,8 @@ mod tests {
             "dangerously_accept_unverified_keys",
             "stanzas",
             "archiving",
+            "server_cert",
+            "pin",
             "path",
             "key_file",
             "passphrase_file",

@@ -901,6 +901,23 @@ fn a_pinned_server_certificate_is_trusted_and_nothing_else() {
     assert!(said.contains("The password was not sent"), "{said}");
     assert!(started.elapsed() < Duration::from_secs(10));
 
+    // The same pin in the config file.
+    let config = home.join("pinned.toml");
+    std::fs::write(&config, format!("[account]\npin = \"{fingerprint}\"\n")).unwrap();
+    let out = login(&["--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show(&out));
+    std::fs::write(
+        &config,
+        format!("[account]\npin = \"{fingerprint}\"\nserver_cert = \"{cert}\"\n"),
+    )
+    .unwrap();
+    let out = login(&["--config", config.to_str().unwrap()]);
+    assert!(
+        show(&out).contains("sets both server_cert and pin"),
+        "{}",
+        show(&out)
+    );
+
     // Not a fingerprint at all: said before connecting.
     let out = login(&["--pin", "abc"]);
     assert!(
