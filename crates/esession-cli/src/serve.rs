@@ -199,7 +199,8 @@ async fn run(
             name_session(&mut out, &session);
         }
         "secret" => {
-            let peer = bare(&settings.check_contact(&text(request, "peer")?)?);
+            let checked = settings.check_contact(&text(request, "peer")?)?;
+            let peer = crate::profile::bare(&checked).to_owned();
             // Taken out of the request and wiped after use.
             let secret = match request.get_mut("secret").map(Value::take) {
                 Some(Value::String(secret)) => zeroize::Zeroizing::new(secret),
@@ -222,7 +223,8 @@ async fn run(
             out.insert("peer".to_owned(), json!(peer));
         }
         "approve" => {
-            let peer = bare(&settings.check_contact(&text(request, "peer")?)?);
+            let checked = settings.check_contact(&text(request, "peer")?)?;
+            let peer = crate::profile::bare(&checked).to_owned();
             let jid = jid::BareJid::new(&peer).map_err(|_| format!("{peer} is not a JID"))?;
             client
                 .approve_subscription(&jid)
@@ -238,7 +240,7 @@ async fn run(
                 )
             })?;
             let peer = match request["peer"].as_str() {
-                Some(peer) => Some(bare(&settings.check_contact(peer)?)),
+                Some(peer) => Some(crate::profile::bare(&settings.check_contact(peer)?).to_owned()),
                 None => None,
             };
             client.set_otr_policy(peer.as_deref(), policy).await;
@@ -276,10 +278,6 @@ async fn run(
 fn name_session(out: &mut Fields, session: &SessionId) {
     out.insert("peer".to_owned(), json!(session.peer.as_str()));
     out.insert("thread".to_owned(), json!(session.thread));
-}
-
-fn bare(jid: &str) -> String {
-    jid.split('/').next().unwrap_or(jid).to_owned()
 }
 
 /// The established session a command names: by `thread`, or the one with

@@ -9,6 +9,7 @@ use esession_store::{PeerKey, SasState, SigningKeyInfo, Store, StoreError};
 use esession_wire::keyvalue::KeyValue;
 
 use crate::account::{open_store, store_error};
+use crate::history::now;
 use crate::present::fingerprint_full;
 use crate::profile::ProfileName;
 use crate::settings::{Settings, check_contact_jid};
@@ -557,12 +558,6 @@ fn parse_fingerprint(typed: &str) -> Result<Vec<u8>, String> {
         );
     }
     Ok(bytes)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// How an unverified key is marked in listings.

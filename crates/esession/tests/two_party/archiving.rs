@@ -9,6 +9,14 @@ use esession::{ArchivingConflict, Config, Error, OtrPolicy, TerminationReason};
 
 use crate::harness::{ALICE, BOB, Pair, Side, config, field, field_values};
 
+/// The refusal of a `logging` no option satisfies: not-acceptable on `logging`.
+fn refused_on_logging() -> Error {
+    Error::Refused {
+        condition: ErrorCondition::NotAcceptable,
+        fields: vec!["logging".to_owned()],
+    }
+}
+
 fn with(own: &str, policy: OtrPolicy, confirmed: bool) -> Config {
     Config {
         otr_policy: policy,
@@ -107,13 +115,7 @@ fn require_refuses_an_offer_that_may_be_logged() {
     );
     assert_eq!(offered, ["may"]);
     assert_eq!(agreed, None);
-    assert_eq!(
-        pair.bob.failures(),
-        [&Error::Refused {
-            condition: ErrorCondition::NotAcceptable,
-            fields: vec!["logging".to_owned()]
-        }]
-    );
+    assert_eq!(pair.bob.failures(), [&refused_on_logging()]);
 }
 
 #[test]
@@ -125,13 +127,7 @@ fn forbid_refuses_an_offer_that_is_only_off_the_record() {
     );
     assert_eq!(offered, ["mustnot"], "ARC-03: require offers mustnot alone");
     assert_eq!(agreed, None);
-    assert_eq!(
-        pair.bob.failures(),
-        [&Error::Refused {
-            condition: ErrorCondition::NotAcceptable,
-            fields: vec!["logging".to_owned()]
-        }]
-    );
+    assert_eq!(pair.bob.failures(), [&refused_on_logging()]);
 }
 
 #[test]
@@ -208,13 +204,7 @@ fn a_negotiation_in_progress_cannot_complete_off_the_record_once_the_archive_is_
     let completion = pair.alice.receive(&answer).remove(0);
     let reply = pair.bob.receive(&completion);
     assert!(pair.bob.established().is_empty());
-    assert_eq!(
-        pair.bob.failures(),
-        [&Error::Refused {
-            condition: ErrorCondition::NotAcceptable,
-            fields: vec!["logging".to_owned()]
-        }]
-    );
+    assert_eq!(pair.bob.failures(), [&refused_on_logging()]);
     assert_eq!(reply.len(), 1, "the refusal goes back to Alice");
 }
 
@@ -232,11 +222,5 @@ fn an_answer_our_policy_no_longer_allows_is_refused() {
     let _ = pair.alice.manager.set_otr_policy(BOB, OtrPolicy::Forbid);
     pair.alice.receive(&answer);
     assert!(pair.alice.established().is_empty());
-    assert_eq!(
-        pair.alice.failures(),
-        [&Error::Refused {
-            condition: ErrorCondition::NotAcceptable,
-            fields: vec!["logging".to_owned()]
-        }]
-    );
+    assert_eq!(pair.alice.failures(), [&refused_on_logging()]);
 }
