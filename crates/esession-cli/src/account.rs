@@ -323,6 +323,13 @@ fn untrusted_certificate(
     }
 }
 
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Seconds since the Unix epoch as HH:MM:SS UTC.
 pub(crate) fn clock_time() -> String {
     let secs = std::time::SystemTime::now()

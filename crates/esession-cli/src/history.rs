@@ -9,7 +9,7 @@ use esession_store::{AccountStore, HistoryEntry};
 use esession_xmpp::EsessionClient;
 use serde_json::json;
 
-use crate::account::open_store;
+use crate::account::{now, open_store};
 use crate::settings::Settings;
 use crate::trust_keys::date_time;
 
@@ -129,12 +129,6 @@ fn parse_since(value: &str) -> Result<u64, String> {
         .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
         .and_then(|t| u64::try_from(t.timestamp()).ok())
         .ok_or_else(|| format!("--since {value:?}: give a date as YYYY-MM-DD, or Unix seconds"))
-}
-
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -747,7 +747,7 @@ pub(crate) async fn send_to_options(
             Ok((id, info)) => {
                 // Issue 14: kept like any message of a session that may be logged.
                 let kept = history.map_or(Ok(false), |account| {
-                    account.record_message(&id, &info, true, crate::history::now(), message)
+                    account.record_message(&id, &info, true, crate::account::now(), message)
                 });
                 if let Err(e) = kept {
                     eprintln!("!!! this message could not be kept in your history ({e})");

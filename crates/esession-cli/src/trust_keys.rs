@@ -8,8 +8,7 @@ use esession_crypto::{SecretBytes, SigningKey};
 use esession_store::{PeerKey, SasState, SigningKeyInfo, Store, StoreError};
 use esession_wire::keyvalue::KeyValue;
 
-use crate::account::{open_store, store_error};
-use crate::history::now;
+use crate::account::{now, open_store, store_error};
 use crate::present::fingerprint_full;
 use crate::profile::ProfileName;
 use crate::settings::{Settings, check_contact_jid};
