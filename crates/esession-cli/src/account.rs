@@ -7,7 +7,8 @@ use esession::{Config, PubkeyMethod, SessionManager, SystemRandomness};
 use esession_crypto::SigningKey;
 use esession_store::{Store, StoreError};
 use esession_xmpp::{
-    CertificateProblem, ClientEvent, EsessionClient, LoginError, LoginInfo, SystemClock, connect,
+    CertificateProblem, ClientEvent, EsessionClient, LoginError, LoginInfo, PresentedCertificate,
+    SystemClock, connect, presented_clause,
 };
 
 use crate::settings::Settings;
@@ -261,9 +262,11 @@ fn login_failure(settings: &Settings, error: &LoginError) -> String {
             "The server refused the login as {account}: the password has expired. Set a new one \
              (for example with another client), then update {check}."
         ),
-        LoginError::UntrustedCertificate { domain, reason } => {
-            untrusted_certificate(settings, &account, domain, reason)
-        }
+        LoginError::UntrustedCertificate {
+            domain,
+            reason,
+            certificate,
+        } => untrusted_certificate(settings, &account, domain, reason, certificate.as_ref()),
         LoginError::DomainNotFound { .. }
         | LoginError::NoXmppService { .. }
         | LoginError::HostNotFound { .. }
@@ -279,16 +282,29 @@ fn untrusted_certificate(
     account: &str,
     domain: &str,
     reason: &CertificateProblem,
+    certificate: Option<&PresentedCertificate>,
 ) -> String {
     let base = format!(
-        "The server's TLS certificate for {domain} is not trusted ({reason}): {}. \
+        "The server's TLS certificate for {domain}{} is not trusted ({reason}): {}. \
          The password was not sent.",
+        presented_clause(certificate),
         reason.explanation(domain)
     );
-    let private_ca = "If the server uses a private CA, pass that CA's certificate with \
-                      --ca-file PATH (or set ca_file in the config). If it uses a self-signed \
-                      certificate, pin that certificate with --server-cert PATH (or --pin \
-                      SHA256, its fingerprint from the server's administrator).";
+    // The fingerprint to pin is only offered with the warning that it must be
+    // checked: pinning whatever was presented is what an attacker wants.
+    let pin = match certificate {
+        Some(certificate) => format!(
+            "--pin {}, only after the server's administrator has confirmed that this is its \
+             certificate's SHA-256",
+            certificate.sha256
+        ),
+        None => "--pin SHA256, its fingerprint from the server's administrator".to_owned(),
+    };
+    let private_ca = format!(
+        "If the server uses a private CA, pass that CA's certificate with --ca-file PATH (or \
+         set ca_file in the config). If it uses a self-signed certificate, pin that \
+         certificate with --server-cert PATH (or {pin})."
+    );
     match (reason, settings.ca_file()) {
         (CertificateProblem::NotPinned { .. }, _) => format!("{base} {}", reason.advice()),
         // Pinned, and the pinned certificate itself did not pass the handshake.
@@ -372,7 +388,56 @@ mod tests {
         LoginError::UntrustedCertificate {
             domain: "localhost".to_owned(),
             reason,
+            certificate: None,
         }
+    }
+
+    /// Issue 15: the refused certificate is named by subject and SHA-256,
+    /// and the pin offered for it comes with the warning to confirm it first.
+    #[test]
+    fn a_named_certificate_is_shown_with_a_guarded_pin() {
+        let (_dir, settings) = settings(None);
+        let sha256 = "ab".repeat(32);
+        let error = LoginError::UntrustedCertificate {
+            domain: "localhost".to_owned(),
+            reason: CertificateProblem::UnknownIssuer,
+            certificate: Some(PresentedCertificate {
+                subject: Some("CN=localhost,O=Example".to_owned()),
+                sha256: sha256.clone(),
+            }),
+        };
+        let text = login_failure(&settings, &error);
+        assert!(
+            text.starts_with(&format!(
+                "The server's TLS certificate for localhost (subject CN=localhost,O=Example, \
+                 SHA-256 {sha256}) is not trusted (UnknownIssuer): "
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "(or --pin {sha256}, only after the server's administrator has confirmed that \
+                 this is its certificate's SHA-256)."
+            )),
+            "{text}"
+        );
+        // Without a readable subject, the fingerprint alone.
+        let error = LoginError::UntrustedCertificate {
+            domain: "localhost".to_owned(),
+            reason: CertificateProblem::Expired,
+            certificate: Some(PresentedCertificate {
+                subject: None,
+                sha256: sha256.clone(),
+            }),
+        };
+        let text = login_failure(&settings, &error);
+        assert!(
+            text.starts_with(&format!(
+                "The server's TLS certificate for localhost (no readable subject, SHA-256 \
+                 {sha256}) is not trusted (Expired): "
+            )),
+            "{text}"
+        );
     }
 
     /// Without a CA file, an unknown issuer points to --ca-file.

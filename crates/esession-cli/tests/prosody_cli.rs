@@ -897,7 +897,12 @@ fn a_pinned_server_certificate_is_trusted_and_nothing_else() {
         said.contains("it is not the certificate you pinned"),
         "{said}"
     );
-    assert!(said.contains(&presented), "{said}");
+    // Issue 15: the refused certificate is named, its fingerprint once.
+    assert!(
+        said.contains(&format!("(subject CN=localhost, SHA-256 {presented})")),
+        "{said}"
+    );
+    assert_eq!(said.matches(&presented).count(), 1, "{said}");
     assert!(said.contains("The password was not sent"), "{said}");
     assert!(started.elapsed() < Duration::from_secs(10));
 

@@ -25,6 +25,7 @@
 
 mod login;
 pub mod pinning;
+mod presented;
 mod sasl;
 mod scram;
 mod transport;
@@ -38,6 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::SinkExt;
+pub use presented::PresentedCertificate;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio::io::{AsyncBufRead, AsyncWrite};
@@ -47,6 +49,7 @@ use tokio_xmpp::connect::tls_common::TlsConnectorError;
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::sasl_cb;
+use tokio_xmpp::rustls::client::WebPkiServerVerifier;
 use tokio_xmpp::rustls::{CertificateError, ClientConfig, Error as TlsError, RootCertStore};
 use tokio_xmpp::stanzastream::{Connection, StanzaStream, XmppStream};
 use tokio_xmpp::xmlstream::{FallibleStreamElement, StreamHeader, Timeouts};
@@ -283,6 +286,9 @@ pub enum LoginError {
         domain: String,
         /// What is wrong with it.
         reason: CertificateProblem,
+        /// Which certificate the server presented (subject and SHA-256), when
+        /// the verifier could say.
+        certificate: Option<PresentedCertificate>,
     },
     /// The server does not offer STARTTLS: we do not log in unencrypted.
     NoTls {
@@ -371,10 +377,15 @@ impl core::fmt::Display for LoginError {
                     offered.join(", ")
                 }
             ),
-            Self::UntrustedCertificate { domain, reason } => write!(
+            Self::UntrustedCertificate {
+                domain,
+                reason,
+                certificate,
+            } => write!(
                 f,
-                "The server's TLS certificate for {domain} is not trusted ({reason}): {}. \
+                "The server's TLS certificate for {domain}{} is not trusted ({reason}): {}. \
                  The password was not sent. {}",
+                presented_clause(certificate.as_ref()),
                 reason.explanation(domain),
                 reason.advice()
             ),
@@ -418,6 +429,12 @@ impl core::fmt::Display for LoginError {
 }
 
 impl std::error::Error for LoginError {}
+
+/// ` (subject ..., SHA-256 ...)` for a certificate the verifier named, or
+/// nothing: the middle of "The server's TLS certificate for DOMAIN ...".
+pub fn presented_clause(certificate: Option<&PresentedCertificate>) -> String {
+    certificate.map_or_else(String::new, |certificate| format!(" ({certificate})"))
+}
 
 /// Why a server certificate failed verification (from rustls's
 /// `CertificateError`; the names are rustls's).
@@ -493,9 +510,9 @@ impl CertificateProblem {
                 "it is not valid yet (or this computer's clock is wrong)".to_owned()
             }
             Self::Revoked => "its issuer has revoked it".to_owned(),
-            Self::NotPinned { presented } => format!(
-                "it is not the certificate you pinned: the server presented SHA-256 {presented}"
-            ),
+            // The certificate's SHA-256 is in the sentence already
+            // ([`presented_clause`]), not repeated here.
+            Self::NotPinned { .. } => "it is not the certificate you pinned".to_owned(),
             Self::Other(_) => "it failed verification".to_owned(),
         }
     }
@@ -933,9 +950,10 @@ fn transport_error(error: TransportError, domain: &str) -> AttemptError {
 /// TLS failures, stream errors).
 fn stream_error(error: &tokio_xmpp::Error, domain: &str) -> AttemptError {
     match certificate_problem(error) {
-        Some(reason) => AttemptError::Fatal(LoginError::UntrustedCertificate {
+        Some((reason, certificate)) => AttemptError::Fatal(LoginError::UntrustedCertificate {
             domain: domain.to_owned(),
             reason,
+            certificate,
         }),
         None => AttemptError::Transient,
     }
@@ -948,14 +966,16 @@ fn stream_error(error: &tokio_xmpp::Error, domain: &str) -> AttemptError {
 /// (our private-CA connector does the same). Any other rustls error (an
 /// alert, a protocol mismatch) and every plain I/O error (refused, reset,
 /// end of file, timeout) is not a certificate problem.
-fn certificate_problem(error: &tokio_xmpp::Error) -> Option<CertificateProblem> {
+fn certificate_problem(
+    error: &tokio_xmpp::Error,
+) -> Option<(CertificateProblem, Option<PresentedCertificate>)> {
     let start: &(dyn std::error::Error + 'static) = match error {
         // A connector's own error is boxed without being its `source()`.
         tokio_xmpp::Error::Connection(inner) => &**inner,
         other => other,
     };
     match rustls_error_in(start)? {
-        TlsError::InvalidCertificate(problem) => Some(classify_certificate_error(problem)),
+        TlsError::InvalidCertificate(problem) => Some(classify_refusal(problem)),
         _ => None,
     }
 }
@@ -983,6 +1003,22 @@ fn rustls_error_in<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Opti
         error = next?;
     }
     None
+}
+
+/// Our [`CertificateProblem`] for a refusal, and the certificate refused when
+/// our verifier named it ([`presented::Described`]).
+fn classify_refusal(
+    error: &CertificateError,
+) -> (CertificateProblem, Option<PresentedCertificate>) {
+    if let CertificateError::Other(other) = error
+        && let Some(refused) = other.0.downcast_ref::<presented::Refused>()
+    {
+        return (
+            classify_certificate_error(&refused.problem),
+            Some(refused.certificate.clone()),
+        );
+    }
+    (classify_certificate_error(error), None)
 }
 
 /// Our [`CertificateProblem`] for rustls's verdict.
@@ -1094,9 +1130,7 @@ fn tls_config_with_ca(path: &PathBuf) -> Result<ClientConfig, ConnectError> {
     if added == 0 {
         return Err(bad("no usable certificate".to_owned()));
     }
-    Ok(ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(tls_config_with_roots(roots))
 }
 
 /// The system's CA certificates (as tokio-xmpp's `rustls-native-certs`
@@ -1105,9 +1139,24 @@ fn tls_config_with_ca(path: &PathBuf) -> Result<ClientConfig, ConnectError> {
 fn tls_config_with_system_roots() -> ClientConfig {
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+    tls_config_with_roots(roots)
+}
+
+/// Verification against `roots` by webpki, its refusals naming the
+/// certificate ([`presented::Described`]). With no root at all (webpki's
+/// builder refuses that) every certificate is `UnknownIssuer` anyway, and
+/// rustls's own configuration says so without the name.
+fn tls_config_with_roots(roots: RootCertStore) -> ClientConfig {
+    let roots = Arc::new(roots);
+    match WebPkiServerVerifier::builder(roots.clone()).build() {
+        Ok(webpki) => ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(presented::Described { inner: webpki }))
+            .with_no_client_auth(),
+        Err(_) => ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    }
 }
 
 #[cfg(test)]
@@ -1151,6 +1200,7 @@ mod tests {
         Some(LoginError::UntrustedCertificate {
             domain: "localhost".to_owned(),
             reason,
+            certificate: None,
         })
     }
 

@@ -64,5 +64,5 @@ impl esession::Clock for SystemClock {
 }
 pub use connect::{
     CertificateProblem, ConnectError, ConnectOptions, ConnectProblem, LoginError, LoginInfo,
-    MechanismFailure, TransportSecurity, XmppConnection,
+    MechanismFailure, PresentedCertificate, TransportSecurity, XmppConnection, presented_clause,
 };

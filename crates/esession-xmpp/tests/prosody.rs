@@ -62,7 +62,7 @@ use esession_testkit::{Archive, Validity, prosody_or_skip, self_signed_certifica
 use esession_wire::ns;
 use esession_xmpp::{
     CertificateProblem, ClientError, ClientEvent, ConnectOptions, EsessionClient, LoginError,
-    TransportSecurity,
+    PresentedCertificate, TransportSecurity,
 };
 use tokio_xmpp::minidom::Element;
 
@@ -1114,19 +1114,44 @@ async fn wrong_password_is_fatal_and_not_retried() {
     alice.disconnect().await;
 }
 
-/// Expects `UntrustedCertificate` for `localhost` with a reason that `check` accepts.
+/// Expects `UntrustedCertificate` for `localhost` with a reason that `check`
+/// accepts, naming the certificate the server presented.
 async fn expect_untrusted(
     options: &ConnectOptions,
-    check: impl FnOnce(&CertificateProblem),
+    check: impl FnOnce(&CertificateProblem, &PresentedCertificate),
 ) -> EsessionClient {
     expect_fatal_login(options, |error| match error {
-        LoginError::UntrustedCertificate { domain, reason } => {
+        LoginError::UntrustedCertificate {
+            domain,
+            reason,
+            certificate,
+        } => {
             assert_eq!(domain, "localhost");
-            check(reason);
+            let certificate = certificate
+                .as_ref()
+                .expect("the refused certificate is named");
+            check(reason, certificate);
+            // The whole message names it too.
+            let text = error.to_string();
+            assert!(text.contains(&certificate.sha256), "{text}");
         }
         other => panic!("expected an untrusted certificate, got {other:?}"),
     })
     .await
+}
+
+/// A certificate's SHA-256 as `openssl x509 -fingerprint -sha256` prints it,
+/// in lower-case hex without colons (independent of our own hashing).
+fn openssl_sha256(cert: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl x509 failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (_, hex) = text.trim().split_once('=').unwrap();
+    hex.replace(':', "").to_lowercase()
 }
 
 /// A server certificate that fails verification is fatal, reported within
@@ -1155,7 +1180,10 @@ async fn untrusted_certificate_is_fatal_and_not_retried() {
     // name (Debian's snakeoil certificate in /etc/ssl/certs is "CN=localhost").
     let mut system_roots = options.clone();
     system_roots.security = TransportSecurity::StartTls { ca_file: None };
-    let first = expect_untrusted(&system_roots, |reason| {
+    let fixture_sha256 = openssl_sha256(&server.ca_file());
+    let first = expect_untrusted(&system_roots, |reason, certificate| {
+        assert_eq!(certificate.sha256, fixture_sha256);
+        assert_eq!(certificate.subject.as_deref(), Some("CN=localhost"));
         assert!(
             matches!(
                 reason,
@@ -1172,7 +1200,8 @@ async fn untrusted_certificate_is_fatal_and_not_retried() {
     wrong_ca.security = TransportSecurity::StartTls {
         ca_file: Some(other_name),
     };
-    let second = expect_untrusted(&wrong_ca, |reason| {
+    let second = expect_untrusted(&wrong_ca, |reason, certificate| {
+        assert_eq!(certificate.sha256, fixture_sha256);
         assert_eq!(reason, &CertificateProblem::UnknownIssuer);
     })
     .await;
@@ -1183,7 +1212,8 @@ async fn untrusted_certificate_is_fatal_and_not_retried() {
     wrong_ca.security = TransportSecurity::StartTls {
         ca_file: Some(same_name),
     };
-    let third = expect_untrusted(&wrong_ca, |reason| {
+    let third = expect_untrusted(&wrong_ca, |reason, certificate| {
+        assert_eq!(certificate.sha256, fixture_sha256);
         assert_eq!(reason, &CertificateProblem::BadSignature);
     })
     .await;
@@ -1209,28 +1239,36 @@ async fn untrusted_certificate_is_fatal_and_not_retried() {
 
     // A certificate for another name, trusted as the CA file.
     let (cert, key) = self_signed_certificate(certs.path(), "wrong.example", Validity::Current);
+    let wrong_sha256 = openssl_sha256(&cert);
     server.replace_certificate(&cert, &key);
     let mut trusting = options.clone();
     trusting.security = TransportSecurity::StartTls {
         ca_file: Some(cert),
     };
-    let fourth = expect_untrusted(&trusting, |reason| match reason {
-        CertificateProblem::NotValidForName { presented } => {
-            assert_eq!(presented.len(), 1, "{presented:?}");
-            assert_eq!(presented[0], "wrong.example", "{presented:?}");
+    let fourth = expect_untrusted(&trusting, |reason, certificate| {
+        assert_eq!(certificate.subject.as_deref(), Some("CN=wrong.example"));
+        assert_eq!(certificate.sha256, wrong_sha256);
+        match reason {
+            CertificateProblem::NotValidForName { presented } => {
+                assert_eq!(presented.len(), 1, "{presented:?}");
+                assert_eq!(presented[0], "wrong.example", "{presented:?}");
+            }
+            other => panic!("expected NotValidForName, got {other:?}"),
         }
-        other => panic!("expected NotValidForName, got {other:?}"),
     })
     .await;
 
     // An expired certificate for the right name, trusted as the CA file.
     let expired = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed_certificate(expired.path(), "localhost", Validity::Expired);
+    let expired_sha256 = openssl_sha256(&cert);
     server.replace_certificate(&cert, &key);
     trusting.security = TransportSecurity::StartTls {
         ca_file: Some(cert),
     };
-    let fifth = expect_untrusted(&trusting, |reason| {
+    let fifth = expect_untrusted(&trusting, |reason, certificate| {
+        assert_eq!(certificate.sha256, expired_sha256);
+        assert_eq!(certificate.subject.as_deref(), Some("CN=localhost"));
         assert_eq!(reason, &CertificateProblem::Expired);
     })
     .await;

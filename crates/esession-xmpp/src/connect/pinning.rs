@@ -93,7 +93,9 @@ pub(crate) fn tls_config_pinned(sha256: [u8; 32]) -> ClientConfig {
         .map(|builder| {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned { sha256, algorithms }))
+                .with_custom_certificate_verifier(Arc::new(super::presented::Described {
+                    inner: Arc::new(Pinned { sha256, algorithms }),
+                }))
                 .with_no_client_auth()
         })
         .unwrap_or_else(|_| {
