@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use esession::{Config, Event, MemoryTrustStore, SessionId};
 use esession_testkit::peer::{Peer, both, manager};
 use esession_testkit::{Archive, Prosody, prosody_or_skip};
+use esession_wire::minidom::Element;
 use esession_wire::ns;
 use esession_xmpp::ClientEvent;
 
@@ -47,9 +48,21 @@ enum Mode {
     PlainSameSize,
     /// `send_text` in an established ESession.
     Encrypted,
+    /// Issue 16: what users pick instead. An OMEMO-shaped message (XEP-0384
+    /// v0.8 stanza: `<encrypted/>` with a header holding key elements for
+    /// two devices, a payload, a store hint and a fallback body) of the same
+    /// text, with random bytes where OMEMO has ciphertext: the server's and
+    /// the clients' XML cost of OMEMO traffic, without its crypto (which
+    /// only adds to OMEMO's side).
+    Omemo,
 }
 
-const MODES: [Mode; 3] = [Mode::Plain, Mode::PlainSameSize, Mode::Encrypted];
+const MODES: [Mode; 4] = [
+    Mode::Plain,
+    Mode::PlainSameSize,
+    Mode::Encrypted,
+    Mode::Omemo,
+];
 
 /// Padding that makes a plain stanza as long as the encrypted one.
 static PAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -104,8 +117,77 @@ fn body(mode: Mode, kind: &str, i: usize) -> String {
     }
     match mode {
         Mode::PlainSameSize => text + PAD.get().map_or("", String::as_str),
-        Mode::Plain | Mode::Encrypted => text,
+        Mode::Plain | Mode::Encrypted | Mode::Omemo => text,
     }
+}
+
+/// The OMEMO fallback body Conversations sends, minus as many characters as
+/// the message index and text take, so that the body carries `text` (the
+/// receiver checks order by it) at the real fallback's length.
+const OMEMO_FALLBACK: &str = "I sent you an OMEMO encrypted message but your client doesn't seem \
+                              to support that. Find more information on https://conversations.im/omemo";
+
+/// An OMEMO-shaped `<message/>` for `text` (see [`Mode::Omemo`]).
+fn omemo_message(to: &str, text: &str, rng: &mut esession_bench::Rng) -> Element {
+    use base64::Engine as _;
+    use esession_crypto::rand_core::Rng as _;
+    const OMEMO: &str = "urn:xmpp:omemo:2";
+    let mut random = |len: usize| {
+        let mut bytes = vec![0u8; len];
+        rng.fill_bytes(&mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    // An OMEMOAuthenticatedMessage per device (~120 bytes: MAC, ratchet
+    // header, encrypted key); the payload is the SCE envelope of the text
+    // (the text plus its XML and random padding, about 120 bytes more).
+    let element = |name: &str, namespace: &str, attrs: &[(&str, &str)], text: Option<String>| {
+        let mut element = Element::bare(name, namespace);
+        for (attr, value) in attrs {
+            esession_wire::xml::set_attr(&mut element, attr, *value).unwrap();
+        }
+        if let Some(text) = text {
+            element.append_text_node(text);
+        }
+        element
+    };
+    let mut keys = element(
+        "keys",
+        OMEMO,
+        &[("jid", to.split('/').next().unwrap_or(to))],
+        None,
+    );
+    for rid in ["31415", "27182"] {
+        keys.append_child(element("key", OMEMO, &[("rid", rid)], Some(random(120))));
+    }
+    let mut header = element("header", OMEMO, &[("sid", "16180")], None);
+    header.append_child(keys);
+    let mut encrypted = element("encrypted", OMEMO, &[], None);
+    encrypted.append_child(header);
+    encrypted.append_child(element(
+        "payload",
+        OMEMO,
+        &[],
+        Some(random(text.len() + 120)),
+    ));
+    let fallback = format!(
+        "{text} {}",
+        &OMEMO_FALLBACK[..OMEMO_FALLBACK.len().saturating_sub(text.len() + 1)]
+    );
+    let mut message = element(
+        "message",
+        ns::JABBER_CLIENT,
+        &[("to", to), ("type", "chat")],
+        None,
+    );
+    message.append_child(encrypted);
+    message.append_child(element("store", "urn:xmpp:hints", &[], None));
+    message.append_child(element("body", ns::JABBER_CLIENT, &[], Some(fallback)));
+    message
+}
+
+/// The text an OMEMO-shaped message carried (its fallback body starts with it).
+fn omemo_text(body: &str) -> &str {
+    body.rfind(" I sent you").map_or(body, |end| &body[..end])
 }
 
 /// Sends `text` to the other side in `mode`.
@@ -113,7 +195,17 @@ async fn send(peer: &mut Peer, to: &str, session: &SessionId, mode: Mode, text: 
     match mode {
         Mode::Plain | Mode::PlainSameSize => peer.client().send_plain(to, text).await.unwrap(),
         Mode::Encrypted => peer.client().send_text(session, text).await.unwrap(),
+        Mode::Omemo => {
+            // Built per message, as an OMEMO client builds each one.
+            let stanza = OMEMO_RNG.with(|rng| omemo_message(to, text, &mut rng.borrow_mut()));
+            peer.client().send_plain_stanza(stanza).await.unwrap();
+        }
     }
+}
+
+thread_local! {
+    static OMEMO_RNG: std::cell::RefCell<esession_bench::Rng> =
+        const { std::cell::RefCell::new(esession_bench::Rng(0x5eed_0384)) };
 }
 
 /// The next message body received in `mode`.
@@ -126,6 +218,9 @@ async fn receive(peer: &mut Peer, mode: Mode) -> String {
         match (mode, event) {
             (Mode::Plain | Mode::PlainSameSize, ClientEvent::PlainMessage { body, .. }) => {
                 return body;
+            }
+            (Mode::Omemo, ClientEvent::PlainMessage { body, .. }) => {
+                return omemo_text(&body).to_owned();
             }
             (Mode::Encrypted, ClientEvent::Session(Event::MessageReceived { message, .. })) => {
                 return message
@@ -309,9 +404,9 @@ async fn run(server: &Prosody, messages: usize, rounds: usize, repeats: usize) {
         (pair, _) = ping_pong(pair, mode, 50).await;
     }
     let server_pid = server.pid().map(|p| p.to_string()).unwrap_or_default();
-    let mut rates: [Vec<f64>; 3] = Default::default();
-    let mut rtts: [Vec<f64>; 3] = Default::default();
-    let mut cpu: [Cpu; 3] = Default::default();
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    let mut rtts: [Vec<f64>; 4] = Default::default();
+    let mut cpu: [Cpu; 4] = Default::default();
     for repeat in 0..repeats {
         // Rotate which mode goes first.
         let mut order = MODES;
@@ -350,18 +445,21 @@ async fn run(server: &Prosody, messages: usize, rounds: usize, repeats: usize) {
     let client_us: Vec<f64> = cpu.iter().map(|c| per_msg(c.clients, c)).collect();
     let row = |label: &str, v: &[f64], digits: usize| {
         println!(
-            "{label:<36} {:>10.digits$} {:>10.digits$} {:>10.digits$} {:>9.3}x {:>9.3}x",
+            "{label:<36} {:>10.digits$} {:>10.digits$} {:>10.digits$} {:>10.digits$} {:>9.3}x \
+             {:>9.3}x {:>9.3}x",
             v[0],
             v[1],
             v[2],
+            v[3],
             v[2] / v[0],
-            v[2] / v[1]
+            v[2] / v[1],
+            v[2] / v[3]
         );
     };
     println!();
     println!(
-        "{:<36} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "", "plain", "plain=size", "encrypted", "enc/plain", "enc/=size"
+        "{:<36} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "", "plain", "plain=size", "encrypted", "omemo-like", "enc/plain", "enc/=size", "enc/omemo"
     );
     row("throughput, median (msg/s)", &tp, 0);
     for (mode, runs) in MODES.iter().zip(&runs) {
@@ -376,10 +474,11 @@ async fn run(server: &Prosody, messages: usize, rounds: usize, repeats: usize) {
          at ~1e6 us/s it is the bottleneck.)"
     );
     println!(
-        "Prosody CPU use during throughput runs: {:.0}% / {:.0}% / {:.0}% of one core",
+        "Prosody CPU use during throughput runs: {:.0}% / {:.0}% / {:.0}% / {:.0}% of one core",
         server_us[0] * tp[0] / 1e4,
         server_us[1] * tp[1] / 1e4,
-        server_us[2] * tp[2] / 1e4
+        server_us[2] * tp[2] / 1e4,
+        server_us[3] * tp[3] / 1e4
     );
     println!();
     let tp_ratio = tp[2] / tp[0];
@@ -396,6 +495,25 @@ async fn run(server: &Prosody, messages: usize, rounds: usize, repeats: usize) {
         rtt_overhead * 100.0,
         verdict(rtt_overhead <= 0.05),
         (rtt_med[2] / rtt_med[1] - 1.0) * 100.0
+    );
+    // Issue 16: against the OMEMO-shaped message of the same text.
+    println!(
+        "target: encrypted throughput >= 1.0x OMEMO-shaped: {:.3}x  {}",
+        tp[2] / tp[3],
+        verdict(tp[2] >= tp[3])
+    );
+    println!(
+        "target: encrypted median RTT <= OMEMO-shaped: {:.3} ms vs {:.3} ms ({:+.1}%)  {}",
+        rtt_med[2],
+        rtt_med[3],
+        (rtt_med[2] / rtt_med[3] - 1.0) * 100.0,
+        verdict(rtt_med[2] <= rtt_med[3])
+    );
+    println!(
+        "client CPU per message, encrypted / plaintext: {:.2}x (target <= 1.5x); encrypted / \
+         OMEMO-shaped (no OMEMO crypto): {:.2}x",
+        client_us[2] / client_us[0],
+        client_us[2] / client_us[3]
     );
 }
 

@@ -99,3 +99,16 @@ pub fn manager_with(jid: &str, config: Config, seed: u64) -> SessionManager {
     )
     .unwrap()
 }
+
+/// A `<message type='chat'/>` with `body`, as an application hands it to
+/// `send_message`.
+pub fn chat_message(body: &str) -> esession_wire::minidom::Element {
+    use esession_wire::minidom::Element;
+    use esession_wire::ns;
+    let mut plain = Element::bare("message", ns::JABBER_CLIENT);
+    esession_wire::xml::set_attr(&mut plain, "type", "chat").unwrap();
+    let mut body_el = Element::bare("body", ns::JABBER_CLIENT);
+    body_el.append_text_node(body);
+    plain.append_child(body_el);
+    plain
+}

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use esession::{Config, PubkeyMethod, SessionManager, SystemRandomness};
+use esession::{
+    Config, KeyPairPool, PooledRandomness, PubkeyMethod, SessionManager, SystemRandomness,
+};
 use esession_crypto::SigningKey;
 use esession_store::{Store, StoreError};
 use esession_xmpp::{
@@ -91,6 +93,15 @@ pub(crate) fn manager(
     };
     let mut profiles = std::mem::take(&mut config.profiles);
     profiles.extend(crate::profile::stored_profiles(store, &account)?);
+    // Issue 16: one fresh key pair per offered group, computed ahead of time
+    // on a background thread, so that starting (eight groups by default) or
+    // answering does not wait for them. Without the thread, pairs are
+    // computed on demand as before.
+    let pool = KeyPairPool::for_config(&config, 1);
+    if let Err(e) = esession_xmpp::key_pool::spawn_refiller(pool.clone(), crate::rng::os_seeded()?)
+    {
+        tracing::debug!("no key-pair pool thread ({e}): key pairs are computed on demand");
+    }
     SessionManager::new(
         Config {
             own_jid: None,
@@ -100,7 +111,7 @@ pub(crate) fn manager(
             contact_otr_policies: settings.contact_otr_policies.clone(),
             ..config
         },
-        Box::new(SystemRandomness::new(rng)),
+        Box::new(PooledRandomness::new(SystemRandomness::new(rng), pool)),
         Box::new(trust),
         Box::new(SystemClock),
     )

@@ -564,13 +564,29 @@ fn untrusted_certificate_is_clear_and_fast() {
         .output()
         .unwrap();
     assert!(made.status.success(), "key-file: {}", show(&made));
+    let fixture_sha256 = {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(server.ca_file())
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.trim()
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .replace(':', "")
+            .to_lowercase()
+    };
     let untrusted = |output: &Output, took: Duration, hint: &str| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{}", show(output));
+        // Issue 15: it names the certificate, by subject and SHA-256.
         assert!(
-            stderr.contains(
-                "esession send: The server's TLS certificate for localhost is not trusted ("
-            ),
+            stderr.contains(&format!(
+                "esession send: The server's TLS certificate for localhost (subject \
+                 CN=localhost, SHA-256 {fixture_sha256}) is not trusted ("
+            )),
             "{}",
             show(output)
         );

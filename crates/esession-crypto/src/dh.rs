@@ -179,6 +179,10 @@ pub struct DhKeyPair {
     public: DhPublicValue,
 }
 
+/// The exponent is `Zeroizing`, so every pair is wiped as it drops (issue 16:
+/// also the pairs a key-pair pool discards unused).
+impl zeroize::ZeroizeOnDrop for DhKeyPair {}
+
 impl DhKeyPair {
     /// Draws a fresh private exponent from `rng` and computes e = g^x mod p.
     pub fn generate<R: CryptoRng + ?Sized>(
@@ -310,15 +314,24 @@ fn power(
         let start = exponent_bytes
             .len()
             .saturating_sub(exponent_bits.div_ceil(8) as usize);
-        let modulus = group.prime_bytes();
         let base_bytes = base.to_be_bytes();
-        if let Some(out) =
-            crate::dh_aws_lc::mod_exp(&base_bytes, &exponent_bytes[start..], &modulus)
+        if let Some(out) = aws_lc_modulus(group)
+            .and_then(|modulus| modulus.power(&base_bytes, &exponent_bytes[start..]))
         {
             return out;
         }
     }
     power_portable(group, base, exponent, exponent_bits)
+}
+
+/// The group's prime with its AWS-LC Montgomery context, made once.
+#[cfg(feature = "aws-lc-modexp")]
+fn aws_lc_modulus(group: ModpGroup) -> Option<&'static crate::dh_aws_lc::Modulus> {
+    static MODULI: [OnceLock<Option<crate::dh_aws_lc::Modulus>>; 8] =
+        [const { OnceLock::new() }; 8];
+    MODULI[index(group)]
+        .get_or_init(|| crate::dh_aws_lc::Modulus::new(&group.prime_bytes()))
+        .as_ref()
 }
 
 /// The pure-Rust exponentiation (crypto-bigint `BoxedMontyForm`).

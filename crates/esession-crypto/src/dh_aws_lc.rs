@@ -69,34 +69,65 @@ impl Drop for Montgomery {
     }
 }
 
-/// base^exponent mod modulus, constant time in the exponent's value, as
-/// big-endian bytes of the modulus' length. `None` only if AWS-LC fails (out
-/// of memory, or an even or zero modulus).
-pub(crate) fn mod_exp(base: &[u8], exponent: &[u8], modulus: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let base = BigNum::from_be(base)?;
-    let exponent = BigNum::from_be(exponent)?;
-    let modulus_bn = BigNum::from_be(modulus)?;
-    let result = BigNum::new()?;
-    // SAFETY: BN_CTX_new has no preconditions; checked for NULL.
-    let ctx = Context(ptr::NonNull::new(unsafe { ffi::BN_CTX_new() })?);
-    // SAFETY: valid modulus and context; the result is checked for NULL.
-    let mont = Montgomery(ptr::NonNull::new(unsafe {
-        ffi::BN_MONT_CTX_new_consttime(modulus_bn.as_ptr(), ctx.0.as_ptr())
-    })?);
-    // SAFETY: every pointer is a live object owned above; `result` is distinct
-    // from the inputs; the Montgomery context belongs to `modulus_bn`.
-    let ok = unsafe {
-        ffi::BN_mod_exp_mont_consttime(
-            result.0.as_ptr(),
-            base.as_ptr(),
-            exponent.as_ptr(),
-            modulus_bn.as_ptr(),
-            ctx.0.as_ptr(),
-            mont.0.as_ptr(),
-        )
-    };
-    if ok != 1 {
-        return None;
+/// A modulus with its Montgomery context, made once per group (issue 16:
+/// making the context cost about 2.5% of each exponentiation).
+pub(crate) struct Modulus {
+    bn: BigNum,
+    mont: Montgomery,
+    len: usize,
+}
+
+// SAFETY: after `Modulus::new` returns, AWS-LC only reads the modulus and its
+// Montgomery context (`BN_mod_exp_mont_consttime` takes both as `const`
+// pointers, and AWS-LC documents a set-up `BN_MONT_CTX` as safe to share
+// between threads; its RSA code shares them so). Nothing here mutates them,
+// and they are freed once, on drop.
+unsafe impl Send for Modulus {}
+// SAFETY: as above: shared use is read-only.
+unsafe impl Sync for Modulus {}
+
+impl Modulus {
+    /// The modulus `bytes` (big-endian, odd) ready for exponentiations;
+    /// `None` only if AWS-LC fails (out of memory, or an even or zero modulus).
+    pub(crate) fn new(bytes: &[u8]) -> Option<Self> {
+        let bn = BigNum::from_be(bytes)?;
+        // SAFETY: BN_CTX_new has no preconditions; checked for NULL.
+        let ctx = Context(ptr::NonNull::new(unsafe { ffi::BN_CTX_new() })?);
+        // SAFETY: valid modulus and context; the result is checked for NULL.
+        let mont = Montgomery(ptr::NonNull::new(unsafe {
+            ffi::BN_MONT_CTX_new_consttime(bn.as_ptr(), ctx.0.as_ptr())
+        })?);
+        Some(Self {
+            bn,
+            mont,
+            len: bytes.len(),
+        })
     }
-    result.to_be_padded(modulus.len())
+
+    /// base^exponent mod this modulus, constant time in the exponent's value,
+    /// as big-endian bytes of the modulus' length. `None` only if AWS-LC fails.
+    pub(crate) fn power(&self, base: &[u8], exponent: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let base = BigNum::from_be(base)?;
+        let exponent = BigNum::from_be(exponent)?;
+        let result = BigNum::new()?;
+        // SAFETY: BN_CTX_new has no preconditions; checked for NULL.
+        let ctx = Context(ptr::NonNull::new(unsafe { ffi::BN_CTX_new() })?);
+        // SAFETY: every pointer is a live object owned above or by `self`;
+        // `result` is distinct from the inputs; the Montgomery context belongs
+        // to `self.bn` and is only read.
+        let ok = unsafe {
+            ffi::BN_mod_exp_mont_consttime(
+                result.0.as_ptr(),
+                base.as_ptr(),
+                exponent.as_ptr(),
+                self.bn.as_ptr(),
+                ctx.0.as_ptr(),
+                self.mont.0.as_ptr(),
+            )
+        };
+        if ok != 1 {
+            return None;
+        }
+        result.to_be_padded(self.len)
+    }
 }

@@ -17,6 +17,8 @@
 //!
 //! The walk is iterative, so arbitrarily deep trees cannot exhaust the stack.
 
+use std::borrow::Cow;
+
 use minidom::{Element, Node};
 
 use crate::error::{Error, Result, peer_text};
@@ -189,7 +191,9 @@ enum Mode {
 
 enum Step<'a> {
     Open(&'a Element),
-    Text(String),
+    /// A run of adjacent text nodes: borrowed when it is one node (almost
+    /// always), joined otherwise.
+    Text(Cow<'a, str>),
     Close(&'a str),
 }
 
@@ -215,15 +219,14 @@ fn write_norm(root: &Element, mode: Mode, out: &mut Vec<u8>) -> Result<()> {
 }
 
 /// The element's content in document order: child elements and runs of adjacent text nodes.
-fn content_steps(el: &Element, mode: Mode) -> Result<Vec<Step<'_>>> {
+fn content_steps<'a>(el: &'a Element, mode: Mode) -> Result<Vec<Step<'a>>> {
     let has_child_elements = el.children().next().is_some();
     let mut steps = Vec::new();
-    let mut run = String::new();
-    let flush = |run: &mut String, steps: &mut Vec<Step<'_>>| -> Result<()> {
-        if run.is_empty() {
+    let mut run: Option<Cow<'a, str>> = None;
+    let flush = |run: &mut Option<Cow<'a, str>>, steps: &mut Vec<Step<'a>>| -> Result<()> {
+        let Some(text) = run.take().filter(|text| !text.is_empty()) else {
             return Ok(());
-        }
-        let text = std::mem::take(run);
+        };
         if !has_child_elements {
             // Leaf text: verbatim, white space included.
             steps.push(Step::Text(text));
@@ -240,7 +243,12 @@ fn content_steps(el: &Element, mode: Mode) -> Result<Vec<Step<'_>>> {
     };
     for node in el.nodes() {
         match node {
-            Node::Text(t) => run.push_str(t),
+            Node::Text(t) => {
+                run = Some(match run.take() {
+                    None => Cow::Borrowed(t.as_str()),
+                    Some(before) => Cow::Owned(before.into_owned() + t),
+                });
+            }
             Node::Element(child) => {
                 flush(&mut run, &mut steps)?;
                 steps.push(Step::Open(child));
@@ -280,6 +288,13 @@ fn write_sorted_attributes(el: &Element, out: &mut Vec<u8>) {
 
 /// Canonical XML 1.0 text escaping.
 fn escape_text(text: &str, out: &mut Vec<u8>) {
+    // Issue 16: most text (Base64, algorithm names) needs no escape at all.
+    let bytes = text.as_bytes();
+    if memchr::memchr3(b'&', b'<', b'>', bytes).is_none() && memchr::memchr(b'\r', bytes).is_none()
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for b in text.bytes() {
         match b {
             b'&' => out.extend_from_slice(b"&amp;"),
@@ -293,6 +308,13 @@ fn escape_text(text: &str, out: &mut Vec<u8>) {
 
 /// Canonical XML 1.0 attribute-value escaping.
 fn escape_attribute(value: &str, out: &mut Vec<u8>) {
+    let bytes = value.as_bytes();
+    if memchr::memchr3(b'&', b'<', b'"', bytes).is_none()
+        && memchr::memchr3(b'\t', b'\n', b'\r', bytes).is_none()
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for b in value.bytes() {
         match b {
             b'&' => out.extend_from_slice(b"&amp;"),

@@ -123,13 +123,62 @@ pub fn serialize(element: &Element, inherited_ns: &str) -> Result<String> {
     Ok(out)
 }
 
-fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usize) -> Result<()> {
+/// The length in bytes of [`serialize`]'s text, without building it (issue
+/// 16: size limits on received offers are checked on every offer).
+pub fn serialized_len(element: &Element, inherited_ns: &str) -> Result<usize> {
+    let mut length = Length(0);
+    write_element(&mut length, element, inherited_ns, 0)?;
+    Ok(length.0)
+}
+
+/// Where [`write_element`] writes: the text, or only its length.
+trait Sink {
+    /// Whether the order of attributes matters (it does not for a length).
+    const ORDERED: bool;
+    fn push_str(&mut self, text: &str);
+    fn push(&mut self, c: char);
+}
+
+impl Sink for String {
+    const ORDERED: bool = true;
+    fn push_str(&mut self, text: &str) {
+        String::push_str(self, text);
+    }
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+}
+
+/// Counts the bytes that would be written.
+struct Length(usize);
+
+impl Sink for Length {
+    const ORDERED: bool = false;
+    fn push_str(&mut self, text: &str) {
+        self.0 += text.len();
+    }
+    fn push(&mut self, c: char) {
+        self.0 += c.len_utf8();
+    }
+}
+
+fn write_element<S: Sink>(
+    out: &mut S,
+    el: &Element,
+    inherited_ns: &str,
+    depth: usize,
+) -> Result<()> {
     if depth >= MAX_DEPTH {
         return Err(Error::LimitExceeded {
             what: "serialization depth",
         });
     }
-    let ns = el.ns();
+    // Most elements share their parent's namespace: no copy of it then.
+    let ns: std::borrow::Cow<'_, str> = if el.has_ns(inherited_ns) {
+        std::borrow::Cow::Borrowed(inherited_ns)
+    } else {
+        std::borrow::Cow::Owned(el.ns())
+    };
     out.push('<');
     out.push_str(el.name());
     if ns != inherited_ns {
@@ -137,28 +186,37 @@ fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usiz
         escape_attribute_into(out, &ns);
         out.push('"');
     }
-    let mut attributes: Vec<(String, &str)> = Vec::new();
+    // (prefix, name, value): sorted by the qualified name when written; a
+    // length needs no order, and no list.
+    let mut attributes: Vec<(&str, &str, &str)> = Vec::new();
     for ((attr_ns, name), value) in el.attrs().iter() {
         let attr_ns: &str = attr_ns.as_ref();
-        let qualified = if attr_ns.is_empty() {
-            name.to_string()
+        let prefix = if attr_ns.is_empty() {
+            ""
         } else if attr_ns == XML_NS {
-            format!("xml:{name}")
+            "xml:"
         } else {
             return Err(Error::UnexpectedAttribute {
                 element: "serialized element",
                 attribute: crate::error::peer_text(name.as_ref()),
             });
         };
-        attributes.push((qualified, value.as_str()));
+        if S::ORDERED {
+            attributes.push((prefix, name.as_ref(), value.as_str()));
+        } else {
+            write_attribute(out, prefix, name.as_ref(), value.as_str());
+        }
     }
-    attributes.sort();
-    for (name, value) in attributes {
-        out.push(' ');
-        out.push_str(&name);
-        out.push_str("=\"");
-        escape_attribute_into(out, value);
-        out.push('"');
+    if S::ORDERED {
+        // Byte order of "prefix:name": the prefix's bytes, then the name's.
+        attributes.sort_by(|a, b| {
+            a.0.bytes()
+                .chain(a.1.bytes())
+                .cmp(b.0.bytes().chain(b.1.bytes()))
+        });
+    }
+    for (prefix, name, value) in attributes {
+        write_attribute(out, prefix, name, value);
     }
     let mut nodes = el.nodes().peekable();
     if nodes.peek().is_none() {
@@ -178,16 +236,25 @@ fn write_element(out: &mut String, el: &Element, inherited_ns: &str, depth: usiz
     Ok(())
 }
 
-fn escape_text_into(out: &mut String, text: &str) {
+fn write_attribute<S: Sink>(out: &mut S, prefix: &str, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(prefix);
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_attribute_into(out, value);
+    out.push('"');
+}
+
+fn escape_text_into<S: Sink>(out: &mut S, text: &str) {
     escape_into(out, text, false);
 }
 
-fn escape_attribute_into(out: &mut String, text: &str) {
+fn escape_attribute_into<S: Sink>(out: &mut S, text: &str) {
     escape_into(out, text, true);
 }
 
 /// Copies `text` with Canonical-XML escapes, in runs between the (ASCII) escaped bytes.
-fn escape_into(out: &mut String, text: &str, attribute: bool) {
+fn escape_into<S: Sink>(out: &mut S, text: &str, attribute: bool) {
     let bytes = text.as_bytes();
     let plain = memchr::memchr3(b'&', b'<', b'>', bytes).is_none()
         && memchr::memchr(b'\r', bytes).is_none()
@@ -229,6 +296,25 @@ pub fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) -> 
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 16: the counted length is the serialized text's, escapes,
+    /// `xml:` attributes and multi-byte text included.
+    #[test]
+    fn serialized_len_counts_what_serialize_writes() {
+        for xml in [
+            "<message xmlns='jabber:client' xml:lang='en' type='chat' to='b@x'><body>a &amp; b &lt; c \u{e9}\u{1f600}</body><x xmlns='jabber:x:data' type='form'><field var='a\"b'><value>1\r2</value></field></x></message>",
+            "<feature xmlns='http://jabber.org/protocol/feature-neg'/>",
+        ] {
+            let el = parse_document(xml).unwrap();
+            for inherited in ["", "jabber:client"] {
+                assert_eq!(
+                    super::serialized_len(&el, inherited).unwrap(),
+                    super::serialize(&el, inherited).unwrap().len(),
+                    "{xml}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn serializes_stanza_children_without_the_inherited_namespace() {

@@ -532,6 +532,18 @@ impl EsessionClient {
         Ok(())
     }
 
+    /// Sends `stanza` in clear, exactly as given, outside any ESession (the
+    /// caller must have decided that it needs none, e.g. it carries another
+    /// encryption's payload or nothing private).
+    pub async fn send_plain_stanza(&mut self, stanza: Element) -> Result<(), ClientError> {
+        self.ensure_usable()?;
+        let stanza = Stanza::try_from(stanza)
+            .map_err(|e| ClientError::Send(format!("not a message, presence or iq stanza: {e}")))?;
+        self.layer.push_outgoing(stanza);
+        self.flush().await;
+        Ok(())
+    }
+
     /// Accepts an offer held back by policy.
     pub async fn accept_offer(&mut self, session: &SessionId) -> Result<(), ClientError> {
         self.ensure_usable()?;

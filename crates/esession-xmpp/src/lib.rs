@@ -44,6 +44,7 @@ pub mod archive;
 mod client;
 pub mod connect;
 pub mod disco;
+pub mod key_pool;
 mod layer;
 mod nesting;
 mod roster;

@@ -64,6 +64,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+pub mod key_pool;
 mod manager;
 mod negotiation;
 pub mod offline;
@@ -84,6 +85,7 @@ pub use event::{
     BrokenChain, Event, OfflineRejection, Output, PeerKeyInfo, SecurityAlert, SessionId,
     SessionInfo, TerminationReason,
 };
+pub use key_pool::{KeyPairPool, PooledRandomness};
 pub use manager::SessionManager;
 pub use profile::{Profile, looks_like_gajim};
 pub use random::{RandomPurpose, Randomness, SystemRandomness};
