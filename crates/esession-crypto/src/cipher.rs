@@ -20,12 +20,14 @@ pub use esession_algorithms::CipherAlgorithm;
 /// A keyed CTR cipher. The key schedule is zeroized on drop.
 pub struct CtrCipher(Keyed);
 
+/// Boxed (issue 16): each session holds only its own cipher's key schedule
+/// (704 bytes for AES-128), not space for the largest one (976, AES-256).
 enum Keyed {
-    Aes128(Aes128),
-    Aes192(Aes192),
-    Aes256(Aes256),
-    Twofish(Twofish),
-    Serpent(Serpent),
+    Aes128(Box<Aes128>),
+    Aes192(Box<Aes192>),
+    Aes256(Box<Aes256>),
+    Twofish(Box<Twofish>),
+    Serpent(Box<Serpent>),
     None,
 }
 
@@ -37,18 +39,24 @@ impl CtrCipher {
         }
         let bad = |_| CryptoError::InvalidKeyLength;
         let keyed = match algorithm {
-            CipherAlgorithm::Aes128Ctr => Keyed::Aes128(Aes128::new_from_slice(key).map_err(bad)?),
-            CipherAlgorithm::Aes192Ctr => Keyed::Aes192(Aes192::new_from_slice(key).map_err(bad)?),
-            CipherAlgorithm::Aes256Ctr => Keyed::Aes256(Aes256::new_from_slice(key).map_err(bad)?),
+            CipherAlgorithm::Aes128Ctr => {
+                Keyed::Aes128(Box::new(Aes128::new_from_slice(key).map_err(bad)?))
+            }
+            CipherAlgorithm::Aes192Ctr => {
+                Keyed::Aes192(Box::new(Aes192::new_from_slice(key).map_err(bad)?))
+            }
+            CipherAlgorithm::Aes256Ctr => {
+                Keyed::Aes256(Box::new(Aes256::new_from_slice(key).map_err(bad)?))
+            }
             CipherAlgorithm::Twofish128Ctr
             | CipherAlgorithm::Twofish192Ctr
             | CipherAlgorithm::Twofish256Ctr => {
-                Keyed::Twofish(Twofish::new_from_slice(key).map_err(bad)?)
+                Keyed::Twofish(Box::new(Twofish::new_from_slice(key).map_err(bad)?))
             }
             CipherAlgorithm::Serpent128Ctr
             | CipherAlgorithm::Serpent192Ctr
             | CipherAlgorithm::Serpent256Ctr => {
-                Keyed::Serpent(Serpent::new_from_slice(key).map_err(bad)?)
+                Keyed::Serpent(Box::new(Serpent::new_from_slice(key).map_err(bad)?))
             }
             CipherAlgorithm::None => Keyed::None,
         };
@@ -61,11 +69,11 @@ impl CtrCipher {
     pub fn apply(&self, counter: &mut Counter, data: &mut [u8]) {
         let start = *counter;
         match &self.0 {
-            Keyed::Aes128(block) => ctr_xor(block, start, data),
-            Keyed::Aes192(block) => ctr_xor(block, start, data),
-            Keyed::Aes256(block) => ctr_xor(block, start, data),
-            Keyed::Twofish(block) => ctr_xor(block, start, data),
-            Keyed::Serpent(block) => ctr_xor(block, start, data),
+            Keyed::Aes128(block) => ctr_xor(&**block, start, data),
+            Keyed::Aes192(block) => ctr_xor(&**block, start, data),
+            Keyed::Aes256(block) => ctr_xor(&**block, start, data),
+            Keyed::Twofish(block) => ctr_xor(&**block, start, data),
+            Keyed::Serpent(block) => ctr_xor(&**block, start, data),
             Keyed::None => {
                 counter.advance(1);
                 return;
@@ -109,11 +117,11 @@ impl CtrCipher {
         }
         let first = counter.advanced(1);
         match &self.0 {
-            Keyed::Aes128(block) => ctr_xor(block, first, rest),
-            Keyed::Aes192(block) => ctr_xor(block, first, rest),
-            Keyed::Aes256(block) => ctr_xor(block, first, rest),
-            Keyed::Twofish(block) => ctr_xor(block, first, rest),
-            Keyed::Serpent(block) => ctr_xor(block, first, rest),
+            Keyed::Aes128(block) => ctr_xor(&**block, first, rest),
+            Keyed::Aes192(block) => ctr_xor(&**block, first, rest),
+            Keyed::Aes256(block) => ctr_xor(&**block, first, rest),
+            Keyed::Twofish(block) => ctr_xor(&**block, first, rest),
+            Keyed::Serpent(block) => ctr_xor(&**block, first, rest),
             Keyed::None => {}
         }
         let blocks = blocks_for(rest.len());

@@ -287,6 +287,47 @@ impl DhKeyPair {
         let bytes = power(self.group, &peer.value, &self.exponent, self.exponent_bits);
         Ok(SecretBytes::from_slice(mpi(&bytes)))
     }
+
+    /// The private exponent alone, once the public value has been sent: what
+    /// an established session keeps for XEP-0200 rekeying (issue 16: the
+    /// public value's two 2048-bit copies are then dropped).
+    pub fn into_exponent(self) -> DhExponent {
+        DhExponent {
+            group: self.group,
+            exponent: self.exponent,
+            exponent_bits: self.exponent_bits,
+        }
+    }
+}
+
+/// A private exponent x without its public value (see
+/// [`DhKeyPair::into_exponent`]); zeroized on drop and never printed.
+pub struct DhExponent {
+    group: ModpGroup,
+    exponent: Zeroizing<BoxedUint>,
+    exponent_bits: u32,
+}
+
+impl zeroize::ZeroizeOnDrop for DhExponent {}
+
+impl DhExponent {
+    /// MPI(g^xy mod p) with the peer's checked public value, keeping the
+    /// exponent (as [`DhKeyPair::agree_keeping`]).
+    pub fn agree_keeping(&self, peer: &DhPublicValue) -> Result<SecretBytes, CryptoError> {
+        if peer.group != self.group {
+            return Err(CryptoError::GroupMismatch);
+        }
+        let bytes = power(self.group, &peer.value, &self.exponent, self.exponent_bits);
+        Ok(SecretBytes::from_slice(mpi(&bytes)))
+    }
+}
+
+impl core::fmt::Debug for DhExponent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DhExponent")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
 }
 
 impl core::fmt::Debug for DhKeyPair {

@@ -33,7 +33,7 @@ pub mod sign;
 
 pub use cipher::{CipherAlgorithm, CtrCipher};
 pub use compress::{CompressionAlgorithm, Compressor, Decompressor};
-pub use dh::{DhKeyPair, DhPublicValue, ExponentSize, GroupPrime, ModpGroup};
+pub use dh::{DhExponent, DhKeyPair, DhPublicValue, ExponentSize, GroupPrime, ModpGroup};
 pub use encoding::{Counter, mpi};
 pub use hash::{HashAlgorithm, Hashing, MacKey};
 /// Re-exported so callers can implement or name the injected RNG traits.

@@ -166,7 +166,7 @@ impl EstablishedSession {
         let mut cs = sealed.parts.into_iter();
         let top = cs.next().ok_or(Error::InvalidInput("nothing to seal"))?;
         let mut stanza = Element::bare(kind.name(), ns::JABBER_CLIENT);
-        if let Some(from) = self.template.attr("from") {
+        if let Some(from) = &self.own_jid {
             set_attr(&mut stanza, "from", from);
         }
         set_attr(&mut stanza, "to", self.id.peer.as_str());

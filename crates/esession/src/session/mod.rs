@@ -154,8 +154,11 @@ pub struct EstablishedSession {
     /// XEP-0187 sender: the recipient's options expire then (Unix seconds);
     /// what we wrote after it would be discarded unread (AMB-71), so it is not sent.
     send_until: Option<u64>,
-    /// `<message to from><thread/></message>`, the start of every stanza we send.
-    template: Element,
+    /// Our full JID, the `from` of every stanza we send (when the
+    /// application set it). Issue 16: the stanza head is built per stanza
+    /// from this and the session id instead of cloning a kept
+    /// `<message/>` template, which held about 1.9 KB per session.
+    own_jid: Option<String>,
 }
 
 impl core::fmt::Debug for EstablishedSession {
@@ -192,8 +195,6 @@ impl EstablishedSession {
         // With 3 messages there is no message 4: Alice's identity proved the
         // session keys to the responder.
         let peer_proven = setup.info.we_initiated || setup.info.three_message;
-        let mut template = message(setup.id.peer.as_str(), setup.own_jid.as_deref(), None);
-        template.append_child(text_child("thread", ns::JABBER_CLIENT, &setup.id.thread));
         let mut rekey = setup.rekey;
         // An offline session is short and one-way (OFF-16): no rekeying.
         rekey.rekeying = setup.profile.allows_rekeying() && !setup.info.offline;
@@ -201,7 +202,7 @@ impl EstablishedSession {
             profile: setup.profile,
             send_used: 16,
             receive_used: 16,
-            template,
+            own_jid: setup.own_jid,
             compressor: Compressor::new(setup.info.compression),
             decompressor: Decompressor::new(setup.info.compression),
             keys: KeyRing::new(
@@ -472,8 +473,16 @@ impl EstablishedSession {
             .with_field(Field::untyped("terminate", vec!["1".to_owned()]));
         let mut feature = Element::bare("feature", ns::FEATURE_NEG);
         feature.append_child(Element::from(&form));
-        let mut stanza = self.template.clone();
+        let mut stanza = self.stanza_head(None);
         stanza.append_child(feature);
+        stanza
+    }
+
+    /// `<message to from type><thread/></message>`: the start of every
+    /// stanza we send in this session.
+    fn stanza_head(&self, kind: Option<&str>) -> Element {
+        let mut stanza = message(self.id.peer.as_str(), self.own_jid.as_deref(), kind);
+        stanza.append_child(text_child("thread", ns::JABBER_CLIENT, &self.id.thread));
         stanza
     }
 
@@ -715,13 +724,9 @@ impl EstablishedSession {
         sealed
     }
 
-    /// A message stanza of this session around `c`: the addressing and thread
-    /// are the same for every stanza, so they are cloned from the template.
+    /// A message stanza of this session around `c`.
     fn wrap(&self, c: Element, kind: Option<&str>, amp: Option<Element>) -> Element {
-        let mut stanza = self.template.clone();
-        if let Some(kind) = kind {
-            set_attr(&mut stanza, "type", kind);
-        }
+        let mut stanza = self.stanza_head(kind);
         stanza.append_child(c);
         // Gajim deletes the first <body/> of every encrypted message before it
         // decrypts, and puts its own explanatory one after <c/> (§10).

@@ -25,8 +25,8 @@ use std::collections::VecDeque;
 
 use esession_crypto::kdf::{RekeyKeys, RekeyRole};
 use esession_crypto::{
-    CipherAlgorithm, CtrCipher, DhKeyPair, DhPublicValue, ExponentSize, HashAlgorithm, MacKey,
-    ModpGroup, SecretBytes,
+    CipherAlgorithm, CtrCipher, DhExponent, DhKeyPair, DhPublicValue, ExponentSize, HashAlgorithm,
+    MacKey, ModpGroup, SecretBytes,
 };
 use esession_wire::encrypted::MAX_OLD;
 
@@ -84,7 +84,8 @@ impl StanzaKeys {
 /// `{KC, KM, x}`: the peer's keys we accept under this set, and our exponent.
 struct KeySet {
     receive: StanzaKeys,
-    exponent: DhKeyPair,
+    /// Its public value was sent; only x is kept (issue 16: memory).
+    exponent: DhExponent,
     /// When our next `<key/>` was sent (ENC-17 starts the 60 s then).
     superseded_at: Option<u64>,
 }
@@ -194,10 +195,12 @@ impl KeyRing {
         receive: StanzaKeys,
         setup: RekeySetup,
     ) -> Self {
-        let mut sets = VecDeque::with_capacity(2);
+        // One set until the first rekey (issue 16: a second slot reserved for
+        // every session cost 1.3 KB each, used only while a rekey overlaps).
+        let mut sets = VecDeque::with_capacity(1);
         sets.push_back(Some(KeySet {
             receive,
-            exponent: setup.own,
+            exponent: setup.own.into_exponent(),
             superseded_at: None,
         }));
         Self {
@@ -338,7 +341,7 @@ impl KeyRing {
             send: StanzaKeys::from_rekey(self.cipher, self.hash, &ours)?,
             set: KeySet {
                 receive: StanzaKeys::from_rekey(self.cipher, self.hash, &theirs)?,
-                exponent,
+                exponent: exponent.into_exponent(),
                 superseded_at: None,
             },
         })
