@@ -502,6 +502,10 @@ impl Prosody {
         // online that long, and only receipts tell the sender). PEP (XEP-0163),
         // on in Prosody's default configuration too, holds XEP-0189 keys (issue 13).
         // Message Carbons (XEP-0280), on in Prosody's default configuration as well.
+        // Nagle's algorithm off (`network_settings`, not Prosody's default):
+        // with XEP-0198 acks, the server's small second write waited for the
+        // client's delayed ACK, adding 44 ms to every round trip the tests
+        // and benches measure (issue 16; our clients set TCP_NODELAY).
         let mut modules = vec![
             "roster", "saslauth", "tls", "disco", "ping", "smacks", "pep", "carbons",
         ];
@@ -532,6 +536,7 @@ impl Prosody {
              allow_unencrypted_plain_auth = true\n\
              archive_expires_after = \"1d\"\n\
              smacks_hibernation_time = 4\n\
+             network_settings = {{ nagle = false }}\n\
              default_archive_policy = true\n\
              max_archive_query_results = 1000\n",
             pid = p("prosody.pid"),

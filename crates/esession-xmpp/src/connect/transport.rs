@@ -300,7 +300,17 @@ async fn connect_any(
     let attempts = addresses.iter().map(|a| Box::pin(TcpStream::connect(*a)));
     let outcome = tokio::time::timeout(budget.connect, futures::future::select_ok(attempts)).await;
     match outcome {
-        Ok(Ok((stream, _))) => Ok(stream),
+        Ok(Ok((stream, _))) => {
+            // Each stanza is written as it is sent: with Nagle's algorithm
+            // a small stanza waited for the peer's delayed ACK, about 40 ms
+            // each way (issue 16 measured 88 ms chat round trips through a
+            // server on loopback, 0.3 ms without). If the option cannot be
+            // set the connection still works, only slower.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {e}");
+            }
+            Ok(stream)
+        }
         Ok(Err(e)) => Err(TransportError::Connect {
             address: shown.to_owned(),
             reason: match e.kind() {
