@@ -420,8 +420,8 @@ mod tests {
         let text = login_failure(&settings, &error);
         assert!(
             text.starts_with(&format!(
-                "The server's TLS certificate for localhost (subject CN=localhost,O=Example, \
-                 SHA-256 {sha256}) is not trusted (UnknownIssuer): "
+                "The server's TLS certificate for localhost (SHA-256 {sha256}, claiming \
+                 subject CN=localhost,O=Example) is not trusted (UnknownIssuer): "
             )),
             "{text}"
         );
@@ -444,8 +444,8 @@ mod tests {
         let text = login_failure(&settings, &error);
         assert!(
             text.starts_with(&format!(
-                "The server's TLS certificate for localhost (no readable subject, SHA-256 \
-                 {sha256}) is not trusted (Expired): "
+                "The server's TLS certificate for localhost (SHA-256 {sha256}, no readable \
+                 subject) is not trusted (Expired): "
             )),
             "{text}"
         );

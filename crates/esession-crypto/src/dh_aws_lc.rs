@@ -77,11 +77,12 @@ pub(crate) struct Modulus {
     len: usize,
 }
 
-// SAFETY: after `Modulus::new` returns, AWS-LC only reads the modulus and its
-// Montgomery context (`BN_mod_exp_mont_consttime` takes both as `const`
-// pointers, and AWS-LC documents a set-up `BN_MONT_CTX` as safe to share
-// between threads; its RSA code shares them so). Nothing here mutates them,
-// and they are freed once, on drop.
+// SAFETY: after `Modulus::new` returns, nothing mutates the modulus or its
+// Montgomery context: the only use is `BN_mod_exp_mont_consttime`, which takes
+// both as `const` pointers and only reads them (BoringSSL's rule, which AWS-LC
+// keeps: `const` objects may be used from several threads at once); the
+// context holds its own copy of N and no `BN_CTX` (each call makes its own).
+// They are freed once, on drop (never, in practice: they live in statics).
 unsafe impl Send for Modulus {}
 // SAFETY: as above: shared use is read-only.
 unsafe impl Sync for Modulus {}

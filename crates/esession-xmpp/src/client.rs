@@ -532,9 +532,14 @@ impl EsessionClient {
         Ok(())
     }
 
-    /// Sends `stanza` in clear, exactly as given, outside any ESession (the
-    /// caller must have decided that it needs none, e.g. it carries another
-    /// encryption's payload or nothing private).
+    /// Sends `stanza` in clear, outside any ESession, even when a session
+    /// with its recipient is established: nothing is encrypted and no
+    /// logging policy applies. For stanzas that need none (another
+    /// encryption's payload, nothing private); use [`Self::send_text`] or
+    /// [`Self::send_stanza`] for anything a session should protect. It must
+    /// be a `message`, `presence` or `iq`, and is read into xmpp-parsers'
+    /// types on the way (which may reorder its bodies or drop what they
+    /// do not know).
     pub async fn send_plain_stanza(&mut self, stanza: Element) -> Result<(), ClientError> {
         self.ensure_usable()?;
         let stanza = Stanza::try_from(stanza)

@@ -76,12 +76,13 @@ mod tests {
         let stats = pool.stats();
         assert_eq!((stats.taken, stats.missed), (2, 0));
         assert_eq!(stats.ready, vec![(ModpGroup::Group1, 2)]);
-        // Once its user is gone (the manager's randomness and our handle),
-        // the thread stops by itself.
+        // Once its user (the manager's randomness) is gone, the thread stops
+        // at once, though we still hold a handle, and wipes the pool.
         drop(randomness);
-        drop(pool);
         wait_until(|| thread.is_finished());
         thread.join().unwrap();
+        assert!(pool.is_closed());
+        assert_eq!(pool.stats().ready, vec![(ModpGroup::Group1, 0)]);
     }
 
     /// Closing the pool stops the thread too, and it wipes the pool.

@@ -68,6 +68,16 @@ struct State {
     missed: u64,
     /// Set by [`KeyPairPool::close`]: refilling stops, waiting threads wake.
     closed: bool,
+    /// Live [`PooledRandomness`] values using the pool, and whether there
+    /// ever was one: once the last is dropped the pool is abandoned.
+    users: usize,
+    had_users: bool,
+}
+
+impl State {
+    fn abandoned(&self) -> bool {
+        self.had_users && self.users == 0
+    }
 }
 
 struct Shared {
@@ -115,6 +125,8 @@ impl KeyPairPool {
                     taken: 0,
                     missed: 0,
                     closed: false,
+                    users: 0,
+                    had_users: false,
                 }),
                 demand: Condvar::new(),
             }),
@@ -158,7 +170,7 @@ impl KeyPairPool {
     /// its target), or `None` when the pool is full or closed.
     pub fn wanted(&self) -> Option<(ModpGroup, ExponentSize)> {
         let state = self.state();
-        if state.closed {
+        if state.closed || state.abandoned() {
             return None;
         }
         state.kept.iter().find(|k| k.short()).map(|k| k.slot)
@@ -206,11 +218,15 @@ impl KeyPairPool {
     /// Returns whether a pair is wanted.
     pub fn wait_for_demand(&self, timeout: Duration) -> bool {
         let state = self.state();
-        let wanted = |state: &mut State| !state.closed && state.kept.iter().any(Kept::short);
+        let wanted = |state: &mut State| {
+            !state.closed && !state.abandoned() && state.kept.iter().any(Kept::short)
+        };
         let (mut state, _) = self
             .shared
             .demand
-            .wait_timeout_while(state, timeout, |state| !wanted(state) && !state.closed)
+            .wait_timeout_while(state, timeout, |state| {
+                !wanted(state) && !state.closed && !state.abandoned()
+            })
             .unwrap_or_else(PoisonError::into_inner);
         wanted(&mut state)
     }
@@ -226,10 +242,12 @@ impl KeyPairPool {
         self.shared.demand.notify_all();
     }
 
-    /// Whether nothing but this handle holds the pool any more (the manager
-    /// using it is gone): a refilling thread then stops.
+    /// Whether no manager uses the pool any more: every
+    /// [`PooledRandomness`] made with it was dropped (after at least one
+    /// was made), or nothing but this handle holds it. A refilling thread
+    /// then stops.
     pub fn is_orphaned(&self) -> bool {
-        Arc::strong_count(&self.shared) == 1
+        Arc::strong_count(&self.shared) == 1 || self.state().abandoned()
     }
 
     /// Whether [`Self::close`] was called.
@@ -271,13 +289,21 @@ pub struct PooledRandomness<R> {
 impl<R: Randomness> PooledRandomness<R> {
     /// `inner` for everything, except the pairs `pool` has ready.
     pub fn new(inner: R, pool: KeyPairPool) -> Self {
+        {
+            let mut state = pool.state();
+            state.users += 1;
+            state.had_users = true;
+        }
         Self { inner, pool }
     }
 }
 
 impl<R> Drop for PooledRandomness<R> {
     fn drop(&mut self) {
-        // Wakes a refilling thread at once, so that it sees the pool orphaned.
+        let mut state = self.pool.state();
+        state.users = state.users.saturating_sub(1);
+        drop(state);
+        // Wakes a refilling thread at once: with no user left it stops.
         self.pool.shared.demand.notify_all();
     }
 }
@@ -390,6 +416,30 @@ mod tests {
             pool.take(ModpGroup::Group1, ExponentSize::Recommended)
                 .is_none()
         );
+    }
+
+    /// Dropping the last randomness that uses the pool abandons it: nothing
+    /// is wanted any more, and a waiting refiller wakes at once.
+    #[test]
+    fn dropping_the_last_user_abandons_the_pool() {
+        let pool = KeyPairPool::new(&[ModpGroup::Group1], ExponentSize::Recommended, 1);
+        let randomness = PooledRandomness::new(SystemRandomness::new(rng(11)), pool.clone());
+        let second = PooledRandomness::new(SystemRandomness::new(rng(12)), pool.clone());
+        pool.fill(&mut rng(13));
+        let waiter = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                pool.wait_for_demand(Duration::from_secs(60));
+                start.elapsed()
+            })
+        };
+        drop(randomness);
+        assert!(!pool.is_orphaned(), "one user is left");
+        drop(second);
+        assert!(waiter.join().unwrap() < Duration::from_secs(30));
+        assert!(pool.is_orphaned());
+        assert_eq!(pool.wanted(), None);
     }
 
     /// A take wakes a refiller waiting for room.

@@ -5,6 +5,7 @@
 //! roots, or the pin) and attaches both to its refusal; it never turns a
 //! refusal into an acceptance, and passes everything else through.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -20,11 +21,18 @@ use x509_cert::der::Decode as _;
 
 use super::pinning::hex_of;
 
+/// The most characters of a certificate's subject we show.
+const MAX_SUBJECT_CHARS: usize = 200;
+
 /// The certificate a server presented, as a person identifies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PresentedCertificate {
     /// Its subject's distinguished name as RFC 4514 writes it (e.g.
     /// `CN=localhost,O=Example`), or `None` if it could not be decoded.
+    /// Whoever presented the certificate chose it, unauthenticated: every
+    /// character outside printable ASCII is shown escaped (`\u{202e}`), so
+    /// that control, direction and look-alike characters cannot disguise
+    /// the message, and it is cut at 200 characters.
     pub subject: Option<String>,
     /// Its SHA-256 over the DER encoding, lower-case hex: what `--pin` takes
     /// and `openssl x509 -noout -fingerprint -sha256` prints.
@@ -35,9 +43,11 @@ impl PresentedCertificate {
     /// Reads the subject and fingerprint of a DER certificate. Hostile input:
     /// a certificate that does not decode still has a fingerprint.
     pub fn of(der: &[u8]) -> Self {
-        let subject = Certificate::from_der(der)
-            .ok()
-            .map(|certificate| certificate.tbs_certificate().subject().to_string());
+        let subject = Certificate::from_der(der).ok().and_then(|certificate| {
+            let mut text = String::new();
+            write!(text, "{}", certificate.tbs_certificate().subject()).ok()?;
+            Some(printable(&text))
+        });
         Self {
             subject,
             sha256: hex_of(&Sha256::digest(der)),
@@ -45,13 +55,32 @@ impl PresentedCertificate {
     }
 }
 
+/// `text` with everything outside printable ASCII escaped, at most
+/// [`MAX_SUBJECT_CHARS`] characters.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_SUBJECT_CHARS {
+            out.push_str("...");
+            break;
+        }
+        if c == ' ' || c.is_ascii_graphic() {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    out
+}
+
 impl core::fmt::Display for PresentedCertificate {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The fingerprint first: it is ours, the subject is the server's claim.
         match &self.subject {
             Some(subject) if !subject.is_empty() => {
-                write!(f, "subject {subject}, SHA-256 {}", self.sha256)
+                write!(f, "SHA-256 {}, claiming subject {subject}", self.sha256)
             }
-            _ => write!(f, "no readable subject, SHA-256 {}", self.sha256),
+            _ => write!(f, "SHA-256 {}, no readable subject", self.sha256),
         }
     }
 }
@@ -148,8 +177,27 @@ mod tests {
         );
         assert_eq!(
             presented.to_string(),
-            "no readable subject, SHA-256 \
-             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            "SHA-256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad, \
+             no readable subject"
+        );
+    }
+
+    /// A subject is the server's unauthenticated claim: control, direction
+    /// and look-alike characters are shown escaped, and it is cut short.
+    #[test]
+    fn a_subject_cannot_disguise_the_message() {
+        assert_eq!(
+            printable("CN=a\u{202e}b\u{201a} SHA-256 00\u{1b}[2J\u{85}"),
+            "CN=a\\u{202e}b\\u{201a} SHA-256 00\\u{1b}[2J\\u{85}"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(
+            printable(&long),
+            format!("{}...", "x".repeat(MAX_SUBJECT_CHARS))
+        );
+        assert_eq!(
+            printable("CN=localhost,O=Example"),
+            "CN=localhost,O=Example"
         );
     }
 }

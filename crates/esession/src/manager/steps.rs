@@ -216,7 +216,7 @@ impl SessionManager {
             return;
         }
         let mut ctx = self.context(profile);
-        let evaluated = responder::evaluate(&mut ctx, from, thread, x, &form);
+        let evaluated = responder::evaluate(&mut ctx, from, thread, x, form);
         report(&mut ctx, out, from, thread);
         if delayed {
             let valid = matches!(evaluated, Ok(OfferOutcome::Esession(_)));
@@ -241,11 +241,11 @@ impl SessionManager {
         self.on_offer_outcome(evaluated, wrapper, from, thread, automatic, out);
     }
 
-    pub(super) fn answer_offer(&mut self, offer: responder::EvaluatedOffer, out: &mut Output) {
+    pub(super) fn answer_offer(&mut self, mut offer: responder::EvaluatedOffer, out: &mut Output) {
         let (peer, thread) = (offer.peer.clone(), offer.thread.clone());
         // Kept to echo in a refusal; made into XML only then (issue 16:
         // building it for every answer cost a quarter of answering).
-        let offered = offer.form().clone();
+        let offered = offer.take_form();
         let mut ctx = self.context(offer.profile);
         let result = offer.answer(&mut ctx);
         report(&mut ctx, out, &peer, &thread);

@@ -1472,7 +1472,7 @@ mod tests {
         let x = form_of(&offer);
         let form = DataForm::try_from(&x).unwrap();
         let Ok(OfferOutcome::Esession(evaluated)) =
-            evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, &form)
+            evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, form.clone())
         else {
             panic!("Bob refused the offer");
         };

@@ -669,9 +669,9 @@ pub(crate) fn evaluate(
     from: &Jid,
     thread: &str,
     x: &Element,
-    form: &DataForm,
+    form: DataForm,
 ) -> Result<OfferOutcome, Refusal> {
-    let (offer, three_message) = check_offer_form(ctx.config, form)?;
+    let (offer, three_message) = check_offer_form(ctx.config, &form)?;
     choose_for(ctx, from, thread, (x, form), (offer, three_message), false)
 }
 
@@ -694,7 +694,7 @@ pub(crate) fn evaluate_options(
             &[DHKEYS],
         ));
     }
-    match choose_for(ctx, to, thread, (x, form), (offer, true), true)? {
+    match choose_for(ctx, to, thread, (x, form.clone()), (offer, true), true)? {
         OfferOutcome::Esession(evaluated) => Ok(*evaluated),
         OfferOutcome::Plain(_) => Err(Refusal::new(ErrorCondition::NotAcceptable, &[SECURITY])),
     }
@@ -705,7 +705,7 @@ fn choose_for(
     ctx: &mut Context<'_>,
     from: &Jid,
     thread: &str,
-    (x, form): (&Element, &DataForm),
+    (x, form): (&Element, DataForm),
     (offer, three_message): (Offer, bool),
     offline: bool,
 ) -> Result<OfferOutcome, Refusal> {
@@ -759,7 +759,7 @@ fn choose_for(
         profile,
         peer: from.clone(),
         thread: thread.to_owned(),
-        form: form.clone(),
+        form,
         form_a,
         n_a,
         he: commitment,
@@ -1010,9 +1010,11 @@ fn wrap(
 }
 
 impl EvaluatedOffer {
-    /// The offer's form, for echoing in an error reply.
-    pub(crate) fn form(&self) -> &DataForm {
-        &self.form
+    /// Takes the offer's form out (for the echo of a refusal), leaving an
+    /// empty one: answering does not read it (issue 16: no copy per answer).
+    pub(crate) fn take_form(&mut self) -> DataForm {
+        let kind = self.form.kind;
+        core::mem::replace(&mut self.form, DataForm::new(kind))
     }
 
     /// Message 2 (ESN-13/14): N_B, C_A, y, d and the answer form; with 3
@@ -1528,7 +1530,7 @@ mod tests {
         let (x, form) = offer_from(small());
         let mut bob = Env::new(BOB, small(), 2);
         let Ok(OfferOutcome::Esession(offer)) =
-            evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, &form)
+            evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, form.clone())
         else {
             panic!("not an ESession offer");
         };
@@ -1731,7 +1733,8 @@ mod tests {
             ..small()
         };
         let mut bob = Env::new(BOB, bob_config, 3);
-        let (condition, fields) = refusal(evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, &form));
+        let (condition, fields) =
+            refusal(evaluate(&mut bob.ctx(), &jid(ALICE), "t", &x, form.clone()));
         assert_eq!(condition, ErrorCondition::NotAcceptable);
         assert_eq!(fields, [HASH_ALGS]);
     }

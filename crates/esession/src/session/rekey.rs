@@ -157,7 +157,9 @@ pub(crate) struct KeyRing {
     rekeying: bool,
     pub(crate) send: StanzaKeys,
     /// Our key sets, oldest first; `None` = destroyed (AMB-56).
-    sets: VecDeque<Option<KeySet>>,
+    /// Boxed: growing the deque on a rekey moves pointers, not key state
+    /// (a moved `MacKey` would leave an unwiped copy in freed memory).
+    sets: VecDeque<Option<Box<KeySet>>>,
     /// Number of `sets[0]`.
     first: u64,
     /// The set the peer's last stanza chose.
@@ -198,11 +200,11 @@ impl KeyRing {
         // One set until the first rekey (issue 16: a second slot reserved for
         // every session cost 1.3 KB each, used only while a rekey overlaps).
         let mut sets = VecDeque::with_capacity(1);
-        sets.push_back(Some(KeySet {
+        sets.push_back(Some(Box::new(KeySet {
             receive,
             exponent: setup.own.into_exponent(),
             superseded_at: None,
-        }));
+        })));
         Self {
             hash,
             cipher,
@@ -239,7 +241,7 @@ impl KeyRing {
 
     fn slot(&self, index: u64) -> Option<&KeySet> {
         let offset = index.checked_sub(self.first)?;
-        self.sets.get(usize::try_from(offset).ok()?)?.as_ref()
+        self.sets.get(usize::try_from(offset).ok()?)?.as_deref()
     }
 
     fn expired(set: &KeySet, now: u64) -> bool {
@@ -369,7 +371,7 @@ impl KeyRing {
                 if let Some(Some(newest)) = self.sets.back_mut() {
                     newest.superseded_at = Some(now);
                 }
-                self.sets.push_back(Some(prepared.set));
+                self.sets.push_back(Some(Box::new(prepared.set)));
                 self.stanzas_since_exchange = 1;
                 self.blocks_since_exchange = 0;
                 self.since_peer_key = self.since_peer_key.saturating_add(1);
@@ -523,7 +525,7 @@ impl KeyRing {
         };
         if let Some(Some(set)) = self.sets.get_mut(offset).map(Option::take) {
             // The exponent and cipher key are zeroized on drop here.
-            let KeySet { receive, .. } = set;
+            let KeySet { receive, .. } = *set;
             self.retire_incoming(receive.mac_secret);
         }
     }
