@@ -1,0 +1,226 @@
+//! Issue 17 (work in progress): Python bindings to the sans-IO ESession
+//! core. Stanzas cross as XML strings; events are plain dicts whose keys
+//! never hold key material.
+
+#![forbid(unsafe_code)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use esession::{
+    Config, Event, MemoryTrustStore, Output, SessionId, SystemRandomness, TerminationReason,
+};
+use esession_wire::minidom::Element;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+create_exception!(_esession, EsessionError, PyException, "An ESession operation failed.");
+
+/// Seconds since the Unix epoch, from the system clock.
+struct SystemClock;
+
+impl esession::Clock for SystemClock {
+    fn now_unix(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+fn error(e: impl std::fmt::Display) -> PyErr {
+    EsessionError::new_err(e.to_string())
+}
+
+fn os_rng() -> PyResult<ChaCha20Rng> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| error(format!("no OS randomness: {e}")))?;
+    Ok(ChaCha20Rng::from_seed(seed))
+}
+
+/// One session manager: the whole protocol state of one account.
+#[pyclass(unsendable)]
+struct SessionManager {
+    inner: esession::SessionManager,
+}
+
+fn session_dict<'py>(py: Python<'py>, session: &SessionId) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("peer", session.peer.as_str())?;
+    d.set_item("thread", &session.thread)?;
+    Ok(d)
+}
+
+fn termination_name(reason: &TerminationReason) -> &'static str {
+    match reason {
+        TerminationReason::LocalRequest => "local_request",
+        TerminationReason::PeerRequest => "peer_request",
+        TerminationReason::IntegrityFailure => "integrity_failure",
+        TerminationReason::KeysExhausted => "keys_exhausted",
+        TerminationReason::PeerUnavailable => "peer_unavailable",
+        TerminationReason::StanzaKindNotAgreed => "stanza_kind_not_agreed",
+        TerminationReason::ConnectionReset => "connection_reset",
+        TerminationReason::PeerLostSession => "peer_lost_session",
+        TerminationReason::PeerOnline => "peer_online",
+        _ => "other",
+    }
+}
+
+fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    match event {
+        Event::Established { session, info } => {
+            d.set_item("event", "established")?;
+            d.set_item("session", session_dict(py, session)?)?;
+            d.set_item("sas", &info.sas)?;
+            d.set_item("verified", info.is_verified())?;
+            d.set_item(
+                "authenticated_by_retained_secret",
+                info.authenticated_by_retained_secret,
+            )?;
+        }
+        Event::MessageReceived {
+            session, message, ..
+        } => {
+            d.set_item("event", "message")?;
+            d.set_item("session", session_dict(py, session)?)?;
+            d.set_item("stanza", String::from(message))?;
+            let body = message
+                .get_child("body", esession_wire::ns::JABBER_CLIENT)
+                .map(Element::text);
+            d.set_item("body", body)?;
+        }
+        Event::Terminated { session, reason } => {
+            d.set_item("event", "terminated")?;
+            d.set_item("session", session_dict(py, session)?)?;
+            d.set_item("reason", termination_name(reason))?;
+        }
+        Event::NegotiationFailed { session, error } => {
+            d.set_item("event", "negotiation_failed")?;
+            d.set_item("session", session_dict(py, session)?)?;
+            d.set_item("message", error.to_string())?;
+        }
+        Event::MessageDelivered { session, id } => {
+            d.set_item("event", "delivered")?;
+            d.set_item("session", session_dict(py, session)?)?;
+            d.set_item("id", id)?;
+        }
+        _ => {
+            d.set_item("event", "other")?;
+        }
+    }
+    Ok(d)
+}
+
+/// `(stanzas, events)`: XML strings to send, in order, and event dicts.
+fn output<'py>(py: Python<'py>, out: &Output) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+    let stanzas = out.stanzas.iter().map(String::from).collect();
+    let events = PyList::empty(py);
+    for event in &out.events {
+        events.append(event_dict(py, event)?)?;
+    }
+    Ok((stanzas, events))
+}
+
+fn session_id(peer: &str, thread: &str) -> PyResult<SessionId> {
+    Ok(SessionId {
+        peer: jid::Jid::new(peer).map_err(|e| error(format!("{peer}: {e}")))?,
+        thread: thread.to_owned(),
+    })
+}
+
+#[pymethods]
+impl SessionManager {
+    /// A manager for the account `jid` (our full JID), with retained
+    /// secrets kept in memory (the SQLite store comes next).
+    #[new]
+    fn new(jid: &str) -> PyResult<Self> {
+        let inner = esession::SessionManager::new(
+            Config {
+                own_jid: Some(jid.to_owned()),
+                ..Config::default()
+            },
+            Box::new(SystemRandomness::new(os_rng()?)),
+            Box::new(MemoryTrustStore::new()),
+            Box::new(SystemClock),
+        )
+        .map_err(error)?;
+        Ok(Self { inner })
+    }
+
+    /// Offers a session to `peer`; returns `(thread, stanzas, events)`.
+    fn start_session<'py>(
+        &mut self,
+        py: Python<'py>,
+        peer: &str,
+    ) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
+        let (id, out) = self.inner.start_session(peer).map_err(error)?;
+        let (stanzas, events) = output(py, &out)?;
+        Ok((id.thread, stanzas, events))
+    }
+
+    /// Handles one received stanza (XML); returns `(stanzas, events)`.
+    fn handle_stanza<'py>(
+        &mut self,
+        py: Python<'py>,
+        xml: &str,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+        let stanza = esession_wire::xml::parse_document(xml).map_err(error)?;
+        let out = self.inner.handle_stanza(&stanza);
+        output(py, &out)
+    }
+
+    /// Encrypts `text` in the session with `peer` and `thread`.
+    fn send_text<'py>(
+        &mut self,
+        py: Python<'py>,
+        peer: &str,
+        thread: &str,
+        text: &str,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+        let out = self
+            .inner
+            .send_text(&session_id(peer, thread)?, text)
+            .map_err(error)?;
+        output(py, &out)
+    }
+
+    /// Ends the session.
+    fn terminate<'py>(
+        &mut self,
+        py: Python<'py>,
+        peer: &str,
+        thread: &str,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+        let out = self
+            .inner
+            .terminate(&session_id(peer, thread)?)
+            .map_err(error)?;
+        output(py, &out)
+    }
+
+    /// Expired timers (negotiations, key lifetimes, idle rekeys).
+    fn poll_timers<'py>(&mut self, py: Python<'py>) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+        let out = self.inner.poll_timers();
+        output(py, &out)
+    }
+
+    /// When `poll_timers` is next due (Unix seconds), if ever.
+    fn next_deadline(&self) -> Option<u64> {
+        self.inner.next_deadline()
+    }
+
+    fn __repr__(&self) -> String {
+        "SessionManager(...)".to_owned()
+    }
+}
+
+/// The compiled part of the `esession_py` package.
+#[pymodule]
+fn _esession(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<SessionManager>()?;
+    m.add("EsessionError", m.py().get_type::<EsessionError>())?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+"""Two Python session managers negotiate and talk in memory (issue 17)."""
+
+import re
+
+import esession_py
+
+ALICE = "alice@example.org/py"
+BOB = "bob@example.com/py"
+
+
+def deliver(managers, stanzas):
+    """Routes stanzas by their 'to' until none is left; returns all events."""
+    events = {ALICE: [], BOB: []}
+    queue = list(stanzas)
+    while queue:
+        xml = queue.pop(0)
+        to = re.search(r"""\sto=['"]([^'"]+)['"]""", xml.split(">", 1)[0]).group(1)
+        out, evs = managers[to].handle_stanza(xml)
+        events[to].extend(evs)
+        queue.extend(out)
+    return events
+
+
+def negotiate():
+    alice = esession_py.SessionManager(ALICE)
+    bob = esession_py.SessionManager(BOB)
+    managers = {ALICE: alice, BOB: bob}
+    thread, stanzas, _ = alice.start_session(BOB)
+    events = deliver(managers, stanzas)
+    return managers, thread, events
+
+
+def test_negotiation_and_message():
+    managers, thread, events = negotiate()
+    est_a = [e for e in events[ALICE] if e["event"] == "established"]
+    est_b = [e for e in events[BOB] if e["event"] == "established"]
+    assert len(est_a) == 1 and len(est_b) == 1
+    assert est_a[0]["sas"] == est_b[0]["sas"] and len(est_a[0]["sas"]) == 5
+    out, _ = managers[ALICE].send_text(BOB, thread, "hello from python")
+    assert "hello from python" not in "".join(out)
+    events = deliver(managers, out)
+    bodies = [e["body"] for e in events[BOB] if e["event"] == "message"]
+    assert bodies == ["hello from python"]
+
+
+def test_tampered_stanza_is_not_delivered():
+    managers, thread, _ = negotiate()
+    out, _ = managers[ALICE].send_text(BOB, thread, "secret")
+    xml = out[0]
+    start = xml.index("<data>") + len("<data>")
+    flipped = "A" if xml[start] != "A" else "B"
+    tampered = xml[:start] + flipped + xml[start + 1:]
+    _, events = managers[BOB].handle_stanza(tampered)
+    assert not [e for e in events if e["event"] == "message"]
+
+
+def test_terminate_and_repr():
+    managers, thread, _ = negotiate()
+    out, events = managers[ALICE].terminate(BOB, thread)
+    routed = deliver(managers, out)
+    ended_a = [e["reason"] for e in events + routed[ALICE] if e["event"] == "terminated"]
+    ended_b = [e["reason"] for e in routed[BOB] if e["event"] == "terminated"]
+    assert ended_a == ["local_request"]
+    assert ended_b == ["peer_request"]
+    assert repr(managers[ALICE]) == "SessionManager(...)"
+
+
+def test_errors_are_python_exceptions():
+    alice = esession_py.SessionManager(ALICE)
+    try:
+        alice.send_text(BOB, "no-such-thread", "x")
+    except esession_py.EsessionError as e:
+        assert str(e)
+    else:
+        raise AssertionError("expected EsessionError")
