@@ -17,7 +17,12 @@ use pyo3::types::{PyDict, PyList};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
-create_exception!(_esession, EsessionError, PyException, "An ESession operation failed.");
+create_exception!(
+    _esession,
+    EsessionError,
+    PyException,
+    "An ESession operation failed."
+);
 
 /// Seconds since the Unix epoch, from the system clock.
 struct SystemClock;
@@ -133,21 +138,72 @@ fn session_id(peer: &str, thread: &str) -> PyResult<SessionId> {
 
 #[pymethods]
 impl SessionManager {
-    /// A manager for the account `jid` (our full JID), with retained
-    /// secrets kept in memory (the SQLite store comes next).
+    /// A manager for the account `jid` (our full JID). Trust (retained
+    /// secrets, keys, verifications) lives in the encrypted SQLite store at
+    /// `store` (created if missing), unlocked by `passphrase` or `key_file`;
+    /// without `store`, in memory only (lost at exit).
     #[new]
-    fn new(jid: &str) -> PyResult<Self> {
+    #[pyo3(signature = (jid, store=None, passphrase=None, key_file=None))]
+    fn new(
+        jid: &str,
+        store: Option<std::path::PathBuf>,
+        passphrase: Option<&str>,
+        key_file: Option<std::path::PathBuf>,
+    ) -> PyResult<Self> {
+        let trust: Box<dyn esession::TrustStore + Send> = match store {
+            None => Box::new(MemoryTrustStore::new()),
+            Some(path) => {
+                let unlock = || match (passphrase, &key_file) {
+                    (Some(p), None) => Ok(esession_store::Unlock::Passphrase(
+                        esession_crypto::SecretBytes::from_slice(p.as_bytes()),
+                    )),
+                    (None, Some(k)) => Ok(esession_store::Unlock::KeyFile(k.clone())),
+                    _ => Err(error(
+                        "give exactly one of passphrase or key_file with store",
+                    )),
+                };
+                let opened = if path.exists() {
+                    esession_store::Store::open(&path, unlock()?)
+                } else {
+                    esession_store::Store::create(&path, unlock()?)
+                }
+                .map_err(error)?;
+                let bare = jid.split('/').next().unwrap_or(jid);
+                Box::new(opened.account(bare).map_err(error)?)
+            }
+        };
         let inner = esession::SessionManager::new(
             Config {
                 own_jid: Some(jid.to_owned()),
                 ..Config::default()
             },
             Box::new(SystemRandomness::new(os_rng()?)),
-            Box::new(MemoryTrustStore::new()),
+            trust,
             Box::new(SystemClock),
         )
         .map_err(error)?;
         Ok(Self { inner })
+    }
+
+    /// The user compared the SAS with the contact and it matched.
+    fn confirm_sas(&mut self, peer: &str, thread: &str) -> PyResult<()> {
+        self.inner
+            .confirm_sas(&session_id(peer, thread)?)
+            .map_err(error)
+    }
+
+    /// The SAS did not match: ends the session and forgets its secrets.
+    fn distrust<'py>(
+        &mut self,
+        py: Python<'py>,
+        peer: &str,
+        thread: &str,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+        let out = self
+            .inner
+            .distrust(&session_id(peer, thread)?)
+            .map_err(error)?;
+        output(py, &out)
     }
 
     /// Offers a session to `peer`; returns `(thread, stanzas, events)`.

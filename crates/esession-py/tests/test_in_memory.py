@@ -73,3 +73,32 @@ def test_errors_are_python_exceptions():
         assert str(e)
     else:
         raise AssertionError("expected EsessionError")
+
+
+def test_sqlite_store_keeps_the_retained_secret(tmp_path):
+    """Second session between the same clients, each reopening its store:
+    authenticated by the retained secret of the first (ESN-30)."""
+
+    def run():
+        alice = esession_py.SessionManager(ALICE, store=tmp_path / "a.db", passphrase="pa")
+        bob = esession_py.SessionManager(BOB, store=tmp_path / "b.db", passphrase="pb")
+        managers = {ALICE: alice, BOB: bob}
+        thread, stanzas, _ = alice.start_session(BOB)
+        events = deliver(managers, stanzas)
+        return [e for e in events[BOB] if e["event"] == "established"][0], managers, thread
+
+    first, managers, thread = run()
+    assert not first["authenticated_by_retained_secret"]
+    managers[ALICE].confirm_sas(BOB, thread)
+    del managers
+    second, _, _ = run()
+    assert second["authenticated_by_retained_secret"]
+
+
+def test_store_needs_exactly_one_secret(tmp_path):
+    try:
+        esession_py.SessionManager(ALICE, store=tmp_path / "x.db")
+    except esession_py.EsessionError as e:
+        assert "passphrase or key_file" in str(e)
+    else:
+        raise AssertionError("expected EsessionError")
