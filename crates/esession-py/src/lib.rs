@@ -24,6 +24,10 @@ create_exception!(
     "An ESession operation failed."
 );
 
+/// Elements in one received stanza at most (hostile input is bounded
+/// before the core sees it; the core bounds decrypted content itself).
+const MAX_STANZA_ELEMENTS: usize = 16_384;
+
 /// Seconds since the Unix epoch, from the system clock.
 struct SystemClock;
 
@@ -223,7 +227,21 @@ impl SessionManager {
         py: Python<'py>,
         xml: &str,
     ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
-        let stanza = esession_wire::xml::parse_document(xml).map_err(error)?;
+        // A stanza as a stream carries it may leave out its namespace (the
+        // stream's default, jabber:client), as slixmpp's `str(stanza)` does.
+        let nodes = esession_wire::xml::parse_fragment_bounded(
+            xml,
+            esession_wire::ns::JABBER_CLIENT,
+            MAX_STANZA_ELEMENTS,
+        )
+        .map_err(error)?;
+        let mut elements = nodes.into_iter().filter_map(|node| match node {
+            esession_wire::minidom::Node::Element(element) => Some(element),
+            esession_wire::minidom::Node::Text(_) => None,
+        });
+        let (Some(stanza), None) = (elements.next(), elements.next()) else {
+            return Err(error("expected exactly one stanza"));
+        };
         let out = self.inner.handle_stanza(&stanza);
         output(py, &out)
     }

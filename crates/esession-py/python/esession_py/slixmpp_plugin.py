@@ -1,0 +1,105 @@
+"""A slixmpp plugin that runs ESessions in a slixmpp client (issue 17, WIP).
+
+    xmpp.register_plugin("esession", module=esession_py.slixmpp_plugin,
+                         pconfig={"store": "alice.db", "passphrase": "..."})
+    xmpp.add_event_handler("esession_established", on_established)
+    thread = xmpp["esession"].start("bob@example.org/laptop")
+    xmpp["esession"].send_text(peer, thread, "hello")
+
+Events are fired as ``esession_<kind>`` with the event dict (see
+``SessionManager``): ``esession_established``, ``esession_message``,
+``esession_terminated``, ...
+"""
+
+import time
+
+from slixmpp.plugins import BasePlugin
+from slixmpp.plugins.base import register_plugin
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import StanzaPath
+
+from ._esession import SessionManager
+
+FEATURES = [
+    "http://www.xmpp.org/extensions/xep-0116.html#ns",
+    "urn:xmpp:ssn",
+    "http://www.xmpp.org/extensions/xep-0200.html#ns",
+]
+
+
+class XEP_ESession(BasePlugin):
+    """ESessions (XEP-0116/0200/0217) for a slixmpp client."""
+
+    name = "esession"
+    description = "XMPP Encrypted Sessions (XEP-0116, XEP-0200, XEP-0217)"
+    dependencies = {"xep_0030"}
+    default_config = {"store": None, "passphrase": None, "key_file": None}
+
+    def plugin_init(self):
+        self.manager = None
+        self._timer = None
+        self.xmpp.add_event_handler("session_bind", self._bound)
+        self.xmpp.register_handler(
+            Callback("ESession messages", StanzaPath("message"), self._on_message)
+        )
+        for feature in FEATURES:
+            self.xmpp["xep_0030"].add_feature(feature)
+
+    def plugin_end(self):
+        self.xmpp.remove_handler("ESession messages")
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _bound(self, jid):
+        self.manager = SessionManager(
+            str(jid),
+            store=self.store,
+            passphrase=self.passphrase,
+            key_file=self.key_file,
+        )
+
+    def _dispatch(self, stanzas, events):
+        for xml in stanzas:
+            self.xmpp.send_raw(xml)
+        for event in events:
+            self.xmpp.event("esession_" + event["event"], event)
+        self._schedule()
+
+    def _schedule(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.manager.next_deadline() if self.manager else None
+        if deadline is not None:
+            delay = max(0.0, deadline - time.time())
+            self._timer = self.xmpp.loop.call_later(delay, self._poll)
+
+    def _poll(self):
+        self._timer = None
+        self._dispatch(*self.manager.poll_timers())
+
+    def _on_message(self, msg):
+        if self.manager is None:
+            return
+        self._dispatch(*self.manager.handle_stanza(str(msg)))
+
+    def start(self, peer):
+        """Offers a session to ``peer`` (a full JID); returns its thread."""
+        thread, stanzas, events = self.manager.start_session(peer)
+        self._dispatch(stanzas, events)
+        return thread
+
+    def send_text(self, peer, thread, text):
+        """Sends ``text`` encrypted in the session ``(peer, thread)``."""
+        self._dispatch(*self.manager.send_text(peer, thread, text))
+
+    def confirm_sas(self, peer, thread):
+        """The SAS matched."""
+        self.manager.confirm_sas(peer, thread)
+
+    def terminate(self, peer, thread):
+        """Ends the session."""
+        self._dispatch(*self.manager.terminate(peer, thread))
+
+
+register_plugin(XEP_ESession)
