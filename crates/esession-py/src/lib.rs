@@ -189,6 +189,13 @@ impl SessionManager {
         Ok(Self { inner })
     }
 
+    /// Whether `jid`'s presence subscription to us lets them start sessions
+    /// that we answer without asking (SSN-09, ESN-07): a stranger's offer is
+    /// never answered. Feed it the roster's `from`/`both` items.
+    fn set_presence_subscription(&mut self, jid: &str, subscribed: bool) {
+        self.inner.set_presence_subscription(jid, subscribed);
+    }
+
     /// The user compared the SAS with the contact and it matched.
     fn confirm_sas(&mut self, peer: &str, thread: &str) -> PyResult<()> {
         self.inner

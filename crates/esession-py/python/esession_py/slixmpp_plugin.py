@@ -57,6 +57,18 @@ class XEP_ESession(BasePlugin):
             passphrase=self.passphrase,
             key_file=self.key_file,
         )
+        self.xmpp.add_event_handler("roster_update", self._roster)
+        self.xmpp.add_event_handler("session_start", self._roster)
+
+    def _roster(self, _event=None):
+        """Contacts subscribed to our presence may start sessions we answer
+        (SSN-09); everyone else's offers are not answered."""
+        if self.manager is None:
+            return
+        roster = self.xmpp.client_roster
+        for jid in roster:
+            subscribed = roster[jid]["subscription"] in ("from", "both")
+            self.manager.set_presence_subscription(str(jid), subscribed)
 
     def _dispatch(self, stanzas, events):
         for xml in stanzas:
