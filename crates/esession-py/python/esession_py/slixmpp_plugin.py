@@ -43,7 +43,7 @@ class XEP_ESession(BasePlugin):
             Callback("ESession messages", StanzaPath("message"), self._on_message)
         )
         for feature in FEATURES:
-            self.xmpp["xep_0030"].add_feature(feature)
+            self.xmpp.plugin["xep_0030"].add_feature(feature)
 
     def plugin_end(self):
         self.xmpp.remove_handler("ESession messages")
