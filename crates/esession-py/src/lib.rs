@@ -23,6 +23,30 @@ create_exception!(
     PyException,
     "An ESession operation failed."
 );
+create_exception!(
+    _esession,
+    PeerError,
+    EsessionError,
+    "What the peer (or someone between) sent failed verification: treat as an alarm."
+);
+create_exception!(
+    _esession,
+    IncompatibleError,
+    EsessionError,
+    "The peer is not at fault, but we cannot agree (no common algorithm, declined)."
+);
+create_exception!(
+    _esession,
+    UsageError,
+    EsessionError,
+    "The application asked for something impossible (no such session, bad input)."
+);
+create_exception!(
+    _esession,
+    LocalError,
+    EsessionError,
+    "Our side or the network: a timeout, a reset connection, a limit of ours."
+);
 
 /// Elements in one received stanza at most (hostile input is bounded
 /// before the core sees it; the core bounds decrypted content itself).
@@ -41,6 +65,18 @@ impl esession::Clock for SystemClock {
 
 fn error(e: impl std::fmt::Display) -> PyErr {
     EsessionError::new_err(e.to_string())
+}
+
+/// The core's error as the exception for who is at fault.
+fn core_error(e: esession::Error) -> PyErr {
+    let text = e.to_string();
+    match e.fault() {
+        esession::Fault::Peer => PeerError::new_err(text),
+        esession::Fault::Incompatible => IncompatibleError::new_err(text),
+        esession::Fault::Application => UsageError::new_err(text),
+        esession::Fault::Local => LocalError::new_err(text),
+        _ => EsessionError::new_err(text),
+    }
 }
 
 fn os_rng() -> PyResult<ChaCha20Rng> {
@@ -133,6 +169,26 @@ fn output<'py>(py: Python<'py>, out: &Output) -> PyResult<(Vec<String>, Bound<'p
     Ok((stanzas, events))
 }
 
+/// One stanza from XML. A stanza as a stream carries it may leave out its
+/// namespace (the stream's default, jabber:client), as slixmpp's
+/// `str(stanza)` does.
+fn parse_one(xml: &str) -> PyResult<Element> {
+    let nodes = esession_wire::xml::parse_fragment_bounded(
+        xml,
+        esession_wire::ns::JABBER_CLIENT,
+        MAX_STANZA_ELEMENTS,
+    )
+    .map_err(|e| UsageError::new_err(e.to_string()))?;
+    let mut elements = nodes.into_iter().filter_map(|node| match node {
+        esession_wire::minidom::Node::Element(element) => Some(element),
+        esession_wire::minidom::Node::Text(_) => None,
+    });
+    match (elements.next(), elements.next()) {
+        (Some(stanza), None) => Ok(stanza),
+        _ => Err(UsageError::new_err("expected exactly one stanza")),
+    }
+}
+
 fn session_id(peer: &str, thread: &str) -> PyResult<SessionId> {
     Ok(SessionId {
         peer: jid::Jid::new(peer).map_err(|e| error(format!("{peer}: {e}")))?,
@@ -200,7 +256,7 @@ impl SessionManager {
     fn confirm_sas(&mut self, peer: &str, thread: &str) -> PyResult<()> {
         self.inner
             .confirm_sas(&session_id(peer, thread)?)
-            .map_err(error)
+            .map_err(core_error)
     }
 
     /// The SAS did not match: ends the session and forgets its secrets.
@@ -213,7 +269,7 @@ impl SessionManager {
         let out = self
             .inner
             .distrust(&session_id(peer, thread)?)
-            .map_err(error)?;
+            .map_err(core_error)?;
         output(py, &out)
     }
 
@@ -223,7 +279,7 @@ impl SessionManager {
         py: Python<'py>,
         peer: &str,
     ) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
-        let (id, out) = self.inner.start_session(peer).map_err(error)?;
+        let (id, out) = self.inner.start_session(peer).map_err(core_error)?;
         let (stanzas, events) = output(py, &out)?;
         Ok((id.thread, stanzas, events))
     }
@@ -234,21 +290,7 @@ impl SessionManager {
         py: Python<'py>,
         xml: &str,
     ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
-        // A stanza as a stream carries it may leave out its namespace (the
-        // stream's default, jabber:client), as slixmpp's `str(stanza)` does.
-        let nodes = esession_wire::xml::parse_fragment_bounded(
-            xml,
-            esession_wire::ns::JABBER_CLIENT,
-            MAX_STANZA_ELEMENTS,
-        )
-        .map_err(error)?;
-        let mut elements = nodes.into_iter().filter_map(|node| match node {
-            esession_wire::minidom::Node::Element(element) => Some(element),
-            esession_wire::minidom::Node::Text(_) => None,
-        });
-        let (Some(stanza), None) = (elements.next(), elements.next()) else {
-            return Err(error("expected exactly one stanza"));
-        };
+        let stanza = parse_one(xml)?;
         let out = self.inner.handle_stanza(&stanza);
         output(py, &out)
     }
@@ -264,8 +306,41 @@ impl SessionManager {
         let out = self
             .inner
             .send_text(&session_id(peer, thread)?, text)
-            .map_err(error)?;
+            .map_err(core_error)?;
         output(py, &out)
+    }
+
+    /// Encrypts a whole `<message/>`, `<presence/>` or `<iq/>` (XML) in the
+    /// session with `peer` and `thread` (its addressing is the session's).
+    fn send_stanza<'py>(
+        &mut self,
+        py: Python<'py>,
+        peer: &str,
+        thread: &str,
+        xml: &str,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyList>)> {
+        let stanza = parse_one(xml)?;
+        let out = self
+            .inner
+            .send_stanza(&session_id(peer, thread)?, &stanza)
+            .map_err(core_error)?;
+        output(py, &out)
+    }
+
+    /// The wire profile for `peer` (a bare JID): `"standard"`, or `"gajim"`
+    /// for Gajim 0.12-0.16's quirks (docs/INTEROP.md).
+    fn set_profile(&mut self, peer: &str, profile: &str) -> PyResult<()> {
+        let profile = match profile {
+            "standard" => esession::Profile::standard(),
+            "gajim" => esession::Profile::gajim(),
+            other => {
+                return Err(UsageError::new_err(format!(
+                    "unknown profile {other:?}: use \"standard\" or \"gajim\""
+                )));
+            }
+        };
+        self.inner.set_profile(peer, profile);
+        Ok(())
     }
 
     /// Ends the session.
@@ -278,7 +353,7 @@ impl SessionManager {
         let out = self
             .inner
             .terminate(&session_id(peer, thread)?)
-            .map_err(error)?;
+            .map_err(core_error)?;
         output(py, &out)
     }
 
@@ -303,5 +378,9 @@ impl SessionManager {
 fn _esession(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SessionManager>()?;
     m.add("EsessionError", m.py().get_type::<EsessionError>())?;
+    m.add("PeerError", m.py().get_type::<PeerError>())?;
+    m.add("IncompatibleError", m.py().get_type::<IncompatibleError>())?;
+    m.add("UsageError", m.py().get_type::<UsageError>())?;
+    m.add("LocalError", m.py().get_type::<LocalError>())?;
     Ok(())
 }

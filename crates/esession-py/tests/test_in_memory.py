@@ -66,13 +66,29 @@ def test_terminate_and_repr():
 
 
 def test_errors_are_python_exceptions():
+    """The core's errors arrive as the exception for who is at fault."""
     alice = esession_py.SessionManager(ALICE)
     try:
         alice.send_text(BOB, "no-such-thread", "x")
-    except esession_py.EsessionError as e:
-        assert str(e)
+    except esession_py.UsageError as e:
+        assert isinstance(e, esession_py.EsessionError) and str(e)
     else:
-        raise AssertionError("expected EsessionError")
+        raise AssertionError("expected UsageError")
+    try:
+        alice.set_profile(BOB, "psi")
+    except esession_py.UsageError as e:
+        assert "standard" in str(e)
+    else:
+        raise AssertionError("expected UsageError")
+
+
+def test_send_stanza_encrypts_a_whole_message():
+    managers, thread, _ = negotiate()
+    message = "<message xmlns='jabber:client' type='chat'><body>whole</body><subject>s</subject></message>"
+    out, _ = managers[ALICE].send_stanza(BOB, thread, message)
+    assert "whole" not in "".join(out)
+    events = deliver(managers, out)
+    assert [e["body"] for e in events[BOB] if e["event"] == "message"] == ["whole"]
 
 
 def test_sqlite_store_keeps_the_retained_secret(tmp_path):

@@ -4,6 +4,20 @@ Feed received stanzas (XML strings) to ``SessionManager.handle_stanza``; send
 the stanzas it returns; act on its events (plain dicts).
 """
 
-from ._esession import SessionManager, EsessionError
+from ._esession import (
+    EsessionError,
+    IncompatibleError,
+    LocalError,
+    PeerError,
+    SessionManager,
+    UsageError,
+)
 
-__all__ = ["SessionManager", "EsessionError"]
+__all__ = [
+    "SessionManager",
+    "EsessionError",
+    "PeerError",
+    "IncompatibleError",
+    "UsageError",
+    "LocalError",
+]
