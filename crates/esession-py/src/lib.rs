@@ -137,6 +137,11 @@ fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict
                 .map(Element::text);
             d.set_item("body", body)?;
         }
+        Event::StanzaReceived { session, stanza } => {
+            d.set_item("event", "stanza")?;
+            d.set_item("session", session_dict(py, session)?)?;
+            d.set_item("stanza", String::from(stanza))?;
+        }
         Event::Terminated { session, reason } => {
             d.set_item("event", "terminated")?;
             d.set_item("session", session_dict(py, session)?)?;

@@ -39,14 +39,19 @@ class XEP_ESession(BasePlugin):
         self.manager = None
         self._timer = None
         self.xmpp.add_event_handler("session_bind", self._bound)
-        self.xmpp.register_handler(
-            Callback("ESession messages", StanzaPath("message"), self._on_message)
-        )
+        # Every message, presence and iq goes through the manager first: it
+        # acts only on ESession traffic (negotiation, <c/>, a contact going
+        # offline ends its sessions) and leaves the rest to slixmpp.
+        for kind in ("message", "presence", "iq"):
+            self.xmpp.register_handler(
+                Callback(f"ESession {kind}", StanzaPath(kind), self._on_stanza)
+            )
         for feature in FEATURES:
             self.xmpp.plugin["xep_0030"].add_feature(feature)
 
     def plugin_end(self):
-        self.xmpp.remove_handler("ESession messages")
+        for kind in ("message", "presence", "iq"):
+            self.xmpp.remove_handler(f"ESession {kind}")
         if self._timer is not None:
             self._timer.cancel()
 
@@ -90,10 +95,10 @@ class XEP_ESession(BasePlugin):
         self._timer = None
         self._dispatch(*self.manager.poll_timers())
 
-    def _on_message(self, msg):
+    def _on_stanza(self, stanza):
         if self.manager is None:
             return
-        self._dispatch(*self.manager.handle_stanza(str(msg)))
+        self._dispatch(*self.manager.handle_stanza(str(stanza)))
 
     def start(self, peer):
         """Offers a session to ``peer`` (a full JID); returns its thread."""
