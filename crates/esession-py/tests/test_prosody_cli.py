@@ -144,6 +144,8 @@ def test_python_initiates_cli_answers_twice(server, tmp_path):
         thread = alice.plugin["esession"].start("bob@localhost/cli")
         established = await next_event(events, "established")
         alice.plugin["esession"].send_text("bob@localhost/cli", thread, "hello from python")
+        # slixmpp's own send_message to that peer goes into the session too.
+        alice.send_message(mto="bob@localhost/cli", mbody="and through slixmpp", mtype="chat")
         await asyncio.sleep(0.5)
         alice.plugin["esession"].terminate("bob@localhost/cli", thread)
         ended = await next_event(events, "terminated")
@@ -157,7 +159,9 @@ def test_python_initiates_cli_answers_twice(server, tmp_path):
         cli_established, _ = read_json_until(listener, "established")
         assert cli_established["sas"] == first["sas"]
         message, _ = read_json_until(listener, "message")
-        assert message["body"] == "hello from python"
+        assert message["body"] == "hello from python" and message["encrypted"] is True
+        message, _ = read_json_until(listener, "message")
+        assert message["body"] == "and through slixmpp" and message["encrypted"] is True
         assert ended["reason"] == "local_request"
         assert not first["authenticated_by_retained_secret"]
         second, _ = asyncio.run(one_session(store))

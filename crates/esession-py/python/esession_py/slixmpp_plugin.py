@@ -8,7 +8,9 @@
 
 Events are fired as ``esession_<kind>`` with the event dict (see
 ``SessionManager``): ``esession_established``, ``esession_message``,
-``esession_terminated``, ...
+``esession_terminated``, ... Once a session with a peer is established,
+messages the application sends it with slixmpp's ``send_message`` are
+encrypted in that session too.
 """
 
 import time
@@ -38,6 +40,13 @@ class XEP_ESession(BasePlugin):
     def plugin_init(self):
         self.manager = None
         self._timer = None
+        # Full JID of the peer -> thread of its established session: what
+        # the application sends to it with slixmpp's own send_message goes
+        # into that session (see _encrypt_outgoing).
+        self._sessions = {}
+        self.xmpp.add_event_handler("esession_established", self._track)
+        self.xmpp.add_event_handler("esession_terminated", self._untrack)
+        self.xmpp.add_filter("out", self._encrypt_outgoing)
         self.xmpp.add_event_handler("session_bind", self._bound)
         # Every message, presence and iq goes through the manager first: it
         # acts only on ESession traffic (negotiation, <c/>, a contact going
@@ -64,6 +73,29 @@ class XEP_ESession(BasePlugin):
         )
         self.xmpp.add_event_handler("roster_update", self._roster)
         self.xmpp.add_event_handler("session_start", self._roster)
+
+    def _track(self, event):
+        self._sessions[event["session"]["peer"]] = event["session"]["thread"]
+
+    def _untrack(self, event):
+        peer = event["session"]["peer"]
+        if self._sessions.get(peer) == event["session"]["thread"]:
+            del self._sessions[peer]
+
+    def _encrypt_outgoing(self, stanza):
+        """A message the application sends through slixmpp to a peer with an
+        established session is encrypted in it, never sent in clear (errors
+        and group chat messages excepted). What the manager itself sends goes
+        out through send_raw, past this filter."""
+        if self.manager is None or stanza.name != "message":
+            return stanza
+        if stanza["type"] in ("error", "groupchat"):
+            return stanza
+        thread = self._sessions.get(stanza["to"].full)
+        if thread is None:
+            return stanza
+        self._dispatch(*self.manager.send_stanza(stanza["to"].full, thread, str(stanza)))
+        return None
 
     def _roster(self, _event=None):
         """Contacts subscribed to our presence may start sessions we answer
