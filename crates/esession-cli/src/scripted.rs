@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use esession::{
     Config, Error, Event, PeerKeyInfo, SecurityAlert, SessionId, SessionInfo, StanzaKind,
-    TerminationReason,
 };
 use esession_wire::minidom::Element;
 use esession_wire::ns;
@@ -477,7 +476,7 @@ pub(crate) async fn listen(
             }
             ClientEvent::Session(Event::Terminated { session, reason }) => emit(
                 json!({"event": "terminated", "peer": session.peer.as_str(), "thread": session.thread,
-                       "reason": termination_name(&reason),
+                       "reason": reason.name(),
                        "message": present::terminated(session.peer.as_str(), &reason), "time": time}),
                 present::terminated(session.peer.as_str(), &reason),
             ),
@@ -769,21 +768,6 @@ fn error_json(peer: &str, error: &Error) -> Value {
 }
 
 /// Why a session ended, as a stable name for scripts.
-fn termination_name(reason: &TerminationReason) -> &'static str {
-    match reason {
-        TerminationReason::LocalRequest => "local_request",
-        TerminationReason::PeerRequest => "peer_request",
-        TerminationReason::IntegrityFailure => "integrity_failure",
-        TerminationReason::KeysExhausted => "keys_exhausted",
-        TerminationReason::PeerUnavailable => "peer_unavailable",
-        TerminationReason::StanzaKindNotAgreed => "stanza_kind_not_agreed",
-        TerminationReason::ConnectionReset => "connection_reset",
-        TerminationReason::PeerLostSession => "peer_lost_session",
-        TerminationReason::PeerOnline => "peer_online",
-        _ => "other",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -1023,16 +1007,14 @@ mod tests {
 
     #[test]
     fn terminations_have_stable_names() {
+        use esession::TerminationReason;
         assert_eq!(
-            termination_name(&TerminationReason::PeerUnavailable),
+            TerminationReason::PeerUnavailable.name(),
             "peer_unavailable"
         );
+        assert_eq!(TerminationReason::LocalRequest.name(), "local_request");
         assert_eq!(
-            termination_name(&TerminationReason::LocalRequest),
-            "local_request"
-        );
-        assert_eq!(
-            termination_name(&TerminationReason::IntegrityFailure),
+            TerminationReason::IntegrityFailure.name(),
             "integrity_failure"
         );
     }

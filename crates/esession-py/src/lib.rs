@@ -6,9 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use esession::{
-    Config, Event, MemoryTrustStore, Output, SessionId, SystemRandomness, TerminationReason,
-};
+use esession::{Config, Event, MemoryTrustStore, Output, SessionId, SystemRandomness};
 use esession_wire::minidom::Element;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -98,21 +96,6 @@ fn session_dict<'py>(py: Python<'py>, session: &SessionId) -> PyResult<Bound<'py
     Ok(d)
 }
 
-fn termination_name(reason: &TerminationReason) -> &'static str {
-    match reason {
-        TerminationReason::LocalRequest => "local_request",
-        TerminationReason::PeerRequest => "peer_request",
-        TerminationReason::IntegrityFailure => "integrity_failure",
-        TerminationReason::KeysExhausted => "keys_exhausted",
-        TerminationReason::PeerUnavailable => "peer_unavailable",
-        TerminationReason::StanzaKindNotAgreed => "stanza_kind_not_agreed",
-        TerminationReason::ConnectionReset => "connection_reset",
-        TerminationReason::PeerLostSession => "peer_lost_session",
-        TerminationReason::PeerOnline => "peer_online",
-        _ => "other",
-    }
-}
-
 fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     match event {
@@ -145,7 +128,7 @@ fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict
         Event::Terminated { session, reason } => {
             d.set_item("event", "terminated")?;
             d.set_item("session", session_dict(py, session)?)?;
-            d.set_item("reason", termination_name(reason))?;
+            d.set_item("reason", reason.name())?;
         }
         Event::NegotiationFailed { session, error } => {
             d.set_item("event", "negotiation_failed")?;

@@ -198,6 +198,24 @@ pub enum TerminationReason {
     PeerOnline,
 }
 
+impl TerminationReason {
+    /// A stable machine name (`"peer_request"`, ...) for JSON events and
+    /// bindings; one list, so every interface names a reason the same way.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LocalRequest => "local_request",
+            Self::PeerRequest => "peer_request",
+            Self::IntegrityFailure => "integrity_failure",
+            Self::KeysExhausted => "keys_exhausted",
+            Self::PeerUnavailable => "peer_unavailable",
+            Self::StanzaKindNotAgreed => "stanza_kind_not_agreed",
+            Self::ConnectionReset => "connection_reset",
+            Self::PeerLostSession => "peer_lost_session",
+            Self::PeerOnline => "peer_online",
+        }
+    }
+}
+
 /// Why an offline message (XEP-0187) was not read. The sender is never told
 /// (OFF-15); the user always is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
