@@ -10,7 +10,10 @@ Events are fired as ``esession_<kind>`` with the event dict (see
 ``SessionManager``): ``esession_established``, ``esession_message``,
 ``esession_terminated``, ... Once a session with a peer is established,
 messages the application sends it with slixmpp's ``send_message`` are
-encrypted in that session too.
+encrypted in that session too. A session is with one client: address such
+messages to the peer's full JID (as the session event gives it); a message
+to the bare JID is not matched to a session and goes as the application
+built it.
 """
 
 import time
